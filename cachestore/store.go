@@ -1,0 +1,440 @@
+// Package cachestore is the client-side cache behind rueidisfs' read paths.
+//
+// rueidis implements Redis server-assisted client-side caching: a cacheable
+// read (DoCache, DoMultiCache) is sent as CLIENT CACHING YES + the command on a
+// connection in CLIENT TRACKING OPTIN mode, the reply is kept in a per-connection
+// CacheStore, and Redis pushes an "invalidate" message on that connection when
+// any client modifies the key. rueidis lets the application supply that store;
+// this package provides one that adds what a file system needs on top of plain
+// server invalidation:
+//
+//   - Read-your-writes. Redis sends the invalidation for a key only after the
+//     reply of the write that changed it, so for a moment after a write returns
+//     the old value may still be served, and a read that was already in flight
+//     may even insert it again. [Registry.Invalidate] is called by the engine as
+//     soon as a write has been acknowledged: it drops the cached values of the
+//     written keys in every connection's store and marks reads still in flight
+//     for those keys as stale, so their (possibly old) replies reach only the
+//     callers that raced with the write and are never cached, and later readers
+//     never join them.
+//   - Bounded memory: a maximum number of entries per connection (LRU) and a
+//     TTL on every entry, so even a lost invalidation cannot keep a value longer
+//     than the TTL.
+//   - Statistics: hits, misses, invalidations received from Redis, local
+//     invalidations, evictions and live entries, for status output and
+//     Prometheus.
+//
+// A Store belongs to one connection. rueidis creates one per connection through
+// the NewCacheStoreFn returned by [Registry.NewStoreFn]; the Registry ties the
+// stores of one client together.
+package cachestore
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// ErrClosed is delivered to readers waiting on a store whose connection broke.
+var ErrClosed = errors.New("cachestore: connection closed")
+
+// Stats is a snapshot of the counters of a Registry.
+type Stats struct {
+	Hits               uint64 // reads answered from the cache
+	Misses             uint64 // reads sent to Redis
+	Joined             uint64 // reads that waited for an identical read already in flight
+	Invalidations      uint64 // keys invalidated by Redis push messages
+	Flushes            uint64 // whole-cache invalidations (FLUSHDB, FLUSHALL, reconnect)
+	LocalInvalidations uint64 // keys invalidated locally after this client's own writes
+	StaleReplies       uint64 // replies not cached because a local write raced with them
+	Evictions          uint64 // entries dropped to respect the size limit
+	Entries            int64  // entries currently cached, over all connections
+}
+
+// Registry groups the stores of one rueidis client. It is safe for concurrent
+// use. The zero value is not usable; call NewRegistry.
+type Registry struct {
+	maxEntries int
+
+	mu     sync.Mutex
+	stores map[*Store]struct{}
+
+	hits, misses, joined, invalidations, flushes atomic.Uint64
+	localInvalidations, staleReplies, evictions  atomic.Uint64
+	entries                                      atomic.Int64
+}
+
+// NewRegistry returns a registry whose stores keep at most maxEntries entries
+// each (per connection). maxEntries <= 0 means 1.
+func NewRegistry(maxEntries int) *Registry {
+	if maxEntries <= 0 {
+		maxEntries = 1
+	}
+	return &Registry{maxEntries: maxEntries, stores: make(map[*Store]struct{})}
+}
+
+// NewStoreFn returns the function to put in rueidis.ClientOption.NewCacheStoreFn.
+func (r *Registry) NewStoreFn() rueidis.NewCacheStoreFn {
+	return func(rueidis.CacheStoreOption) rueidis.CacheStore {
+		s := &Store{reg: r, keys: make(map[string]*keyState), lru: list.New()}
+		r.mu.Lock()
+		r.stores[s] = struct{}{}
+		r.mu.Unlock()
+		return s
+	}
+}
+
+// Invalidate drops every cached value of the given keys in every connection's
+// store and marks reads of them that are still in flight as stale. Call it
+// after a write to those keys has been acknowledged by Redis and before the
+// operation returns to its caller.
+func (r *Registry) Invalidate(keys ...string) {
+	if len(keys) == 0 {
+		return
+	}
+	r.localInvalidations.Add(uint64(len(keys)))
+	for _, s := range r.snapshot() {
+		s.invalidateLocal(keys)
+	}
+}
+
+// InvalidateAll drops everything cached by this client and marks every read in
+// flight as stale. Used after operations whose written keys are not known in
+// advance (bulk loads, destroy).
+func (r *Registry) InvalidateAll() {
+	r.flushes.Add(1)
+	for _, s := range r.snapshot() {
+		s.flush(nil, true)
+	}
+}
+
+// Stats returns the current counters.
+func (r *Registry) Stats() Stats {
+	return Stats{
+		Hits:               r.hits.Load(),
+		Misses:             r.misses.Load(),
+		Joined:             r.joined.Load(),
+		Invalidations:      r.invalidations.Load(),
+		Flushes:            r.flushes.Load(),
+		LocalInvalidations: r.localInvalidations.Load(),
+		StaleReplies:       r.staleReplies.Load(),
+		Evictions:          r.evictions.Load(),
+		Entries:            r.entries.Load(),
+	}
+}
+
+func (r *Registry) snapshot() []*Store {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Store, 0, len(r.stores))
+	for s := range r.stores {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (r *Registry) forget(s *Store) {
+	r.mu.Lock()
+	delete(r.stores, s)
+	r.mu.Unlock()
+}
+
+// Store is the cache of one connection. It implements rueidis.CacheStore.
+//
+// Invariant: a cached value is only ever inserted by the reply of a read that
+// was not overtaken by a local invalidation of its key, and replies on one
+// connection arrive in the order the reads were sent, so the oldest pending
+// flight of a (key, command) pair is the one a reply belongs to.
+type Store struct {
+	reg *Registry
+
+	mu     sync.RWMutex
+	keys   map[string]*keyState
+	lru    *list.List // of *entry, least recently used at the front
+	closed bool
+}
+
+var _ rueidis.CacheStore = (*Store)(nil)
+
+type keyState struct {
+	cmds map[string]*entry
+}
+
+// entry is one cached command of one key: a complete value and/or the reads of
+// it currently in flight on this connection.
+type entry struct {
+	key, cmd string
+	elem     *list.Element // non-nil while a value is cached
+	val      rueidis.RedisMessage
+	expireAt int64 // unix milliseconds
+	hits     atomic.Uint32
+	flights  []*flight // oldest first
+}
+
+// flight is one read of a (key, command) sent to Redis and not answered yet.
+type flight struct {
+	done  chan struct{}
+	val   rueidis.RedisMessage
+	err   error
+	ttl   time.Duration
+	stale bool // overtaken by a local write: do not cache, do not let new readers join
+}
+
+// Wait implements rueidis.CacheEntry.
+func (f *flight) Wait(ctx context.Context) (rueidis.RedisMessage, error) {
+	if ctx.Done() == nil {
+		<-f.done
+		return f.val, f.err
+	}
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		return rueidis.RedisMessage{}, ctx.Err()
+	}
+}
+
+// promoteEvery moves a hit entry to the back of the LRU list only once every so
+// many hits, so the hot read path stays under the read lock.
+const promoteEvery = 64
+
+// Flight implements rueidis.CacheStore.
+func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueidis.RedisMessage, rueidis.CacheEntry) {
+	nowMs := now.UnixMilli()
+	s.mu.RLock()
+	if ks := s.keys[key]; ks != nil {
+		if e := ks.cmds[cmd]; e != nil && e.elem != nil && e.expireAt > nowMs {
+			v := e.val
+			promote := e.hits.Add(1)%promoteEvery == 0
+			s.mu.RUnlock()
+			s.reg.hits.Add(1)
+			if promote {
+				s.mu.Lock()
+				if e.elem != nil {
+					s.lru.MoveToBack(e.elem)
+				}
+				s.mu.Unlock()
+			}
+			return v, nil
+		}
+	}
+	s.mu.RUnlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		// The connection is going away: let rueidis send the read uncached.
+		s.reg.misses.Add(1)
+		return rueidis.RedisMessage{}, nil
+	}
+	ks := s.keys[key]
+	if ks == nil {
+		ks = &keyState{cmds: make(map[string]*entry, 1)}
+		s.keys[key] = ks
+	}
+	e := ks.cmds[cmd]
+	if e == nil {
+		e = &entry{key: key, cmd: cmd}
+		ks.cmds[cmd] = e
+	}
+	if e.elem != nil {
+		if e.expireAt > nowMs {
+			s.reg.hits.Add(1)
+			return e.val, nil
+		}
+		s.dropValue(e)
+	}
+	if n := len(e.flights); n > 0 && !e.flights[n-1].stale {
+		s.reg.joined.Add(1)
+		return rueidis.RedisMessage{}, e.flights[n-1]
+	}
+	s.reg.misses.Add(1)
+	e.flights = append(e.flights, &flight{done: make(chan struct{}), ttl: ttl})
+	return rueidis.RedisMessage{}, nil
+}
+
+// Update implements rueidis.CacheStore: the reply of the oldest flight of
+// (key, cmd) has arrived.
+func (s *Store) Update(key, cmd string, val rueidis.RedisMessage) (pxat int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.lookup(key, cmd)
+	if e == nil || len(e.flights) == 0 {
+		return 0
+	}
+	f := e.flights[0]
+	e.flights = e.flights[1:]
+	pxat = time.Now().Add(f.ttl).UnixMilli()
+	f.val = val
+	close(f.done)
+	if f.stale || s.closed {
+		s.reg.staleReplies.Add(1)
+		s.cleanup(e)
+		return pxat
+	}
+	if e.elem != nil {
+		s.dropValue(e)
+	}
+	e.val = val
+	e.expireAt = pxat
+	e.elem = s.lru.PushBack(e)
+	s.reg.entries.Add(1)
+	s.evict()
+	return pxat
+}
+
+// Cancel implements rueidis.CacheStore: the oldest flight of (key, cmd) failed.
+func (s *Store) Cancel(key, cmd string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.lookup(key, cmd)
+	if e == nil || len(e.flights) == 0 {
+		return
+	}
+	f := e.flights[0]
+	e.flights = e.flights[1:]
+	f.err = err
+	close(f.done)
+	s.cleanup(e)
+}
+
+// Delete implements rueidis.CacheStore: Redis invalidated keys (nil: all of
+// them). Reads in flight are kept: on one connection their replies are
+// ordered with the invalidation, so they carry values at least as new.
+func (s *Store) Delete(keys []rueidis.RedisMessage) {
+	if keys == nil {
+		s.reg.flushes.Add(1)
+		s.flush(nil, false)
+		return
+	}
+	s.reg.invalidations.Add(uint64(len(keys)))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range keys {
+		k, err := keys[i].ToString()
+		if err != nil {
+			continue
+		}
+		if ks := s.keys[k]; ks != nil {
+			for _, e := range ks.cmds {
+				if e.elem != nil {
+					s.dropValue(e)
+				}
+				s.cleanup(e)
+			}
+		}
+	}
+}
+
+// Close implements rueidis.CacheStore: the connection broke. Everything is
+// dropped and waiting readers get the error.
+func (s *Store) Close(err error) {
+	if err == nil {
+		err = ErrClosed
+	}
+	s.flush(err, true)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.reg.forget(s)
+}
+
+func (s *Store) invalidateLocal(keys []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		ks := s.keys[k]
+		if ks == nil {
+			continue
+		}
+		for _, e := range ks.cmds {
+			if e.elem != nil {
+				s.dropValue(e)
+			}
+			for _, f := range e.flights {
+				f.stale = true
+			}
+			s.cleanup(e)
+		}
+	}
+}
+
+// flush drops every cached value. With failErr != nil pending readers are
+// released with that error; with markStale pending flights become stale.
+func (s *Store) flush(failErr error, markStale bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, ks := range s.keys {
+		for _, e := range ks.cmds {
+			if e.elem != nil {
+				s.dropValue(e)
+			}
+			if failErr != nil {
+				for _, f := range e.flights {
+					f.err = failErr
+					close(f.done)
+				}
+				e.flights = nil
+			} else if markStale {
+				for _, f := range e.flights {
+					f.stale = true
+				}
+			}
+		}
+		if failErr != nil {
+			delete(s.keys, k)
+		}
+	}
+	if failErr == nil {
+		for _, ks := range s.keys {
+			for _, e := range ks.cmds {
+				s.cleanup(e)
+			}
+		}
+	}
+}
+
+func (s *Store) lookup(key, cmd string) *entry {
+	if ks := s.keys[key]; ks != nil {
+		return ks.cmds[cmd]
+	}
+	return nil
+}
+
+func (s *Store) dropValue(e *entry) {
+	s.lru.Remove(e.elem)
+	e.elem = nil
+	e.val = rueidis.RedisMessage{}
+	s.reg.entries.Add(-1)
+}
+
+// cleanup forgets an entry that holds neither a value nor flights.
+func (s *Store) cleanup(e *entry) {
+	if e.elem != nil || len(e.flights) > 0 {
+		return
+	}
+	ks := s.keys[e.key]
+	if ks == nil {
+		return
+	}
+	if ks.cmds[e.cmd] == e {
+		delete(ks.cmds, e.cmd)
+	}
+	if len(ks.cmds) == 0 {
+		delete(s.keys, e.key)
+	}
+}
+
+func (s *Store) evict() {
+	for s.lru.Len() > s.reg.maxEntries {
+		e := s.lru.Front().Value.(*entry)
+		s.dropValue(e)
+		s.cleanup(e)
+		s.reg.evictions.Add(1)
+	}
+}

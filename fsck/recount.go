@@ -1,0 +1,402 @@
+// Package fsck checks a volume's metadata for consistency: it recomputes,
+// from the directory entries and attributes alone, every counter the engine
+// maintains incrementally (used space, inode count, link counts, parent
+// tracking of hard links, directory statistics, quota usage, slice
+// references) and reports every difference, along with dangling entries and
+// leaked keys. The same check ends every integration test of the engine, the
+// way bbolt checks its database after each test.
+package fsck
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/keyspace"
+)
+
+// Problem is one inconsistency.
+type Problem struct {
+	Kind   string // short class, e.g. "nlink", "usedSpace", "dirstat"
+	Key    string // the key (and field) holding the wrong or dangling value
+	Detail string
+}
+
+func (p Problem) String() string { return p.Kind + " " + p.Key + ": " + p.Detail }
+
+// Options select what the recount compares.
+type Options struct {
+	// UserGroupScanRules counts user/group quota usage the way the official
+	// client's full scan does (regular files and directories only). Without
+	// it every node type is counted, which is what incremental updates do.
+	UserGroupScanRules bool
+	// SkipDirStats does not compare directory statistics.
+	SkipDirStats bool
+}
+
+// node is what the recount learns about one inode.
+type node struct {
+	attr     codec.Attr
+	hasAttr  bool
+	names    int           // entries naming it
+	parents  map[codec.Ino]int
+	subdirs  int           // for directories: entries that are directories
+	stat     dirStat       // for directories: recomputed statistics
+	children []codec.Ino   // for directories
+}
+
+type dirStat struct{ length, space, inodes int64 }
+
+// Report is the result of Recount.
+type Report struct {
+	Problems []Problem
+	Inodes   int // attribute records seen
+	Entries  int // directory entries seen
+}
+
+// OK reports whether no problem was found.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+func (r *Report) add(kind, key, format string, args ...any) {
+	r.Problems = append(r.Problems, Problem{Kind: kind, Key: key, Detail: fmt.Sprintf(format, args...)})
+}
+
+// String lists the problems, one per line.
+func (r *Report) String() string {
+	var b strings.Builder
+	for _, p := range r.Problems {
+		b.WriteString(p.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Recount reads the whole volume and compares every maintained counter with
+// a recount. The volume should be quiescent (no client writing) and every
+// client's pending directory statistics and quota usage flushed.
+func Recount(ctx context.Context, c rueidis.Client, keys keyspace.Keys, opts Options) (*Report, error) {
+	s, err := loadSnapshot(ctx, c, keys)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{}
+	s.analyze(rep, opts)
+	sort.Slice(rep.Problems, func(i, j int) bool {
+		if rep.Problems[i].Kind != rep.Problems[j].Kind {
+			return rep.Problems[i].Kind < rep.Problems[j].Kind
+		}
+		return rep.Problems[i].Key < rep.Problems[j].Key
+	})
+	return rep, nil
+}
+
+func (s *snapshot) analyze(rep *Report, opts Options) {
+	k := s.keys
+	rep.Inodes = len(s.attrs)
+	nodes := make(map[codec.Ino]*node, len(s.attrs))
+	get := func(ino codec.Ino) *node {
+		n := nodes[ino]
+		if n == nil {
+			n = &node{}
+			if a, ok := s.attrs[ino]; ok {
+				n.attr, n.hasAttr = a, true
+			}
+			nodes[ino] = n
+		}
+		return n
+	}
+	for ino := range s.attrs {
+		get(ino)
+	}
+	// Entries: every d{ino} hash.
+	for dir, entries := range s.dirs {
+		dn := get(dir)
+		if !dn.hasAttr {
+			rep.add("dangling-dir", k.Entries(dir), "directory has %d entries but no attribute", len(entries))
+		} else if dn.attr.Typ != codec.TypeDirectory {
+			rep.add("not-a-dir", k.Entries(dir), "entries hash of a %s", dn.attr.Typ)
+		}
+		for name, ent := range entries {
+			rep.Entries++
+			cn := get(ent.Inode)
+			cn.names++
+			if cn.parents == nil {
+				cn.parents = map[codec.Ino]int{}
+			}
+			cn.parents[dir]++
+			dn.children = append(dn.children, ent.Inode)
+			if !cn.hasAttr {
+				rep.add("dangling-entry", k.Entries(dir)+" "+strconv.Quote(name), "names inode %d which has no attribute", ent.Inode)
+				continue
+			}
+			if cn.attr.Typ != ent.Typ {
+				rep.add("entry-type", k.Entries(dir)+" "+strconv.Quote(name), "entry type %s, attribute type %s", ent.Typ, cn.attr.Typ)
+			}
+			dn.stat.inodes++
+			if cn.attr.Typ == codec.TypeFile {
+				dn.stat.length += int64(cn.attr.Length)
+				dn.stat.space += int64(codec.Align4K(cn.attr.Length))
+			} else {
+				dn.stat.space += 4096
+			}
+			if cn.attr.Typ == codec.TypeDirectory {
+				dn.subdirs++
+			}
+		}
+	}
+	var usedSpace, usedInodes int64
+	for ino, n := range nodes {
+		if !n.hasAttr {
+			continue
+		}
+		a := &n.attr
+		key := k.Inode(ino)
+		if ino != codec.RootInode && ino != codec.TrashInode {
+			usedInodes++
+			if a.Typ == codec.TypeFile {
+				usedSpace += int64(codec.Align4K(a.Length))
+			} else {
+				usedSpace += 4096
+			}
+		}
+		s.checkNode(rep, ino, n, key)
+	}
+	if usedSpace != s.usedSpace {
+		rep.add("usedSpace", k.UsedSpace(), "stored %d, recount %d", s.usedSpace, usedSpace)
+	}
+	if usedInodes != s.totalInodes {
+		rep.add("totalInodes", k.TotalInodes(), "stored %d, recount %d", s.totalInodes, usedInodes)
+	}
+	if !opts.SkipDirStats {
+		s.checkDirStats(rep, nodes)
+	}
+	s.checkQuotas(rep, nodes, opts)
+	s.checkOrphans(rep, nodes)
+	s.checkSlices(rep)
+}
+
+func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
+	k := s.keys
+	a := &n.attr
+	sustained := s.sustained[ino]
+	switch {
+	case ino == codec.RootInode || ino == codec.TrashInode:
+	case n.names == 0 && sustained:
+		if a.Nlink != 0 {
+			rep.add("sustained", key, "sustained inode has nlink %d, want 0", a.Nlink)
+		}
+	case n.names == 0 && s.detached[ino]:
+	case n.names == 0:
+		rep.add("leaked-inode", key, "%s is named by no directory entry", a.Typ)
+	}
+	if a.Typ == codec.TypeDirectory {
+		want := uint32(2 + n.subdirs)
+		if ino.IsTrash() {
+			want = 2 // trash directories are not charged for sub-directories
+		}
+		if a.Nlink != want {
+			rep.add("nlink", key, "directory nlink %d, want %d", a.Nlink, want)
+		}
+		if a.Length != codec.DirLength {
+			rep.add("dir-length", key, "directory length %d, want 4096", a.Length)
+		}
+		if n.names > 1 {
+			rep.add("dir-links", key, "directory has %d names", n.names)
+		}
+	} else if n.names > 0 && a.Nlink != uint32(n.names) {
+		rep.add("nlink", key, "nlink %d, but %d entries name it", a.Nlink, n.names)
+	}
+	// Parent tracking.
+	if ino != codec.RootInode && ino != codec.TrashInode && n.names > 0 {
+		if a.Parent > 0 {
+			if len(n.parents) != 1 || n.parents[a.Parent] == 0 {
+				rep.add("parent", key, "Parent is %d but entries are in %v", a.Parent, keysOf(n.parents))
+			}
+		} else {
+			if a.Typ == codec.TypeDirectory {
+				rep.add("parent", key, "directory with Parent 0")
+			}
+			stored := s.parents[ino]
+			for p, cnt := range n.parents {
+				if stored[p] != int64(cnt) {
+					rep.add("parent-count", k.Parents(ino)+" "+p.String(), "stored %d, %d entries", stored[p], cnt)
+				}
+			}
+			for p, cnt := range stored {
+				if cnt > 0 && n.parents[p] == 0 {
+					rep.add("parent-count", k.Parents(ino)+" "+p.String(), "stored %d, no entry", cnt)
+				}
+			}
+		}
+	}
+	if a.Typ == codec.TypeSymlink {
+		if _, ok := s.symlinks[ino]; !ok {
+			rep.add("symlink", k.Symlink(ino), "symlink without target")
+		} else if uint64(len(s.symlinks[ino])) != a.Length {
+			rep.add("symlink", key, "length %d, target has %d bytes", a.Length, len(s.symlinks[ino]))
+		}
+	}
+}
+
+func keysOf(m map[codec.Ino]int) []codec.Ino {
+	out := make([]codec.Ino, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func (s *snapshot) checkDirStats(rep *Report, nodes map[codec.Ino]*node) {
+	k := s.keys
+	for ino, n := range nodes {
+		if !n.hasAttr || n.attr.Typ != codec.TypeDirectory {
+			continue
+		}
+		got, ok := s.dirStats[ino]
+		if !ok {
+			rep.add("dirstat", k.DirUsedSpace()+" "+ino.String(), "missing (recount %d/%d/%d)", n.stat.length, n.stat.space, n.stat.inodes)
+			continue
+		}
+		if got != n.stat {
+			rep.add("dirstat", k.DirUsedSpace()+" "+ino.String(), "stored length/space/inodes %d/%d/%d, recount %d/%d/%d",
+				got.length, got.space, got.inodes, n.stat.length, n.stat.space, n.stat.inodes)
+		}
+	}
+	for ino := range s.dirStats {
+		if n := nodes[ino]; n == nil || !n.hasAttr {
+			rep.add("dirstat-orphan", k.DirUsedSpace()+" "+ino.String(), "statistics of a directory that does not exist")
+		}
+	}
+}
+
+// checkQuotas recomputes directory quota usage (recursive, excluding the
+// quota directory itself) and user/group usage.
+func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Options) {
+	k := s.keys
+	var usage func(ino codec.Ino, depth int) (int64, int64)
+	usage = func(ino codec.Ino, depth int) (space, inodes int64) {
+		n := nodes[ino]
+		if n == nil || depth > 4096 {
+			return 0, 0
+		}
+		for _, c := range n.children {
+			cn := nodes[c]
+			if cn == nil || !cn.hasAttr {
+				continue
+			}
+			inodes++
+			if cn.attr.Typ == codec.TypeFile {
+				space += int64(codec.Align4K(cn.attr.Length))
+			} else {
+				space += 4096
+			}
+			if cn.attr.Typ == codec.TypeDirectory {
+				sp, in := usage(c, depth+1)
+				space += sp
+				inodes += in
+			}
+		}
+		return
+	}
+	for ino, q := range s.dirQuotas {
+		if n := nodes[ino]; n == nil || !n.hasAttr {
+			rep.add("quota-orphan", k.DirQuotaUsedInodes()+" "+ino.String(), "quota of a directory that does not exist")
+			continue
+		}
+		sp, in := usage(ino, 0)
+		if q.usedSpace != sp || q.usedInodes != in {
+			rep.add("dirquota", k.DirQuotaUsedSpace()+" "+ino.String(), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, sp, in)
+		}
+	}
+	if !s.format.UserGroupQuota {
+		return
+	}
+	users := map[uint32][2]int64{}
+	groups := map[uint32][2]int64{}
+	for ino, n := range nodes {
+		if !n.hasAttr || ino == codec.RootInode || ino == codec.TrashInode {
+			continue
+		}
+		a := &n.attr
+		var sp int64 = 4096
+		if a.Typ == codec.TypeFile {
+			sp = int64(codec.Align4K(a.Length))
+		}
+		if opts.UserGroupScanRules && a.Typ != codec.TypeFile && a.Typ != codec.TypeDirectory {
+			continue
+		}
+		u := users[a.Uid]
+		users[a.Uid] = [2]int64{u[0] + sp, u[1] + 1}
+		g := groups[a.Gid]
+		groups[a.Gid] = [2]int64{g[0] + sp, g[1] + 1}
+	}
+	cmp := func(kind, key string, stored map[uint64]quotaUse, counted map[uint32][2]int64) {
+		for id, c := range counted {
+			q := stored[uint64(id)]
+			if q.usedSpace != c[0] || q.usedInodes != c[1] {
+				rep.add(kind, key+" "+strconv.FormatUint(uint64(id), 10), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, c[0], c[1])
+			}
+		}
+		for id, q := range stored {
+			if _, ok := counted[uint32(id)]; !ok && (q.usedSpace != 0 || q.usedInodes != 0) {
+				rep.add(kind, key+" "+strconv.FormatUint(id, 10), "stored %d bytes/%d inodes, owns nothing", q.usedSpace, q.usedInodes)
+			}
+		}
+	}
+	cmp("userquota", k.UserQuotaUsedSpace(), s.userQuotas, users)
+	cmp("groupquota", k.GroupQuotaUsedSpace(), s.groupQuotas, groups)
+}
+
+// checkOrphans reports keys that belong to inodes that do not exist.
+func (s *snapshot) checkOrphans(rep *Report, nodes map[codec.Ino]*node) {
+	k := s.keys
+	exists := func(ino codec.Ino) bool { n := nodes[ino]; return n != nil && n.hasAttr }
+	for ino := range s.symlinks {
+		if !exists(ino) {
+			rep.add("orphan", k.Symlink(ino), "symlink target of a missing inode")
+		}
+	}
+	for ino := range s.xattrs {
+		if !exists(ino) {
+			rep.add("orphan", k.Xattrs(ino), "xattrs of a missing inode")
+		}
+	}
+	for ino := range s.parents {
+		if !exists(ino) {
+			rep.add("orphan", k.Parents(ino), "parent counts of a missing inode")
+		}
+	}
+	for ino, indexes := range s.chunkIndexes {
+		if exists(ino) || s.deleting[ino] {
+			if n := nodes[ino]; n != nil && n.hasAttr && n.attr.Typ != codec.TypeFile {
+				rep.add("orphan", k.Chunk(ino, indexes[0]), "chunk list of a %s", n.attr.Typ)
+			}
+			continue
+		}
+		rep.add("orphan", k.Chunk(ino, indexes[0]), "chunk lists of a missing inode not queued in delfiles")
+	}
+}
+
+// checkSlices compares stored slice reference counts with the records that
+// reference each slice (chunk lists and delSlices).
+func (s *snapshot) checkSlices(rep *Report) {
+	k := s.keys
+	for ref, n := range s.sliceUses {
+		stored, ok := s.sliceRefs[ref]
+		want := int64(n - 1)
+		if (!ok && want != 0) || (ok && stored != want) {
+			rep.add("sliceRef", k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "stored %d (absent=0), %d records reference it", stored, n)
+		}
+	}
+	for ref, v := range s.sliceRefs {
+		if _, used := s.sliceUses[ref]; !used && v >= 0 {
+			rep.add("sliceRef", k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "count %d but no record references it", v)
+		}
+	}
+}

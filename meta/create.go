@@ -1,0 +1,393 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// Open flags understood by Create and Open (Linux values).
+const (
+	oExcl = 0o200
+)
+
+// ExistsError is returned (as the error) by Mknod, Mkdir and Create when the
+// name is taken; it carries the existing node for callers that want it (an
+// O_CREAT without O_EXCL, or a lookup-after-EEXIST). errors.Is(err,
+// syscall.EEXIST) is true.
+type ExistsError struct {
+	Inode Ino
+	Attr  Attr
+}
+
+func (e *ExistsError) Error() string { return syscall.EEXIST.Error() }
+
+// Is makes errors.Is(err, syscall.EEXIST) work.
+func (e *ExistsError) Is(target error) bool { return target == syscall.EEXIST }
+
+// Mknod creates a node of any type in directory parent. mode is the
+// requested permission bits; umask is applied unless the parent has a
+// default ACL; rdev is the device number of device nodes. The caller needs
+// write and search permission on parent.
+func (e *Engine) Mknod(ctx context.Context, parent Ino, name string, typ codec.FileType, mode, umask uint16, rdev uint32) (Ino, Attr, error) {
+	return e.mknod(ctx, parent, name, typ, mode, umask, rdev, "")
+}
+
+// Mkdir creates a directory.
+func (e *Engine) Mkdir(ctx context.Context, parent Ino, name string, mode, umask uint16) (Ino, Attr, error) {
+	return e.mknod(ctx, parent, name, codec.TypeDirectory, mode, umask, 0, "")
+}
+
+// Symlink creates a symbolic link to target.
+func (e *Engine) Symlink(ctx context.Context, parent Ino, name, target string) (Ino, Attr, error) {
+	if target == "" || len(target) > codec.MaxSymlinkLen {
+		if len(target) > codec.MaxSymlinkLen {
+			return 0, Attr{}, syscall.ENAMETOOLONG
+		}
+		return 0, Attr{}, syscall.EINVAL
+	}
+	for i := 0; i < len(target); i++ {
+		if target[i] == 0 {
+			return 0, Attr{}, syscall.EINVAL
+		}
+	}
+	return e.mknod(ctx, parent, name, codec.TypeSymlink, 0o777, 0, 0, target)
+}
+
+// Create creates a regular file and opens it (the inode counts as open in
+// this client until Close). Without O_EXCL in flags an existing regular file
+// of that name is opened instead, as open(2) with O_CREAT does.
+func (e *Engine) Create(ctx context.Context, parent Ino, name string, mode, umask uint16, flags uint32) (Ino, Attr, error) {
+	ino, attr, err := e.mknod(ctx, parent, name, codec.TypeFile, mode, umask, 0, "")
+	var exists *ExistsError
+	if errors.As(err, &exists) && flags&oExcl == 0 && exists.Attr.Typ == codec.TypeFile {
+		ino, attr, err = exists.Inode, exists.Attr, nil
+	}
+	if err == nil {
+		e.files.open(ino, &attr)
+	}
+	return ino, attr, err
+}
+
+func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.FileType, mode, umask uint16, rdev uint32, target string) (Ino, Attr, error) {
+	if !typ.Valid() {
+		return 0, Attr{}, syscall.EINVAL
+	}
+	if parent == 0 {
+		parent = RootInode
+	}
+	if parent.IsTrash() || (parent == RootInode && name == TrashName) {
+		return 0, Attr{}, syscall.EPERM
+	}
+	if e.readOnly {
+		return 0, Attr{}, syscall.EROFS
+	}
+	if name == "." || name == ".." {
+		return 0, Attr{}, syscall.EEXIST
+	}
+	if err := validName(name); err != nil {
+		return 0, Attr{}, err
+	}
+	c := CallerOf(ctx)
+	const space, inodes = 4096, 1
+	// The group quota is checked for gid 0 here, as the official client does;
+	// the effective group is checked inside the transaction.
+	if err := e.stats.checkQuota(ctx, space, inodes, c.Uid, 0, parent); err != nil {
+		return 0, Attr{}, err
+	}
+	ino, err := e.newInode(ctx)
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	var attr Attr
+	err = e.runTx(ctx, func(tx *Tx) error {
+		attr = Attr{}
+		pkey := e.keys.Inode(parent)
+		pv, ok, err := tx.GetAttrBytes(pkey)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return syscall.ENOENT
+		}
+		pattr, err := e.decodeAttr(pkey, pv)
+		if err != nil {
+			return err
+		}
+		gid := c.Gid()
+		if pattr.Mode&0o2000 != 0 {
+			gid = pattr.Gid
+		}
+		if err := e.stats.checkGroupQuota(gid, space, inodes); err != nil {
+			return err
+		}
+		if pattr.Typ != codec.TypeDirectory {
+			return syscall.ENOTDIR
+		}
+		if pattr.Parent > TrashInode {
+			return syscall.ENOENT
+		}
+		if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
+			return err
+		}
+		if pattr.Flags&codec.FlagImmutable != 0 {
+			return syscall.EPERM
+		}
+		dkey := e.keys.Entries(parent)
+		tx.ExpectFieldAbsent(dkey, name)
+		if v, present := tx.KnownField(dkey, name); present {
+			return e.existsError(ctx, tx, dkey, name, v, typ, parent)
+		}
+		attr = Attr{
+			Typ: typ, Uid: c.Uid, Gid: gid, Parent: parent, Rdev: rdev, Tier: pattr.Tier,
+		}
+		switch typ {
+		case codec.TypeDirectory:
+			attr.Nlink, attr.Length = 2, codec.DirLength
+		case codec.TypeSymlink:
+			attr.Nlink, attr.Length = 1, uint64(len(target))
+		default:
+			attr.Nlink = 1
+		}
+		if typ != codec.TypeBlockDev && typ != codec.TypeCharDev {
+			attr.Rdev = 0
+		}
+		if pattr.Flags&codec.FlagSkipTrash != 0 {
+			attr.Flags |= codec.FlagSkipTrash
+		}
+		if err := e.initialMode(ctx, &attr, &pattr, mode&0o7777, umask); err != nil {
+			return err
+		}
+		attr.Mode = inheritSetgid(c, typ, &pattr, attr.Mode)
+		now := time.Now()
+		setTimes(&attr, now, true, true, true)
+
+		tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
+		if typ == codec.TypeDirectory {
+			tx.PatchDir(pkey, 1, true)
+		} else {
+			tx.PatchDir(pkey, 0, false)
+		}
+		if typ == codec.TypeSymlink {
+			tx.Set(e.keys.Symlink(ino), target)
+		}
+		tx.HSet(dkey, name, string(codec.Entry{Typ: typ, Inode: ino}.Marshal()))
+		if typ == codec.TypeDirectory {
+			f := strconv.FormatUint(uint64(ino), 10)
+			tx.HSet(e.keys.DirUsedInodes(), f, "0")
+			tx.HSet(e.keys.DirDataLength(), f, "0")
+			tx.HSet(e.keys.DirUsedSpace(), f, "0")
+		}
+		tx.IncrBy(e.keys.UsedSpace(), space)
+		tx.IncrBy(e.keys.TotalInodes(), inodes)
+		tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
+		return nil
+	})
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	e.stats.volume(space, inodes)
+	e.stats.dirStat(parent, 0, space, inodes)
+	e.stats.dirQuota(ctx, parent, space, inodes)
+	e.stats.userGroup(attr.Uid, attr.Gid, space, inodes)
+	if typ == codec.TypeDirectory {
+		e.stats.rememberParent(ino, parent)
+	}
+	return ino, attr, nil
+}
+
+// existsError builds the EEXIST answer of a create-like operation: for files
+// and directories it carries the existing node.
+func (e *Engine) existsError(ctx context.Context, tx *Tx, dkey, name, v string, typ codec.FileType, parent Ino) error {
+	if typ != codec.TypeFile && typ != codec.TypeDirectory {
+		return syscall.EEXIST
+	}
+	ent, err := e.decodeEntry(dkey, name, v)
+	if err != nil {
+		return err
+	}
+	ex := &ExistsError{Inode: ent.Inode}
+	akey := e.keys.Inode(ent.Inode)
+	av, ok, err := tx.Get(akey)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if ex.Attr, err = e.decodeAttr(akey, av); err != nil {
+			return err
+		}
+	} else {
+		ex.Attr = Attr{Typ: ent.Typ, Parent: parent}
+	}
+	return ex
+}
+
+// initialMode sets the permission bits (and ACLs) of a new node: with a
+// default ACL on the parent, a directory inherits it and the access rule is
+// derived from it (the umask is ignored); otherwise mode &^ umask.
+func (e *Engine) initialMode(ctx context.Context, attr, pattr *Attr, mode, umask uint16) error {
+	if pattr.DefaultACL == codec.ACLNone || attr.Typ == codec.TypeSymlink {
+		attr.Mode = mode &^ umask
+		return nil
+	}
+	if attr.Typ == codec.TypeDirectory {
+		attr.DefaultACL = pattr.DefaultACL
+	}
+	def, err := e.aclRule(ctx, pattr.DefaultACL)
+	if err != nil {
+		return err
+	}
+	if def.IsMinimal() {
+		attr.Mode = mode & (0o7000 | aclMode(def))
+		return nil
+	}
+	child := childAccessRule(def, mode)
+	id, err := e.storeACLRule(ctx, &child)
+	if err != nil {
+		return err
+	}
+	attr.AccessACL = id
+	attr.Mode = mode&0o7000 | aclMode(&child)
+	return nil
+}
+
+// inheritSetgid applies the Linux set-group-ID directory rules: a new
+// directory under a setgid directory is setgid itself; a new non-directory
+// asking for setgid and group-execute loses setgid unless the caller is root
+// or a member of the parent's group.
+func inheritSetgid(c Caller, typ codec.FileType, pattr *Attr, mode uint16) uint16 {
+	if pattr.Mode&0o2000 == 0 {
+		return mode
+	}
+	if typ == codec.TypeDirectory {
+		return mode | 0o2000
+	}
+	if mode&0o2010 == 0o2010 && c.Uid != 0 && !c.inGroup(pattr.Gid) {
+		return mode &^ 0o2000
+	}
+	return mode
+}
+
+func setTimes(a *Attr, t time.Time, atime, mtime, ctime bool) {
+	s, ns := t.Unix(), uint32(t.Nanosecond())
+	if atime {
+		a.Atime, a.Atimensec = s, ns
+	}
+	if mtime {
+		a.Mtime, a.Mtimensec = s, ns
+	}
+	if ctime {
+		a.Ctime, a.Ctimensec = s, ns
+	}
+}
+
+// Link creates a new name for inode in directory parent (not for
+// directories). From then on the inode's parents are tracked in p{ino}.
+func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, error) {
+	if parent == 0 {
+		parent = RootInode
+	}
+	if parent.IsTrash() || (parent == RootInode && name == TrashName) {
+		return Attr{}, syscall.EPERM
+	}
+	if e.readOnly {
+		return Attr{}, syscall.EROFS
+	}
+	if name == "." || name == ".." {
+		return Attr{}, syscall.EEXIST
+	}
+	if err := validName(name); err != nil {
+		return Attr{}, err
+	}
+	c := CallerOf(ctx)
+	cur, err := e.GetAttr(ctx, ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	if cur.Typ == codec.TypeDirectory {
+		return Attr{}, syscall.EPERM
+	}
+	space := int64(codec.Align4K(lengthOf(&cur)))
+	if e.stats.ugExceeded(e.stats.userQ, cur.Uid, 0, 1) || e.stats.ugExceeded(e.stats.groupQ, cur.Gid, 0, 1) {
+		return Attr{}, syscall.EDQUOT
+	}
+	var quotaErr error
+	e.stats.walkQuotas(ctx, parent, func(_ Ino, q *quota) bool {
+		if q.exceeded(space, 1) {
+			quotaErr = syscall.EDQUOT
+		}
+		return quotaErr == nil
+	})
+	if quotaErr != nil {
+		return Attr{}, quotaErr
+	}
+	var attr Attr
+	err = e.runTx(ctx, func(tx *Tx) error {
+		pkey, ikey := e.keys.Inode(parent), e.keys.Inode(ino)
+		pv, pok, err := tx.GetAttrBytes(pkey)
+		if err != nil {
+			return err
+		}
+		iv, iok, err := tx.Get(ikey)
+		if err != nil {
+			return err
+		}
+		if !pok || !iok {
+			return syscall.ENOENT
+		}
+		pattr, err := e.decodeAttr(pkey, pv)
+		if err != nil {
+			return err
+		}
+		if attr, err = e.decodeAttr(ikey, iv); err != nil {
+			return err
+		}
+		if pattr.Typ != codec.TypeDirectory {
+			return syscall.ENOTDIR
+		}
+		if pattr.Parent > TrashInode {
+			return syscall.ENOENT
+		}
+		if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
+			return err
+		}
+		if pattr.Flags&codec.FlagImmutable != 0 {
+			return syscall.EPERM
+		}
+		if attr.Typ == codec.TypeDirectory || attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
+			return syscall.EPERM
+		}
+		dkey := e.keys.Entries(parent)
+		tx.ExpectFieldAbsent(dkey, name)
+		if _, present := tx.KnownField(dkey, name); present {
+			return syscall.EEXIST
+		}
+		oldParent := attr.Parent
+		attr.Parent = 0
+		attr.Nlink++
+		setTimes(&attr, time.Now(), false, false, true)
+		tx.HSet(dkey, name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
+		tx.PatchDir(pkey, 0, false)
+		tx.Set(ikey, string(attr.Marshal()))
+		pk := e.keys.Parents(ino)
+		if oldParent > 0 {
+			tx.HIncrBy(pk, oldParent.String(), 1)
+		}
+		tx.HIncrBy(pk, parent.String(), 1)
+		tx.Log("LINK(%d,%d,%s,true):%d", ino, parent, logEscape(name), attr.Nlink)
+		return nil
+	})
+	if err != nil {
+		return Attr{}, err
+	}
+	// The official client adds the inode's length to dirDataLength whatever
+	// its type; a recount only sums regular files, so we do what the
+	// recount (and fsck) expects.
+	e.stats.dirStat(parent, int64(lengthOf(&attr)), space, 1)
+	e.stats.dirQuota(ctx, parent, space, 1)
+	return attr, nil
+}

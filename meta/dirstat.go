@@ -1,0 +1,101 @@
+package meta
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// DirStat is a directory's statistics over its direct children: the summed
+// length of its regular files, the summed charged space (align4K of each
+// file, 4096 for anything else) and the number of entries.
+type DirStat struct {
+	Length, Space, Inodes int64
+}
+
+// GetDirStat returns the statistics of directory ino, including this
+// client's unflushed changes. Missing or negative stored statistics are
+// recomputed from the entries (and stored, unless the engine is read-only).
+func (e *Engine) GetDirStat(ctx context.Context, ino Ino) (DirStat, error) {
+	k := e.keys
+	f := ino.String()
+	res := e.rdb.DoMulti(ctx,
+		e.rdb.B().Hget().Key(k.DirDataLength()).Field(f).Build(),
+		e.rdb.B().Hget().Key(k.DirUsedSpace()).Field(f).Build(),
+		e.rdb.B().Hget().Key(k.DirUsedInodes()).Field(f).Build())
+	var vals [3]int64
+	valid := true
+	for i, r := range res {
+		s, err := r.ToString()
+		if isNil(err) {
+			valid = false
+			continue
+		}
+		if err != nil {
+			return DirStat{}, e.redisErr("HGET dir stats", err)
+		}
+		if vals[i], err = strconv.ParseInt(s, 10, 64); err != nil || vals[i] < 0 {
+			valid = false
+		}
+	}
+	if !valid {
+		if e.readOnly {
+			return e.computeDirStat(ctx, ino)
+		}
+		return e.syncDirStat(ctx, ino)
+	}
+	p := e.stats.pendingDirStat(ino)
+	return DirStat{Length: vals[0] + p.length, Space: vals[1] + p.space, Inodes: vals[2] + p.inodes}, nil
+}
+
+// computeDirStat counts a directory's statistics from its entries.
+func (e *Engine) computeDirStat(ctx context.Context, ino Ino) (DirStat, error) {
+	if _, err := e.GetAttr(ctx, ino); err != nil {
+		return DirStat{}, err
+	}
+	entries, err := e.listEntries(ctx, ino)
+	if err != nil {
+		return DirStat{}, err
+	}
+	if err := e.fillAttrs(ctx, entries); err != nil {
+		return DirStat{}, err
+	}
+	var st DirStat
+	for _, ent := range entries {
+		st.Inodes++
+		if ent.Attr.Typ == codec.TypeFile {
+			st.Length += int64(ent.Attr.Length)
+			st.Space += int64(codec.Align4K(ent.Attr.Length))
+		} else {
+			st.Space += 4096
+		}
+	}
+	return st, nil
+}
+
+// syncDirStat recomputes a directory's statistics and stores them. This
+// client's pending deltas for the directory are dropped first: the recount
+// already includes them.
+func (e *Engine) syncDirStat(ctx context.Context, ino Ino) (DirStat, error) {
+	e.stats.dropPending(ino)
+	st, err := e.computeDirStat(ctx, ino)
+	if err != nil {
+		return st, err
+	}
+	err = e.runTx(ctx, func(tx *Tx) error {
+		if _, ok, err := tx.GetAttrBytes(e.keys.Inode(ino)); err != nil {
+			return err
+		} else if !ok {
+			return syscall.ENOENT
+		}
+		f := ino.String()
+		tx.HSet(e.keys.DirDataLength(), f, strconv.FormatInt(st.Length, 10))
+		tx.HSet(e.keys.DirUsedSpace(), f, strconv.FormatInt(st.Space, 10))
+		tx.HSet(e.keys.DirUsedInodes(), f, strconv.FormatInt(st.Inodes, 10))
+		tx.Log("DIRSTAT(%d,%d,%d,%d)", ino, st.Length, st.Space, st.Inodes)
+		return nil
+	})
+	return st, err
+}

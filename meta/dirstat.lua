@@ -1,0 +1,24 @@
+-- rueidisfs directory-statistics flush.
+--
+-- Adds a client's pending deltas to the per-directory statistics hashes, but
+-- only for directories whose statistics exist: a missing field means the
+-- statistics were never computed (or were dropped when the feature was
+-- enabled) and must be recomputed from the directory's entries instead of
+-- being started from a delta. Checking and adding in one script keeps a
+-- concurrent rmdir (which deletes the fields) from being undone.
+--
+-- KEYS: dirDataLength, dirUsedSpace, dirUsedInodes
+-- ARGV: groups of (directory inode, length delta, space delta, inodes delta)
+-- Reply: the inodes whose statistics are missing.
+local missing = {}
+for i = 1, #ARGV, 4 do
+  local ino = ARGV[i]
+  if redis.call('HEXISTS', KEYS[2], ino) == 1 then
+    if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', KEYS[1], ino, ARGV[i + 1]) end
+    if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', KEYS[2], ino, ARGV[i + 2]) end
+    if ARGV[i + 3] ~= '0' then redis.call('HINCRBY', KEYS[3], ino, ARGV[i + 3]) end
+  else
+    missing[#missing + 1] = ino
+  end
+end
+return missing

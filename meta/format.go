@@ -1,0 +1,209 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// MaxMetaVersion is the newest metadata schema version this engine handles
+// (the same as JuiceFS 1.4.1).
+const MaxMetaVersion = 1
+
+// compatVersion is the version compared with a volume's client-version limits.
+var compatVersion = mustVersion(Version)
+
+func mustVersion(s string) codec.Version {
+	v, err := codec.ParseVersion(s)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// Load reads the volume's format. With checkVersion it refuses a volume whose
+// metadata version or client-version limits exclude this client.
+func (e *Engine) Load(ctx context.Context, checkVersion bool) (*codec.Format, error) {
+	f, err := e.readFormat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if checkVersion {
+		if err := CheckCompatible(f); err != nil {
+			return nil, err
+		}
+	}
+	e.format.Store(f)
+	return f, nil
+}
+
+// CheckCompatible tells whether this client may use a volume with format f.
+func CheckCompatible(f *codec.Format) error {
+	if f.MetaVersion > MaxMetaVersion {
+		return fmt.Errorf("%w: metadata version %d is newer than %d, the newest this client (%s) understands; upgrade rueidisfs",
+			ErrIncompatible, f.MetaVersion, MaxMetaVersion, Version)
+	}
+	if f.MinClientVersion != "" {
+		min, err := codec.ParseVersion(f.MinClientVersion)
+		if err != nil {
+			return fmt.Errorf("%w: MinClientVersion %q: %v", ErrIncompatible, f.MinClientVersion, err)
+		}
+		if codec.CompareVersions(compatVersion, min) < 0 {
+			return fmt.Errorf("%w: the volume requires clients of version %s or newer; this client is %s",
+				ErrIncompatible, f.MinClientVersion, Version)
+		}
+	}
+	if f.MaxClientVersion != "" {
+		max, err := codec.ParseVersion(f.MaxClientVersion)
+		if err != nil {
+			return fmt.Errorf("%w: MaxClientVersion %q: %v", ErrIncompatible, f.MaxClientVersion, err)
+		}
+		if codec.CompareVersions(compatVersion, max) > 0 {
+			return fmt.Errorf("%w: the volume allows clients up to version %s; this client is %s",
+				ErrIncompatible, f.MaxClientVersion, Version)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) readFormat(ctx context.Context) (*codec.Format, error) {
+	v, err := e.rdb.Do(ctx, e.rdb.B().Get().Key(e.keys.Setting()).Build()).ToString()
+	if err != nil {
+		if isNil(err) {
+			return nil, ErrNotFormatted
+		}
+		return nil, e.redisErr("GET "+e.keys.Setting(), err)
+	}
+	if v == "" {
+		return nil, ErrNotFormatted
+	}
+	f, err := codec.ParseSetting([]byte(v))
+	if err != nil {
+		return nil, corrupt(e.keys.Setting(), err)
+	}
+	if f.Tiers == nil {
+		f.Tiers = map[uint8]codec.Tier{0: {ID: 0, StorageClass: f.StorageClass}}
+	}
+	return f, nil
+}
+
+// KeyCount returns the number of keys of this volume's database (with a
+// Cluster prefix: keys carrying it).
+func (e *Engine) KeyCount(ctx context.Context) (int64, error) {
+	if e.keys.Prefix() == "" {
+		n, err := e.rdb.Do(ctx, e.rdb.B().Dbsize().Build()).AsInt64()
+		return n, e.redisErr("DBSIZE", err)
+	}
+	var n int64
+	err := e.scanKeys(ctx, "*", func(keys []string) error {
+		n += int64(len(keys))
+		return nil
+	})
+	return n, err
+}
+
+// Init writes the volume format, as `juicefs format` and `juicefs config` do.
+// On a database that already holds a volume, the stored UUID is kept and a
+// change of name, block size, compression, shards, hash prefix or metadata
+// version is refused unless force is set. Enabling directory statistics or
+// user/group quotas drops the hashes that must be recomputed. The root
+// directory is created for a new volume, the trash root whenever the trash is
+// enabled.
+func (e *Engine) Init(ctx context.Context, f *codec.Format, force bool) error {
+	if e.readOnly {
+		return fmt.Errorf("format: the engine is read-only")
+	}
+	old, err := e.readFormat(ctx)
+	switch {
+	case err == ErrNotFormatted:
+		old = nil
+	case err != nil && codec.IsCorruption(err):
+		return fmt.Errorf("existing format is broken: %w", err)
+	case err != nil:
+		return err
+	}
+	var drop []string
+	if old != nil {
+		if err := checkFormatUpdate(old, f, force); err != nil {
+			return err
+		}
+		if f.UUID != old.UUID {
+			f.UUID = old.UUID
+		}
+		if !old.DirStats && f.DirStats {
+			drop = append(drop, e.keys.DirUsedInodes(), e.keys.DirUsedSpace())
+		}
+		if !old.UserGroupQuota && f.UserGroupQuota {
+			drop = append(drop, e.keys.UserQuota(), e.keys.UserQuotaUsedSpace(), e.keys.UserQuotaUsedInodes(),
+				e.keys.GroupQuota(), e.keys.GroupQuotaUsedSpace(), e.keys.GroupQuotaUsedInodes())
+		}
+	}
+	setting, err := f.MarshalSetting()
+	if err != nil {
+		return fmt.Errorf("encode format: %w", err)
+	}
+	now := time.Now().Unix()
+	cmds := e.rdb.B()
+	batch := make([]rueidisCompleted, 0, 4+len(drop))
+	for _, k := range drop {
+		batch = append(batch, cmds.Del().Key(k).Build())
+	}
+	batch = append(batch, cmds.Set().Key(e.keys.Setting()).Value(string(setting)).Build())
+	if f.TrashDays > 0 {
+		trash := rootAttr(0o555, now)
+		batch = append(batch, cmds.Set().Key(e.keys.Inode(TrashInode)).Value(string(trash.Marshal())).Nx().Build())
+	}
+	if old == nil {
+		root := rootAttr(0o777, now)
+		batch = append(batch, cmds.Set().Key(e.keys.Inode(RootInode)).Value(string(root.Marshal())).Build())
+	}
+	if err := e.execAtomically(ctx, batch); err != nil {
+		return fmt.Errorf("write format: %w", err)
+	}
+	keys := []string{e.keys.Setting(), e.keys.Inode(TrashInode), e.keys.Inode(RootInode)}
+	e.cache.Invalidate(append(keys, drop...)...)
+	e.overlay.forget(keys...)
+	e.format.Store(f)
+	return nil
+}
+
+// rootAttr is the attribute of the root and trash root directories written
+// at format time: times are whole seconds, as the official client writes them.
+func rootAttr(mode uint16, now int64) *codec.Attr {
+	return &codec.Attr{
+		Typ: codec.TypeDirectory, Mode: mode, Nlink: 2, Length: 4096, Parent: RootInode,
+		Atime: now, Mtime: now, Ctime: now,
+	}
+}
+
+// checkFormatUpdate refuses the changes JuiceFS refuses without force.
+func checkFormatUpdate(old, f *codec.Format, force bool) error {
+	if force {
+		return nil
+	}
+	type change struct {
+		what     string
+		old, new any
+	}
+	var c *change
+	switch {
+	case f.Name != old.Name:
+		c = &change{"name", old.Name, f.Name}
+	case f.BlockSize != old.BlockSize:
+		c = &change{"block size", old.BlockSize, f.BlockSize}
+	case f.Compression != old.Compression:
+		c = &change{"compression", old.Compression, f.Compression}
+	case f.Shards != old.Shards:
+		c = &change{"shards", old.Shards, f.Shards}
+	case f.HashPrefix != old.HashPrefix:
+		c = &change{"hash prefix", old.HashPrefix, f.HashPrefix}
+	case f.MetaVersion != old.MetaVersion:
+		c = &change{"meta version", old.MetaVersion, f.MetaVersion}
+	}
+	if c != nil {
+		return fmt.Errorf("cannot update volume %s from %v to %v", c.what, c.old, c.new)
+	}
+	return nil
+}

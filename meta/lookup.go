@@ -1,0 +1,236 @@
+package meta
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// TrashName is the name under which the trash root appears in the root
+// directory. It has no entry in d1: it is resolved in code.
+const TrashName = ".trash"
+
+func (e *Engine) decodeAttr(key, v string) (Attr, error) {
+	var a Attr
+	if err := codec.UnmarshalAttr([]byte(v), &a); err != nil {
+		return a, corrupt(key, err)
+	}
+	return a, nil
+}
+
+func (e *Engine) decodeEntry(key, name, v string) (codec.Entry, error) {
+	ent, err := codec.UnmarshalEntry([]byte(v))
+	if err != nil {
+		return ent, corrupt(key, errWithField(name, err))
+	}
+	return ent, nil
+}
+
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (f fieldError) Error() string { return "field " + quoteName(f.field) + ": " + f.err.Error() }
+func (f fieldError) Unwrap() error { return f.err }
+
+func errWithField(field string, err error) error { return fieldError{field, err} }
+
+func quoteName(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return `"` + strings.ToValidUTF8(s, "?") + `"`
+}
+
+// synthesizedRoot is what GetAttr returns for the root or the trash root when
+// their attribute cannot be read quickly, as the official client does, so
+// that a slow Redis does not make the mount point itself fail.
+func synthesizedRoot(ino Ino) Attr {
+	a := Attr{Typ: codec.TypeDirectory, Mode: 0o777, Nlink: 2, Length: 4096, Parent: RootInode}
+	if ino == TrashInode {
+		a.Mode = 0o555
+	}
+	return a
+}
+
+// GetAttr returns the attribute of an inode (ENOENT if it does not exist).
+func (e *Engine) GetAttr(ctx context.Context, ino Ino) (Attr, error) {
+	if ino == 0 {
+		ino = RootInode
+	}
+	key := e.keys.Inode(ino)
+	if ino == RootInode || ino == TrashInode {
+		tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		v, ok, err := e.cachedGet(tctx, key)
+		cancel()
+		if err != nil || !ok {
+			return synthesizedRoot(ino), nil
+		}
+		return e.decodeAttr(key, v)
+	}
+	v, ok, err := e.cachedGet(ctx, key)
+	if err != nil {
+		return Attr{}, err
+	}
+	if !ok {
+		return Attr{}, syscall.ENOENT
+	}
+	a, err := e.decodeAttr(key, v)
+	if err == nil && a.Typ == codec.TypeDirectory {
+		e.stats.rememberParent(ino, a.Parent)
+	}
+	return a, err
+}
+
+// validName checks a name given for a new entry.
+func validName(name string) error {
+	if name == "" || strings.ContainsAny(name, "/\x00") {
+		return syscall.EINVAL
+	}
+	if len(name) > codec.MaxNameLen {
+		return syscall.ENAMETOOLONG
+	}
+	return nil
+}
+
+// Lookup finds name in directory parent and returns its inode and attribute.
+// "." and ".." are understood; ".trash" in the root is the trash root. The
+// caller needs search (execute) permission on parent. An entry whose
+// attribute is missing (corruption) is returned with only its type set.
+func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr, error) {
+	if parent == 0 {
+		parent = RootInode
+	}
+	c := CallerOf(ctx)
+	switch name {
+	case ".":
+		a, err := e.GetAttr(ctx, parent)
+		return parent, a, err
+	case "..":
+		if parent == RootInode {
+			a, err := e.GetAttr(ctx, parent)
+			return parent, a, err
+		}
+		a, err := e.GetAttr(ctx, parent)
+		if err != nil {
+			return 0, Attr{}, err
+		}
+		if a.Typ != codec.TypeDirectory {
+			return 0, Attr{}, syscall.ENOTDIR
+		}
+		pa, err := e.GetAttr(ctx, a.Parent)
+		return a.Parent, pa, err
+	}
+	if c.Uid != 0 {
+		pa, err := e.GetAttr(ctx, parent)
+		if err != nil {
+			return 0, Attr{}, err
+		}
+		if pa.Typ != codec.TypeDirectory {
+			return 0, Attr{}, syscall.ENOTDIR
+		}
+		if err := e.checkAccess(ctx, c, &pa, MayExec); err != nil {
+			return 0, Attr{}, err
+		}
+	}
+	if parent == RootInode && name == TrashName {
+		a, err := e.GetAttr(ctx, TrashInode)
+		return TrashInode, a, err
+	}
+	if len(name) > codec.MaxNameLen {
+		return 0, Attr{}, syscall.ENAMETOOLONG
+	}
+	dkey := e.keys.Entries(parent)
+	v, ok, err := e.cachedHGet(ctx, dkey, name)
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	if !ok {
+		return 0, Attr{}, syscall.ENOENT
+	}
+	ent, err := e.decodeEntry(dkey, name, v)
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	akey := e.keys.Inode(ent.Inode)
+	av, ok, err := e.cachedGet(ctx, akey)
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	if !ok {
+		return ent.Inode, Attr{Typ: ent.Typ, Parent: parent}, nil
+	}
+	a, err := e.decodeAttr(akey, av)
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	if a.Typ == codec.TypeDirectory && !parent.IsTrash() {
+		e.stats.rememberParent(ent.Inode, parent)
+	}
+	return ent.Inode, a, nil
+}
+
+// Resolve walks a slash-separated path from directory parent, following no
+// symlinks (a symlink in the middle is ENOTSUP, as the official fast path
+// answers), and returns the final inode and attribute. Search permission is
+// required on every directory passed (except the root).
+func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Attr, error) {
+	if parent == 0 {
+		parent = RootInode
+	}
+	ino := parent
+	a, err := e.GetAttr(ctx, ino)
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	for _, comp := range strings.Split(path, "/") {
+		if comp == "" {
+			continue
+		}
+		switch a.Typ {
+		case codec.TypeDirectory:
+		case codec.TypeSymlink:
+			return 0, Attr{}, syscall.ENOTSUP
+		default:
+			return 0, Attr{}, syscall.ENOTDIR
+		}
+		ino, a, err = e.Lookup(ctx, ino, comp)
+		if err != nil {
+			return 0, Attr{}, err
+		}
+	}
+	return ino, a, nil
+}
+
+// ReadLink returns the target of a symlink (EINVAL if ino is not one).
+func (e *Engine) ReadLink(ctx context.Context, ino Ino) (string, error) {
+	key := e.keys.Symlink(ino)
+	v, ok, err := e.cachedGet(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if ok && v != "" {
+		if e.opts.AtimeMode != "noatime" && !e.readOnly {
+			e.touchAtime(ctx, ino)
+		}
+		return v, nil
+	}
+	a, err := e.GetAttr(ctx, ino)
+	if err != nil {
+		return "", err
+	}
+	if a.Typ != codec.TypeSymlink {
+		return "", syscall.EINVAL
+	}
+	return "", corrupt(key, errMissingTarget)
+}
+
+type constError string
+
+func (c constError) Error() string { return string(c) }
+
+const errMissingTarget = constError("symlink target is missing")

@@ -1,0 +1,125 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/rueidis"
+)
+
+type (
+	rueidisCompleted = rueidis.Completed
+	rueidisMessage   = rueidis.RedisMessage
+)
+
+func isNil(err error) bool { return rueidis.IsRedisNil(err) }
+
+// execAtomically runs the commands in one MULTI/EXEC. rueidis writes the
+// batch contiguously on the shared pipelined connection, so no dedicated
+// connection is needed.
+func (e *Engine) execAtomically(ctx context.Context, cmds []rueidis.Completed) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	batch := make(rueidis.Commands, 0, len(cmds)+2)
+	batch = append(batch, e.rdb.B().Multi().Build())
+	batch = append(batch, cmds...)
+	batch = append(batch, e.rdb.B().Exec().Build())
+	res := e.rdb.DoMulti(ctx, batch...)
+	for i, r := range res {
+		if err := r.Error(); err != nil {
+			return e.redisErr(fmt.Sprintf("MULTI command %d", i), err)
+		}
+	}
+	exec, err := res[len(res)-1].ToArray()
+	if err != nil {
+		return e.redisErr("EXEC", err)
+	}
+	for i, r := range exec {
+		if err := r.Error(); err != nil && !isNil(err) {
+			return e.redisErr(fmt.Sprintf("EXEC command %d", i), err)
+		}
+	}
+	return nil
+}
+
+// getInt reads an integer counter (absent = 0).
+func (e *Engine) getInt(ctx context.Context, key string) (int64, error) {
+	v, err := e.rdb.Do(ctx, e.rdb.B().Get().Key(key).Build()).ToString()
+	if err != nil {
+		if isNil(err) {
+			return 0, nil
+		}
+		return 0, e.redisErr("GET "+key, err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, corrupt(key, fmt.Errorf("counter value %q is not an integer", v))
+	}
+	return n, nil
+}
+
+// scanNode returns the client to run keyless commands (SCAN) on: the master
+// owning the volume's hash slot in Cluster mode, the client itself otherwise.
+func (e *Engine) scanNode(ctx context.Context) (rueidis.Client, error) {
+	if e.keys.Prefix() == "" {
+		return e.rdb, nil
+	}
+	slot, err := e.rdb.Do(ctx, e.rdb.B().ClusterKeyslot().Key(e.keys.Setting()).Build()).AsInt64()
+	if err != nil {
+		return nil, e.redisErr("CLUSTER KEYSLOT", err)
+	}
+	shards, err := e.rdb.Do(ctx, e.rdb.B().ClusterSlots().Build()).ToArray()
+	if err != nil {
+		return nil, e.redisErr("CLUSTER SLOTS", err)
+	}
+	nodes := e.rdb.Nodes()
+	for _, s := range shards {
+		f, err := s.ToArray()
+		if err != nil || len(f) < 3 {
+			continue
+		}
+		lo, _ := f[0].AsInt64()
+		hi, _ := f[1].AsInt64()
+		if int64(slot) < lo || int64(slot) > hi {
+			continue
+		}
+		m, err := f[2].ToArray()
+		if err != nil || len(m) < 2 {
+			break
+		}
+		host, _ := m[0].ToString()
+		port, _ := m[1].AsInt64()
+		if c, ok := nodes[fmt.Sprintf("%s:%d", host, port)]; ok {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("no cluster node serves slot %d of key prefix %s", slot, e.keys.Prefix())
+}
+
+// scanKeys calls fn with batches of the volume's keys matching pattern (the
+// prefix is added), as the official tools do with SCAN ... COUNT 10000.
+func (e *Engine) scanKeys(ctx context.Context, pattern string, fn func(keys []string) error) error {
+	node, err := e.scanNode(ctx)
+	if err != nil {
+		return err
+	}
+	var cursor uint64
+	match := e.keys.Prefix() + pattern
+	for {
+		entry, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(match).Count(10000).Build()).AsScanEntry()
+		if err != nil {
+			return e.redisErr("SCAN "+match, err)
+		}
+		if len(entry.Elements) > 0 {
+			if err := fn(entry.Elements); err != nil {
+				return err
+			}
+		}
+		if entry.Cursor == 0 {
+			return nil
+		}
+		cursor = entry.Cursor
+	}
+}

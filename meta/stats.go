@@ -1,0 +1,542 @@
+package meta
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// Accounting that the official client keeps eventually consistent is done the
+// same way here, so that both clients' numbers agree: directory statistics
+// (dirDataLength, dirUsedSpace, dirUsedInodes) are accumulated in memory and
+// flushed every second, quota usage (directory, user and group) every three
+// seconds. The global counters usedSpace and totalInodes are updated inside
+// each operation's transaction.
+
+//go:embed dirstat.lua
+var dirStatScriptSource string
+
+// Quota is the limits and usage of one directory, user or group quota.
+// Limits <= 0 mean unlimited (-1 by convention).
+type Quota struct {
+	MaxSpace, MaxInodes   int64
+	UsedSpace, UsedInodes int64
+}
+
+// quota is one quota as this client knows it: limits and usage loaded from
+// Redis at every heartbeat, plus this client's unflushed deltas.
+type quota struct {
+	maxSpace, maxInodes   atomic.Int64
+	usedSpace, usedInodes atomic.Int64
+	newSpace, newInodes   atomic.Int64
+}
+
+// exceeded reports whether adding (space, inodes) would pass a limit. Limits
+// <= 0 mean unlimited; only growth is ever refused.
+func (q *quota) exceeded(space, inodes int64) bool {
+	if space > 0 {
+		if max := q.maxSpace.Load(); max > 0 && q.usedSpace.Load()+q.newSpace.Load()+space > max {
+			return true
+		}
+	}
+	if inodes > 0 {
+		if max := q.maxInodes.Load(); max > 0 && q.usedInodes.Load()+q.newInodes.Load()+inodes > max {
+			return true
+		}
+	}
+	return false
+}
+
+type dirStatDelta struct{ length, space, inodes int64 }
+
+// statsBatcher holds the pending accounting of one engine.
+type statsBatcher struct {
+	e      *Engine
+	script *rueidis.Lua
+
+	// Volume usage as last read from Redis plus our own changes since; used
+	// for capacity checks and fast statfs.
+	usedSpace, usedInodes atomic.Int64
+
+	dirMu  sync.Mutex
+	dirs   map[Ino]dirStatDelta
+	dirsMu sync.Mutex // serialises flushes
+
+	quotaMu sync.RWMutex
+	dirQ    map[Ino]*quota
+	userQ   map[uint32]*quota
+	groupQ  map[uint32]*quota
+	flushMu sync.Mutex
+
+	parentMu sync.Mutex
+	parents  map[Ino]Ino // directory → parent, for quota walks
+}
+
+func newStatsBatcher(e *Engine) *statsBatcher {
+	return &statsBatcher{
+		e:       e,
+		script:  rueidis.NewLuaScript(dirStatScriptSource),
+		dirs:    make(map[Ino]dirStatDelta),
+		dirQ:    make(map[Ino]*quota),
+		userQ:   make(map[uint32]*quota),
+		groupQ:  make(map[uint32]*quota),
+		parents: make(map[Ino]Ino),
+	}
+}
+
+func (s *statsBatcher) format() *codec.Format {
+	if f := s.e.format.Load(); f != nil {
+		return f
+	}
+	return &codec.Format{}
+}
+
+// rememberParent records a directory's parent (learnt from its attribute).
+func (s *statsBatcher) rememberParent(dir, parent Ino) {
+	if dir == RootInode || parent == 0 || dir.IsTrash() {
+		return
+	}
+	s.parentMu.Lock()
+	s.parents[dir] = parent
+	s.parentMu.Unlock()
+}
+
+func (s *statsBatcher) forgetParent(dir Ino) {
+	s.parentMu.Lock()
+	delete(s.parents, dir)
+	s.parentMu.Unlock()
+}
+
+func (s *statsBatcher) parentOf(ctx context.Context, dir Ino) (Ino, error) {
+	s.parentMu.Lock()
+	p, ok := s.parents[dir]
+	s.parentMu.Unlock()
+	if ok {
+		return p, nil
+	}
+	a, err := s.e.GetAttr(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	return a.Parent, nil
+}
+
+// volume records a change of the global usage made by this client.
+func (s *statsBatcher) volume(space, inodes int64) {
+	s.usedSpace.Add(space)
+	s.usedInodes.Add(inodes)
+}
+
+// dirStat records a change of a directory's direct-children statistics.
+func (s *statsBatcher) dirStat(dir Ino, length, space, inodes int64) {
+	if length == 0 && space == 0 && inodes == 0 {
+		return
+	}
+	s.dirMu.Lock()
+	d := s.dirs[dir]
+	d.length += length
+	d.space += space
+	d.inodes += inodes
+	s.dirs[dir] = d
+	s.dirMu.Unlock()
+}
+
+func (s *statsBatcher) dropPending(dir Ino) {
+	s.dirMu.Lock()
+	delete(s.dirs, dir)
+	s.dirMu.Unlock()
+}
+
+// pendingDirStat returns this client's unflushed delta for dir.
+func (s *statsBatcher) pendingDirStat(dir Ino) dirStatDelta {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	return s.dirs[dir]
+}
+
+func (s *statsBatcher) hasDirQuotas() bool {
+	s.quotaMu.RLock()
+	defer s.quotaMu.RUnlock()
+	return len(s.dirQ) > 0
+}
+
+// walkQuotas calls fn for every directory quota on the path from dir up to
+// the root (dir included).
+func (s *statsBatcher) walkQuotas(ctx context.Context, dir Ino, fn func(ino Ino, q *quota) bool) {
+	if !s.format().DirStats || !s.hasDirQuotas() {
+		return
+	}
+	for dir != 0 {
+		s.quotaMu.RLock()
+		q := s.dirQ[dir]
+		s.quotaMu.RUnlock()
+		if q != nil && !fn(dir, q) {
+			return
+		}
+		if dir <= RootInode {
+			return
+		}
+		p, err := s.parentOf(ctx, dir)
+		if err != nil {
+			s.e.log.Warn(fmt.Sprintf("parent of directory %d: %v", dir, err))
+			return
+		}
+		dir = p
+	}
+}
+
+// dirQuota records a usage change of every directory quota above dir.
+func (s *statsBatcher) dirQuota(ctx context.Context, dir Ino, space, inodes int64) {
+	if space == 0 && inodes == 0 {
+		return
+	}
+	s.walkQuotas(ctx, dir, func(_ Ino, q *quota) bool {
+		q.newSpace.Add(space)
+		q.newInodes.Add(inodes)
+		return true
+	})
+}
+
+// userGroup records a usage change of a user's and a group's quota. Like the
+// official client, any uid/gid that changes usage gets an (unlimited) entry.
+func (s *statsBatcher) userGroup(uid, gid uint32, space, inodes int64) {
+	if !s.format().UserGroupQuota || (space == 0 && inodes == 0) {
+		return
+	}
+	s.quotaMu.Lock()
+	for _, x := range []struct {
+		m  map[uint32]*quota
+		id uint32
+	}{{s.userQ, uid}, {s.groupQ, gid}} {
+		q := x.m[x.id]
+		if q == nil {
+			q = &quota{}
+			q.maxSpace.Store(-1)
+			q.maxInodes.Store(-1)
+			x.m[x.id] = q
+		}
+		q.newSpace.Add(space)
+		q.newInodes.Add(inodes)
+	}
+	s.quotaMu.Unlock()
+}
+
+func (s *statsBatcher) ugExceeded(m map[uint32]*quota, id uint32, space, inodes int64) bool {
+	if !s.format().UserGroupQuota {
+		return false
+	}
+	s.quotaMu.RLock()
+	q := m[id]
+	s.quotaMu.RUnlock()
+	return q != nil && q.exceeded(space, inodes)
+}
+
+// checkQuota refuses growth that would pass a user quota, a group quota
+// (EDQUOT), the volume's capacity or inode limit (ENOSPC), or a directory
+// quota above any of parents (EDQUOT), in that order.
+func (s *statsBatcher) checkQuota(ctx context.Context, space, inodes int64, uid, gid uint32, parents ...Ino) error {
+	if space <= 0 && inodes <= 0 {
+		return nil
+	}
+	if s.ugExceeded(s.userQ, uid, space, inodes) || s.ugExceeded(s.groupQ, gid, space, inodes) {
+		return syscall.EDQUOT
+	}
+	f := s.format()
+	if space > 0 && f.Capacity > 0 && s.usedSpace.Load()+space > int64(f.Capacity) {
+		return syscall.ENOSPC
+	}
+	if inodes > 0 && f.Inodes > 0 && s.usedInodes.Load()+inodes > int64(f.Inodes) {
+		return syscall.ENOSPC
+	}
+	for _, p := range parents {
+		exceeded := false
+		s.walkQuotas(ctx, p, func(_ Ino, q *quota) bool {
+			exceeded = q.exceeded(space, inodes)
+			return !exceeded
+		})
+		if exceeded {
+			return syscall.EDQUOT
+		}
+	}
+	return nil
+}
+
+func (s *statsBatcher) checkGroupQuota(gid uint32, space, inodes int64) error {
+	if s.ugExceeded(s.groupQ, gid, space, inodes) {
+		return syscall.EDQUOT
+	}
+	return nil
+}
+
+// run flushes directory statistics every DirStatFlushPeriod and quotas every
+// QuotaFlushPeriod until ctx ends.
+func (s *statsBatcher) run(ctx context.Context) {
+	dirTick := time.NewTicker(s.e.opts.DirStatFlushPeriod)
+	defer dirTick.Stop()
+	quotaTick := time.NewTicker(s.e.opts.QuotaFlushPeriod)
+	defer quotaTick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-dirTick.C:
+			s.flushDirStats(ctx)
+		case <-quotaTick.C:
+			s.flushQuotas(ctx)
+		}
+	}
+}
+
+// flushAll writes everything pending (used at close and by tests).
+func (s *statsBatcher) flushAll(ctx context.Context) {
+	s.flushDirStats(ctx)
+	s.flushQuotas(ctx)
+}
+
+// FlushStats writes this client's pending directory statistics and quota
+// usage now instead of waiting for the periodic flush.
+func (e *Engine) FlushStats(ctx context.Context) { e.stats.flushAll(ctx) }
+
+// flushDirStats adds the pending deltas to the stored statistics with one
+// script call per 1000 directories. Directories whose statistics are absent
+// (never computed, or dropped when DirStats was enabled) are recomputed from
+// their entries instead, as the official client does.
+func (s *statsBatcher) flushDirStats(ctx context.Context) {
+	s.dirsMu.Lock()
+	defer s.dirsMu.Unlock()
+	s.dirMu.Lock()
+	pending := s.dirs
+	s.dirs = make(map[Ino]dirStatDelta)
+	s.dirMu.Unlock()
+	if len(pending) == 0 || !s.format().DirStats {
+		return
+	}
+	inos := make([]Ino, 0, len(pending))
+	for ino := range pending {
+		inos = append(inos, ino)
+	}
+	sort.Slice(inos, func(i, j int) bool { return inos[i] < inos[j] })
+	k := s.e.keys
+	var recompute []Ino
+	for start := 0; start < len(inos); start += 1000 {
+		end := min(start+1000, len(inos))
+		args := make([]string, 0, 4*(end-start))
+		for _, ino := range inos[start:end] {
+			d := pending[ino]
+			args = append(args, strconv.FormatUint(uint64(ino), 10),
+				strconv.FormatInt(d.length, 10), strconv.FormatInt(d.space, 10), strconv.FormatInt(d.inodes, 10))
+		}
+		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes()}
+		missing, err := s.script.Exec(ctx, s.e.rdb, keys, args).AsStrSlice()
+		if err != nil {
+			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v", err))
+			continue
+		}
+		for _, m := range missing {
+			if ino, err := strconv.ParseUint(m, 10, 64); err == nil {
+				recompute = append(recompute, Ino(ino))
+			}
+		}
+		s.e.cache.Invalidate(keys...)
+	}
+	for _, ino := range recompute {
+		if _, err := s.e.syncDirStat(ctx, ino); err != nil && err != syscall.ENOENT {
+			s.e.log.Warn(fmt.Sprintf("recompute statistics of directory %d: %v", ino, err))
+		}
+	}
+}
+
+// flushQuotas writes the pending quota usage of every quota in one atomic
+// batch: HSETNX of unlimited limits (so that a quota another client just
+// created is not overwritten) and HINCRBY of the usage.
+func (s *statsBatcher) flushQuotas(ctx context.Context) {
+	f := s.format()
+	if !f.DirStats && !f.UserGroupQuota {
+		return
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	type flush struct {
+		q              *quota
+		limits, sp, in string
+		field          string
+		space, inodes  int64
+	}
+	var todo []flush
+	k := s.e.keys
+	collect := func(q *quota, limits, sp, in, field string) {
+		space, inodes := q.newSpace.Load(), q.newInodes.Load()
+		if space != 0 || inodes != 0 {
+			todo = append(todo, flush{q, limits, sp, in, field, space, inodes})
+		}
+	}
+	s.quotaMu.RLock()
+	for ino, q := range s.dirQ {
+		collect(q, k.DirQuota(), k.DirQuotaUsedSpace(), k.DirQuotaUsedInodes(), strconv.FormatUint(uint64(ino), 10))
+	}
+	for id, q := range s.userQ {
+		collect(q, k.UserQuota(), k.UserQuotaUsedSpace(), k.UserQuotaUsedInodes(), strconv.FormatUint(uint64(id), 10))
+	}
+	for id, q := range s.groupQ {
+		collect(q, k.GroupQuota(), k.GroupQuotaUsedSpace(), k.GroupQuotaUsedInodes(), strconv.FormatUint(uint64(id), 10))
+	}
+	s.quotaMu.RUnlock()
+	if len(todo) == 0 {
+		return
+	}
+	unlimited := string(codec.UnlimitedQuota().Marshal())
+	err := s.e.runTx(ctx, func(tx *Tx) error {
+		for _, t := range todo {
+			tx.Do("HSETNX", t.limits, t.field, unlimited)
+			tx.HIncrBy(t.sp, t.field, t.space)
+			tx.HIncrBy(t.in, t.field, t.inodes)
+		}
+		return nil
+	})
+	if err != nil {
+		s.e.log.Warn(fmt.Sprintf("flush quotas: %v", err))
+		return
+	}
+	for _, t := range todo {
+		t.q.newSpace.Add(-t.space)
+		t.q.usedSpace.Add(t.space)
+		t.q.newInodes.Add(-t.inodes)
+		t.q.usedInodes.Add(t.inodes)
+	}
+}
+
+// loadQuotas refreshes limits and usage of every quota from Redis; directory
+// quotas that disappeared are dropped. It also refreshes the volume usage.
+func (s *statsBatcher) loadQuotas(ctx context.Context) error {
+	k := s.e.keys
+	if sp, err := s.e.getInt(ctx, k.UsedSpace()); err == nil {
+		s.usedSpace.Store(sp)
+	}
+	if in, err := s.e.getInt(ctx, k.TotalInodes()); err == nil {
+		s.usedInodes.Store(in)
+	}
+	f := s.format()
+	if !f.DirStats && !f.UserGroupQuota {
+		return nil
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	var loadErr error
+	load := func(limits, sp, in string) map[uint64]Quota {
+		if loadErr != nil {
+			return nil
+		}
+		m, err := s.e.readQuotaHashes(ctx, limits, sp, in)
+		if err != nil {
+			loadErr = err
+		}
+		return m
+	}
+	var dirs, users, groups map[uint64]Quota
+	if f.DirStats {
+		dirs = load(k.DirQuota(), k.DirQuotaUsedSpace(), k.DirQuotaUsedInodes())
+	}
+	if f.UserGroupQuota {
+		users = load(k.UserQuota(), k.UserQuotaUsedSpace(), k.UserQuotaUsedInodes())
+		groups = load(k.GroupQuota(), k.GroupQuotaUsedSpace(), k.GroupQuotaUsedInodes())
+	}
+	if loadErr != nil {
+		return loadErr
+	}
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	sync := func(q *quota, v Quota) {
+		q.maxSpace.Store(v.MaxSpace)
+		q.maxInodes.Store(v.MaxInodes)
+		q.usedSpace.Store(v.UsedSpace)
+		q.usedInodes.Store(v.UsedInodes)
+	}
+	for ino, v := range dirs {
+		q := s.dirQ[Ino(ino)]
+		if q == nil {
+			q = &quota{}
+			s.dirQ[Ino(ino)] = q
+		}
+		sync(q, v)
+	}
+	for ino := range s.dirQ {
+		if _, ok := dirs[uint64(ino)]; !ok {
+			delete(s.dirQ, ino)
+		}
+	}
+	for _, x := range []struct {
+		m      map[uint32]*quota
+		loaded map[uint64]Quota
+	}{{s.userQ, users}, {s.groupQ, groups}} {
+		for id, v := range x.loaded {
+			q := x.m[uint32(id)]
+			if q == nil {
+				q = &quota{}
+				x.m[uint32(id)] = q
+			}
+			sync(q, v)
+		}
+	}
+	return nil
+}
+
+// readQuotaHashes reads one family of quota hashes. A quota exists when its
+// used-inodes field exists (that is what the official client scans).
+func (e *Engine) readQuotaHashes(ctx context.Context, limitsKey, spaceKey, inodesKey string) (map[uint64]Quota, error) {
+	res := e.rdb.DoMulti(ctx,
+		e.rdb.B().Hgetall().Key(limitsKey).Build(),
+		e.rdb.B().Hgetall().Key(spaceKey).Build(),
+		e.rdb.B().Hgetall().Key(inodesKey).Build())
+	var maps [3]map[string]string
+	for i, r := range res {
+		m, err := r.AsStrMap()
+		if err != nil {
+			return nil, e.redisErr("HGETALL quota hashes", err)
+		}
+		maps[i] = m
+	}
+	out := make(map[uint64]Quota, len(maps[2]))
+	for field, inodes := range maps[2] {
+		id, err := strconv.ParseUint(field, 10, 64)
+		if err != nil {
+			continue
+		}
+		q := Quota{MaxSpace: -1, MaxInodes: -1}
+		if v, ok := maps[0][field]; ok {
+			l, err := codec.UnmarshalQuota(v)
+			if err != nil {
+				return nil, codec.CorruptField(limitsKey, field, err)
+			}
+			q.MaxSpace, q.MaxInodes = l.MaxSpace, l.MaxInodes
+		}
+		if q.UsedInodes, err = strconv.ParseInt(inodes, 10, 64); err != nil {
+			return nil, corrupt(inodesKey, fmt.Errorf("field %s: %q is not an integer", field, inodes))
+		}
+		if v, ok := maps[1][field]; ok {
+			if q.UsedSpace, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return nil, corrupt(spaceKey, fmt.Errorf("field %s: %q is not an integer", field, v))
+			}
+		}
+		out[id] = q
+	}
+	return out, nil
+}
+
+// Sync writes this client's pending directory statistics and quota usage and
+// waits for the background purges of deleted files it started, so that the
+// keyspace reflects everything this client did (tests and tools use it
+// before checking a volume).
+func (e *Engine) Sync(ctx context.Context) {
+	e.purgeWG.Wait()
+	e.stats.flushAll(ctx)
+}

@@ -1,0 +1,518 @@
+package meta
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+//go:embed txn.lua
+var txnScriptSource string
+
+// maxTxnAttempts bounds how often a transaction is re-run after its conditions
+// failed. Every retry starts from the values the failed attempt returned, so
+// needing many means another client keeps changing the same keys.
+const maxTxnAttempts = 50
+
+// ErrContended is returned (wrapped) when a transaction still conflicted after
+// maxTxnAttempts attempts.
+var ErrContended = errors.New("transaction conflicted too many times")
+
+type condKind byte
+
+const (
+	condGet    condKind = 'g' // whole string value
+	condAttr   condKind = 'p' // attribute bytes that permission/type decisions use
+	condHGet   condKind = 'h' // one hash field
+	condExists condKind = 'x' // key existence
+)
+
+// cond is one value a transaction's decision was based on.
+type cond struct {
+	kind    condKind
+	key     string
+	field   string
+	present bool
+	value   string
+}
+
+type condID struct {
+	key, field string
+	kind       condKind
+}
+
+// write is one command applied by the script when every condition holds.
+type write struct {
+	cmd  string
+	key  string
+	args []string
+}
+
+// Tx collects the reads and writes of one attempt of a transaction. Methods
+// that read record a condition; methods that write queue a command. A Tx is
+// used by one goroutine.
+type Tx struct {
+	e      *Engine
+	ctx    context.Context
+	conds  []cond
+	index  map[condID]int
+	writes []write
+
+	// fresh holds the values returned by the previous attempt's failed
+	// check: they are exactly what Redis held a moment ago.
+	fresh map[condID]cond
+	// speculative is set when a read was answered from the overlay of this
+	// client's own recent writes, which Redis does not track for us.
+	speculative bool
+	// noSpeculation forbids overlay reads (set when an attempt must base an
+	// error on values Redis vouches for).
+	noSpeculation bool
+	// after runs once the transaction committed, with the script's results.
+	after []func(results []rueidis.RedisMessage)
+}
+
+// runTx executes fn in a check-and-apply transaction. fn reads through tx,
+// decides, and queues writes; returning an error aborts without writing. fn
+// may run several times and must not have side effects outside tx.
+func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if e.readOnly {
+		return syscall.EROFS
+	}
+	var fresh map[condID]cond
+	noSpec := false
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return ctxErrno(err)
+		}
+		tx := &Tx{e: e, ctx: ctx, fresh: fresh, noSpeculation: noSpec}
+		err := fn(tx)
+		if err != nil {
+			if tx.speculative && !noSpec {
+				// The decision may rest on our own stale write: decide again
+				// from values Redis vouches for.
+				noSpec = true
+				attempt--
+				continue
+			}
+			return err
+		}
+		if len(tx.writes) == 0 {
+			return nil
+		}
+		results, state, err := e.commit(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if state == nil {
+			for _, f := range tx.after {
+				f(results)
+			}
+			return nil
+		}
+		fresh = state
+		if attempt+1 >= maxTxnAttempts {
+			return fmt.Errorf("%w: %d attempts; last conflicting keys %v", ErrContended, attempt+1, conflictKeys(tx, state))
+		}
+		if attempt >= 3 {
+			time.Sleep(time.Duration(rand.IntN((attempt+1)*(attempt+1))) * time.Millisecond)
+		}
+	}
+}
+
+func conflictKeys(tx *Tx, state map[condID]cond) []string {
+	var keys []string
+	for _, c := range tx.conds {
+		s := state[condID{c.key, c.field, c.kind}]
+		if s.present != c.present || (s.present && c.kind != condExists && s.value != c.value) {
+			keys = append(keys, c.key)
+		}
+	}
+	return keys
+}
+
+// commit sends the transaction. It returns the per-write results on success,
+// or the current state of every condition when a condition failed.
+func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
+	keyIndex := make(map[string]int, len(tx.conds)+len(tx.writes))
+	keys := make([]string, 0, len(tx.conds)+len(tx.writes))
+	idx := func(k string) string {
+		i, ok := keyIndex[k]
+		if !ok {
+			keys = append(keys, k)
+			i = len(keys)
+			keyIndex[k] = i
+		}
+		return strconv.Itoa(i)
+	}
+	now := time.Now()
+	args := make([]string, 0, 5+5*len(tx.conds)+6*len(tx.writes))
+	args = append(args,
+		strconv.FormatInt(now.Unix(), 10),
+		strconv.Itoa(now.Nanosecond()),
+		strconv.FormatInt(int64(e.opts.SkipDirMtime), 10),
+		strconv.Itoa(len(tx.conds)))
+	for _, c := range tx.conds {
+		args = append(args, string(c.kind), idx(c.key))
+		if c.kind == condHGet {
+			args = append(args, c.field)
+		}
+		args = append(args, boolArg(c.present), c.value)
+	}
+	args = append(args, strconv.Itoa(len(tx.writes)))
+	for _, w := range tx.writes {
+		args = append(args, w.cmd, idx(w.key), strconv.Itoa(len(w.args)))
+		args = append(args, w.args...)
+	}
+	reply, err := e.txnScript.Exec(ctx, e.rdb, keys, args).ToArray()
+	if err != nil {
+		return nil, nil, e.redisErr("transaction", err)
+	}
+	if len(reply) == 0 {
+		return nil, nil, fmt.Errorf("transaction script: empty reply")
+	}
+	okFlag, err := reply[0].AsInt64()
+	if err != nil {
+		return nil, nil, fmt.Errorf("transaction script: malformed reply: %w", err)
+	}
+	if okFlag == 1 {
+		if len(reply)-1 != len(tx.writes) {
+			return nil, nil, fmt.Errorf("transaction script: %d results for %d writes", len(reply)-1, len(tx.writes))
+		}
+		e.afterCommit(tx, reply[1:])
+		return reply[1:], nil, nil
+	}
+	if len(reply)-1 != 2*len(tx.conds) {
+		return nil, nil, fmt.Errorf("transaction script: conflict reply has %d values for %d conditions", len(reply)-1, len(tx.conds))
+	}
+	state := make(map[condID]cond, len(tx.conds))
+	var stale []string
+	for i, c := range tx.conds {
+		p, _ := reply[1+2*i].ToString()
+		v, _ := reply[2+2*i].ToString()
+		s := cond{kind: c.kind, key: c.key, field: c.field, present: p == "1", value: v}
+		state[condID{c.key, c.field, c.kind}] = s
+		if s.present != c.present || (s.present && s.value != c.value && c.kind != condExists) {
+			stale = append(stale, c.key)
+		}
+	}
+	// What we believed about these keys came from the cache or the overlay
+	// and is outdated; do not wait for Redis' invalidation to drop it.
+	e.cache.Invalidate(stale...)
+	e.overlay.forget(stale...)
+	return nil, state, nil
+}
+
+// afterCommit makes this client's own writes visible to its later reads
+// before the operation returns: cached values of written keys are dropped,
+// and what we now know the keys hold is remembered for later transactions.
+func (e *Engine) afterCommit(tx *Tx, results []rueidis.RedisMessage) {
+	written := make([]string, 0, len(tx.writes))
+	for i, w := range tx.writes {
+		written = append(written, w.key)
+		switch w.cmd {
+		case "SET":
+			e.overlay.setValue(w.key, "", w.args[0])
+		case "DEL":
+			e.overlay.forgetKey(w.key)
+			e.overlay.setAbsent(w.key, "")
+		case "HSET":
+			for j := 0; j+1 < len(w.args); j += 2 {
+				e.overlay.setValue(w.key, w.args[j], w.args[j+1])
+			}
+		case "HDEL":
+			for _, f := range w.args {
+				e.overlay.setAbsent(w.key, f)
+			}
+		case "!dirpatch":
+			if v, err := results[i].ToString(); err == nil {
+				e.overlay.setValue(w.key, "", v)
+			}
+		default:
+			e.overlay.forgetKey(w.key)
+		}
+	}
+	e.cache.Invalidate(written...)
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// stringKinds are the condition kinds on a whole string value; a transaction
+// keeps at most one of them per key, the stronger (full compare) winning.
+func stringKind(k condKind) bool { return k == condGet || k == condAttr }
+
+func (tx *Tx) addCond(c cond) {
+	if tx.index == nil {
+		tx.index = make(map[condID]int)
+	}
+	if stringKind(c.kind) {
+		for _, k := range [...]condKind{condGet, condAttr} {
+			if i, ok := tx.index[condID{c.key, "", k}]; ok {
+				if c.kind == condGet && k == condAttr {
+					delete(tx.index, condID{c.key, "", k})
+					tx.index[condID{c.key, "", condGet}] = i
+					tx.conds[i] = c
+				}
+				return
+			}
+		}
+	}
+	id := condID{c.key, c.field, c.kind}
+	if i, ok := tx.index[id]; ok {
+		tx.conds[i] = c
+		return
+	}
+	tx.index[id] = len(tx.conds)
+	tx.conds = append(tx.conds, c)
+}
+
+// known returns what this transaction already knows about a value without a
+// read: from an earlier read in this attempt, from the previous attempt's
+// conflict reply, or (speculatively) from the overlay of our own writes.
+func (tx *Tx) known(kind condKind, key, field string) (cond, bool) {
+	kinds := []condKind{kind}
+	if stringKind(kind) {
+		kinds = []condKind{condGet, condAttr}
+	}
+	for _, k := range kinds {
+		if i, ok := tx.index[condID{key, field, k}]; ok {
+			c := tx.conds[i]
+			c.kind = kind
+			return c, true
+		}
+	}
+	for _, k := range kinds {
+		if c, ok := tx.fresh[condID{key, field, k}]; ok {
+			c.kind = kind
+			return c, true
+		}
+	}
+	if kind == condExists || tx.noSpeculation {
+		return cond{}, false
+	}
+	if v, present, ok := tx.e.overlay.get(key, field); ok {
+		tx.speculative = true
+		return cond{kind: kind, key: key, field: field, present: present, value: v}, true
+	}
+	return cond{}, false
+}
+
+// get reads a string key and records the condition "unchanged".
+func (tx *Tx) get(key string, kind condKind) (string, bool, error) {
+	if c, ok := tx.known(kind, key, ""); ok {
+		tx.addCond(c)
+		return c.value, c.present, nil
+	}
+	v, present, err := tx.e.cachedGet(tx.ctx, key)
+	if err != nil {
+		return "", false, err
+	}
+	tx.addCond(cond{kind: kind, key: key, present: present, value: v})
+	return v, present, nil
+}
+
+// Get reads a string key and makes the commit depend on it being unchanged.
+func (tx *Tx) Get(key string) (string, bool, error) { return tx.get(key, condGet) }
+
+// GetAttrBytes reads an attribute key; the commit depends only on the bytes
+// that type, permission, ownership, flags, parent and ACL decisions use, so
+// concurrent nlink/time updates (directory patches) do not conflict.
+func (tx *Tx) GetAttrBytes(key string) (string, bool, error) { return tx.get(key, condAttr) }
+
+// MGet reads several string keys (one round trip for the ones not known or
+// cached) with full-value conditions.
+func (tx *Tx) MGet(keys ...string) ([]string, []bool, error) {
+	vals := make([]string, len(keys))
+	present := make([]bool, len(keys))
+	var missing []int
+	for i, k := range keys {
+		if c, ok := tx.known(condGet, k, ""); ok {
+			tx.addCond(c)
+			vals[i], present[i] = c.value, c.present
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return vals, present, nil
+	}
+	mk := make([]string, len(missing))
+	for j, i := range missing {
+		mk[j] = keys[i]
+	}
+	mv, mp, err := tx.e.cachedMGet(tx.ctx, mk)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, i := range missing {
+		vals[i], present[i] = mv[j], mp[j]
+		tx.addCond(cond{kind: condGet, key: keys[i], present: mp[j], value: mv[j]})
+	}
+	return vals, present, nil
+}
+
+// HGet reads one hash field and makes the commit depend on it.
+func (tx *Tx) HGet(key, field string) (string, bool, error) {
+	if c, ok := tx.known(condHGet, key, field); ok {
+		tx.addCond(c)
+		return c.value, c.present, nil
+	}
+	v, present, err := tx.e.cachedHGet(tx.ctx, key, field)
+	if err != nil {
+		return "", false, err
+	}
+	tx.addCond(cond{kind: condHGet, key: key, field: field, present: present, value: v})
+	return v, present, nil
+}
+
+// ExpectFieldAbsent makes the commit depend on a hash field not existing,
+// without reading it: a create that finds the name taken learns so from the
+// conflict reply instead of paying a round trip up front.
+func (tx *Tx) ExpectFieldAbsent(key, field string) {
+	if c, ok := tx.known(condHGet, key, field); ok {
+		tx.addCond(c)
+		return
+	}
+	tx.addCond(cond{kind: condHGet, key: key, field: field})
+}
+
+// KnownField reports what the transaction knows about a hash field without
+// reading it (after ExpectFieldAbsent and a conflict, the actual value).
+func (tx *Tx) KnownField(key, field string) (string, bool) {
+	i, ok := tx.index[condID{key, field, condHGet}]
+	if !ok {
+		return "", false
+	}
+	return tx.conds[i].value, tx.conds[i].present
+}
+
+// Exists reads whether a key exists and makes the commit depend on it.
+func (tx *Tx) Exists(key string) (bool, error) {
+	if c, ok := tx.known(condExists, key, ""); ok {
+		tx.addCond(c)
+		return c.present, nil
+	}
+	n, err := tx.e.cachedExists(tx.ctx, key)
+	if err != nil {
+		return false, err
+	}
+	tx.addCond(cond{kind: condExists, key: key, present: n})
+	return n, nil
+}
+
+// ExpectNoKey makes the commit depend on a key not existing, without reading.
+func (tx *Tx) ExpectNoKey(key string) {
+	if c, ok := tx.known(condExists, key, ""); ok {
+		tx.addCond(c)
+		return
+	}
+	tx.addCond(cond{kind: condExists, key: key})
+}
+
+// Do queues a write command applied to key.
+func (tx *Tx) Do(cmd, key string, args ...string) {
+	tx.writes = append(tx.writes, write{cmd: cmd, key: key, args: args})
+}
+
+// Set queues SET key value.
+func (tx *Tx) Set(key, value string) { tx.Do("SET", key, value) }
+
+// Del queues DEL key.
+func (tx *Tx) Del(key string) { tx.Do("DEL", key) }
+
+// HSet queues HSET key field value.
+func (tx *Tx) HSet(key, field, value string) { tx.Do("HSET", key, field, value) }
+
+// HDel queues HDEL key fields...
+func (tx *Tx) HDel(key string, fields ...string) { tx.Do("HDEL", key, fields...) }
+
+// HIncrBy queues HINCRBY key field delta.
+func (tx *Tx) HIncrBy(key, field string, delta int64) {
+	tx.Do("HINCRBY", key, field, strconv.FormatInt(delta, 10))
+}
+
+// IncrBy queues INCRBY key delta (nothing when delta is 0).
+func (tx *Tx) IncrBy(key string, delta int64) {
+	if delta != 0 {
+		tx.Do("INCRBY", key, strconv.FormatInt(delta, 10))
+	}
+}
+
+// PatchDir queues the server-side directory update: nlink += delta and, unless
+// delta is 0, force is false and the directory's mtime is younger than the
+// skip-dir-mtime option, mtime = ctime = now.
+func (tx *Tx) PatchDir(key string, delta int, force bool) {
+	tx.Do("!dirpatch", key, strconv.Itoa(delta), boolArg(force))
+}
+
+// After registers a function run once the transaction committed.
+func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }
+
+// WriteIndex returns the index the next queued write will have, so After
+// callbacks can find its result.
+func (tx *Tx) WriteIndex() int { return len(tx.writes) }
+
+// Log appends a change-log entry to the transaction when the volume has the
+// change log enabled (txnLog, txnLastLog, in the same atomic unit as the
+// change, as the official client does). op is NAME(args)[:result].
+func (tx *Tx) Log(format string, args ...any) {
+	f := tx.e.format.Load()
+	if f == nil || !f.ChangeLog {
+		return
+	}
+	tx.Do("RPUSH", tx.e.keys.TxnLog(), tx.e.changeLogEntry(fmt.Sprintf(format, args...)))
+	tx.Do("INCR", tx.e.keys.TxnLastLog())
+}
+
+// changeLogEntry formats {sec}.{nsec}|{op}|({sid},{txnId}).
+func (e *Engine) changeLogEntry(op string) string {
+	now := time.Now()
+	return fmt.Sprintf("%d.%09d|%s|(%d,%d)", now.Unix(), now.Nanosecond(), op, e.sid.Load(), e.txnID.Add(1))
+}
+
+// logEscape escapes a string argument of a change-log entry: bytes below
+// 0x20, from 0x7F, and , % ( ) " \ become %XX.
+func logEscape(s string) string {
+	needs := false
+	for i := 0; i < len(s) && !needs; i++ {
+		needs = logEscapeByte(s[i])
+	}
+	if !needs {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if logEscapeByte(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func logEscapeByte(c byte) bool {
+	return c < 0x20 || c >= 0x7F || c == ',' || c == '%' || c == '(' || c == ')' || c == '"' || c == '\\'
+}
+
+func logEscapeList(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = logEscape(n)
+	}
+	return strings.Join(out, ",")
+}
