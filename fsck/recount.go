@@ -43,11 +43,11 @@ type Options struct {
 type node struct {
 	attr     codec.Attr
 	hasAttr  bool
-	names    int           // entries naming it
+	names    int // entries naming it
 	parents  map[codec.Ino]int
-	subdirs  int           // for directories: entries that are directories
-	stat     dirStat       // for directories: recomputed statistics
-	children []codec.Ino   // for directories
+	subdirs  int         // for directories: entries that are directories
+	stat     dirStat     // for directories: recomputed statistics
+	children []codec.Ino // for directories
 }
 
 type dirStat struct{ length, space, inodes int64 }
@@ -259,6 +259,11 @@ func (s *snapshot) checkDirStats(rep *Report, nodes map[codec.Ino]*node) {
 			continue
 		}
 		got, ok := s.dirStats[ino]
+		if !ok && (ino == codec.TrashInode || n.attr.Parent > codec.TrashInode) {
+			// Removal into the trash drops a directory's statistics; they
+			// are recomputed when needed.
+			continue
+		}
 		if !ok {
 			rep.add("dirstat", k.DirUsedSpace()+" "+ino.String(), "missing (recount %d/%d/%d)", n.stat.length, n.stat.space, n.stat.inodes)
 			continue

@@ -35,7 +35,6 @@ package meta
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -161,10 +160,10 @@ type Engine struct {
 	trash      trashCache
 	purgeSlots chan struct{}
 	purgeWG    sync.WaitGroup
-	bgStop  context.CancelFunc
-	bgWG    sync.WaitGroup
-	closeMu sync.Mutex
-	closed  bool
+	bgStop     context.CancelFunc
+	bgWG       sync.WaitGroup
+	closeMu    sync.Mutex
+	closed     bool
 }
 
 // Open connects to the Redis database named by metaURL. It does not require
@@ -183,15 +182,15 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		opts:      opts,
-		log:       opts.Logger,
-		url:       cfg,
-		conn:      conn,
-		rdb:       conn.Client,
-		cache:     conn.Cache,
-		cacheTTL:  cfg.ClientCacheTTL,
-		keys:      keyspace.New(conn.Prefix),
-		readOnly:  opts.ReadOnly,
+		opts:           opts,
+		log:            opts.Logger,
+		url:            cfg,
+		conn:           conn,
+		rdb:            conn.Client,
+		cache:          conn.Cache,
+		cacheTTL:       cfg.ClientCacheTTL,
+		keys:           keyspace.New(conn.Prefix),
+		readOnly:       opts.ReadOnly,
 		txnScript:      rueidis.NewLuaScript(txnScriptSource),
 		chunkDelScript: rueidis.NewLuaScript(chunkDelScriptSource),
 		overlay:        newOverlay(opts.OverlaySize, 2*time.Second),
@@ -248,8 +247,4 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.purgeWG.Wait()
 	e.conn.Close()
 	return err
-}
-
-func (e *Engine) logf(level slog.Level, format string, args ...any) {
-	e.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 }

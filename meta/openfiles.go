@@ -13,11 +13,11 @@ import (
 
 // Open flags (Linux values) that matter to the engine.
 const (
-	oAccMode = 0o3
-	oWronly  = 0o1
-	oRdwr    = 0o2
-	oTrunc   = 0o1000
-	oAppend  = 0o2000
+	oAccMode  = 0o3
+	oWronly   = 0o1
+	oRdwr     = 0o2
+	oTrunc    = 0o1000
+	oAppend   = 0o2000
 	fmodeExec = 0x20
 )
 
@@ -78,8 +78,6 @@ func (o *openFiles) markSustained(ino Ino) {
 		f.sustained = true
 	}
 }
-
-func (e *Engine) markSustained(ino Ino) { e.files.markSustained(ino) }
 
 // Open checks that the caller may open inode with flags (O_RDONLY, O_WRONLY,
 // O_RDWR, O_TRUNC, O_APPEND; 0x20 is FMODE_EXEC) and registers it as open in
