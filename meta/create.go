@@ -168,9 +168,9 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 
 		tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
 		if typ == codec.TypeDirectory {
-			tx.PatchDir(pkey, 1, true)
+			tx.PatchDir(pkey, &pattr, 1)
 		} else {
-			tx.PatchDir(pkey, 0, false)
+			tx.PatchDir(pkey, &pattr, 0)
 		}
 		if typ == codec.TypeSymlink {
 			tx.Set(e.keys.Symlink(ino), target)
@@ -371,7 +371,7 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 		attr.Nlink++
 		setTimes(&attr, time.Now(), false, false, true)
 		tx.HSet(dkey, name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
-		tx.PatchDir(pkey, 0, false)
+		tx.PatchDir(pkey, &pattr, 0)
 		tx.Set(ikey, string(attr.Marshal()))
 		pk := e.keys.Parents(ino)
 		if oldParent > 0 {

@@ -231,7 +231,7 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 		e.decideRemoval(r, now)
 		tx.HDel(dkey, name)
 		if !parent.IsTrash() {
-			tx.PatchDir(pkey, 0, false)
+			tx.PatchDir(pkey, &pattr, 0)
 		}
 		e.queueRemoval(tx, r, parent, now)
 		tx.Log("UNLINK(%d,%s,%d,%t,true):%d", parent, logEscape(name), r.trash, r.opened, r.ino)
@@ -346,7 +346,7 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 		}
 		tx.HDel(dkey, name)
 		if !parent.IsTrash() {
-			tx.PatchDir(pkey, -1, true)
+			tx.PatchDir(pkey, &pattr, -1)
 		}
 		if useTrash != 0 {
 			tx.Set(ikey, string(attr.Marshal()))
@@ -527,7 +527,7 @@ func (e *Engine) batchUnlinkOnce(ctx context.Context, parent Ino, batch []Entry,
 		}
 		tx.HDel(dkey, names...)
 		if !parent.IsTrash() {
-			tx.PatchDir(pkey, 0, false)
+			tx.PatchDir(pkey, &pattr, 0)
 		}
 		for _, r := range live {
 			if latest[r.ino] != r && r.attr.Nlink > 0 && r.trash == 0 {

@@ -280,7 +280,7 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 		}
 		if srcParent != dstParent {
 			if !srcParent.IsTrash() {
-				tx.PatchDir(spKey, srcDelta, srcDelta != 0)
+				tx.PatchDir(spKey, &spattr, srcDelta)
 			}
 			if attr.Parent == 0 {
 				tx.HIncrBy(e.keys.Parents(ino), dstParent.String(), 1)
@@ -289,7 +289,7 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 		}
 		tx.Set(ikey, string(attr.Marshal()))
 		tx.HSet(dstDkey, dstName, sv)
-		tx.PatchDir(dpKey, dstDelta, dstDelta != 0)
+		tx.PatchDir(dpKey, &dpattr, dstDelta)
 		var replaced Ino
 		if target != nil {
 			replaced = target.ino

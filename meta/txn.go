@@ -157,7 +157,6 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	args = append(args,
 		strconv.FormatInt(now.Unix(), 10),
 		strconv.Itoa(now.Nanosecond()),
-		strconv.FormatInt(int64(e.opts.SkipDirMtime), 10),
 		strconv.Itoa(len(tx.conds)))
 	for _, c := range tx.conds {
 		args = append(args, string(c.kind), idx(c.key))
@@ -450,11 +449,21 @@ func (tx *Tx) IncrBy(key string, delta int64) {
 	}
 }
 
-// PatchDir queues the server-side directory update: nlink += delta and, unless
-// delta is 0, force is false and the directory's mtime is younger than the
-// skip-dir-mtime option, mtime = ctime = now.
-func (tx *Tx) PatchDir(key string, delta int, force bool) {
-	tx.Do("!dirpatch", key, strconv.Itoa(delta), boolArg(force))
+// PatchDir queues the server-side update of a directory whose content
+// changes: nlink += delta and mtime = ctime = now. When the link count does
+// not change and the directory's mtime (as read into dir) is younger than the
+// skip-dir-mtime option, nothing is written, as the official client does;
+// mtimes only move forward, so a stale read can only make us write when we
+// could have skipped. The patch is applied by the script to the current
+// value, so concurrent operations in one directory do not conflict.
+func (tx *Tx) PatchDir(key string, dir *Attr, delta int) {
+	if delta == 0 && dir != nil {
+		mtime := time.Unix(dir.Mtime, int64(dir.Mtimensec))
+		if time.Since(mtime) < tx.e.opts.SkipDirMtime {
+			return
+		}
+	}
+	tx.Do("!dirpatch", key, strconv.Itoa(delta))
 }
 
 // After registers a function run once the transaction committed.

@@ -9,8 +9,7 @@
 -- KEYS: every key the transaction reads or writes (one hash slot in Cluster).
 -- ARGV:
 --   [1] now, seconds        [2] now, nanoseconds
---   [3] skip-dir-mtime, nanoseconds (for the directory patch)
---   [4] number of conditions, then per condition:
+--   [3] number of conditions, then per condition:
 --         kind, key index, [field for kind 'h'], present ('1'/'0'), value
 --       kinds: 'g' GET equals value (or key absent)
 --              'p' GET equals value on the attribute bytes a permission/type
@@ -21,108 +20,107 @@
 --   then the number of writes, then per write:
 --         command, key index, argument count, arguments...
 --       command is a Redis command applied to KEYS[key index] with the
---       arguments, or '!dirpatch' (arguments: nlink delta, force '1'/'0'):
---       adjust a directory's nlink and, unless the skip-dir-mtime rule says
---       otherwise, set its mtime and ctime to now.
+--       arguments, or '!dirpatch' (argument: nlink delta): add the delta to a
+--       directory's nlink and set its mtime and ctime to now.
 --
 -- Reply: {1, result...} with one element per write on success, where a
--- '!dirpatch' yields the new attribute value (or false when nothing was
--- written) and other commands their integer reply (0 for status replies);
--- {0, present1, value1, present2, value2, ...} with the current state of every
--- condition when any condition failed (nothing written then).
+-- '!dirpatch' yields the new attribute value and other commands their
+-- integer reply (0 for status replies); {0, present1, value1, present2,
+-- value2, ...} with the current state of every condition when any condition
+-- failed (nothing written then).
+--
+-- Redis' Lua is slow at string work, so the common paths avoid it: values
+-- are compared as (interned) strings first and byte ranges only on mismatch,
+-- and the failure state is collected only when a check failed.
 
-local now_s = tonumber(ARGV[1])
-local now_ns = tonumber(ARGV[2])
-local skip_ns = tonumber(ARGV[3])
-local pos = 5
-local nconds = tonumber(ARGV[4])
+local argv, keys, call = ARGV, KEYS, redis.call
+local sub = string.sub
 
-local function masked(v)
-  if v and string.len(v) >= 63 then
-    return string.sub(v, 1, 11) .. string.sub(v, 64)
-  end
-  return v
+local function read(kind, key, field)
+  if kind == 'h' then return call('HGET', key, field) end
+  if kind == 'x' then return call('EXISTS', key) == 1 end
+  return call('GET', key)
 end
 
-local ok = true
-local state = {}
-for i = 1, nconds do
-  local kind = ARGV[pos]
-  local key = KEYS[tonumber(ARGV[pos + 1])]
-  pos = pos + 2
-  local cur
-  if kind == 'h' then
-    cur = redis.call('HGET', key, ARGV[pos])
-    pos = pos + 1
-  elseif kind == 'x' then
-    cur = redis.call('EXISTS', key) == 1
-  else
-    cur = redis.call('GET', key)
-  end
-  local want_present = ARGV[pos] == '1'
-  local want = ARGV[pos + 1]
-  pos = pos + 2
-  if kind == 'x' then
-    if cur ~= want_present then ok = false end
-    state[#state + 1] = cur and '1' or '0'
-    state[#state + 1] = ''
-  else
-    local present = cur ~= false
-    if present ~= want_present then
-      ok = false
-    elseif present then
-      if kind == 'p' then
-        if masked(cur) ~= masked(want) then ok = false end
-      elseif cur ~= want then
+-- One pass over the conditions: returns whether all hold, and the position
+-- of the first write.
+local function check()
+  local pos = 4
+  local ok = true
+  for _ = 1, tonumber(argv[3]) do
+    local kind = argv[pos]
+    local field
+    pos = pos + 2
+    if kind == 'h' then
+      field = argv[pos]
+      pos = pos + 1
+    end
+    if ok then
+      local cur = read(kind, keys[tonumber(argv[pos - (field and 2 or 1)])], field)
+      local want_present = argv[pos] == '1'
+      if kind == 'x' then
+        ok = cur == want_present
+      elseif (cur ~= false) ~= want_present then
         ok = false
+      elseif want_present and cur ~= argv[pos + 1] then
+        local want = argv[pos + 1]
+        ok = kind == 'p' and string.len(cur) >= 63 and string.len(want) >= 63 and
+          sub(cur, 1, 11) == sub(want, 1, 11) and sub(cur, 64) == sub(want, 64)
       end
     end
-    state[#state + 1] = present and '1' or '0'
-    state[#state + 1] = present and cur or ''
+    pos = pos + 2
   end
+  return ok, pos
 end
 
+local ok, pos = check()
 if not ok then
-  table.insert(state, 1, 0)
+  local state = {0}
+  local p = 4
+  for _ = 1, tonumber(argv[3]) do
+    local kind, key = argv[p], keys[tonumber(argv[p + 1])]
+    local field
+    p = p + 2
+    if kind == 'h' then
+      field = argv[p]
+      p = p + 1
+    end
+    local cur = read(kind, key, field)
+    if kind == 'x' then
+      state[#state + 1] = cur and '1' or '0'
+      state[#state + 1] = ''
+    else
+      state[#state + 1] = cur and '1' or '0'
+      state[#state + 1] = cur or ''
+    end
+    p = p + 2
+  end
   return state
 end
 
--- Directory patch: nlink += delta; mtime = ctime = now unless nlink is
--- unchanged, the patch is not forced and mtime is younger than skip-dir-mtime.
-local function dirpatch(key, delta, force)
-  local v = redis.call('GET', key)
-  if not v or string.len(v) < 63 then return false end
-  local nlink = struct.unpack('>I4', v, 48)
-  if delta == 0 and not force then
-    local mtime = struct.unpack('>i8', v, 24)
-    local mtime_ns = struct.unpack('>I4', v, 32)
-    local age = (now_s - mtime) * 1e9 + (now_ns - mtime_ns)
-    if age < skip_ns then return false end
-  end
-  nlink = nlink + delta
-  if nlink < 0 then nlink = 0 end
-  local t = struct.pack('>i8>I4', now_s, now_ns)
-  local nv = string.sub(v, 1, 23) .. t .. t .. struct.pack('>I4', nlink) .. string.sub(v, 52)
-  redis.call('SET', key, nv)
-  return nv
-end
+local now = struct.pack('>i8>I4', tonumber(argv[1]), tonumber(argv[2]))
 
 local out = {1}
-local nwrites = tonumber(ARGV[pos])
+local nwrites = tonumber(argv[pos])
 pos = pos + 1
 for i = 1, nwrites do
-  local cmd = ARGV[pos]
-  local key = KEYS[tonumber(ARGV[pos + 1])]
-  local nargs = tonumber(ARGV[pos + 2])
+  local cmd, key, nargs = argv[pos], keys[tonumber(argv[pos + 1])], tonumber(argv[pos + 2])
   pos = pos + 3
   local r
   if cmd == '!dirpatch' then
-    r = dirpatch(key, tonumber(ARGV[pos]), ARGV[pos + 1] == '1')
+    r = false
+    local v = call('GET', key)
+    if v and string.len(v) >= 63 then
+      local nlink = struct.unpack('>I4', v, 48) + tonumber(argv[pos])
+      if nlink < 0 then nlink = 0 end
+      r = sub(v, 1, 23) .. now .. now .. struct.pack('>I4', nlink) .. sub(v, 52)
+      call('SET', key, r)
+    end
   else
-    r = redis.call(cmd, key, unpack(ARGV, pos, pos + nargs - 1))
+    r = call(cmd, key, unpack(argv, pos, pos + nargs - 1))
     if type(r) ~= 'number' then r = 0 end
   end
   pos = pos + nargs
-  out[#out + 1] = r
+  out[i + 1] = r
 end
 return out

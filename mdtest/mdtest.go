@@ -1,0 +1,399 @@
+// Package mdtest is the metadata workload behind `rueidisfs mdtest`. Its
+// create phase does the same work as `juicefs mdtest` (JuiceFS 1.4.1): a
+// tree of directories PATH/test-dir.0-0/mdtest_tree.0/mdtest_tree.N/... of
+// the given width and depth, then every thread creates files
+// file.mdtest.<thread>.<i> in every directory of the tree, each created
+// through a path (every component looked up, as JuiceFS's path-based file
+// system layer does), optionally with metadata-only writes. The phases that
+// follow (stat, readdir, rename, remove) are those of the classic mdtest
+// benchmark that juicefs's version lacks.
+package mdtest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// Options are the flags of `juicefs mdtest`, plus the phase selection.
+type Options struct {
+	Threads int // goroutines creating files (juicefs default 1)
+	Dirs    int // width of the directory tree (default 3)
+	Depth   int // depth of the tree (default 2)
+	Files   int // files per thread per directory (default 10)
+	Write   int // bytes of metadata-only data per file (default 0)
+	// Phases to run after the create phase, in this order: "stat",
+	// "readdir", "rename", "remove". Nil means all of them.
+	Phases []string
+	// Umask applied to created nodes.
+	Umask uint16
+}
+
+func (o *Options) setDefaults() {
+	if o.Threads <= 0 {
+		o.Threads = 1
+	}
+	if o.Dirs <= 0 {
+		o.Dirs = 3
+	}
+	if o.Depth < 0 {
+		o.Depth = 0
+	}
+	if o.Files < 0 {
+		o.Files = 0
+	}
+	if o.Phases == nil {
+		o.Phases = []string{"stat", "readdir", "rename", "remove"}
+	}
+}
+
+// Result is the outcome of one phase.
+type Result struct {
+	Phase   string        // "dirs", "create", "stat", "readdir", "rename", "remove"
+	Count   int           // items processed
+	Unit    string        // "dirs", "files"
+	Elapsed time.Duration // wall time of the phase
+}
+
+// Rate is items per second.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Count) / r.Elapsed.Seconds()
+}
+
+// String is the summary line juicefs prints for its phases ("Created N dirs
+// in T (X dirs/s)") and the same shape for ours.
+func (r Result) String() string {
+	verb := map[string]string{"dirs": "Created", "create": "Created", "stat": "Stat", "readdir": "Listed",
+		"rename": "Renamed", "remove": "Removed"}[r.Phase]
+	return fmt.Sprintf("%s %d %s in %s (%d %s/s)", verb, r.Count, r.Unit, r.Elapsed, int(r.Rate()), r.Unit)
+}
+
+// Progress receives progress: the phase starting with its total, then one
+// call per processed item (Done).
+type Progress interface {
+	Start(phase string, total int)
+	Increment()
+	Done()
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Start(string, int) {}
+func (nopProgress) Increment()        {}
+func (nopProgress) Done()             {}
+
+// TreeDirs is the number of directories of a tree of the given width and
+// depth (its root included).
+func TreeDirs(width, depth int) int {
+	dirs, w := 1, width
+	for z := depth; z > 0; z-- {
+		dirs += w
+		w *= width
+	}
+	return dirs
+}
+
+// runner holds the state of one run.
+type runner struct {
+	e    *meta.Engine
+	opts Options
+	prog Progress
+	// dirs lists the tree's directories (paths relative to the root
+	// PATH/test-dir.0-0/mdtest_tree.0) in creation order.
+	dirs []string
+	root string
+}
+
+// Run runs the workload under path root of the volume and reports each
+// phase's result through report.
+func Run(ctx context.Context, e *meta.Engine, root string, opts Options, prog Progress, report func(Result)) error {
+	opts.setDefaults()
+	if prog == nil {
+		prog = nopProgress{}
+	}
+	r := &runner{e: e, opts: opts, prog: prog}
+	start := time.Now()
+	if err := r.mkdirAll(ctx, root); err != nil {
+		return err
+	}
+	r.root = path.Join(root, "test-dir.0-0")
+	if _, err := r.mkdirPath(ctx, r.root); err != nil {
+		return fmt.Errorf("mkdir %s: %w", r.root, err)
+	}
+	r.root = path.Join(r.root, "mdtest_tree.0")
+	if err := r.createDirs(ctx, "", opts.Depth); err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	report(Result{Phase: "dirs", Count: len(r.dirs), Unit: "dirs", Elapsed: time.Since(start)})
+
+	total := len(r.dirs) * opts.Threads * opts.Files
+	if err := r.parallel(ctx, "create", total, func(ctx context.Context, thread int) error {
+		return r.createFiles(ctx, thread, "", opts.Depth)
+	}, report); err != nil {
+		return err
+	}
+	for _, phase := range opts.Phases {
+		var err error
+		switch phase {
+		case "stat":
+			err = r.parallel(ctx, "stat", total, func(ctx context.Context, thread int) error {
+				// Like stat(2) on a path: every component is looked up.
+				return r.eachFile(ctx, thread, func(_ meta.Ino, dirPath, name string) error {
+					_, _, err := r.lookupPath(ctx, path.Join(dirPath, name))
+					return err
+				})
+			}, report)
+		case "readdir":
+			err = r.readdirAll(ctx, report)
+		case "rename":
+			err = r.parallel(ctx, "rename", total, func(ctx context.Context, thread int) error {
+				return r.eachFile(ctx, thread, func(dir meta.Ino, _, name string) error {
+					_, _, err := r.e.Rename(ctx, dir, name, dir, renamed(name), 0)
+					return err
+				})
+			}, report)
+		case "remove":
+			err = r.removeAll(ctx, report)
+		default:
+			err = fmt.Errorf("unknown phase %q (want stat, readdir, rename or remove)", phase)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func renamed(name string) string { return strings.Replace(name, "file.mdtest.", "renamed.mdtest.", 1) }
+
+// parallel runs fn in opts.Threads goroutines as one phase.
+func (r *runner) parallel(ctx context.Context, phase string, total int, fn func(ctx context.Context, thread int) error, report func(Result)) error {
+	r.prog.Start(phase, total)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, r.opts.Threads)
+	for i := 0; i < r.opts.Threads; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = fn(ctx, i)
+		}(i)
+	}
+	wg.Wait()
+	r.prog.Done()
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%s: %w", phase, err)
+		}
+	}
+	report(Result{Phase: phase, Count: total, Unit: "files", Elapsed: time.Since(start)})
+	return nil
+}
+
+// lookupPath resolves a path from the root one component at a time, like a
+// path-based file system layer.
+func (r *runner) lookupPath(ctx context.Context, p string) (meta.Ino, meta.Attr, error) {
+	ino := meta.RootInode
+	var attr meta.Attr
+	for _, comp := range strings.Split(strings.Trim(p, "/"), "/") {
+		if comp == "" {
+			continue
+		}
+		var err error
+		if ino, attr, err = r.e.Lookup(ctx, ino, comp); err != nil {
+			return 0, attr, fmt.Errorf("lookup %s in %s: %w", comp, p, err)
+		}
+	}
+	if ino == meta.RootInode {
+		a, err := r.e.GetAttr(ctx, ino)
+		return ino, a, err
+	}
+	return ino, attr, nil
+}
+
+// mkdirPath creates the last component of p (its parent must exist).
+func (r *runner) mkdirPath(ctx context.Context, p string) (meta.Ino, error) {
+	parent, _, err := r.lookupPath(ctx, path.Dir(p))
+	if err != nil {
+		return 0, err
+	}
+	ino, _, err := r.e.Mkdir(ctx, parent, path.Base(p), 0o777, r.opts.Umask)
+	return ino, err
+}
+
+// mkdirAll creates root and its missing ancestors; an existing root is fine.
+func (r *runner) mkdirAll(ctx context.Context, root string) error {
+	cur := "/"
+	for _, comp := range strings.Split(strings.Trim(root, "/"), "/") {
+		if comp == "" {
+			continue
+		}
+		cur = path.Join(cur, comp)
+		if _, err := r.mkdirPath(ctx, cur); err != nil && err != syscall.EEXIST && !isExists(err) {
+			return fmt.Errorf("mkdir %s: %w", cur, err)
+		}
+	}
+	return nil
+}
+
+func isExists(err error) bool { return meta.ToErrno(err) == syscall.EEXIST }
+
+func (r *runner) createDirs(ctx context.Context, rel string, depth int) error {
+	if _, err := r.mkdirPath(ctx, path.Join(r.root, rel)); err != nil {
+		return fmt.Errorf("mkdir %s: %w", path.Join(r.root, rel), err)
+	}
+	r.dirs = append(r.dirs, rel)
+	if depth == 0 {
+		return nil
+	}
+	for i := 0; i < r.opts.Dirs; i++ {
+		if err := r.createDirs(ctx, path.Join(rel, fmt.Sprintf("mdtest_tree.%d", i)), depth-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createFiles creates this thread's files in rel and, in random order, in
+// its sub-directories, as juicefs mdtest does.
+func (r *runner) createFiles(ctx context.Context, thread int, rel string, depth int) error {
+	dir := path.Join(r.root, rel)
+	for i := 0; i < r.opts.Files; i++ {
+		fn := path.Join(dir, fmt.Sprintf("file.mdtest.%d.%d", thread, i))
+		parent, _, err := r.lookupPath(ctx, dir)
+		if err != nil {
+			return err
+		}
+		ino, _, err := r.e.Create(ctx, parent, path.Base(fn), 0o666, r.opts.Umask, 0)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", fn, err)
+		}
+		if err := r.write(ctx, ino); err != nil {
+			r.e.Release(ctx, ino)
+			return fmt.Errorf("write %s: %w", fn, err)
+		}
+		if err := r.e.Release(ctx, ino); err != nil {
+			return err
+		}
+		r.prog.Increment()
+	}
+	if depth == 0 {
+		return nil
+	}
+	order := rand.Perm(r.opts.Dirs)
+	for _, i := range order {
+		if err := r.createFiles(ctx, thread, path.Join(rel, fmt.Sprintf("mdtest_tree.%d", i)), depth-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write records metadata-only slices covering opts.Write bytes, one per
+// 64 MiB chunk, without uploading data (as juicefs mdtest --write does).
+func (r *runner) write(ctx context.Context, ino meta.Ino) error {
+	if r.opts.Write <= 0 {
+		return nil
+	}
+	_ = codec.ChunkSize
+	return fmt.Errorf("--write is not available yet")
+}
+
+// eachFile calls fn for every file of this thread, directory by directory,
+// with the directory's inode and path.
+func (r *runner) eachFile(ctx context.Context, thread int, fn func(dir meta.Ino, dirPath, name string) error) error {
+	for _, rel := range r.dirs {
+		p := path.Join(r.root, rel)
+		dir, _, err := r.lookupPath(ctx, p)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < r.opts.Files; i++ {
+			if err := fn(dir, p, fmt.Sprintf("file.mdtest.%d.%d", thread, i)); err != nil {
+				return err
+			}
+			r.prog.Increment()
+		}
+	}
+	return nil
+}
+
+// readdirAll lists every directory of the tree with attributes, spread over
+// the threads.
+func (r *runner) readdirAll(ctx context.Context, report func(Result)) error {
+	r.prog.Start("readdir", len(r.dirs))
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, r.opts.Threads)
+	for t := 0; t < r.opts.Threads; t++ {
+		wg.Add(1)
+		go func(t int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(r.dirs) {
+					return
+				}
+				dir, _, err := r.lookupPath(ctx, path.Join(r.root, r.dirs[i]))
+				if err == nil {
+					_, err = r.e.Readdir(ctx, dir, true)
+				}
+				if err != nil {
+					errs[t] = err
+					return
+				}
+				r.prog.Increment()
+			}
+		}(t)
+	}
+	wg.Wait()
+	r.prog.Done()
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("readdir: %w", err)
+		}
+	}
+	report(Result{Phase: "readdir", Count: len(r.dirs), Unit: "dirs", Elapsed: time.Since(start)})
+	return nil
+}
+
+// removeAll removes every file (in parallel) and then the directory tree.
+func (r *runner) removeAll(ctx context.Context, report func(Result)) error {
+	total := len(r.dirs) * r.opts.Threads * r.opts.Files
+	err := r.parallel(ctx, "remove", total, func(ctx context.Context, thread int) error {
+		return r.eachFile(ctx, thread, func(dir meta.Ino, _, name string) error {
+			err := r.e.Unlink(ctx, dir, renamed(name), false)
+			if meta.ToErrno(err) == syscall.ENOENT {
+				err = r.e.Unlink(ctx, dir, name, false)
+			}
+			return err
+		})
+	}, report)
+	if err != nil {
+		return err
+	}
+	for i := len(r.dirs) - 1; i >= 0; i-- {
+		p := path.Join(r.root, r.dirs[i])
+		parent, _, err := r.lookupPath(ctx, path.Dir(p))
+		if err != nil {
+			return err
+		}
+		if err := r.e.Rmdir(ctx, parent, path.Base(p), false); err != nil {
+			return fmt.Errorf("rmdir %s: %w", p, err)
+		}
+	}
+	return nil
+}

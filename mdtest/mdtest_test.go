@@ -1,0 +1,74 @@
+package mdtest_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/fsck"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/mdtest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+func TestTreeDirs(t *testing.T) {
+	for _, c := range []struct{ w, d, want int }{{3, 3, 40}, {3, 2, 13}, {2, 0, 1}, {10, 1, 11}} {
+		if got := mdtest.TreeDirs(c.w, c.d); got != c.want {
+			t.Errorf("TreeDirs(%d, %d) = %d, want %d", c.w, c.d, got, c.want)
+		}
+	}
+}
+
+func TestRun(t *testing.T) {
+	srv, db := redistest.NewDB(t)
+	ctx := context.Background()
+	e, err := meta.Open(ctx, srv.URL("redis", db), meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	f := &codec.Format{Name: "mdtest", UUID: "u", Storage: "file", BlockSize: 4096, TrashDays: 0, MetaVersion: 1, DirStats: true}
+	if err := e.Init(ctx, f, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.NewSession(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	opts := mdtest.Options{Threads: 3, Dirs: 2, Depth: 2, Files: 4, Phases: []string{"stat", "readdir", "rename"}}
+	if err := mdtest.Run(ctx, e, "/bench", opts, nil, func(r mdtest.Result) { lines = append(lines, r.String()) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "Created 7 dirs in ") || !strings.HasPrefix(lines[1], "Created 84 files in ") {
+		t.Fatalf("summary lines %q", lines)
+	}
+	// The tree is where juicefs mdtest puts it, with renamed files.
+	ino, _, err := e.Resolve(ctx, meta.RootInode, "bench/test-dir.0-0/mdtest_tree.0/mdtest_tree.1/mdtest_tree.0/renamed.mdtest.2.3")
+	if err != nil || ino == 0 {
+		t.Fatalf("renamed file: %v", err)
+	}
+	e.Sync(ctx)
+	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("recount: %v\n%s", err, rep)
+	}
+	// A second run removes everything it made.
+	if err := mdtest.Run(ctx, e, "/bench2", mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3}, nil, func(mdtest.Result) {}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := e.Readdir(ctx, ino2(t, e, "bench2/test-dir.0-0"), false)
+	if err != nil || len(ents) != 2 {
+		t.Fatalf("after remove: %v %d entries", err, len(ents))
+	}
+}
+
+func ino2(t *testing.T, e *meta.Engine, p string) meta.Ino {
+	ino, _, err := e.Resolve(context.Background(), meta.RootInode, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ino
+}

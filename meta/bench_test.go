@@ -1,0 +1,247 @@
+package meta_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// benchURL returns the meta URL of a database the benchmarks may wipe:
+// RUEIDISFS_BENCH_META when set, otherwise a fresh database on the test
+// binary's own redis-server.
+func benchURL(b *testing.B) string {
+	if u := os.Getenv("RUEIDISFS_BENCH_META"); u != "" {
+		return u
+	}
+	srv, db := redistest.NewDB(b)
+	return srv.URL("redis", db)
+}
+
+func benchEngine(b *testing.B, url string, cache bool) *meta.Engine {
+	b.Helper()
+	ctx := context.Background()
+	if !cache {
+		if strings.Contains(url, "?") {
+			url += "&client-cache=false"
+		} else {
+			url += "?client-cache=false"
+		}
+	}
+	e, err := meta.Open(ctx, url, meta.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+var benchDirSeq atomic.Int64
+
+// benchDir makes a fresh directory for one sub-benchmark.
+func benchDir(b *testing.B, e *meta.Engine, name string) meta.Ino {
+	b.Helper()
+	ino, _, err := e.Mkdir(bg, meta.RootInode, fmt.Sprintf("%s-%d", name, benchDirSeq.Add(1)), 0o755, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ino
+}
+
+// BenchmarkMetaOps runs, serially on one client against one Redis, the same
+// operations as JuiceFS's own metadata benchmarks (pkg/meta/benchmarks_test.go
+// of JuiceFS 1.4.1), with the client-side cache on and off.
+func BenchmarkMetaOps(b *testing.B) {
+	for _, cache := range []bool{true, false} {
+		b.Run(fmt.Sprintf("cache=%v", cache), func(b *testing.B) {
+			url := benchURL(b)
+			setup := benchEngine(b, url, true)
+			f := &codec.Format{Name: "bench", UUID: "bench", Storage: "file", BlockSize: 4096, MetaVersion: 1, DirStats: true}
+			if err := setup.Init(bg, f, true); err != nil {
+				b.Fatal(err)
+			}
+			e := benchEngine(b, url, cache)
+			if err := e.NewSession(bg, false); err != nil {
+				b.Fatal(err)
+			}
+			runMetaOps(b, e)
+		})
+	}
+}
+
+func runMetaOps(b *testing.B, e *meta.Engine) {
+	b.Run("mkdir", func(b *testing.B) {
+		p := benchDir(b, e, "mkdir")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := e.Mkdir(bg, p, fmt.Sprintf("d%d", i), 0o755, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("mvdir", func(b *testing.B) {
+		p := benchDir(b, e, "mvdir")
+		if _, _, err := e.Mkdir(bg, p, "d0", 0o755, 0); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := e.Rename(bg, p, fmt.Sprintf("d%d", i), p, fmt.Sprintf("d%d", i+1), 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rmdir", func(b *testing.B) {
+		p := benchDir(b, e, "rmdir")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			if _, _, err := e.Mkdir(bg, p, "dir", 0o755, 0); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := e.Rmdir(bg, p, "dir", false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("readdir_%s", map[int]string{10: "10", 1000: "1k"}[n]), func(b *testing.B) {
+			p := benchDir(b, e, "readdir")
+			for j := 0; j < n; j++ {
+				ino, _, err := e.Create(bg, p, fmt.Sprintf("f%d", j), 0o644, 0o022, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				e.Release(bg, ino)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ents, err := e.Readdir(bg, p, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(ents) != n+2 {
+					b.Fatalf("%d entries", len(ents))
+				}
+			}
+		})
+	}
+	b.Run("mknod", func(b *testing.B) {
+		p := benchDir(b, e, "mknod")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := e.Mknod(bg, p, fmt.Sprintf("f%d", i), codec.TypeFile, 0o644, 0o022, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("create", func(b *testing.B) {
+		p := benchDir(b, e, "create")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			ino, _, err := e.Create(bg, p, fmt.Sprintf("f%d", i), 0o644, 0o022, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.Release(bg, ino)
+		}
+	})
+	b.Run("rename", func(b *testing.B) {
+		p := benchDir(b, e, "rename")
+		mustBenchCreate(b, e, p, "f0")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := e.Rename(bg, p, fmt.Sprintf("f%d", i), p, fmt.Sprintf("f%d", i+1), 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unlink", func(b *testing.B) {
+		p := benchDir(b, e, "unlink")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			mustBenchCreate(b, e, p, "file")
+			b.StartTimer()
+			if err := e.Unlink(bg, p, "file", false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("lookup", func(b *testing.B) {
+		p := benchDir(b, e, "lookup")
+		mustBenchCreate(b, e, p, "file")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := e.Lookup(bg, p, "file"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("getattr", func(b *testing.B) {
+		p := benchDir(b, e, "getattr")
+		ino := mustBenchCreate(b, e, p, "file")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := e.GetAttr(bg, ino); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("access", func(b *testing.B) {
+		p := benchDir(b, e, "access")
+		ino := mustBenchCreate(b, e, p, "file")
+		ctx := meta.WithCaller(bg, meta.Caller{Uid: 100, Gids: []uint32{1}})
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := e.Access(ctx, ino, meta.MayRead, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("link", func(b *testing.B) {
+		p := benchDir(b, e, "link")
+		ino := mustBenchCreate(b, e, p, "source")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := e.Link(bg, ino, p, fmt.Sprintf("l%d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("symlink", func(b *testing.B) {
+		p := benchDir(b, e, "symlink")
+		mustBenchCreate(b, e, p, "source")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := e.Symlink(bg, p, fmt.Sprintf("s%d", i), "/benchSymlink/source"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("newchunk", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := e.NewSlice(bg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	runMoreMetaOps(b, e)
+}
+
+func mustBenchCreate(b *testing.B, e *meta.Engine, parent meta.Ino, name string) meta.Ino {
+	b.Helper()
+	ino, _, err := e.Create(bg, parent, name, 0o644, 0o022, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Release(bg, ino)
+	return ino
+}
