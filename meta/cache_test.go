@@ -1,0 +1,434 @@
+package meta_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// TestReadYourWrites: after an operation returns, every later read by the
+// same client sees its effect, even while other goroutines keep reads of the
+// same keys in flight (so that old replies race with the write).
+func TestReadYourWrites(t *testing.T) {
+	v := newVolume(t, 0)
+	e := v.e
+	d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o755)
+	f := mustCreate(t, e, bg, d, "f", 0o644)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e.GetAttr(bg, f)
+				e.Lookup(bg, d, "x")
+				e.Lookup(bg, d, "f")
+				e.Readdir(bg, d, true)
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := 0; i < 100; i++ {
+		mode := uint16(0o600 + i%64)
+		if _, err := e.SetAttrForTest(bg, f, mode, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := e.GetAttr(bg, f); err != nil || a.Mode != mode {
+			t.Fatalf("iteration %d: getattr after chmod: mode %o, want %o (%v)", i, a.Mode, mode, err)
+		}
+		if _, a, err := e.Lookup(bg, d, "f"); err != nil || a.Mode != mode {
+			t.Fatalf("iteration %d: lookup after chmod: mode %o, want %o (%v)", i, a.Mode, mode, err)
+		}
+		x := mustCreate(t, e, bg, d, "x", 0o644)
+		if ino, _, err := e.Lookup(bg, d, "x"); err != nil || ino != x {
+			t.Fatalf("iteration %d: lookup after create: %d %v", i, ino, err)
+		}
+		if !hasEntry(t, e, d, "x") {
+			t.Fatalf("iteration %d: readdir after create misses x", i)
+		}
+		if err := e.Unlink(bg, d, "x", false); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.Lookup(bg, d, "x"); !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("iteration %d: lookup after unlink: %v", i, err)
+		}
+		if hasEntry(t, e, d, "x") {
+			t.Fatalf("iteration %d: readdir after unlink still lists x", i)
+		}
+	}
+}
+
+func hasEntry(t *testing.T, e *meta.Engine, dir meta.Ino, name string) bool {
+	t.Helper()
+	ents, err := e.Readdir(bg, dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range ents {
+		if en.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// eventually polls cond until it holds and returns how long that took; it
+// fails the test after a bound well below the cache TTL.
+func eventually(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < 2*time.Second {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	t.Fatalf("%s: change not seen after 2s", what)
+	return 0
+}
+
+// cachedReaderCases runs, for every kind of cached data, a read that warms
+// the reader's cache, then change() made by someone else, and waits until
+// the reader sees the change.
+type cacheCase struct {
+	name   string
+	warm   func(r *meta.Engine) // read once so the value is cached
+	change func()               // made by another client or raw Redis
+	seen   func(r *meta.Engine) bool
+}
+
+func runCacheCases(t *testing.T, r *meta.Engine, cases []cacheCase) {
+	t.Helper()
+	for _, c := range cases {
+		c.warm(r)
+		c.warm(r) // second read is a cache hit
+		hits := r.CacheStats().Hits
+		if hits == 0 && r.CacheEnabled() {
+			t.Fatalf("%s: no cache hit after warming", c.name)
+		}
+		c.change()
+		d := eventually(t, c.name, func() bool { return c.seen(r) })
+		t.Logf("%-28s seen after %v", c.name, d)
+	}
+}
+
+func TestInvalidationAcrossClients(t *testing.T) {
+	v := newVolume(t, 0)
+	w := v.e
+	r := v.open(meta.Options{})
+	d := mustMkdir(t, w, bg, meta.RootInode, "d", 0o755)
+	f := mustCreate(t, w, bg, d, "f", 0o644)
+	l, _, err := w.Symlink(bg, d, "l", "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := v.srv.Client(t, v.db)
+	var listed meta.Ino
+	runCacheCases(t, r, []cacheCase{
+		{"attr (other engine)", func(r *meta.Engine) { r.GetAttr(bg, f) },
+			func() { w.SetAttrForTest(bg, f, 0o600, 0, 0) },
+			func(r *meta.Engine) bool { a, _ := r.GetAttr(bg, f); return a.Mode == 0o600 }},
+		{"negative lookup (create)", func(r *meta.Engine) { r.Lookup(bg, d, "new") },
+			func() { mustCreate(t, w, bg, d, "new", 0o644) },
+			func(r *meta.Engine) bool { _, _, err := r.Lookup(bg, d, "new"); return err == nil }},
+		{"positive lookup (unlink)", func(r *meta.Engine) { r.Lookup(bg, d, "new") },
+			func() { w.Unlink(bg, d, "new", false) },
+			func(r *meta.Engine) bool { _, _, err := r.Lookup(bg, d, "new"); return errors.Is(err, syscall.ENOENT) }},
+		{"readdir (create)", func(r *meta.Engine) { r.Readdir(bg, d, true) },
+			func() { mustCreate(t, w, bg, d, "listed", 0o644) },
+			func(r *meta.Engine) bool { return hasEntry(t, r, d, "listed") }},
+		{"readdir attrs (chmod)", func(r *meta.Engine) { r.Readdir(bg, d, true) },
+			func() { w.SetAttrForTest(bg, f, 0o640, 0, 0) },
+			func(r *meta.Engine) bool { return modeInListing(t, r, d, "f") == 0o640 }},
+		{"symlink (unlink)", func(r *meta.Engine) { r.ReadLink(bg, l) },
+			func() { w.Unlink(bg, d, "l", false) },
+			func(r *meta.Engine) bool { _, err := r.ReadLink(bg, l); return errors.Is(err, syscall.ENOENT) }},
+		{"attr (raw SET)", func(r *meta.Engine) { r.GetAttr(bg, f) },
+			func() {
+				a, _ := w.GetAttr(bg, f)
+				a.Mode = 0o604
+				if err := raw.Do(bg, raw.B().Set().Key("i"+f.String()).Value(string(a.Marshal())).Build()).Error(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func(r *meta.Engine) bool { a, _ := r.GetAttr(bg, f); return a.Mode == 0o604 }},
+		{"entry (raw HDEL)", func(r *meta.Engine) { listed, _, _ = r.Lookup(bg, d, "listed") },
+			func() {
+				raw.Do(bg, raw.B().Hdel().Key("d"+d.String()).Field("listed").Build())
+			},
+			func(r *meta.Engine) bool { _, _, err := r.Lookup(bg, d, "listed"); return errors.Is(err, syscall.ENOENT) }},
+		{"setting (other engine)", func(r *meta.Engine) { r.Load(bg, false) },
+			func() {
+				f := *w.Format()
+				f.TrashDays = 7
+				if err := w.Init(bg, &f, false); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func(r *meta.Engine) bool { f, _ := r.Load(bg, false); return f != nil && f.TrashDays == 7 }},
+	})
+	// The raw HDEL above removed the entry of a live file behind the engine's
+	// back: put it back so that the volume is consistent again.
+	ent := codec.Entry{Typ: codec.TypeFile, Inode: listed}
+	if err := raw.Do(bg, raw.B().Hset().Key("d"+d.String()).FieldValue().FieldValue("listed", string(ent.Marshal())).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	v.check(r)
+}
+
+func modeInListing(t *testing.T, e *meta.Engine, dir meta.Ino, name string) uint16 {
+	ents, err := e.Readdir(bg, dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range ents {
+		if en.Name == name {
+			return en.Attr.Mode
+		}
+	}
+	return 0
+}
+
+// TestInvalidationFromChildProcess has a separate OS process (this test
+// binary re-executed) change the volume while this process holds cached
+// values.
+func TestInvalidationFromChildProcess(t *testing.T) {
+	if os.Getenv("RUEIDISFS_CHILD_URL") != "" {
+		t.Skip("runs as the parent only")
+	}
+	v := newVolume(t, 0)
+	r := v.e
+	d := mustMkdir(t, r, bg, meta.RootInode, "d", 0o755)
+	f := mustCreate(t, r, bg, d, "f", 0o644)
+	child := func(op string) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestChildWriter$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "RUEIDISFS_CHILD_URL="+v.url, "RUEIDISFS_CHILD_OP="+op,
+			"RUEIDISFS_CHILD_DIR="+d.String(), "RUEIDISFS_CHILD_FILE="+f.String())
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+			t.Fatalf("child %s: %v\n%s", op, err, out)
+		}
+	}
+	runCacheCases(t, r, []cacheCase{
+		{"attr (child process)", func(r *meta.Engine) { r.GetAttr(bg, f) },
+			func() { child("chmod") },
+			func(r *meta.Engine) bool { a, _ := r.GetAttr(bg, f); return a.Mode == 0o611 }},
+		{"lookup (child process)", func(r *meta.Engine) { r.Lookup(bg, d, "child") },
+			func() { child("create") },
+			func(r *meta.Engine) bool { _, _, err := r.Lookup(bg, d, "child"); return err == nil }},
+	})
+}
+
+// TestChildWriter is the child side of TestInvalidationFromChildProcess.
+func TestChildWriter(t *testing.T) {
+	url := os.Getenv("RUEIDISFS_CHILD_URL")
+	if url == "" {
+		t.Skip("runs only as the child of TestInvalidationFromChildProcess")
+	}
+	e, err := meta.Open(bg, url, meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(bg)
+	if err := e.NewSession(bg, true); err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := strconv.ParseUint(os.Getenv("RUEIDISFS_CHILD_DIR"), 10, 64)
+	file, _ := strconv.ParseUint(os.Getenv("RUEIDISFS_CHILD_FILE"), 10, 64)
+	switch os.Getenv("RUEIDISFS_CHILD_OP") {
+	case "chmod":
+		_, err = e.SetAttrForTest(bg, meta.Ino(file), 0o611, 0, 0)
+	case "create":
+		var ino meta.Ino
+		ino, _, err = e.Create(bg, meta.Ino(dir), "child", 0o644, 0, 0)
+		e.Release(bg, ino)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Sync(bg)
+}
+
+// TestNoStaleReadsAfterReconnect: values cached before a connection drop, a
+// server restart or a FLUSHDB are never served afterwards.
+func TestNoStaleReadsAfterReconnect(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithAOF())
+	url := srv.URL("redis", 1)
+	ctx := context.Background()
+	w, err := meta.Open(ctx, url, meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	if err := w.Init(ctx, &codec.Format{Name: "reconnect", UUID: "u", Storage: "file", BlockSize: 4096, MetaVersion: 1, DirStats: true}, false); err != nil {
+		t.Fatal(err)
+	}
+	r, err := meta.Open(ctx, url, meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if _, err := r.Load(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	f := mustCreate(t, w, ctx, meta.RootInode, "f", 0o644)
+	setMode := func(mode uint16) {
+		a, err := w.GetAttr(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Mode = mode
+		// srv.Do retries once on a connection the server killed.
+		if err := srv.Do(t, 1, "SET", "i"+f.String(), string(a.Marshal())).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warm := func() {
+		for i := 0; i < 2; i++ {
+			if _, err := r.GetAttr(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mode := func() uint16 {
+		for i := 0; i < 50; i++ { // the reconnect itself may take a moment
+			a, err := r.GetAttr(ctx, f)
+			if err == nil {
+				return a.Mode
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatal("reader never reconnected")
+		return 0
+	}
+
+	// 1. Connections killed by the server.
+	warm()
+	if err := srv.Do(t, 1, "CLIENT", "KILL", "TYPE", "normal").Error(); err != nil && !strings.Contains(err.Error(), "EOF") {
+		t.Fatal(err)
+	}
+	setMode(0o601)
+	if m := mode(); m != 0o601 {
+		t.Fatalf("after CLIENT KILL: mode %o", m)
+	}
+	// 2. Server restart (AOF keeps the data).
+	warm()
+	srv.Restart(t)
+	setMode(0o602)
+	if m := mode(); m != 0o602 {
+		t.Fatalf("after restart: mode %o", m)
+	}
+	// 3. FLUSHDB.
+	warm()
+	if err := srv.Do(t, 1, "FLUSHDB").Error(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "FLUSHDB", func() bool {
+		_, err := r.GetAttr(ctx, f)
+		return errors.Is(err, syscall.ENOENT)
+	})
+}
+
+// TestCacheKillSwitch: with the kill switch the engine's connection does not
+// enable tracking at all; with caching on it tracks in OPTIN mode.
+func TestCacheKillSwitch(t *testing.T) {
+	srv, db := redistest.NewDB(t)
+	for _, c := range []struct {
+		name    string
+		url     string
+		env     map[string]string
+		enabled bool
+	}{
+		{"default", srv.URL("redis", db), nil, true},
+		{"url option", srv.URL("redis", db) + "?client-cache=false", nil, false},
+		{"environment", srv.URL("redis", db), map[string]string{"RUEIDISFS_CLIENT_CACHE": "0"}, false},
+		{"environment beats url", srv.URL("redis", db) + "?client-cache=true", map[string]string{"RUEIDISFS_CLIENT_CACHE": "off"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			getenv := func(k string) string { return c.env[k] }
+			e, err := meta.Open(bg, c.url, meta.Options{Getenv: getenv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close(bg)
+			if e.CacheEnabled() != c.enabled {
+				t.Fatalf("CacheEnabled %v", e.CacheEnabled())
+			}
+			info, err := e.Client().Do(bg, e.Client().B().ClientTrackinginfo().Build()).ToMap()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fm := info["flags"]
+			flags, _ := fm.AsStrSlice()
+			got := strings.Join(flags, ",")
+			want := "off"
+			if c.enabled {
+				want = "on,optin"
+			}
+			if got != want {
+				t.Fatalf("CLIENT TRACKINGINFO flags %q, want %q", got, want)
+			}
+			// Reads work either way, and are cache hits only when enabled.
+			e.GetAttr(bg, meta.RootInode)
+			e.GetAttr(bg, meta.RootInode)
+			if hits := e.CacheStats().Hits; (hits > 0) != c.enabled {
+				t.Fatalf("cache hits %d", hits)
+			}
+		})
+	}
+}
+
+// BenchmarkInvalidationDelay measures how long a change made by one client
+// takes to become visible in another client's cache.
+func BenchmarkInvalidationDelay(b *testing.B) {
+	url := benchURL(b)
+	w := benchEngine(b, url, true)
+	if err := w.Init(bg, &codec.Format{Name: "inval", UUID: "u", Storage: "file", BlockSize: 4096, MetaVersion: 1, DirStats: true}, true); err != nil {
+		b.Fatal(err)
+	}
+	r := benchEngine(b, url, true)
+	if _, err := r.Load(bg, false); err != nil {
+		b.Fatal(err)
+	}
+	f := mustBenchCreate(b, w, meta.RootInode, fmt.Sprintf("f%d", time.Now().UnixNano()))
+	var total time.Duration
+	var n atomic.Int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		mode := uint16(0o600 + i%64)
+		r.GetAttr(bg, f)
+		r.GetAttr(bg, f)
+		if _, err := w.SetAttrForTest(bg, f, mode, 0, 0); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for {
+			a, _ := r.GetAttr(bg, f)
+			if a.Mode == mode {
+				break
+			}
+			n.Add(1)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-to-visible")
+	b.ReportMetric(float64(n.Load())/float64(b.N), "stale-reads/op")
+}
