@@ -175,7 +175,10 @@ func TestInvalidationAcrossClients(t *testing.T) {
 			func() {
 				raw.Do(bg, raw.B().Hdel().Key("d"+d.String()).Field("listed").Build())
 			},
-			func(r *meta.Engine) bool { _, _, err := r.Lookup(bg, d, "listed"); return errors.Is(err, syscall.ENOENT) }},
+			func(r *meta.Engine) bool {
+				_, _, err := r.Lookup(bg, d, "listed")
+				return errors.Is(err, syscall.ENOENT)
+			}},
 		{"setting (other engine)", func(r *meta.Engine) { r.Load(bg, false) },
 			func() {
 				f := *w.Format()
