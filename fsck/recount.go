@@ -259,9 +259,10 @@ func (s *snapshot) checkDirStats(rep *Report, nodes map[codec.Ino]*node) {
 			continue
 		}
 		got, ok := s.dirStats[ino]
-		if !ok && (ino == codec.TrashInode || n.attr.Parent > codec.TrashInode) {
-			// Removal into the trash drops a directory's statistics; they
-			// are recomputed when needed.
+		if !ok && (ino == codec.RootInode || ino == codec.TrashInode || n.attr.Parent > codec.TrashInode) {
+			// Format creates no statistics for the root, and removal into
+			// the trash drops a directory's: they are computed when first
+			// needed, which is a legitimate state.
 			continue
 		}
 		if !ok {

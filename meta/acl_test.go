@@ -53,7 +53,7 @@ func (v *volume) wantFacl(ino meta.Ino, typ uint8, want codec.ACLRule) {
 func (v *volume) wantNoFacl(ino meta.Ino, typ uint8) {
 	v.t.Helper()
 	_, err := v.e.GetFacl(context.Background(), ino, typ)
-	wantErrno(v.t, "GetFacl of an inode without ACL", err, syscall.ENODATA)
+	expectErrno(v.t, "GetFacl of an inode without ACL", err, syscall.ENODATA)
 }
 
 func (v *volume) aclHashLen() int64 {
@@ -88,7 +88,7 @@ func TestFaclAccess(t *testing.T) {
 		t.Fatalf("GetXattr(access) = %x %v", got, err)
 	}
 	_, err = v.e.GetXattr(ctx, ino, meta.XattrACLDefault)
-	wantErrno(t, "GetXattr(default)", err, syscall.ENODATA)
+	expectErrno(t, "GetXattr(default)", err, syscall.ENODATA)
 	if names, err := v.e.ListXattr(ctx, ino); err != nil || !slices.Equal(names, []string{meta.XattrACLAccess}) {
 		t.Fatalf("ListXattr = %q %v", names, err)
 	}
@@ -276,24 +276,24 @@ func TestFaclErrors(t *testing.T) {
 	ctx := context.Background()
 	ino := v.file(meta.RootInode, "f")
 	for _, typ := range []uint8{0, 3, 255} {
-		wantErrno(t, "SetFacl bad type", v.e.SetFacl(ctx, ino, typ, sharedRule), syscall.EINVAL)
+		expectErrno(t, "SetFacl bad type", v.e.SetFacl(ctx, ino, typ, sharedRule), syscall.EINVAL)
 		_, err := v.e.GetFacl(ctx, ino, typ)
-		wantErrno(t, "GetFacl bad type", err, syscall.EINVAL)
+		expectErrno(t, "GetFacl bad type", err, syscall.EINVAL)
 	}
-	wantErrno(t, "SetFacl on inode 0", v.e.SetFacl(ctx, 0, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
-	wantErrno(t, "SetFacl on the trash", v.e.SetFacl(ctx, meta.TrashInode, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
-	wantErrno(t, "SetFacl on a trash dir", v.e.SetFacl(ctx, meta.TrashInode+5, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
-	wantErrno(t, "SetFacl on a missing inode", v.e.SetFacl(ctx, 424242, codec.ACLTypeAccess, sharedRule), syscall.ENOENT)
+	expectErrno(t, "SetFacl on inode 0", v.e.SetFacl(ctx, 0, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
+	expectErrno(t, "SetFacl on the trash", v.e.SetFacl(ctx, meta.TrashInode, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
+	expectErrno(t, "SetFacl on a trash dir", v.e.SetFacl(ctx, meta.TrashInode+5, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
+	expectErrno(t, "SetFacl on a missing inode", v.e.SetFacl(ctx, 424242, codec.ACLTypeAccess, sharedRule), syscall.ENOENT)
 	_, err := v.e.GetFacl(ctx, 424242, codec.ACLTypeAccess)
-	wantErrno(t, "GetFacl on a missing inode", err, syscall.ENOENT)
+	expectErrno(t, "GetFacl on a missing inode", err, syscall.ENOENT)
 	_, err = v.e.GetXattr(ctx, 424242, meta.XattrACLAccess)
-	wantErrno(t, "GetXattr(access) on a missing inode", err, syscall.ENOENT)
-	wantErrno(t, "setxattr with a malformed ACL", v.e.SetXattr(ctx, ino, meta.XattrACLAccess, []byte{1, 0, 0, 0}, 0), syscall.EINVAL)
+	expectErrno(t, "GetXattr(access) on a missing inode", err, syscall.ENOENT)
+	expectErrno(t, "setxattr with a malformed ACL", v.e.SetXattr(ctx, ino, meta.XattrACLAccess, []byte{1, 0, 0, 0}, 0), syscall.EINVAL)
 
 	// Only the owner or root.
 	stranger := meta.WithCaller(ctx, meta.Caller{Uid: 1001, Gids: []uint32{0}})
-	wantErrno(t, "SetFacl by a non-owner", v.e.SetFacl(stranger, ino, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
-	wantErrno(t, "setxattr(ACL) by a non-owner", v.e.SetXattr(stranger, ino, meta.XattrACLAccess, b64(t, fixtureSharedACL), 0), syscall.EPERM)
+	expectErrno(t, "SetFacl by a non-owner", v.e.SetFacl(stranger, ino, codec.ACLTypeAccess, sharedRule), syscall.EPERM)
+	expectErrno(t, "setxattr(ACL) by a non-owner", v.e.SetXattr(stranger, ino, meta.XattrACLAccess, b64(t, fixtureSharedACL), 0), syscall.EPERM)
 	// Anyone may read an ACL.
 	v.setFacl(ino, codec.ACLTypeAccess, sharedRule)
 	if r, err := v.e.GetFacl(stranger, ino, codec.ACLTypeAccess); err != nil || !r.Equal(sharedRule) {
@@ -307,7 +307,7 @@ func TestFaclErrors(t *testing.T) {
 
 	// Immutable, even for root.
 	v.setFlags(ino, codec.FlagImmutable)
-	wantErrno(t, "SetFacl on an immutable inode", v.e.SetFacl(ctx, ino, codec.ACLTypeAccess, teamAccessRule), syscall.EPERM)
+	expectErrno(t, "SetFacl on an immutable inode", v.e.SetFacl(ctx, ino, codec.ACLTypeAccess, teamAccessRule), syscall.EPERM)
 	v.setFlags(ino, 0)
 
 	// Read-only client.
@@ -316,8 +316,8 @@ func TestFaclErrors(t *testing.T) {
 	t.Cleanup(func() { ro.Close(context.Background()) })
 	_, err = ro.Load(ctx, true)
 	mustNil(t, "load", err)
-	wantErrno(t, "SetFacl read-only", ro.SetFacl(ctx, ino, codec.ACLTypeAccess, teamAccessRule), syscall.EROFS)
-	wantErrno(t, "removexattr(ACL) read-only", ro.RemoveXattr(ctx, ino, meta.XattrACLAccess), syscall.EROFS)
+	expectErrno(t, "SetFacl read-only", ro.SetFacl(ctx, ino, codec.ACLTypeAccess, teamAccessRule), syscall.EROFS)
+	expectErrno(t, "removexattr(ACL) read-only", ro.RemoveXattr(ctx, ino, meta.XattrACLAccess), syscall.EROFS)
 	if r, err := ro.GetFacl(ctx, ino, codec.ACLTypeAccess); err != nil || !r.Equal(sharedRule) {
 		t.Fatalf("GetFacl read-only: %+v %v", r, err)
 	}
@@ -341,9 +341,9 @@ func TestFaclDisabled(t *testing.T) {
 	v := newVolume(t, 0)
 	ctx := context.Background()
 	ino := v.file(meta.RootInode, "f")
-	wantErrno(t, "SetFacl", v.e.SetFacl(ctx, ino, codec.ACLTypeAccess, sharedRule), syscall.ENOTSUP)
+	expectErrno(t, "SetFacl", v.e.SetFacl(ctx, ino, codec.ACLTypeAccess, sharedRule), syscall.ENOTSUP)
 	_, err := v.e.GetFacl(ctx, ino, codec.ACLTypeAccess)
-	wantErrno(t, "GetFacl", err, syscall.ENOTSUP)
+	expectErrno(t, "GetFacl", err, syscall.ENOTSUP)
 }
 
 func TestFaclClearsSetgid(t *testing.T) {
@@ -404,7 +404,7 @@ func TestDefaultACLInheritance(t *testing.T) {
 	link, _, err := v.e.Symlink(ctx, subdir, "link", "deeper.txt")
 	mustNil(t, "symlink", err)
 
-	m := loadManifest(t, "acl-quota")
+	m := readManifest(t, "acl-quota")
 	for path, ino := range map[string]meta.Ino{
 		"acl/team": team, "acl/team/inherited.txt": inherited,
 		"acl/team/subdir": subdir, "acl/team/subdir/deeper.txt": deeper,
@@ -443,7 +443,7 @@ func TestDefaultACLInheritance(t *testing.T) {
 func TestACLFixtureRecipes(t *testing.T) {
 	v := newACLVolume(t)
 	ctx := context.Background()
-	m := loadManifest(t, "acl-quota")
+	m := readManifest(t, "acl-quota")
 
 	// setfacl -m u:1001:rwx on a 0644 file, then chmod 0640.
 	f := v.file(meta.RootInode, "chmod-after.txt")
@@ -486,13 +486,13 @@ func TestACLFixture(t *testing.T) {
 		t.Fatalf("%d ACL xattrs checked, want 10", n)
 	}
 	for _, ent := range m.Entries {
-		a, err := e.GetAttr(ctx, ent.Ino)
+		a, err := e.GetAttr(ctx, meta.Ino(ent.Ino))
 		mustNil(t, ent.Path, err)
 		if got := "0" + strconv.FormatUint(uint64(a.Mode), 8); got != ent.Perm {
 			t.Errorf("%s: mode %s, manifest %s", ent.Path, got, ent.Perm)
 		}
 		for typ, name := range map[uint8]string{codec.ACLTypeAccess: meta.XattrACLAccess, codec.ACLTypeDefault: meta.XattrACLDefault} {
-			r, err := e.GetFacl(ctx, ent.Ino, typ)
+			r, err := e.GetFacl(ctx, meta.Ino(ent.Ino), typ)
 			enc, has := ent.Xattrs[name]
 			switch {
 			case !has:
@@ -505,8 +505,8 @@ func TestACLFixture(t *testing.T) {
 		}
 	}
 	// The two files with the same ACL share one rule.
-	x, _ := e.GetAttr(ctx, m.entry(t, "acl/shared.txt").Ino)
-	y, _ := e.GetAttr(ctx, m.entry(t, "acl/same-as-shared.txt").Ino)
+	x, _ := e.GetAttr(ctx, meta.Ino(m.entry(t, "acl/shared.txt").Ino))
+	y, _ := e.GetAttr(ctx, meta.Ino(m.entry(t, "acl/same-as-shared.txt").Ino))
 	if x.AccessACL == 0 || x.AccessACL != y.AccessACL {
 		t.Fatalf("shared ACL ids %d and %d", x.AccessACL, y.AccessACL)
 	}
@@ -586,7 +586,7 @@ func TestACLPermissions(t *testing.T) {
 		t.Fatalf("child: uid %d, access id %d, mode %o", attr.Uid, attr.AccessACL, attr.Mode)
 	}
 	_, _, err = v.e.Create(as(1006, 1006), d, "by-1006", 0o644, 0o022, 0)
-	wantErrno(t, "create by other", err, syscall.EACCES)
+	expectErrno(t, "create by other", err, syscall.EACCES)
 	_, _, err = v.e.Lookup(as(1006, 1006), d, "by-1001")
 	mustNil(t, "lookup by other (r-x)", err)
 	// The inherited ACL: named user 1001 rwx limited by mask rw-; other ---.
