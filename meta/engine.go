@@ -148,6 +148,7 @@ type Engine struct {
 	chunkDelScript *rueidis.Lua
 	overlay        *overlay
 	txnID          atomic.Uint64 // change-log transaction counter
+	txStats        txCounters
 
 	format atomic.Pointer[codec.Format]
 

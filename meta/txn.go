@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +22,20 @@ var txnScriptSource string
 // failed. Every retry starts from the values the failed attempt returned, so
 // needing many means another client keeps changing the same keys.
 const maxTxnAttempts = 50
+
+// TxStats counts the transactions of an engine.
+type TxStats struct {
+	Commits   uint64 // transactions applied
+	Conflicts uint64 // attempts whose conditions failed and were re-run
+	Errors    uint64 // transactions that failed with a Redis error
+}
+
+type txCounters struct{ commits, conflicts, errors atomic.Uint64 }
+
+// TxStats returns the transaction counters of this engine.
+func (e *Engine) TxStats() TxStats {
+	return TxStats{Commits: e.txStats.commits.Load(), Conflicts: e.txStats.conflicts.Load(), Errors: e.txStats.errors.Load()}
+}
 
 // ErrContended is returned (wrapped) when a transaction still conflicted after
 // maxTxnAttempts attempts.
@@ -109,15 +124,18 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		results, state, err := e.commit(ctx, tx)
 		if err != nil {
+			e.txStats.errors.Add(1)
 			return err
 		}
 		if state == nil {
+			e.txStats.commits.Add(1)
 			for _, f := range tx.after {
 				f(results)
 			}
 			return nil
 		}
 		fresh = state
+		e.txStats.conflicts.Add(1)
 		if attempt+1 >= maxTxnAttempts {
 			return fmt.Errorf("%w: %d attempts; last conflicting keys %v", ErrContended, attempt+1, conflictKeys(tx, state))
 		}
