@@ -69,14 +69,11 @@ func CheckCompatible(f *codec.Format) error {
 }
 
 func (e *Engine) readFormat(ctx context.Context) (*codec.Format, error) {
-	v, err := e.rdb.Do(ctx, e.rdb.B().Get().Key(e.keys.Setting()).Build()).ToString()
+	v, ok, err := e.cachedGet(ctx, e.keys.Setting())
 	if err != nil {
-		if isNil(err) {
-			return nil, ErrNotFormatted
-		}
-		return nil, e.redisErr("GET "+e.keys.Setting(), err)
+		return nil, err
 	}
-	if v == "" {
+	if !ok || v == "" {
 		return nil, ErrNotFormatted
 	}
 	f, err := codec.ParseSetting([]byte(v))
