@@ -438,3 +438,22 @@ func (s *Store) evict() {
 		s.reg.evictions.Add(1)
 	}
 }
+
+// Cached reports whether a complete, unexpired value of (key, cmd) is cached
+// on some connection, without fetching anything. cmd is rueidis' cache key of
+// the command: the command name and its arguments other than the key,
+// concatenated (e.g. "GET", or "HGET"+field). Callers use it only to choose
+// between a cached read and another strategy, never for correctness.
+func (r *Registry) Cached(key, cmd string) bool {
+	now := time.Now().UnixMilli()
+	for _, s := range r.snapshot() {
+		s.mu.RLock()
+		e := s.lookup(key, cmd)
+		ok := e != nil && e.elem != nil && e.expireAt > now
+		s.mu.RUnlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}

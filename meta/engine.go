@@ -146,6 +146,7 @@ type Engine struct {
 
 	txnScript      *rueidis.Lua
 	chunkDelScript *rueidis.Lua
+	resolveScript  *rueidis.Lua
 	overlay        *overlay
 	txnID          atomic.Uint64 // change-log transaction counter
 	txStats        txCounters
@@ -194,6 +195,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 		readOnly:       opts.ReadOnly,
 		txnScript:      rueidis.NewLuaScript(txnScriptSource),
 		chunkDelScript: rueidis.NewLuaScript(chunkDelScriptSource),
+		resolveScript:  rueidis.NewLuaScriptReadOnly(resolveScriptSource),
 		overlay:        newOverlay(opts.OverlaySize, 2*time.Second),
 		purgeSlots:     make(chan struct{}, maxConcurrentPurges),
 	}

@@ -2,12 +2,17 @@ package meta
 
 import (
 	"context"
+	_ "embed"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
+
+//go:embed resolve.lua
+var resolveScriptSource string
 
 // TrashName is the name under which the trash root appears in the root
 // directory. It has no entry in d1: it is resolved in code.
@@ -175,9 +180,13 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 }
 
 // Resolve walks a slash-separated path from directory parent, following no
-// symlinks (a symlink in the middle is ENOTSUP, as the official fast path
-// answers), and returns the final inode and attribute. Search permission is
-// required on every directory passed (except the root).
+// symlinks (a symlink in the middle is ENOTSUP), and returns the final inode
+// and attribute. Search permission is required on every directory passed.
+//
+// Components whose entry and attribute are in the client-side cache are
+// looked up locally; from the first one that is not, the rest of the walk is
+// done by a server-side script in one round trip (with ACLs on the way, or a
+// "." / ".." / ".trash" component, the walk falls back to lookups).
 func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Attr, error) {
 	if parent == 0 {
 		parent = RootInode
@@ -187,10 +196,8 @@ func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Att
 	if err != nil {
 		return 0, Attr{}, err
 	}
-	for _, comp := range strings.Split(path, "/") {
-		if comp == "" {
-			continue
-		}
+	comps := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
+	for i, comp := range comps {
 		switch a.Typ {
 		case codec.TypeDirectory:
 		case codec.TypeSymlink:
@@ -198,12 +205,66 @@ func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Att
 		default:
 			return 0, Attr{}, syscall.ENOTDIR
 		}
+		if !e.cache.Cached(e.keys.Entries(ino), "HGET"+comp) {
+			if rino, ra, err := e.resolveRemote(ctx, ino, comps[i:]); err != syscall.ENOTSUP {
+				return rino, ra, err
+			}
+		}
 		ino, a, err = e.Lookup(ctx, ino, comp)
 		if err != nil {
 			return 0, Attr{}, err
 		}
 	}
 	return ino, a, nil
+}
+
+// resolveRemote walks comps from dir with the resolve script. ENOTSUP means
+// the script could not decide and the caller should walk with lookups.
+func (e *Engine) resolveRemote(ctx context.Context, dir Ino, comps []string) (Ino, Attr, error) {
+	for _, c := range comps {
+		if c == "." || c == ".." || c == TrashName || len(c) > codec.MaxNameLen {
+			return 0, Attr{}, syscall.ENOTSUP
+		}
+	}
+	caller := CallerOf(ctx)
+	args := []string{dir.String(), strings.Join(comps, "/"), strconv.FormatUint(uint64(caller.Uid), 10)}
+	for _, g := range caller.Gids {
+		args = append(args, strconv.FormatUint(uint64(g), 10))
+	}
+	keys := []string{e.keys.Prefix() + "i", e.keys.Prefix() + "d"}
+	res, err := e.resolveScript.Exec(ctx, e.rdb, keys, args).ToArray()
+	if err != nil {
+		msg := err.Error()
+		for _, c := range []syscall.Errno{syscall.ENOENT, syscall.ENOTDIR, syscall.EACCES, syscall.ENOTSUP} {
+			if strings.Contains(msg, errnoName(c)) {
+				return 0, Attr{}, c
+			}
+		}
+		return 0, Attr{}, e.redisErr("resolve", err)
+	}
+	if len(res) != 2 {
+		return 0, Attr{}, syscall.ENOTSUP
+	}
+	s, _ := res[0].ToString()
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, Attr{}, syscall.ENOTSUP
+	}
+	v, _ := res[1].ToString()
+	a, err := e.decodeAttr(e.keys.Inode(Ino(n)), v)
+	return Ino(n), a, err
+}
+
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.ENOENT:
+		return "ENOENT"
+	case syscall.ENOTDIR:
+		return "ENOTDIR"
+	case syscall.EACCES:
+		return "EACCES"
+	}
+	return "ENOTSUP"
 }
 
 // ReadLink returns the target of a symlink (EINVAL if ino is not one).
