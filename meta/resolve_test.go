@@ -31,11 +31,11 @@ func TestResolve(t *testing.T) {
 		{nil, "a/b/x", 0, syscall.ENOENT},
 		{nil, "a/b/c/f/g", 0, syscall.ENOTDIR},
 		{nil, "a/link/c", 0, syscall.ENOTSUP},
-		{1000, "a/b", b, 0},                    // search permission on a and the root
-		{1000, "a/b/c", c, 0},                  // b is 0711: search is enough
-		{1000, "a/b/c/f", 0, syscall.EACCES},   // c is 0700
-		{nil, ".trash", meta.TrashInode, 0},    // the trash of the root
-		{nil, "a/../a/b", b, 0},                // dot-dot is understood
+		{1000, "a/b", b, 0},                  // search permission on a and the root
+		{1000, "a/b/c", c, 0},                // b is 0711: search is enough
+		{1000, "a/b/c/f", 0, syscall.EACCES}, // c is 0700
+		{nil, ".trash", meta.TrashInode, 0},  // the trash of the root
+		{nil, "a/../a/b", b, 0},              // dot-dot is understood
 	}
 	// A trashed file: inodes of trash directories exceed 2^53, which the
 	// script must still handle exactly.
