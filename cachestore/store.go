@@ -64,6 +64,11 @@ type Registry struct {
 	mu     sync.Mutex
 	stores map[*Store]struct{}
 
+	// lastChange remembers when keys were last invalidated (locally or by
+	// Redis), so that callers can tell busy keys from quiet ones.
+	changeMu   sync.Mutex
+	lastChange map[string]int64 // unix nanoseconds
+
 	hits, misses, joined, invalidations, flushes atomic.Uint64
 	localInvalidations, staleReplies, evictions  atomic.Uint64
 	entries                                      atomic.Int64
@@ -75,7 +80,7 @@ func NewRegistry(maxEntries int) *Registry {
 	if maxEntries <= 0 {
 		maxEntries = 1
 	}
-	return &Registry{maxEntries: maxEntries, stores: make(map[*Store]struct{})}
+	return &Registry{maxEntries: maxEntries, stores: make(map[*Store]struct{}), lastChange: make(map[string]int64)}
 }
 
 // NewStoreFn returns the function to put in rueidis.ClientOption.NewCacheStoreFn.
@@ -98,6 +103,7 @@ func (r *Registry) Invalidate(keys ...string) {
 		return
 	}
 	r.localInvalidations.Add(uint64(len(keys)))
+	r.noteChange(keys...)
 	for _, s := range r.snapshot() {
 		s.invalidateLocal(keys)
 	}
@@ -126,6 +132,30 @@ func (r *Registry) Stats() Stats {
 		Evictions:          r.evictions.Load(),
 		Entries:            r.entries.Load(),
 	}
+}
+
+// maxTrackedChanges bounds the change-time table; when full it starts over
+// (forgetting only makes keys look quiet a little early).
+const maxTrackedChanges = 1 << 16
+
+func (r *Registry) noteChange(keys ...string) {
+	now := time.Now().UnixNano()
+	r.changeMu.Lock()
+	if len(r.lastChange)+len(keys) > maxTrackedChanges {
+		r.lastChange = make(map[string]int64, len(keys))
+	}
+	for _, k := range keys {
+		r.lastChange[k] = now
+	}
+	r.changeMu.Unlock()
+}
+
+// LastChange returns when key was last invalidated (by Redis or locally),
+// in unix nanoseconds; 0 when not known.
+func (r *Registry) LastChange(key string) int64 {
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
+	return r.lastChange[key]
 }
 
 func (r *Registry) snapshot() []*Store {
@@ -313,13 +343,16 @@ func (s *Store) Delete(keys []rueidis.RedisMessage) {
 		return
 	}
 	s.reg.invalidations.Add(uint64(len(keys)))
+	names := make([]string, 0, len(keys))
+	for i := range keys {
+		if k, err := keys[i].ToString(); err == nil {
+			names = append(names, k)
+		}
+	}
+	s.reg.noteChange(names...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range keys {
-		k, err := keys[i].ToString()
-		if err != nil {
-			continue
-		}
+	for _, k := range names {
 		if ks := s.keys[k]; ks != nil {
 			for _, e := range ks.cmds {
 				if e.elem != nil {

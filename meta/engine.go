@@ -159,6 +159,7 @@ type Engine struct {
 	files      openFiles
 	stats      *statsBatcher
 	acls       aclStore
+	prefetch   dirPrefetch
 	trash      trashCache
 	purgeSlots chan struct{}
 	purgeWG    sync.WaitGroup

@@ -150,6 +150,9 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	dkey := e.keys.Entries(parent)
+	if e.prefetch.shouldPrefetch(e, parent, dkey, name) {
+		e.prefetchDir(ctx, parent, dkey)
+	}
 	v, ok, err := e.cachedHGet(ctx, dkey, name)
 	if err != nil {
 		return 0, Attr{}, err
