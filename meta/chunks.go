@@ -1,0 +1,258 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// A file's data is described chunk by chunk: c{ino}_{indx} lists the slice
+// records written into the 64 MiB chunk indx, oldest first, and a later record
+// hides what earlier ones put where they overlap. Write appends one record;
+// Truncate, Fallocate and CopyFileRange append zero records (slice id 0) or
+// copies of records; nothing but compaction and file deletion ever removes a
+// record. Chunk lists are read through the client-side cache, which Redis
+// invalidates when any client appends to them, so this engine keeps no chunk
+// cache of its own (the official client's open-file chunk cache).
+
+// fileDelta is the change of a file's length and charged space made by one
+// operation, which the accounting of its parent directories, quotas and
+// owner must follow.
+type fileDelta struct{ length, space int64 }
+
+// sizeDelta returns the delta of a file going from length from to length to.
+func sizeDelta(from, to uint64) fileDelta {
+	return fileDelta{
+		length: int64(to) - int64(from),
+		space:  int64(codec.Align4K(to)) - int64(codec.Align4K(from)),
+	}
+}
+
+// changeLogOn reports whether the volume records a change log; hot paths test
+// it before building a Tx.Log call, whose arguments would be boxed otherwise.
+func (e *Engine) changeLogOn() bool {
+	f := e.format.Load()
+	return f != nil && f.ChangeLog
+}
+
+// sliceRecord encodes one chunk list element.
+func sliceRecord(pos uint32, id uint64, size, off, length uint32) string {
+	var b [codec.SliceRecordSize]byte
+	return string(codec.SliceRecord{Pos: pos, ID: id, Size: size, Off: off, Len: length}.Append(b[:0]))
+}
+
+// marshalAttr encodes an attribute value without an intermediate buffer on
+// the heap.
+func marshalAttr(a *Attr) string {
+	var b [96]byte
+	return string(a.Append(b[:0]))
+}
+
+// parentCount is one directory holding names of a file, with how many.
+type parentCount struct {
+	dir Ino
+	n   int64
+}
+
+// fileParents returns the directories naming a file whose attribute has
+// parent field parent: that directory once, or, for a hard-linked file
+// (parent 0), every directory of p{ino} with a positive count.
+func (e *Engine) fileParents(ctx context.Context, ino, parent Ino) ([]parentCount, error) {
+	if parent > 0 {
+		return []parentCount{{parent, 1}}, nil
+	}
+	key := e.keys.Parents(ino)
+	m, err := e.cachedHGetAll(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]parentCount, 0, len(m))
+	for f, v := range m {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			continue
+		}
+		p, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, parentCount{Ino(p), n})
+	}
+	return out, nil
+}
+
+// checkGrowth refuses space growth of file ino beyond its owner's user and
+// group quotas (EDQUOT), the volume's capacity (ENOSPC) or a directory quota
+// above any directory naming it (EDQUOT).
+func (e *Engine) checkGrowth(ctx context.Context, ino Ino, a *Attr, space int64) error {
+	if space <= 0 {
+		return nil
+	}
+	if a.Parent > 0 || !e.stats.format().DirStats || !e.stats.hasDirQuotas() {
+		// Directory quotas are walked from the parent only when some exist.
+		return e.stats.checkQuota(ctx, space, 0, a.Uid, a.Gid, a.Parent)
+	}
+	ps, err := e.fileParents(ctx, ino, a.Parent)
+	if err != nil {
+		return err
+	}
+	dirs := make([]Ino, len(ps))
+	for i, p := range ps {
+		dirs[i] = p.dir
+	}
+	return e.stats.checkQuota(ctx, space, 0, a.Uid, a.Gid, dirs...)
+}
+
+// afterResize does the accounting that follows a committed change of a
+// file's length: the volume usage, the statistics and quotas of every
+// directory naming the file (weighted by its number of names there), and
+// the owner's user and group usage.
+func (e *Engine) afterResize(ctx context.Context, ino Ino, a *Attr, d fileDelta) {
+	if d.length == 0 && d.space == 0 {
+		return
+	}
+	e.stats.volume(d.space, 0)
+	if e.stats.format().DirStats {
+		if a.Parent > 0 {
+			e.stats.dirStat(a.Parent, d.length, d.space, 0)
+			e.stats.dirQuota(ctx, a.Parent, d.space, 0)
+		} else if ps, err := e.fileParents(ctx, ino, 0); err != nil {
+			e.log.Warn(fmt.Sprintf("parents of hard-linked inode %d: %v (directory statistics not updated)", ino, err))
+		} else {
+			for _, p := range ps {
+				e.stats.dirStat(p.dir, d.length*p.n, d.space*p.n, 0)
+				e.stats.dirQuota(ctx, p.dir, d.space*p.n, 0)
+			}
+		}
+	}
+	e.stats.userGroup(a.Uid, a.Gid, d.space, 0)
+}
+
+// Write records that bytes [off, off+s.Len) of chunk indx of file ino now
+// hold bytes [s.Off, s.Off+s.Len) of slice (s.ID, s.Size), whose data the
+// caller has already stored. The file grows to cover the written range; its
+// mtime becomes mtime (when the data was written) and its ctime now. Flags,
+// trash and permissions are not checked (they were at open time); a node
+// that is not a regular file gives EPERM, a range past the chunk EINVAL.
+//
+// No sliceRef entry is created: an absent entry means one reference. The
+// official client also starts a compaction of the chunk when its list grows
+// long; rueidisfs has no data layer to write merged slices yet, so Write
+// does not (compaction is left to a later data layer).
+func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s codec.Slice, mtime time.Time) error {
+	if uint64(off)+uint64(s.Len) > codec.ChunkSize {
+		return syscall.EINVAL
+	}
+	key := e.keys.Inode(ino)
+	ckey := e.keys.Chunk(ino, indx)
+	rec := sliceRecord(off, s.ID, s.Size, s.Off, s.Len)
+	var attr Attr
+	var d fileDelta
+	err := e.runTx(ctx, func(tx *Tx) error {
+		v, ok, err := tx.Get(key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return syscall.ENOENT
+		}
+		if err := codec.UnmarshalAttr(v, &attr); err != nil {
+			return corrupt(key, err)
+		}
+		if attr.Typ != codec.TypeFile {
+			return syscall.EPERM
+		}
+		d = fileDelta{}
+		if end := uint64(indx)*codec.ChunkSize + uint64(off) + uint64(s.Len); end > attr.Length {
+			d = sizeDelta(attr.Length, end)
+			attr.Length = end
+		}
+		if err := e.checkGrowth(ctx, ino, &attr, d.space); err != nil {
+			return err
+		}
+		attr.Mtime, attr.Mtimensec = mtime.Unix(), uint32(mtime.Nanosecond())
+		setTimes(&attr, time.Now(), false, false, true)
+		tx.Do("RPUSH", ckey, rec)
+		tx.Set(key, marshalAttr(&attr))
+		if d.space > 0 {
+			tx.IncrBy(e.keys.UsedSpace(), d.space)
+		}
+		if e.changeLogOn() {
+			// The official client logs the list length before it is known: 0.
+			tx.Log("WRITE(%d,%d,%d,%d,%d,%d,%d):0", ino, indx, off, s.ID, s.Len, attr.Mtime, attr.Mtimensec)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.afterResize(ctx, ino, &attr, d)
+	return nil
+}
+
+// Read returns the visible layout of chunk indx of file ino (see
+// codec.BuildLayout): contiguous pieces from chunk offset 0, holes as slice
+// id 0, no trailing hole. A chunk without records gives an empty layout for
+// a regular file, EPERM for any other node and ENOENT for a missing one. A
+// malformed list is a corruption error naming its key. The inode's atime is
+// touched according to the atime mode.
+func (e *Engine) Read(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice, error) {
+	key := e.keys.Chunk(ino, indx)
+	vals, err := e.cachedLRange(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var layout []codec.Slice
+	if len(vals) == 0 {
+		a, err := e.GetAttr(ctx, ino)
+		if err != nil {
+			return nil, err
+		}
+		if a.Typ != codec.TypeFile {
+			return nil, syscall.EPERM
+		}
+	} else {
+		recs, err := codec.UnmarshalSliceRecords(vals)
+		if err != nil {
+			return nil, corrupt(key, err)
+		}
+		layout = codec.BuildLayout(recs)
+	}
+	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly {
+		e.touchAtime(ctx, ino)
+	}
+	return layout, nil
+}
+
+// InvalidateChunkCache drops this client's cached copy of chunk indx of file
+// ino, so that the next Read fetches it from Redis. Redis invalidates cached
+// chunk lists by itself whenever any client changes them; this is for
+// callers that have reason to distrust what they read (a failed data read).
+func (e *Engine) InvalidateChunkCache(_ context.Context, ino Ino, indx uint32) error {
+	e.cache.Invalidate(e.keys.Chunk(ino, indx))
+	return nil
+}
+
+// cachedLRanges reads several chunk lists at once through the client-side
+// cache (one round trip for those not cached).
+func (e *Engine) cachedLRanges(ctx context.Context, keys []string) ([][]string, error) {
+	cmds := make([]rueidis.CacheableTTL, len(keys))
+	for i, k := range keys {
+		cmds[i] = rueidis.CT(e.cacheable(e.rdb.B().Lrange().Key(k).Start(0).Stop(-1).Cache()), e.cacheTTL)
+	}
+	out := make([][]string, len(keys))
+	for i, r := range e.rdb.DoMultiCache(ctx, cmds...) {
+		l, err := r.AsStrSlice()
+		if err != nil {
+			return nil, e.redisErr("LRANGE "+keys[i], err)
+		}
+		out[i] = l
+	}
+	return out, nil
+}
