@@ -1,11 +1,118 @@
 package meta_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
-// runMoreMetaOps holds the sub-benchmarks of operations added later
-// (attributes, extended attributes, data).
-func runMoreMetaOps(b *testing.B, e *meta.Engine) {}
+// runMoreMetaOps holds the sub-benchmarks on attributes, extended
+// attributes and data of BenchmarkMetaOps, as JuiceFS's benchmarks do them.
+func runMoreMetaOps(b *testing.B, e *meta.Engine) {
+	b.Run("setattr", func(b *testing.B) {
+		ino := mustBenchCreate(b, e, benchDir(b, e, "setattr"), "file")
+		attr := meta.Attr{Mode: 0o644}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			attr.Mode ^= 1
+			if _, err := e.SetAttr(bg, ino, codec.SetAttrMode, &attr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("setxattr", func(b *testing.B) {
+		ino := mustBenchCreate(b, e, benchDir(b, e, "setxattr"), "fxattr")
+		value := []byte("value0")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			value[5] = byte(i%10 + 48)
+			if err := e.SetXattr(bg, ino, "key", value, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("getxattr", func(b *testing.B) {
+		ino := mustBenchCreate(b, e, benchDir(b, e, "getxattr"), "fxattr")
+		if err := e.SetXattr(bg, ino, "key", []byte("value"), 0); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := e.GetXattr(bg, ino, "key"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("removexattr", func(b *testing.B) {
+		ino := mustBenchCreate(b, e, benchDir(b, e, "removexattr"), "fxattr")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			if err := e.SetXattr(bg, ino, "key", []byte("value"), 0); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := e.RemoveXattr(bg, ino, "key"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, n := range []int{1, 10} {
+		b.Run(fmt.Sprintf("listxattr_%d", n), func(b *testing.B) {
+			ino := mustBenchCreate(b, e, benchDir(b, e, "listxattr"), "fxattr")
+			for j := 0; j < n; j++ {
+				if err := e.SetXattr(bg, ino, fmt.Sprintf("key%d", j), []byte("value"), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.ListXattr(bg, ino); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("write", func(b *testing.B) {
+		ino := mustBenchCreate(b, e, benchDir(b, e, "write"), "file")
+		const step = 1024
+		var off uint32
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			id, err := e.NewSlice(bg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := e.Write(bg, ino, 0, off, codec.Slice{ID: id, Size: step, Len: step}, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			if off += step; off+step > codec.ChunkSize {
+				off = 0
+			}
+		}
+	})
+	for _, n := range []int{1, 10} {
+		b.Run(fmt.Sprintf("read_%d", n), func(b *testing.B) {
+			ino := mustBenchCreate(b, e, benchDir(b, e, "read"), "file")
+			const step = 1024
+			for j := 0; j < n; j++ {
+				id, err := e.NewSlice(bg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := e.Write(bg, ino, 0, uint32(j)*step, codec.Slice{ID: id, Size: step, Len: step}, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.Read(bg, ino, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

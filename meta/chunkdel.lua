@@ -1,14 +1,26 @@
 -- rueidisfs chunk deletion.
 --
--- Deletes one chunk list of a deleted file and releases its slice
--- references, atomically: every record with a non-zero slice id loses one
--- reference in the sliceRef hash (an absent field means one reference, so
--- the count goes to -1 when the last reference is dropped).
+-- Deletes one chunk list and releases its slice references, atomically:
+-- every record with a non-zero slice id loses one reference in the sliceRef
+-- hash (an absent field means one reference, so the count goes to -1 when
+-- the last reference is dropped).
 --
--- KEYS: the chunk list c{ino}_{indx}, sliceRef[, txnLog, txnLastLog]
--- ARGV: [1] change-log entry or '' when the change log is off
+-- KEYS: [1] the chunk list c{ino}_{indx}, [2] sliceRef, [3] the file's
+--       attribute key (only read with a guard), [4] txnLog, [5] txnLastLog
+--       (only written when a change-log entry is given)
+-- ARGV: [1] change-log entry or ''
+--       [2] guard: '' (delete unconditionally: the file is gone) or the byte
+--           offset where the chunk starts, in which case the chunk is only
+--           deleted while the file (KEYS[3]) ends at or before it — a file
+--           that was shrunk and is being written again keeps its chunk.
 -- Reply: the sliceRef fields k{id}_{size} whose count went below zero (their
 -- data is unreferenced and may be deleted).
+if ARGV[2] ~= '' then
+  local attr = redis.call('GET', KEYS[3])
+  if attr and string.len(attr) >= 63 and struct.unpack('>I8', attr, 52) > tonumber(ARGV[2]) then
+    return {}
+  end
+end
 local recs = redis.call('LRANGE', KEYS[1], 0, -1)
 for i = 1, #recs do
   if string.len(recs[i]) ~= 24 then
@@ -27,8 +39,8 @@ for i = 1, #recs do
   end
 end
 redis.call('DEL', KEYS[1])
-if ARGV[1] ~= '' and KEYS[3] then
-  redis.call('RPUSH', KEYS[3], ARGV[1])
-  redis.call('INCR', KEYS[4])
+if ARGV[1] ~= '' and KEYS[4] then
+  redis.call('RPUSH', KEYS[4], ARGV[1])
+  redis.call('INCR', KEYS[5])
 end
 return freed

@@ -71,17 +71,28 @@ func (e *Engine) deleteFileData(ctx context.Context, ino Ino, length uint64) err
 	return e.redisErr("ZREM delfiles", e.rdb.Do(ctx, e.rdb.B().Zrem().Key(e.keys.DelFiles()).Member(member).Build()).Error())
 }
 
-// deleteChunk removes one chunk list and drops its slice references in one
-// script call, then releases the slices that became unreferenced.
+// deleteChunk removes one chunk list of a deleted file and drops its slice
+// references in one script call, then releases the slices that became
+// unreferenced.
 func (e *Engine) deleteChunk(ctx context.Context, ino Ino, indx uint32) error {
+	return e.dropChunk(ctx, ino, indx, false)
+}
+
+// dropChunk is deleteChunk; with guarded, the chunk is only dropped while
+// the file ends at or before the chunk's start (see chunkdel.lua).
+func (e *Engine) dropChunk(ctx context.Context, ino Ino, indx uint32, guarded bool) error {
 	key := e.keys.Chunk(ino, indx)
-	keys := []string{key, e.keys.SliceRef()}
+	keys := []string{key, e.keys.SliceRef(), e.keys.Inode(ino)}
+	guard := ""
+	if guarded {
+		guard = strconv.FormatUint(uint64(indx)*codec.ChunkSize, 10)
+	}
 	logEntry := ""
 	if f := e.format.Load(); f != nil && f.ChangeLog {
 		keys = append(keys, e.keys.TxnLog(), e.keys.TxnLastLog())
 		logEntry = e.changeLogEntry(fmt.Sprintf("DELCHUNK(%d,%d)", ino, indx))
 	}
-	freed, err := e.chunkDelScript.Exec(ctx, e.rdb, keys, []string{logEntry}).AsStrSlice()
+	freed, err := e.chunkDelScript.Exec(ctx, e.rdb, keys, []string{logEntry, guard}).AsStrSlice()
 	if err != nil {
 		if strings.Contains(err.Error(), "CORRUPT") {
 			return corrupt(key, err)

@@ -75,15 +75,6 @@ func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]stri
 	return m, nil
 }
 
-// cachedHKeys returns the field names of a hash.
-func (e *Engine) cachedHKeys(ctx context.Context, key string) ([]string, error) {
-	l, err := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Hkeys().Key(key).Cache()), e.cacheTTL).AsStrSlice()
-	if err != nil {
-		return nil, e.redisErr("HKEYS "+key, err)
-	}
-	return l, nil
-}
-
 // cachedLRange returns a whole list.
 func (e *Engine) cachedLRange(ctx context.Context, key string) ([]string, error) {
 	l, err := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Lrange().Key(key).Start(0).Stop(-1).Cache()), e.cacheTTL).AsStrSlice()

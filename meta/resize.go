@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,7 +78,45 @@ func (e *Engine) Truncate(ctx context.Context, ino Ino, flags uint8, length uint
 		return Attr{}, err
 	}
 	e.afterResize(ctx, ino, &attr, d)
+	if d.length < 0 {
+		e.dropChunksBeyond(ctx, ino, length, length-uint64(d.length))
+	}
 	return attr, nil
+}
+
+// dropChunksBeyond deletes the chunk lists a shrink left entirely past the
+// new end of the file, releasing their slices. The official client keeps
+// them until the file is deleted, and its deletion then only purges chunks
+// below the final length, so they leak until `gc`; dropping them here keeps
+// the volume clean. Each drop re-checks the file's length atomically, so a
+// file written again meanwhile keeps its data. Failures only leave garbage
+// for `gc`.
+func (e *Engine) dropChunksBeyond(ctx context.Context, ino Ino, newLength, oldLength uint64) {
+	first := uint32((newLength + codec.ChunkSize - 1) / codec.ChunkSize)
+	last := uint32((oldLength - 1) / codec.ChunkSize)
+	if oldLength == 0 || first > last {
+		return
+	}
+	var indexes []uint32
+	if last-first < scanChunksAbove {
+		for indx := first; indx <= last; indx++ {
+			indexes = append(indexes, indx)
+		}
+	} else {
+		// A huge sparse range: find the lists that exist instead.
+		existing, err := e.chunksBetween(ctx, ino, uint64(first-1)*codec.ChunkSize, (uint64(last)+1)*codec.ChunkSize)
+		if err != nil {
+			e.log.Warn(fmt.Sprintf("list chunks of inode %d past its end: %v", ino, err))
+			return
+		}
+		indexes = existing
+	}
+	for _, indx := range indexes {
+		if err := e.dropChunk(ctx, ino, indx, true); err != nil {
+			e.log.Warn(fmt.Sprintf("drop chunk %d of inode %d past its end: %v", indx, ino, err))
+			return
+		}
+	}
 }
 
 // chunksBetween returns the chunk indexes strictly between the chunks of

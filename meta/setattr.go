@@ -211,20 +211,17 @@ func clearSetID(c Caller, dirty, req *Attr) {
 
 // moveOwnerUsage moves a node's user/group quota usage from its old owner
 // to its new one: align(length) and one inode for a file, 4096 and one inode
-// for a directory, nothing for other types (as the official client does).
-// Like the official client it goes through the (uid, group 0) and (user 0,
-// gid) pairs, whose other halves cancel out.
+// for anything else. The official client moves nothing for symlinks and
+// special files although it charged them at creation, which leaves their
+// usage with the old owner for ever; we move it, so that usage always equals
+// what each owner's nodes were charged. It goes through the (uid, group 0)
+// and (user 0, gid) pairs, whose other halves cancel out.
 func (e *Engine) moveOwnerUsage(old, cur *Attr) {
 	if old.Uid == cur.Uid && old.Gid == cur.Gid {
 		return
 	}
 	var space, inodes int64
-	switch cur.Typ {
-	case codec.TypeFile:
-		space, inodes = int64(codec.Align4K(cur.Length)), 1
-	case codec.TypeDirectory:
-		space, inodes = 4096, 1
-	}
+	space, inodes = int64(codec.Align4K(lengthOf(cur))), 1
 	if old.Uid != cur.Uid {
 		e.stats.userGroup(old.Uid, 0, -space, -inodes)
 		e.stats.userGroup(cur.Uid, 0, space, inodes)

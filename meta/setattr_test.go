@@ -398,11 +398,11 @@ func TestSetAttrOwnerUsage(t *testing.T) {
 	}
 }
 
-// TestSetAttrSymlinkOwnerUsage: the official client moves no usage when a
-// symlink or special file changes owner; neither do we (the recount, which
-// counts every node, would then disagree, so it is not run).
+// TestSetAttrSymlinkOwnerUsage: a symlink's usage moves to its new owner
+// (the official client leaves it with the old one; see moveOwnerUsage), so
+// that the usage recount at the end of the test agrees.
 func TestSetAttrSymlinkOwnerUsage(t *testing.T) {
-	v := newVolumeWith(t, volumeOpts{userGroupQuota: true, noCheck: true})
+	v := newVolumeWith(t, volumeOpts{userGroupQuota: true})
 	e := v.e
 	l, _, err := e.Symlink(as(1000), meta.RootInode, "l", "target")
 	if err != nil {
@@ -411,7 +411,11 @@ func TestSetAttrSymlinkOwnerUsage(t *testing.T) {
 	if _, err := e.SetAttr(bg, l, codec.SetAttrUID, &meta.Attr{Uid: 2000}); err != nil {
 		t.Fatal(err)
 	}
-	if got := userUsed(t, e, e.Keys().UserQuotaUsedInodes(), "1000"); got != 1 {
+	e.Sync(bg)
+	if got := userUsed(t, e, e.Keys().UserQuotaUsedInodes(), "1000"); got != 0 {
 		t.Fatalf("uid 1000 has %d inodes after giving its symlink away", got)
+	}
+	if got := userUsed(t, e, e.Keys().UserQuotaUsedInodes(), "2000"); got != 1 {
+		t.Fatalf("uid 2000 has %d inodes after receiving a symlink", got)
 	}
 }
