@@ -1,10 +1,21 @@
-// Package fsck checks a volume's metadata for consistency: it recomputes,
-// from the directory entries and attributes alone, every counter the engine
-// maintains incrementally (used space, inode count, link counts, parent
-// tracking of hard links, directory statistics, quota usage, slice
-// references) and reports every difference, along with dangling entries and
-// leaked keys. The same check ends every integration test of the engine, the
-// way bbolt checks its database after each test.
+// Package fsck checks a volume's metadata for consistency.
+//
+// Recount recomputes, from the directory entries and attributes alone, every
+// counter the engine maintains incrementally (used space, inode count, link
+// counts, parent tracking of hard links, directory statistics, quota usage,
+// slice references) and reports every difference, along with dangling
+// entries and leaked keys. The same check ends every integration test of the
+// engine, the way bbolt checks its database after each test.
+//
+// Volume is `fsck` without a path: the recount, plus the repair of what can
+// be repaired safely (each Problem carries the recounted value to store).
+// Check is `fsck --path`: the official client's walk of a tree, finding and
+// repairing missing directory attributes, link counts and directory
+// statistics, and rebuilding the volume counters.
+//
+// Checking the object store (missing or leaked blocks) needs the data layer
+// and is not done here; Check and meta.Engine.ListSlices list the slices the
+// metadata references for it.
 package fsck
 
 import (
@@ -25,9 +36,56 @@ type Problem struct {
 	Kind   string // short class, e.g. "nlink", "usedSpace", "dirstat"
 	Key    string // the key (and field) holding the wrong or dangling value
 	Detail string
+	// Path is the file-system path of the node concerned, when known
+	// (problems found by Check).
+	Path string
+	// Fix, when set, is the repair Volume applies: the recounted value to
+	// store. Problems without one are reported only.
+	Fix *Fix
+	// Repaired is set once the problem was repaired.
+	Repaired bool
 }
 
-func (p Problem) String() string { return p.Kind + " " + p.Key + ": " + p.Detail }
+func (p Problem) String() string {
+	s := p.Kind + " " + p.Key
+	if p.Path != "" {
+		s += " (" + p.Path + ")"
+	}
+	s += ": " + p.Detail
+	if p.Repaired {
+		s += " [repaired]"
+	}
+	return s
+}
+
+// FixAction names the repair of a problem.
+type FixAction uint8
+
+// Repairs Volume knows. Values holds the recounted values to store.
+const (
+	FixNone        FixAction = iota
+	FixUsedSpace             // usedSpace = Values[0]
+	FixTotalInodes           // totalInodes = Values[0]
+	FixNlink                 // link count of Ino from Old to Values[0]
+	FixParentCount           // p{Ino} field Parent = Values[0] (0: delete)
+	FixDirStat               // statistics of directory Ino = Values (length, space, inodes)
+	FixDropDirStat           // delete the statistics of missing directory Ino
+	FixDirQuota              // usage of the quota of directory Ino = Values (space, inodes)
+	FixUserQuota             // usage of uid ID = Values (space, inodes)
+	FixGroupQuota            // usage of gid ID = Values (space, inodes)
+)
+
+// Fix is how a problem can be repaired: which value to store where. The
+// values come from the recount, the single source of truth of what every
+// maintained counter should hold.
+type Fix struct {
+	Action FixAction
+	Ino    codec.Ino
+	Parent codec.Ino
+	ID     uint64
+	Old    int64
+	Values [3]int64
+}
 
 // Options select what the recount compares.
 type Options struct {
@@ -59,11 +117,23 @@ type Report struct {
 	Entries  int // directory entries seen
 }
 
-// OK reports whether no problem was found.
-func (r *Report) OK() bool { return len(r.Problems) == 0 }
+// OK reports whether every problem found (if any) was repaired.
+func (r *Report) OK() bool {
+	for _, p := range r.Problems {
+		if !p.Repaired {
+			return false
+		}
+	}
+	return true
+}
 
 func (r *Report) add(kind, key, format string, args ...any) {
 	r.Problems = append(r.Problems, Problem{Kind: kind, Key: key, Detail: fmt.Sprintf(format, args...)})
+}
+
+// addFix records a problem Volume can repair with fix.
+func (r *Report) addFix(fix Fix, kind, key, format string, args ...any) {
+	r.Problems = append(r.Problems, Problem{Kind: kind, Key: key, Detail: fmt.Sprintf(format, args...), Fix: &fix})
 }
 
 // String lists the problems, one per line.
@@ -130,8 +200,17 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 			}
 			cn.parents[dir]++
 			dn.children = append(dn.children, ent.Inode)
+			if ent.Typ == codec.TypeDirectory {
+				// A directory's link count follows its entries' types,
+				// as the official fsck counts it.
+				dn.subdirs++
+			}
 			if !cn.hasAttr {
 				rep.add("dangling-entry", k.Entries(dir)+" "+strconv.Quote(name), "names inode %d which has no attribute", ent.Inode)
+				// Statistics count it the way clients recompute them:
+				// a node of length 0.
+				dn.stat.inodes++
+				dn.stat.space += 4096
 				continue
 			}
 			if cn.attr.Typ != ent.Typ {
@@ -143,9 +222,6 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 				dn.stat.space += int64(codec.Align4K(cn.attr.Length))
 			} else {
 				dn.stat.space += 4096
-			}
-			if cn.attr.Typ == codec.TypeDirectory {
-				dn.subdirs++
 			}
 		}
 	}
@@ -167,10 +243,12 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 		s.checkNode(rep, ino, n, key)
 	}
 	if usedSpace != s.usedSpace {
-		rep.add("usedSpace", k.UsedSpace(), "stored %d, recount %d", s.usedSpace, usedSpace)
+		rep.addFix(Fix{Action: FixUsedSpace, Old: s.usedSpace, Values: [3]int64{usedSpace}},
+			"usedSpace", k.UsedSpace(), "stored %d, recount %d", s.usedSpace, usedSpace)
 	}
 	if usedInodes != s.totalInodes {
-		rep.add("totalInodes", k.TotalInodes(), "stored %d, recount %d", s.totalInodes, usedInodes)
+		rep.addFix(Fix{Action: FixTotalInodes, Old: s.totalInodes, Values: [3]int64{usedInodes}},
+			"totalInodes", k.TotalInodes(), "stored %d, recount %d", s.totalInodes, usedInodes)
 	}
 	if !opts.SkipDirStats {
 		s.checkDirStats(rep, nodes)
@@ -200,7 +278,8 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 			want = 2 // trash directories are not charged for sub-directories
 		}
 		if a.Nlink != want {
-			rep.add("nlink", key, "directory nlink %d, want %d", a.Nlink, want)
+			rep.addFix(Fix{Action: FixNlink, Ino: ino, Old: int64(a.Nlink), Values: [3]int64{int64(want)}},
+				"nlink", key, "directory nlink %d, want %d", a.Nlink, want)
 		}
 		if a.Length != codec.DirLength {
 			rep.add("dir-length", key, "directory length %d, want 4096", a.Length)
@@ -209,7 +288,8 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 			rep.add("dir-links", key, "directory has %d names", n.names)
 		}
 	} else if n.names > 0 && a.Nlink != uint32(n.names) {
-		rep.add("nlink", key, "nlink %d, but %d entries name it", a.Nlink, n.names)
+		rep.addFix(Fix{Action: FixNlink, Ino: ino, Old: int64(a.Nlink), Values: [3]int64{int64(n.names)}},
+			"nlink", key, "nlink %d, but %d entries name it", a.Nlink, n.names)
 	}
 	// Parent tracking.
 	if ino != codec.RootInode && ino != codec.TrashInode && n.names > 0 {
@@ -224,12 +304,14 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 			stored := s.parents[ino]
 			for p, cnt := range n.parents {
 				if stored[p] != int64(cnt) {
-					rep.add("parent-count", k.Parents(ino)+" "+p.String(), "stored %d, %d entries", stored[p], cnt)
+					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: stored[p], Values: [3]int64{int64(cnt)}},
+						"parent-count", k.Parents(ino)+" "+p.String(), "stored %d, %d entries", stored[p], cnt)
 				}
 			}
 			for p, cnt := range stored {
 				if cnt > 0 && n.parents[p] == 0 {
-					rep.add("parent-count", k.Parents(ino)+" "+p.String(), "stored %d, no entry", cnt)
+					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: cnt},
+						"parent-count", k.Parents(ino)+" "+p.String(), "stored %d, no entry", cnt)
 				}
 			}
 		}
@@ -266,17 +348,20 @@ func (s *snapshot) checkDirStats(rep *Report, nodes map[codec.Ino]*node) {
 			continue
 		}
 		if !ok {
-			rep.add("dirstat", k.DirUsedSpace()+" "+ino.String(), "missing (recount %d/%d/%d)", n.stat.length, n.stat.space, n.stat.inodes)
+			rep.addFix(Fix{Action: FixDirStat, Ino: ino, Values: [3]int64{n.stat.length, n.stat.space, n.stat.inodes}},
+				"dirstat", k.DirUsedSpace()+" "+ino.String(), "missing (recount %d/%d/%d)", n.stat.length, n.stat.space, n.stat.inodes)
 			continue
 		}
 		if got != n.stat {
-			rep.add("dirstat", k.DirUsedSpace()+" "+ino.String(), "stored length/space/inodes %d/%d/%d, recount %d/%d/%d",
+			rep.addFix(Fix{Action: FixDirStat, Ino: ino, Values: [3]int64{n.stat.length, n.stat.space, n.stat.inodes}},
+				"dirstat", k.DirUsedSpace()+" "+ino.String(), "stored length/space/inodes %d/%d/%d, recount %d/%d/%d",
 				got.length, got.space, got.inodes, n.stat.length, n.stat.space, n.stat.inodes)
 		}
 	}
 	for ino := range s.dirStats {
 		if n := nodes[ino]; n == nil || !n.hasAttr {
-			rep.add("dirstat-orphan", k.DirUsedSpace()+" "+ino.String(), "statistics of a directory that does not exist")
+			rep.addFix(Fix{Action: FixDropDirStat, Ino: ino},
+				"dirstat-orphan", k.DirUsedSpace()+" "+ino.String(), "statistics of a directory that does not exist")
 		}
 	}
 }
@@ -293,10 +378,14 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 		}
 		for _, c := range n.children {
 			cn := nodes[c]
-			if cn == nil || !cn.hasAttr {
+			if cn == nil {
 				continue
 			}
 			inodes++
+			if !cn.hasAttr {
+				space += 4096 // as a summary counts a dangling entry
+				continue
+			}
 			if cn.attr.Typ == codec.TypeFile {
 				space += int64(codec.Align4K(cn.attr.Length))
 			} else {
@@ -317,7 +406,8 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 		}
 		sp, in := usage(ino, 0)
 		if q.usedSpace != sp || q.usedInodes != in {
-			rep.add("dirquota", k.DirQuotaUsedSpace()+" "+ino.String(), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, sp, in)
+			rep.addFix(Fix{Action: FixDirQuota, Ino: ino, Values: [3]int64{sp, in}},
+				"dirquota", k.DirQuotaUsedSpace()+" "+ino.String(), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, sp, in)
 		}
 	}
 	if !s.format.UserGroupQuota {
@@ -342,21 +432,23 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 		g := groups[a.Gid]
 		groups[a.Gid] = [2]int64{g[0] + sp, g[1] + 1}
 	}
-	cmp := func(kind, key string, stored map[uint64]quotaUse, counted map[uint32][2]int64) {
+	cmp := func(action FixAction, kind, key string, stored map[uint64]quotaUse, counted map[uint32][2]int64) {
 		for id, c := range counted {
 			q := stored[uint64(id)]
 			if q.usedSpace != c[0] || q.usedInodes != c[1] {
-				rep.add(kind, key+" "+strconv.FormatUint(uint64(id), 10), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, c[0], c[1])
+				rep.addFix(Fix{Action: action, ID: uint64(id), Values: [3]int64{c[0], c[1]}},
+					kind, key+" "+strconv.FormatUint(uint64(id), 10), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, c[0], c[1])
 			}
 		}
 		for id, q := range stored {
 			if _, ok := counted[uint32(id)]; !ok && (q.usedSpace != 0 || q.usedInodes != 0) {
-				rep.add(kind, key+" "+strconv.FormatUint(id, 10), "stored %d bytes/%d inodes, owns nothing", q.usedSpace, q.usedInodes)
+				rep.addFix(Fix{Action: action, ID: id},
+					kind, key+" "+strconv.FormatUint(id, 10), "stored %d bytes/%d inodes, owns nothing", q.usedSpace, q.usedInodes)
 			}
 		}
 	}
-	cmp("userquota", k.UserQuotaUsedSpace(), s.userQuotas, users)
-	cmp("groupquota", k.GroupQuotaUsedSpace(), s.groupQuotas, groups)
+	cmp(FixUserQuota, "userquota", k.UserQuotaUsedSpace(), s.userQuotas, users)
+	cmp(FixGroupQuota, "groupquota", k.GroupQuotaUsedSpace(), s.groupQuotas, groups)
 }
 
 // checkOrphans reports keys that belong to inodes that do not exist.

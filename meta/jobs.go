@@ -20,6 +20,7 @@ const (
 )
 
 func (e *Engine) startCleanupJobs(ctx context.Context) {
+	e.startMaintenanceJobs(ctx)
 	e.goBackground(func() {
 		e.periodic(ctx, cleanupInterval, e.keys.LastCleanupFiles(), func(ctx context.Context) {
 			if _, err := e.CleanupDeletedFiles(ctx, time.Now().Add(-deletedFileDelay), 600000); err != nil {

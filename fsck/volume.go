@@ -1,0 +1,101 @@
+package fsck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"syscall"
+
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// repairOrder: links first (they do not depend on anything else), then the
+// per-directory and per-quota values, the volume counters last.
+var repairOrder = map[FixAction]int{
+	FixNlink: 0, FixParentCount: 0,
+	FixDirStat: 1, FixDropDirStat: 1,
+	FixDirQuota: 2, FixUserQuota: 2, FixGroupQuota: 2,
+	FixUsedSpace: 3, FixTotalInodes: 3,
+}
+
+// Volume checks the whole volume (`fsck` without --path): everything the
+// recount compares (counters, link counts, parent tracking of hard links,
+// directory statistics, quota usage, slice references) plus dangling
+// entries and leaked keys. With repair, the problems that can be repaired
+// safely get the recounted value stored: volume counters, directory
+// statistics, link counts, p{ino} counts and quota usage. Dangling entries,
+// leaked inodes and chunks, orphan keys and wrong slice references are only
+// reported (`gc` deals with leaks). The volume should be quiet: values
+// changed by clients between the recount and a repair are left alone.
+//
+// User and group usage is recounted the way the engine maintains it (every
+// node type charged); `quota check` uses the official client's scan rules
+// instead (symlinks and special files not counted).
+//
+// The error is ErrProblems when problems remain.
+func Volume(ctx context.Context, e *meta.Engine, repair bool) (*Report, error) {
+	e.Sync(ctx)
+	f, err := e.Load(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("load meta format: %w", err)
+	}
+	rep, err := Recount(ctx, e.Client(), e.Keys(), Options{SkipDirStats: !f.DirStats})
+	if err != nil {
+		return nil, err
+	}
+	if repair {
+		idx := make([]int, 0, len(rep.Problems))
+		for i, p := range rep.Problems {
+			if p.Fix != nil {
+				idx = append(idx, i)
+			}
+		}
+		sort.SliceStable(idx, func(a, b int) bool {
+			return repairOrder[rep.Problems[idx[a]].Fix.Action] < repairOrder[rep.Problems[idx[b]].Fix.Action]
+		})
+		for _, i := range idx {
+			p := &rep.Problems[i]
+			if err := applyFix(ctx, e, p.Fix); err != nil {
+				p.Detail += fmt.Sprintf("; repair failed: %v", err)
+				continue
+			}
+			p.Repaired = true
+		}
+	}
+	for _, p := range rep.Problems {
+		if !p.Repaired {
+			return rep, ErrProblems
+		}
+	}
+	return rep, nil
+}
+
+func applyFix(ctx context.Context, e *meta.Engine, f *Fix) error {
+	v := f.Values
+	switch f.Action {
+	case FixUsedSpace:
+		return e.SetVolumeCounters(ctx, v[0], -1)
+	case FixTotalInodes:
+		return e.SetVolumeCounters(ctx, -1, v[0])
+	case FixNlink:
+		return e.SetNlink(ctx, f.Ino, uint32(f.Old), uint32(v[0]))
+	case FixParentCount:
+		return e.SetParentCount(ctx, f.Ino, f.Parent, v[0])
+	case FixDirStat:
+		return e.StoreDirStat(ctx, f.Ino, meta.DirStat{Length: v[0], Space: v[1], Inodes: v[2]})
+	case FixDropDirStat:
+		return e.DropDirStat(ctx, f.Ino)
+	case FixDirQuota:
+		err := e.SetQuotaUsage(ctx, meta.QuotaDir, uint64(f.Ino), v[0], v[1])
+		if errors.Is(err, syscall.ENOENT) {
+			return nil // the quota was deleted meanwhile
+		}
+		return err
+	case FixUserQuota:
+		return e.SetQuotaUsage(ctx, meta.QuotaUser, f.ID, v[0], v[1])
+	case FixGroupQuota:
+		return e.SetQuotaUsage(ctx, meta.QuotaGroup, f.ID, v[0], v[1])
+	}
+	return fmt.Errorf("unknown repair %d", f.Action)
+}

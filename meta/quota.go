@@ -1,0 +1,631 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// Quota administration, as `juicefs quota` does it (HandleQuota). Directory
+// quotas are keyed by a path resolved from the volume's real root, user and
+// group quotas by a decimal uid or gid. Limits <= 0 mean unlimited; −1 is
+// what "no limit" is stored as. Usage of a directory quota is the recursive
+// usage of the tree below the directory, the directory itself excluded; usage
+// of a user or group quota is what the owner's nodes are charged.
+
+// Quota types (see codec.QuotaType).
+const (
+	QuotaDir   = codec.QuotaDir
+	QuotaUser  = codec.QuotaUser
+	QuotaGroup = codec.QuotaGroup
+	QuotaAll   = codec.QuotaAll
+)
+
+// ErrQuotaInconsistent is wrapped by CheckQuota's error when stored usage
+// differs from the recount and repair was not asked for.
+var ErrQuotaInconsistent = errors.New("quota is inconsistent")
+
+type quotaError struct{ msg string }
+
+func (q *quotaError) Error() string        { return q.msg }
+func (q *quotaError) Is(target error) bool { return target == ErrQuotaInconsistent }
+
+// QuotaUsage is a usage counted by a scan.
+type QuotaUsage struct{ Space, Inodes int64 }
+
+// QuotaMismatch is a quota whose stored usage differs from the recount.
+type QuotaMismatch struct {
+	Key     string // the quota's path, "uid:N" or "gid:N"
+	Stored  Quota  // limits and stored usage
+	Actual  QuotaUsage
+	Missing bool // the recount found usage of an id that has no quota entry
+}
+
+// QuotaCheckResult is what CheckQuota found.
+type QuotaCheckResult struct {
+	// Quotas are the quotas found consistent (and, for a repaired
+	// directory quota, its new values), keyed by path, "uid:N" or "gid:N".
+	Quotas     map[string]Quota
+	Mismatches []QuotaMismatch
+	Repaired   bool
+}
+
+// quotaTarget resolves a quota key: a directory path (resolved from the
+// real root, missing components created with create) or a decimal id.
+func (e *Engine) quotaTarget(ctx context.Context, qtype codec.QuotaType, key string, create bool) (uint64, error) {
+	switch qtype {
+	case QuotaDir:
+		ino, err := e.resolveDir(ctx, key, create)
+		if err != nil {
+			return 0, fmt.Errorf("resolve dir %s: %w", key, err)
+		}
+		if ino.IsTrash() {
+			return 0, errors.New("no quota for any trash directory")
+		}
+		return uint64(ino), nil
+	case QuotaUser, QuotaGroup:
+		id, err := strconv.ParseUint(key, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse quota key %q: %w", key, err)
+		}
+		return id, nil
+	}
+	return 0, fmt.Errorf("invalid quota type %d", qtype)
+}
+
+// resolveDir walks path from the real root as root, creating missing
+// directories (mode 0777 minus the caller's umask) with create.
+func (e *Engine) resolveDir(ctx context.Context, path string, create bool) (Ino, error) {
+	umask := CallerOf(ctx).Umask
+	ctx = WithCaller(ctx, rootCaller)
+	ino := RootInode
+	for _, name := range strings.Split(path, "/") {
+		if name == "" {
+			continue
+		}
+		child, attr, err := e.Lookup(ctx, ino, name)
+		if errors.Is(err, syscall.ENOENT) && create {
+			child, attr, err = e.Mkdir(ctx, ino, name, 0o777, umask)
+			var exists *ExistsError
+			if errors.As(err, &exists) {
+				child, attr, err = exists.Inode, exists.Attr, nil
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+		if attr.Typ != codec.TypeDirectory {
+			return 0, syscall.ENOTDIR
+		}
+		ino = child
+	}
+	return ino, nil
+}
+
+// SetQuota sets the limits of a quota, creating it if needed. key is a
+// directory path (QuotaDir; with create, missing directories are made) or a
+// uid/gid. A negative limit keeps the current one (unlimited for a new
+// quota). Setting a directory quota turns on the volume's directory
+// statistics; a user or group quota turns on user/group quotas and rescans
+// the usage of every user and group. A new directory quota starts with the
+// usage of a recursive summary (strict: counted entry by entry). It returns
+// the quota as stored.
+func (e *Engine) SetQuota(ctx context.Context, qtype codec.QuotaType, key string, maxSpace, maxInodes int64, strict, create bool) (Quota, error) {
+	if e.readOnly {
+		return Quota{}, syscall.EROFS
+	}
+	id, err := e.quotaTarget(ctx, qtype, key, create)
+	if err != nil {
+		return Quota{}, err
+	}
+	scan := false
+	if f := e.format.Load(); f != nil {
+		nf := *f
+		what := ""
+		if qtype == QuotaDir && !f.DirStats {
+			nf.DirStats, what = true, "directory statistics"
+		}
+		if qtype != QuotaDir && !f.UserGroupQuota {
+			nf.UserGroupQuota, what, scan = true, "user/group quotas", true
+		}
+		if what != "" {
+			if err := e.Init(ctx, &nf, false); err != nil {
+				e.log.Warn(fmt.Sprintf("turn on %s: %v", what, err))
+			}
+		}
+	}
+	created, err := e.storeQuota(ctx, qtype, id, maxSpace, maxInodes, -1, -1)
+	if err != nil {
+		return Quota{}, err
+	}
+	switch {
+	case created && qtype == QuotaDir:
+		if err := e.initDirQuotaUsage(ctx, Ino(id), strict); err != nil {
+			return Quota{}, fmt.Errorf("set quota usage for %s, please repair it later: %w", key, err)
+		}
+	case scan:
+		if err := e.ScanUserGroupUsage(ctx); err != nil {
+			return Quota{}, err
+		}
+	}
+	e.reloadQuotas(ctx)
+	q, err := e.readQuota(ctx, qtype, id)
+	if err != nil || q == nil {
+		return Quota{}, err
+	}
+	return *q, nil
+}
+
+// initDirQuotaUsage stores the usage of a new directory quota from a
+// recursive summary of the directory.
+func (e *Engine) initDirQuotaUsage(ctx context.Context, dir Ino, strict bool) error {
+	e.stats.flushAll(ctx)
+	sum, err := e.GetSummary(ctx, dir, true, strict)
+	if err != nil {
+		return err
+	}
+	_, err = e.storeQuota(ctx, QuotaDir, uint64(dir), -1, -1, int64(sum.Size)-4096, int64(sum.Dirs+sum.Files)-1)
+	return err
+}
+
+// reloadQuotas makes this engine enforce quota changes at once instead of
+// at its next heartbeat.
+func (e *Engine) reloadQuotas(ctx context.Context) {
+	if err := e.stats.loadQuotas(ctx); err != nil {
+		e.log.Warn(fmt.Sprintf("load quotas: %v", err))
+	}
+}
+
+// storeQuota writes a quota (doSetQuota): limits replace the stored ones
+// where >= 0 (a new quota starts unlimited); usage is written where >= 0,
+// and set to 0 for a new quota. It reports whether the quota is new.
+func (e *Engine) storeQuota(ctx context.Context, qtype codec.QuotaType, id uint64, maxSpace, maxInodes, usedSpace, usedInodes int64) (bool, error) {
+	limitsKey, spaceKey, inodesKey, ok := e.keys.Quota(qtype)
+	if !ok {
+		return false, fmt.Errorf("invalid quota type %d", qtype)
+	}
+	field := strconv.FormatUint(id, 10)
+	created := false
+	err := e.runTx(ctx, func(tx *Tx) error {
+		v, present, err := tx.HGet(limitsKey, field)
+		if err != nil {
+			return err
+		}
+		limits := codec.UnlimitedQuota()
+		created = !present
+		if present {
+			if limits, err = codec.UnmarshalQuota(v); err != nil {
+				return codec.CorruptField(limitsKey, field, err)
+			}
+		}
+		if maxSpace >= 0 {
+			limits.MaxSpace = maxSpace
+		}
+		if maxInodes >= 0 {
+			limits.MaxInodes = maxInodes
+		}
+		tx.HSet(limitsKey, field, string(limits.Marshal()))
+		if usedSpace >= 0 {
+			tx.HSet(spaceKey, field, strconv.FormatInt(usedSpace, 10))
+		} else if created {
+			tx.HSet(spaceKey, field, "0")
+		}
+		if usedInodes >= 0 {
+			tx.HSet(inodesKey, field, strconv.FormatInt(usedInodes, 10))
+		} else if created {
+			tx.HSet(inodesKey, field, "0")
+		}
+		tx.Log("SETQUOTA(%d,%d,%d,%d)", qtype, id, maxSpace, maxInodes)
+		return nil
+	})
+	return created, err
+}
+
+// readQuota reads one quota; nil when it has no limits entry.
+func (e *Engine) readQuota(ctx context.Context, qtype codec.QuotaType, id uint64) (*Quota, error) {
+	limitsKey, spaceKey, inodesKey, ok := e.keys.Quota(qtype)
+	if !ok {
+		return nil, fmt.Errorf("invalid quota type %d", qtype)
+	}
+	field := strconv.FormatUint(id, 10)
+	res := e.rdb.DoMulti(ctx,
+		e.rdb.B().Hget().Key(limitsKey).Field(field).Build(),
+		e.rdb.B().Hget().Key(spaceKey).Field(field).Build(),
+		e.rdb.B().Hget().Key(inodesKey).Field(field).Build())
+	v, err := res[0].ToString()
+	if isNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, e.redisErr("HGET "+limitsKey, err)
+	}
+	limits, err := codec.UnmarshalQuota(v)
+	if err != nil {
+		return nil, codec.CorruptField(limitsKey, field, err)
+	}
+	q := &Quota{MaxSpace: limits.MaxSpace, MaxInodes: limits.MaxInodes}
+	for i, dst := range []*int64{&q.UsedSpace, &q.UsedInodes} {
+		key := []string{spaceKey, inodesKey}[i]
+		s, err := res[i+1].ToString()
+		if isNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, e.redisErr("HGET "+key, err)
+		}
+		if *dst, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, codec.CorruptField(key, field, fmt.Errorf("%q is not an integer", s))
+		}
+	}
+	return q, nil
+}
+
+// GetQuota returns a quota, or nil when it does not exist.
+func (e *Engine) GetQuota(ctx context.Context, qtype codec.QuotaType, key string) (*Quota, error) {
+	id, err := e.quotaTarget(ctx, qtype, key, false)
+	if err != nil {
+		return nil, err
+	}
+	return e.readQuota(ctx, qtype, id)
+}
+
+// DeleteQuota removes a directory quota (limits and usage), or resets a user
+// or group quota to unlimited (its usage is kept, as it keeps being
+// maintained).
+func (e *Engine) DeleteQuota(ctx context.Context, qtype codec.QuotaType, key string) error {
+	id, err := e.quotaTarget(ctx, qtype, key, false)
+	if err != nil {
+		return err
+	}
+	limitsKey, spaceKey, inodesKey, _ := e.keys.Quota(qtype)
+	field := strconv.FormatUint(id, 10)
+	err = e.runTx(ctx, func(tx *Tx) error {
+		if qtype == QuotaDir {
+			tx.HDel(limitsKey, field)
+			tx.HDel(spaceKey, field)
+			tx.HDel(inodesKey, field)
+		} else {
+			tx.HSet(limitsKey, field, string(codec.UnlimitedQuota().Marshal()))
+		}
+		tx.Log("DELQUOTA(%d,%d)", qtype, id)
+		return nil
+	})
+	if err == nil {
+		e.reloadQuotas(ctx)
+	}
+	return err
+}
+
+// ListQuotas returns the quotas with a limit: with QuotaAll every directory
+// quota (when directory statistics are on), user and group quota (when
+// user/group quotas are on); with another type only the quota named by key.
+// Directory quotas are keyed by their first path (sorted) or "inode:N" when
+// no path is found, users by "uid:N", groups by "gid:N". (The official
+// client lists nothing for `quota list --path`; here the path's quota is
+// listed.)
+func (e *Engine) ListQuotas(ctx context.Context, qtype codec.QuotaType, key string) (map[string]Quota, error) {
+	var id uint64
+	if qtype != QuotaAll {
+		var err error
+		if id, err = e.quotaTarget(ctx, qtype, key, false); err != nil {
+			return nil, err
+		}
+	}
+	f := e.format.Load()
+	if f == nil {
+		f = &codec.Format{}
+	}
+	out := map[string]Quota{}
+	for _, fam := range []struct {
+		t       codec.QuotaType
+		enabled bool
+		prefix  string
+	}{{QuotaDir, f.DirStats, ""}, {QuotaUser, f.UserGroupQuota, "uid:"}, {QuotaGroup, f.UserGroupQuota, "gid:"}} {
+		if !fam.enabled || (qtype != QuotaAll && qtype != fam.t) {
+			continue
+		}
+		limits, space, inodes, _ := e.keys.Quota(fam.t)
+		m, err := e.readQuotaHashes(ctx, limits, space, inodes)
+		if err != nil {
+			return nil, err
+		}
+		for k, q := range m {
+			if q.MaxSpace == -1 && q.MaxInodes == -1 || (qtype != QuotaAll && k != id) {
+				continue
+			}
+			if fam.t != QuotaDir {
+				out[fam.prefix+strconv.FormatUint(k, 10)] = q
+				continue
+			}
+			paths, _ := e.GetPaths(ctx, Ino(k))
+			if len(paths) == 0 {
+				out["inode:"+strconv.FormatUint(k, 10)] = q
+				continue
+			}
+			sort.Strings(paths)
+			out[paths[0]] = q
+		}
+	}
+	return out, nil
+}
+
+// CheckQuota compares stored quota usage with a recount. For a directory
+// quota (key is its path) the recount is a recursive summary (strict:
+// entry by entry); for QuotaUser or QuotaGroup (key ignored) every user and
+// group quota is compared with a scan of the whole volume
+// (ScanUserGroupUsage's rules). With repair, differing usage is overwritten
+// (for users and groups: every stored usage is reset first, then the
+// scanned usage stored). Without repair, a difference makes the error wrap
+// ErrQuotaInconsistent; the result is returned either way.
+func (e *Engine) CheckQuota(ctx context.Context, qtype codec.QuotaType, key string, strict, repair bool) (*QuotaCheckResult, error) {
+	if repair && e.readOnly {
+		return nil, syscall.EROFS
+	}
+	if !e.readOnly {
+		e.stats.flushAll(ctx)
+	}
+	if qtype == QuotaUser || qtype == QuotaGroup {
+		return e.checkUserGroupQuotas(ctx, repair)
+	}
+	id, err := e.quotaTarget(ctx, qtype, key, false)
+	if err != nil {
+		return nil, err
+	}
+	q, err := e.readQuota(ctx, QuotaDir, id)
+	if err != nil {
+		return nil, err
+	}
+	if q == nil {
+		return nil, fmt.Errorf("no quota for inode %d path %s", id, key)
+	}
+	sum, err := e.GetSummary(ctx, Ino(id), true, strict)
+	if err != nil {
+		return nil, err
+	}
+	actual := QuotaUsage{Space: int64(sum.Size) - 4096, Inodes: int64(sum.Dirs+sum.Files) - 1}
+	res := &QuotaCheckResult{Quotas: map[string]Quota{}}
+	if q.UsedSpace == actual.Space && q.UsedInodes == actual.Inodes {
+		res.Quotas[key] = *q
+		return res, nil
+	}
+	res.Mismatches = append(res.Mismatches, QuotaMismatch{Key: key, Stored: *q, Actual: actual})
+	if !repair {
+		return res, &quotaError{fmt.Sprintf("quota of %s is inconsistent, please repair it with --repair flag", key)}
+	}
+	if _, err := e.storeQuota(ctx, QuotaDir, id, -1, -1, actual.Space, actual.Inodes); err != nil {
+		return res, err
+	}
+	fixed := *q
+	fixed.UsedSpace, fixed.UsedInodes = actual.Space, actual.Inodes
+	res.Quotas[key] = fixed
+	res.Repaired = true
+	e.reloadQuotas(ctx)
+	return res, nil
+}
+
+func (e *Engine) checkUserGroupQuotas(ctx context.Context, repair bool) (*QuotaCheckResult, error) {
+	users, groups, err := e.scanUserGroupUsage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scan global user group usage: %w", err)
+	}
+	res := &QuotaCheckResult{Quotas: map[string]Quota{}}
+	families := []struct {
+		t      codec.QuotaType
+		prefix string
+		usage  map[uint32]QuotaUsage
+		stored map[uint64]Quota
+	}{{QuotaUser, "uid:", users, nil}, {QuotaGroup, "gid:", groups, nil}}
+	for i := range families {
+		fam := &families[i]
+		limits, space, inodes, _ := e.keys.Quota(fam.t)
+		if fam.stored, err = e.readQuotaHashes(ctx, limits, space, inodes); err != nil {
+			return nil, fmt.Errorf("load user/group quotas: %w", err)
+		}
+		ids := make([]uint64, 0, len(fam.usage))
+		for id := range fam.usage {
+			ids = append(ids, uint64(id))
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, id := range ids {
+			u := fam.usage[uint32(id)]
+			k := fam.prefix + strconv.FormatUint(id, 10)
+			q, ok := fam.stored[id]
+			switch {
+			case !ok:
+				res.Mismatches = append(res.Mismatches, QuotaMismatch{Key: k, Actual: u, Missing: true})
+			case q.UsedSpace != u.Space || q.UsedInodes != u.Inodes:
+				res.Mismatches = append(res.Mismatches, QuotaMismatch{Key: k, Stored: q, Actual: u})
+			default:
+				res.Quotas[k] = q
+			}
+		}
+		for id, q := range fam.stored {
+			if _, ok := fam.usage[uint32(id)]; !ok && (q.UsedSpace != 0 || q.UsedInodes != 0) {
+				k := fam.prefix + strconv.FormatUint(id, 10)
+				res.Mismatches = append(res.Mismatches, QuotaMismatch{Key: k, Stored: q})
+			}
+		}
+	}
+	if len(res.Mismatches) == 0 {
+		return res, nil
+	}
+	if !repair {
+		return res, &quotaError{"user/group quota is inconsistent, please repair it with --repair flag"}
+	}
+	for _, fam := range families {
+		if err := e.resetUsage(ctx, fam.t); err != nil {
+			return res, fmt.Errorf("clean %s quotas: %w", strings.TrimSuffix(fam.prefix, ":"), err)
+		}
+		for id, u := range fam.usage {
+			if _, err := e.storeQuota(ctx, fam.t, uint64(id), -1, -1, u.Space, u.Inodes); err != nil {
+				return res, fmt.Errorf("set %s quota: %w", strings.TrimSuffix(fam.prefix, ":"), err)
+			}
+		}
+	}
+	res.Repaired = true
+	e.reloadQuotas(ctx)
+	return res, nil
+}
+
+// resetUsage sets the usage of every existing quota of a family to 0 (a
+// quota exists when it has limits or usage; the official client only
+// resets those with limits, leaving usage without limits wrong forever).
+func (e *Engine) resetUsage(ctx context.Context, qtype codec.QuotaType) error {
+	limits, space, inodes, _ := e.keys.Quota(qtype)
+	seen := map[string]bool{}
+	var fields []string
+	for _, key := range []string{limits, inodes} {
+		if err := e.hscan(ctx, key, func(field, _ string) error {
+			if !seen[field] {
+				seen[field] = true
+				fields = append(fields, field)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(fields); start += 1000 {
+		batch := fields[start:min(start+1000, len(fields))]
+		err := e.runTx(ctx, func(tx *Tx) error {
+			for _, f := range batch {
+				tx.HSet(space, f, "0")
+				tx.HSet(inodes, f, "0")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanUserGroupUsage recounts the usage of every user and group from the
+// whole volume and stores it (limits are kept; ids the scan does not find
+// keep their stored usage), as the official client does when user/group
+// quotas are turned on. The counting rules are the official client's: a
+// regular file is charged align4K(length) and a directory 4096, one inode
+// each; a hard-linked file once; the root is not counted; the trash is
+// walked when enabled, and files kept open after deletion (sustained) are
+// counted. Symlinks and special files are not counted by the scan (unlike
+// the incremental updates, which charge them 4096 bytes and an inode).
+func (e *Engine) ScanUserGroupUsage(ctx context.Context) error {
+	if e.readOnly {
+		return syscall.EROFS
+	}
+	e.stats.flushAll(ctx)
+	users, groups, err := e.scanUserGroupUsage(ctx)
+	if err != nil {
+		return fmt.Errorf("scan global user group usage: %w", err)
+	}
+	for _, fam := range []struct {
+		t     codec.QuotaType
+		usage map[uint32]QuotaUsage
+	}{{QuotaUser, users}, {QuotaGroup, groups}} {
+		for id, u := range fam.usage {
+			if _, err := e.storeQuota(ctx, fam.t, uint64(id), -1, -1, u.Space, u.Inodes); err != nil {
+				e.log.Warn(fmt.Sprintf("save quota of id %d (type %d): %v", id, fam.t, err))
+			}
+		}
+	}
+	e.reloadQuotas(ctx)
+	return nil
+}
+
+// scanUserGroupUsage walks the volume breadth first and counts usage per
+// uid and gid (see ScanUserGroupUsage).
+func (e *Engine) scanUserGroupUsage(ctx context.Context) (users, groups map[uint32]QuotaUsage, err error) {
+	users, groups = map[uint32]QuotaUsage{}, map[uint32]QuotaUsage{}
+	charge := func(a *Attr, space int64) {
+		u := users[a.Uid]
+		users[a.Uid] = QuotaUsage{u.Space + space, u.Inodes + 1}
+		g := groups[a.Gid]
+		groups[a.Gid] = QuotaUsage{g.Space + space, g.Inodes + 1}
+	}
+	queue := []Ino{RootInode}
+	if f := e.format.Load(); f != nil && f.TrashDays > 0 {
+		if _, ok, err := e.RawAttr(ctx, TrashInode); err == nil && ok {
+			queue = append(queue, TrashInode)
+		}
+	}
+	visited := map[Ino]bool{}
+	files := map[Ino]bool{}
+	for len(queue) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, ctxErrno(err)
+		}
+		dir := queue[0]
+		queue = queue[1:]
+		visited[dir] = true
+		entries, err := e.ListRaw(ctx, dir)
+		if err != nil {
+			e.log.Warn(fmt.Sprintf("readdir %d: %v", dir, err))
+			continue
+		}
+		for i := range entries {
+			ent := &entries[i]
+			if !ent.HasAttr {
+				continue
+			}
+			switch ent.Attr.Typ {
+			case codec.TypeFile:
+				if ent.Attr.Nlink > 1 {
+					if files[ent.Inode] {
+						continue
+					}
+					files[ent.Inode] = true
+				}
+				charge(&ent.Attr, int64(codec.Align4K(ent.Attr.Length)))
+			case codec.TypeDirectory:
+				charge(&ent.Attr, 4096)
+				if !visited[ent.Inode] {
+					queue = append(queue, ent.Inode)
+				}
+			}
+		}
+	}
+	sustained, err := e.ScanSustained(ctx)
+	if err != nil {
+		e.log.Warn(fmt.Sprintf("scan sustained inodes for user/group quota: %v", err))
+	}
+	for i := range sustained {
+		charge(&sustained[i].Attr, int64(codec.Align4K(sustained[i].Attr.Length)))
+	}
+	return users, groups, nil
+}
+
+// SetQuotaUsage overwrites the stored usage of a quota (limits kept); fsck
+// uses it to store recounted usage. A missing user or group entry is created
+// unlimited (as the periodic flush would); a missing directory quota is
+// ENOENT.
+func (e *Engine) SetQuotaUsage(ctx context.Context, qtype codec.QuotaType, id uint64, space, inodes int64) error {
+	limitsKey, spaceKey, inodesKey, ok := e.keys.Quota(qtype)
+	if !ok {
+		return fmt.Errorf("invalid quota type %d", qtype)
+	}
+	field := strconv.FormatUint(id, 10)
+	err := e.runTx(ctx, func(tx *Tx) error {
+		if _, ok, err := tx.HGet(inodesKey, field); err != nil {
+			return err
+		} else if !ok && qtype == QuotaDir {
+			return syscall.ENOENT
+		}
+		if qtype != QuotaDir {
+			tx.Do("HSETNX", limitsKey, field, string(codec.UnlimitedQuota().Marshal()))
+		}
+		tx.HSet(spaceKey, field, strconv.FormatInt(space, 10))
+		tx.HSet(inodesKey, field, strconv.FormatInt(inodes, 10))
+		return nil
+	})
+	if err == nil {
+		e.reloadQuotas(ctx)
+	}
+	return err
+}
