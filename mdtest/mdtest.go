@@ -304,11 +304,17 @@ func (r *runner) createFiles(ctx context.Context, thread int, rel string, depth 
 // write records metadata-only slices covering opts.Write bytes, one per
 // 64 MiB chunk, without uploading data (as juicefs mdtest --write does).
 func (r *runner) write(ctx context.Context, ino meta.Ino) error {
-	if r.opts.Write <= 0 {
-		return nil
+	for indx := 0; indx*codec.ChunkSize < r.opts.Write; indx++ {
+		id, err := r.e.NewSlice(ctx)
+		if err != nil {
+			return err
+		}
+		size := min(r.opts.Write-indx*codec.ChunkSize, codec.ChunkSize)
+		if err := r.e.Write(ctx, ino, uint32(indx), 0, codec.Slice{ID: id, Size: uint32(size), Len: uint32(size)}, time.Now()); err != nil {
+			return err
+		}
 	}
-	_ = codec.ChunkSize
-	return fmt.Errorf("--write is not available yet")
+	return nil
 }
 
 // eachFile calls fn for every file of this thread, directory by directory,

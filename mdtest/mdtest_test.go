@@ -38,7 +38,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lines []string
-	opts := mdtest.Options{Threads: 3, Dirs: 2, Depth: 2, Files: 4, Phases: []string{"stat", "readdir", "rename"}}
+	opts := mdtest.Options{Threads: 3, Dirs: 2, Depth: 2, Files: 4, Write: 100 << 20, Phases: []string{"stat", "readdir", "rename"}}
 	if err := mdtest.Run(ctx, e, "/bench", opts, nil, func(r mdtest.Result) { lines = append(lines, r.String()) }); err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +49,13 @@ func TestRun(t *testing.T) {
 	ino, _, err := e.Resolve(ctx, meta.RootInode, "bench/test-dir.0-0/mdtest_tree.0/mdtest_tree.1/mdtest_tree.0/renamed.mdtest.2.3")
 	if err != nil || ino == 0 {
 		t.Fatalf("renamed file: %v", err)
+	}
+	// --write left metadata-only slices: 100 MiB over two chunks.
+	if a, _ := e.GetAttr(ctx, ino); a.Length != 100<<20 {
+		t.Fatalf("written file length %d", a.Length)
+	}
+	if s, err := e.Read(ctx, ino, 1); err != nil || len(s) != 1 || s[0].Len != 36<<20 {
+		t.Fatalf("chunk 1 %+v %v", s, err)
 	}
 	e.Sync(ctx)
 	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{})

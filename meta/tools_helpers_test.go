@@ -2,10 +2,8 @@ package meta_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,13 +129,6 @@ func (v *volume) pushSlice(ino meta.Ino, indx uint32, id uint64, size uint32) {
 	v.t.Helper()
 	rec := codec.SliceRecord{ID: id, Size: size, Len: size}
 	v.do("RPUSH", v.e.Keys().Chunk(ino, indx), string(rec.Marshal()))
-}
-
-func wantErrno(t *testing.T, err error, want syscall.Errno) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("want %v, got %v", want, err)
-	}
 }
 
 // putDirStat writes a directory's statistics by hand (length 0).
