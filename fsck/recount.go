@@ -43,11 +43,11 @@ type Options struct {
 type node struct {
 	attr     codec.Attr
 	hasAttr  bool
-	names    int           // entries naming it
+	names    int // entries naming it
 	parents  map[codec.Ino]int
-	subdirs  int           // for directories: entries that are directories
-	stat     dirStat       // for directories: recomputed statistics
-	children []codec.Ino   // for directories
+	subdirs  int         // for directories: entries that are directories
+	stat     dirStat     // for directories: recomputed statistics
+	children []codec.Ino // for directories
 }
 
 type dirStat struct{ length, space, inodes int64 }

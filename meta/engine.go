@@ -161,10 +161,10 @@ type Engine struct {
 	trash      trashCache
 	purgeSlots chan struct{}
 	purgeWG    sync.WaitGroup
-	bgStop  context.CancelFunc
-	bgWG    sync.WaitGroup
-	closeMu sync.Mutex
-	closed  bool
+	bgStop     context.CancelFunc
+	bgWG       sync.WaitGroup
+	closeMu    sync.Mutex
+	closed     bool
 }
 
 // Open connects to the Redis database named by metaURL. It does not require
@@ -183,15 +183,15 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		opts:      opts,
-		log:       opts.Logger,
-		url:       cfg,
-		conn:      conn,
-		rdb:       conn.Client,
-		cache:     conn.Cache,
-		cacheTTL:  cfg.ClientCacheTTL,
-		keys:      keyspace.New(conn.Prefix),
-		readOnly:  opts.ReadOnly,
+		opts:           opts,
+		log:            opts.Logger,
+		url:            cfg,
+		conn:           conn,
+		rdb:            conn.Client,
+		cache:          conn.Cache,
+		cacheTTL:       cfg.ClientCacheTTL,
+		keys:           keyspace.New(conn.Prefix),
+		readOnly:       opts.ReadOnly,
 		txnScript:      rueidis.NewLuaScript(txnScriptSource),
 		chunkDelScript: rueidis.NewLuaScript(chunkDelScriptSource),
 		overlay:        newOverlay(opts.OverlaySize, 2*time.Second),

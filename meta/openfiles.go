@@ -13,11 +13,11 @@ import (
 
 // Open flags (Linux values) that matter to the engine.
 const (
-	oAccMode = 0o3
-	oWronly  = 0o1
-	oRdwr    = 0o2
-	oTrunc   = 0o1000
-	oAppend  = 0o2000
+	oAccMode  = 0o3
+	oWronly   = 0o1
+	oRdwr     = 0o2
+	oTrunc    = 0o1000
+	oAppend   = 0o2000
 	fmodeExec = 0x20
 )
 

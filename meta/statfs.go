@@ -12,7 +12,7 @@ import (
 
 // StatFS is what statfs(2) reports for a volume or a directory with a quota.
 type StatFS struct {
-	TotalSpace, AvailSpace uint64
+	TotalSpace, AvailSpace  uint64
 	UsedInodes, AvailInodes uint64
 }
 
