@@ -318,7 +318,7 @@ func (c *Conn) checkServer(ctx context.Context, log *slog.Logger) error {
 	fields := parseInfo(info)
 	c.ServerVersion = fields["redis_version"]
 	if major, ok := versionMajor(c.ServerVersion); ok && major < 4 {
-		return fmt.Errorf("Redis %s at %s is too old: rueidisfs needs Redis 4.0 or newer (6.0+ for client-side caching)", c.ServerVersion, c.Config.Redacted())
+		return fmt.Errorf("the server at %s runs Redis %s, which is too old: rueidisfs needs Redis 4.0 or newer (6.0+ for client-side caching)", c.Config.Redacted(), c.ServerVersion)
 	}
 	if fields["aof_enabled"] == "0" {
 		log.Warn("AOF is not enabled, you may lose data if Redis is not shutdown properly.")
