@@ -351,14 +351,14 @@ func (r *configRun) check(ctx context.Context, e *meta.Engine, old *codec.Format
 		used := st.TotalSpace - st.AvailSpace
 		if f.Capacity > 0 && used >= f.Capacity || f.Inodes > 0 && st.UsedInodes >= f.Inodes {
 			a.warn("New quota is too small (used / quota): %d / %d bytes, %d / %d inodes.", used, f.Capacity, st.UsedInodes, f.Inodes)
-			if err := a.confirm(yes); err != nil {
+			if err := a.confirm(ctx, yes); err != nil {
 				return err
 			}
 		}
 	}
 	if r.trash && f.TrashDays == 0 {
 		a.warn("The current trash will be emptied and future removed files will purged immediately.")
-		if err := a.confirm(yes); err != nil {
+		if err := a.confirm(ctx, yes); err != nil {
 			return err
 		}
 	}
@@ -412,7 +412,7 @@ func (r *configRun) checkClients(ctx context.Context, e *meta.Engine) error {
 		ask = true
 	}
 	if ask {
-		return a.confirm(r.c.Bool("yes"))
+		return a.confirm(ctx, r.c.Bool("yes"))
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func (a *app) destroy(c *cli.Context) error {
 		a.warn("The target volume will be permanently destroyed, including:")
 		a.warn("1. ALL entries in the metadata engine: %s", e.URL().Redacted())
 		a.warn("2. NOT the objects in the data storage %s: rueidisfs cannot delete them yet", dataStorage(f))
-		if err := a.confirm(c.Bool("yes")); err != nil {
+		if err := a.confirm(ctx, c.Bool("yes")); err != nil {
 			return err
 		}
 	}

@@ -71,8 +71,8 @@ func (a *app) warn(format string, args ...any) {
 
 // confirm asks "Proceed anyway? [y/N]" unless yes is set. Without a
 // terminal on stdin nobody can answer, so it refuses and says how to
-// proceed.
-func (a *app) confirm(yes bool) error {
+// proceed. An interrupt (ctx cancelled) while waiting is a refusal.
+func (a *app) confirm(ctx context.Context, yes bool) error {
 	if yes {
 		return nil
 	}
@@ -81,7 +81,7 @@ func (a *app) confirm(yes bool) error {
 	}
 	fmt.Fprint(a.stdout, "Proceed anyway? [y/N]: ")
 	for {
-		line, err := a.stdin.ReadString('\n')
+		line, err := a.readLine(ctx)
 		switch strings.ToLower(strings.TrimSpace(line)) {
 		case "y", "yes":
 			return nil
@@ -96,5 +96,25 @@ func (a *app) confirm(yes bool) error {
 			return errAborted
 		}
 		fmt.Fprint(a.stdout, "Please input y(yes) or n(no): ")
+	}
+}
+
+// readLine reads one line of stdin, giving up when ctx is done (the read
+// itself cannot be interrupted; the process is about to exit then).
+func (a *app) readLine(ctx context.Context) (string, error) {
+	type answer struct {
+		line string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := a.stdin.ReadString('\n')
+		ch <- answer{line, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.line, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 }
