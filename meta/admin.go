@@ -2,9 +2,11 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"syscall"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -114,8 +116,10 @@ func (e *Engine) ScanDeletedObjects(ctx context.Context) (DeletedObjects, error)
 // their directory statistics when the volume keeps them, else by listing
 // them (regular files only, as JuiceFS does).
 func (e *Engine) scanTrashFiles(ctx context.Context, d *DeletedObjects) error {
-	if _, err := e.GetAttr(ctx, TrashInode); err != nil {
-		return nil // no trash: nothing to count
+	if _, err := e.GetAttr(ctx, TrashInode); errors.Is(err, syscall.ENOENT) {
+		return nil // the trash was never enabled: nothing to count
+	} else if err != nil {
+		return err
 	}
 	hours, err := e.Readdir(ctx, TrashInode, false)
 	if err != nil {

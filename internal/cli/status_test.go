@@ -139,3 +139,12 @@ func TestStatusNotFormatted(t *testing.T) {
 	url, _, _ := newDB(t)
 	run(t, "status", url).fails(t, "load setting: database is not formatted")
 }
+
+func TestStatusMoreWithoutTrash(t *testing.T) {
+	url, _, _ := newDB(t)
+	formatVolume(t, url, "no-trash", "--trash-days", "0")
+	st := statusOf(t, url, "--more").Stat
+	if *st != (statusStat{AvailableSpace: 1 << 50, AvailableInodes: 10 << 20}) {
+		t.Fatalf("status --more of an empty volume without trash: %+v", st)
+	}
+}
