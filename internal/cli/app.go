@@ -138,7 +138,6 @@ func (a *app) cliApp() *cli.App {
 		},
 	}
 	for _, cmd := range ca.Commands {
-		cmd := cmd
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return &usageError{msg: err.Error(), usage: commandUsage(a.name, cmd)}
 		}
