@@ -1,0 +1,50 @@
+# rueidisfs build and test entry points.
+#
+#   make build   build bin/rueidisfs
+#   make test    the whole test suite: gofmt, go vet, staticcheck, then the
+#                tests (with the race detector for the concurrent packages).
+#                The tests start their own redis-server processes; the
+#                redis-server binary must be installed.
+
+GO          ?= go
+GOBIN_DIR   := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(GOBIN_DIR)/staticcheck)
+TIMEOUT     ?= 20m
+GOTESTFLAGS ?=
+
+# Packages with goroutines of their own run under the race detector.
+RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... 2>/dev/null)
+OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
+
+.PHONY: all build test fmt-check vet staticcheck test-race test-other clean
+
+all: build
+
+build:
+	$(GO) build -o bin/rueidisfs ./cmd/rueidisfs
+
+test: fmt-check vet staticcheck test-race test-other
+
+fmt-check:
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "these files need gofmt -w:"; echo "$$unformatted"; exit 1; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+$(GOBIN_DIR)/staticcheck:
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+
+staticcheck: $(if $(filter $(GOBIN_DIR)/staticcheck,$(STATICCHECK)),$(GOBIN_DIR)/staticcheck)
+	$(STATICCHECK) ./...
+
+test-race:
+	$(GO) test -race -timeout $(TIMEOUT) $(GOTESTFLAGS) $(RACE_PKGS)
+
+test-other:
+	$(if $(OTHER_PKGS),$(GO) test -timeout $(TIMEOUT) $(GOTESTFLAGS) $(OTHER_PKGS))
+
+clean:
+	rm -rf bin
