@@ -1,0 +1,166 @@
+package cachestore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/cachestore"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+var ctx = context.Background()
+
+// values returns real replies from a real server to feed the store with.
+func values(t *testing.T, vals ...string) []rueidis.RedisMessage {
+	t.Helper()
+	srv, db := redistest.NewDB(t)
+	c := srv.Client(t, db)
+	out := make([]rueidis.RedisMessage, len(vals))
+	for i, v := range vals {
+		if err := c.Do(ctx, c.B().Set().Key("k").Value(v).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Do(ctx, c.B().Get().Key("k").Build()).ToMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = m
+	}
+	return out
+}
+
+func str(t *testing.T, m rueidis.RedisMessage) string {
+	t.Helper()
+	s, err := m.ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newStore(max int) (*cachestore.Registry, rueidis.CacheStore) {
+	r := cachestore.NewRegistry(max)
+	return r, r.NewStoreFn()(rueidis.CacheStoreOption{})
+}
+
+func TestFlightUpdateHit(t *testing.T) {
+	vs := values(t, "one")
+	reg, s := newStore(10)
+	now := time.Now()
+	if v, e := s.Flight("k", "GET", time.Minute, now); e != nil || !isEmpty(v) {
+		t.Fatal("first read must go to Redis")
+	}
+	// A second reader of the same key waits for the first read.
+	_, e := s.Flight("k", "GET", time.Minute, now)
+	if e == nil {
+		t.Fatal("second reader did not join the read in flight")
+	}
+	s.Update("k", "GET", vs[0])
+	if v, err := e.Wait(ctx); err != nil || str(t, v) != "one" {
+		t.Fatalf("joined reader got %v %v", v, err)
+	}
+	if v, e := s.Flight("k", "GET", time.Minute, now); e != nil || str(t, v) != "one" {
+		t.Fatal("no cache hit after the reply")
+	}
+	st := reg.Stats()
+	if st.Hits != 1 || st.Misses != 1 || st.Joined != 1 || st.Entries != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if !reg.Cached("k", "GET") || reg.Cached("k", "HGETf") {
+		t.Fatal("Cached disagrees")
+	}
+}
+
+func isEmpty(m rueidis.RedisMessage) bool { return m.Error() == nil && func() bool { _, err := m.ToAny(); return err != nil }() }
+
+// TestLocalInvalidationRace is the read-your-writes case: a read in flight
+// when this client's write is acknowledged must neither be cached nor be
+// joined by readers that start after the write.
+func TestLocalInvalidationRace(t *testing.T) {
+	vs := values(t, "old", "new")
+	reg, s := newStore(10)
+	now := time.Now()
+	s.Flight("k", "GET", time.Minute, now) // read R1 sent before the write
+	reg.Invalidate("k")                    // the write was acknowledged
+	v, e := s.Flight("k", "GET", time.Minute, now)
+	if e != nil || !isEmpty(v) {
+		t.Fatal("a read after the write joined the stale read in flight")
+	}
+	s.Update("k", "GET", vs[0]) // R1's (old) reply
+	if reg.Cached("k", "GET") {
+		t.Fatal("the stale reply was cached")
+	}
+	s.Update("k", "GET", vs[1]) // R2's reply
+	if v, _ := s.Flight("k", "GET", time.Minute, now); str(t, v) != "new" {
+		t.Fatalf("cached %q", str(t, v))
+	}
+	if st := reg.Stats(); st.StaleReplies != 1 || st.LocalInvalidations != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if reg.LastChange("k") == 0 {
+		t.Fatal("change time not recorded")
+	}
+}
+
+func TestServerInvalidation(t *testing.T) {
+	vs := values(t, "a", "b")
+	reg, s := newStore(10)
+	now := time.Now()
+	s.Flight("k", "GET", time.Minute, now)
+	s.Update("k", "GET", vs[0])
+	s.Flight("k2", "GET", time.Minute, now) // in flight when the push arrives
+	keys := values(t, "k", "k2")
+	s.Delete(keys)
+	if reg.Cached("k", "GET") {
+		t.Fatal("invalidated value still cached")
+	}
+	// On one connection the push is ordered with replies: a read still in
+	// flight carries a value at least as new, and is cached.
+	s.Update("k2", "GET", vs[1])
+	if !reg.Cached("k2", "GET") {
+		t.Fatal("reply after the push not cached")
+	}
+	s.Delete(nil) // FLUSHDB
+	if reg.Cached("k2", "GET") || reg.Stats().Flushes != 1 {
+		t.Fatal("flush left values")
+	}
+}
+
+func TestCloseReleasesWaiters(t *testing.T) {
+	_, s := newStore(10)
+	now := time.Now()
+	s.Flight("k", "GET", time.Minute, now)
+	_, e := s.Flight("k", "GET", time.Minute, now)
+	s.Close(errors.New("connection reset"))
+	if _, err := e.Wait(ctx); err == nil {
+		t.Fatal("waiter not released with an error")
+	}
+}
+
+func TestTTLAndEviction(t *testing.T) {
+	vs := values(t, "1", "2", "3")
+	reg, s := newStore(2)
+	now := time.Now()
+	for i, k := range []string{"a", "b", "c"} {
+		s.Flight(k, "GET", time.Minute, now)
+		s.Update(k, "GET", vs[i])
+	}
+	if reg.Cached("a", "GET") || !reg.Cached("b", "GET") || !reg.Cached("c", "GET") {
+		t.Fatal("least recently used entry not evicted")
+	}
+	if st := reg.Stats(); st.Evictions != 1 || st.Entries != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	s.Flight("d", "GET", time.Millisecond, now)
+	s.Update("d", "GET", vs[0])
+	time.Sleep(5 * time.Millisecond)
+	if v, e := s.Flight("d", "GET", time.Millisecond, time.Now()); e != nil || !isEmpty(v) {
+		t.Fatal("expired entry served")
+	}
+}
