@@ -67,6 +67,9 @@ const (
 // MinClientVersion/MaxClientVersion.
 const Version = "1.4.1+rueidisfs"
 
+// DefaultHeartbeat is the session heartbeat interval of the official client.
+const DefaultHeartbeat = 12 * time.Second
+
 // Options tune an Engine. The zero value gives JuiceFS's defaults.
 type Options struct {
 	// Logger receives warnings and informational messages; nil discards them.
@@ -105,7 +108,7 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Heartbeat == 0 {
-		o.Heartbeat = 12 * time.Second
+		o.Heartbeat = DefaultHeartbeat
 	}
 	if o.SkipDirMtime == 0 {
 		o.SkipDirMtime = 100 * time.Millisecond

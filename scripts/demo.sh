@@ -93,11 +93,11 @@ say "Formatting volume $VOLUME"
 "$rueidisfs" format "$META_URL" "$VOLUME" --bucket "$workdir/bucket" --no-update
 
 # --- main job ---------------------------------------------------------------
-# PLACEHOLDER: this step will run the metadata workload, `rueidisfs mdtest`,
-# once that command exists (the lead plugs it in here). Until then it only
-# checks that the volume can be opened.
-say "Main job (placeholder until rueidisfs mdtest exists)"
-"$rueidisfs" --quiet status "$META_URL" >/dev/null
+# The metadata workload: juicefs mdtest's tree and create phase (the flags of
+# the reference measurement in the README), then stat, readdir, rename and
+# remove phases, with the client-side cache and transaction counters.
+say "Main job: rueidisfs mdtest"
+"$rueidisfs" mdtest "$META_URL" "/mdtest-$(date +%s)" --threads 4 --dirs 3 --depth 3 --files 20 --stats
 # -----------------------------------------------------------------------------
 
 say "Volume status"

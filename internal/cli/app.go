@@ -51,6 +51,9 @@ type app struct {
 	interactive bool
 	// colorTerm: stderr is a terminal, so log levels may be coloured.
 	colorTerm bool
+	// progressTerm: stderr is a terminal, so long operations draw progress
+	// bars on it; otherwise they stay quiet until their summary.
+	progressTerm bool
 	// isRoot chooses the default bucket of `format`, as juicefs does.
 	isRoot bool
 	home   string
@@ -85,6 +88,7 @@ func Main(args []string) int {
 	a := newApp(os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	a.interactive = isTerminal(os.Stdin)
 	a.colorTerm = isTerminal(os.Stderr)
+	a.progressTerm = a.colorTerm
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return a.run(ctx, args)
@@ -97,6 +101,7 @@ func (a *app) commands() []*cli.Command {
 		a.configCommand(),
 		a.destroyCommand(),
 		a.statusCommand(),
+		a.mdtestCommand(),
 		a.versionCommand(),
 	}
 }

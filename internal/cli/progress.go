@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+)
+
+// progress draws progress bars of long operations on stderr when it is a
+// terminal; elsewhere (pipes, CI logs) it draws nothing, so that output stays
+// machine-readable, and the commands print their summary lines instead.
+type progress struct {
+	p   *mpb.Progress
+	bar *mpb.Bar
+}
+
+func (a *app) newProgress() *progress {
+	if !a.progressTerm {
+		return &progress{}
+	}
+	return &progress{p: mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(40))}
+}
+
+// Start begins a bar named name counting to total (0: unknown total).
+func (p *progress) Start(name string, total int) {
+	if p.p == nil {
+		return
+	}
+	p.Done()
+	p.bar = p.p.AddBar(int64(total),
+		mpb.PrependDecorators(decor.Name(name+" ", decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d")),
+		mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.AverageSpeed(0, " %.0f/s")),
+	)
+}
+
+// Increment counts one item.
+func (p *progress) Increment() {
+	if p.bar != nil {
+		p.bar.Increment()
+	}
+}
+
+// Add counts n items.
+func (p *progress) Add(n int) {
+	if p.bar != nil {
+		p.bar.IncrBy(n)
+	}
+}
+
+// Done completes the current bar.
+func (p *progress) Done() {
+	if p.bar != nil {
+		p.bar.SetTotal(-1, true)
+		p.bar.Wait()
+		p.bar = nil
+	}
+}
+
+// Wait finishes drawing; call it once at the end.
+func (p *progress) Wait() {
+	p.Done()
+	if p.p != nil {
+		p.p.Wait()
+	}
+}
+
+
