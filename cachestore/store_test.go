@@ -77,7 +77,9 @@ func TestFlightUpdateHit(t *testing.T) {
 	}
 }
 
-func isEmpty(m rueidis.RedisMessage) bool { return m.Error() == nil && func() bool { _, err := m.ToAny(); return err != nil }() }
+func isEmpty(m rueidis.RedisMessage) bool {
+	return m.Error() == nil && func() bool { _, err := m.ToAny(); return err != nil }()
+}
 
 // TestLocalInvalidationRace is the read-your-writes case: a read in flight
 // when this client's write is acknowledged must neither be cached nor be

@@ -64,5 +64,3 @@ func (p *progress) Wait() {
 		p.p.Wait()
 	}
 }
-
-
