@@ -9,6 +9,7 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/keyspace"
+	"github.com/rueidisfs/rueidisfs/redisconn"
 )
 
 type sliceKey struct {
@@ -314,36 +315,34 @@ func counter(ctx context.Context, c rueidis.Client, key string) (int64, error) {
 // scanAll lists every key of the volume (in Cluster mode: every key carrying
 // its prefix, on the node that owns the prefix's slot).
 func scanAll(ctx context.Context, c rueidis.Client, k keyspace.Keys) ([]string, error) {
-	nodes := []rueidis.Client{c}
-	if k.Prefix() != "" {
-		nodes = nodes[:0]
-		for _, n := range c.Nodes() {
-			nodes = append(nodes, n)
-		}
+	node, err := redisconn.ScanNode(ctx, c, k)
+	if err != nil {
+		return nil, err
 	}
-	seen := map[string]bool{}
 	var out []string
-	for _, n := range nodes {
-		var cursor uint64
-		for {
-			e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(k.Prefix()+"*").Count(10000).Build()).AsScanEntry()
-			if err != nil {
-				if _, isRedis := rueidis.IsRedisErr(err); k.Prefix() != "" && isRedis {
-					break // a replica refusing, or a node not serving the slot
-				}
-				return nil, fmt.Errorf("SCAN: %w", err)
-			}
-			for _, key := range e.Elements {
-				if !seen[key] {
-					seen[key] = true
-					out = append(out, key)
-				}
-			}
-			if e.Cursor == 0 {
-				break
-			}
-			cursor = e.Cursor
+	var cursor uint64
+	for {
+		e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(k.Prefix()+"*").Count(10000).Build()).AsScanEntry()
+		if err != nil {
+			return nil, fmt.Errorf("SCAN: %w", err)
+		}
+		out = append(out, e.Elements...)
+		if e.Cursor == 0 {
+			return dedupe(out), nil
+		}
+		cursor = e.Cursor
+	}
+}
+
+// dedupe drops repeated names: SCAN may return a key more than once.
+func dedupe(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
 		}
 	}
-	return out, nil
+	return out
 }

@@ -153,6 +153,16 @@ func (k Keys) withNum(tag string, n uint64) string {
 	return string(b)
 }
 
+// TxnMarker is the replay marker of one transaction of a rueidisfs client,
+// named by a random 64-bit id (a string holding the transaction's results,
+// expiring after a few minutes; see docs/deployments.md). It is rueidisfs's
+// only key of its own: JuiceFS neither writes nor scans names starting with
+// "r", and deletes it with the rest of the volume on destroy.
+func (k Keys) TxnMarker(id uint64) string { return k.withNum(txnMarkerTag, id) }
+
+// txnMarkerTag starts the names of transaction replay markers.
+const txnMarkerTag = "rueidisfsTxn"
+
 // Setting is the volume format JSON (string).
 func (k Keys) Setting() string { return k.get(fSetting) }
 

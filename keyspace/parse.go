@@ -54,6 +54,9 @@ func (k Keys) inoAfter(name, tag string) (codec.Ino, bool) {
 	return codec.Ino(n), ok
 }
 
+// ParseTxnMarker recognises a TxnMarker key and returns its id.
+func (k Keys) ParseTxnMarker(name string) (uint64, bool) { return k.numAfter(name, txnMarkerTag) }
+
 // ParseInodeKey recognises an Inode key and returns its inode.
 func (k Keys) ParseInodeKey(name string) (codec.Ino, bool) { return k.inoAfter(name, "i") }
 

@@ -7,9 +7,13 @@
 -- being started from a delta. Checking and adding in one script keeps a
 -- concurrent rmdir (which deletes the fields) from being undone.
 --
--- KEYS: dirDataLength, dirUsedSpace, dirUsedInodes
+-- KEYS: dirDataLength, dirUsedSpace, dirUsedInodes, and the replay marker of
+-- this call (see txn.lua: a call sent again after its reply was lost finds
+-- it and adds nothing twice)
 -- ARGV: groups of (directory inode, length delta, space delta, inodes delta)
 -- Reply: the inodes whose statistics are missing.
+local done = redis.call('GET', KEYS[4])
+if done then return cmsgpack.unpack(done) end
 local missing = {}
 for i = 1, #ARGV, 4 do
   local ino = ARGV[i]
@@ -21,4 +25,5 @@ for i = 1, #ARGV, 4 do
     missing[#missing + 1] = ino
   end
 end
+redis.call('SET', KEYS[4], cmsgpack.pack(missing), 'PX', 600000)
 return missing

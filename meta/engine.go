@@ -153,6 +153,7 @@ type Engine struct {
 	overlay        *overlay
 	txnID          atomic.Uint64 // change-log transaction counter
 	txStats        txCounters
+	acks           markerAcks // replay markers of acknowledged transactions
 
 	format atomic.Pointer[codec.Format]
 
@@ -252,6 +253,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		err = e.CloseSession(ctx)
 	}
 	e.purgeWG.Wait()
+	e.flushMarkers()
 	e.conn.Close()
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/redisconn"
 )
 
 // Errors a caller may need to tell apart. File-system errors are returned as
@@ -71,6 +72,9 @@ func (e *Engine) redisErr(what string, err error) error {
 	}
 	if strings.HasPrefix(err.Error(), "OOM ") {
 		return fmt.Errorf("%s: %w (%v)", what, syscall.ENOSPC, err)
+	}
+	if hint := redisconn.PermissionHint(err); hint != "" {
+		return fmt.Errorf("redis %s: %s: %w", what, hint, err)
 	}
 	return fmt.Errorf("redis %s: %w", what, err)
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -242,6 +244,11 @@ func (e *Engine) resolveRemote(ctx context.Context, dir Ino, comps []string) (In
 			if strings.Contains(msg, errnoName(c)) {
 				return 0, Attr{}, c
 			}
+		}
+		if _, ok := rueidis.IsRedisErr(err); ok {
+			// Redis refused the script (TRYAGAIN while the volume's Cluster
+			// slot migrates, NOPERM, ...): the lookups may still work.
+			return 0, Attr{}, syscall.ENOTSUP
 		}
 		return 0, Attr{}, e.redisErr("resolve", err)
 	}

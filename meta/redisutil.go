@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/redisconn"
 )
 
 type (
@@ -60,50 +62,12 @@ func (e *Engine) getInt(ctx context.Context, key string) (int64, error) {
 	return n, nil
 }
 
-// scanNode returns the client to run keyless commands (SCAN) on: the master
-// owning the volume's hash slot in Cluster mode, the client itself otherwise.
-func (e *Engine) scanNode(ctx context.Context) (rueidis.Client, error) {
-	if e.keys.Prefix() == "" {
-		return e.rdb, nil
-	}
-	slot, err := e.rdb.Do(ctx, e.rdb.B().ClusterKeyslot().Key(e.keys.Setting()).Build()).AsInt64()
-	if err != nil {
-		return nil, e.redisErr("CLUSTER KEYSLOT", err)
-	}
-	shards, err := e.rdb.Do(ctx, e.rdb.B().ClusterSlots().Build()).ToArray()
-	if err != nil {
-		return nil, e.redisErr("CLUSTER SLOTS", err)
-	}
-	nodes := e.rdb.Nodes()
-	for _, s := range shards {
-		f, err := s.ToArray()
-		if err != nil || len(f) < 3 {
-			continue
-		}
-		lo, _ := f[0].AsInt64()
-		hi, _ := f[1].AsInt64()
-		if int64(slot) < lo || int64(slot) > hi {
-			continue
-		}
-		m, err := f[2].ToArray()
-		if err != nil || len(m) < 2 {
-			break
-		}
-		host, _ := m[0].ToString()
-		port, _ := m[1].AsInt64()
-		if c, ok := nodes[fmt.Sprintf("%s:%d", host, port)]; ok {
-			return c, nil
-		}
-	}
-	return nil, fmt.Errorf("no cluster node serves slot %d of key prefix %s", slot, e.keys.Prefix())
-}
-
 // scanKeys calls fn with batches of the volume's keys matching pattern (the
 // prefix is added), as the official tools do with SCAN ... COUNT 10000.
 func (e *Engine) scanKeys(ctx context.Context, pattern string, fn func(keys []string) error) error {
-	node, err := e.scanNode(ctx)
+	node, err := redisconn.ScanNode(ctx, e.rdb, e.keys)
 	if err != nil {
-		return err
+		return e.redisErr("find the node to scan", err)
 	}
 	var cursor uint64
 	match := e.keys.Prefix() + pattern

@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -336,23 +337,41 @@ func (s *statsBatcher) flushDirStats(ctx context.Context) {
 			args = append(args, strconv.FormatUint(uint64(ino), 10),
 				strconv.FormatInt(d.length, 10), strconv.FormatInt(d.space, 10), strconv.FormatInt(d.inodes, 10))
 		}
-		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes()}
-		missing, err := s.script.Exec(ctx, s.e.rdb, keys, args).AsStrSlice()
+		marker := s.e.newMarker()
+		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes(), marker}
+		missing, err := s.e.execMutation(ctx, s.script, keys, args, true)
 		if err != nil {
-			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v", err))
+			if errors.Is(err, ErrOutcomeUnknown) {
+				s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; they may be off until `fsck` recomputes them", err))
+			} else {
+				// Not applied: keep the deltas for the next flush.
+				s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; will try again", err))
+				s.requeue(inos[start:end], pending)
+			}
 			continue
 		}
+		s.e.ackMarker(marker)
 		for _, m := range missing {
-			if ino, err := strconv.ParseUint(m, 10, 64); err == nil {
-				recompute = append(recompute, Ino(ino))
+			if ino, err := m.ToString(); err == nil {
+				if n, err := strconv.ParseUint(ino, 10, 64); err == nil {
+					recompute = append(recompute, Ino(n))
+				}
 			}
 		}
-		s.e.cache.Invalidate(keys...)
+		s.e.cache.Invalidate(keys[:3]...)
 	}
 	for _, ino := range recompute {
 		if _, err := s.e.syncDirStat(ctx, ino); err != nil && err != syscall.ENOENT {
 			s.e.log.Warn(fmt.Sprintf("recompute statistics of directory %d: %v", ino, err))
 		}
+	}
+}
+
+// requeue adds back the deltas of inos that could not be flushed.
+func (s *statsBatcher) requeue(inos []Ino, pending map[Ino]dirStatDelta) {
+	for _, ino := range inos {
+		d := pending[ino]
+		s.dirStat(ino, d.length, d.space, d.inodes)
 	}
 }
 

@@ -28,13 +28,16 @@ type TxStats struct {
 	Commits   uint64 // transactions applied
 	Conflicts uint64 // attempts whose conditions failed and were re-run
 	Errors    uint64 // transactions that failed with a Redis error
+	Retries   uint64 // mutation scripts sent again after a fault (see fault.go)
+	Replays   uint64 // of those, transactions found already applied by their marker
 }
 
-type txCounters struct{ commits, conflicts, errors atomic.Uint64 }
+type txCounters struct{ commits, conflicts, errors, retries, replays atomic.Uint64 }
 
 // TxStats returns the transaction counters of this engine.
 func (e *Engine) TxStats() TxStats {
-	return TxStats{Commits: e.txStats.commits.Load(), Conflicts: e.txStats.conflicts.Load(), Errors: e.txStats.errors.Load()}
+	return TxStats{Commits: e.txStats.commits.Load(), Conflicts: e.txStats.conflicts.Load(), Errors: e.txStats.errors.Load(),
+		Retries: e.txStats.retries.Load(), Replays: e.txStats.replays.Load()}
 }
 
 // ErrContended is returned (wrapped) when a transaction still conflicted after
@@ -160,7 +163,9 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 // or the current state of every condition when a condition failed.
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
 	keyIndex := make(map[string]int, len(tx.conds)+len(tx.writes))
-	keys := make([]string, 0, len(tx.conds)+len(tx.writes))
+	keys := make([]string, 1, 1+len(tx.conds)+len(tx.writes))
+	marker := e.newMarker()
+	keys[0] = marker
 	idx := func(k string) string {
 		i, ok := keyIndex[k]
 		if !ok {
@@ -188,7 +193,7 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		args = append(args, w.cmd, idx(w.key), strconv.Itoa(len(w.args)))
 		args = append(args, w.args...)
 	}
-	reply, err := e.txnScript.Exec(ctx, e.rdb, keys, args).ToArray()
+	reply, err := e.execMutation(ctx, e.txnScript, keys, args, true)
 	if err != nil {
 		return nil, nil, e.redisErr("transaction", err)
 	}
@@ -199,10 +204,14 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	if err != nil {
 		return nil, nil, fmt.Errorf("transaction script: malformed reply: %w", err)
 	}
-	if okFlag == 1 {
+	if okFlag == 1 || okFlag == 2 {
 		if len(reply)-1 != len(tx.writes) {
 			return nil, nil, fmt.Errorf("transaction script: %d results for %d writes", len(reply)-1, len(tx.writes))
 		}
+		if okFlag == 2 {
+			e.txStats.replays.Add(1)
+		}
+		e.ackMarker(marker)
 		e.afterCommit(tx, reply[1:])
 		return reply[1:], nil, nil
 	}

@@ -6,7 +6,8 @@
 -- All decision logic stays in Go; the script only compares and applies, so one
 -- script serves every operation and a mutation costs one round trip.
 --
--- KEYS: every key the transaction reads or writes (one hash slot in Cluster).
+-- KEYS[1]: the transaction's replay marker (see below); KEYS[2..]: every key
+-- the transaction reads or writes (one hash slot in Cluster).
 -- ARGV:
 --   [1] now, seconds        [2] now, nanoseconds
 --   [3] number of conditions, then per condition:
@@ -27,7 +28,15 @@
 -- '!dirpatch' yields the new attribute value and other commands their
 -- integer reply (0 for status replies); {0, present1, value1, present2,
 -- value2, ...} with the current state of every condition when any condition
--- failed (nothing written then).
+-- failed (nothing written then); {2, result...} when the marker exists.
+--
+-- Replay marker: a client whose connection failed while it waited for the
+-- reply cannot know whether the script ran, so it sends the very same call
+-- again. Having applied the writes, the script stores their results under
+-- KEYS[1] (a name with a random id, expiring after 10 minutes: meta's
+-- markerTTL); a call that finds its marker returns {2, results} without
+-- applying anything a second time. The marker is written in the same
+-- atomic unit as the writes, so a failover that loses one loses both.
 --
 -- Redis' Lua is slow at string work, so the common paths avoid it: values
 -- are compared as (interned) strings first and byte ranges only on mismatch,
@@ -71,6 +80,13 @@ local function check()
     pos = pos + 2
   end
   return ok, pos
+end
+
+local done = call('GET', keys[1])
+if done then
+  local out = cmsgpack.unpack(done)
+  out[1] = 2
+  return out
 end
 
 local ok, pos = check()
@@ -123,4 +139,5 @@ for i = 1, nwrites do
   pos = pos + nargs
   out[i + 1] = r
 end
+call('SET', keys[1], cmsgpack.pack(out), 'PX', 600000)
 return out

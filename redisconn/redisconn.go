@@ -42,6 +42,10 @@ type Options struct {
 	SkipServerChecks bool
 }
 
+// ClusterRefreshInterval is how often a Cluster client re-reads the
+// cluster's topology in the background.
+const ClusterRefreshInterval = 10 * time.Second
+
 // Conn is a connected client and what was learnt while connecting.
 type Conn struct {
 	// Client is the rueidis client; use it from any goroutine.
@@ -84,8 +88,21 @@ func Dial(ctx context.Context, cfg *metaurl.Config, opts Options) (*Conn, error)
 	if cluster {
 		conn.Prefix = keyspace.ClusterPrefix(cfg.DB)
 	}
+	var seeds []string
+	if cluster && opts.ReadOnly && cfg.RouteRead != metaurl.RoutePrimary {
+		// rueidis dials every seed with the options of a primary connection
+		// (no READONLY) and later reuses those connections for the seeds
+		// that are replicas, which then answer reads with MOVED: start from
+		// the masters only, so that replicas are dialled as replicas.
+		if seeds, err = clusterMasters(ctx, cfg, tlsConf); err != nil {
+			return nil, describeDialError(cfg, err)
+		}
+	}
 	build := func(cache bool) (rueidis.ClientOption, *cachestore.Registry) {
 		o := clientOption(cfg, tlsConf, cluster, opts.ReadOnly)
+		if len(seeds) > 0 {
+			o.InitAddress = seeds
+		}
 		if !cache {
 			o.DisableCache = true
 			return o, nil
@@ -143,6 +160,42 @@ func probeCluster(ctx context.Context, cfg *metaurl.Config, tlsConf *tls.Config)
 	return strings.Contains(info, "cluster_state:"), nil
 }
 
+// clusterMasters returns the addresses of the cluster's masters, as CLUSTER
+// SLOTS lists them.
+func clusterMasters(ctx context.Context, cfg *metaurl.Config, tlsConf *tls.Config) ([]string, error) {
+	o := clientOption(cfg, tlsConf, true, false)
+	o.DisableCache = true
+	c, err := rueidis.NewClient(o)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	slots, err := c.Do(ctx, c.B().ClusterSlots().Build()).ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range slots {
+		f, err := s.ToArray()
+		if err != nil || len(f) < 3 {
+			continue
+		}
+		m, err := f[2].ToArray()
+		if err != nil || len(m) < 2 {
+			continue
+		}
+		host, _ := m[0].ToString()
+		port, _ := m[1].AsInt64()
+		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
+		if host != "" && !seen[addr] {
+			seen[addr] = true
+			out = append(out, addr)
+		}
+	}
+	return out, nil
+}
+
 func clientOption(cfg *metaurl.Config, tlsConf *tls.Config, cluster, readOnly bool) rueidis.ClientOption {
 	o := rueidis.ClientOption{
 		InitAddress:       cfg.Addrs,
@@ -168,6 +221,12 @@ func clientOption(cfg *metaurl.Config, tlsConf *tls.Config, cluster, readOnly bo
 	}
 	if !cluster {
 		o.SelectDB = cfg.DB
+	} else {
+		// rueidis otherwise re-reads the topology only after an error or a
+		// MOVED reply. Redis 7.0 leaves a replica out of CLUSTER SLOTS until
+		// it has replicated something, so a client started next to a fresh
+		// replica would never route reads to it (route-read).
+		o.ClusterOption.ShardsRefreshInterval = ClusterRefreshInterval
 	}
 	switch cfg.Mode {
 	case metaurl.ModeUnix:
@@ -226,34 +285,58 @@ func applyRouteRead(o *rueidis.ClientOption, cfg *metaurl.Config, cluster bool) 
 }
 
 // retryDelay is an exponential back-off between MinRetryBackoff and
-// MaxRetryBackoff, giving up after IORetries attempts.
+// MaxRetryBackoff, giving up after IORetries attempts. rueidis asks it only
+// for commands it may send twice (reads); mutations are retried by the
+// engine, which knows whether a script ran.
+//
+// A read-only script answered TRYAGAIN is not retried: that happens while
+// the volume's slot migrates between Cluster nodes, for as long as the
+// migration lasts, and the engine's only such script (path resolution) has a
+// fallback made of single-key reads, which Redis serves during a migration.
 func retryDelay(cfg *metaurl.Config) rueidis.RetryDelayFn {
-	return func(attempts int, _ rueidis.Completed, err error) time.Duration {
+	return func(attempts int, cmd rueidis.Completed, err error) time.Duration {
 		if attempts >= cfg.IORetries {
 			return -1
 		}
-		d := float64(cfg.MinRetryBackoff) * math.Pow(2, float64(attempts))
-		if d > float64(cfg.MaxRetryBackoff) {
-			d = float64(cfg.MaxRetryBackoff)
+		if rerr, ok := rueidis.IsRedisErr(err); ok && rerr.IsTryAgain() && isScript(cmd) {
+			return -1
 		}
-		return time.Duration(d)
+		return Backoff(cfg, attempts)
 	}
+}
+
+// Backoff is the pause before retry number attempts+1 (attempts counts from
+// 0): MinRetryBackoff doubled at every attempt, capped at MaxRetryBackoff.
+func Backoff(cfg *metaurl.Config, attempts int) time.Duration {
+	d := float64(cfg.MinRetryBackoff) * math.Pow(2, float64(attempts))
+	if d > float64(cfg.MaxRetryBackoff) {
+		d = float64(cfg.MaxRetryBackoff)
+	}
+	return time.Duration(d)
+}
+
+func isScript(cmd rueidis.Completed) bool {
+	if c := cmd.Commands(); len(c) > 0 {
+		switch strings.ToUpper(c[0]) {
+		case "EVALSHA_RO", "EVAL_RO", "EVALSHA", "EVAL", "FCALL", "FCALL_RO":
+			return true
+		}
+	}
+	return false
 }
 
 func tlsConfig(cfg *metaurl.Config) (*tls.Config, error) {
 	if !cfg.TLS {
 		return nil, nil
 	}
+	// Without tls-server-name, ServerName stays empty so that each
+	// connection verifies the host it dials (crypto/tls fills it in), as
+	// JuiceFS does: Cluster nodes and the master found through Sentinel are
+	// other hosts than the first address of the URL.
 	c := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		ServerName:         cfg.TLSServerName,
-	}
-	if c.ServerName == "" && len(cfg.Addrs) > 0 {
-		// Like JuiceFS, verify each connection against the host it dials.
-		if host, _, err := net.SplitHostPort(cfg.Addrs[0]); err == nil {
-			c.ServerName = host
-		}
 	}
 	if cfg.TLSCAFile != "" {
 		pem, err := os.ReadFile(cfg.TLSCAFile)
@@ -287,7 +370,7 @@ func describeDialError(cfg *metaurl.Config, err error) error {
 	case strings.Contains(msg, "NOAUTH"):
 		return fmt.Errorf("connect to %s: the server requires a password; put it in the URL or in META_PASSWORD: %w", where, err)
 	case strings.Contains(msg, "NOPERM"):
-		return fmt.Errorf("connect to %s: the Redis user lacks a permission the engine needs (see docs/deployments.md): %w", where, err)
+		return fmt.Errorf("connect to %s: %s: %w", where, PermissionHint(err), err)
 	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
 		return fmt.Errorf("connect to %s: database %d does not exist on this server: %w", where, cfg.DB, err)
 	case strings.Contains(msg, "connection refused"):
@@ -298,6 +381,87 @@ func describeDialError(cfg *metaurl.Config, err error) error {
 		return fmt.Errorf("connect to %s: timed out: %w", where, err)
 	}
 	return fmt.Errorf("connect to %s: %w", where, err)
+}
+
+// ScanNode returns the client to send keyless commands about the volume of
+// keys to (SCAN, DBSIZE): c itself, or in a Cluster (a prefixed volume) the
+// master serving the slot of the volume's keys, the only node that has them
+// all. The master is looked up with CLUSTER SLOTS every time rather than
+// taken from rueidis' slot map: keyless commands get no MOVED reply that
+// would correct that map after a failover or a slot migration.
+func ScanNode(ctx context.Context, c rueidis.Client, keys keyspace.Keys) (rueidis.Client, error) {
+	if keys.Prefix() == "" {
+		return c, nil
+	}
+	probe := c.B().Get().Key(keys.Setting()).Build()
+	slot := int64(probe.Slot())
+	nodes := c.Nodes()
+	// Any live node knows the topology; ask the one rueidis routes the
+	// volume's slot to first, then the others (one may be dead).
+	shards, err := c.Do(ctx, c.B().ClusterSlots().Build().SetSlot(keys.Setting()).ToRetryable()).ToArray()
+	for _, n := range nodes {
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		shards, err = n.Do(ctx, n.B().ClusterSlots().Build()).ToArray()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+	}
+	for _, s := range shards {
+		f, err := s.ToArray()
+		if err != nil || len(f) < 3 {
+			continue
+		}
+		lo, _ := f[0].AsInt64()
+		hi, _ := f[1].AsInt64()
+		if slot < lo || slot > hi {
+			continue
+		}
+		m, err := f[2].ToArray()
+		if err != nil || len(m) < 2 {
+			break
+		}
+		host, _ := m[0].ToString()
+		port, _ := m[1].AsInt64()
+		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
+		if n, ok := nodes[addr]; ok {
+			return n, nil
+		}
+		return nil, fmt.Errorf("the master %s of slot %d (key prefix %s) is not among the client's nodes yet; try again", addr, slot, keys.Prefix())
+	}
+	return nil, fmt.Errorf("no cluster node serves slot %d (key prefix %s)", slot, keys.Prefix())
+}
+
+// PermissionHint explains a NOPERM error of Redis ACLs in one phrase that
+// names what to grant, for example "the Redis user may not run CLIENT|TRACKING
+// (grant +client|tracking; docs/deployments.md lists what the engine
+// needs)". It returns "" for other errors.
+func PermissionHint(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	i := strings.Index(msg, "NOPERM")
+	if i < 0 {
+		return ""
+	}
+	msg = msg[i:]
+	const docs = "; docs/deployments.md lists what the engine needs"
+	// Redis 7.0: "this user has no permissions to run the 'client|tracking'
+	// command"; 7.2+: "User u has no permissions to run the 'get' command".
+	if _, rest, ok := strings.Cut(msg, "to run the '"); ok {
+		if cmd, _, ok := strings.Cut(rest, "'"); ok {
+			return fmt.Sprintf("the Redis user may not run %s (grant +%s%s)", strings.ToUpper(cmd), strings.ToLower(cmd), docs)
+		}
+	}
+	switch {
+	case strings.Contains(msg, "key"):
+		return "the Redis user may not access the volume's keys (grant ~* or, in a Cluster, ~{DB}*" + docs + ")"
+	case strings.Contains(msg, "channel"):
+		return "the Redis user may not use a Pub/Sub channel (grant &*" + docs + ")"
+	}
+	return "the Redis user lacks a permission the engine needs (" + strings.TrimPrefix(docs, "; ") + ")"
 }
 
 // checkServer reads INFO and reacts as the official client does: Redis older

@@ -451,3 +451,94 @@ func (c *Cluster) logTails() string {
 	}
 	return b.String()
 }
+
+// MigrateSlot moves slot to the master to while clients keep using it, the
+// way redis-cli --cluster reshard moves a slot: CLUSTER SETSLOT IMPORTING on
+// the target and MIGRATING on the source, then MIGRATE of the slot's keys in
+// batches of batch keys with pause between batches (so that clients run
+// into ASK redirections and TRYAGAIN replies), and finally CLUSTER SETSLOT
+// NODE on every master. It returns once every running node agrees that to
+// serves the slot and the cluster is healthy.
+func (c *Cluster) MigrateSlot(t testing.TB, slot int, to *Server, batch int, pause time.Duration) {
+	t.Helper()
+	from := c.MasterOfSlot(t, slot)
+	if from == to {
+		t.Fatalf("redistest: MigrateSlot: %s already serves slot %d", to.Addr, slot)
+	}
+	if batch < 1 {
+		batch = 10
+	}
+	id := func(n *Server) string {
+		v, err := n.callString("CLUSTER", "MYID")
+		if err != nil {
+			t.Fatalf("redistest: CLUSTER MYID on %s: %v", n.Addr, err)
+		}
+		return v
+	}
+	fromID, toID := id(from), id(to)
+	s := strconv.Itoa(slot)
+	must := func(n *Server, args ...string) rueidis.RedisResult {
+		r, err := n.call(args...)
+		if err != nil {
+			t.Fatalf("redistest: %s on %s: %v\n%s", strings.Join(args, " "), n.Addr, err, c.logTails())
+		}
+		return r
+	}
+	must(to, "CLUSTER", "SETSLOT", s, "IMPORTING", fromID)
+	must(from, "CLUSTER", "SETSLOT", s, "MIGRATING", toID)
+	for {
+		keys, err := must(from, "CLUSTER", "GETKEYSINSLOT", s, strconv.Itoa(batch)).AsStrSlice()
+		if err != nil {
+			t.Fatalf("redistest: CLUSTER GETKEYSINSLOT on %s: %v", from.Addr, err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := []string{"MIGRATE", "127.0.0.1", strconv.Itoa(to.Port()), "", "0", "10000"}
+		if c.Password != "" {
+			args = append(args, "AUTH", c.Password)
+		}
+		args = append(args, "KEYS")
+		must(from, append(args, keys...)...)
+		time.Sleep(pause)
+	}
+	// The target first, then the source, then everyone else, as redis-cli
+	// does, so that the slot is never left without an owner.
+	must(to, "CLUSTER", "SETSLOT", s, "NODE", toID)
+	must(from, "CLUSTER", "SETSLOT", s, "NODE", toID)
+	for _, n := range c.Masters(t) {
+		if n != to && n != from {
+			must(n, "CLUSTER", "SETSLOT", s, "NODE", toID)
+		}
+	}
+	err := waitFor(clusterWait, 20*time.Millisecond, func() error {
+		n, err := c.masterOfSlot(slot)
+		if err != nil {
+			return err
+		}
+		if n != to {
+			return fmt.Errorf("slot %d is still served by %s", slot, n.Addr)
+		}
+		return c.healthy()
+	})
+	if err != nil {
+		t.Fatalf("redistest: migrate slot %d from %s to %s: %v\n%s", slot, from.Addr, to.Addr, err, c.logTails())
+	}
+}
+
+// Slot returns the hash slot of key (CLUSTER KEYSLOT).
+func (c *Cluster) Slot(t testing.TB, key string) int {
+	t.Helper()
+	for _, n := range c.live() {
+		r, err := n.call("CLUSTER", "KEYSLOT", key)
+		if err != nil {
+			continue
+		}
+		slot, err := r.AsInt64()
+		if err == nil {
+			return int(slot)
+		}
+	}
+	t.Fatalf("redistest: CLUSTER KEYSLOT %s: no running node answered", key)
+	return 0
+}

@@ -24,6 +24,8 @@ type serverConfig struct {
 	unixSocket bool
 	extra      []string
 
+	sentinelPassword string // requirepass of the sentinels (StartSentinel)
+
 	databases int       // 0: Redis default (16)
 	cluster   bool      // cluster-enabled yes
 	replicaOf string    // "host port" of the master, for a replica
@@ -68,6 +70,13 @@ func WithACLUser(user, pass string, rules ...string) Option {
 		}
 		c.aclUsers = append(c.aclUsers, strings.Join(quoted, " "))
 	}
+}
+
+// WithSentinelPassword makes the sentinels of StartSentinel require a
+// password (requirepass, and sentinel-pass so that they still talk to each
+// other); the data nodes are not affected. Other functions ignore it.
+func WithSentinelPassword(pw string) Option {
+	return func(c *serverConfig) { c.sentinelPassword = pw }
 }
 
 // WithTLS makes the server listen on a TLS-only port. A throwaway CA, a
@@ -169,6 +178,10 @@ func (c *serverConfig) render(dir string, port int, socket string, tf *tlsFiles)
 		add("sentinel parallel-syncs %s 1", s.masterName)
 		if s.authPass != "" {
 			add("sentinel auth-pass %s %s", s.masterName, quote(s.authPass))
+		}
+		if c.password != "" {
+			add("requirepass %s", quote(c.password))
+			add("sentinel sentinel-pass %s", quote(c.password))
 		}
 		lines = append(lines, c.extra...)
 		return strings.Join(lines, "\n") + "\n"

@@ -15,8 +15,11 @@ const (
 	// sentinelCount and sentinelQuorum describe every SentinelGroup.
 	sentinelCount  = 3
 	sentinelQuorum = 2
-	// sentinelWait bounds sentinel convergence and failovers.
-	sentinelWait = 30 * time.Second
+	// sentinelWait bounds sentinel convergence and failovers. A sentinel
+	// whose timer is late by more than 2 s (a stalled or overloaded machine)
+	// enters TILT mode and takes no action for 30 s; the bound leaves room
+	// for one such period and the failover after it.
+	sentinelWait = 75 * time.Second
 )
 
 // SentinelGroup is one master, one replica and three sentinels monitoring
@@ -31,6 +34,9 @@ type SentinelGroup struct {
 	MasterName string
 	// Password is the data nodes' password, empty without WithPassword.
 	Password string
+	// SentinelPassword is the sentinels' own password, empty without
+	// WithSentinelPassword.
+	SentinelPassword string
 
 	tls *tlsFiles
 }
@@ -50,7 +56,7 @@ func StartSentinel(t testing.TB, opts ...Option) *SentinelGroup {
 		}
 		cfg.tlsFiles = tf
 	}
-	g := &SentinelGroup{MasterName: "mymaster", Password: cfg.password, tls: cfg.tlsFiles}
+	g := &SentinelGroup{MasterName: "mymaster", Password: cfg.password, SentinelPassword: cfg.sentinelPassword, tls: cfg.tlsFiles}
 	g.Master = startTB(t, cfg.clone())
 	rcfg := cfg.clone()
 	rcfg.replicaOf = "127.0.0.1 " + strconv.Itoa(g.Master.Port())
@@ -59,7 +65,7 @@ func StartSentinel(t testing.TB, opts ...Option) *SentinelGroup {
 		t.Fatalf("redistest: replica %s of %s: %v\n%s", g.Replica.Addr, g.Master.Addr, err, g.logTails())
 	}
 
-	scfg := serverConfig{tls: cfg.tls, mutualTLS: cfg.mutualTLS, tlsFiles: cfg.tlsFiles}
+	scfg := serverConfig{tls: cfg.tls, mutualTLS: cfg.mutualTLS, tlsFiles: cfg.tlsFiles, password: cfg.sentinelPassword}
 	scfg.sentinel = &sentinelConfig{
 		masterName: g.MasterName,
 		masterAddr: "127.0.0.1 " + strconv.Itoa(g.Master.Port()),
@@ -299,6 +305,7 @@ func (g *SentinelGroup) ClientOption(db int) rueidis.ClientOption {
 		ConnWriteTimeout: cmdTimeout,
 		Sentinel: rueidis.SentinelOption{
 			MasterSet:               g.MasterName,
+			Password:                g.SentinelPassword,
 			TopologyRefreshInterval: time.Second,
 		},
 	}

@@ -1,0 +1,313 @@
+package meta_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/internal/faulttest"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/mdtest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// TestCluster runs a volume on a Redis Cluster of three masters with one
+// replica each, as JuiceFS lays it out: every key carries the hash tag {DB},
+// so the whole volume lives in one slot, on one master. The subtests share
+// the cluster and run in order; the last one kills the slot's master.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	begin := time.Now()
+	c := redistest.StartCluster(t, 3, 1)
+	t.Logf("3+3 cluster ready in %v", time.Since(begin))
+	const db = 7
+	url := c.URL("redis", db)
+	slot := c.Slot(t, "{7}setting")
+	e := formatAt(t, url, meta.Options{})
+	if !e.Conn().Cluster || e.Keys().Prefix() != "{7}" {
+		t.Fatalf("cluster %v, prefix %q", e.Conn().Cluster, e.Keys().Prefix())
+	}
+
+	t.Run("volume", func(t *testing.T) { clusterVolume(t, c, e, slot) })
+	t.Run("replica-reads", func(t *testing.T) { clusterReplicaReads(t, c, e, slot) })
+	t.Run("reshard", func(t *testing.T) { clusterReshard(t, c, e, slot) })
+	t.Run("failover", func(t *testing.T) { clusterFailover(t, c, e, slot) })
+}
+
+// clusterVolume: format, namespace operations and mdtest; all keys in the
+// volume's slot on its master; scripts run there; a single-address URL is
+// recognised as the same cluster and volume; the volume is consistent.
+func clusterVolume(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+	ctx := context.Background()
+	master := c.MasterOfSlot(t, slot)
+	before := commandCalls(t, master)
+	namespaceOps(t, e, "ns")
+	opts := mdtest.Options{Threads: 2, Dirs: 2, Depth: 2, Files: 5, Write: 1 << 20, Phases: []string{"stat", "readdir", "rename"}}
+	err := mdtest.Run(ctx, e, "/md", opts, nil, func(mdtest.Result) {})
+	if err != nil {
+		t.Fatalf("mdtest: %v", err)
+	}
+
+	// JuiceFS's rule: one address of a cluster node means Cluster mode, with
+	// the same {DB} prefix, hence the same volume.
+	single := openAt(t, "redis://"+c.Nodes[1].Addr+"/7", meta.Options{NoBackgroundJobs: true})
+	if !single.Conn().Cluster || single.Keys().Prefix() != "{7}" {
+		t.Fatalf("single address: cluster %v, prefix %q", single.Conn().Cluster, single.Keys().Prefix())
+	}
+	// A fresh client resolves with the server-side script (nothing cached).
+	if ino, _, err := single.Resolve(ctx, meta.RootInode, "md/test-dir.0-0/mdtest_tree.0/mdtest_tree.1"); err != nil || ino == 0 {
+		t.Fatalf("resolve through a single-address client: %d %v", ino, err)
+	}
+
+	n, err := e.KeyCount(ctx)
+	if err != nil || n < 50 {
+		t.Fatalf("KeyCount %d %v", n, err)
+	}
+	inSlot, err := master.Do(t, 0, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot)).AsInt64()
+	if err != nil || inSlot != n {
+		t.Fatalf("slot %d holds %d keys (%v), the volume %d", slot, inSlot, err, n)
+	}
+	for _, m := range c.Masters(t) {
+		keys, err := m.Do(t, 0, "KEYS", "*").AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if m != master || !strings.HasPrefix(k, "{7}") {
+				t.Fatalf("key %q on %s (the volume's slot %d is on %s)", k, m.Addr, slot, master.Addr)
+			}
+		}
+	}
+	after := commandCalls(t, master)
+	if after["evalsha"]+after["eval"] <= before["evalsha"]+before["eval"] || after["evalsha_ro"]+after["eval_ro"] <= before["evalsha_ro"]+before["eval_ro"] {
+		t.Fatalf("the slot's master ran no transaction or resolve script: before %v after %v", before, after)
+	}
+	recount(t, e, single)
+}
+
+// replicasOf returns the running replicas of master.
+func replicasOf(t *testing.T, c *redistest.Cluster, master *redistest.Server) []*redistest.Server {
+	t.Helper()
+	var out []*redistest.Server
+	for _, n := range c.Nodes {
+		if n.Running() && n.Info(t, "replication", "role") == "slave" && n.Info(t, "replication", "master_port") == strconv.Itoa(master.Port()) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no running replica", master.Addr)
+	}
+	return out
+}
+
+// clusterReplicaReads: a read-only client with route-read=replica reads from
+// the slot's replica, with client-side caching kept coherent by the
+// replica's invalidations; a writable client ignores route-read.
+func clusterReplicaReads(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+	ctx := context.Background()
+	master := c.MasterOfSlot(t, slot)
+	replica := replicasOf(t, c, master)[0]
+	d, _, err := e.Mkdir(ctx, meta.RootInode, "rr", 0o755, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := e.Mknod(ctx, d, "f", 1, 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := master.Do(t, 0, "WAIT", "1", "5000").Error(); err != nil {
+		t.Fatal(err)
+	}
+	quiet := meta.Options{NoBackgroundJobs: true, Heartbeat: time.Hour}
+	// Redis 7.0 lists a replica in CLUSTER SLOTS only once a node has heard
+	// (through the cluster bus) that it replicated something; the client
+	// below learns the topology from any node.
+	await(t, 30*time.Second, "every node lists the slot's replica in CLUSTER SLOTS", func() error {
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			text := fmt.Sprint(n.Do(t, 0, "CLUSTER", "SLOTS").ToAny())
+			if !strings.Contains(text, strconv.Itoa(replica.Port())) {
+				return fmt.Errorf("CLUSTER SLOTS on %s: %s", n.Addr, text)
+			}
+		}
+		return nil
+	})
+
+	// A writable client ignores route-read: reads go to the master.
+	rw := openAt(t, c.URL("redis", 7)+"?route-read=replica", quiet)
+	beforeRW := readCalls(commandCalls(t, replica))
+	if _, _, err := rw.Resolve(ctx, meta.RootInode, "rr/f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rw.Readdir(ctx, d, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCalls(commandCalls(t, replica)); got != beforeRW {
+		t.Fatalf("a writable client with route-read=replica sent %d reads to the replica", got-beforeRW)
+	}
+
+	roOpts := quiet
+	roOpts.ReadOnly = true
+	ro := openAt(t, c.URL("redis", 7)+"?route-read=replica", roOpts)
+	before := readCalls(commandCalls(t, replica))
+	if ino, _, err := ro.Resolve(ctx, meta.RootInode, "rr/f"); err != nil || ino != f {
+		t.Fatalf("read-only resolve: %d %v", ino, err)
+	}
+	if _, err := ro.Readdir(ctx, d, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.GetAttr(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCalls(commandCalls(t, replica)); got <= before {
+		var b strings.Builder
+		for _, n := range c.Nodes {
+			if n.Running() {
+				fmt.Fprintf(&b, "\n%s %s: %v", n.Addr, n.Info(t, "replication", "role"), commandCalls(t, n))
+			}
+		}
+		t.Fatalf("the read-only client with route-read=replica sent no read to the replica %s (master %s):%s", replica.Addr, master.Addr, b.String())
+	}
+	if _, _, err := ro.Mknod(ctx, d, "g", 1, 0o644, 0, 0); err == nil {
+		t.Fatal("a read-only client wrote")
+	}
+
+	// Cached reads from the replica are invalidated when the replica
+	// applies the master's writes.
+	hits := ro.CacheStats().Hits
+	if _, err := ro.GetAttr(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if ro.CacheStats().Hits == hits {
+		t.Fatal("the second read of an attribute from the replica was not a cache hit")
+	}
+	inval := ro.CacheStats().Invalidations
+	chmod(t, e, f, 0o600)
+	await(t, 10*time.Second, "the replica reader sees the master's chmod", modeIs(ro, f, 0o600))
+	if ro.CacheStats().Invalidations == inval {
+		t.Fatal("the change was seen without an invalidation from the replica")
+	}
+	chmod(t, e, f, 0o640)
+	await(t, 10*time.Second, "the replica reader sees a second chmod", modeIs(ro, f, 0o640))
+}
+
+// clusterReshard moves the volume's slot to another master while a
+// workload runs: rueidis follows MOVED and ASK, the engine sends mutations
+// refused with TRYAGAIN again, nothing acknowledged is lost, and cached
+// reads stay coherent.
+func clusterReshard(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+	ctx := context.Background()
+	reader := openAt(t, c.URL("redis", 7), meta.Options{NoBackgroundJobs: true})
+	d, _, err := e.Mkdir(ctx, meta.RootInode, "reshard-probe", 0o755, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := e.Mknod(ctx, d, "f", 1, 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.GetAttr(ctx, f); err != nil { // cached, on the old master's connection
+		t.Fatal(err)
+	}
+
+	w, err := faulttest.Start(ctx, e, "reshard", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if !w.WaitProgress(100, 30*time.Second) {
+		t.Fatalf("the workload made no progress before the migration: %v", w.Errors())
+	}
+	from := c.MasterOfSlot(t, slot)
+	var to *redistest.Server
+	for _, m := range c.Masters(t) {
+		if m != from {
+			to = m
+			break
+		}
+	}
+	retries := e.TxStats().Retries
+	begin := time.Now()
+	c.MigrateSlot(t, slot, to, 20, time.Millisecond)
+	t.Logf("slot %d migrated from %s to %s in %v, %d keys", slot, from.Addr, to.Addr, time.Since(begin),
+		mustInt(t, to.Do(t, 0, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot))))
+	if !w.WaitProgress(100, 30*time.Second) {
+		t.Fatalf("the workload made no progress after the migration: %v", w.Errors())
+	}
+	w.Stop()
+	t.Logf("workload: %d operations, %d failed, %d mutations sent again", w.Succeeded(), w.Failed(), e.TxStats().Retries-retries)
+	if errs := w.Errors(); len(errs) > 0 {
+		t.Errorf("operations failed during the migration: %v", errs)
+	}
+	if v := w.Violations(); len(v) > 0 {
+		t.Errorf("reads contradicting acknowledged operations: %v", v)
+	}
+	fresh := openAt(t, c.URL("redis", 7), meta.Options{NoBackgroundJobs: true})
+	rep, err := w.Check(ctx, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Lost) > 0 {
+		t.Fatalf("acknowledged operations lost: %v", rep.Lost)
+	}
+	t.Logf("%d names checked, %d unknown", rep.Checked, rep.Unknown)
+
+	// The reader's entry from the old master was invalidated by MIGRATE;
+	// what it caches now comes from the new master and is invalidated there.
+	chmod(t, e, f, 0o600)
+	await(t, 10*time.Second, "the reader sees a chmod made after the migration", modeIs(reader, f, 0o600))
+	chmod(t, e, f, 0o640)
+	await(t, 10*time.Second, "the reader sees a second chmod", modeIs(reader, f, 0o640))
+	recount(t, e, reader)
+}
+
+// clusterFailover kills the master of the volume's slot: clients follow the
+// promoted replica, cached values from the dead connection are never served
+// afterwards, and invalidation works on the new master.
+func clusterFailover(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+	ctx := context.Background()
+	reader := openAt(t, c.URL("redis", 7), meta.Options{NoBackgroundJobs: true})
+	d, _, err := e.Mkdir(ctx, meta.RootInode, "failover", 0o755, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := e.Mknod(ctx, d, "f", 1, 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := modeIs(reader, f, 0o644)(); err != nil { // cached
+		t.Fatal(err)
+	}
+	old := c.MasterOfSlot(t, slot)
+	if err := old.Do(t, 0, "WAIT", "1", "5000").Error(); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	promoted := c.Failover(t, slot)
+	t.Logf("failover of slot %d: %s -> %s in %v", slot, old.Addr, promoted.Addr, time.Since(begin))
+
+	// The first write after the failover: the engine sends it again until
+	// the cluster has settled (CLUSTERDOWN, broken connection, MOVED).
+	begin = time.Now()
+	chmod(t, e, f, 0o600)
+	t.Logf("first write after the failover took %v", time.Since(begin))
+	await(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o600))
+	chmod(t, e, f, 0o640)
+	await(t, 10*time.Second, "the reader sees a second chmod", modeIs(reader, f, 0o640))
+	namespaceOps(t, e, "after-failover")
+	recount(t, e, reader)
+}
+
+func mustInt(t *testing.T, r interface{ AsInt64() (int64, error) }) int64 {
+	t.Helper()
+	n, err := r.AsInt64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

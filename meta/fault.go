@@ -1,0 +1,189 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/redisconn"
+)
+
+// Mutations under faults.
+//
+// Every mutation is one script call. When the call fails, what matters is
+// whether the script ran:
+//
+//   - Redis refused it before running it (TRYAGAIN while the volume's Cluster
+//     slot migrates, CLUSTERDOWN and MASTERDOWN during a failover, LOADING
+//     after a restart, READONLY from a master just demoted, NOREPLICAS,
+//     BUSY, MISCONF, a full client table) or the connection could not even
+//     be made: it did not run, and sending it again is safe.
+//   - The connection failed while the call was under way (reset, EOF, a read
+//     timeout): the script may have run and only its reply been lost. Each
+//     transaction therefore carries a random id; the script, having applied
+//     the writes, stores their results under the id's marker key
+//     (keyspace.TxnMarker, kept markerTTL), and a transaction sent again
+//     whose marker exists returns the stored results without applying
+//     anything. Sending it again is then safe as well, within markerTTL of
+//     the first sending; the engine stops well before.
+//   - Anything else (a script error, OOM, NOPERM, WRONGTYPE, a cancelled or
+//     expired context) is final and returned at once.
+//
+// Sending again follows the meta URL's io-retries, min-retry-backoff and
+// max-retry-backoff, like the retries rueidis makes for reads. A caller
+// whose context ends while a mutation is under way gets EINTR or ETIMEDOUT,
+// and the mutation may or may not have been applied: that is the one case
+// the engine cannot settle.
+
+// markerTTL is how long a transaction's replay marker lives (the PX of
+// txn.lua and dirstat.lua, which must agree). Markers are deleted as soon as
+// their transaction is acknowledged (see ackMarker); the TTL only bounds
+// what a client that dies leaves behind.
+const markerTTL = 10 * time.Minute
+
+// replayWindow is how long after its first sending a mutation may be sent
+// again: half the marker's life, so that a marker cannot expire before a
+// resending that should find it.
+const replayWindow = markerTTL / 2
+
+// markerAckBatch is how many acknowledged markers are deleted at once.
+const markerAckBatch = 256
+
+// ErrOutcomeUnknown is returned (wrapped, with the network error) when a
+// mutation was sent, its reply was lost, and it could not be sent again
+// before the retries ran out: it may or may not have been applied. ToErrno
+// maps it to EIO.
+var ErrOutcomeUnknown = errors.New("the mutation was sent but Redis did not confirm it; it may or may not have been applied")
+
+type faultKind int
+
+const (
+	faultFinal   faultKind = iota // an answer: return it
+	faultNotRun                   // the script did not run: send again
+	faultUnknown                  // the script may have run: send again, guarded by the marker
+)
+
+// classifyFault tells how a failed script call may be retried.
+func classifyFault(ctx context.Context, err error) faultKind {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, rueidis.ErrClosing) {
+		return faultFinal
+	}
+	if rerr, ok := rueidis.IsRedisErr(err); ok {
+		msg := rerr.Error()
+		word, _, _ := strings.Cut(msg, " ")
+		switch word {
+		case "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY", "NOREPLICAS", "BUSY", "MISCONF", "MOVED", "ASK":
+			return faultNotRun
+		}
+		if strings.Contains(msg, "max number of clients reached") {
+			return faultNotRun
+		}
+		return faultFinal
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, rueidis.ErrNoSlot) {
+		return faultNotRun
+	}
+	return faultUnknown
+}
+
+// execMutation runs a mutation script and sends it again after faults, as
+// described above. guarded says that the script honours the replay marker
+// passed among its keys; without it a call whose outcome is unknown is not
+// sent again.
+func (e *Engine) execMutation(ctx context.Context, script *rueidis.Lua, keys, args []string, guarded bool) ([]rueidis.RedisMessage, error) {
+	first := time.Now()
+	for attempt := 0; ; attempt++ {
+		reply, err := script.Exec(ctx, e.rdb, keys, args).ToArray()
+		if err == nil {
+			return reply, nil
+		}
+		kind := classifyFault(ctx, err)
+		if kind == faultFinal {
+			return nil, err
+		}
+		giveUp := attempt >= e.url.IORetries || time.Since(first) > replayWindow ||
+			(kind == faultUnknown && !guarded)
+		if giveUp {
+			if kind == faultUnknown {
+				return nil, fmt.Errorf("%w (%d attempts): %w", ErrOutcomeUnknown, attempt+1, err)
+			}
+			return nil, err
+		}
+		e.txStats.retries.Add(1)
+		e.log.Debug(fmt.Sprintf("mutation failed (%v); sending it again", err))
+		t := time.NewTimer(redisconn.Backoff(e.url, attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if kind == faultUnknown {
+				return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
+			}
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// newMarker returns the replay marker key of a new transaction.
+func (e *Engine) newMarker() string { return e.keys.TxnMarker(rand.Uint64()) }
+
+// markerAcks collects the markers of acknowledged transactions, which
+// nobody will send again, so that they are deleted in batches long before
+// they expire.
+type markerAcks struct {
+	mu      sync.Mutex
+	pending []string
+	wg      sync.WaitGroup
+}
+
+// ackMarker records that the transaction of marker was acknowledged.
+func (e *Engine) ackMarker(marker string) {
+	a := &e.acks
+	a.mu.Lock()
+	a.pending = append(a.pending, marker)
+	var batch []string
+	if len(a.pending) >= markerAckBatch {
+		batch, a.pending = a.pending, nil
+	}
+	a.mu.Unlock()
+	if batch != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			e.deleteMarkers(batch)
+		}()
+	}
+}
+
+// flushMarkers deletes the pending acknowledged markers and waits for the
+// deletions under way.
+func (e *Engine) flushMarkers() {
+	a := &e.acks
+	a.mu.Lock()
+	batch := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	if len(batch) > 0 {
+		e.deleteMarkers(batch)
+	}
+	a.wg.Wait()
+}
+
+// deleteMarkers deletes markers with one DEL (of small strings: cheap, and a
+// command the engine needs anyway). A failure only leaves them to expire.
+func (e *Engine) deleteMarkers(markers []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.rdb.Do(ctx, e.rdb.B().Del().Key(markers...).Build()).Error(); err != nil {
+		e.log.Debug(fmt.Sprintf("delete %d transaction markers: %v (they expire within %v)", len(markers), err, markerTTL))
+	}
+}
