@@ -21,26 +21,38 @@ import (
 func TestCluster(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
-	c := redistest.StartCluster(t, 3, 1)
+	// The volume's client is an ACL user with the documented least
+	// privileges and only the volume's keys (~{7}*).
+	rules := append([]string{"~{7}*", "resetchannels"}, leastPrivileges...)
+	c := redistest.StartCluster(t, 3, 1, redistest.WithACLUser("jfs", "jfs-pw", rules...))
 	t.Logf("3+3 cluster ready in %v", time.Since(begin))
-	const db = 7
-	url := c.URL("redis", db)
+	url := "redis://jfs:jfs-pw@" + strings.Join(c.Addrs(), ",") + "/7"
 	slot := c.Slot(t, "{7}setting")
 	e := formatAt(t, url, meta.Options{})
 	if !e.Conn().Cluster || e.Keys().Prefix() != "{7}" {
 		t.Fatalf("cluster %v, prefix %q", e.Conn().Cluster, e.Keys().Prefix())
 	}
 
-	t.Run("volume", func(t *testing.T) { clusterVolume(t, c, e, slot) })
-	t.Run("replica-reads", func(t *testing.T) { clusterReplicaReads(t, c, e, slot) })
-	t.Run("reshard", func(t *testing.T) { clusterReshard(t, c, e, slot) })
-	t.Run("failover", func(t *testing.T) { clusterFailover(t, c, e, slot) })
+	t.Run("volume", func(t *testing.T) { clusterVolume(t, c, url, e, slot) })
+	t.Run("replica-reads", func(t *testing.T) { clusterReplicaReads(t, c, url, e, slot) })
+	t.Run("reshard", func(t *testing.T) { clusterReshard(t, c, url, e, slot) })
+	t.Run("failover", func(t *testing.T) { clusterFailover(t, c, url, e, slot) })
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		if log, err := n.Do(t, 0, "ACL", "LOG").ToAny(); err != nil {
+			t.Fatal(err)
+		} else if entries, _ := log.([]any); len(entries) > 0 {
+			t.Fatalf("%s denied commands to the engine's ACL user: %v", n.Addr, log)
+		}
+	}
 }
 
 // clusterVolume: format, namespace operations and mdtest; all keys in the
 // volume's slot on its master; scripts run there; a single-address URL is
 // recognised as the same cluster and volume; the volume is consistent.
-func clusterVolume(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+func clusterVolume(t *testing.T, c *redistest.Cluster, url string, e *meta.Engine, slot int) {
 	ctx := context.Background()
 	master := c.MasterOfSlot(t, slot)
 	before := commandCalls(t, master)
@@ -53,7 +65,7 @@ func clusterVolume(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int)
 
 	// JuiceFS's rule: one address of a cluster node means Cluster mode, with
 	// the same {DB} prefix, hence the same volume.
-	single := openAt(t, "redis://"+c.Nodes[1].Addr+"/7", meta.Options{NoBackgroundJobs: true})
+	single := openAt(t, "redis://jfs:jfs-pw@"+c.Nodes[1].Addr+"/7", meta.Options{NoBackgroundJobs: true})
 	if !single.Conn().Cluster || single.Keys().Prefix() != "{7}" {
 		t.Fatalf("single address: cluster %v, prefix %q", single.Conn().Cluster, single.Keys().Prefix())
 	}
@@ -106,7 +118,7 @@ func replicasOf(t *testing.T, c *redistest.Cluster, master *redistest.Server) []
 // clusterReplicaReads: a read-only client with route-read=replica reads from
 // the slot's replica, with client-side caching kept coherent by the
 // replica's invalidations; a writable client ignores route-read.
-func clusterReplicaReads(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+func clusterReplicaReads(t *testing.T, c *redistest.Cluster, url string, e *meta.Engine, slot int) {
 	ctx := context.Background()
 	master := c.MasterOfSlot(t, slot)
 	replica := replicasOf(t, c, master)[0]
@@ -139,7 +151,7 @@ func clusterReplicaReads(t *testing.T, c *redistest.Cluster, e *meta.Engine, slo
 	})
 
 	// A writable client ignores route-read: reads go to the master.
-	rw := openAt(t, c.URL("redis", 7)+"?route-read=replica", quiet)
+	rw := openAt(t, url+"?route-read=replica", quiet)
 	beforeRW := readCalls(commandCalls(t, replica))
 	if _, _, err := rw.Resolve(ctx, meta.RootInode, "rr/f"); err != nil {
 		t.Fatal(err)
@@ -153,7 +165,7 @@ func clusterReplicaReads(t *testing.T, c *redistest.Cluster, e *meta.Engine, slo
 
 	roOpts := quiet
 	roOpts.ReadOnly = true
-	ro := openAt(t, c.URL("redis", 7)+"?route-read=replica", roOpts)
+	ro := openAt(t, url+"?route-read=replica", roOpts)
 	before := readCalls(commandCalls(t, replica))
 	if ino, _, err := ro.Resolve(ctx, meta.RootInode, "rr/f"); err != nil || ino != f {
 		t.Fatalf("read-only resolve: %d %v", ino, err)
@@ -200,9 +212,9 @@ func clusterReplicaReads(t *testing.T, c *redistest.Cluster, e *meta.Engine, slo
 // workload runs: rueidis follows MOVED and ASK, the engine sends mutations
 // refused with TRYAGAIN again, nothing acknowledged is lost, and cached
 // reads stay coherent.
-func clusterReshard(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+func clusterReshard(t *testing.T, c *redistest.Cluster, url string, e *meta.Engine, slot int) {
 	ctx := context.Background()
-	reader := openAt(t, c.URL("redis", 7), meta.Options{NoBackgroundJobs: true})
+	reader := openAt(t, url, meta.Options{NoBackgroundJobs: true})
 	d, _, err := e.Mkdir(ctx, meta.RootInode, "reshard-probe", 0o755, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +245,7 @@ func clusterReshard(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int
 	}
 	retries := e.TxStats().Retries
 	begin := time.Now()
-	c.MigrateSlot(t, slot, to, 20, time.Millisecond)
+	c.MigrateSlot(t, slot, to, 5, 2*time.Millisecond)
 	t.Logf("slot %d migrated from %s to %s in %v, %d keys", slot, from.Addr, to.Addr, time.Since(begin),
 		mustInt(t, to.Do(t, 0, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot))))
 	if !w.WaitProgress(100, 30*time.Second) {
@@ -247,7 +259,7 @@ func clusterReshard(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int
 	if v := w.Violations(); len(v) > 0 {
 		t.Errorf("reads contradicting acknowledged operations: %v", v)
 	}
-	fresh := openAt(t, c.URL("redis", 7), meta.Options{NoBackgroundJobs: true})
+	fresh := openAt(t, url, meta.Options{NoBackgroundJobs: true})
 	rep, err := w.Check(ctx, fresh)
 	if err != nil {
 		t.Fatal(err)
@@ -269,9 +281,9 @@ func clusterReshard(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int
 // clusterFailover kills the master of the volume's slot: clients follow the
 // promoted replica, cached values from the dead connection are never served
 // afterwards, and invalidation works on the new master.
-func clusterFailover(t *testing.T, c *redistest.Cluster, e *meta.Engine, slot int) {
+func clusterFailover(t *testing.T, c *redistest.Cluster, url string, e *meta.Engine, slot int) {
 	ctx := context.Background()
-	reader := openAt(t, c.URL("redis", 7), meta.Options{NoBackgroundJobs: true})
+	reader := openAt(t, url, meta.Options{NoBackgroundJobs: true})
 	d, _, err := e.Mkdir(ctx, meta.RootInode, "failover", 0o755, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -195,6 +195,11 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	}
 	reply, err := e.execMutation(ctx, e.txnScript, keys, args, true)
 	if err != nil {
+		if isScriptPermissionError(err) {
+			// Redis 7.0 does not say which command the script was denied.
+			return nil, nil, fmt.Errorf("redis transaction: the Redis user may not run one of the commands of the transaction script (%s; docs/deployments.md lists what the engine needs): %w",
+				strings.Join(tx.commands(), ", "), err)
+		}
 		return nil, nil, e.redisErr("transaction", err)
 	}
 	if len(reply) == 0 {
@@ -234,6 +239,37 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	e.cache.Invalidate(stale...)
 	e.overlay.forget(stale...)
 	return nil, state, nil
+}
+
+// isScriptPermissionError recognises an ACL denial inside a script.
+func isScriptPermissionError(err error) bool {
+	return strings.Contains(err.Error(), "user executing the script can't run this command")
+}
+
+// commands lists the Redis commands the script runs for tx.
+func (tx *Tx) commands() []string {
+	seen := map[string]bool{"GET": true, "SET": true}
+	out := []string{"GET", "SET"}
+	add := func(c string) {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	for _, c := range tx.conds {
+		switch c.kind {
+		case condHGet:
+			add("HGET")
+		case condExists:
+			add("EXISTS")
+		}
+	}
+	for _, w := range tx.writes {
+		if !strings.HasPrefix(w.cmd, "!") {
+			add(w.cmd)
+		}
+	}
+	return out
 }
 
 // afterCommit makes this client's own writes visible to its later reads

@@ -115,12 +115,22 @@ func Dial(ctx context.Context, cfg *metaurl.Config, opts Options) (*Conn, error)
 	o, reg := build(wantCache)
 	client, err := rueidis.NewClient(o)
 	if err != nil && wantCache && errors.Is(err, rueidis.ErrNoCache) {
-		log.Warn("the Redis server speaks only RESP2: client-side caching is disabled")
-		conn.RESP3 = false
+		if hint := PermissionHint(err); hint != "" {
+			// CLIENT TRACKING denied by an ACL: work without the cache.
+			log.Warn(hint + ": client-side caching is disabled")
+		} else {
+			log.Warn("the Redis server speaks only RESP2: client-side caching is disabled")
+			conn.RESP3 = false
+		}
 		o, reg = build(false)
 		client, err = rueidis.NewClient(o)
 	}
 	if err != nil {
+		if cfg.Mode == metaurl.ModeSentinel && isAuthError(err) {
+			if serr := checkSentinelAuth(ctx, cfg, tlsConf); serr != nil {
+				return nil, serr
+			}
+		}
 		return nil, describeDialError(cfg, err)
 	}
 	conn.Client, conn.Cache = client, reg
@@ -359,11 +369,65 @@ func tlsConfig(cfg *metaurl.Config) (*tls.Config, error) {
 	return c, nil
 }
 
+func isAuthError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "WRONGPASS") ||
+		strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password")
+}
+
+// checkSentinelAuth tells whether an authentication failure came from the
+// sentinels rather than from the master: their credentials are not the
+// URL's but SENTINEL_USERNAME and SENTINEL_PASSWORD, which the generic
+// message would not mention.
+func checkSentinelAuth(ctx context.Context, cfg *metaurl.Config, tlsConf *tls.Config) error {
+	for _, addr := range cfg.Addrs {
+		c, err := rueidis.NewClient(rueidis.ClientOption{
+			InitAddress:       []string{addr},
+			Username:          cfg.SentinelUsername,
+			Password:          cfg.SentinelPassword,
+			TLSConfig:         tlsConf,
+			Dialer:            net.Dialer{Timeout: cfg.DialTimeout},
+			ForceSingleClient: true,
+			DisableCache:      true,
+		})
+		if err == nil {
+			err = c.Do(ctx, c.B().Ping().Build()).Error()
+			c.Close()
+		}
+		if err == nil {
+			return nil // this sentinel accepts the credentials: the master refused
+		}
+		if isAuthError(err) {
+			what := "no SENTINEL_PASSWORD is set"
+			if cfg.SentinelPassword != "" {
+				what = "SENTINEL_USERNAME/SENTINEL_PASSWORD are wrong"
+			}
+			return fmt.Errorf("connect to %s: sentinel %s refused the connection: it requires a password and %s (the URL's password is the master's): %w",
+				cfg.Redacted(), addr, what, err)
+		}
+	}
+	return nil
+}
+
 // describeDialError turns connection failures into one clear line.
 func describeDialError(cfg *metaurl.Config, err error) error {
 	where := cfg.Redacted()
+	if tlsErr := describeTLSError(err); tlsErr != "" {
+		return fmt.Errorf("connect to %s: %s: %w", where, tlsErr, oneLine{err})
+	}
+	err = oneLine{err}
 	msg := err.Error()
+	if cfg.TLS {
+		switch {
+		case cfg.TLSCertFile == "" && (strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF") || strings.Contains(msg, "broken pipe")):
+			return fmt.Errorf("connect to %s: TLS: the server closed the connection; it may require a client certificate (set tls-cert-file and tls-key-file): %w", where, err)
+		case strings.Contains(msg, "timeout"), strings.Contains(msg, "deadline"):
+			return fmt.Errorf("connect to %s: timed out; does the server speak TLS on this port? (use redis:// for a plain one): %w", where, err)
+		}
+	}
 	switch {
+	case !cfg.TLS && (strings.Contains(msg, "connection reset") || strings.HasSuffix(msg, "EOF")):
+		return fmt.Errorf("connect to %s: the server closed the connection (if it speaks TLS only, use rediss://): %w", where, err)
 	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "invalid password"),
 		strings.Contains(msg, "invalid username-password"):
 		return fmt.Errorf("connect to %s: authentication failed (wrong user name or password): %w", where, err)
@@ -462,6 +526,37 @@ func PermissionHint(err error) string {
 		return "the Redis user may not use a Pub/Sub channel (grant &*" + docs + ")"
 	}
 	return "the Redis user lacks a permission the engine needs (" + strings.TrimPrefix(docs, "; ") + ")"
+}
+
+// oneLine prints an error on one line (rueidis puts newlines in some of
+// its messages); errors.Is and errors.As still see the original.
+type oneLine struct{ err error }
+
+func (o oneLine) Error() string { return strings.ReplaceAll(o.err.Error(), "\n", "; ") }
+func (o oneLine) Unwrap() error { return o.err }
+
+// describeTLSError explains a failed TLS handshake, or returns "".
+func describeTLSError(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var notTLS tls.RecordHeaderError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &unknownCA):
+		return "TLS: the server's certificate is not signed by a trusted CA (set tls-ca-cert-file to the CA that signed it, or insecure-skip-verify=true to skip the check)"
+	case errors.As(err, &hostname):
+		return fmt.Sprintf("TLS: the server's certificate is not valid for %q (set tls-server-name to a name it is valid for)", hostname.Host)
+	case errors.As(err, &invalid):
+		return "TLS: the server's certificate is invalid (" + invalid.Error() + ")"
+	case errors.As(err, &notTLS), strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "TLS: the server does not speak TLS on this port (use redis:// instead of rediss://)"
+	case strings.Contains(msg, "certificate required"):
+		return "TLS: the server requires a client certificate (set tls-cert-file and tls-key-file)"
+	case strings.Contains(msg, "tls: "):
+		return "TLS handshake failed"
+	}
+	return ""
 }
 
 // checkServer reads INFO and reacts as the official client does: Redis older

@@ -1,0 +1,28 @@
+package meta_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// TestTLSVolume: a volume on a TLS-only server that requires client
+// certificates, through the ruediss:// scheme.
+func TestTLSVolume(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.WithMutualTLS())
+	url := strings.Replace(srv.URL("rediss", 4), "rediss://", "ruediss://", 1)
+	e := formatAt(t, url, meta.Options{})
+	if !e.CacheEnabled() {
+		t.Fatal("client-side caching is off over TLS")
+	}
+	namespaceOps(t, e, "tls")
+	reader := openAt(t, url, meta.Options{NoBackgroundJobs: true})
+	f := ino2(t, reader, "tls/moved")
+	chmod(t, e, f, 0o600)
+	await(t, 10*time.Second, "the reader sees the chmod", modeIs(reader, f, 0o600))
+	recount(t, e, reader)
+}
