@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"syscall"
 	"time"
@@ -99,13 +100,41 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 	if err := e.stats.checkQuota(ctx, space, inodes, c.Uid, 0, parent); err != nil {
 		return 0, Attr{}, err
 	}
-	ino, err := e.newInode(ctx)
+	var ino Ino
+	var attr Attr
+	var err error
+	for taken := 0; ; taken++ {
+		if ino, err = e.newInode(ctx); err != nil {
+			return 0, Attr{}, err
+		}
+		err = e.mknodTx(ctx, c, parent, name, typ, mode, umask, rdev, target, ino, &attr)
+		if err != errInodeTaken || taken == 3 {
+			break
+		}
+		e.log.Warn(fmt.Sprintf("inode %d is already in use: the counter %s went back (a failover lost its last increments); reserving a new range", ino, e.keys.NextInode()))
+		e.inodes.discard()
+	}
 	if err != nil {
 		return 0, Attr{}, err
 	}
-	var attr Attr
-	err = e.runTx(ctx, func(tx *Tx) error {
-		attr = Attr{}
+	e.stats.volume(space, inodes)
+	e.stats.dirStat(parent, 0, space, inodes)
+	e.stats.dirQuota(ctx, parent, space, inodes)
+	e.stats.userGroup(attr.Uid, attr.Gid, space, inodes)
+	if typ == codec.TypeDirectory {
+		e.stats.rememberParent(ino, parent)
+	}
+	return ino, attr, nil
+}
+
+// errInodeTaken: the inode number a create was given already exists.
+var errInodeTaken = errors.New("inode number already in use")
+
+// mknodTx is the transaction of mknod for the new inode ino.
+func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string, typ codec.FileType, mode, umask uint16, rdev uint32, target string, ino Ino, out *Attr) error {
+	const space, inodes = 4096, 1
+	return e.runTx(ctx, func(tx *Tx) error {
+		attr := Attr{}
 		pkey := e.keys.Inode(parent)
 		pv, ok, err := tx.GetAttrBytes(pkey)
 		if err != nil {
@@ -166,7 +195,12 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 		now := time.Now()
 		setTimes(&attr, now, true, true, true)
 
-		tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
+		ikey := e.keys.Inode(ino)
+		tx.ExpectNoKey(ikey)
+		if present, _ := tx.KnownKey(ikey); present {
+			return errInodeTaken
+		}
+		tx.Set(ikey, string(attr.Marshal()))
 		if typ == codec.TypeDirectory {
 			tx.PatchDir(pkey, &pattr, 1)
 		} else {
@@ -185,19 +219,9 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 		tx.IncrBy(e.keys.UsedSpace(), space)
 		tx.IncrBy(e.keys.TotalInodes(), inodes)
 		tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
+		*out = attr
 		return nil
 	})
-	if err != nil {
-		return 0, Attr{}, err
-	}
-	e.stats.volume(space, inodes)
-	e.stats.dirStat(parent, 0, space, inodes)
-	e.stats.dirQuota(ctx, parent, space, inodes)
-	e.stats.userGroup(attr.Uid, attr.Gid, space, inodes)
-	if typ == codec.TypeDirectory {
-		e.stats.rememberParent(ino, parent)
-	}
-	return ino, attr, nil
 }
 
 // existsError builds the EEXIST answer of a create-like operation: for files

@@ -147,7 +147,7 @@ type Engine struct {
 	keys     keyspace.Keys
 	readOnly bool
 
-	txnScript      *rueidis.Lua
+	txnScript      *mutationScript
 	chunkDelScript *rueidis.Lua
 	resolveScript  *rueidis.Lua
 	overlay        *overlay
@@ -198,7 +198,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 		cacheTTL:       cfg.ClientCacheTTL,
 		keys:           keyspace.New(conn.Prefix),
 		readOnly:       opts.ReadOnly,
-		txnScript:      rueidis.NewLuaScript(txnScriptSource),
+		txnScript:      newMutationScript(txnScriptSource),
 		chunkDelScript: rueidis.NewLuaScript(chunkDelScriptSource),
 		resolveScript:  rueidis.NewLuaScriptReadOnly(resolveScriptSource),
 		overlay:        newOverlay(opts.OverlaySize, 2*time.Second),

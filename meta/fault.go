@@ -2,6 +2,8 @@ package meta
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -95,16 +97,76 @@ func classifyFault(ctx context.Context, err error) faultKind {
 	return faultUnknown
 }
 
+// ErrNotReplicated is returned (wrapped) by mutations when the meta URL asks
+// for wait-replicas and fewer replicas than that confirmed the mutation
+// within wait-timeout: it was applied on the master, but a failover could
+// still lose it. ToErrno maps it to EIO.
+var ErrNotReplicated = errors.New("the mutation was applied on the master but not confirmed by enough replicas in time")
+
+// mutationScript is a script the engine changes the volume with: rueidis'
+// Lua for the usual call, and the source and SHA-1 for the call followed by
+// WAIT (wait-replicas), which must be sent as one pipeline on one
+// connection: WAIT waits for the writes of its own connection.
+type mutationScript struct {
+	lua      *rueidis.Lua
+	src, sha string
+}
+
+func newMutationScript(src string) *mutationScript {
+	sum := sha1.Sum([]byte(src))
+	return &mutationScript{lua: rueidis.NewLuaScript(src), src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+// exec sends the script once. With wait-replicas it is followed by WAIT; a
+// shortfall returns the script's reply with ErrNotReplicated.
+func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []string) ([]rueidis.RedisMessage, error) {
+	n := e.url.WaitReplicas
+	if n == 0 {
+		return s.lua.Exec(ctx, e.rdb, keys, args).ToArray()
+	}
+	c := e.rdb
+	call := func(noScript bool) []rueidis.RedisResult {
+		var cmd rueidis.Completed
+		if noScript {
+			cmd = c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+		} else {
+			cmd = c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+		}
+		wait := c.B().Wait().Numreplicas(int64(n)).Timeout(e.url.WaitTimeout.Milliseconds()).Build()
+		if e.keys.Prefix() != "" {
+			wait = wait.SetSlot(keys[0]) // to the node the script runs on
+		}
+		return c.DoMulti(ctx, cmd, wait)
+	}
+	res := call(false)
+	if rerr, ok := rueidis.IsRedisErr(res[0].Error()); ok && rerr.IsNoScript() {
+		res = call(true)
+	}
+	reply, err := res[0].ToArray()
+	if err != nil {
+		return nil, err
+	}
+	acked, err := res[1].AsInt64()
+	if err != nil {
+		return reply, fmt.Errorf("%w: WAIT: %w", ErrNotReplicated, err)
+	}
+	if acked < int64(n) {
+		return reply, fmt.Errorf("%w: %d of %d replicas within %v", ErrNotReplicated, acked, n, e.url.WaitTimeout)
+	}
+	return reply, nil
+}
+
 // execMutation runs a mutation script and sends it again after faults, as
 // described above. guarded says that the script honours the replay marker
 // passed among its keys; without it a call whose outcome is unknown is not
-// sent again.
-func (e *Engine) execMutation(ctx context.Context, script *rueidis.Lua, keys, args []string, guarded bool) ([]rueidis.RedisMessage, error) {
+// sent again. With wait-replicas, a reply is returned together with
+// ErrNotReplicated when the replicas did not confirm it.
+func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys, args []string, guarded bool) ([]rueidis.RedisMessage, error) {
 	first := time.Now()
 	for attempt := 0; ; attempt++ {
-		reply, err := script.Exec(ctx, e.rdb, keys, args).ToArray()
-		if err == nil {
-			return reply, nil
+		reply, err := script.exec(ctx, e, keys, args)
+		if err == nil || errors.Is(err, ErrNotReplicated) {
+			return reply, err
 		}
 		kind := classifyFault(ctx, err)
 		if kind == faultFinal {

@@ -104,8 +104,22 @@ func (a *idAllocator) prefetch() {
 	}()
 }
 
+// discard drops the ids reserved but not handed out yet, so that the next
+// one comes from a fresh range: used when an id turned out to be taken,
+// which happens only if the shared counter went back (a failover lost its
+// last increments, see docs/deployments.md).
+func (a *idAllocator) discard() {
+	a.mu.Lock()
+	a.next = a.end
+	a.hasSpare = false
+	a.mu.Unlock()
+}
+
+// reserve reserves the next range. INCRBY is sent again after a fault (its
+// reply lost, the server restarting, a failover): a range reserved twice
+// only leaves unused ids, which is harmless.
 func (a *idAllocator) reserve(ctx context.Context) (lo, hi uint64, err error) {
-	v, err := a.e.rdb.Do(ctx, a.e.rdb.B().Incrby().Key(a.key).Increment(a.batch).Build()).AsInt64()
+	v, err := a.e.rdb.Do(ctx, a.e.rdb.B().Incrby().Key(a.key).Increment(a.batch).Build().ToRetryable()).AsInt64()
 	if err != nil {
 		return 0, 0, a.e.redisErr("INCRBY "+a.key, err)
 	}

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -63,7 +61,7 @@ type dirStatDelta struct{ length, space, inodes int64 }
 // statsBatcher holds the pending accounting of one engine.
 type statsBatcher struct {
 	e      *Engine
-	script *rueidis.Lua
+	script *mutationScript
 
 	// Volume usage as last read from Redis plus our own changes since; used
 	// for capacity checks and fast statfs.
@@ -71,7 +69,8 @@ type statsBatcher struct {
 
 	dirMu  sync.Mutex
 	dirs   map[Ino]dirStatDelta
-	dirsMu sync.Mutex // serialises flushes
+	dirsMu sync.Mutex     // serialises flushes, guards unsent
+	unsent []dirStatFlush // flush calls that failed, to send again
 
 	quotaMu sync.RWMutex
 	dirQ    map[Ino]*quota
@@ -86,7 +85,7 @@ type statsBatcher struct {
 func newStatsBatcher(e *Engine) *statsBatcher {
 	return &statsBatcher{
 		e:       e,
-		script:  rueidis.NewLuaScript(dirStatScriptSource),
+		script:  newMutationScript(dirStatScriptSource),
 		dirs:    make(map[Ino]dirStatDelta),
 		dirQ:    make(map[Ino]*quota),
 		userQ:   make(map[uint32]*quota),
@@ -308,6 +307,14 @@ func (s *statsBatcher) flushAll(ctx context.Context) {
 // usage now instead of waiting for the periodic flush.
 func (e *Engine) FlushStats(ctx context.Context) { e.stats.flushAll(ctx) }
 
+// dirStatFlush is one script call of a directory-statistics flush. A call
+// that failed is sent again, identical (same replay marker), at the next
+// flush: it is applied exactly once however often its reply is lost.
+type dirStatFlush struct {
+	keys, args []string
+	since      time.Time
+}
+
 // flushDirStats adds the pending deltas to the stored statistics with one
 // script call per 1000 directories. Directories whose statistics are absent
 // (never computed, or dropped when DirStats was enabled) are recomputed from
@@ -319,7 +326,7 @@ func (s *statsBatcher) flushDirStats(ctx context.Context) {
 	pending := s.dirs
 	s.dirs = make(map[Ino]dirStatDelta)
 	s.dirMu.Unlock()
-	if len(pending) == 0 || !s.format().DirStats {
+	if !s.format().DirStats {
 		return
 	}
 	inos := make([]Ino, 0, len(pending))
@@ -328,7 +335,7 @@ func (s *statsBatcher) flushDirStats(ctx context.Context) {
 	}
 	sort.Slice(inos, func(i, j int) bool { return inos[i] < inos[j] })
 	k := s.e.keys
-	var recompute []Ino
+	now := time.Now()
 	for start := 0; start < len(inos); start += 1000 {
 		end := min(start+1000, len(inos))
 		args := make([]string, 0, 4*(end-start))
@@ -337,20 +344,28 @@ func (s *statsBatcher) flushDirStats(ctx context.Context) {
 			args = append(args, strconv.FormatUint(uint64(ino), 10),
 				strconv.FormatInt(d.length, 10), strconv.FormatInt(d.space, 10), strconv.FormatInt(d.inodes, 10))
 		}
-		marker := s.e.newMarker()
-		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes(), marker}
-		missing, err := s.e.execMutation(ctx, s.script, keys, args, true)
-		if err != nil {
-			if errors.Is(err, ErrOutcomeUnknown) {
-				s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; they may be off until `fsck` recomputes them", err))
-			} else {
-				// Not applied: keep the deltas for the next flush.
-				s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; will try again", err))
-				s.requeue(inos[start:end], pending)
-			}
-			continue
+		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes(), s.e.newMarker()}
+		s.unsent = append(s.unsent, dirStatFlush{keys: keys, args: args, since: now})
+	}
+	var recompute []Ino
+	calls := s.unsent
+	s.unsent = nil
+	for i, f := range calls {
+		missing, err := s.e.execMutation(ctx, s.script, f.keys, f.args, true)
+		if errors.Is(err, ErrNotReplicated) {
+			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v", err))
+			err = nil
 		}
-		s.e.ackMarker(marker)
+		if err != nil {
+			if time.Since(f.since) > replayWindow {
+				s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; giving up after %v: they may be off until `fsck` recomputes them", err, replayWindow))
+				continue
+			}
+			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; will send it again", err))
+			s.unsent = append(s.unsent, calls[i:]...)
+			break
+		}
+		s.e.ackMarker(f.keys[3])
 		for _, m := range missing {
 			if ino, err := m.ToString(); err == nil {
 				if n, err := strconv.ParseUint(ino, 10, 64); err == nil {
@@ -358,20 +373,12 @@ func (s *statsBatcher) flushDirStats(ctx context.Context) {
 				}
 			}
 		}
-		s.e.cache.Invalidate(keys[:3]...)
+		s.e.cache.Invalidate(f.keys[:3]...)
 	}
 	for _, ino := range recompute {
 		if _, err := s.e.syncDirStat(ctx, ino); err != nil && err != syscall.ENOENT {
 			s.e.log.Warn(fmt.Sprintf("recompute statistics of directory %d: %v", ino, err))
 		}
-	}
-}
-
-// requeue adds back the deltas of inos that could not be flushed.
-func (s *statsBatcher) requeue(inos []Ino, pending map[Ino]dirStatDelta) {
-	for _, ino := range inos {
-		d := pending[ino]
-		s.dirStat(ino, d.length, d.space, d.inodes)
 	}
 }
 

@@ -126,16 +126,18 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			return nil
 		}
 		results, state, err := e.commit(ctx, tx)
-		if err != nil {
+		if err != nil && results == nil && state == nil {
 			e.txStats.errors.Add(1)
 			return err
 		}
 		if state == nil {
+			// Applied; err is nil or ErrNotReplicated (wait-replicas), which
+			// the caller gets once the local state reflects the change.
 			e.txStats.commits.Add(1)
 			for _, f := range tx.after {
 				f(results)
 			}
-			return nil
+			return err
 		}
 		fresh = state
 		e.txStats.conflicts.Add(1)
@@ -194,6 +196,10 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		args = append(args, w.args...)
 	}
 	reply, err := e.execMutation(ctx, e.txnScript, keys, args, true)
+	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
+	if errors.Is(err, ErrNotReplicated) {
+		lateErr, err = err, nil
+	}
 	if err != nil {
 		if isScriptPermissionError(err) {
 			// Redis 7.0 does not say which command the script was denied.
@@ -218,7 +224,7 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		}
 		e.ackMarker(marker)
 		e.afterCommit(tx, reply[1:])
-		return reply[1:], nil, nil
+		return reply[1:], nil, lateErr
 	}
 	if len(reply)-1 != 2*len(tx.conds) {
 		return nil, nil, fmt.Errorf("transaction script: conflict reply has %d values for %d conditions", len(reply)-1, len(tx.conds))
@@ -458,6 +464,16 @@ func (tx *Tx) KnownField(key, field string) (string, bool) {
 		return "", false
 	}
 	return tx.conds[i].value, tx.conds[i].present
+}
+
+// KnownKey reports what the transaction knows about a key's existence
+// without reading it (after ExpectNoKey and a conflict, the actual state).
+func (tx *Tx) KnownKey(key string) (present, known bool) {
+	i, ok := tx.index[condID{key, "", condExists}]
+	if !ok {
+		return false, false
+	}
+	return tx.conds[i].present, true
 }
 
 // Exists reads whether a key exists and makes the commit depend on it.

@@ -96,6 +96,8 @@ func (c *Config) buildQuery() string {
 	dur("max-retry-backoff", c.MaxRetryBackoff, DefaultMaxRetryBackoff)
 	dur("dial_timeout", c.DialTimeout, DefaultDialTimeout)
 	num("io-retries", c.IORetries, DefaultIORetries)
+	num("wait-replicas", c.WaitReplicas, 0)
+	dur("wait-timeout", c.WaitTimeout, DefaultWaitTimeout)
 	str("route-read", string(c.RouteRead))
 	if c.InsecureSkipVerify {
 		add("insecure-skip-verify", "true")

@@ -68,6 +68,8 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultIORetries is the default of io-retries, the same as juicefs --io-retries.
 	DefaultIORetries = 10
+	// DefaultWaitTimeout is the default of wait-timeout (rueidisfs only).
+	DefaultWaitTimeout = 5 * time.Second
 	// DefaultProtocol is the default RESP protocol version (option protocol).
 	DefaultProtocol = 3
 )
@@ -148,6 +150,13 @@ type Config struct {
 	IORetries int
 	// RouteRead says where a read-only client sends reads (route-read).
 	RouteRead RouteRead
+	// WaitReplicas is how many replicas must have received a mutation
+	// before it is acknowledged (wait-replicas, Redis' WAIT); 0 does not
+	// wait, as JuiceFS.
+	WaitReplicas int
+	// WaitTimeout bounds that wait (wait-timeout); a mutation not received
+	// by WaitReplicas replicas in time fails. Always > 0.
+	WaitTimeout time.Duration
 
 	// InsecureSkipVerify disables server certificate verification.
 	InsecureSkipVerify bool
@@ -207,6 +216,7 @@ func defaultConfig() *Config {
 		MinRetryBackoff:   DefaultMinRetryBackoff,
 		MaxRetryBackoff:   DefaultMaxRetryBackoff,
 		IORetries:         DefaultIORetries,
+		WaitTimeout:       DefaultWaitTimeout,
 		ClientCache:       true,
 		ClientCacheSize:   DefaultClientCacheSize,
 		ClientCacheTTL:    DefaultClientCacheTTL,

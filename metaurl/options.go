@@ -208,7 +208,8 @@ func (p *parser) goRedisOptions(cfg *Config, q *query) error {
 	return nil
 }
 
-// retryOptions reads io-retries and its go-redis spelling max_retries.
+// retryOptions reads io-retries and its go-redis spelling max_retries, and
+// wait-replicas and wait-timeout.
 func (p *parser) retryOptions(cfg *Config, q *query) error {
 	_, v, hasIO := p.take(q, "io-retries")
 	if hasIO {
@@ -230,6 +231,23 @@ func (p *parser) retryOptions(cfg *Config, q *query) error {
 			return err
 		}
 		cfg.IORetries = max(n, 0)
+	}
+	if _, v, ok := p.take(q, "wait-replicas"); ok {
+		n, err := p.intOption("wait-replicas", v, 0, maxInt32, "an integer of 0 or more")
+		if err != nil {
+			return err
+		}
+		cfg.WaitReplicas = n
+	}
+	if _, v, ok := p.take(q, "wait-timeout"); ok {
+		d, err := p.ownDuration("wait-timeout", v)
+		if err != nil {
+			return err
+		}
+		if d == 0 {
+			return p.errorf("query option wait-timeout=%q is zero; give a duration above 0", v)
+		}
+		cfg.WaitTimeout = d
 	}
 	return nil
 }

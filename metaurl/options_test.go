@@ -177,6 +177,7 @@ func TestOptions(t *testing.T) {
 		{"max_retries", "?max_retries=3", base(func(c *Config) { c.IORetries = 3 }), nil},
 		{"max_retries -1", "?max_retries=-1", base(func(c *Config) { c.IORetries = 0 }), nil},
 		{"io-retries", "?io-retries=0", base(func(c *Config) { c.IORetries = 0 }), nil},
+		{"wait-replicas", "?wait-replicas=1&wait-timeout=250ms", base(func(c *Config) { c.WaitReplicas, c.WaitTimeout = 1, 250*time.Millisecond }), nil},
 		{"io-retries wins", "?io-retries=4&max_retries=2", base(func(c *Config) { c.IORetries = 4 }),
 			[]string{"meta URL option max_retries is ignored because io-retries is given"}},
 		// No rueidis meaning.
@@ -266,6 +267,9 @@ func TestOptionErrors(t *testing.T) {
 		{"ring-scale=-1", `query option ring-scale="-1" is not an integer from 0 to 16 (0 for the rueidis default)`},
 		{"io-retries=-1", `query option io-retries="-1" is not an integer of 0 or more`},
 		{"io-retries=many", `query option io-retries="many" is not an integer of 0 or more`},
+		{"wait-replicas=-1", `query option wait-replicas="-1" is not an integer of 0 or more`},
+		{"wait-timeout=1", `query option wait-timeout="1" is not a duration; write it with a unit, like "20us", "5s" or "1h"`},
+		{"wait-timeout=0s", `query option wait-timeout="0s" is zero; give a duration above 0`},
 		{"max_retries=-2", `query option max_retries="-2" is not an integer of -1 or more`},
 		{"protocol=4", `query option protocol="4" must be 2 or 3`},
 		{"protocol=resp3", `query option protocol="resp3" must be 2 or 3`},

@@ -1,0 +1,264 @@
+//go:build faults
+
+package faulttest
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+)
+
+// TestRestartAOF kills redis-server (SIGKILL) in the middle of a workload
+// and starts it again from its append-only file (appendfsync always).
+// Operations under way fail cleanly or succeed; mutations whose reply was
+// lost are sent again and, when they had been applied, recognised by their
+// replay marker; the workload resumes; nothing acknowledged is lost.
+func TestRestartAOF(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithAOF())
+	url := srv.URL("redis", 1)
+	e := format(t, url)
+	w := start(t, e)
+	srv.Kill(t)
+	time.Sleep(time.Second)
+	srv.Restart(t)
+	resumed(t, w, time.Now())
+	finish(t, w, e, url, false)
+}
+
+// TestClientKill closes every client connection again and again while the
+// workload runs (the server stays up): the replies of mutations already
+// applied are lost, which is exactly the case the replay markers are for.
+func TestClientKill(t *testing.T) {
+	srv := redistest.Start(t)
+	url := srv.URL("redis", 1)
+	e := format(t, url)
+	w := start(t, e)
+	replays := e.TxStats().Replays
+	for i := 0; i < 40; i++ {
+		time.Sleep(25 * time.Millisecond)
+		if err := srv.Do(t, 0, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resumed(t, w, time.Now())
+	finish(t, w, e, url, false)
+	t.Logf("%d transactions found already applied by their marker", e.TxStats().Replays-replays)
+}
+
+// TestStall stops redis-server (SIGSTOP) for 3 s with read-timeout=1s:
+// operations under way time out instead of hanging (the connection is
+// declared dead after about read-timeout), are sent again once the server
+// is back, and the workload resumes after SIGCONT.
+func TestStall(t *testing.T) {
+	srv := redistest.Start(t)
+	url := srv.URL("redis", 1) + "?read-timeout=1s&write-timeout=1s"
+	e := format(t, url)
+	w := start(t, e)
+	srv.Pause(t)
+	paused := time.Now()
+	time.Sleep(3 * time.Second)
+	srv.Resume(t)
+	resumed(t, w, time.Now())
+	t.Logf("stall of %v", time.Since(paused).Round(time.Millisecond))
+	finish(t, w, e, url, false)
+}
+
+// TestStallTimeout stops redis-server for longer than the engine retries:
+// operations fail with an error within the bound that read-timeout,
+// io-retries and max-retry-backoff give, none hangs, and the workload
+// resumes after SIGCONT.
+func TestStallTimeout(t *testing.T) {
+	srv := redistest.Start(t)
+	url := srv.URL("redis", 1) + "?read-timeout=500ms&write-timeout=500ms&io-retries=2&max-retry-backoff=100ms"
+	e := format(t, url)
+	w := start(t, e)
+	failed := w.Failed()
+	srv.Pause(t)
+	time.Sleep(8 * time.Second)
+	if w.Failed() == failed {
+		t.Error("no operation failed during an 8 s stall with io-retries=2 and read-timeout=500ms")
+	}
+	srv.Resume(t)
+	resumed(t, w, time.Now())
+	finishWith(t, w, e, url, false, true)
+}
+
+// TestScriptFlush flushes the server's script cache again and again: every
+// script call that meets NOSCRIPT is re-sent with EVAL by rueidis, and no
+// operation fails.
+func TestScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	url := srv.URL("redis", 1)
+	e := format(t, url)
+	w := start(t, e)
+	failed := w.Failed()
+	for i := 0; i < 20; i++ {
+		time.Sleep(20 * time.Millisecond)
+		if err := srv.Do(t, 0, "SCRIPT", "FLUSH").Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resumed(t, w, time.Now())
+	if n := w.Failed() - failed; n > 0 {
+		t.Errorf("%d operations failed across SCRIPT FLUSH: %v", n, w.Errors())
+	}
+	finish(t, w, e, url, false)
+}
+
+// TestSentinelFailover kills the master of a Sentinel group during the
+// workload: the engine follows the promoted replica by itself, within
+// seconds. Replication is asynchronous, so acknowledged operations the
+// replica had not received when the master died can be lost; on loopback
+// the replica is rarely more than a few operations behind.
+func TestSentinelFailover(t *testing.T) {
+	g := redistest.StartSentinel(t)
+	url := g.URL("redis", 1) + "?max-retry-backoff=1s&io-retries=30"
+	e := format(t, url)
+	w := start(t, e)
+	killed := time.Now()
+	g.FailoverKill(t)
+	t.Logf("sentinels promoted %s %v after the kill", g.Master.Addr, time.Since(killed).Round(time.Millisecond))
+	resumed(t, w, killed)
+	rep := finish(t, w, e, url, true)
+	t.Logf("lost on failover: %d of %d acknowledged states", len(rep.Lost), rep.Checked)
+}
+
+// TestSentinelManualFailover: SENTINEL FAILOVER during the workload, with
+// min-replicas-to-write 1 on the data nodes. Sentinel does not stop clients
+// before it promotes the replica, so without that setting the old master
+// keeps acknowledging writes until it is turned into a replica and drops
+// them (thousands in a second, measured); with it, the old master refuses
+// writes (NOREPLICAS, which the engine sends again) soon after its replica
+// leaves, and only the last few acknowledged writes can be lost (logged).
+func TestSentinelManualFailover(t *testing.T) {
+	g := redistest.StartSentinel(t, redistest.WithConfig("min-replicas-to-write 1"), redistest.WithConfig("min-replicas-max-lag 10"))
+	url := g.URL("redis", 1) + "?max-retry-backoff=1s&io-retries=30"
+	e := format(t, url)
+	w := start(t, e)
+	begin := time.Now()
+	g.Failover(t)
+	t.Logf("SENTINEL FAILOVER done in %v", time.Since(begin).Round(time.Millisecond))
+	resumed(t, w, begin)
+	rep := finish(t, w, e, url, true)
+	t.Logf("lost on failover: %d of %d acknowledged states", len(rep.Lost), rep.Checked)
+}
+
+// TestSentinelManualFailoverWait: SENTINEL FAILOVER during the workload
+// with wait-replicas=1: nothing acknowledged is lost.
+func TestSentinelManualFailoverWait(t *testing.T) {
+	g := redistest.StartSentinel(t)
+	url := g.URL("redis", 1) + "?wait-replicas=1&wait-timeout=5s&max-retry-backoff=1s&io-retries=30"
+	e := format(t, url)
+	w := start(t, e)
+	begin := time.Now()
+	g.Failover(t)
+	t.Logf("SENTINEL FAILOVER done in %v", time.Since(begin).Round(time.Millisecond))
+	resumed(t, w, begin)
+	rep := finish(t, w, e, url, true)
+	if len(rep.Lost) > 0 {
+		t.Errorf("acknowledged operations lost with wait-replicas=1: %s", strings.Join(first(rep.Lost, 20), "; "))
+	}
+}
+
+// laggingFailover makes the replica lag, kills the master and lets the
+// sentinels promote the replica: whatever the master acknowledged while the
+// replica lagged exists nowhere else. To lag, the replica is stopped
+// (SIGSTOP) and the master writes 64 MiB elsewhere, more than the kernel's
+// socket buffers hold, so that what the workload writes next stays in the
+// master's replication buffer; the master is killed 600 ms later, the
+// replica resumed and promoted, and the old master brought back as its
+// replica (which wait-replicas=1 needs to acknowledge anything again).
+func laggingFailover(t *testing.T, query string) Report {
+	g := redistest.StartSentinel(t)
+	url := g.URL("redis", 1) + query
+	e := format(t, url)
+	w := start(t, e)
+	g.Replica.Pause(t)
+	if err := g.Master.Do(t, 15, "SET", "ballast", strings.Repeat("x", 64<<20)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	before := w.Succeeded()
+	time.Sleep(600 * time.Millisecond)
+	acked := w.Succeeded() - before
+	g.Master.Kill(t)
+	g.Replica.Resume(t)
+	killed := time.Now()
+	g.FailoverKill(t) // the master is dead already: this waits for the promotion
+	t.Logf("%d operations acknowledged while the replica lagged; replica promoted %v after the kill", acked, time.Since(killed).Round(time.Millisecond))
+	old := g.Replica
+	old.Restart(t)
+	if err := old.Do(t, 0, "REPLICAOF", "127.0.0.1", strconv.Itoa(g.Master.Port())).Error(); err != nil {
+		t.Fatal(err)
+	}
+	resumed(t, w, killed)
+	return finish(t, w, e, url, true)
+}
+
+// TestSentinelFailoverLagging measures the loss of asynchronous
+// replication: the operations acknowledged while the replica lagged are
+// lost when it is promoted (this is what docs/deployments.md warns about).
+func TestSentinelFailoverLagging(t *testing.T) {
+	rep := laggingFailover(t, "?max-retry-backoff=1s&io-retries=30")
+	if len(rep.Lost) == 0 {
+		t.Error("no acknowledged operation was lost although the replica was stopped while they were acknowledged")
+	}
+	t.Logf("lost: %d of %d acknowledged states", len(rep.Lost), rep.Checked)
+}
+
+// TestSentinelFailoverWait: the same with wait-replicas=1. A mutation is
+// acknowledged only once the replica has it, so while the replica is
+// stopped nothing is acknowledged, and nothing acknowledged is lost.
+func TestSentinelFailoverWait(t *testing.T) {
+	rep := laggingFailover(t, "?wait-replicas=1&wait-timeout=5s&max-retry-backoff=1s&io-retries=30")
+	if len(rep.Lost) > 0 {
+		t.Errorf("acknowledged operations lost with wait-replicas=1: %s", strings.Join(first(rep.Lost, 20), "; "))
+	}
+}
+
+// TestClusterFailover kills the master serving the volume's slot during
+// the workload; the replica is promoted and the engine follows it. Losses
+// as for Sentinel.
+func TestClusterFailover(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	url := c.URL("redis", 1) + "?max-retry-backoff=1s&io-retries=30"
+	slot := c.Slot(t, "{1}setting")
+	e := format(t, url)
+	w := start(t, e)
+	killed := time.Now()
+	promoted := c.Failover(t, slot)
+	t.Logf("%s serves slot %d %v after the kill", promoted.Addr, slot, time.Since(killed).Round(time.Millisecond))
+	resumed(t, w, killed)
+	rep := finish(t, w, e, url, true)
+	t.Logf("lost on failover: %d of %d acknowledged states", len(rep.Lost), rep.Checked)
+}
+
+// TestClusterReshard migrates the volume's slot back and forth while the
+// workload runs.
+func TestClusterReshard(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	url := c.URL("redis", 1)
+	slot := c.Slot(t, "{1}setting")
+	e := format(t, url)
+	w := start(t, e)
+	for i := 0; i < 3; i++ {
+		from := c.MasterOfSlot(t, slot)
+		var to *redistest.Server
+		for _, m := range c.Masters(t) {
+			if m != from {
+				to = m
+			}
+		}
+		begin := time.Now()
+		c.MigrateSlot(t, slot, to, 5, time.Millisecond)
+		keys, _ := to.Do(t, 0, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot)).AsInt64()
+		t.Logf("slot %d: %s -> %s, %d keys, in %v", slot, from.Addr, to.Addr, keys, time.Since(begin).Round(time.Millisecond))
+		resumed(t, w, time.Now())
+	}
+	finish(t, w, e, url, false)
+	if n := len(w.Errors()); n > 0 {
+		t.Errorf("operations failed during the migrations: %v", w.Errors())
+	}
+}
