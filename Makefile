@@ -5,6 +5,11 @@
 #                tests (with the race detector for the concurrent packages).
 #                The tests start their own redis-server processes; the
 #                redis-server binary must be installed.
+#   make test-faults
+#                the fault-injection suite (build tag "faults", package
+#                internal/faulttest): Redis restarts, stalls, killed
+#                connections, SCRIPT FLUSH, Sentinel and Cluster failovers and
+#                slot migrations during a workload; about a minute.
 
 GO          ?= go
 GOBIN_DIR   := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
@@ -16,7 +21,7 @@ GOTESTFLAGS ?=
 RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... 2>/dev/null)
 OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
 
-.PHONY: all build test fmt-check vet staticcheck test-race test-other clean
+.PHONY: all build test test-faults fmt-check vet staticcheck test-race test-other clean
 
 all: build
 
@@ -45,6 +50,11 @@ test-race:
 
 test-other:
 	$(if $(OTHER_PKGS),$(GO) test -timeout $(TIMEOUT) $(GOTESTFLAGS) $(OTHER_PKGS))
+
+test-faults: $(if $(filter $(GOBIN_DIR)/staticcheck,$(STATICCHECK)),$(GOBIN_DIR)/staticcheck)
+	$(GO) vet -tags faults ./internal/faulttest/
+	$(STATICCHECK) -tags faults ./internal/faulttest/
+	$(GO) test -race -tags faults -timeout $(TIMEOUT) $(GOTESTFLAGS) ./internal/faulttest/
 
 clean:
 	rm -rf bin

@@ -312,6 +312,16 @@ func clusterFailover(t *testing.T, c *redistest.Cluster, url string, e *meta.Eng
 	chmod(t, e, f, 0o640)
 	await(t, 10*time.Second, "the reader sees a second chmod", modeIs(reader, f, 0o640))
 	namespaceOps(t, e, "after-failover")
+	// The URL still names the dead node: new clients must not trip on it
+	// (rueidis sends keyless commands to any seed, the dead one included).
+	for i := 0; i < 5; i++ {
+		ro := openAt(t, url+"?route-read=replica", meta.Options{ReadOnly: true})
+		if _, err := ro.GetAttr(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		ro.Close(ctx)
+		recount(t, openAt(t, url, meta.Options{NoBackgroundJobs: true}), e, reader)
+	}
 	recount(t, e, reader)
 }
 

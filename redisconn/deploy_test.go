@@ -157,6 +157,7 @@ func TestACLUserErrors(t *testing.T) {
 	srv := redistest.Start(t,
 		redistest.WithPassword("default-pw"),
 		redistest.WithACLUser("notrack", "pw", "~*", "+@all", "-client|tracking"),
+		redistest.WithACLUser("nocaching", "pw", "~*", "+@all", "-client|caching"),
 		redistest.WithACLUser("noselect", "pw", "~*", "+@all", "-select"))
 	_, err := dial(t, srv.URLAs("redis", "nobody", "pw", 1), redisconn.Options{})
 	wantOneLine(t, "unknown user", err, "authentication failed")
@@ -169,6 +170,16 @@ func TestACLUserErrors(t *testing.T) {
 	}
 	if conn.Cache != nil {
 		t.Fatal("client-side caching enabled although CLIENT TRACKING is denied")
+	}
+	roundTrip(t, conn)
+	// CLIENT CACHING denied: values would be cached without Redis tracking
+	// them (stale reads), so caching is off as well.
+	conn, err = dial(t, srv.URLAs("redis", "nocaching", "pw", 1), redisconn.Options{})
+	if err != nil {
+		t.Fatalf("user without CLIENT CACHING: %v", err)
+	}
+	if conn.Cache != nil {
+		t.Fatal("client-side caching enabled although CLIENT CACHING is denied")
 	}
 	roundTrip(t, conn)
 

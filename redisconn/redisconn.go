@@ -133,6 +133,22 @@ func Dial(ctx context.Context, cfg *metaurl.Config, opts Options) (*Conn, error)
 		}
 		return nil, describeDialError(cfg, err)
 	}
+	if reg != nil {
+		// An ACL user allowed CLIENT TRACKING but not CLIENT CACHING would
+		// cache values without Redis tracking them: stale reads, silently.
+		probe := client.B().ClientCaching().Yes().Build()
+		if conn.Prefix != "" {
+			probe = probe.SetSlot(conn.Prefix)
+		}
+		if perr := client.Do(ctx, probe).Error(); PermissionHint(perr) != "" {
+			log.Warn(PermissionHint(perr) + ": client-side caching is disabled")
+			client.Close()
+			o, reg = build(false)
+			if client, err = rueidis.NewClient(o); err != nil {
+				return nil, describeDialError(cfg, err)
+			}
+		}
+	}
 	conn.Client, conn.Cache = client, reg
 	if cfg.Protocol == 2 && cfg.ClientCache {
 		log.Warn("protocol=2 was requested: client-side caching needs RESP3 and is disabled")
@@ -180,9 +196,9 @@ func clusterMasters(ctx context.Context, cfg *metaurl.Config, tlsConf *tls.Confi
 		return nil, err
 	}
 	defer c.Close()
-	slots, err := c.Do(ctx, c.B().ClusterSlots().Build()).ToArray()
+	slots, err := clusterSlots(ctx, c, cfg.KeyPrefix(true))
 	if err != nil {
-		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+		return nil, err
 	}
 	seen := map[string]bool{}
 	var out []string
@@ -460,17 +476,9 @@ func ScanNode(ctx context.Context, c rueidis.Client, keys keyspace.Keys) (rueidi
 	probe := c.B().Get().Key(keys.Setting()).Build()
 	slot := int64(probe.Slot())
 	nodes := c.Nodes()
-	// Any live node knows the topology; ask the one rueidis routes the
-	// volume's slot to first, then the others (one may be dead).
-	shards, err := c.Do(ctx, c.B().ClusterSlots().Build().SetSlot(keys.Setting()).ToRetryable()).ToArray()
-	for _, n := range nodes {
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		shards, err = n.Do(ctx, n.B().ClusterSlots().Build()).ToArray()
-	}
+	shards, err := clusterSlots(ctx, c, keys.Prefix())
 	if err != nil {
-		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+		return nil, err
 	}
 	for _, s := range shards {
 		f, err := s.ToArray()
@@ -495,6 +503,24 @@ func ScanNode(ctx context.Context, c rueidis.Client, keys keyspace.Keys) (rueidi
 		return nil, fmt.Errorf("the master %s of slot %d (key prefix %s) is not among the client's nodes yet; try again", addr, slot, keys.Prefix())
 	}
 	return nil, fmt.Errorf("no cluster node serves slot %d (key prefix %s)", slot, keys.Prefix())
+}
+
+// clusterSlots returns CLUSTER SLOTS. Any live node knows the topology:
+// ask the one rueidis routes key's slot to first, then the others, since
+// rueidis sends a keyless command to any node it knows, a dead seed of the
+// URL included.
+func clusterSlots(ctx context.Context, c rueidis.Client, key string) ([]rueidis.RedisMessage, error) {
+	slots, err := c.Do(ctx, c.B().ClusterSlots().Build().SetSlot(key).ToRetryable()).ToArray()
+	for _, n := range c.Nodes() {
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		slots, err = n.Do(ctx, n.B().ClusterSlots().Build()).ToArray()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+	}
+	return slots, nil
 }
 
 // PermissionHint explains a NOPERM error of Redis ACLs in one phrase that
@@ -565,11 +591,11 @@ func describeTLSError(err error) string {
 // be evicted).
 func (c *Conn) checkServer(ctx context.Context, log *slog.Logger) error {
 	start := time.Now()
-	if err := c.Client.Do(ctx, c.Client.B().Ping().Build()).Error(); err != nil {
+	if err := c.Client.Do(ctx, c.toVolume(c.Client.B().Ping().Build())).Error(); err != nil {
 		return describeDialError(c.Config, err)
 	}
 	log.Info(fmt.Sprintf("Ping redis latency: %s", time.Since(start)))
-	info, err := c.Client.Do(ctx, c.Client.B().Info().Build()).ToString()
+	info, err := c.Client.Do(ctx, c.toVolume(c.Client.B().Info().Build())).ToString()
 	if err != nil {
 		log.Warn(fmt.Sprintf("INFO: %v", err))
 		return nil
@@ -583,7 +609,7 @@ func (c *Conn) checkServer(ctx context.Context, log *slog.Logger) error {
 		log.Warn("AOF is not enabled, you may lose data if Redis is not shutdown properly.")
 	}
 	if policy := fields["maxmemory_policy"]; policy != "" && policy != "noeviction" && fields["storage_provider"] != "flash" {
-		err := c.Client.Do(ctx, c.Client.B().ConfigSet().ParameterValue().ParameterValue("maxmemory-policy", "noeviction").Build()).Error()
+		err := c.Client.Do(ctx, c.toVolume(c.Client.B().ConfigSet().ParameterValue().ParameterValue("maxmemory-policy", "noeviction").Build())).Error()
 		if err != nil {
 			log.Warn(fmt.Sprintf("maxmemory_policy is %q, so Redis may evict metadata; setting it to noeviction failed: %v", policy, err))
 		} else {
@@ -591,6 +617,17 @@ func (c *Conn) checkServer(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	return nil
+}
+
+// toVolume routes a keyless command of the connection checks, in a Cluster,
+// to the master serving the volume's slot: the server whose settings
+// matter, and a live one (rueidis sends keyless commands to any node it
+// knows, a dead seed of the URL included).
+func (c *Conn) toVolume(cmd rueidis.Completed) rueidis.Completed {
+	if c.Prefix != "" {
+		cmd = cmd.SetSlot(c.Prefix)
+	}
+	return cmd
 }
 
 func parseInfo(info string) map[string]string {

@@ -108,6 +108,8 @@ func finishWith(t *testing.T, w *Workload, e *meta.Engine, url string, lossy, un
 	t.Logf("workload: %d operations succeeded, %d failed; transactions: %d commits, %d sent again, %d found applied by their marker",
 		w.Succeeded(), w.Failed(), st.Commits, st.Retries, st.Replays)
 	logErrors(t, w.Errors())
+	slowest, slowestFailed := w.Slowest()
+	t.Logf("longest operation %v, longest failed operation %v", slowest.Round(time.Millisecond), slowestFailed.Round(time.Millisecond))
 	v := w.Violations()
 	for _, msg := range v {
 		if strings.Contains(msg, "hung") {

@@ -53,6 +53,8 @@ type Workload struct {
 	wg      sync.WaitGroup
 
 	ok, failed atomic.Int64
+	slowest    atomic.Int64 // nanoseconds of the longest operation
+	slowestErr atomic.Int64 // nanoseconds of the longest failed operation
 	mu         sync.Mutex
 	errs       map[string]int // error text (first line) -> count
 	violations []string       // reads that contradict an acknowledged operation
@@ -102,6 +104,12 @@ func (w *Workload) WaitProgress(n int64, timeout time.Duration) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return true
+}
+
+// Slowest returns the duration of the longest operation, and of the
+// longest one that failed.
+func (w *Workload) Slowest() (any, failed time.Duration) {
+	return time.Duration(w.slowest.Load()), time.Duration(w.slowestErr.Load())
 }
 
 // Stop stops the workers and waits for them. Operations under way are let
@@ -166,7 +174,15 @@ func (w *Workload) step(wk *worker) {
 	defer cancel()
 	i := wk.next
 	wk.next++
+	begin := time.Now()
 	done := func(err error, names ...string) bool {
+		took := int64(time.Since(begin))
+		for cur := w.slowest.Load(); took > cur && !w.slowest.CompareAndSwap(cur, took); cur = w.slowest.Load() {
+		}
+		if err != nil {
+			for cur := w.slowestErr.Load(); took > cur && !w.slowestErr.CompareAndSwap(cur, took); cur = w.slowestErr.Load() {
+			}
+		}
 		if err == nil {
 			w.ok.Add(1)
 			return true
