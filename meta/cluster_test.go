@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/internal/faulttest"
+	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/mdtest"
 	"github.com/rueidisfs/rueidisfs/meta"
@@ -34,6 +35,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	t.Run("volume", func(t *testing.T) { clusterVolume(t, c, url, e, slot) })
+	t.Run("official-volume", func(t *testing.T) { clusterOfficialVolume(t, c) })
 	t.Run("replica-reads", func(t *testing.T) { clusterReplicaReads(t, c, url, e, slot) })
 	t.Run("reshard", func(t *testing.T) { clusterReshard(t, c, url, e, slot) })
 	t.Run("failover", func(t *testing.T) { clusterFailover(t, c, url, e, slot) })
@@ -98,6 +100,33 @@ func clusterVolume(t *testing.T, c *redistest.Cluster, url string, e *meta.Engin
 		t.Fatalf("the slot's master ran no transaction or resolve script: before %v after %v", before, after)
 	}
 	recount(t, e, single)
+}
+
+// clusterOfficialVolume loads a volume the official client made, with the
+// keys prefixed {9} as JuiceFS lays out database 9 in a Cluster, and reads
+// it through a Cluster URL of database 9: same paths, inodes and attributes
+// as the official client's mount showed, and a clean recount.
+func clusterOfficialVolume(t *testing.T, c *redistest.Cluster) {
+	if _, err := fixtures.LoadVolume(bg, c.Client(t), "basic", "{9}"); err != nil {
+		t.Fatal(err)
+	}
+	e := openAt(t, c.URL("redis", 9), meta.Options{NoBackgroundJobs: true})
+	if e.Keys().Prefix() != "{9}" {
+		t.Fatalf("prefix %q", e.Keys().Prefix())
+	}
+	for _, me := range readManifest(t, "basic").Entries {
+		p := me.rawPath(t)
+		if p == "." {
+			p = ""
+		}
+		ino, a, err := e.Resolve(bg, meta.RootInode, p)
+		if err != nil {
+			t.Errorf("%s: %v", me.Path, err)
+			continue
+		}
+		compareAttr(t, e, &me, ino, &a)
+	}
+	recount(t, e)
 }
 
 // replicasOf returns the running replicas of master.
@@ -187,6 +216,15 @@ func clusterReplicaReads(t *testing.T, c *redistest.Cluster, url string, e *meta
 	}
 	if _, _, err := ro.Mknod(ctx, d, "g", 1, 0o644, 0, 0); err == nil {
 		t.Fatal("a read-only client wrote")
+	}
+
+	// random and latency route reads too (master or replica; the master).
+	for _, rr := range []string{"random", "latency"} {
+		other := openAt(t, url+"?route-read="+rr, roOpts)
+		if ino, _, err := other.Resolve(ctx, meta.RootInode, "rr/f"); err != nil || ino != f {
+			t.Fatalf("route-read=%s: resolve %d %v", rr, ino, err)
+		}
+		other.Close(ctx)
 	}
 
 	// Cached reads from the replica are invalidated when the replica

@@ -84,6 +84,8 @@ func classifyFault(ctx context.Context, err error) faultKind {
 		switch word {
 		case "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY", "NOREPLICAS", "BUSY", "MISCONF", "MOVED", "ASK":
 			return faultNotRun
+		case "UNBLOCKED": // a WAIT after the mutation, cut short by a failover
+			return faultUnknown
 		}
 		if strings.Contains(msg, "max number of clients reached") {
 			return faultNotRun
@@ -101,7 +103,7 @@ func classifyFault(ctx context.Context, err error) faultKind {
 // for wait-replicas and fewer replicas than that confirmed the mutation
 // within wait-timeout: it was applied on the master, but a failover could
 // still lose it. ToErrno maps it to EIO.
-var ErrNotReplicated = errors.New("the mutation was applied on the master but not confirmed by enough replicas in time")
+var ErrNotReplicated = errors.New("the mutation reached the master but not enough replicas confirmed it in time; a failover may lose it")
 
 // mutationScript is a script the engine changes the volume with: rueidis'
 // Lua for the usual call, and the source and SHA-1 for the call followed by
@@ -148,7 +150,10 @@ func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []strin
 	}
 	acked, err := res[1].AsInt64()
 	if err != nil {
-		return reply, fmt.Errorf("%w: WAIT: %w", ErrNotReplicated, err)
+		// The master's role changed under WAIT (UNBLOCKED) or the connection
+		// broke: the outcome is unknown, and sending the same call again (to
+		// the new master) settles it.
+		return nil, fmt.Errorf("WAIT after the mutation: %w", err)
 	}
 	if acked < int64(n) {
 		return reply, fmt.Errorf("%w: %d of %d replicas within %v", ErrNotReplicated, acked, n, e.url.WaitTimeout)

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/meta"
 )
 
 // TestRestartAOF kills redis-server (SIGKILL) in the middle of a workload
@@ -161,6 +163,16 @@ func TestSentinelManualFailoverWait(t *testing.T) {
 	if len(rep.Lost) > 0 {
 		t.Errorf("acknowledged operations lost with wait-replicas=1: %s", strings.Join(first(rep.Lost, 20), "; "))
 	}
+	exactIfNoFailure(t, w, e)
+}
+
+// exactIfNoFailure checks the whole volume, directory statistics included,
+// when no operation failed: nothing was lost, so nothing may be off.
+func exactIfNoFailure(t *testing.T, w *Workload, e *meta.Engine) {
+	t.Helper()
+	if w.Failed() == 0 {
+		recount(t, e, fsck.Options{})
+	}
 }
 
 // laggingFailover makes the replica lag, kills the master and lets the
@@ -171,7 +183,7 @@ func TestSentinelManualFailoverWait(t *testing.T) {
 // master's replication buffer; the master is killed 600 ms later, the
 // replica resumed and promoted, and the old master brought back as its
 // replica (which wait-replicas=1 needs to acknowledge anything again).
-func laggingFailover(t *testing.T, query string) Report {
+func laggingFailover(t *testing.T, query string) (Report, *Workload, *meta.Engine) {
 	g := redistest.StartSentinel(t)
 	url := g.URL("redis", 1) + query
 	e := format(t, url)
@@ -194,14 +206,14 @@ func laggingFailover(t *testing.T, query string) Report {
 		t.Fatal(err)
 	}
 	resumed(t, w, killed)
-	return finish(t, w, e, url, true)
+	return finish(t, w, e, url, true), w, e
 }
 
 // TestSentinelFailoverLagging measures the loss of asynchronous
 // replication: the operations acknowledged while the replica lagged are
 // lost when it is promoted (this is what docs/deployments.md warns about).
 func TestSentinelFailoverLagging(t *testing.T) {
-	rep := laggingFailover(t, "?max-retry-backoff=1s&io-retries=30")
+	rep, _, _ := laggingFailover(t, "?max-retry-backoff=1s&io-retries=30")
 	if len(rep.Lost) == 0 {
 		t.Error("no acknowledged operation was lost although the replica was stopped while they were acknowledged")
 	}
@@ -212,10 +224,11 @@ func TestSentinelFailoverLagging(t *testing.T) {
 // acknowledged only once the replica has it, so while the replica is
 // stopped nothing is acknowledged, and nothing acknowledged is lost.
 func TestSentinelFailoverWait(t *testing.T) {
-	rep := laggingFailover(t, "?wait-replicas=1&wait-timeout=5s&max-retry-backoff=1s&io-retries=30")
+	rep, w, e := laggingFailover(t, "?wait-replicas=1&wait-timeout=5s&max-retry-backoff=1s&io-retries=30")
 	if len(rep.Lost) > 0 {
 		t.Errorf("acknowledged operations lost with wait-replicas=1: %s", strings.Join(first(rep.Lost, 20), "; "))
 	}
+	exactIfNoFailure(t, w, e)
 }
 
 // TestClusterFailover kills the master serving the volume's slot during
