@@ -1,0 +1,52 @@
+package meta_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// TestReplayMarkersBounded: the replay markers of acknowledged transactions
+// are deleted in batches, so an idle client leaves fewer than a batch of
+// them, and none once it is closed.
+func TestReplayMarkersBounded(t *testing.T) {
+	v := newVolume(t, 0)
+	ctx := context.Background()
+	e := v.open(meta.Options{NoBackgroundJobs: true})
+	for i := 0; i < 1000; i++ {
+		if _, _, err := e.Mknod(ctx, meta.RootInode, "f"+strconv.Itoa(i), codec.TypeFile, 0o644, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	markers := func() []string {
+		keys, err := v.srv.Do(t, v.db, "KEYS", e.Keys().Prefix()+"rueidisfsTxn*").AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if _, ok := e.Keys().ParseTxnMarker(k); !ok {
+				t.Fatalf("marker name %q does not parse", k)
+			}
+			ttl, err := v.srv.Do(t, v.db, "PTTL", k).AsInt64()
+			if err != nil || ttl <= 0 || ttl > 600000 {
+				t.Fatalf("marker %s has PTTL %d (%v), want 1..600000", k, ttl, err)
+			}
+		}
+		return keys
+	}
+	// The last batch deletion may still be under way: at most two batches.
+	if n := len(markers()); n > 2*256 {
+		t.Fatalf("%d replay markers left after 1000 transactions", n)
+	}
+	// Closing deletes the client's markers; what is left belongs to the
+	// volume's other client (its format and session transactions).
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(markers()); n > 10 {
+		t.Fatalf("%d replay markers left after the client closed", n)
+	}
+}
