@@ -281,11 +281,49 @@ func clusterReshard(t *testing.T, c *redistest.Cluster, url string, e *meta.Engi
 			break
 		}
 	}
+	// A client without cache resolves paths with the server-side script on
+	// every call; during the migration the script is answered TRYAGAIN and
+	// the engine falls back to lookups.
+	uncached := openAt(t, url+"?client-cache=false", meta.Options{NoBackgroundJobs: true})
+	stop, running := make(chan struct{}), make(chan struct{})
+	resolved := make(chan error, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				resolved <- nil
+				return
+			default:
+			}
+			if n == 1 {
+				close(running)
+			}
+			ino, _, err := uncached.Resolve(ctx, meta.RootInode, "reshard-probe/f")
+			if err == nil && ino != f {
+				err = fmt.Errorf("resolved inode %d, want %d", ino, f)
+			}
+			if err != nil {
+				resolved <- fmt.Errorf("resolve during the migration (after %d): %w", n, err)
+				return
+			}
+			n++
+		}
+	}()
+	select {
+	case <-running:
+	case err := <-resolved:
+		t.Fatal(err)
+	}
 	retries := e.TxStats().Retries
 	begin := time.Now()
 	c.MigrateSlot(t, slot, to, 5, 2*time.Millisecond)
 	t.Logf("slot %d migrated from %s to %s in %v, %d keys", slot, from.Addr, to.Addr, time.Since(begin),
 		mustInt(t, to.Do(t, 0, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot))))
+	close(stop)
+	if err := <-resolved; err != nil {
+		t.Error(err)
+	}
 	if !w.WaitProgress(100, 30*time.Second) {
 		t.Fatalf("the workload made no progress after the migration: %v", w.Errors())
 	}
