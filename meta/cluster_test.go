@@ -23,8 +23,9 @@ func TestCluster(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
 	// The volume's client is an ACL user with the documented least
-	// privileges and only the volume's keys (~{7}*).
-	rules := append([]string{"~{7}*", "resetchannels"}, leastPrivileges...)
+	// privileges and only the volume's keys (~{7}*), plus the legacy session
+	// list, which has no prefix (the stale-session cleanup reads it).
+	rules := append([]string{"~{7}*", "~sessions", "resetchannels"}, leastPrivileges...)
 	c := redistest.StartCluster(t, 3, 1, redistest.WithACLUser("jfs", "jfs-pw", rules...))
 	t.Logf("3+3 cluster ready in %v", time.Since(begin))
 	url := "redis://jfs:jfs-pw@" + strings.Join(c.Addrs(), ",") + "/7"
@@ -76,6 +77,11 @@ func clusterVolume(t *testing.T, c *redistest.Cluster, url string, e *meta.Engin
 		t.Fatalf("resolve through a single-address client: %d %v", ino, err)
 	}
 
+	// The session jobs also read the legacy, unprefixed session list.
+	e.CleanStaleSessions(ctx)
+	if _, err := e.ListSessions(ctx); err != nil {
+		t.Fatalf("list sessions: %v", err)
+	}
 	n, err := e.KeyCount(ctx)
 	if err != nil || n < 50 {
 		t.Fatalf("KeyCount %d %v", n, err)
