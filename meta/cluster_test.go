@@ -165,9 +165,7 @@ func clusterReplicaReads(t *testing.T, c *redistest.Cluster, url string, e *meta
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := master.Do(t, 0, "WAIT", "1", "5000").Error(); err != nil {
-		t.Fatal(err)
-	}
+	master.WaitReplicas(t, 1)
 	quiet := meta.Options{NoBackgroundJobs: true, Heartbeat: time.Hour}
 	// Redis 7.0 lists a replica in CLUSTER SLOTS only once a node has heard
 	// (through the cluster bus) that it replicated something; the client
@@ -378,9 +376,7 @@ func clusterFailover(t *testing.T, c *redistest.Cluster, url string, e *meta.Eng
 		t.Fatal(err)
 	}
 	old := c.MasterOfSlot(t, slot)
-	if err := old.Do(t, 0, "WAIT", "1", "5000").Error(); err != nil {
-		t.Fatal(err)
-	}
+	old.WaitReplicas(t, 1)
 	begin := time.Now()
 	promoted := c.Failover(t, slot)
 	t.Logf("failover of slot %d: %s -> %s in %v", slot, old.Addr, promoted.Addr, time.Since(begin))

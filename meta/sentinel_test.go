@@ -61,9 +61,7 @@ func TestSentinel(t *testing.T) {
 	}
 
 	t.Run("replica-reads", func(t *testing.T) {
-		if err := g.Master.Do(t, 3, "WAIT", "1", "5000").Error(); err != nil {
-			t.Fatal(err)
-		}
+		g.Master.WaitReplicas(t, 1)
 		quiet := meta.Options{Getenv: env, NoBackgroundJobs: true, Heartbeat: time.Hour}
 		rw := openAt(t, url+"?route-read=replica", quiet)
 		before := readCalls(commandCalls(t, g.Replica))
@@ -100,9 +98,7 @@ func TestSentinel(t *testing.T) {
 	// volume is complete and the check at the end is exact.
 	synced := func(t *testing.T) {
 		e.Sync(ctx)
-		if err := g.Master.Do(t, 3, "WAIT", "1", "5000").Error(); err != nil {
-			t.Fatal(err)
-		}
+		g.Master.WaitReplicas(t, 1)
 	}
 
 	t.Run("failover", func(t *testing.T) {

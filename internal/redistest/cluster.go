@@ -67,10 +67,27 @@ func StartCluster(t testing.TB, masters, replicas int, opts ...Option) *Cluster 
 	if err == nil {
 		err = waitFor(clusterWait, 20*time.Millisecond, c.healthy)
 	}
+	if err == nil && replicas > 0 {
+		for _, m := range c.Masters(t) {
+			if err = streaming(m, replicas); err != nil {
+				break
+			}
+		}
+	}
 	if err != nil {
 		t.Fatalf("redistest: create cluster: %v\n%s", err, c.logTails())
 	}
 	return c
+}
+
+// streaming waits until replicas replicas of master have everything it
+// holds (see Server.WaitReplicas). A replica that has just loaded its
+// initial copy already reports master_link_status:up, but with diskless
+// replication the master sends it nothing until the replica's first
+// acknowledgement, up to a second later: a master killed in that second
+// leaves the replica, and the failover, with the initial copy only.
+func streaming(master *Server, replicas int) error {
+	return master.waitReplicas(replicas, clusterWait)
 }
 
 // createWithCLI runs redis-cli --cluster create.

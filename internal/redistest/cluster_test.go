@@ -51,9 +51,7 @@ func TestCluster(t *testing.T) {
 	}
 	old := c.MasterOfSlot(t, slot)
 	// Make sure the replica has the key before its master dies.
-	if err := old.Do(t, 0, "WAIT", "1", "5000").Error(); err != nil {
-		t.Fatal(err)
-	}
+	old.WaitReplicas(t, 1)
 
 	begin = time.Now()
 	promoted := c.Failover(t, slot)

@@ -61,7 +61,11 @@ func StartSentinel(t testing.TB, opts ...Option) *SentinelGroup {
 	rcfg := cfg.clone()
 	rcfg.replicaOf = "127.0.0.1 " + strconv.Itoa(g.Master.Port())
 	g.Replica = startTB(t, rcfg)
-	if err := waitFor(sentinelWait, 10*time.Millisecond, func() error { return replicaInSync(g.Replica) }); err != nil {
+	err := waitFor(sentinelWait, 10*time.Millisecond, func() error { return replicaInSync(g.Replica) })
+	if err == nil {
+		err = streaming(g.Master, 1)
+	}
+	if err != nil {
 		t.Fatalf("redistest: replica %s of %s: %v\n%s", g.Replica.Addr, g.Master.Addr, err, g.logTails())
 	}
 

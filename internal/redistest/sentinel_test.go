@@ -27,9 +27,7 @@ func TestSentinel(t *testing.T) {
 	if got := mustString(t, g.Master.Do(t, 2, "GET", "k")); got != "1" {
 		t.Fatalf("master has %q", got)
 	}
-	if err := g.Master.Do(t, 2, "WAIT", "1", "5000").Error(); err != nil {
-		t.Fatal(err)
-	}
+	g.Master.WaitReplicas(t, 1)
 
 	old := g.Master
 	begin = time.Now()

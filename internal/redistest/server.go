@@ -407,6 +407,85 @@ func (s *Server) cachedClient(db int) (rueidis.Client, error) {
 	return c, nil
 }
 
+// WaitReplicas waits until n replicas have received everything the server
+// has executed so far, by anyone, and fails the test after 30 s. A bare
+// WAIT would not do: it waits for the writes of its own connection, and
+// Do's connections write nothing. WaitReplicas writes and deletes a key of
+// its own (in a slot the server serves, in a Cluster) and waits for that:
+// the replication stream is ordered, so a replica that has it has all that
+// came before.
+func (s *Server) WaitReplicas(t testing.TB, n int) {
+	t.Helper()
+	if err := s.waitReplicas(n, 30*time.Second); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+}
+
+func (s *Server) waitReplicas(n int, timeout time.Duration) error {
+	key, err := s.syncKey()
+	if err != nil {
+		return err
+	}
+	c, err := s.cachedClient(0)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+cmdTimeout)
+	defer cancel()
+	// One pipeline on one (dedicated, since WAIT blocks) connection, so
+	// that WAIT covers the SET and the DEL.
+	res := c.DoMulti(ctx,
+		c.B().Set().Key(key).Value("1").Build().Pin(),
+		c.B().Del().Key(key).Build().Pin(),
+		c.B().Wait().Numreplicas(int64(n)).Timeout(timeout.Milliseconds()).Build().Pin())
+	for _, r := range res[:2] {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("write %s on %s: %w", key, s.Addr, err)
+		}
+	}
+	acked, err := res[2].AsInt64()
+	if err != nil || acked < int64(n) {
+		return fmt.Errorf("WAIT on %s: %d of %d replicas have its writes (%v)", s.Addr, acked, n, err)
+	}
+	return nil
+}
+
+// syncKey returns the name of WaitReplicas' key: one the server serves.
+func (s *Server) syncKey() (string, error) {
+	info, err := s.callString("INFO", "cluster")
+	if err != nil {
+		return "", fmt.Errorf("INFO cluster on %s: %w", s.Addr, err)
+	}
+	if infoField(info, "cluster_enabled") != "1" {
+		return "redistest-sync", nil
+	}
+	text, err := s.callString("CLUSTER", "NODES")
+	if err != nil {
+		return "", fmt.Errorf("CLUSTER NODES on %s: %w", s.Addr, err)
+	}
+	views, err := parseNodes(text)
+	if err != nil {
+		return "", err
+	}
+	var me nodeView
+	for _, v := range views {
+		if v.has("myself") {
+			me = v
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		key := "redistest-sync-" + strconv.Itoa(i)
+		r, err := s.call("CLUSTER", "KEYSLOT", key)
+		if err != nil {
+			return "", err
+		}
+		if slot, err := r.AsInt64(); err == nil && me.servesSlot(int(slot)) {
+			return key, nil
+		}
+	}
+	return "", fmt.Errorf("%s serves no slot", s.Addr)
+}
+
 // Running reports whether the process is alive (it may be paused).
 func (s *Server) Running() bool {
 	s.mu.Lock()
