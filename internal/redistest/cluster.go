@@ -87,7 +87,9 @@ func StartCluster(t testing.TB, masters, replicas int, opts ...Option) *Cluster 
 // acknowledgement, up to a second later: a master killed in that second
 // leaves the replica, and the failover, with the initial copy only.
 func streaming(master *Server, replicas int) error {
-	return master.waitReplicas(replicas, clusterWait)
+	// With min-replicas-to-write, the write is refused (NOREPLICAS) until
+	// that first acknowledgement.
+	return waitFor(clusterWait, 50*time.Millisecond, func() error { return master.waitReplicas(replicas, clusterWait) })
 }
 
 // createWithCLI runs redis-cli --cluster create.

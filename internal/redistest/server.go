@@ -416,7 +416,8 @@ func (s *Server) cachedClient(db int) (rueidis.Client, error) {
 // came before.
 func (s *Server) WaitReplicas(t testing.TB, n int) {
 	t.Helper()
-	if err := s.waitReplicas(n, 30*time.Second); err != nil {
+	// A write refused with NOREPLICAS (min-replicas-to-write) is retried.
+	if err := waitFor(30*time.Second, 50*time.Millisecond, func() error { return s.waitReplicas(n, 30*time.Second) }); err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
 }
