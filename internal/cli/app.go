@@ -102,6 +102,12 @@ func (a *app) commands() []*cli.Command {
 		a.destroyCommand(),
 		a.statusCommand(),
 		a.mdtestCommand(),
+		a.fsckCommand(),
+		a.gcCommand(),
+		a.quotaCommand(),
+		a.infoCommand(),
+		a.summaryCommand(),
+		a.rmrCommand(),
 		a.versionCommand(),
 	}
 }

@@ -19,7 +19,9 @@ func (a *app) newProgress() *progress {
 	if !a.progressTerm {
 		return &progress{}
 	}
-	return &progress{p: mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(40))}
+	// WithAutoRefresh: draw even when stderr is not what mpb recognises as
+	// a terminal (tests that ask for bars).
+	return &progress{p: mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(40), mpb.WithAutoRefresh())}
 }
 
 // Start begins a bar named name counting to total (0: unknown total).
