@@ -18,10 +18,10 @@ import (
 // a directory that keeps changing (files being created in it) is never
 // prefetched, since every change would drop the work.
 const (
-	prefetchAfterMisses = 3                     // lookup misses before prefetching a directory
-	prefetchQuiet       = 5 * time.Millisecond  // the directory must not have changed for this long
-	prefetchMaxEntries  = 4096                  // larger directories are never prefetched
-	maxPrefetchTracked  = 4096                  // directories whose misses are counted
+	prefetchAfterMisses = 3                    // lookup misses before prefetching a directory
+	prefetchQuiet       = 5 * time.Millisecond // the directory must not have changed for this long
+	prefetchMaxEntries  = 4096                 // larger directories are never prefetched
+	maxPrefetchTracked  = 4096                 // directories whose misses are counted
 )
 
 type dirPrefetch struct {
