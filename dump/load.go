@@ -57,15 +57,11 @@ func Load(ctx context.Context, e *meta.Engine, r io.Reader, opts LoadOptions) er
 	if err := checkEmpty(ctx, e); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(opts.TempDir, "rueidisfs-load-*.spool")
+	sp, done, err := tempSpool(opts.TempDir)
 	if err != nil {
-		return fmt.Errorf("load: create the spool: %w", err)
+		return err
 	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	sp := newSpool(f, 256<<10)
+	defer done()
 	plan, err := prepare(r, e, sp, opts)
 	if err != nil {
 		return err
@@ -96,19 +92,35 @@ func prepare(r io.Reader, e *meta.Engine, sp *spool, opts LoadOptions) (*loadPla
 	return plan, nil
 }
 
-// Validate reads and checks a dump document without writing anything, with
-// the checks of Load. It needs memory for the commands of the load (about
-// the size of the loaded keys).
+// Validate reads and checks a dump document with the checks of Load, without
+// a database and without writing anything but the temporary spool.
 func Validate(r io.Reader, opts LoadOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := newParser(r, keyspace.New(""), newSpool(&memStorage{}, 4<<10), opts.Logger, opts.MaxDepth)
+	sp, done, err := tempSpool(opts.TempDir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p := newParser(r, keyspace.New(""), sp, opts.Logger, opts.MaxDepth)
 	if err := p.parse(); err != nil {
 		return err
 	}
-	_, err := p.finish(time.Now())
+	_, err = p.finish(time.Now())
 	return err
+}
+
+// tempSpool creates a spool in a temporary file, removed by done.
+func tempSpool(dir string) (sp *spool, done func(), err error) {
+	f, err := os.CreateTemp(dir, "rueidisfs-load-*.spool")
+	if err != nil {
+		return nil, nil, fmt.Errorf("load: create the spool: %w", err)
+	}
+	return newSpool(f, 64<<10), func() {
+		f.Close()
+		os.Remove(f.Name())
+	}, nil
 }
 
 func checkEmpty(ctx context.Context, e *meta.Engine) error {

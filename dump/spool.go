@@ -12,10 +12,9 @@ import (
 
 // The spool holds every Redis command a load will send, in order, while the
 // document is being validated; nothing reaches Redis before the whole dump
-// has been read and checked. It is a temporary file (or memory, in tests),
-// read back sequentially when writing, again to find the first occurrence
-// of hard-linked inodes, and once more to delete what was written if the
-// load fails midway.
+// has been read and checked. It is a temporary file, read back sequentially
+// when writing, again to find the first occurrence of hard-linked inodes,
+// and once more to delete what was written if the load fails midway.
 //
 // A record is: a kind byte; for kindAttr the inode (uvarint) and the
 // fingerprint of the node (8 bytes); the number of arguments (uvarint); each
@@ -35,7 +34,7 @@ type spoolRecord struct {
 	args []string
 }
 
-// storage is where a spool lives: a temporary file, or memory.
+// storage is where a spool lives: a temporary file.
 type storage interface {
 	io.ReadWriteSeeker
 }
@@ -158,44 +157,4 @@ func (r *spoolReader) next(rec *spoolRecord) error {
 		rec.args = append(rec.args, string(b))
 	}
 	return nil
-}
-
-// memStorage is an in-memory storage, for validation without a file.
-type memStorage struct {
-	b   []byte
-	off int64
-}
-
-func (m *memStorage) Write(p []byte) (int, error) {
-	end := m.off + int64(len(p))
-	if end > int64(len(m.b)) {
-		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
-	}
-	copy(m.b[m.off:], p)
-	m.off = end
-	return len(p), nil
-}
-
-func (m *memStorage) Read(p []byte) (int, error) {
-	if m.off >= int64(len(m.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, m.b[m.off:])
-	m.off += int64(n)
-	return n, nil
-}
-
-func (m *memStorage) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		off += m.off
-	case io.SeekEnd:
-		off += int64(len(m.b))
-	}
-	if off < 0 {
-		return 0, errors.New("negative seek")
-	}
-	m.off = off
-	return off, nil
 }
