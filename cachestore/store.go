@@ -62,7 +62,7 @@ type Registry struct {
 	maxEntries int
 
 	mu     sync.Mutex
-	stores map[*Store]struct{}
+	stores atomic.Pointer[[]*Store] // copy-on-write: read on every Cached call
 
 	// lastChange remembers when keys were last invalidated (locally or by
 	// Redis), so that callers can tell busy keys from quiet ones.
@@ -80,7 +80,9 @@ func NewRegistry(maxEntries int) *Registry {
 	if maxEntries <= 0 {
 		maxEntries = 1
 	}
-	return &Registry{maxEntries: maxEntries, stores: make(map[*Store]struct{}), lastChange: make(map[string]int64)}
+	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64)}
+	r.stores.Store(&[]*Store{})
+	return r
 }
 
 // NewStoreFn returns the function to put in rueidis.ClientOption.NewCacheStoreFn.
@@ -88,7 +90,9 @@ func (r *Registry) NewStoreFn() rueidis.NewCacheStoreFn {
 	return func(rueidis.CacheStoreOption) rueidis.CacheStore {
 		s := &Store{reg: r, keys: make(map[string]*keyState), lru: list.New()}
 		r.mu.Lock()
-		r.stores[s] = struct{}{}
+		old := *r.stores.Load()
+		stores := append(append(make([]*Store, 0, len(old)+1), old...), s)
+		r.stores.Store(&stores)
 		r.mu.Unlock()
 		return s
 	}
@@ -158,19 +162,19 @@ func (r *Registry) LastChange(key string) int64 {
 	return r.lastChange[key]
 }
 
-func (r *Registry) snapshot() []*Store {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*Store, 0, len(r.stores))
-	for s := range r.stores {
-		out = append(out, s)
-	}
-	return out
-}
+// snapshot returns the live stores; the slice must not be modified.
+func (r *Registry) snapshot() []*Store { return *r.stores.Load() }
 
 func (r *Registry) forget(s *Store) {
 	r.mu.Lock()
-	delete(r.stores, s)
+	old := *r.stores.Load()
+	stores := make([]*Store, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			stores = append(stores, o)
+		}
+	}
+	r.stores.Store(&stores)
 	r.mu.Unlock()
 }
 

@@ -150,10 +150,13 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	dkey := e.keys.Entries(parent)
-	if e.prefetch.shouldPrefetch(e, parent, dkey, name) {
+	r := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Hget().Key(dkey).Field(name).Cache()), e.cacheTTL)
+	if !r.IsCacheHit() && e.prefetch.missed(e, parent, dkey) {
+		// This lookup paid its round trip; the next ones in this
+		// directory will not.
 		e.prefetchDir(ctx, parent, dkey)
 	}
-	v, ok, err := e.cachedHGet(ctx, dkey, name)
+	v, ok, err := stringReply(e, "HGET "+dkey, r)
 	if err != nil {
 		return 0, Attr{}, err
 	}

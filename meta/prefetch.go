@@ -18,10 +18,10 @@ import (
 // a directory that keeps changing (files being created in it) is never
 // prefetched, since every change would drop the work.
 const (
-	prefetchAfterMisses = 3                     // lookup misses before prefetching a directory
-	prefetchQuiet       = 20 * time.Millisecond // the directory must not have changed for this long
-	prefetchMaxEntries  = 4096                  // larger directories are never prefetched
-	maxPrefetchTracked  = 4096                  // directories whose misses are counted
+	prefetchAfterMisses = 3                    // lookup misses before prefetching a directory
+	prefetchQuiet       = 5 * time.Millisecond // the directory must not have changed for this long
+	prefetchMaxEntries  = 4096                 // larger directories are never prefetched
+	maxPrefetchTracked  = 4096                 // directories whose misses are counted
 )
 
 type dirPrefetch struct {
@@ -35,11 +35,10 @@ type prefetchState struct {
 	inFlight bool
 }
 
-// shouldPrefetch counts a lookup of name in dir that the cache cannot
-// answer and reports whether the caller should prefetch the directory now
-// (it then must call prefetchDone).
-func (p *dirPrefetch) shouldPrefetch(e *Engine, dir Ino, dkey, name string) bool {
-	if !e.CacheEnabled() || e.cache.Cached(dkey, "HGET"+name) {
+// missed counts a lookup in dir that the cache could not answer and reports
+// whether the caller should prefetch the directory now.
+func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) bool {
+	if !e.CacheEnabled() {
 		return false
 	}
 	changed := e.cache.LastChange(dkey)

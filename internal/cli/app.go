@@ -102,6 +102,8 @@ func (a *app) commands() []*cli.Command {
 		a.destroyCommand(),
 		a.statusCommand(),
 		a.mdtestCommand(),
+		a.dumpCommand(),
+		a.loadCommand(),
 		a.fsckCommand(),
 		a.gcCommand(),
 		a.quotaCommand(),

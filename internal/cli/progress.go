@@ -43,6 +43,17 @@ func (p *progress) Increment() {
 	}
 }
 
+// Set moves the bar to done out of total (total 0 keeps the current total).
+func (p *progress) Set(done, total int64) {
+	if p.bar == nil {
+		return
+	}
+	if total > 0 {
+		p.bar.SetTotal(total, false)
+	}
+	p.bar.SetCurrent(done)
+}
+
 // Add counts n items.
 func (p *progress) Add(n int) {
 	if p.bar != nil {
