@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/redis/rueidis"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/dump"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
@@ -131,10 +133,18 @@ func (a *app) load(c *cli.Context) error {
 		return err
 	}
 	defer a.closeEngine(e)
-	if f, err := e.Load(c.Context, false); err == nil {
-		return fmt.Errorf("database %s is used by volume %s", e.URL().Redacted(), f.Name)
-	} else if !errors.Is(err, meta.ErrNotFormatted) {
-		return err
+	// Read the setting past the client-side cache: a cached "no setting"
+	// could outlive the load below (whose writes invalidate it only when
+	// Redis's invalidation message arrives) and fail the final Load.
+	rdb := e.Client()
+	if v, err := rdb.Do(c.Context, rdb.B().Get().Key(e.Keys().Setting()).Build()).ToString(); err == nil {
+		name := "?"
+		if f, err := codec.ParseSetting([]byte(v)); err == nil {
+			name = f.Name
+		}
+		return fmt.Errorf("database %s is used by volume %s", e.URL().Redacted(), name)
+	} else if !rueidis.IsRedisNil(err) {
+		return fmt.Errorf("read the setting: %w", err)
 	}
 	src := c.Args().Get(1)
 	var r io.ReadCloser = io.NopCloser(a.stdin)

@@ -190,7 +190,7 @@ func TestGCTrash(t *testing.T) {
 			t.Errorf("%s is still there after gc --delete", p)
 		}
 	}
-	if ents, _ := v.e.Readdir(ctx, meta.TrashInode, false); len(ents) > 2 {
+	if ents, _ := engine(t, v.url).Readdir(ctx, meta.TrashInode, false); len(ents) > 2 {
 		t.Errorf("the trash still holds %d entries", len(ents)-2)
 	}
 }

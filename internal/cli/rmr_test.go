@@ -110,12 +110,13 @@ func TestRmrToTrash(t *testing.T) {
 		t.Errorf("rmr did not count %d entries:\n%s", n, r.stderr)
 	}
 	ctx := context.Background()
-	if _, _, err := v.e.Lookup(ctx, meta.RootInode, "tree"); err == nil {
+	e := engine(t, v.url) // a fresh cache: the removal was made by another client
+	if _, _, err := e.Lookup(ctx, meta.RootInode, "tree"); err == nil {
 		t.Fatal("tree still there")
 	}
 	// Everything is in the trash, one entry per node; no data deleted.
 	var inTrash int
-	hours, err := v.e.Readdir(ctx, meta.TrashInode, false)
+	hours, err := e.Readdir(ctx, meta.TrashInode, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestRmrToTrash(t *testing.T) {
 		if h.Name == "." || h.Name == ".." {
 			continue
 		}
-		ents, err := v.e.Readdir(ctx, h.Inode, false)
+		ents, err := e.Readdir(ctx, h.Inode, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestRmrToTrash(t *testing.T) {
 			t.Fatalf("block %s deleted although the file is in the trash", b)
 		}
 	}
-	if _, err := v.e.GetAttr(ctx, keep); err != nil || !exists(keepBlocks[0]) {
+	if _, err := e.GetAttr(ctx, keep); err != nil || !exists(keepBlocks[0]) {
 		t.Errorf("a file outside the tree was touched: %v", err)
 	}
 	run(t, "fsck", v.url).ok(t)
@@ -172,7 +173,7 @@ func TestRmrSkipTrash(t *testing.T) {
 		t.Errorf("rmr log:\n%s", r.stderr)
 	}
 	ctx := context.Background()
-	ents, err := v.e.Readdir(ctx, meta.RootInode, false)
+	ents, err := engine(t, v.url).Readdir(ctx, meta.RootInode, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,4 +205,6 @@ func TestRmrErrors(t *testing.T) {
 	run(t, "rmr", v.url, "plain/x").fails(t, `RMR "plain/x": not a directory`)
 	run(t, "rmr", v.url, "/").fails(t, `RMR "/": the root of the volume cannot be removed`)
 	run(t, "rmr", v.url).fails(t, "This command requires at least 2 arguments")
+	runAs(t, "not root", func(a *app) { a.isRoot = false }, "rmr", v.url, "plain", "--skip-trash").
+		fails(t, "only root can remove files directly (--skip-trash)")
 }

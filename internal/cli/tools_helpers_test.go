@@ -240,12 +240,20 @@ func (l *lockedBuilder) String() string {
 // progress bars are drawn.
 func runOnTerminal(t *testing.T, args ...string) result {
 	t.Helper()
+	return runAs(t, "on a terminal", func(a *app) { a.progressTerm = true }, args...)
+}
+
+// runAs runs a command line in an app adjusted by setup (how is what the
+// log says about it).
+func runAs(t *testing.T, how string, setup func(*app), args ...string) result {
+	t.Helper()
 	var stdout strings.Builder
 	var stderr lockedBuilder
 	a := newApp(strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
-	a.isRoot, a.progressTerm = true, true
+	a.isRoot = true
+	setup(a)
 	code := a.run(context.Background(), append([]string{"rueidisfs"}, args...))
 	r := result{stdout: stdout.String(), stderr: stderr.String(), code: code}
-	t.Logf("rueidisfs %s -> %d (on a terminal)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.stdout, r.stderr)
+	t.Logf("rueidisfs %s -> %d (%s)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, how, r.stdout, r.stderr)
 	return r
 }
