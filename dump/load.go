@@ -70,7 +70,11 @@ func Load(ctx context.Context, e *meta.Engine, r io.Reader, opts LoadOptions) er
 	if err := checkEmpty(ctx, e); err != nil {
 		return err
 	}
-	return apply(ctx, e.Client(), sp, plan, opts)
+	err = apply(ctx, e.Client(), sp, plan, opts)
+	// The keys were written behind the engine's back: drop what it cached
+	// (the absent setting, first of all).
+	e.InvalidateCache()
+	return err
 }
 
 // prepare reads and checks the document, filling the spool.

@@ -110,7 +110,9 @@ func startHeapPeak() *heapPeak {
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		// Live heap as of the last GC: garbage not yet collected is not memory
+		// the dump needs.
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for {

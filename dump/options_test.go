@@ -111,6 +111,7 @@ func withFormat(t *testing.T, ctx context.Context, e *meta.Engine, change func(*
 	if err := e.Client().Do(ctx, e.Client().B().Set().Key(e.Keys().Setting()).Value(string(b)).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
+	e.InvalidateCache(e.Keys().Setting()) // written behind the engine's back
 }
 
 func TestDumpSecrets(t *testing.T) {

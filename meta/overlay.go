@@ -89,6 +89,16 @@ func (o *overlay) forgetKey(key string) {
 	o.mu.Unlock()
 }
 
+func (o *overlay) clear() {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	o.keys = make(map[string]map[string]overlayValue)
+	o.n = 0
+	o.mu.Unlock()
+}
+
 func (o *overlay) forget(keys ...string) {
 	for _, k := range keys {
 		o.forgetKey(k)
