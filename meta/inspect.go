@@ -265,14 +265,7 @@ func (e *Engine) DirNlink(ctx context.Context, dir Ino) (uint32, error) {
 func (e *Engine) SetNlink(ctx context.Context, ino Ino, expect, nlink uint32) error {
 	key := e.keys.Inode(ino)
 	return e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		attr, err := e.decodeAttr(key, v)
+		attr, err := e.txAttr(tx, key)
 		if err != nil {
 			return err
 		}
@@ -292,14 +285,7 @@ func (e *Engine) SetNlink(ctx context.Context, ino Ino, expect, nlink uint32) er
 func (e *Engine) SetParentCount(ctx context.Context, ino, parent Ino, count int64) error {
 	key := e.keys.Inode(ino)
 	return e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		attr, err := e.decodeAttr(key, v)
+		attr, err := e.txAttr(tx, key)
 		if err != nil {
 			return err
 		}
