@@ -157,19 +157,7 @@ func (e *Engine) SyncDirStat(ctx context.Context, dir Ino) (DirStat, error) {
 // attribute is gone); fsck uses it to write the values its recount found.
 func (e *Engine) StoreDirStat(ctx context.Context, dir Ino, st DirStat) error {
 	e.stats.dropPending(dir)
-	return e.runTx(ctx, func(tx *Tx) error {
-		if _, ok, err := tx.GetAttrBytes(e.keys.Inode(dir)); err != nil {
-			return err
-		} else if !ok {
-			return syscall.ENOENT
-		}
-		f := dir.String()
-		tx.HSet(e.keys.DirDataLength(), f, strconv.FormatInt(st.Length, 10))
-		tx.HSet(e.keys.DirUsedSpace(), f, strconv.FormatInt(st.Space, 10))
-		tx.HSet(e.keys.DirUsedInodes(), f, strconv.FormatInt(st.Inodes, 10))
-		tx.Log("DIRSTAT(%d,%d,%d,%d)", dir, st.Length, st.Space, st.Inodes)
-		return nil
-	})
+	return e.storeDirStat(ctx, dir, st)
 }
 
 // DropDirStat deletes the statistics of a directory that no longer exists
