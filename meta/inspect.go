@@ -36,28 +36,13 @@ func (e *Engine) ListRaw(ctx context.Context, dir Ino) ([]RawEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	found := make([]bool, len(entries))
+	if err := e.readAttrs(ctx, entries, found); err != nil {
+		return nil, err
+	}
 	out := make([]RawEntry, len(entries))
-	for start := 0; start < len(entries); start += attrBatch {
-		batch := entries[start:min(start+attrBatch, len(entries))]
-		keys := make([]string, len(batch))
-		for i := range batch {
-			keys[i] = e.keys.Inode(batch[i].Inode)
-		}
-		vals, present, err := e.cachedMGet(ctx, keys)
-		if err != nil {
-			return nil, err
-		}
-		for i := range batch {
-			r := &out[start+i]
-			r.Entry = batch[i]
-			if !present[i] {
-				continue
-			}
-			if r.Attr, err = e.decodeAttr(keys[i], vals[i]); err != nil {
-				return nil, err
-			}
-			r.HasAttr = true
-		}
+	for i := range entries {
+		out[i] = RawEntry{Entry: entries[i], HasAttr: found[i]}
 	}
 	return out, nil
 }
