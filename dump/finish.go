@@ -144,28 +144,21 @@ func (p *parser) sliceRefs() error {
 		}
 		return cmp.Compare(a.size, b.size)
 	})
-	args := []string{"HSET", p.keys.SliceRef()}
+	batch := newCmdBatch(p.sp, 2*hashBatch, "HSET", p.keys.SliceRef())
 	for i := 0; i < len(p.refs); {
 		j := i + 1
 		for j < len(p.refs) && p.refs[j] == p.refs[i] {
 			j++
 		}
 		if j-i > 1 {
-			args = append(args, p.keys.SliceRefField(p.refs[i].id, p.refs[i].size), strconv.Itoa(j-i-1))
-			if len(args) >= 2+2*hashBatch {
-				if err := p.sp.add(args...); err != nil {
-					return err
-				}
-				args = args[:2]
+			if err := batch.add(p.keys.SliceRefField(p.refs[i].id, p.refs[i].size), strconv.Itoa(j-i-1)); err != nil {
+				return err
 			}
 		}
 		i = j
 	}
 	p.refs = nil
-	if len(args) > 2 {
-		return p.sp.add(args...)
-	}
-	return nil
+	return batch.flush()
 }
 
 // aclHash queues the ACL rules and aclMaxId (nothing without rules).
@@ -173,20 +166,14 @@ func (p *parser) aclHash() error {
 	if len(p.aclRules) == 0 {
 		return nil
 	}
-	args := []string{"HSET", p.keys.ACL()}
+	batch := newCmdBatch(p.sp, 2*hashBatch, "HSET", p.keys.ACL())
 	for i, r := range p.aclRules {
-		args = append(args, strconv.Itoa(i+1), r)
-		if len(args) >= 2+2*hashBatch {
-			if err := p.sp.add(args...); err != nil {
-				return err
-			}
-			args = args[:2]
-		}
-	}
-	if len(args) > 2 {
-		if err := p.sp.add(args...); err != nil {
+		if err := batch.add(strconv.Itoa(i+1), r); err != nil {
 			return err
 		}
+	}
+	if err := batch.flush(); err != nil {
+		return err
 	}
 	return p.sp.add("SET", p.keys.ACLMaxID(), strconv.Itoa(len(p.aclRules)))
 }

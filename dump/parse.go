@@ -386,7 +386,7 @@ func (p *parser) delFilesList() error {
 	if err != nil || !ok {
 		return err
 	}
-	args := []string{"ZADD", p.keys.DelFiles()}
+	batch := newCmdBatch(p.sp, 2*100, "ZADD", p.keys.DelFiles())
 	for i := 0; p.dec.More(); i++ {
 		p.push(fmt.Sprintf("[%d]", i))
 		var d dumpedDelFile
@@ -397,20 +397,14 @@ func (p *parser) delFilesList() error {
 			return p.fail("inode %d is not a valid inode number", d.Inode)
 		}
 		p.maxIno = max(p.maxIno, d.Inode)
-		args = append(args, strconv.FormatInt(d.Expire, 10), codec.DelFileMember(codec.Ino(d.Inode), d.Length))
-		p.delFiles++
-		if len(args) >= 2+2*100 {
-			if err := p.sp.add(args...); err != nil {
-				return err
-			}
-			args = args[:2]
-		}
-		p.pop()
-	}
-	if len(args) > 2 {
-		if err := p.sp.add(args...); err != nil {
+		if err := batch.add(strconv.FormatInt(d.Expire, 10), codec.DelFileMember(codec.Ino(d.Inode), d.Length)); err != nil {
 			return err
 		}
+		p.delFiles++
+		p.pop()
+	}
+	if err := batch.flush(); err != nil {
+		return err
 	}
 	_, err = p.token()
 	return err
@@ -442,6 +436,45 @@ type statBatch struct {
 }
 
 const hashBatch = 1000
+
+// cmdBatch builds one variadic command (HSET key field value ..., RPUSH key
+// value ..., ZADD key score member ...) and queues it each time it holds max
+// arguments after the key, so that no command grows with the volume.
+type cmdBatch struct {
+	sp   *spool
+	args []string // the command name, the key, then the arguments
+	max  int
+}
+
+func newCmdBatch(sp *spool, max int, cmd, key string) cmdBatch {
+	return cmdBatch{sp: sp, args: []string{cmd, key}, max: max}
+}
+
+// add appends arguments (a field and its value, a score and its member),
+// queueing the command once it is full.
+func (b *cmdBatch) add(args ...string) error {
+	b.args = append(b.args, args...)
+	if len(b.args) < 2+b.max {
+		return nil
+	}
+	if err := b.sp.add(b.args...); err != nil {
+		return err
+	}
+	b.args = b.args[:2]
+	return nil
+}
+
+// flush queues the arguments added since the last command, if any.
+func (b *cmdBatch) flush() error {
+	if len(b.args) == 2 {
+		return nil
+	}
+	if err := b.sp.add(b.args...); err != nil {
+		return err
+	}
+	b.args = b.args[:2]
+	return nil
+}
 
 func (b *statBatch) add(sp *spool, dir codec.Ino, s dirStat) error {
 	f := dir.String()

@@ -422,7 +422,7 @@ func (p *parser) slices(n *nodeState, index uint32) error {
 		return err
 	}
 	key := p.keys.Chunk(n.ino, index)
-	args := []string{"RPUSH", key}
+	batch := newCmdBatch(p.sp, hashBatch, "RPUSH", key)
 	n.hashUint(0xC0FFEE) // separates chunks in the fingerprint
 	for i := 0; p.dec.More(); i++ {
 		var s sliceJSON
@@ -447,22 +447,16 @@ func (p *parser) slices(n *nodeState, index uint32) error {
 			continue
 		}
 		rec := codec.SliceRecord{Pos: s.Pos, ID: s.ID, Size: s.Size, Off: s.Off, Len: s.Len}
-		args = append(args, string(rec.Marshal()))
 		if s.ID != 0 {
 			p.refs = append(p.refs, sliceKey{s.ID, s.Size})
 		}
 		p.maxChunk = max(p.maxChunk, s.ID)
-		if len(args) >= 2+hashBatch {
-			if err := p.sp.add(args...); err != nil {
-				return err
-			}
-			args = args[:2]
-		}
-	}
-	if len(args) > 2 {
-		if err := p.sp.add(args...); err != nil {
+		if err := batch.add(string(rec.Marshal())); err != nil {
 			return err
 		}
+	}
+	if err := batch.flush(); err != nil {
+		return err
 	}
 	_, err = p.token()
 	return err
@@ -492,7 +486,7 @@ func (p *parser) entries(n *nodeState, depth int) error {
 		return err
 	}
 	dkey := p.keys.Entries(n.ino)
-	args := []string{"HSET", dkey}
+	batch := newCmdBatch(p.sp, 2*hashBatch, "HSET", dkey)
 	names := map[uint64]struct{}{}
 	for {
 		key, more, err := p.nextKey()
@@ -517,12 +511,8 @@ func (p *parser) entries(n *nodeState, depth int) error {
 			return err
 		}
 		p.pop()
-		args = append(args, name, string(codec.Entry{Typ: c.typ, Inode: c.ino}.Marshal()))
-		if len(args) >= 2+2*hashBatch {
-			if err := p.sp.add(args...); err != nil {
-				return err
-			}
-			args = args[:2]
+		if err := batch.add(name, string(codec.Entry{Typ: c.typ, Inode: c.ino}.Marshal())); err != nil {
+			return err
 		}
 		space := int64(codec.Align4K(c.length))
 		n.stat.length += int64(c.length)
@@ -538,10 +528,7 @@ func (p *parser) entries(n *nodeState, depth int) error {
 		n.subtree.space += space
 		n.subtree.inodes++
 	}
-	if len(args) > 2 {
-		return p.sp.add(args...)
-	}
-	return nil
+	return batch.flush()
 }
 
 // finishNode writes a first occurrence, or records a later one, once the
@@ -587,20 +574,14 @@ func (p *parser) finishNode(n *nodeState) (nodeInfo, error) {
 		}
 	}
 	if len(n.xattrs) > 0 {
-		args := []string{"HSET", p.keys.Xattrs(n.ino)}
+		batch := newCmdBatch(p.sp, 2*hashBatch, "HSET", p.keys.Xattrs(n.ino))
 		for _, x := range n.xattrs {
-			args = append(args, x.Name, x.Value)
-			if len(args) >= 2+2*hashBatch {
-				if err := p.sp.add(args...); err != nil {
-					return info, err
-				}
-				args = args[:2]
-			}
-		}
-		if len(args) > 2 {
-			if err := p.sp.add(args...); err != nil {
+			if err := batch.add(x.Name, x.Value); err != nil {
 				return info, err
 			}
+		}
+		if err := batch.flush(); err != nil {
+			return info, err
 		}
 	}
 	attr.AccessACL = p.aclID(n.access)
