@@ -68,15 +68,11 @@ func (a *app) fsck(c *cli.Context) error {
 	if err != nil || mode > 0o7777 {
 		return fmt.Errorf("invalid --repair-dir-mode %q: use an octal permission mode such as 0755", c.String("repair-dir-mode"))
 	}
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	e, f, err := a.openVolume(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	f, err := e.Load(ctx, true)
-	if err != nil {
-		return fmt.Errorf("load setting: %w", err)
-	}
 	prog := a.newProgress()
 	defer prog.Wait()
 	var (

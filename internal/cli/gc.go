@@ -72,16 +72,12 @@ func (a *app) gc(c *cli.Context) error {
 			a.log.Error(fmt.Sprintf("parse JFS_GC_SKIPPEDTIME=%s: %s", s, err))
 		}
 	}
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	e, f, err := a.openVolume(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
 	ctx := c.Context
-	f, err := e.Load(ctx, true)
-	if err != nil {
-		return fmt.Errorf("load setting: %w", err)
-	}
 	store := a.openStore(f, "leaked objects are not searched, and the data of what --delete removes stays in the storage")
 	var deletedSlices atomic.Int64
 	if del {

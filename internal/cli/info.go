@@ -63,15 +63,11 @@ func (a *app) info(c *cli.Context) error {
 	if err := checkArgs(c, 2, -1); err != nil {
 		return err
 	}
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	e, f, err := a.openVolume(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	f, err := e.Load(c.Context, true)
-	if err != nil {
-		return fmt.Errorf("load setting: %w", err)
-	}
 	var store objstore.Store
 	if !c.Bool("raw") {
 		store, _ = objstore.Open(f) // only to show the actual storage class

@@ -149,14 +149,11 @@ func (a *app) quota(c *cli.Context, cmd string) error {
 			limits.MaxInodes = int64(min(c.Uint64("inodes"), math.MaxInt64))
 		}
 	}
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	e, _, err := a.openVolume(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	if _, err := e.Load(c.Context, true); err != nil {
-		return fmt.Errorf("load setting: %w", err)
-	}
 	ctx := c.Context
 	rows := map[string]meta.Quota{}
 	switch cmd {

@@ -55,15 +55,11 @@ func (a *app) rmr(c *cli.Context) error {
 	if skipTrash && !a.isRoot {
 		return errors.New("only root can remove files directly (--skip-trash)")
 	}
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	e, f, err := a.openVolume(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	f, err := e.Load(c.Context, true)
-	if err != nil {
-		return fmt.Errorf("load setting: %w", err)
-	}
 	installSliceDeleter(e, a.quietStore(f), f, nil)
 	// A session without registration: pending directory statistics and
 	// quota usage are flushed as the removal goes.

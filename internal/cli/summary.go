@@ -56,14 +56,11 @@ func (a *app) summary(c *cli.Context) error {
 		a.log.Warn(fmt.Sprintf("entries should be less than %d", maxSummaryEntries+1))
 		topN = maxSummaryEntries
 	}
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	e, _, err := a.openVolume(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	if _, err := e.Load(c.Context, true); err != nil {
-		return fmt.Errorf("load setting: %w", err)
-	}
 	p := c.Args().Get(1)
 	ino, _, err := resolvePath(c.Context, e, p, true)
 	if err != nil {
