@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,11 +22,14 @@ type result struct {
 }
 
 // session describes how a command line is run: its environment, what is
-// typed on stdin and whether stdin counts as a terminal.
+// typed on stdin, whether stdin counts as a terminal, and any other
+// adjustment of the app (setup, described by how in the log).
 type session struct {
 	env         map[string]string
 	stdin       string
 	interactive bool
+	setup       func(*app)
+	how         string
 }
 
 // run executes `rueidisfs args...` in-process, through the same urfave
@@ -39,14 +41,22 @@ func run(t *testing.T, args ...string) result {
 
 func (s session) run(t *testing.T, args ...string) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
+	var stdout strings.Builder
+	var stderr lockedBuilder // progress bars write from their own goroutine
 	getenv := func(k string) string { return s.env[k] }
 	a := newApp(strings.NewReader(s.stdin), &stdout, &stderr, getenv)
 	a.interactive = s.interactive
 	a.isRoot = true
+	if s.setup != nil {
+		s.setup(a)
+	}
 	code := a.run(context.Background(), append([]string{"rueidisfs"}, args...))
 	r := result{stdout: stdout.String(), stderr: stderr.String(), code: code}
-	t.Logf("rueidisfs %s -> %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.stdout, r.stderr)
+	how := ""
+	if s.how != "" {
+		how = " (" + s.how + ")"
+	}
+	t.Logf("rueidisfs %s -> %d%s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, how, r.stdout, r.stderr)
 	return r
 }
 

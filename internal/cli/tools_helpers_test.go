@@ -247,13 +247,5 @@ func runOnTerminal(t *testing.T, args ...string) result {
 // log says about it).
 func runAs(t *testing.T, how string, setup func(*app), args ...string) result {
 	t.Helper()
-	var stdout strings.Builder
-	var stderr lockedBuilder
-	a := newApp(strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
-	a.isRoot = true
-	setup(a)
-	code := a.run(context.Background(), append([]string{"rueidisfs"}, args...))
-	r := result{stdout: stdout.String(), stderr: stderr.String(), code: code}
-	t.Logf("rueidisfs %s -> %d (%s)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, how, r.stdout, r.stderr)
-	return r
+	return session{setup: setup, how: how}.run(t, args...)
 }
