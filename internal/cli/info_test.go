@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/rueidisfs/rueidisfs/codec"
-	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -16,25 +15,16 @@ import (
 // its paths are relative to the root, as ours are). The objects of the
 // file storage are there, so a file's tier shows the actual storage class.
 func TestInfoOfFixtures(t *testing.T) {
-	for _, vol := range fixtures.Volumes() {
-		t.Run(vol, func(t *testing.T) {
-			fv := loadFixture(t, vol, true)
-			cmds := officialOutputs(t, vol, "info.txt")
-			if len(cmds) == 0 {
-				t.Fatal("no command in info.txt")
-			}
-			for cmd, want := range cmds {
-				args := strings.Fields(cmd)
-				if args[0] != "info" {
-					t.Fatalf("unexpected command %q", cmd)
-				}
-				r := run(t, append([]string{"info", fv.url}, args[1:]...)...).ok(t)
-				if r.stdout != want {
-					t.Errorf("rueidisfs %s printed:\n%s\njuicefs printed:\n%s", cmd, r.stdout, want)
-				}
-			}
-		})
-	}
+	replayOfficial(t, "info.txt", true, func(t *testing.T, fv *fixtureVolume, cmd, want string) {
+		args := strings.Fields(cmd)
+		if args[0] != "info" {
+			t.Fatalf("unexpected command %q", cmd)
+		}
+		r := run(t, append([]string{"info", fv.url}, args[1:]...)...).ok(t)
+		if r.stdout != want {
+			t.Errorf("rueidisfs %s printed:\n%s\njuicefs printed:\n%s", cmd, r.stdout, want)
+		}
+	})
 }
 
 func TestInfoInodesLinksAndErrors(t *testing.T) {
@@ -117,27 +107,22 @@ func TestInfoLocks(t *testing.T) {
 // sorts by size only), so rows are compared as sets within each run of
 // equal sizes.
 func TestSummaryOfFixtures(t *testing.T) {
-	for _, vol := range fixtures.Volumes() {
-		t.Run(vol, func(t *testing.T) {
-			fv := loadFixture(t, vol, false)
-			for cmd, want := range officialOutputs(t, vol, "summary.txt") {
-				args := strings.Fields(cmd)
-				var flags []string
-				for _, a := range args[1:] {
-					if a != "." {
-						flags = append(flags, a)
-					}
-				}
-				r := run(t, append([]string{"summary", fv.url, "/"}, flags...)...).ok(t)
-				if g, w := sizeRuns(r.stdout), sizeRuns(want); !equalRuns(g, w) {
-					t.Errorf("rueidisfs %s printed:\n%s\njuicefs printed:\n%s", cmd, r.stdout, want)
-				}
-				if strings.Contains(cmd, "--entries 1000") && !hasLog(r.stderr, "WARNING", "entries should be less than 101") {
-					t.Errorf("no warning about --entries 1000:\n%s", r.stderr)
-				}
+	replayOfficial(t, "summary.txt", false, func(t *testing.T, fv *fixtureVolume, cmd, want string) {
+		args := strings.Fields(cmd)
+		var flags []string
+		for _, a := range args[1:] {
+			if a != "." {
+				flags = append(flags, a)
 			}
-		})
-	}
+		}
+		r := run(t, append([]string{"summary", fv.url, "/"}, flags...)...).ok(t)
+		if g, w := sizeRuns(r.stdout), sizeRuns(want); !equalRuns(g, w) {
+			t.Errorf("rueidisfs %s printed:\n%s\njuicefs printed:\n%s", cmd, r.stdout, want)
+		}
+		if strings.Contains(cmd, "--entries 1000") && !hasLog(r.stderr, "WARNING", "entries should be less than 101") {
+			t.Errorf("no warning about --entries 1000:\n%s", r.stderr)
+		}
+	})
 }
 
 // sizeRuns cuts a summary (table or CSV) into runs of consecutive rows of

@@ -7,40 +7,30 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
 // TestQuotaOfFixtures: quota list, get and check print the tables juicefs
 // printed (quota.txt), and check logs the same verdict.
 func TestQuotaOfFixtures(t *testing.T) {
-	for _, vol := range fixtures.Volumes() {
-		t.Run(vol, func(t *testing.T) {
-			fv := loadFixture(t, vol, false)
-			cmds := officialOutputs(t, vol, "quota.txt")
-			if len(cmds) == 0 {
-				t.Fatal("no command in quota.txt")
+	replayOfficial(t, "quota.txt", false, func(t *testing.T, fv *fixtureVolume, cmd, want string) {
+		args := strings.Fields(cmd)
+		for i, a := range args {
+			if strings.HasPrefix(a, "redis://") {
+				args[i] = fv.url
 			}
-			for cmd, want := range cmds {
-				args := strings.Fields(cmd)
-				for i, a := range args {
-					if strings.HasPrefix(a, "redis://") {
-						args[i] = fv.url
-					}
-				}
-				r := run(t, args...).ok(t)
-				if strings.TrimLeft(want, "\n") == "" {
-					want = ""
-				}
-				if r.stdout != want {
-					t.Errorf("rueidisfs %s printed:\n%s\njuicefs printed:\n%s", cmd, r.stdout, want)
-				}
-				if args[1] == "check" && !hasLog(r.stderr, "INFO", "quota of "+args[4]+" is consistent") {
-					t.Errorf("check does not say the quota is consistent:\n%s", r.stderr)
-				}
-			}
-		})
-	}
+		}
+		r := run(t, args...).ok(t)
+		if strings.TrimLeft(want, "\n") == "" {
+			want = ""
+		}
+		if r.stdout != want {
+			t.Errorf("rueidisfs %s printed:\n%s\njuicefs printed:\n%s", cmd, r.stdout, want)
+		}
+		if args[1] == "check" && !hasLog(r.stderr, "INFO", "quota of "+args[4]+" is consistent") {
+			t.Errorf("check does not say the quota is consistent:\n%s", r.stderr)
+		}
+	})
 }
 
 func TestQuotaRoundTrip(t *testing.T) {

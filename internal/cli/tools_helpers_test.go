@@ -140,6 +140,25 @@ func untar(t *testing.T, file, dir string) {
 	}
 }
 
+// replayOfficial calls check, in a subtest per fixture volume (loaded with
+// its objects or not), for every command of the fixture's record file with
+// what juicefs printed for it.
+func replayOfficial(t *testing.T, file string, objects bool, check func(t *testing.T, fv *fixtureVolume, cmd, want string)) {
+	t.Helper()
+	for _, vol := range fixtures.Volumes() {
+		t.Run(vol, func(t *testing.T) {
+			fv := loadFixture(t, vol, objects)
+			cmds := officialOutputs(t, vol, file)
+			if len(cmds) == 0 {
+				t.Fatalf("no command in %s", file)
+			}
+			for cmd, want := range cmds {
+				check(t, fv, cmd, want)
+			}
+		})
+	}
+}
+
 // officialOutputs splits a fixture's record of commands (info.txt,
 // summary.txt, quota.txt, fsck.txt) into what each "$ juicefs ..." command
 // printed, keyed by the command line without "$ juicefs ". Log lines are
