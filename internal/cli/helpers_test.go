@@ -118,19 +118,14 @@ func checkVolume(t *testing.T, url string) {
 		return
 	}
 	ctx := context.Background()
-	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
-	if err != nil {
-		t.Errorf("check volume: %v", err)
-		return
-	}
-	defer e.Close(ctx)
-	f, err := e.Load(ctx, false)
+	e, f, err := openFresh(ctx, url)
 	if errors.Is(err, meta.ErrNotFormatted) {
 		return
 	} else if err != nil {
 		t.Errorf("check volume: %v", err)
 		return
 	}
+	defer e.Close(ctx)
 	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{SkipDirStats: !f.DirStats})
 	if err != nil {
 		t.Errorf("recount: %v", err)
@@ -158,16 +153,29 @@ func checkVolume(t *testing.T, url string) {
 func storedFormat(t *testing.T, url string) *codec.Format {
 	t.Helper()
 	ctx := context.Background()
+	e, f, err := openFresh(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close(ctx)
+	return f
+}
+
+// openFresh opens a new engine on url and loads the format (without the
+// version check). The checks of the tests read through it: a fresh engine
+// has nothing cached from what the commands under test read or wrote.
+// On error no engine is left open.
+func openFresh(ctx context.Context, url string) (*meta.Engine, *codec.Format, error) {
 	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	defer e.Close(ctx)
 	f, err := e.Load(ctx, false)
 	if err != nil {
-		t.Fatal(err)
+		e.Close(ctx)
+		return nil, nil, err
 	}
-	return f
+	return e, f, nil
 }
 
 // mount registers a client session on the volume, as a mount would, for

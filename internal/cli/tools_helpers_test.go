@@ -72,15 +72,11 @@ func loadFixture(t *testing.T, vol string, objects bool) *fixtureVolume {
 func recountProblems(t *testing.T, url string) []string {
 	t.Helper()
 	ctx := context.Background()
-	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
+	e, f, err := openFresh(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close(ctx)
-	f, err := e.Load(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{SkipDirStats: !f.DirStats})
 	if err != nil {
 		t.Fatal(err)
