@@ -62,12 +62,18 @@ type Registry struct {
 	maxEntries int
 
 	mu     sync.Mutex
-	stores map[*Store]struct{}
+	stores atomic.Pointer[[]*Store] // copy-on-write: read on every Cached call
 
 	// lastChange remembers when keys were last invalidated (locally or by
 	// Redis), so that callers can tell busy keys from quiet ones.
 	changeMu   sync.Mutex
-	lastChange map[string]int64 // unix nanoseconds
+	lastChange map[string]int64 // Now() of the last invalidation
+	start      time.Time        // origin of Now(), a monotonic clock
+	// epoch changes whenever change times may have been lost: the table
+	// was reset, a connection (and its tracking) broke, or everything was
+	// invalidated. Whoever relies on "no change since T" must also check
+	// that the epoch did not move.
+	epoch atomic.Uint64
 
 	hits, misses, joined, invalidations, flushes atomic.Uint64
 	localInvalidations, staleReplies, evictions  atomic.Uint64
@@ -80,7 +86,9 @@ func NewRegistry(maxEntries int) *Registry {
 	if maxEntries <= 0 {
 		maxEntries = 1
 	}
-	return &Registry{maxEntries: maxEntries, stores: make(map[*Store]struct{}), lastChange: make(map[string]int64)}
+	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), start: time.Now()}
+	r.stores.Store(&[]*Store{})
+	return r
 }
 
 // NewStoreFn returns the function to put in rueidis.ClientOption.NewCacheStoreFn.
@@ -88,7 +96,9 @@ func (r *Registry) NewStoreFn() rueidis.NewCacheStoreFn {
 	return func(rueidis.CacheStoreOption) rueidis.CacheStore {
 		s := &Store{reg: r, keys: make(map[string]*keyState), lru: list.New()}
 		r.mu.Lock()
-		r.stores[s] = struct{}{}
+		old := *r.stores.Load()
+		stores := append(append(make([]*Store, 0, len(old)+1), old...), s)
+		r.stores.Store(&stores)
 		r.mu.Unlock()
 		return s
 	}
@@ -113,6 +123,7 @@ func (r *Registry) Invalidate(keys ...string) {
 // flight as stale. Used after operations whose written keys are not known in
 // advance (bulk loads, destroy).
 func (r *Registry) InvalidateAll() {
+	r.epoch.Add(1)
 	r.flushes.Add(1)
 	for _, s := range r.snapshot() {
 		s.flush(nil, true)
@@ -138,11 +149,17 @@ func (r *Registry) Stats() Stats {
 // (forgetting only makes keys look quiet a little early).
 const maxTrackedChanges = 1 << 16
 
+// Now is the registry's clock (monotonic nanoseconds), the one LastChange
+// uses: take it before sending a read to later ask whether the key changed
+// since.
+func (r *Registry) Now() int64 { return int64(time.Since(r.start)) }
+
 func (r *Registry) noteChange(keys ...string) {
-	now := time.Now().UnixNano()
+	now := r.Now()
 	r.changeMu.Lock()
 	if len(r.lastChange)+len(keys) > maxTrackedChanges {
 		r.lastChange = make(map[string]int64, len(keys))
+		r.epoch.Add(1)
 	}
 	for _, k := range keys {
 		r.lastChange[k] = now
@@ -150,27 +167,31 @@ func (r *Registry) noteChange(keys ...string) {
 	r.changeMu.Unlock()
 }
 
+// Epoch returns the current epoch (see Registry.epoch): while it stays the
+// same, LastChange knows every invalidation this client received.
+func (r *Registry) Epoch() uint64 { return r.epoch.Load() }
+
 // LastChange returns when key was last invalidated (by Redis or locally),
-// in unix nanoseconds; 0 when not known.
+// on the clock of Now; 0 when not known.
 func (r *Registry) LastChange(key string) int64 {
 	r.changeMu.Lock()
 	defer r.changeMu.Unlock()
 	return r.lastChange[key]
 }
 
-func (r *Registry) snapshot() []*Store {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*Store, 0, len(r.stores))
-	for s := range r.stores {
-		out = append(out, s)
-	}
-	return out
-}
+// snapshot returns the live stores; the slice must not be modified.
+func (r *Registry) snapshot() []*Store { return *r.stores.Load() }
 
 func (r *Registry) forget(s *Store) {
 	r.mu.Lock()
-	delete(r.stores, s)
+	old := *r.stores.Load()
+	stores := make([]*Store, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			stores = append(stores, o)
+		}
+	}
+	r.stores.Store(&stores)
 	r.mu.Unlock()
 }
 
@@ -338,6 +359,7 @@ func (s *Store) Cancel(key, cmd string, err error) {
 // ordered with the invalidation, so they carry values at least as new.
 func (s *Store) Delete(keys []rueidis.RedisMessage) {
 	if keys == nil {
+		s.reg.epoch.Add(1)
 		s.reg.flushes.Add(1)
 		s.flush(nil, false)
 		return
@@ -367,6 +389,7 @@ func (s *Store) Delete(keys []rueidis.RedisMessage) {
 // Close implements rueidis.CacheStore: the connection broke. Everything is
 // dropped and waiting readers get the error.
 func (s *Store) Close(err error) {
+	s.reg.epoch.Add(1) // the connection's tracking is gone with it
 	if err == nil {
 		err = ErrClosed
 	}

@@ -44,7 +44,10 @@ type CheckOptions struct {
 
 // CheckResult is what Check found.
 type CheckResult struct {
-	Checked  int       // nodes examined
+	Checked int // nodes examined
+	// Counted is how many of them are regular files or directories, what
+	// the official fsck reports as "Checked N nodes".
+	Counted  int
 	Problems []Problem // in the order found; Repaired marks the fixed ones
 	// Slices lists, for every regular file checked, the slices its chunk
 	// lists reference (for the object store check, which needs the data
@@ -252,6 +255,9 @@ func (c *checker) checkOne(ctx context.Context, n checkNode) {
 	defer func() {
 		c.mu.Lock()
 		c.res.Checked++
+		if n.attr.Typ == codec.TypeFile || n.attr.Typ == codec.TypeDirectory {
+			c.res.Counted++
+		}
 		if c.opts.Progress != nil {
 			c.opts.Progress()
 		}

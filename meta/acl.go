@@ -76,14 +76,7 @@ func (e *Engine) SetFacl(ctx context.Context, ino Ino, aclType uint8, rule codec
 	c := CallerOf(ctx)
 	return e.runTx(ctx, func(tx *Tx) error {
 		key := e.keys.Inode(ino)
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		attr, err := e.decodeAttr(key, v)
+		attr, err := e.txAttr(tx, key)
 		if err != nil {
 			return err
 		}

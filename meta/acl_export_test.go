@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"syscall"
 	"time"
 )
 
@@ -13,14 +12,8 @@ func (e *Engine) ChmodACLForTest(ctx context.Context, ino Ino, mode uint16) (Att
 	var attr Attr
 	err := e.runTx(ctx, func(tx *Tx) error {
 		key := e.keys.Inode(ino)
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		if attr, err = e.decodeAttr(key, v); err != nil {
+		var err error
+		if attr, err = e.txAttr(tx, key); err != nil {
 			return err
 		}
 		handled, err := e.chmodACL(ctx, &attr, mode)

@@ -22,6 +22,7 @@ func (e *Engine) Reset(ctx context.Context) error {
 	if e.readOnly {
 		return fmt.Errorf("reset: the engine is read-only")
 	}
+	defer e.InvalidateCache()
 	if e.keys.Prefix() == "" {
 		return e.redisErr("FLUSHDB", e.rdb.Do(ctx, e.rdb.B().Flushdb().Build()).Error())
 	}
@@ -29,6 +30,20 @@ func (e *Engine) Reset(ctx context.Context) error {
 	return e.scanKeys(ctx, "*", func(keys []string) error {
 		return e.redisErr("DEL", e.rdb.Do(ctx, e.rdb.B().Del().Key(keys...).Build()).Error())
 	})
+}
+
+// InvalidateCache makes this client forget what it cached of keys (of
+// everything without keys), at once. Tools that write keys directly through
+// Client() call it afterwards, so that the engine's later reads see their
+// writes without waiting for Redis' invalidation messages.
+func (e *Engine) InvalidateCache(keys ...string) {
+	if len(keys) == 0 {
+		e.cache.InvalidateAll()
+		e.overlay.clear()
+		return
+	}
+	e.cache.Invalidate(keys...)
+	e.overlay.forget(keys...)
 }
 
 // DirQuotaInodes lists the directories that have a directory quota (fields

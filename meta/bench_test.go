@@ -65,6 +65,9 @@ func BenchmarkMetaOps(b *testing.B) {
 			url := benchURL(b)
 			setup := benchEngine(b, url, true)
 			f := &codec.Format{Name: "bench", UUID: "bench", Storage: "file", BlockSize: 4096, MetaVersion: 1, DirStats: true}
+			if err := setup.Reset(bg); err != nil { // the benchmark database may be wiped
+				b.Fatal(err)
+			}
 			if err := setup.Init(bg, f, true); err != nil {
 				b.Fatal(err)
 			}
@@ -258,6 +261,9 @@ func BenchmarkParallel(b *testing.B) {
 	url := benchURL(b)
 	setup := benchEngine(b, url, true)
 	f := &codec.Format{Name: "bench", UUID: "bench", Storage: "file", BlockSize: 4096, MetaVersion: 1, DirStats: true}
+	if err := setup.Reset(bg); err != nil {
+		b.Fatal(err)
+	}
 	if err := setup.Init(bg, f, true); err != nil {
 		b.Fatal(err)
 	}

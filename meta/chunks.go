@@ -155,15 +155,9 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 	var attr Attr
 	var d fileDelta
 	err := e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(key)
-		if err != nil {
+		var err error
+		if attr, err = e.txAttr(tx, key); err != nil {
 			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		if err := codec.UnmarshalAttr(v, &attr); err != nil {
-			return corrupt(key, err)
 		}
 		if attr.Typ != codec.TypeFile {
 			return syscall.EPERM

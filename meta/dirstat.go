@@ -84,7 +84,14 @@ func (e *Engine) syncDirStat(ctx context.Context, ino Ino) (DirStat, error) {
 	if err != nil {
 		return st, err
 	}
-	err = e.runTx(ctx, func(tx *Tx) error {
+	return st, e.storeDirStat(ctx, ino, st)
+}
+
+// storeDirStat writes st as the statistics of directory ino, provided its
+// attribute still exists (ENOENT otherwise: statistics of a removed
+// directory would never be dropped).
+func (e *Engine) storeDirStat(ctx context.Context, ino Ino, st DirStat) error {
+	return e.runTx(ctx, func(tx *Tx) error {
 		if _, ok, err := tx.GetAttrBytes(e.keys.Inode(ino)); err != nil {
 			return err
 		} else if !ok {
@@ -97,5 +104,4 @@ func (e *Engine) syncDirStat(ctx context.Context, ino Ino) (DirStat, error) {
 		tx.Log("DIRSTAT(%d,%d,%d,%d)", ino, st.Length, st.Space, st.Inodes)
 		return nil
 	})
-	return st, err
 }

@@ -40,6 +40,10 @@ func ToErrno(err error) syscall.Errno {
 	if errors.As(err, &errno) {
 		return errno
 	}
+	var exists *ExistsError
+	if errors.As(err, &exists) {
+		return syscall.EEXIST
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR

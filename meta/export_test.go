@@ -1,9 +1,6 @@
 package meta
 
-import (
-	"context"
-	"syscall"
-)
+import "context"
 
 // SetAttrForTest sets mode (full 12 bits), uid and gid of an inode directly,
 // for tests that need a particular owner or mode without going through
@@ -12,14 +9,8 @@ func (e *Engine) SetAttrForTest(ctx context.Context, ino Ino, mode uint16, uid, 
 	var a Attr
 	err := e.runTx(ctx, func(tx *Tx) error {
 		key := e.keys.Inode(ino)
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		if a, err = e.decodeAttr(key, v); err != nil {
+		var err error
+		if a, err = e.txAttr(tx, key); err != nil {
 			return err
 		}
 		a.Mode, a.Uid, a.Gid = mode, uid, gid

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"syscall"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -19,14 +18,8 @@ func (e *Engine) SetAccessACLForTest(ctx context.Context, ino Ino, rule codec.AC
 	var a Attr
 	err = e.runTx(ctx, func(tx *Tx) error {
 		key := e.keys.Inode(ino)
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		if a, err = e.decodeAttr(key, v); err != nil {
+		var err error
+		if a, err = e.txAttr(tx, key); err != nil {
 			return err
 		}
 		a.AccessACL = id

@@ -77,11 +77,18 @@ var manifestTypes = map[string]codec.FileType{
 // opens it.
 func loadFixture(t *testing.T, volume string) (*meta.Engine, *redistest.Server, int) {
 	t.Helper()
+	return loadFixtureWith(t, volume, meta.Options{})
+}
+
+// loadFixtureWith is loadFixture with engine options (read-only for the
+// tests that compare with what the official client printed).
+func loadFixtureWith(t *testing.T, volume string, opts meta.Options) (*meta.Engine, *redistest.Server, int) {
+	t.Helper()
 	srv, db := redistest.NewDB(t)
 	if _, err := fixtures.LoadVolume(bg, srv.Client(t, db), volume, ""); err != nil {
 		t.Fatal(err)
 	}
-	e, err := meta.Open(bg, srv.URL("redis", db), meta.Options{})
+	e, err := meta.Open(bg, srv.URL("redis", db), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

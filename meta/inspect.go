@@ -36,28 +36,13 @@ func (e *Engine) ListRaw(ctx context.Context, dir Ino) ([]RawEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	found := make([]bool, len(entries))
+	if err := e.readAttrs(ctx, entries, found); err != nil {
+		return nil, err
+	}
 	out := make([]RawEntry, len(entries))
-	for start := 0; start < len(entries); start += attrBatch {
-		batch := entries[start:min(start+attrBatch, len(entries))]
-		keys := make([]string, len(batch))
-		for i := range batch {
-			keys[i] = e.keys.Inode(batch[i].Inode)
-		}
-		vals, present, err := e.cachedMGet(ctx, keys)
-		if err != nil {
-			return nil, err
-		}
-		for i := range batch {
-			r := &out[start+i]
-			r.Entry = batch[i]
-			if !present[i] {
-				continue
-			}
-			if r.Attr, err = e.decodeAttr(keys[i], vals[i]); err != nil {
-				return nil, err
-			}
-			r.HasAttr = true
-		}
+	for i := range entries {
+		out[i] = RawEntry{Entry: entries[i], HasAttr: found[i]}
 	}
 	return out, nil
 }
@@ -157,19 +142,7 @@ func (e *Engine) SyncDirStat(ctx context.Context, dir Ino) (DirStat, error) {
 // attribute is gone); fsck uses it to write the values its recount found.
 func (e *Engine) StoreDirStat(ctx context.Context, dir Ino, st DirStat) error {
 	e.stats.dropPending(dir)
-	return e.runTx(ctx, func(tx *Tx) error {
-		if _, ok, err := tx.GetAttrBytes(e.keys.Inode(dir)); err != nil {
-			return err
-		} else if !ok {
-			return syscall.ENOENT
-		}
-		f := dir.String()
-		tx.HSet(e.keys.DirDataLength(), f, strconv.FormatInt(st.Length, 10))
-		tx.HSet(e.keys.DirUsedSpace(), f, strconv.FormatInt(st.Space, 10))
-		tx.HSet(e.keys.DirUsedInodes(), f, strconv.FormatInt(st.Inodes, 10))
-		tx.Log("DIRSTAT(%d,%d,%d,%d)", dir, st.Length, st.Space, st.Inodes)
-		return nil
-	})
+	return e.storeDirStat(ctx, dir, st)
 }
 
 // DropDirStat deletes the statistics of a directory that no longer exists
@@ -265,14 +238,7 @@ func (e *Engine) DirNlink(ctx context.Context, dir Ino) (uint32, error) {
 func (e *Engine) SetNlink(ctx context.Context, ino Ino, expect, nlink uint32) error {
 	key := e.keys.Inode(ino)
 	return e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		attr, err := e.decodeAttr(key, v)
+		attr, err := e.txAttr(tx, key)
 		if err != nil {
 			return err
 		}
@@ -292,14 +258,7 @@ func (e *Engine) SetNlink(ctx context.Context, ino Ino, expect, nlink uint32) er
 func (e *Engine) SetParentCount(ctx context.Context, ino, parent Ino, count int64) error {
 	key := e.keys.Inode(ino)
 	return e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		attr, err := e.decodeAttr(key, v)
+		attr, err := e.txAttr(tx, key)
 		if err != nil {
 			return err
 		}

@@ -152,12 +152,19 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	dkey := e.keys.Entries(parent)
-	if e.prefetch.shouldPrefetch(e, parent, dkey, name) {
-		e.prefetchDir(ctx, parent, dkey)
-	}
-	v, ok, err := e.cachedHGet(ctx, dkey, name)
-	if err != nil {
-		return 0, Attr{}, err
+	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
+	if !snap {
+		r := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Hget().Key(dkey).Field(name).Cache()), e.cacheTTL)
+		if !r.IsCacheHit() && e.prefetch.missed(e, parent, dkey) {
+			// This lookup paid its round trip; the next ones in this
+			// directory will not, once the prefetch (in the background,
+			// so that no caller waits for it) is done.
+			e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey) })
+		}
+		var err error
+		if v, ok, err = stringReply(e, "HGET "+dkey, r); err != nil {
+			return 0, Attr{}, err
+		}
 	}
 	if !ok {
 		return 0, Attr{}, syscall.ENOENT

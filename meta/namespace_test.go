@@ -3,6 +3,7 @@ package meta_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"syscall"
@@ -504,3 +505,18 @@ func TestOpenUnlinkedFile(t *testing.T) {
 }
 
 func itoa(n uint64) string { return meta.Ino(n).String() }
+
+func TestToErrno(t *testing.T) {
+	v := newVolume(t, 0)
+	mustMkdir(t, v.e, bg, meta.RootInode, "d", 0o755)
+	_, _, err := v.e.Mkdir(bg, meta.RootInode, "d", 0o755, 0)
+	if got := meta.ToErrno(err); got != syscall.EEXIST {
+		t.Fatalf("ToErrno(mkdir of an existing name) = %v", got)
+	}
+	if got := meta.ToErrno(fmt.Errorf("wrapped: %w", syscall.ENOTDIR)); got != syscall.ENOTDIR {
+		t.Fatalf("ToErrno(wrapped ENOTDIR) = %v", got)
+	}
+	if got := meta.ToErrno(errors.New("something else")); got != syscall.EIO {
+		t.Fatalf("ToErrno(other) = %v", got)
+	}
+}

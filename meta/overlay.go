@@ -26,6 +26,15 @@ type overlayValue struct {
 	at      time.Time
 }
 
+// overlayable reports whether transactions read key, so that remembering
+// what we wrote to it can save them a read: attributes (i{ino}) and
+// directory entries (d{ino}). Counters and statistics hashes are only ever
+// written blindly.
+func (e *Engine) overlayable(key string) bool {
+	rest := key[len(e.keys.Prefix()):]
+	return len(rest) > 1 && (rest[0] == 'i' || rest[0] == 'd') && rest[1] >= '0' && rest[1] <= '9'
+}
+
 func newOverlay(max int, ttl time.Duration) *overlay {
 	return &overlay{ttl: ttl, max: max, keys: make(map[string]map[string]overlayValue)}
 }
@@ -86,6 +95,16 @@ func (o *overlay) forgetKey(key string) {
 	o.mu.Lock()
 	o.n -= len(o.keys[key])
 	delete(o.keys, key)
+	o.mu.Unlock()
+}
+
+func (o *overlay) clear() {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	o.keys = make(map[string]map[string]overlayValue)
+	o.n = 0
 	o.mu.Unlock()
 }
 

@@ -12,38 +12,78 @@ import (
 // entries are cached one HGET at a time, and the first lookup of every name
 // costs a round trip (two, with the child's attribute). When lookups keep
 // missing in a directory that has stopped changing — stat(2) storms, `ls -l`,
-// `find` — the engine reads the whole directory once and caches every entry
-// and every child attribute with one pipelined batch of cached reads. Each
-// value is still cached and invalidated on its own, so nothing can go stale;
-// a directory that keeps changing (files being created in it) is never
-// prefetched, since every change would drop the work.
+// `find` — the engine reads the whole directory once with a tracked
+// (cached) HGETALL, keeps a parsed snapshot of it to answer lookups of any
+// name (present or not) locally, and caches every child's attribute with one
+// pipelined batch of cached reads.
+//
+// A snapshot is used only while nothing says the directory changed since it
+// was read: Redis tracks the HGETALL, so any change by anyone produces an
+// invalidation of d{dir} (this client's own writes invalidate it locally at
+// once), and the snapshot is dropped when the invalidation time is later
+// than the read, when a connection broke (its tracking is lost with it), or
+// after the cache TTL. Child attributes are separate cached values,
+// invalidated on their own, so nothing can go stale. A directory that keeps
+// changing is never prefetched, since every change would drop the work.
 const (
-	prefetchAfterMisses = 3                     // lookup misses before prefetching a directory
-	prefetchQuiet       = 20 * time.Millisecond // the directory must not have changed for this long
-	prefetchMaxEntries  = 4096                  // larger directories are never prefetched
-	maxPrefetchTracked  = 4096                  // directories whose misses are counted
+	prefetchAfterMisses = 1                    // lookup misses before prefetching a directory
+	prefetchQuiet       = 5 * time.Millisecond // the directory must not have changed for this long
+	prefetchMaxEntries  = 4096                 // larger directories are never prefetched
+	maxPrefetchTracked  = 4096                 // directories whose misses are counted
+	maxSnapshotEntries  = 1 << 18              // entries held in all snapshots together
 )
 
 type dirPrefetch struct {
-	mu   sync.Mutex
-	dirs map[Ino]*prefetchState
+	mu      sync.Mutex
+	dirs    map[Ino]*prefetchState
+	snaps   map[Ino]*dirSnapshot
+	entries int // in all snapshots
 }
 
 type prefetchState struct {
 	misses   int
-	fetched  int64 // when the last prefetch started (unix ns)
+	fetched  int64 // when the last prefetch started (registry clock)
 	inFlight bool
 }
 
-// shouldPrefetch counts a lookup of name in dir that the cache cannot
-// answer and reports whether the caller should prefetch the directory now
-// (it then must call prefetchDone).
-func (p *dirPrefetch) shouldPrefetch(e *Engine, dir Ino, dkey, name string) bool {
-	if !e.CacheEnabled() || e.cache.Cached(dkey, "HGET"+name) {
+// dirSnapshot is a directory's entries as read by one tracked HGETALL.
+type dirSnapshot struct {
+	taken   int64  // registry clock, before the read was sent
+	epoch   uint64 // registry epoch at that time
+	expires time.Time
+	entries map[string]string // name → raw entry value
+}
+
+// lookup answers a lookup from a valid snapshot: the raw entry and whether
+// it exists; ok is false when there is no valid snapshot.
+func (p *dirPrefetch) lookup(e *Engine, dir Ino, dkey, name string) (v string, present, ok bool) {
+	p.mu.Lock()
+	s := p.snaps[dir]
+	p.mu.Unlock()
+	if s == nil {
+		return "", false, false
+	}
+	if s.epoch != e.cache.Epoch() || e.cache.LastChange(dkey) >= s.taken || time.Now().After(s.expires) {
+		p.mu.Lock()
+		if p.snaps[dir] == s {
+			delete(p.snaps, dir)
+			p.entries -= len(s.entries)
+		}
+		p.mu.Unlock()
+		return "", false, false
+	}
+	v, present = s.entries[name]
+	return v, present, true
+}
+
+// missed counts a lookup in dir that the cache could not answer and reports
+// whether the caller should prefetch the directory now.
+func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) bool {
+	if !e.CacheEnabled() {
 		return false
 	}
 	changed := e.cache.LastChange(dkey)
-	now := time.Now().UnixNano()
+	now := e.cache.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dirs == nil || len(p.dirs) >= maxPrefetchTracked {
@@ -57,10 +97,8 @@ func (p *dirPrefetch) shouldPrefetch(e *Engine, dir Ino, dkey, name string) bool
 	switch {
 	case st.inFlight:
 		return false
-	case st.fetched > changed:
-		// Prefetched after the last change: the miss is a name that is not
-		// there; fetching again would not help.
-		return false
+	case st.fetched > changed && p.snaps[dir] != nil:
+		return false // the snapshot is still there; nothing to gain
 	case now-changed < int64(prefetchQuiet):
 		st.misses = 0 // still changing
 		return false
@@ -73,35 +111,51 @@ func (p *dirPrefetch) shouldPrefetch(e *Engine, dir Ino, dkey, name string) bool
 	return true
 }
 
-func (p *dirPrefetch) done(dir Ino) {
+func (p *dirPrefetch) done(dir Ino, s *dirSnapshot) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if st := p.dirs[dir]; st != nil {
 		st.inFlight = false
 	}
-	p.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if p.snaps == nil || p.entries+len(s.entries) > maxSnapshotEntries {
+		p.snaps, p.entries = make(map[Ino]*dirSnapshot), 0
+	}
+	if old := p.snaps[dir]; old != nil {
+		p.entries -= len(old.entries)
+	}
+	p.snaps[dir] = s
+	p.entries += len(s.entries)
 }
 
-// prefetchDir caches every entry of a small directory and every child's
-// attribute. Failures only cost the optimisation.
+// prefetchDir reads a small directory with a tracked HGETALL into a
+// snapshot and caches every child's attribute. Failures only cost the
+// optimisation.
 func (e *Engine) prefetchDir(ctx context.Context, dir Ino, dkey string) {
-	defer e.prefetch.done(dir)
+	var snap *dirSnapshot
+	defer func() { e.prefetch.done(dir, snap) }()
 	n, err := e.cachedHLen(ctx, dkey)
 	if err != nil || n == 0 || n > prefetchMaxEntries {
 		return
 	}
-	m, err := e.rdb.Do(ctx, e.rdb.B().Hgetall().Key(dkey).Build()).AsStrMap()
+	s := &dirSnapshot{taken: e.cache.Now(), epoch: e.cache.Epoch(), expires: time.Now().Add(e.cacheTTL)}
+	m, err := e.cachedHGetAll(ctx, dkey)
 	if err != nil {
 		return
 	}
-	cmds := make([]rueidis.CacheableTTL, 0, 2*len(m))
+	cmds := make([]rueidis.CacheableTTL, 0, len(m))
 	for name, v := range m {
 		ent, err := e.decodeEntry(dkey, name, v)
 		if err != nil {
 			return
 		}
-		cmds = append(cmds,
-			rueidis.CT(e.cacheable(e.rdb.B().Hget().Key(dkey).Field(name).Cache()), e.cacheTTL),
-			rueidis.CT(e.cacheable(e.rdb.B().Get().Key(e.keys.Inode(ent.Inode)).Cache()), e.cacheTTL))
+		cmds = append(cmds, rueidis.CT(e.cacheable(e.rdb.B().Get().Key(e.keys.Inode(ent.Inode)).Cache()), e.cacheTTL))
 	}
-	e.rdb.DoMultiCache(ctx, cmds...)
+	if len(cmds) > 0 {
+		e.rdb.DoMultiCache(ctx, cmds...)
+	}
+	s.entries = m
+	snap = s
 }

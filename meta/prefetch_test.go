@@ -1,7 +1,9 @@
 package meta_test
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,4 +50,75 @@ func lookupOK(t *testing.T, e *meta.Engine, dir meta.Ino, name string) meta.Ino 
 		t.Fatal(err)
 	}
 	return ino
+}
+
+// TestDirSnapshotInvalidation: a prefetched directory's snapshot answers
+// lookups (also of absent names) only until the directory changes: through
+// this client (read-your-writes), through another client, or behind a
+// broken connection.
+func TestDirSnapshotInvalidation(t *testing.T) {
+	v := newVolume(t, 0)
+	w := v.e
+	d := mustMkdir(t, w, bg, meta.RootInode, "d", 0o755)
+	present := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		name := fmt.Sprintf("f%d", i)
+		mustCreate(t, w, bg, d, name, 0o644)
+		present[name] = true
+	}
+	r := v.open(meta.Options{})
+	// prefetched waits until the directory's snapshot is in place: a name
+	// never asked before can only be answered without a miss by a snapshot
+	// (per-entry caching would have to ask Redis once).
+	probes := 0
+	prefetched := func() {
+		t.Helper()
+		eventually(t, "prefetch", func() bool {
+			before := r.CacheStats().Misses
+			for name := range present {
+				lookupOK(t, r, d, name)
+			}
+			probes++
+			if _, _, err := r.Lookup(bg, d, fmt.Sprintf("probe%d", probes)); !errors.Is(err, syscall.ENOENT) {
+				t.Fatalf("lookup of an absent name: %v", err)
+			}
+			return r.CacheStats().Misses == before
+		})
+	}
+	prefetched()
+	// Absent names are answered from the snapshot until another client
+	// creates one.
+	if _, _, err := r.Lookup(bg, d, "new"); !errors.Is(err, syscall.ENOENT) {
+		t.Fatal(err)
+	}
+	mustCreate(t, w, bg, d, "new", 0o644)
+	present["new"] = true
+	eventually(t, "create by another client", func() bool { _, _, err := r.Lookup(bg, d, "new"); return err == nil })
+
+	// This client's own unlink is seen at once.
+	prefetched()
+	if err := r.Unlink(bg, d, "f7", false); err != nil {
+		t.Fatal(err)
+	}
+	delete(present, "f7")
+	if _, _, err := r.Lookup(bg, d, "f7"); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("own unlink not seen: %v", err)
+	}
+
+	// A change made while the reader's connection is down (so no
+	// invalidation can reach it) is seen once the reader notices.
+	prefetched()
+	v.srv.Do(t, v.db, "CLIENT", "KILL", "TYPE", "normal")
+	if err := w.Unlink(bg, d, "f9", false); err != nil {
+		t.Fatal(err)
+	}
+	delete(present, "f9")
+	eventually(t, "unlink while disconnected", func() bool {
+		_, _, err := r.Lookup(bg, d, "f9")
+		return errors.Is(err, syscall.ENOENT)
+	})
+	// And the reader's view is whole again afterwards.
+	for name := range present {
+		lookupOK(t, r, d, name)
+	}
 }

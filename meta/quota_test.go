@@ -13,7 +13,6 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
-	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -323,19 +322,8 @@ func quotaRowOf(key string, q meta.Quota) quotaRow {
 }
 
 func TestQuotaFixture(t *testing.T) {
-	srv, db := redistest.NewDB(t)
+	e, _, _ := loadFixtureWith(t, "acl-quota", meta.Options{ReadOnly: true})
 	ctx := context.Background()
-	if _, err := fixtures.LoadVolume(ctx, srv.Client(t, db), "acl-quota", ""); err != nil {
-		t.Fatal(err)
-	}
-	e, err := meta.Open(ctx, srv.URL("redis", db), meta.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	if _, err := e.Load(ctx, true); err != nil {
-		t.Fatal(err)
-	}
 	tables := readQuotaTables(t, fixtures.Path("acl-quota", "quota.txt"))
 	if len(tables) != 5 {
 		t.Fatalf("parsed %d tables from quota.txt", len(tables))

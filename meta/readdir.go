@@ -147,8 +147,15 @@ func (e *Engine) hscan(ctx context.Context, key string, fn func(field, value str
 }
 
 // fillAttrs reads the attributes of entries, attrBatch per round trip
-// (cached ones cost nothing).
+// (cached ones cost nothing). An entry whose attribute is missing keeps
+// the type its directory entry gave.
 func (e *Engine) fillAttrs(ctx context.Context, entries []Entry) error {
+	return e.readAttrs(ctx, entries, nil)
+}
+
+// readAttrs is fillAttrs that also tells, when found is not nil (one flag
+// per entry), which attributes exist: ListRaw reports the missing ones.
+func (e *Engine) readAttrs(ctx context.Context, entries []Entry, found []bool) error {
 	for start := 0; start < len(entries); start += attrBatch {
 		batch := entries[start:min(start+attrBatch, len(entries))]
 		keys := make([]string, len(batch))
@@ -168,6 +175,9 @@ func (e *Engine) fillAttrs(ctx context.Context, entries []Entry) error {
 				return err
 			}
 			batch[i].Attr = a
+			if found != nil {
+				found[start+i] = true
+			}
 		}
 	}
 	return nil

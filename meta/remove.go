@@ -166,14 +166,7 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 	var r *removal
 	err := e.runTx(ctx, func(tx *Tx) error {
 		dkey := e.keys.Entries(parent)
-		ev, ok, err := tx.HGet(dkey, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		ent, err := e.decodeEntry(dkey, name, ev)
+		ent, ev, err := e.txEntry(tx, dkey, name)
 		if err != nil {
 			return err
 		}
@@ -181,25 +174,9 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 			return syscall.EPERM
 		}
 		pkey, ikey := e.keys.Inode(parent), e.keys.Inode(ent.Inode)
-		pv, pok, err := tx.GetAttrBytes(pkey)
+		pattr, err := e.txRemovalParent(ctx, tx, c, pkey)
 		if err != nil {
 			return err
-		}
-		if !pok {
-			return syscall.ENOENT
-		}
-		pattr, err := e.decodeAttr(pkey, pv)
-		if err != nil {
-			return err
-		}
-		if pattr.Typ != codec.TypeDirectory {
-			return syscall.ENOTDIR
-		}
-		if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
-			return err
-		}
-		if pattr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
-			return syscall.EPERM
 		}
 		r = &removal{ino: ent.Inode, typ: ent.Typ, entry: ev, trash: trash,
 			trashName: codec.TrashEntryName(parent, ent.Inode, name)}
@@ -279,14 +256,7 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 	err := e.runTx(ctx, func(tx *Tx) error {
 		useTrash, hasAttr = trash, false
 		dkey := e.keys.Entries(parent)
-		ev, ok, err := tx.HGet(dkey, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		ent, err := e.decodeEntry(dkey, name, ev)
+		ent, ev, err := e.txEntry(tx, dkey, name)
 		if err != nil {
 			return err
 		}
@@ -295,25 +265,9 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 		}
 		ino = ent.Inode
 		pkey, ikey := e.keys.Inode(parent), e.keys.Inode(ino)
-		pv, pok, err := tx.GetAttrBytes(pkey)
+		pattr, err := e.txRemovalParent(ctx, tx, c, pkey)
 		if err != nil {
 			return err
-		}
-		if !pok {
-			return syscall.ENOENT
-		}
-		pattr, err := e.decodeAttr(pkey, pv)
-		if err != nil {
-			return err
-		}
-		if pattr.Typ != codec.TypeDirectory {
-			return syscall.ENOTDIR
-		}
-		if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
-			return err
-		}
-		if pattr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
-			return syscall.EPERM
 		}
 		if nonEmpty, err := tx.Exists(e.keys.Entries(ino)); err != nil {
 			return err
@@ -442,25 +396,9 @@ func (e *Engine) batchUnlinkOnce(ctx context.Context, parent Ino, batch []Entry,
 	err := e.runTx(ctx, func(tx *Tx) error {
 		removed = removed[:0]
 		pkey, dkey := e.keys.Inode(parent), e.keys.Entries(parent)
-		pv, pok, err := tx.GetAttrBytes(pkey)
+		pattr, err := e.txRemovalParent(ctx, tx, c, pkey)
 		if err != nil {
 			return err
-		}
-		if !pok {
-			return syscall.ENOENT
-		}
-		pattr, err := e.decodeAttr(pkey, pv)
-		if err != nil {
-			return err
-		}
-		if pattr.Typ != codec.TypeDirectory {
-			return syscall.ENOTDIR
-		}
-		if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
-			return err
-		}
-		if pattr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
-			return syscall.EPERM
 		}
 		// Current entries, then the attributes of the nodes they name.
 		var live []*removal

@@ -75,14 +75,7 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 	)
 	err := e.runTx(ctx, func(tx *Tx) error {
 		target, noop = nil, false
-		sv, ok, err := tx.HGet(srcDkey, srcName)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		sent, err := e.decodeEntry(srcDkey, srcName, sv)
+		sent, sv, err := e.txEntry(tx, srcDkey, srcName)
 		if err != nil {
 			return err
 		}

@@ -34,15 +34,9 @@ func (e *Engine) Truncate(ctx context.Context, ino Ino, flags uint8, length uint
 	var d fileDelta
 	err := e.runTx(ctx, func(tx *Tx) error {
 		d = fileDelta{}
-		v, ok, err := tx.Get(key)
-		if err != nil {
+		var err error
+		if attr, err = e.txAttr(tx, key); err != nil {
 			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		if err := codec.UnmarshalAttr(v, &attr); err != nil {
-			return corrupt(key, err)
 		}
 		if attr.Typ != codec.TypeFile || attr.Flags&(codec.FlagImmutable|codec.FlagAppend) != 0 ||
 			(flags == 0 && attr.Parent > TrashInode) {
@@ -200,15 +194,9 @@ func (e *Engine) Fallocate(ctx context.Context, ino Ino, mode uint8, off, size u
 	var attr Attr
 	var d fileDelta
 	err := e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(key)
-		if err != nil {
+		var err error
+		if attr, err = e.txAttr(tx, key); err != nil {
 			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		if err := codec.UnmarshalAttr(v, &attr); err != nil {
-			return corrupt(key, err)
 		}
 		if attr.Typ == codec.TypeFIFO {
 			return syscall.EPIPE

@@ -27,14 +27,7 @@ func (e *Engine) SetAttr(ctx context.Context, ino Ino, set codec.SetAttrMask, at
 	key := e.keys.Inode(ino)
 	var old, res Attr
 	err := e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		cur, err := e.decodeAttr(key, v)
+		cur, err := e.txAttr(tx, key)
 		if err != nil {
 			return err
 		}

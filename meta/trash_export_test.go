@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"syscall"
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
@@ -25,14 +24,7 @@ func AgeTrashHour(ctx context.Context, e *Engine, name string) (Ino, error) {
 	dkey := e.keys.Entries(TrashInode)
 	var ino Ino
 	err := e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.HGet(dkey, cur)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		ent, err := e.decodeEntry(dkey, cur, v)
+		ent, v, err := e.txEntry(tx, dkey, cur)
 		if err != nil {
 			return err
 		}

@@ -195,14 +195,7 @@ func (e *Engine) removeTrashHour(ctx context.Context, name string) error {
 	dkey := e.keys.Entries(TrashInode)
 	err := e.runTx(ctx, func(tx *Tx) error {
 		hasAttr = false
-		ev, ok, err := tx.HGet(dkey, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		ent, err := e.decodeEntry(dkey, name, ev)
+		ent, _, err := e.txEntry(tx, dkey, name)
 		if err != nil {
 			return err
 		}

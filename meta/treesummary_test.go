@@ -12,7 +12,6 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
-	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -78,19 +77,8 @@ func siblingSizes(rows []summaryRow) map[string][]string {
 }
 
 func TestTreeSummaryFixture(t *testing.T) {
-	srv, db := redistest.NewDB(t)
+	e, _, _ := loadFixtureWith(t, "basic", meta.Options{ReadOnly: true})
 	ctx := context.Background()
-	if _, err := fixtures.LoadVolume(ctx, srv.Client(t, db), "basic", ""); err != nil {
-		t.Fatal(err)
-	}
-	e, err := meta.Open(ctx, srv.URL("redis", db), meta.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	if _, err := e.Load(ctx, true); err != nil {
-		t.Fatal(err)
-	}
 	var count, bytes uint64
 	// `--entries 1000` is capped at 100 by the command.
 	tree, err := e.GetTreeSummary(ctx, meta.RootInode, 3, 100, true, func(c, b uint64) { count += c; bytes += b })

@@ -164,18 +164,40 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 // commit sends the transaction. It returns the per-write results on success,
 // or the current state of every condition when a condition failed.
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
-	keyIndex := make(map[string]int, len(tx.conds)+len(tx.writes))
+	// Most transactions touch a handful of keys, for which a linear search
+	// beats a map; batches use the map. KEYS[1] is the replay marker.
 	keys := make([]string, 1, 1+len(tx.conds)+len(tx.writes))
 	marker := e.newMarker()
 	keys[0] = marker
-	idx := func(k string) string {
-		i, ok := keyIndex[k]
-		if !ok {
-			keys = append(keys, k)
-			i = len(keys)
-			keyIndex[k] = i
+	var keyIndex map[string]int
+	itoa := func(i int) string {
+		if i < len(smallInts) {
+			return smallInts[i]
 		}
 		return strconv.Itoa(i)
+	}
+	idx := func(k string) string {
+		if keyIndex != nil {
+			if i, ok := keyIndex[k]; ok {
+				return itoa(i)
+			}
+		} else {
+			for i, have := range keys {
+				if have == k {
+					return itoa(i + 1)
+				}
+			}
+		}
+		keys = append(keys, k)
+		if keyIndex == nil && len(keys) > 16 {
+			keyIndex = make(map[string]int, 4*len(keys))
+			for i, have := range keys {
+				keyIndex[have] = i + 1
+			}
+		} else if keyIndex != nil {
+			keyIndex[k] = len(keys)
+		}
+		return itoa(len(keys))
 	}
 	now := time.Now()
 	args := make([]string, 0, 5+5*len(tx.conds)+6*len(tx.writes))
@@ -285,6 +307,10 @@ func (e *Engine) afterCommit(tx *Tx, results []rueidis.RedisMessage) {
 	written := make([]string, 0, len(tx.writes))
 	for i, w := range tx.writes {
 		written = append(written, w.key)
+		if !e.overlayable(w.key) {
+			e.overlay.forgetKey(w.key)
+			continue
+		}
 		switch w.cmd {
 		case "SET":
 			e.overlay.setValue(w.key, "", w.args[0])
@@ -309,6 +335,15 @@ func (e *Engine) afterCommit(tx *Tx, results []rueidis.RedisMessage) {
 	}
 	e.cache.Invalidate(written...)
 }
+
+// smallInts are the decimal strings of 0..63, the key indexes and counts of
+// almost every transaction.
+var smallInts = func() (s [64]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return
+}()
 
 func boolArg(b bool) string {
 	if b {

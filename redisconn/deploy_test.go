@@ -11,10 +11,10 @@ import (
 	"github.com/rueidisfs/rueidisfs/redisconn"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
-
-// dial parses rawURL (in an empty environment) and connects.
-func dial(t *testing.T, rawURL string, opts redisconn.Options) (*redisconn.Conn, error) {
+// dialURL parses rawURL (in an empty environment) and connects; unlike dial
+// (checks_test.go), a URL that does not parse is an error to check, not a
+// test failure.
+func dialURL(t *testing.T, rawURL string, opts redisconn.Options) (*redisconn.Conn, error) {
 	t.Helper()
 	cfg, _, err := metaurl.Parse(rawURL, func(string) string { return "" })
 	if err != nil {
@@ -100,7 +100,7 @@ func TestTLS(t *testing.T) {
 		{"mutual TLS, client caching off", withQuery(t, mutual.URL("rediss", 1), "tls-ca-cert-file", mca, "tls-cert-file", mcert, "tls-key-file", mkey, "client-cache", "false")},
 	}
 	for _, c := range ok {
-		conn, err := dial(t, c.url, redisconn.Options{})
+		conn, err := dialURL(t, c.url, redisconn.Options{})
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -129,7 +129,7 @@ func TestTLS(t *testing.T) {
 			[]string{"tls-key-file"}},
 	}
 	for _, c := range fail {
-		_, err := dial(t, c.url, redisconn.Options{})
+		_, err := dialURL(t, c.url, redisconn.Options{})
 		wantOneLine(t, c.name, err, c.parts...)
 	}
 }
@@ -138,7 +138,7 @@ func TestTLS(t *testing.T) {
 func TestUnixSocket(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.WithUnixSocket(), redistest.WithPassword("sock-pw"))
-	conn, err := dial(t, srv.URL("unix", 3), redisconn.Options{})
+	conn, err := dialURL(t, srv.URL("unix", 3), redisconn.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestUnixSocket(t *testing.T) {
 	if n, err := srv.Do(t, 3, "EXISTS", "roundtrip").AsInt64(); err != nil || n != 1 {
 		t.Fatalf("the key is not in database 3: %d %v", n, err)
 	}
-	_, err = dial(t, strings.Replace(srv.URL("unix", 3), "sock-pw", "wrong", 1), redisconn.Options{})
+	_, err = dialURL(t, strings.Replace(srv.URL("unix", 3), "sock-pw", "wrong", 1), redisconn.Options{})
 	wantOneLine(t, "wrong password over a unix socket", err, "authentication failed")
 }
 
@@ -159,12 +159,12 @@ func TestACLUserErrors(t *testing.T) {
 		redistest.WithACLUser("notrack", "pw", "~*", "+@all", "-client|tracking"),
 		redistest.WithACLUser("nocaching", "pw", "~*", "+@all", "-client|caching"),
 		redistest.WithACLUser("noselect", "pw", "~*", "+@all", "-select"))
-	_, err := dial(t, srv.URLAs("redis", "nobody", "pw", 1), redisconn.Options{})
+	_, err := dialURL(t, srv.URLAs("redis", "nobody", "pw", 1), redisconn.Options{})
 	wantOneLine(t, "unknown user", err, "authentication failed")
 
 	// CLIENT TRACKING denied: the connection works without client-side
 	// caching (a warning names the permission).
-	conn, err := dial(t, srv.URLAs("redis", "notrack", "pw", 1), redisconn.Options{})
+	conn, err := dialURL(t, srv.URLAs("redis", "notrack", "pw", 1), redisconn.Options{})
 	if err != nil {
 		t.Fatalf("user without CLIENT TRACKING: %v", err)
 	}
@@ -174,7 +174,7 @@ func TestACLUserErrors(t *testing.T) {
 	roundTrip(t, conn)
 	// CLIENT CACHING denied: values would be cached without Redis tracking
 	// them (stale reads), so caching is off as well.
-	conn, err = dial(t, srv.URLAs("redis", "nocaching", "pw", 1), redisconn.Options{})
+	conn, err = dialURL(t, srv.URLAs("redis", "nocaching", "pw", 1), redisconn.Options{})
 	if err != nil {
 		t.Fatalf("user without CLIENT CACHING: %v", err)
 	}
@@ -183,6 +183,6 @@ func TestACLUserErrors(t *testing.T) {
 	}
 	roundTrip(t, conn)
 
-	_, err = dial(t, srv.URLAs("redis", "noselect", "pw", 1), redisconn.Options{})
+	_, err = dialURL(t, srv.URLAs("redis", "noselect", "pw", 1), redisconn.Options{})
 	wantOneLine(t, "SELECT denied", err, "may not run SELECT", "+select", "docs/deployments.md")
 }

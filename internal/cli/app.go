@@ -5,7 +5,8 @@
 // Every command lives in its own file and is one *cli.Command built by a
 // method of app and listed in commands(). A command that works on a volume
 // checks its arguments with checkArgs, connects with openEngine (which logs
-// the meta address and hands the engine the command line's logger), prints
+// the meta address and hands the engine the command line's logger; the
+// tools use openVolume, which also loads the volume's format), prints
 // machine-readable output (JSON) to stdout with printJSON and everything else
 // through the logger to stderr, and returns an error instead of exiting:
 // Main prints it as one FATAL log line and returns exit status 1 (or the
@@ -102,6 +103,14 @@ func (a *app) commands() []*cli.Command {
 		a.destroyCommand(),
 		a.statusCommand(),
 		a.mdtestCommand(),
+		a.dumpCommand(),
+		a.loadCommand(),
+		a.fsckCommand(),
+		a.gcCommand(),
+		a.quotaCommand(),
+		a.infoCommand(),
+		a.summaryCommand(),
+		a.rmrCommand(),
 		a.versionCommand(),
 	}
 }

@@ -51,6 +51,22 @@ func TestEveryFlagExplained(t *testing.T) {
 				t.Errorf("%s --help does not list --%s", cmd.Name, f.Names()[0])
 			}
 		}
+		for _, sub := range cmd.Subcommands {
+			name := cmd.Name + " " + sub.Name
+			check(name, sub.Flags)
+			if sub.Usage == "" {
+				t.Errorf("command %s lacks a usage line", name)
+			}
+			if !strings.Contains(r.stdout, sub.Name) {
+				t.Errorf("%s --help does not list %s", cmd.Name, sub.Name)
+			}
+			r := run(t, cmd.Name, sub.Name, "--help").ok(t)
+			for _, f := range sub.Flags {
+				if !strings.Contains(r.stdout, "--"+f.Names()[0]) {
+					t.Errorf("%s --help does not list --%s", name, f.Names()[0])
+				}
+			}
+		}
 	}
 	r := run(t, "--help").ok(t)
 	for _, cmd := range ca.Commands {

@@ -17,7 +17,11 @@ type usageError struct {
 func (e *usageError) Error() string { return e.msg }
 
 func commandUsage(prog string, cmd *cli.Command) string {
-	u := prog + " " + cmd.Name + " [command options]"
+	name := prog + " " + cmd.Name
+	if cmd.HelpName != "" {
+		name = cmd.HelpName // "rueidisfs quota set" for a sub-command
+	}
+	u := name + " [command options]"
 	if cmd.ArgsUsage != "" {
 		u += " " + cmd.ArgsUsage
 	}
@@ -46,7 +50,9 @@ func checkArgs(c *cli.Context, min, max int) error {
 // among the options, where urfave reports them.
 func reorderArgs(app *cli.App, args []string) []string {
 	out := []string{args[0]}
-	global := append(append([]cli.Flag{}, app.Flags...), cli.HelpFlag)
+	// --help is not global here: after a command it asks for the help of
+	// that command (or sub-command), where reorderCommand puts it.
+	global := append([]cli.Flag{}, app.Flags...)
 	var rest []string
 	for i := 1; i < len(args); i++ {
 		arg := args[i]

@@ -124,7 +124,11 @@ func (a *app) config(c *cli.Context) error {
 	}
 	fmt.Fprint(a.stdout, r.msg.String())
 	if !old.UserGroupQuota && r.f.UserGroupQuota {
-		a.log.Warn("User and group quotas are enabled, but rueidisfs cannot scan the existing usage yet: usage counts start from zero")
+		// Enabling dropped the user/group hashes: count the existing usage.
+		a.log.Info("Scanning the usage of every user and group")
+		if err := e.ScanUserGroupUsage(ctx); err != nil {
+			return fmt.Errorf("scan user and group usage: %w", err)
+		}
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/meta"
 )
 
 func TestConfigShow(t *testing.T) {
@@ -201,4 +203,32 @@ func TestConfigChangelogAge(t *testing.T) {
 		t.Fatalf("stored: %+v", f)
 	}
 	run(t, "config", url, "--changelog-max-age", "-1s").fails(t, "invalid --changelog-max-age")
+}
+
+// TestConfigUserGroupQuotaScans: enabling user/group quotas on a volume that
+// already has files counts their usage.
+func TestConfigUserGroupQuotaScans(t *testing.T) {
+	url, srv, db := newDB(t)
+	formatVolume(t, url, "ugq")
+	e := mount(t, url)
+	ctx := meta.WithCaller(context.Background(), meta.Caller{Uid: 1000, Gids: []uint32{100}})
+	pub, _, err := e.Mkdir(context.Background(), meta.RootInode, "pub", 0o777, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b"} {
+		ino, _, err := e.Create(ctx, pub, n, 0o644, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Release(ctx, ino)
+	}
+	e.Sync(context.Background())
+	run(t, "config", url, "--user-group-quota", "--yes").ok(t)
+	if n, err := srv.Do(t, db, "HGET", "userQuotaUsedInodes", "1000").AsInt64(); err != nil || n != 2 {
+		t.Fatalf("uid 1000 inodes %d %v", n, err)
+	}
+	if n, err := srv.Do(t, db, "HGET", "groupQuotaUsedSpace", "100").AsInt64(); err != nil || n != 8192 {
+		t.Fatalf("gid 100 space %d %v", n, err)
+	}
 }

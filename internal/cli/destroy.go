@@ -38,16 +38,12 @@ func (a *app) destroy(c *cli.Context) error {
 	if err := checkArgs(c, 2, 2); err != nil {
 		return err
 	}
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	e, f, err := a.openVolume(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
 	ctx := c.Context
-	f, err := e.Load(ctx, true)
-	if err != nil {
-		return fmt.Errorf("load setting: %w", err)
-	}
 	if id := c.Args().Get(1); id != f.UUID {
 		return fmt.Errorf("UUID %q != expected %q", id, f.UUID)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/metaurl"
 )
@@ -36,6 +37,23 @@ func (a *app) openEngine(c *cli.Context, opts meta.Options) (*meta.Engine, error
 		opts.MountPoint = a.name + " " + c.Command.Name
 	}
 	return meta.Open(c.Context, raw, opts)
+}
+
+// openVolume opens the volume for a tool that works on its metadata
+// (destroy, fsck, gc, info, quota, rmr, summary): an engine without
+// background jobs, and the volume's format, refused when its version limits
+// exclude this client. Close the engine with closeEngine.
+func (a *app) openVolume(c *cli.Context) (*meta.Engine, *codec.Format, error) {
+	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := e.Load(c.Context, true)
+	if err != nil {
+		a.closeEngine(e)
+		return nil, nil, fmt.Errorf("load setting: %w", err)
+	}
+	return e, f, nil
 }
 
 // closeEngine closes e, logging (not returning) a failure: by then the

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,11 +22,14 @@ type result struct {
 }
 
 // session describes how a command line is run: its environment, what is
-// typed on stdin and whether stdin counts as a terminal.
+// typed on stdin, whether stdin counts as a terminal, and any other
+// adjustment of the app (setup, described by how in the log).
 type session struct {
 	env         map[string]string
 	stdin       string
 	interactive bool
+	setup       func(*app)
+	how         string
 }
 
 // run executes `rueidisfs args...` in-process, through the same urfave
@@ -39,14 +41,22 @@ func run(t *testing.T, args ...string) result {
 
 func (s session) run(t *testing.T, args ...string) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
+	var stdout strings.Builder
+	var stderr lockedBuilder // progress bars write from their own goroutine
 	getenv := func(k string) string { return s.env[k] }
 	a := newApp(strings.NewReader(s.stdin), &stdout, &stderr, getenv)
 	a.interactive = s.interactive
 	a.isRoot = true
+	if s.setup != nil {
+		s.setup(a)
+	}
 	code := a.run(context.Background(), append([]string{"rueidisfs"}, args...))
 	r := result{stdout: stdout.String(), stderr: stderr.String(), code: code}
-	t.Logf("rueidisfs %s -> %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.stdout, r.stderr)
+	how := ""
+	if s.how != "" {
+		how = " (" + s.how + ")"
+	}
+	t.Logf("rueidisfs %s -> %d%s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, how, r.stdout, r.stderr)
 	return r
 }
 
@@ -108,19 +118,14 @@ func checkVolume(t *testing.T, url string) {
 		return
 	}
 	ctx := context.Background()
-	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
-	if err != nil {
-		t.Errorf("check volume: %v", err)
-		return
-	}
-	defer e.Close(ctx)
-	f, err := e.Load(ctx, false)
+	e, f, err := openFresh(ctx, url)
 	if errors.Is(err, meta.ErrNotFormatted) {
 		return
 	} else if err != nil {
 		t.Errorf("check volume: %v", err)
 		return
 	}
+	defer e.Close(ctx)
 	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{SkipDirStats: !f.DirStats})
 	if err != nil {
 		t.Errorf("recount: %v", err)
@@ -148,16 +153,29 @@ func checkVolume(t *testing.T, url string) {
 func storedFormat(t *testing.T, url string) *codec.Format {
 	t.Helper()
 	ctx := context.Background()
+	e, f, err := openFresh(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close(ctx)
+	return f
+}
+
+// openFresh opens a new engine on url and loads the format (without the
+// version check). The checks of the tests read through it: a fresh engine
+// has nothing cached from what the commands under test read or wrote.
+// On error no engine is left open.
+func openFresh(ctx context.Context, url string) (*meta.Engine, *codec.Format, error) {
 	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	defer e.Close(ctx)
 	f, err := e.Load(ctx, false)
 	if err != nil {
-		t.Fatal(err)
+		e.Close(ctx)
+		return nil, nil, err
 	}
-	return f
+	return e, f, nil
 }
 
 // mount registers a client session on the volume, as a mount would, for

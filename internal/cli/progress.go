@@ -19,7 +19,9 @@ func (a *app) newProgress() *progress {
 	if !a.progressTerm {
 		return &progress{}
 	}
-	return &progress{p: mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(40))}
+	// WithAutoRefresh: draw even when stderr is not what mpb recognises as
+	// a terminal (tests that ask for bars).
+	return &progress{p: mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(40), mpb.WithAutoRefresh())}
 }
 
 // Start begins a bar named name counting to total (0: unknown total).
@@ -39,6 +41,17 @@ func (p *progress) Increment() {
 	if p.bar != nil {
 		p.bar.Increment()
 	}
+}
+
+// Set moves the bar to done out of total (total 0 keeps the current total).
+func (p *progress) Set(done, total int64) {
+	if p.bar == nil {
+		return
+	}
+	if total > 0 {
+		p.bar.SetTotal(total, false)
+	}
+	p.bar.SetCurrent(done)
 }
 
 // Add counts n items.

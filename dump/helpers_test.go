@@ -1,0 +1,114 @@
+package dump_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/dump"
+	"github.com/rueidisfs/rueidisfs/fsck"
+	"github.com/rueidisfs/rueidisfs/internal/fixtures"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// openEmpty opens an engine on a fresh empty database of the shared server.
+func openEmpty(t testing.TB) *meta.Engine {
+	t.Helper()
+	srv, db := redistest.NewDB(t)
+	return openURL(t, srv.URL("redis", db))
+}
+
+func openURL(t testing.TB, url string) *meta.Engine {
+	t.Helper()
+	ctx := context.Background()
+	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+// openFixture loads a captured volume into a fresh database.
+func openFixture(t testing.TB, volume string) *meta.Engine {
+	t.Helper()
+	e := openEmpty(t)
+	if _, err := fixtures.LoadVolume(context.Background(), e.Client(), volume, e.Keys().Prefix()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func fixtureDump(t testing.TB, volume string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(fixtures.Path(volume, "dump.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func dumpOf(t testing.TB, e *meta.Engine, opts dump.DumpOptions) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := dump.Dump(context.Background(), e, &buf, opts); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// firstDiff describes where two documents start to differ, with context.
+func firstDiff(want, got []byte) string {
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	line := bytes.Count(want[:i], []byte("\n")) + 1
+	from := max(0, i-200)
+	cut := func(b []byte) string { return string(b[from:min(len(b), i+200)]) }
+	return fmt.Sprintf("lengths want %d got %d; first difference at byte %d (line %d)\n--- want ---\n%s\n--- got ---\n%s",
+		len(want), len(got), i, line, cut(want), cut(got))
+}
+
+func checkSame(t testing.TB, what string, want, got []byte) {
+	t.Helper()
+	if !bytes.Equal(want, got) {
+		t.Fatalf("%s differs: %s", what, firstDiff(want, got))
+	}
+}
+
+// checkVolume recounts the volume and fails on any inconsistency, as every
+// engine test does at its end.
+func checkVolume(t testing.TB, e *meta.Engine, opts fsck.Options) {
+	t.Helper()
+	rep, err := fsck.Recount(context.Background(), e.Client(), e.Keys(), opts)
+	if err != nil {
+		t.Fatalf("recount: %v", err)
+	}
+	if !rep.OK() {
+		t.Fatalf("volume inconsistent:\n%s", rep)
+	}
+}
+
+// keyCount is the number of keys of the engine's database.
+func keyCount(t testing.TB, e *meta.Engine) int64 {
+	t.Helper()
+	n, err := e.KeyCount(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// testFormat returns a minimal format for volumes built by the tests.
+func testFormat(name string, trashDays int) *codec.Format {
+	return &codec.Format{Name: name, UUID: "00000000-0000-0000-0000-000000000001",
+		Storage: "file", Bucket: "/tmp/b/", BlockSize: 4096, TrashDays: trashDays, MetaVersion: 1, DirStats: true,
+		Tiers: map[uint8]codec.Tier{0: {}}}
+}

@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"syscall"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/objstore"
+)
+
+// Helpers of the tools that work on paths of a volume (info, summary, rmr)
+// and on its objects (fsck, gc, rmr).
+
+// maxSymlinkHops bounds the symbolic links followed while resolving one
+// path, as the kernel's ELOOP limit does.
+const maxSymlinkHops = 40
+
+// volumePath cleans a path given on the command line into an absolute path
+// inside the volume: juicefs's tools take paths below the mount point,
+// rueidisfs's take them relative to the volume's root ("data/a", "/data/a"
+// and "./data/a" are the same file; ".." is resolved lexically, as
+// filepath.Abs does).
+func volumePath(p string) string { return path.Clean("/" + p) }
+
+// resolvePath finds the node p names (see volumePath), following symbolic
+// links on the way, and the last one too with followLast, as a stat
+// through a mount point would. A link to an absolute path cannot be
+// followed: the path is relative to a mount point rueidisfs does not know.
+func resolvePath(ctx context.Context, e *meta.Engine, p string, followLast bool) (meta.Ino, meta.Attr, error) {
+	ino := meta.RootInode
+	attr, err := e.GetAttr(ctx, ino)
+	if err != nil {
+		return 0, meta.Attr{}, err
+	}
+	var parents []meta.Ino // the directories walked through, for ".."
+	todo := strings.FieldsFunc(volumePath(p), func(r rune) bool { return r == '/' })
+	hops := 0
+	for len(todo) > 0 {
+		name := todo[0]
+		todo = todo[1:]
+		switch name {
+		case ".":
+			continue
+		case "..":
+			if len(parents) > 0 {
+				ino = parents[len(parents)-1]
+				parents = parents[:len(parents)-1]
+				if attr, err = e.GetAttr(ctx, ino); err != nil {
+					return 0, meta.Attr{}, err
+				}
+			}
+			continue
+		}
+		if attr.Typ != codec.TypeDirectory {
+			return 0, meta.Attr{}, syscall.ENOTDIR
+		}
+		child, cattr, err := e.Lookup(ctx, ino, name)
+		if err != nil {
+			return 0, meta.Attr{}, err
+		}
+		if cattr.Typ == codec.TypeSymlink && (len(todo) > 0 || followLast) {
+			if hops++; hops > maxSymlinkHops {
+				return 0, meta.Attr{}, syscall.ELOOP
+			}
+			target, err := e.ReadLink(ctx, child)
+			if err != nil {
+				return 0, meta.Attr{}, err
+			}
+			if strings.HasPrefix(target, "/") {
+				return 0, meta.Attr{}, fmt.Errorf("%s is a symbolic link to the absolute path %q, which rueidisfs cannot resolve without a mount point", name, target)
+			}
+			todo = append(strings.FieldsFunc(target, func(r rune) bool { return r == '/' }), todo...)
+			continue
+		}
+		parents = append(parents, ino)
+		ino, attr = child, cattr
+	}
+	return ino, attr, nil
+}
+
+// errnoText is how juicefs prints a failed operation's error: the errno's
+// text when there is one.
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
+}
+
+// openStore opens the object storage of f for a tool, logging which one
+// ("Data use file:///..."), as juicefs does. It returns nil (and logs why)
+// when rueidisfs cannot reach that storage yet; what is lost is said by
+// the caller with what.
+func (a *app) openStore(f *codec.Format, what string) objstore.Store {
+	store, err := objstore.Open(f)
+	if err != nil {
+		if errors.Is(err, objstore.ErrUnsupported) {
+			a.log.Warn(fmt.Sprintf("%v: %s", err, what))
+		} else {
+			a.log.Warn(fmt.Sprintf("object storage: %v; %s", err, what))
+		}
+		return nil
+	}
+	a.log.Info("Data use " + store.String())
+	return store
+}
+
+// quietStore opens the object storage of f without a word (for commands
+// that only delete data on the way, as a mounted client would), or returns
+// nil when rueidisfs cannot reach it.
+func (a *app) quietStore(f *codec.Format) objstore.Store {
+	store, err := objstore.Open(f)
+	if err != nil {
+		a.log.Debug(fmt.Sprintf("object storage: %v; data of deleted files is left for gc", err))
+		return nil
+	}
+	return store
+}
+
+// installSliceDeleter makes the engine delete the blocks of slices that
+// lose their last reference from store (nil: they keep a negative
+// reference count for a later gc). counted, when set, is called for every
+// slice deleted.
+func installSliceDeleter(e *meta.Engine, store objstore.Store, f *codec.Format, counted func()) {
+	if store == nil {
+		return
+	}
+	e.SetDeleteSlice(func(ctx context.Context, id uint64, size uint32) error {
+		if err := objstore.RemoveSlice(ctx, store, f, id, size); err != nil {
+			return err
+		}
+		if counted != nil {
+			counted()
+		}
+		return nil
+	})
+}
