@@ -1,21 +1,22 @@
 # rueidisfs build and test entry points.
 #
 #   make build   build bin/rueidisfs
-#   make test    the whole test suite: gofmt, go vet, staticcheck, then the
-#                tests (with the race detector for the concurrent packages).
-#                The tests start their own redis-server processes; the
-#                redis-server binary must be installed.
+#   make test    the whole test suite (what CI runs): gofmt, go vet,
+#                staticcheck, the tests (with the race detector for the
+#                concurrent packages), then the fault suite. The tests start
+#                their own redis-server processes; the redis-server binary
+#                must be installed.
 #   make test-faults
-#                the fault-injection suite (build tag "faults", package
+#                the fault-injection suite alone (build tag "faults", package
 #                internal/faulttest): Redis restarts, stalls, killed
 #                connections, SCRIPT FLUSH, Sentinel and Cluster failovers and
-#                slot migrations during a workload; about a minute. Without
-#                the race detector: when connections are killed, rueidis
-#                v1.0.79 hands a command back to its pool after a writer
-#                goroutine read it, which -race reports (benign: the
-#                goroutine is done; TestNoStaleReadsAfterReconnect shows it
-#                too). Run it with GOTESTFLAGS=-race to check the engine's
-#                own code, expecting that report now and then.
+#                slot migrations during a workload, and the client-side cache
+#                across them; about a minute. Without the race detector: when
+#                connections are killed, rueidis v1.0.79 hands a command back
+#                to its pool after a writer goroutine read it, which -race
+#                reports (benign: the goroutine is done). Run it with
+#                GOTESTFLAGS=-race to check the engine's own code, expecting
+#                that report now and then.
 
 GO          ?= go
 GOBIN_DIR   := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
@@ -34,7 +35,7 @@ all: build
 build:
 	$(GO) build -o bin/rueidisfs ./cmd/rueidisfs
 
-test: fmt-check vet staticcheck test-race test-other
+test: fmt-check vet staticcheck test-race test-other test-faults
 
 fmt-check:
 	@unformatted="$$(gofmt -l .)"; \

@@ -1,7 +1,6 @@
 package meta_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -268,86 +267,6 @@ func TestChildWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Sync(bg)
-}
-
-// TestNoStaleReadsAfterReconnect: values cached before a connection drop, a
-// server restart or a FLUSHDB are never served afterwards.
-func TestNoStaleReadsAfterReconnect(t *testing.T) {
-	srv := redistest.Start(t, redistest.WithAOF())
-	url := srv.URL("redis", 1)
-	ctx := context.Background()
-	w, err := meta.Open(ctx, url, meta.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close(ctx)
-	if err := w.Init(ctx, &codec.Format{Name: "reconnect", UUID: "u", Storage: "file", BlockSize: 4096, MetaVersion: 1, DirStats: true}, false); err != nil {
-		t.Fatal(err)
-	}
-	r, err := meta.Open(ctx, url, meta.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
-	if _, err := r.Load(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	f := mustCreate(t, w, ctx, meta.RootInode, "f", 0o644)
-	setMode := func(mode uint16) {
-		a, err := w.GetAttr(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Mode = mode
-		// srv.Do retries once on a connection the server killed.
-		if err := srv.Do(t, 1, "SET", "i"+f.String(), string(a.Marshal())).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	warm := func() {
-		for i := 0; i < 2; i++ {
-			if _, err := r.GetAttr(ctx, f); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	mode := func() uint16 {
-		for i := 0; i < 50; i++ { // the reconnect itself may take a moment
-			a, err := r.GetAttr(ctx, f)
-			if err == nil {
-				return a.Mode
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatal("reader never reconnected")
-		return 0
-	}
-
-	// 1. Connections killed by the server.
-	warm()
-	if err := srv.Do(t, 1, "CLIENT", "KILL", "TYPE", "normal").Error(); err != nil && !strings.Contains(err.Error(), "EOF") {
-		t.Fatal(err)
-	}
-	setMode(0o601)
-	if m := mode(); m != 0o601 {
-		t.Fatalf("after CLIENT KILL: mode %o", m)
-	}
-	// 2. Server restart (AOF keeps the data).
-	warm()
-	srv.Restart(t)
-	setMode(0o602)
-	if m := mode(); m != 0o602 {
-		t.Fatalf("after restart: mode %o", m)
-	}
-	// 3. FLUSHDB.
-	warm()
-	if err := srv.Do(t, 1, "FLUSHDB").Error(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "FLUSHDB", func() bool {
-		_, err := r.GetAttr(ctx, f)
-		return errors.Is(err, syscall.ENOENT)
-	})
 }
 
 // TestCacheKillSwitch: with the kill switch the engine's connection does not
