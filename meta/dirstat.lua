@@ -10,12 +10,16 @@
 -- KEYS: dirDataLength, dirUsedSpace, dirUsedInodes, and the replay marker of
 -- this call (see txn.lua: a call sent again after its reply was lost finds
 -- it and adds nothing twice)
--- ARGV: groups of (directory inode, length delta, space delta, inodes delta)
+-- ARGV: groups of (directory inode, length delta, space delta, inodes delta),
+-- then '1' when the call is sent again ('0' the first time: no marker yet)
 -- Reply: the inodes whose statistics are missing.
-local done = redis.call('GET', KEYS[4])
-if done then return cmsgpack.unpack(done) end
+local last = #ARGV
+if ARGV[last] == '1' then
+  local done = redis.call('GET', KEYS[4])
+  if done then return cmsgpack.unpack(done) end
+end
 local missing = {}
-for i = 1, #ARGV, 4 do
+for i = 1, last - 1, 4 do
   local ino = ARGV[i]
   if redis.call('HEXISTS', KEYS[2], ino) == 1 then
     if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', KEYS[1], ino, ARGV[i + 1]) end

@@ -154,6 +154,9 @@ type Engine struct {
 	txnID          atomic.Uint64 // change-log transaction counter
 	txStats        txCounters
 	acks           markerAcks // replay markers of acknowledged transactions
+	// sentHook, when set (by tests), sees every mutation call that got a
+	// reply, so that a test can send it again as a lost reply would.
+	sentHook func(script *mutationScript, keys, args []string)
 
 	format atomic.Pointer[codec.Format]
 

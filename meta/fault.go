@@ -166,11 +166,25 @@ func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []strin
 // passed among its keys; without it a call whose outcome is unknown is not
 // sent again. With wait-replicas, a reply is returned together with
 // ErrNotReplicated when the replicas did not confirm it.
+//
+// A guarded script gets one more, last argument: "1" when the call is sent
+// again, "0" the first time. Only a call sent again can find its marker (the
+// marker's name is new), so the first send skips looking for it, which
+// saves the script a read on every mutation.
 func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys, args []string, guarded bool) ([]rueidis.RedisMessage, error) {
 	first := time.Now()
+	if guarded {
+		args = append(args, "0")
+	}
 	for attempt := 0; ; attempt++ {
+		if guarded && attempt > 0 {
+			args[len(args)-1] = "1"
+		}
 		reply, err := script.exec(ctx, e, keys, args)
 		if err == nil || errors.Is(err, ErrNotReplicated) {
+			if e.sentHook != nil {
+				e.sentHook(script, keys, args)
+			}
 			return reply, err
 		}
 		kind := classifyFault(ctx, err)

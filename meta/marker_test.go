@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -49,4 +50,49 @@ func TestReplayMarkersBounded(t *testing.T) {
 	if n := len(markers()); n > 10 {
 		t.Fatalf("%d replay markers left after the client closed", n)
 	}
+}
+
+// TestReplayMarkerResend sends mutations again as if their replies had been
+// lost: each finds its marker and returns the first call's results (flag 2)
+// without applying anything twice, which the recount at the end checks
+// (a second mkdir, link count patch or statistics flush would show).
+func TestReplayMarkerResend(t *testing.T) {
+	v := newVolume(t, 0)
+	ctx := context.Background()
+	e := v.open(meta.Options{NoBackgroundJobs: true})
+	var calls []meta.SentCall
+	e.RecordSentForTest(func(c meta.SentCall) { calls = append(calls, c) })
+	d, _, err := e.Mkdir(ctx, meta.RootInode, "d", 0o755, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Mknod(ctx, d, "f", codec.TypeFile, 0o644, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Rename(ctx, d, "f", meta.RootInode, "g", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.FlushStats(ctx) // a dirstat.lua call
+	txns, flushes := 0, 0
+	for _, c := range calls {
+		flag, n, err := e.ResendForTest(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.IsTxnForTest(c) {
+			txns++
+			if flag != 2 || n < 2 {
+				t.Fatalf("resent transaction: flag %d with %d values, want 2 and the stored results", flag, n)
+			}
+		} else {
+			flushes++
+		}
+	}
+	if txns < 3 || flushes == 0 {
+		t.Fatalf("recorded %d transactions and %d statistics flushes", txns, flushes)
+	}
+	if root := names(t, e, meta.RootInode); !slices.Equal(root, []string{"d", "g"}) || len(names(t, e, d)) != 0 {
+		t.Fatalf("tree after the resends: root %v, d %v", names(t, e, meta.RootInode), names(t, e, d))
+	}
+	v.check(e)
 }

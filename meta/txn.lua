@@ -35,7 +35,8 @@
 -- again. Having applied the writes, the script stores their results under
 -- KEYS[1] (a name with a random id, expiring after 10 minutes: meta's
 -- markerTTL); a call that finds its marker returns {2, results} without
--- applying anything a second time. The marker is written in the same
+-- applying anything a second time. The last ARGV is '1' when the call is
+-- sent again and '0' the first time, when no marker can exist yet. The marker is written in the same
 -- atomic unit as the writes, so a failover that loses one loses both.
 --
 -- Redis' Lua is slow at string work, so the common paths avoid it: values
@@ -82,11 +83,13 @@ local function check()
   return ok, pos
 end
 
-local done = call('GET', keys[1])
-if done then
-  local out = cmsgpack.unpack(done)
-  out[1] = 2
-  return out
+if argv[#argv] == '1' then
+  local done = call('GET', keys[1])
+  if done then
+    local out = cmsgpack.unpack(done)
+    out[1] = 2
+    return out
+  end
 end
 
 local ok, pos = check()
