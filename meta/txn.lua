@@ -46,10 +46,18 @@
 local argv, keys, call = ARGV, KEYS, redis.call
 local sub = string.sub
 
+-- seen holds what the conditions read with GET, by key, so that a
+-- '!dirpatch' of a key the conditions checked (the parent directory of
+-- almost every namespace change) needs no second GET: each redis.call
+-- costs a few microseconds. A write to a key forgets or updates it.
+local seen = {}
+
 local function read(kind, key, field)
   if kind == 'h' then return call('HGET', key, field) end
   if kind == 'x' then return call('EXISTS', key) == 1 end
-  return call('GET', key)
+  local v = call('GET', key)
+  seen[key] = v
+  return v
 end
 
 -- One pass over the conditions: returns whether all hold, and the position
@@ -128,14 +136,17 @@ for i = 1, nwrites do
   local r
   if cmd == '!dirpatch' then
     r = false
-    local v = call('GET', key)
+    local v = seen[key]
+    if v == nil then v = call('GET', key) end
     if v and string.len(v) >= 63 then
       local nlink = struct.unpack('>I4', v, 48) + tonumber(argv[pos])
       if nlink < 0 then nlink = 0 end
       r = sub(v, 1, 23) .. now .. now .. struct.pack('>I4', nlink) .. sub(v, 52)
       call('SET', key, r)
+      seen[key] = r
     end
   else
+    seen[key] = nil
     r = call(cmd, key, unpack(argv, pos, pos + nargs - 1))
     if type(r) ~= 'number' then r = 0 end
   end
