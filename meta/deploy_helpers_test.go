@@ -22,18 +22,13 @@ import (
 // checks consistency with recount.
 func formatAt(t *testing.T, url string, opts meta.Options) *meta.Engine {
 	t.Helper()
-	ctx := context.Background()
-	e, err := meta.Open(ctx, url, opts)
-	if err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
+	e := dialAt(t, url, opts)
 	f := &codec.Format{Name: "deploy", UUID: "00000000-0000-0000-0000-00000000d001", Storage: "file", BlockSize: 4096,
 		MetaVersion: 1, DirStats: true, Tiers: map[uint8]codec.Tier{0: {}}}
-	if err := e.Init(ctx, f, false); err != nil {
+	if err := e.Init(context.Background(), f, false); err != nil {
 		t.Fatalf("format %s: %v", url, err)
 	}
-	if err := e.NewSession(ctx, true); err != nil {
+	if err := e.NewSession(context.Background(), true); err != nil {
 		t.Fatalf("session on %s: %v", url, err)
 	}
 	return e
@@ -43,15 +38,21 @@ func formatAt(t *testing.T, url string, opts meta.Options) *meta.Engine {
 // opts.ReadOnly is set), closed when the test ends.
 func openAt(t *testing.T, url string, opts meta.Options) *meta.Engine {
 	t.Helper()
-	ctx := context.Background()
-	e, err := meta.Open(ctx, url, opts)
+	e := dialAt(t, url, opts)
+	if err := e.NewSession(context.Background(), !opts.ReadOnly); err != nil {
+		t.Fatalf("session on %s: %v", url, err)
+	}
+	return e
+}
+
+// dialAt opens an engine at url, closed when the test ends.
+func dialAt(t *testing.T, url string, opts meta.Options) *meta.Engine {
+	t.Helper()
+	e, err := meta.Open(context.Background(), url, opts)
 	if err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
-	if err := e.NewSession(ctx, !opts.ReadOnly); err != nil {
-		t.Fatalf("session on %s: %v", url, err)
-	}
 	return e
 }
 
