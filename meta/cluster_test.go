@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/faulttest"
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
@@ -38,6 +39,7 @@ func TestCluster(t *testing.T) {
 	t.Run("volume", func(t *testing.T) { clusterVolume(t, c, url, e, slot) })
 	t.Run("official-volume", func(t *testing.T) { clusterOfficialVolume(t, c) })
 	t.Run("replica-reads", func(t *testing.T) { clusterReplicaReads(t, c, url, e, slot) })
+	t.Run("ask-redirect", func(t *testing.T) { clusterAskRedirect(t, c, url, slot) })
 	t.Run("reshard", func(t *testing.T) { clusterReshard(t, c, url, e, slot) })
 	t.Run("failover", func(t *testing.T) { clusterFailover(t, c, url, e, slot) })
 	for _, n := range c.Nodes {
@@ -410,4 +412,44 @@ func mustInt(t *testing.T, r interface{ AsInt64() (int64, error) }) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// clusterAskRedirect holds the volume's slot half migrated, with the root
+// directory's attribute already on the importing node, so that reading it
+// is answered ASK: rueidis sends ASKING and the read again in one batch.
+// Readers with and without client-side caching must both get the attribute.
+// (With caching off, a read marked for rueidis' static-TTL caching made the
+// connection's reader goroutine dereference the absent cache and crash the
+// process; the engine now marks reads only when caching is on.)
+func clusterAskRedirect(t *testing.T, c *redistest.Cluster, url string, slot int) {
+	ctx := context.Background()
+	// Opened first: sessions write keys that a half-migrated slot refuses.
+	readers := map[string]*meta.Engine{
+		"cached":   openAt(t, url, meta.Options{NoBackgroundJobs: true}),
+		"uncached": openAt(t, url+"?client-cache=false", meta.Options{NoBackgroundJobs: true}),
+	}
+	from := c.MasterOfSlot(t, slot)
+	var to *redistest.Server
+	for _, m := range c.Masters(t) {
+		if m != from {
+			to = m
+			break
+		}
+	}
+	// The root's attribute moves first; the rest follows when the readers
+	// are done, so the slot ends on another master (as after a reshard).
+	m := c.BeginMigration(t, slot, to)
+	m.Move("{7}i1")
+	defer m.Finish()
+	for name, r := range readers {
+		for i := 0; i < 3; i++ {
+			a, err := r.GetAttr(ctx, meta.RootInode)
+			if err != nil {
+				t.Fatalf("%s reader, root attribute behind ASK: %v", name, err)
+			}
+			if a.Typ != codec.TypeDirectory {
+				t.Fatalf("%s reader: root attribute %+v", name, a)
+			}
+		}
+	}
 }

@@ -154,7 +154,7 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 	dkey := e.keys.Entries(parent)
 	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
 	if !snap {
-		r := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Hget().Key(dkey).Field(name).Cache()), e.cacheTTL)
+		r := e.readCached(ctx, e.rdb.B().Hget().Key(dkey).Field(name).Cache())
 		if !r.IsCacheHit() && e.prefetch.missed(e, parent, dkey) {
 			// This lookup paid its round trip; the next ones in this
 			// directory will not, once the prefetch (in the background,

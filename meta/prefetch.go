@@ -145,16 +145,16 @@ func (e *Engine) prefetchDir(ctx context.Context, dir Ino, dkey string) {
 	if err != nil {
 		return
 	}
-	cmds := make([]rueidis.CacheableTTL, 0, len(m))
+	cmds := make([]rueidis.Cacheable, 0, len(m))
 	for name, v := range m {
 		ent, err := e.decodeEntry(dkey, name, v)
 		if err != nil {
 			return
 		}
-		cmds = append(cmds, rueidis.CT(e.cacheable(e.rdb.B().Get().Key(e.keys.Inode(ent.Inode)).Cache()), e.cacheTTL))
+		cmds = append(cmds, e.rdb.B().Get().Key(e.keys.Inode(ent.Inode)).Cache())
 	}
 	if len(cmds) > 0 {
-		e.rdb.DoMultiCache(ctx, cmds...)
+		e.readCachedMulti(ctx, cmds...)
 	}
 	s.entries = m
 	snap = s

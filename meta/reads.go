@@ -7,23 +7,54 @@ import (
 )
 
 // The helpers below are the only way the engine reads keys that client-side
-// caching covers. They go through rueidis' DoCache/DoMultiCache, so with
-// caching on a repeated read costs no round trip and Redis tells us when the
-// value changes; with caching off rueidis sends them as plain commands.
-// ToStaticTTL: our keys never expire on the server, so rueidis need not ask for
-// their PTTL in a MULTI with every cached read.
+// caching covers. With caching on they go through rueidis' DoCache and
+// DoMultiCache, so a repeated read costs no round trip and Redis tells us
+// when the value changes. They are marked ToStaticTTL: our keys never expire
+// on the server, so rueidis need not ask for their PTTL in a MULTI with every
+// cached read.
+//
+// With caching off they are sent as plain commands (Do, DoMulti), not as
+// cacheables to a client without a cache: in a Cluster (rueidis v1.0.79) a
+// cacheable answered ASK while the volume's slot migrates is sent again with
+// the cache protocol regardless: marked static-TTL, the connection's reader
+// dereferenced the cache the connection does not have and crashed the
+// process; unmarked, it went out as MULTI, PTTL, the read, EXEC, which needs
+// a privilege our ACL users do not have (TestCluster/ask-redirect).
 
-func (e *Engine) cacheable(c rueidis.Cacheable) rueidis.Cacheable { return c.ToStaticTTL() }
+// readCached sends one cacheable read.
+func (e *Engine) readCached(ctx context.Context, c rueidis.Cacheable) rueidis.RedisResult {
+	if e.conn.Cache == nil {
+		return e.rdb.Do(ctx, rueidis.Completed(c))
+	}
+	return e.rdb.DoCache(ctx, c.ToStaticTTL(), e.cacheTTL)
+}
+
+// readCachedMulti sends several cacheable reads in one round trip (none for
+// those already cached).
+func (e *Engine) readCachedMulti(ctx context.Context, cs ...rueidis.Cacheable) []rueidis.RedisResult {
+	if e.conn.Cache == nil {
+		cmds := make(rueidis.Commands, len(cs))
+		for i, c := range cs {
+			cmds[i] = rueidis.Completed(c)
+		}
+		return e.rdb.DoMulti(ctx, cmds...)
+	}
+	cts := make([]rueidis.CacheableTTL, len(cs))
+	for i, c := range cs {
+		cts[i] = rueidis.CT(c.ToStaticTTL(), e.cacheTTL)
+	}
+	return e.rdb.DoMultiCache(ctx, cts...)
+}
 
 // cachedGet returns the value of a string key and whether it exists.
 func (e *Engine) cachedGet(ctx context.Context, key string) (string, bool, error) {
-	r := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Get().Key(key).Cache()), e.cacheTTL)
+	r := e.readCached(ctx, e.rdb.B().Get().Key(key).Cache())
 	return stringReply(e, "GET "+key, r)
 }
 
 // cachedHGet returns one hash field and whether it exists.
 func (e *Engine) cachedHGet(ctx context.Context, key, field string) (string, bool, error) {
-	r := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Hget().Key(key).Field(field).Cache()), e.cacheTTL)
+	r := e.readCached(ctx, e.rdb.B().Hget().Key(key).Field(field).Cache())
 	return stringReply(e, "HGET "+key, r)
 }
 
@@ -36,7 +67,7 @@ func (e *Engine) cachedExists(ctx context.Context, key string) (bool, error) {
 
 // cachedHLen returns the number of fields of a hash.
 func (e *Engine) cachedHLen(ctx context.Context, key string) (int64, error) {
-	n, err := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Hlen().Key(key).Cache()), e.cacheTTL).AsInt64()
+	n, err := e.readCached(ctx, e.rdb.B().Hlen().Key(key).Cache()).AsInt64()
 	if err != nil {
 		return 0, e.redisErr("HLEN "+key, err)
 	}
@@ -51,11 +82,11 @@ func (e *Engine) cachedMGet(ctx context.Context, keys []string) ([]string, []boo
 	if len(keys) == 0 {
 		return vals, present, nil
 	}
-	cmds := make([]rueidis.CacheableTTL, len(keys))
+	cmds := make([]rueidis.Cacheable, len(keys))
 	for i, k := range keys {
-		cmds[i] = rueidis.CT(e.cacheable(e.rdb.B().Get().Key(k).Cache()), e.cacheTTL)
+		cmds[i] = e.rdb.B().Get().Key(k).Cache()
 	}
-	for i, r := range e.rdb.DoMultiCache(ctx, cmds...) {
+	for i, r := range e.readCachedMulti(ctx, cmds...) {
 		v, ok, err := stringReply(e, "GET "+keys[i], r)
 		if err != nil {
 			return nil, nil, err
@@ -68,7 +99,7 @@ func (e *Engine) cachedMGet(ctx context.Context, keys []string) ([]string, []boo
 // cachedHGetAll returns a whole hash (small hashes only: directories are read
 // this way only below a size limit, see readdir).
 func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]string, error) {
-	m, err := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Hgetall().Key(key).Cache()), e.cacheTTL).AsStrMap()
+	m, err := e.readCached(ctx, e.rdb.B().Hgetall().Key(key).Cache()).AsStrMap()
 	if err != nil {
 		return nil, e.redisErr("HGETALL "+key, err)
 	}
@@ -77,7 +108,7 @@ func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]stri
 
 // cachedLRange returns a whole list.
 func (e *Engine) cachedLRange(ctx context.Context, key string) ([]string, error) {
-	l, err := e.rdb.DoCache(ctx, e.cacheable(e.rdb.B().Lrange().Key(key).Start(0).Stop(-1).Cache()), e.cacheTTL).AsStrSlice()
+	l, err := e.readCached(ctx, e.rdb.B().Lrange().Key(key).Start(0).Stop(-1).Cache()).AsStrSlice()
 	if err != nil {
 		return nil, e.redisErr("LRANGE "+key, err)
 	}

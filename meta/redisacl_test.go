@@ -22,8 +22,10 @@ var leastPrivileges = []string{
 	// server checks; CLUSTER INFO tells a Cluster node given as a single
 	// address (JuiceFS's rule).
 	"+ping", "+select", "+info", "+client|tracking", "+client|caching", "+cluster|info",
-	// Cluster only: topology, and replica reads (route-read).
-	"+cluster|slots", "+readonly",
+	// Cluster only: topology, replica reads (route-read), and the ASKING
+	// that precedes a command sent after an ASK redirection while the
+	// volume's slot is being migrated.
+	"+cluster|slots", "+readonly", "+asking",
 	// Every mutation is a script; read-only path resolution is one too.
 	"+evalsha", "+eval", "+evalsha_ro", "+eval_ro",
 	// Reads.

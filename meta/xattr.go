@@ -76,9 +76,9 @@ func (e *Engine) ListXattr(ctx context.Context, ino Ino) ([]string, error) {
 	}
 	xkey, ikey := e.keys.Xattrs(ino), e.keys.Inode(ino)
 	// Both reads in one round trip (or none, when cached).
-	res := e.rdb.DoMultiCache(ctx,
-		rueidis.CT(e.cacheable(e.rdb.B().Hkeys().Key(xkey).Cache()), e.cacheTTL),
-		rueidis.CT(e.cacheable(e.rdb.B().Get().Key(ikey).Cache()), e.cacheTTL))
+	res := e.readCachedMulti(ctx,
+		e.rdb.B().Hkeys().Key(xkey).Cache(),
+		e.rdb.B().Get().Key(ikey).Cache())
 	names, err := res[0].AsStrSlice()
 	if err != nil {
 		return nil, e.redisErr("HKEYS "+xkey, err)

@@ -480,12 +480,34 @@ func (c *Cluster) logTails() string {
 // serves the slot and the cluster is healthy.
 func (c *Cluster) MigrateSlot(t testing.TB, slot int, to *Server, batch int, pause time.Duration) {
 	t.Helper()
-	from := c.MasterOfSlot(t, slot)
-	if from == to {
-		t.Fatalf("redistest: MigrateSlot: %s already serves slot %d", to.Addr, slot)
-	}
+	m := c.BeginMigration(t, slot, to)
 	if batch < 1 {
 		batch = 10
+	}
+	for m.moveBatch(batch) {
+		time.Sleep(pause)
+	}
+	m.Finish()
+}
+
+// Migration is a slot half way between two masters: the target imports it,
+// the source migrates it, and keys not yet moved stay on the source, so
+// clients asking for a moved key are redirected with ASK.
+type Migration struct {
+	t        testing.TB
+	c        *Cluster
+	slot     string
+	from, to *Server
+	toID     string
+}
+
+// BeginMigration marks slot as importing on to and migrating on its current
+// master, and moves no key yet. Finish completes it.
+func (c *Cluster) BeginMigration(t testing.TB, slot int, to *Server) *Migration {
+	t.Helper()
+	from := c.MasterOfSlot(t, slot)
+	if from == to {
+		t.Fatalf("redistest: migrate slot %d: %s already serves it", slot, to.Addr)
 	}
 	id := func(n *Server) string {
 		v, err := n.callString("CLUSTER", "MYID")
@@ -494,54 +516,79 @@ func (c *Cluster) MigrateSlot(t testing.TB, slot int, to *Server, batch int, pau
 		}
 		return v
 	}
-	fromID, toID := id(from), id(to)
-	s := strconv.Itoa(slot)
-	must := func(n *Server, args ...string) rueidis.RedisResult {
-		r, err := n.call(args...)
-		if err != nil {
-			t.Fatalf("redistest: %s on %s: %v\n%s", strings.Join(args, " "), n.Addr, err, c.logTails())
-		}
-		return r
+	m := &Migration{t: t, c: c, slot: strconv.Itoa(slot), from: from, to: to, toID: id(to)}
+	m.must(to, "CLUSTER", "SETSLOT", m.slot, "IMPORTING", id(from))
+	m.must(from, "CLUSTER", "SETSLOT", m.slot, "MIGRATING", m.toID)
+	return m
+}
+
+// Source returns the master the slot is leaving.
+func (m *Migration) Source() *Server { return m.from }
+
+func (m *Migration) must(n *Server, args ...string) rueidis.RedisResult {
+	m.t.Helper()
+	r, err := n.call(args...)
+	if err != nil {
+		m.t.Fatalf("redistest: %s on %s: %v\n%s", strings.Join(args, " "), n.Addr, err, m.c.logTails())
 	}
-	must(to, "CLUSTER", "SETSLOT", s, "IMPORTING", fromID)
-	must(from, "CLUSTER", "SETSLOT", s, "MIGRATING", toID)
-	for {
-		keys, err := must(from, "CLUSTER", "GETKEYSINSLOT", s, strconv.Itoa(batch)).AsStrSlice()
-		if err != nil {
-			t.Fatalf("redistest: CLUSTER GETKEYSINSLOT on %s: %v", from.Addr, err)
-		}
-		if len(keys) == 0 {
-			break
-		}
-		args := []string{"MIGRATE", "127.0.0.1", strconv.Itoa(to.Port()), "", "0", "10000"}
-		if c.Password != "" {
-			args = append(args, "AUTH", c.Password)
-		}
-		args = append(args, "KEYS")
-		must(from, append(args, keys...)...)
-		time.Sleep(pause)
+	return r
+}
+
+// Move migrates the given keys of the slot to the target now.
+func (m *Migration) Move(keys ...string) {
+	m.t.Helper()
+	args := []string{"MIGRATE", "127.0.0.1", strconv.Itoa(m.to.Port()), "", "0", "10000"}
+	if m.c.Password != "" {
+		args = append(args, "AUTH", m.c.Password)
+	}
+	args = append(args, "KEYS")
+	m.must(m.from, append(args, keys...)...)
+}
+
+// moveBatch moves up to batch keys still on the source and reports whether
+// there were any.
+func (m *Migration) moveBatch(batch int) bool {
+	m.t.Helper()
+	keys, err := m.must(m.from, "CLUSTER", "GETKEYSINSLOT", m.slot, strconv.Itoa(batch)).AsStrSlice()
+	if err != nil {
+		m.t.Fatalf("redistest: CLUSTER GETKEYSINSLOT on %s: %v", m.from.Addr, err)
+	}
+	if len(keys) == 0 {
+		return false
+	}
+	m.Move(keys...)
+	return true
+}
+
+// Finish moves the keys left on the source and gives the slot to the target
+// on every master. It returns once every running node agrees that the
+// target serves the slot and the cluster is healthy.
+func (m *Migration) Finish() {
+	m.t.Helper()
+	for m.moveBatch(100) {
 	}
 	// The target first, then the source, then everyone else, as redis-cli
 	// does, so that the slot is never left without an owner.
-	must(to, "CLUSTER", "SETSLOT", s, "NODE", toID)
-	must(from, "CLUSTER", "SETSLOT", s, "NODE", toID)
-	for _, n := range c.Masters(t) {
-		if n != to && n != from {
-			must(n, "CLUSTER", "SETSLOT", s, "NODE", toID)
+	m.must(m.to, "CLUSTER", "SETSLOT", m.slot, "NODE", m.toID)
+	m.must(m.from, "CLUSTER", "SETSLOT", m.slot, "NODE", m.toID)
+	for _, n := range m.c.Masters(m.t) {
+		if n != m.to && n != m.from {
+			m.must(n, "CLUSTER", "SETSLOT", m.slot, "NODE", m.toID)
 		}
 	}
+	slot, _ := strconv.Atoi(m.slot)
 	err := waitFor(clusterWait, 20*time.Millisecond, func() error {
-		n, err := c.masterOfSlot(slot)
+		n, err := m.c.masterOfSlot(slot)
 		if err != nil {
 			return err
 		}
-		if n != to {
+		if n != m.to {
 			return fmt.Errorf("slot %d is still served by %s", slot, n.Addr)
 		}
-		return c.healthy()
+		return m.c.healthy()
 	})
 	if err != nil {
-		t.Fatalf("redistest: migrate slot %d from %s to %s: %v\n%s", slot, from.Addr, to.Addr, err, c.logTails())
+		m.t.Fatalf("redistest: migrate slot %d from %s to %s: %v\n%s", slot, m.from.Addr, m.to.Addr, err, m.c.logTails())
 	}
 }
 
