@@ -405,6 +405,50 @@ func TestRename(t *testing.T) {
 	_ = f
 }
 
+// TestRenameOntoUnreadName: a client that never read the destination name
+// renames without reading it first (the name is assumed free and the commit
+// checks). When the name is taken, the conflict reply corrects the
+// assumption: the rename replaces the target, RENAME_NOREPLACE says EEXIST,
+// and an error found while resting on the assumption (here a permission
+// error) is decided again from what Redis holds, as a client that had read
+// the name would decide.
+func TestRenameOntoUnreadName(t *testing.T) {
+	v := newVolume(t, 0)
+	d := mustMkdir(t, v.e, bg, meta.RootInode, "d", 0o755)
+	x := mustCreate(t, v.e, bg, d, "x", 0o644)
+	y := mustCreate(t, v.e, bg, d, "y", 0o644)
+	mustCreate(t, v.e, bg, d, "z", 0o644)
+
+	other := v.open(meta.Options{})
+	conflicts := other.TxStats().Conflicts
+	ino, _, err := other.Rename(bg, d, "x", d, "y", 0)
+	mustNil(t, "rename onto an existing name", err)
+	if ino != x {
+		t.Fatalf("renamed inode %d, want %d", ino, x)
+	}
+	if other.TxStats().Conflicts == conflicts {
+		t.Fatal("the destination was read before the commit: the test no longer covers the assumed-free path")
+	}
+	if got, _, err := other.Lookup(bg, d, "y"); err != nil || got != x {
+		t.Fatalf("lookup y: %d, %v; want %d", got, err, x)
+	}
+	_, _, err = other.Lookup(bg, d, "x")
+	wantErrno(t, err, syscall.ENOENT)
+	_, err = v.e.GetAttr(bg, y)
+	wantErrno(t, err, syscall.ENOENT)
+
+	third := v.open(meta.Options{})
+	_, _, err = third.Rename(bg, d, "y", d, "z", codec.RenameNoReplace)
+	wantErrno(t, err, syscall.EEXIST)
+	// Without write permission on d: EEXIST all the same, not EACCES.
+	fourth := v.open(meta.Options{})
+	_, _, err = fourth.Rename(as(1001), d, "y", d, "z", codec.RenameNoReplace)
+	wantErrno(t, err, syscall.EEXIST)
+	if got, _, err := v.e.Lookup(bg, d, "y"); err != nil || got != x {
+		t.Fatalf("after the refused renames, lookup y: %d, %v; want %d", got, err, x)
+	}
+}
+
 func TestTrash(t *testing.T) {
 	v := newVolume(t, 1)
 	e := v.e

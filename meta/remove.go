@@ -131,7 +131,7 @@ func (e *Engine) checkTrashCollision(tx *Tx, r *removal) error {
 	if r.trash == 0 || !r.hasAttr || r.attr.Nlink <= 1 {
 		return nil
 	}
-	_, present, err := tx.HGet(e.keys.Entries(r.trash), r.trashName)
+	_, present, err := tx.HGetLikelyAbsent(e.keys.Entries(r.trash), r.trashName)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,13 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 			noop = true
 			return nil
 		}
-		dv, dok, err := tx.HGet(dstDkey, dstName)
+		// The destination name is usually free: unless exchanging (which
+		// needs it), do not pay a round trip to learn so (see HGetLikelyAbsent).
+		readDst := tx.HGetLikelyAbsent
+		if exchange {
+			readDst = tx.HGet
+		}
+		dv, dok, err := readDst(dstDkey, dstName)
 		if err != nil {
 			return err
 		}

@@ -491,6 +491,25 @@ func (tx *Tx) ExpectFieldAbsent(key, field string) {
 	tx.addCond(cond{kind: condHGet, key: key, field: field})
 }
 
+// HGetLikelyAbsent reads a hash field that is most likely absent, such as the
+// name a rename moves to. Unless its value is known or cached, it is assumed
+// absent without a round trip: the commit checks the assumption, and when it
+// is wrong the conflict reply gives the actual value to the next attempt. An
+// attempt that fails with an error while resting on the assumption is run
+// again with a real read, as after a speculative read of the overlay.
+func (tx *Tx) HGetLikelyAbsent(key, field string) (string, bool, error) {
+	if c, ok := tx.known(condHGet, key, field); ok {
+		tx.addCond(c)
+		return c.value, c.present, nil
+	}
+	if tx.noSpeculation || tx.e.cache.Cached(key, "HGET"+field) {
+		return tx.HGet(key, field)
+	}
+	tx.speculative = true
+	tx.addCond(cond{kind: condHGet, key: key, field: field})
+	return "", false, nil
+}
+
 // KnownField reports what the transaction knows about a hash field without
 // reading it (after ExpectFieldAbsent and a conflict, the actual value).
 func (tx *Tx) KnownField(key, field string) (string, bool) {
