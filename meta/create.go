@@ -327,47 +327,56 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 	if err := validName(name); err != nil {
 		return Attr{}, err
 	}
+	if ino == 0 || ino == RootInode || ino == TrashInode {
+		return Attr{}, syscall.EPERM // directories, whose attributes may be synthesized
+	}
 	c := CallerOf(ctx)
-	cur, err := e.GetAttr(ctx, ino)
-	if err != nil {
-		return Attr{}, err
-	}
-	if cur.Typ == codec.TypeDirectory {
-		return Attr{}, syscall.EPERM
-	}
-	space := int64(codec.Align4K(lengthOf(&cur)))
-	if e.stats.ugExceeded(e.stats.userQ, cur.Uid, 0, 1) || e.stats.ugExceeded(e.stats.groupQ, cur.Gid, 0, 1) {
-		return Attr{}, syscall.EDQUOT
-	}
-	var quotaErr error
-	e.stats.walkQuotas(ctx, parent, func(_ Ino, q *quota) bool {
-		if q.exceeded(space, 1) {
-			quotaErr = syscall.EDQUOT
-		}
-		return quotaErr == nil
-	})
-	if quotaErr != nil {
-		return Attr{}, quotaErr
-	}
-	var attr Attr
-	err = e.runTx(ctx, func(tx *Tx) error {
+	var (
+		attr  Attr
+		space int64
+	)
+	err := e.runTx(ctx, func(tx *Tx) error {
+		// The node is read here, not before the transaction: linking it
+		// again and again (a backup tool) then finds its attribute among
+		// this client's own writes instead of paying a round trip.
 		pkey, ikey := e.keys.Inode(parent), e.keys.Inode(ino)
-		pv, pok, err := tx.GetAttrBytes(pkey)
-		if err != nil {
-			return err
-		}
 		iv, iok, err := tx.Get(ikey)
 		if err != nil {
 			return err
 		}
-		if !pok || !iok {
+		if !iok {
+			return syscall.ENOENT
+		}
+		if attr, err = e.decodeAttr(ikey, iv); err != nil {
+			return err
+		}
+		if attr.Typ == codec.TypeDirectory {
+			return syscall.EPERM
+		}
+		// Quotas first, as the official client checks them.
+		space = int64(codec.Align4K(lengthOf(&attr)))
+		if e.stats.ugExceeded(e.stats.userQ, attr.Uid, 0, 1) || e.stats.ugExceeded(e.stats.groupQ, attr.Gid, 0, 1) {
+			return syscall.EDQUOT
+		}
+		var quotaErr error
+		e.stats.walkQuotas(ctx, parent, func(_ Ino, q *quota) bool {
+			if q.exceeded(space, 1) {
+				quotaErr = syscall.EDQUOT
+			}
+			return quotaErr == nil
+		})
+		if quotaErr != nil {
+			return quotaErr
+		}
+		pv, pok, err := tx.GetAttrBytes(pkey)
+		if err != nil {
+			return err
+		}
+		if !pok {
 			return syscall.ENOENT
 		}
 		pattr, err := e.decodeAttr(pkey, pv)
 		if err != nil {
-			return err
-		}
-		if attr, err = e.decodeAttr(ikey, iv); err != nil {
 			return err
 		}
 		if pattr.Typ != codec.TypeDirectory {
@@ -382,7 +391,7 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 		if pattr.Flags&codec.FlagImmutable != 0 {
 			return syscall.EPERM
 		}
-		if attr.Typ == codec.TypeDirectory || attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
+		if attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
 			return syscall.EPERM
 		}
 		dkey := e.keys.Entries(parent)
