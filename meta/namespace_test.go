@@ -405,6 +405,35 @@ func TestRename(t *testing.T) {
 	_ = f
 }
 
+// TestRemoveUnreadDirectory: a client that never read a directory's entries
+// removes it, or renames another directory over it, assuming it empty (the
+// commit checks). When it is not empty, the conflict reply corrects the
+// assumption and the answer is ENOTEMPTY; nothing is removed.
+func TestRemoveUnreadDirectory(t *testing.T) {
+	v := newVolume(t, 0)
+	d := mustMkdir(t, v.e, bg, meta.RootInode, "d", 0o755)
+	full := mustMkdir(t, v.e, bg, d, "full", 0o777)
+	mustCreate(t, v.e, bg, full, "f", 0o644)
+	mustMkdir(t, v.e, bg, d, "other", 0o755)
+	empty := mustMkdir(t, v.e, bg, d, "empty", 0o755)
+
+	fresh := func() *meta.Engine { return v.open(meta.Options{}) }
+	e := fresh()
+	conflicts := e.TxStats().Conflicts
+	wantErrno(t, e.Rmdir(bg, d, "full", false), syscall.ENOTEMPTY)
+	if e.TxStats().Conflicts == conflicts {
+		t.Fatal("the entries were read before the commit: the test no longer covers the assumed-empty path")
+	}
+	_, _, err := fresh().Rename(bg, d, "other", d, "full", 0)
+	wantErrno(t, err, syscall.ENOTEMPTY)
+	mustNil(t, "rmdir of an empty directory", fresh().Rmdir(bg, d, "empty", false))
+	_, err = v.e.GetAttr(bg, empty)
+	wantErrno(t, err, syscall.ENOENT)
+	if _, _, err := v.e.Lookup(bg, full, "f"); err != nil {
+		t.Fatalf("the refused removals lost a file: %v", err)
+	}
+}
+
 // TestRenameOntoUnreadName: a client that never read the destination name
 // renames without reading it first (the name is assumed free and the commit
 // checks). When the name is taken, the conflict reply corrects the

@@ -269,7 +269,7 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 		if err != nil {
 			return err
 		}
-		if nonEmpty, err := tx.Exists(e.keys.Entries(ino)); err != nil {
+		if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(ino)); err != nil {
 			return err
 		} else if nonEmpty {
 			return syscall.ENOTEMPTY

@@ -212,7 +212,7 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 				}
 				setTimes(&target.attr, now, false, false, true)
 			} else if dent.Typ == codec.TypeDirectory {
-				if nonEmpty, err := tx.Exists(e.keys.Entries(dent.Inode)); err != nil {
+				if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(dent.Inode)); err != nil {
 					return err
 				} else if nonEmpty {
 					return syscall.ENOTEMPTY

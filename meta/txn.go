@@ -544,6 +544,23 @@ func (tx *Tx) Exists(key string) (bool, error) {
 	return n, nil
 }
 
+// ExistsLikelyNot is Exists for a key that most likely does not exist, such
+// as the entries of a directory being removed (rm -r empties it first).
+// Unless its state is known or cached, it is assumed absent without a round
+// trip, with the same rules as HGetLikelyAbsent.
+func (tx *Tx) ExistsLikelyNot(key string) (bool, error) {
+	if c, ok := tx.known(condExists, key, ""); ok {
+		tx.addCond(c)
+		return c.present, nil
+	}
+	if tx.noSpeculation || tx.e.cache.Cached(key, "HLEN") {
+		return tx.Exists(key)
+	}
+	tx.speculative = true
+	tx.addCond(cond{kind: condExists, key: key})
+	return false, nil
+}
+
 // ExpectNoKey makes the commit depend on a key not existing, without reading.
 func (tx *Tx) ExpectNoKey(key string) {
 	if c, ok := tx.known(condExists, key, ""); ok {
