@@ -154,6 +154,11 @@ const maxTrackedChanges = 1 << 16
 // since.
 func (r *Registry) Now() int64 { return int64(time.Since(r.start)) }
 
+// NoteChange records that keys are changing now without dropping anything
+// cached: the engine calls it before it sends a write, so that LastChange
+// covers writes still in flight, not only acknowledged ones.
+func (r *Registry) NoteChange(keys ...string) { r.noteChange(keys...) }
+
 func (r *Registry) noteChange(keys ...string) {
 	now := r.Now()
 	r.changeMu.Lock()
@@ -257,24 +262,9 @@ const promoteEvery = 64
 // Flight implements rueidis.CacheStore.
 func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueidis.RedisMessage, rueidis.CacheEntry) {
 	nowMs := now.UnixMilli()
-	s.mu.RLock()
-	if ks := s.keys[key]; ks != nil {
-		if e := ks.cmds[cmd]; e != nil && e.elem != nil && e.expireAt > nowMs {
-			v := e.val
-			promote := e.hits.Add(1)%promoteEvery == 0
-			s.mu.RUnlock()
-			s.reg.hits.Add(1)
-			if promote {
-				s.mu.Lock()
-				if e.elem != nil {
-					s.lru.MoveToBack(e.elem)
-				}
-				s.mu.Unlock()
-			}
-			return v, nil
-		}
+	if v, ok := s.hit(key, cmd, nil, nowMs); ok {
+		return v, nil
 	}
-	s.mu.RUnlock()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -307,6 +297,40 @@ func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueid
 	s.reg.misses.Add(1)
 	e.flights = append(e.flights, &flight{done: make(chan struct{}), ttl: ttl})
 	return rueidis.RedisMessage{}, nil
+}
+
+// hit returns the unexpired value cached for key and the command cmd, or
+// cmdBytes when not nil (a command composed in a buffer: looking it up
+// allocates nothing), counting the hit; false otherwise. Read lock only.
+func (s *Store) hit(key, cmd string, cmdBytes []byte, nowMs int64) (rueidis.RedisMessage, bool) {
+	s.mu.RLock()
+	ks := s.keys[key]
+	if ks == nil {
+		s.mu.RUnlock()
+		return rueidis.RedisMessage{}, false
+	}
+	var e *entry
+	if cmdBytes == nil {
+		e = ks.cmds[cmd]
+	} else {
+		e = ks.cmds[string(cmdBytes)]
+	}
+	if e == nil || e.elem == nil || e.expireAt <= nowMs {
+		s.mu.RUnlock()
+		return rueidis.RedisMessage{}, false
+	}
+	v := e.val
+	promote := e.hits.Add(1)%promoteEvery == 0
+	s.mu.RUnlock()
+	s.reg.hits.Add(1)
+	if promote {
+		s.mu.Lock()
+		if e.elem != nil {
+			s.lru.MoveToBack(e.elem)
+		}
+		s.mu.Unlock()
+	}
+	return v, true
 }
 
 // Update implements rueidis.CacheStore: the reply of the oldest flight of
@@ -493,6 +517,29 @@ func (s *Store) evict() {
 		s.cleanup(e)
 		s.reg.evictions.Add(1)
 	}
+}
+
+// Get returns the value cached on some connection for key and the command
+// cmd with one argument arg (rueidis' cache key of the command is cmd+arg,
+// e.g. "HGET"+field; arg "" for commands without one, such as GET), without
+// building the command or fetching anything. A value cached on any
+// connection is as current as one on the connection rueidis would pick:
+// each is tracked by Redis on its own connection, and Invalidate drops it
+// from all of them. It counts a hit; a miss is not counted (the caller
+// then reads through rueidis, which counts it).
+func (r *Registry) Get(key, cmd, arg string) (rueidis.RedisMessage, bool) {
+	var buf [128]byte
+	var composed []byte
+	if arg != "" {
+		composed = append(append(buf[:0], cmd...), arg...)
+	}
+	now := time.Now().UnixMilli()
+	for _, s := range r.snapshot() {
+		if v, ok := s.hit(key, cmd, composed, now); ok {
+			return v, true
+		}
+	}
+	return rueidis.RedisMessage{}, false
 }
 
 // Cached reports whether a complete, unexpired value of (key, cmd) is cached

@@ -166,3 +166,42 @@ func TestTTLAndEviction(t *testing.T) {
 		t.Fatal("expired entry served")
 	}
 }
+
+// TestRegistryGet: Get finds a value cached on any connection's store, by
+// command and argument (rueidis' cache key is their concatenation), counts
+// it as a hit, and finds nothing once the key is invalidated or expired.
+func TestRegistryGet(t *testing.T) {
+	vs := values(t, "one", "two")
+	reg := cachestore.NewRegistry(10)
+	a, b := reg.NewStoreFn()(rueidis.CacheStoreOption{}), reg.NewStoreFn()(rueidis.CacheStoreOption{})
+	now := time.Now()
+	a.Flight("k", "GET", time.Minute, now)
+	a.Update("k", "GET", vs[0])
+	b.Flight("h", "HGETfield", time.Minute, now)
+	b.Update("h", "HGETfield", vs[1])
+	b.Flight("gone", "GET", time.Millisecond, now)
+	b.Update("gone", "GET", vs[0])
+
+	if v, ok := reg.Get("k", "GET", ""); !ok || str(t, v) != "one" {
+		t.Fatalf("GET k: %v %v", v, ok)
+	}
+	if v, ok := reg.Get("h", "HGET", "field"); !ok || str(t, v) != "two" {
+		t.Fatalf("HGET h field: %v %v", v, ok)
+	}
+	for _, miss := range [][3]string{{"h", "HGET", "other"}, {"h", "HGETfiel", "d2"}, {"k", "HGET", ""}, {"nope", "GET", ""}} {
+		if _, ok := reg.Get(miss[0], miss[1], miss[2]); ok {
+			t.Fatalf("Get%q found a value", miss)
+		}
+	}
+	if st := reg.Stats(); st.Hits != 2 {
+		t.Fatalf("hits %d, want 2", st.Hits)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, ok := reg.Get("gone", "GET", ""); ok {
+		t.Fatal("an expired value was returned")
+	}
+	reg.Invalidate("h")
+	if _, ok := reg.Get("h", "HGET", "field"); ok {
+		t.Fatal("an invalidated value was returned")
+	}
+}

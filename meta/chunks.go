@@ -236,12 +236,9 @@ func (e *Engine) InvalidateChunkCache(_ context.Context, ino Ino, indx uint32) e
 // cachedLRanges reads several chunk lists at once through the client-side
 // cache (one round trip for those not cached).
 func (e *Engine) cachedLRanges(ctx context.Context, keys []string) ([][]string, error) {
-	cmds := make([]rueidis.Cacheable, len(keys))
-	for i, k := range keys {
-		cmds[i] = e.rdb.B().Lrange().Key(k).Start(0).Stop(-1).Cache()
-	}
+	build := func(k string) rueidis.Cacheable { return e.rdb.B().Lrange().Key(k).Start(0).Stop(-1).Cache() }
 	out := make([][]string, len(keys))
-	for i, r := range e.readCachedMulti(ctx, cmds...) {
+	for i, r := range e.readCachedKeys(ctx, keys, "LRANGE", "0-1", build) {
 		l, err := r.AsStrSlice()
 		if err != nil {
 			return nil, e.redisErr("LRANGE "+keys[i], err)

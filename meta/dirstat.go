@@ -2,8 +2,10 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -52,18 +54,27 @@ func (e *Engine) GetDirStat(ctx context.Context, ino Ino) (DirStat, error) {
 
 // computeDirStat counts a directory's statistics from its entries.
 func (e *Engine) computeDirStat(ctx context.Context, ino Ino) (DirStat, error) {
+	st, _, err := e.countDirStat(ctx, ino)
+	return st, err
+}
+
+// countDirStat counts a directory's statistics from its entries and returns
+// the children it read the attributes of.
+func (e *Engine) countDirStat(ctx context.Context, ino Ino) (DirStat, []Ino, error) {
 	if _, err := e.GetAttr(ctx, ino); err != nil {
-		return DirStat{}, err
+		return DirStat{}, nil, err
 	}
 	entries, err := e.listEntries(ctx, ino)
 	if err != nil {
-		return DirStat{}, err
+		return DirStat{}, nil, err
 	}
 	if err := e.fillAttrs(ctx, entries); err != nil {
-		return DirStat{}, err
+		return DirStat{}, nil, err
 	}
 	var st DirStat
+	children := make([]Ino, 0, len(entries))
 	for _, ent := range entries {
+		children = append(children, ent.Inode)
 		st.Inodes++
 		if ent.Attr.Typ == codec.TypeFile {
 			st.Length += int64(ent.Attr.Length)
@@ -72,7 +83,58 @@ func (e *Engine) computeDirStat(ctx context.Context, ino Ino) (DirStat, error) {
 			st.Space += 4096
 		}
 	}
-	return st, nil
+	return st, children, nil
+}
+
+// A recount of a directory whose statistics are missing races with this
+// client's own operations in it: one that committed before the recount read
+// the entries but queues its delta after the recount dropped the pending
+// ones is counted twice (the official client has the same window). The
+// flusher therefore recounts a directory only when this client has not
+// written its entries or its children's attributes for recountQuiet (writes
+// are noted before they are sent, so one still in flight counts), and
+// checks again after reading; a busy directory waits for a later flush,
+// at most recountMaxPostponed times, then is recounted regardless.
+const (
+	recountQuiet        = time.Second
+	recountMaxPostponed = 5
+)
+
+// errRecountBusy: the directory changed too recently to be recounted now.
+var errRecountBusy = errors.New("directory changed during its recount")
+
+// recountDirStat recomputes and stores a directory's missing statistics for
+// the flusher; unless force, it returns errRecountBusy instead when this
+// client wrote to the directory too recently (see recountQuiet).
+func (e *Engine) recountDirStat(ctx context.Context, ino Ino, force bool) error {
+	if force {
+		_, err := e.syncDirStat(ctx, ino)
+		return err
+	}
+	reg := e.cache
+	t0, epoch := reg.Now(), reg.Epoch()
+	busy := func(key string) bool {
+		last := reg.LastChange(key)
+		return last != 0 && last > t0-int64(recountQuiet)
+	}
+	dkey := e.keys.Entries(ino)
+	if busy(dkey) {
+		return errRecountBusy
+	}
+	e.stats.dropPending(ino)
+	st, children, err := e.countDirStat(ctx, ino)
+	if err != nil {
+		return err
+	}
+	if reg.Epoch() != epoch || busy(dkey) {
+		return errRecountBusy
+	}
+	for _, c := range children {
+		if busy(e.keys.Inode(c)) {
+			return errRecountBusy
+		}
+	}
+	return e.storeDirStat(ctx, ino, st)
 }
 
 // syncDirStat recomputes a directory's statistics and stores them. This

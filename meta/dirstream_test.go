@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
@@ -128,5 +129,53 @@ func TestGetDirStat(t *testing.T) {
 	}
 	if n, _ := v.srv.Do(t, v.db, "HGET", "dirUsedSpace", d.String()).AsInt64(); n != 3*4096 {
 		t.Fatalf("recomputed statistics not stored: %d", n)
+	}
+}
+
+// TestRecountWaitsForQuiet: the flusher recounts a directory with missing
+// statistics only once this client has left it alone for a while, so that
+// an operation racing with the recount is not counted twice; a directory
+// that stays busy is recounted after a few flushes all the same.
+func TestRecountWaitsForQuiet(t *testing.T) {
+	v := newVolume(t, 0)
+	e := v.e
+	d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o755)
+	stored := func() (int64, bool) {
+		r := v.srv.Do(t, v.db, "HGET", "dirUsedInodes", d.String())
+		n, err := r.AsInt64()
+		return n, err == nil
+	}
+	e.Sync(bg)
+	v.srv.Do(t, v.db, "HDEL", "dirUsedSpace", d.String())
+	v.srv.Do(t, v.db, "HDEL", "dirUsedInodes", d.String())
+	v.srv.Do(t, v.db, "HDEL", "dirDataLength", d.String())
+
+	mustCreate(t, e, bg, d, "a", 0o644)
+	e.Sync(bg) // d was written a moment ago: no recount yet
+	if n, ok := stored(); ok {
+		t.Fatalf("recounted right after a write: %d inodes", n)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	e.Sync(bg)
+	if n, ok := stored(); !ok || n != 1 {
+		t.Fatalf("after a quiet second: %d inodes stored (%v), want 1", n, ok)
+	}
+
+	// Busy: a write before every flush. The recount waits five flushes (four
+	// or more here: the periodic flusher may add one).
+	v.srv.Do(t, v.db, "HDEL", "dirUsedSpace", d.String())
+	v.srv.Do(t, v.db, "HDEL", "dirUsedInodes", d.String())
+	for i := 0; ; i++ {
+		mustCreate(t, e, bg, d, fmt.Sprintf("busy%d", i), 0o644)
+		e.Sync(bg)
+		if n, ok := stored(); ok {
+			if i < 4 || n != int64(i+2) {
+				t.Fatalf("recounted after %d busy flushes with %d inodes; want after 5 with %d", i+1, n, i+2)
+			}
+			break
+		}
+		if i > 10 {
+			t.Fatal("a busy directory is never recounted")
+		}
 	}
 }

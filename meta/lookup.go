@@ -154,7 +154,10 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 	dkey := e.keys.Entries(parent)
 	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
 	if !snap {
-		r := e.readCached(ctx, e.rdb.B().Hget().Key(dkey).Field(name).Cache())
+		r, hit := e.cacheHit(dkey, "HGET", name)
+		if !hit {
+			r = e.readCached(ctx, e.rdb.B().Hget().Key(dkey).Field(name).Cache())
+		}
 		if !r.IsCacheHit() && e.prefetch.missed(e, parent, dkey) {
 			// This lookup paid its round trip; the next ones in this
 			// directory will not, once the prefetch (in the background,
@@ -162,7 +165,7 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 			e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey) })
 		}
 		var err error
-		if v, ok, err = stringReply(e, "HGET "+dkey, r); err != nil {
+		if v, ok, err = stringReply(e, "HGET", dkey, r); err != nil {
 			return 0, Attr{}, err
 		}
 	}

@@ -46,16 +46,65 @@ func (e *Engine) readCachedMulti(ctx context.Context, cs ...rueidis.Cacheable) [
 	return e.rdb.DoMultiCache(ctx, cts...)
 }
 
+// cacheHit returns what the client-side cache holds for key and the command
+// cmd+arg (rueidis' cache key, e.g. "HGET"+field), without building the
+// command: the hot read paths (lookup, getattr, access) are mostly hits,
+// and building a rueidis command and asking the clock twice cost more than
+// the hit itself.
+func (e *Engine) cacheHit(key, cmd, arg string) (rueidis.RedisResult, bool) {
+	if e.conn.Cache == nil {
+		return rueidis.RedisResult{}, false
+	}
+	m, ok := e.cache.Get(key, cmd, arg)
+	if !ok {
+		return rueidis.RedisResult{}, false
+	}
+	return rueidis.NewResult(m, nil), true
+}
+
+// readCachedKeys reads the same command (cmd+arg as a cache key, built by
+// build) of several keys: the cached ones from the cache, the others in one
+// round trip.
+func (e *Engine) readCachedKeys(ctx context.Context, keys []string, cmd, arg string, build func(key string) rueidis.Cacheable) []rueidis.RedisResult {
+	out := make([]rueidis.RedisResult, len(keys))
+	var missing []int
+	for i, k := range keys {
+		r, ok := e.cacheHit(k, cmd, arg)
+		if ok {
+			out[i] = r
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return out
+	}
+	cmds := make([]rueidis.Cacheable, len(missing))
+	for j, i := range missing {
+		cmds[j] = build(keys[i])
+	}
+	for j, r := range e.readCachedMulti(ctx, cmds...) {
+		out[missing[j]] = r
+	}
+	return out
+}
+
 // cachedGet returns the value of a string key and whether it exists.
 func (e *Engine) cachedGet(ctx context.Context, key string) (string, bool, error) {
-	r := e.readCached(ctx, e.rdb.B().Get().Key(key).Cache())
-	return stringReply(e, "GET "+key, r)
+	r, ok := e.cacheHit(key, "GET", "")
+	if !ok {
+		r = e.readCached(ctx, e.rdb.B().Get().Key(key).Cache())
+	}
+	return stringReply(e, "GET", key, r)
 }
 
 // cachedHGet returns one hash field and whether it exists.
 func (e *Engine) cachedHGet(ctx context.Context, key, field string) (string, bool, error) {
-	r := e.readCached(ctx, e.rdb.B().Hget().Key(key).Field(field).Cache())
-	return stringReply(e, "HGET "+key, r)
+	r, ok := e.cacheHit(key, "HGET", field)
+	if !ok {
+		r = e.readCached(ctx, e.rdb.B().Hget().Key(key).Field(field).Cache())
+	}
+	return stringReply(e, "HGET", key, r)
 }
 
 // cachedExists reports whether a hash key exists (EXISTS is not cacheable;
@@ -67,7 +116,11 @@ func (e *Engine) cachedExists(ctx context.Context, key string) (bool, error) {
 
 // cachedHLen returns the number of fields of a hash.
 func (e *Engine) cachedHLen(ctx context.Context, key string) (int64, error) {
-	n, err := e.readCached(ctx, e.rdb.B().Hlen().Key(key).Cache()).AsInt64()
+	r, ok := e.cacheHit(key, "HLEN", "")
+	if !ok {
+		r = e.readCached(ctx, e.rdb.B().Hlen().Key(key).Cache())
+	}
+	n, err := r.AsInt64()
 	if err != nil {
 		return 0, e.redisErr("HLEN "+key, err)
 	}
@@ -82,12 +135,9 @@ func (e *Engine) cachedMGet(ctx context.Context, keys []string) ([]string, []boo
 	if len(keys) == 0 {
 		return vals, present, nil
 	}
-	cmds := make([]rueidis.Cacheable, len(keys))
-	for i, k := range keys {
-		cmds[i] = e.rdb.B().Get().Key(k).Cache()
-	}
-	for i, r := range e.readCachedMulti(ctx, cmds...) {
-		v, ok, err := stringReply(e, "GET "+keys[i], r)
+	build := func(k string) rueidis.Cacheable { return e.rdb.B().Get().Key(k).Cache() }
+	for i, r := range e.readCachedKeys(ctx, keys, "GET", "", build) {
+		v, ok, err := stringReply(e, "GET", keys[i], r)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -99,7 +149,11 @@ func (e *Engine) cachedMGet(ctx context.Context, keys []string) ([]string, []boo
 // cachedHGetAll returns a whole hash (small hashes only: directories are read
 // this way only below a size limit, see readdir).
 func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]string, error) {
-	m, err := e.readCached(ctx, e.rdb.B().Hgetall().Key(key).Cache()).AsStrMap()
+	r, ok := e.cacheHit(key, "HGETALL", "")
+	if !ok {
+		r = e.readCached(ctx, e.rdb.B().Hgetall().Key(key).Cache())
+	}
+	m, err := r.AsStrMap()
 	if err != nil {
 		return nil, e.redisErr("HGETALL "+key, err)
 	}
@@ -108,20 +162,26 @@ func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]stri
 
 // cachedLRange returns a whole list.
 func (e *Engine) cachedLRange(ctx context.Context, key string) ([]string, error) {
-	l, err := e.readCached(ctx, e.rdb.B().Lrange().Key(key).Start(0).Stop(-1).Cache()).AsStrSlice()
+	r, ok := e.cacheHit(key, "LRANGE", "0-1")
+	if !ok {
+		r = e.readCached(ctx, e.rdb.B().Lrange().Key(key).Start(0).Stop(-1).Cache())
+	}
+	l, err := r.AsStrSlice()
 	if err != nil {
 		return nil, e.redisErr("LRANGE "+key, err)
 	}
 	return l, nil
 }
 
-func stringReply(e *Engine, what string, r rueidis.RedisResult) (string, bool, error) {
+// stringReply decodes the reply of a GET or HGET of key: the value, or
+// absent; an error names the command and the key.
+func stringReply(e *Engine, cmd, key string, r rueidis.RedisResult) (string, bool, error) {
 	v, err := r.ToString()
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
 			return "", false, nil
 		}
-		return "", false, e.redisErr(what, err)
+		return "", false, e.redisErr(cmd+" "+key, err)
 	}
 	return v, true, nil
 }

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -69,8 +70,11 @@ type statsBatcher struct {
 
 	dirMu  sync.Mutex
 	dirs   map[Ino]dirStatDelta
-	dirsMu sync.Mutex     // serialises flushes, guards unsent
+	dirsMu sync.Mutex     // serialises flushes, guards unsent and recountLater
 	unsent []dirStatFlush // flush calls that failed, to send again
+	// recountLater holds directories with missing statistics whose recount
+	// was postponed (see recountDirStat), with the number of postponements.
+	recountLater map[Ino]int
 
 	quotaMu sync.RWMutex
 	dirQ    map[Ino]*quota
@@ -84,13 +88,14 @@ type statsBatcher struct {
 
 func newStatsBatcher(e *Engine) *statsBatcher {
 	return &statsBatcher{
-		e:       e,
-		script:  newMutationScript(dirStatScriptSource),
-		dirs:    make(map[Ino]dirStatDelta),
-		dirQ:    make(map[Ino]*quota),
-		userQ:   make(map[uint32]*quota),
-		groupQ:  make(map[uint32]*quota),
-		parents: make(map[Ino]Ino),
+		e:            e,
+		script:       newMutationScript(dirStatScriptSource),
+		dirs:         make(map[Ino]dirStatDelta),
+		recountLater: make(map[Ino]int),
+		dirQ:         make(map[Ino]*quota),
+		userQ:        make(map[uint32]*quota),
+		groupQ:       make(map[uint32]*quota),
+		parents:      make(map[Ino]Ino),
 	}
 }
 
@@ -375,16 +380,20 @@ func (s *statsBatcher) flushDirStats(ctx context.Context) {
 		}
 		s.e.cache.Invalidate(f.keys[:3]...)
 	}
+	for ino := range s.recountLater {
+		if !slices.Contains(recompute, ino) {
+			recompute = append(recompute, ino)
+		}
+	}
 	for _, ino := range recompute {
-		// Deltas queued since the snapshot above belong to operations that
-		// have committed, so the recount below includes them: adding them
-		// at the next flush would count them twice (a directory created and
-		// removed between the two showed -1 inode). Operations committing
-		// while the recount reads can still slip through, as with JuiceFS.
-		s.dirMu.Lock()
-		delete(s.dirs, ino)
-		s.dirMu.Unlock()
-		if _, err := s.e.syncDirStat(ctx, ino); err != nil && err != syscall.ENOENT {
+		postponed := s.recountLater[ino]
+		err := s.e.recountDirStat(ctx, ino, postponed >= recountMaxPostponed)
+		if err == errRecountBusy {
+			s.recountLater[ino] = postponed + 1
+			continue
+		}
+		delete(s.recountLater, ino)
+		if err != nil && err != syscall.ENOENT {
 			s.e.log.Warn(fmt.Sprintf("recompute statistics of directory %d: %v", ino, err))
 		}
 	}

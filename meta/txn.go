@@ -217,6 +217,7 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		args = append(args, w.cmd, idx(w.key), strconv.Itoa(len(w.args)))
 		args = append(args, w.args...)
 	}
+	e.noteWriting(tx)
 	reply, err := e.execMutation(ctx, e.txnScript, keys, args, true)
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
 	if errors.Is(err, ErrNotReplicated) {
@@ -267,6 +268,23 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	e.cache.Invalidate(stale...)
 	e.overlay.forget(stale...)
 	return nil, state, nil
+}
+
+// noteWriting marks the attributes and directories tx writes as changing,
+// before it is sent: a directory recount (see recountDirStat) then knows
+// that a write it cannot see the end of yet may be about to queue a
+// statistics delta.
+func (e *Engine) noteWriting(tx *Tx) {
+	var buf [8]string
+	keys := buf[:0]
+	for _, w := range tx.writes {
+		if e.overlayable(w.key) {
+			keys = append(keys, w.key)
+		}
+	}
+	if len(keys) > 0 {
+		e.cache.NoteChange(keys...)
+	}
 }
 
 // isScriptPermissionError recognises an ACL denial inside a script.

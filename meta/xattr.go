@@ -76,14 +76,19 @@ func (e *Engine) ListXattr(ctx context.Context, ino Ino) ([]string, error) {
 	}
 	xkey, ikey := e.keys.Xattrs(ino), e.keys.Inode(ino)
 	// Both reads in one round trip (or none, when cached).
-	res := e.readCachedMulti(ctx,
-		e.rdb.B().Hkeys().Key(xkey).Cache(),
-		e.rdb.B().Get().Key(ikey).Cache())
+	names0, namesHit := e.cacheHit(xkey, "HKEYS", "")
+	attr0, attrHit := e.cacheHit(ikey, "GET", "")
+	res := []rueidis.RedisResult{names0, attr0}
+	if !namesHit || !attrHit {
+		res = e.readCachedMulti(ctx,
+			e.rdb.B().Hkeys().Key(xkey).Cache(),
+			e.rdb.B().Get().Key(ikey).Cache())
+	}
 	names, err := res[0].AsStrSlice()
 	if err != nil {
 		return nil, e.redisErr("HKEYS "+xkey, err)
 	}
-	v, ok, err := stringReply(e, "GET "+ikey, res[1])
+	v, ok, err := stringReply(e, "GET", ikey, res[1])
 	if err != nil {
 		return nil, err
 	}
