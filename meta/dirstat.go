@@ -94,7 +94,10 @@ func (e *Engine) countDirStat(ctx context.Context, ino Ino) (DirStat, []Ino, err
 // written its entries or its children's attributes for recountQuiet (writes
 // are noted before they are sent, so one still in flight counts), and
 // checks again after reading; a busy directory waits for a later flush,
-// at most recountMaxPostponed times, then is recounted regardless.
+// at most recountMaxPostponed times, then is recounted regardless. An
+// explicit flush (Sync, FlushStats, closing the session) recounts at once:
+// a volume this client used briefly must not be left without the statistics
+// the official client's fsck expects.
 const (
 	recountQuiet        = time.Second
 	recountMaxPostponed = 5

@@ -151,12 +151,12 @@ func TestRecountWaitsForQuiet(t *testing.T) {
 	v.srv.Do(t, v.db, "HDEL", "dirDataLength", d.String())
 
 	mustCreate(t, e, bg, d, "a", 0o644)
-	e.Sync(bg) // d was written a moment ago: no recount yet
+	e.FlushDirStatsPeriodicForTest(bg) // d was written a moment ago: no recount yet
 	if n, ok := stored(); ok {
 		t.Fatalf("recounted right after a write: %d inodes", n)
 	}
 	time.Sleep(1100 * time.Millisecond)
-	e.Sync(bg)
+	e.FlushDirStatsPeriodicForTest(bg)
 	if n, ok := stored(); !ok || n != 1 {
 		t.Fatalf("after a quiet second: %d inodes stored (%v), want 1", n, ok)
 	}
@@ -167,7 +167,7 @@ func TestRecountWaitsForQuiet(t *testing.T) {
 	v.srv.Do(t, v.db, "HDEL", "dirUsedInodes", d.String())
 	for i := 0; ; i++ {
 		mustCreate(t, e, bg, d, fmt.Sprintf("busy%d", i), 0o644)
-		e.Sync(bg)
+		e.FlushDirStatsPeriodicForTest(bg)
 		if n, ok := stored(); ok {
 			if i < 4 || n != int64(i+2) {
 				t.Fatalf("recounted after %d busy flushes with %d inodes; want after 5 with %d", i+1, n, i+2)
@@ -177,5 +177,14 @@ func TestRecountWaitsForQuiet(t *testing.T) {
 		if i > 10 {
 			t.Fatal("a busy directory is never recounted")
 		}
+	}
+
+	// An explicit flush recounts at once.
+	v.srv.Do(t, v.db, "HDEL", "dirUsedSpace", d.String())
+	mustCreate(t, e, bg, d, "last", 0o644)
+	e.Sync(bg)
+	r := v.srv.Do(t, v.db, "HGET", "dirUsedSpace", d.String())
+	if n, err := r.AsInt64(); err != nil || n == 0 {
+		t.Fatalf("Sync left the statistics missing: %d %v", n, err)
 	}
 }

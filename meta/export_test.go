@@ -19,3 +19,9 @@ func (e *Engine) SetAttrForTest(ctx context.Context, ino Ino, mode uint16, uid, 
 	})
 	return a, err
 }
+
+// FlushDirStatsPeriodicForTest runs one periodic flush of the directory
+// statistics (which postpones recounts of directories written recently).
+func (e *Engine) FlushDirStatsPeriodicForTest(ctx context.Context) {
+	e.stats.flushDirStats(ctx, true)
+}

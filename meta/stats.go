@@ -295,16 +295,17 @@ func (s *statsBatcher) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-dirTick.C:
-			s.flushDirStats(ctx)
+			s.flushDirStats(ctx, true)
 		case <-quotaTick.C:
 			s.flushQuotas(ctx)
 		}
 	}
 }
 
-// flushAll writes everything pending (used at close and by tests).
+// flushAll writes everything pending (at close, by Sync and FlushStats, by
+// tests): directories whose statistics are missing are recounted now.
 func (s *statsBatcher) flushAll(ctx context.Context) {
-	s.flushDirStats(ctx)
+	s.flushDirStats(ctx, false)
 	s.flushQuotas(ctx)
 }
 
@@ -323,8 +324,10 @@ type dirStatFlush struct {
 // flushDirStats adds the pending deltas to the stored statistics with one
 // script call per 1000 directories. Directories whose statistics are absent
 // (never computed, or dropped when DirStats was enabled) are recomputed from
-// their entries instead, as the official client does.
-func (s *statsBatcher) flushDirStats(ctx context.Context) {
+// their entries instead, as the official client does; with waitQuiet (the
+// periodic flush, which runs while operations are) only those this client
+// left alone for a while (see recountDirStat).
+func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) {
 	s.dirsMu.Lock()
 	defer s.dirsMu.Unlock()
 	s.dirMu.Lock()
@@ -387,7 +390,7 @@ func (s *statsBatcher) flushDirStats(ctx context.Context) {
 	}
 	for _, ino := range recompute {
 		postponed := s.recountLater[ino]
-		err := s.e.recountDirStat(ctx, ino, postponed >= recountMaxPostponed)
+		err := s.e.recountDirStat(ctx, ino, !waitQuiet || postponed >= recountMaxPostponed)
 		if err == errRecountBusy {
 			s.recountLater[ino] = postponed + 1
 			continue
