@@ -280,13 +280,7 @@ func clusterReshard(t *testing.T, c *redistest.Cluster, url string, e *meta.Engi
 		t.Fatalf("the workload made no progress before the migration: %v", w.Errors())
 	}
 	from := c.MasterOfSlot(t, slot)
-	var to *redistest.Server
-	for _, m := range c.Masters(t) {
-		if m != from {
-			to = m
-			break
-		}
-	}
+	to := c.OtherMaster(t, from)
 	// A client without cache resolves paths with the server-side script on
 	// every call; during the migration the script is answered TRYAGAIN and
 	// the engine falls back to lookups.
@@ -429,13 +423,7 @@ func clusterAskRedirect(t *testing.T, c *redistest.Cluster, url string, slot int
 		"uncached": openAt(t, url+"?client-cache=false", meta.Options{NoBackgroundJobs: true}),
 	}
 	from := c.MasterOfSlot(t, slot)
-	var to *redistest.Server
-	for _, m := range c.Masters(t) {
-		if m != from {
-			to = m
-			break
-		}
-	}
+	to := c.OtherMaster(t, from)
 	// The root's attribute moves first; the rest follows when the readers
 	// are done, so the slot ends on another master (as after a reshard).
 	m := c.BeginMigration(t, slot, to)

@@ -258,12 +258,7 @@ func TestClusterReshard(t *testing.T) {
 	w := start(t, e)
 	for i := 0; i < 3; i++ {
 		from := c.MasterOfSlot(t, slot)
-		var to *redistest.Server
-		for _, m := range c.Masters(t) {
-			if m != from {
-				to = m
-			}
-		}
+		to := c.OtherMaster(t, from)
 		begin := time.Now()
 		c.MigrateSlot(t, slot, to, 5, time.Millisecond)
 		keys, _ := to.Do(t, 0, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot)).AsInt64()

@@ -374,6 +374,19 @@ func (c *Cluster) Masters(t testing.TB) []*Server {
 	return out
 }
 
+// OtherMaster returns a running master, serving slots, other than m: the
+// target of a slot migration away from m.
+func (c *Cluster) OtherMaster(t testing.TB, m *Server) *Server {
+	t.Helper()
+	for _, o := range c.Masters(t) {
+		if o != m {
+			return o
+		}
+	}
+	t.Fatalf("redistest: no master other than %s", m.Addr)
+	return nil
+}
+
 // Failover kills (SIGKILL) the master serving slot and waits until one of
 // its replicas has been promoted and the cluster is healthy again (see
 // StartCluster); it returns the new master. The killed node stays in Nodes;
