@@ -113,21 +113,25 @@ func (r *Registry) Invalidate(keys ...string) {
 		return
 	}
 	r.localInvalidations.Add(uint64(len(keys)))
-	r.noteChange(keys...)
 	for _, s := range r.snapshot() {
 		s.invalidateLocal(keys)
 	}
+	// Noted after the values are gone, never before: whoever reads the
+	// clock after this (Now) and then reads a key must not find the old
+	// value still cached, or a snapshot built from it would look newer
+	// than the change (TestReadYourWrites caught this).
+	r.noteChange(keys...)
 }
 
 // InvalidateAll drops everything cached by this client and marks every read in
 // flight as stale. Used after operations whose written keys are not known in
 // advance (bulk loads, destroy).
 func (r *Registry) InvalidateAll() {
-	r.epoch.Add(1)
 	r.flushes.Add(1)
 	for _, s := range r.snapshot() {
 		s.flush(nil, true)
 	}
+	r.epoch.Add(1) // after the flush, as in Invalidate
 }
 
 // Stats returns the current counters.
@@ -383,9 +387,9 @@ func (s *Store) Cancel(key, cmd string, err error) {
 // ordered with the invalidation, so they carry values at least as new.
 func (s *Store) Delete(keys []rueidis.RedisMessage) {
 	if keys == nil {
-		s.reg.epoch.Add(1)
 		s.reg.flushes.Add(1)
 		s.flush(nil, false)
+		s.reg.epoch.Add(1) // after the flush, as in Registry.Invalidate
 		return
 	}
 	s.reg.invalidations.Add(uint64(len(keys)))
@@ -395,9 +399,7 @@ func (s *Store) Delete(keys []rueidis.RedisMessage) {
 			names = append(names, k)
 		}
 	}
-	s.reg.noteChange(names...)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, k := range names {
 		if ks := s.keys[k]; ks != nil {
 			for _, e := range ks.cmds {
@@ -408,12 +410,13 @@ func (s *Store) Delete(keys []rueidis.RedisMessage) {
 			}
 		}
 	}
+	s.mu.Unlock()
+	s.reg.noteChange(names...) // after the drop, as in Registry.Invalidate
 }
 
 // Close implements rueidis.CacheStore: the connection broke. Everything is
 // dropped and waiting readers get the error.
 func (s *Store) Close(err error) {
-	s.reg.epoch.Add(1) // the connection's tracking is gone with it
 	if err == nil {
 		err = ErrClosed
 	}
@@ -422,6 +425,9 @@ func (s *Store) Close(err error) {
 	s.closed = true
 	s.mu.Unlock()
 	s.reg.forget(s)
+	// The connection's tracking is gone with it; the epoch moves after the
+	// values are gone, as in Registry.Invalidate.
+	s.reg.epoch.Add(1)
 }
 
 func (s *Store) invalidateLocal(keys []string) {

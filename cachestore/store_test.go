@@ -205,3 +205,41 @@ func TestRegistryGet(t *testing.T) {
 		t.Fatal("an invalidated value was returned")
 	}
 }
+
+// TestInvalidateOrder: once LastChange shows an invalidation, the value it
+// invalidated is gone. A reader that takes the clock and then finds a value
+// cached may rely on "not changed since": the directory snapshots of the
+// engine do (with the change noted before the values were dropped, a
+// snapshot built in between looked newer than the change).
+func TestInvalidateOrder(t *testing.T) {
+	vs := values(t, "v")
+	reg := cachestore.NewRegistry(10)
+	s := reg.NewStoreFn()(rueidis.CacheStoreOption{})
+	for i := 0; i < 3000; i++ {
+		s.Flight("k", "GET", time.Minute, time.Now())
+		s.Update("k", "GET", vs[0])
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			reg.Invalidate("k")
+		}()
+		var seen []int64 // clock readings after which the value was still found
+		for running := true; running; {
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+			at := reg.Now()
+			if _, ok := reg.Get("k", "GET", ""); ok {
+				seen = append(seen, at)
+			}
+		}
+		last := reg.LastChange("k")
+		for _, at := range seen {
+			if at > last {
+				t.Fatalf("iteration %d: the value was still cached after the invalidation had been noted", i)
+			}
+		}
+	}
+}
