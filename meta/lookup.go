@@ -153,16 +153,22 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 	}
 	dkey := e.keys.Entries(parent)
 	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
+	if !snap && e.prefetch.wait(ctx, parent) {
+		v, ok, snap = e.prefetch.lookup(e, parent, dkey, name)
+	}
 	if !snap {
 		r, hit := e.cacheHit(dkey, "HGET", name)
 		if !hit {
 			r = e.readCached(ctx, e.rdb.B().Hget().Key(dkey).Field(name).Cache())
 		}
-		if !r.IsCacheHit() && e.prefetch.missed(e, parent, dkey) {
-			// This lookup paid its round trip; the next ones in this
-			// directory will not, once the prefetch (in the background,
-			// so that no caller waits for it) is done.
-			e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey) })
+		if !r.IsCacheHit() {
+			if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
+				// This lookup paid its round trip; the next ones in this
+				// directory will not, once the prefetch (in the
+				// background, so that this caller does not wait for it)
+				// is done.
+				e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey, ready) })
+			}
 		}
 		var err error
 		if v, ok, err = stringReply(e, "HGET", dkey, r); err != nil {

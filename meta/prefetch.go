@@ -44,6 +44,7 @@ type prefetchState struct {
 	misses   int
 	fetched  int64 // when the last prefetch started (registry clock)
 	inFlight bool
+	ready    chan struct{} // closed when the prefetch in flight is done
 }
 
 // dirSnapshot is a directory's entries as read by one tracked HGETALL.
@@ -77,10 +78,11 @@ func (p *dirPrefetch) lookup(e *Engine, dir Ino, dkey, name string) (v string, p
 }
 
 // missed counts a lookup in dir that the cache could not answer and reports
-// whether the caller should prefetch the directory now.
-func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) bool {
+// whether the caller should prefetch the directory now: if so, it returns
+// the channel the prefetch must close when done (prefetchDir does).
+func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) chan struct{} {
 	if !e.CacheEnabled() {
-		return false
+		return nil
 	}
 	changed := e.cache.LastChange(dkey)
 	now := e.cache.Now()
@@ -96,25 +98,51 @@ func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) bool {
 	}
 	switch {
 	case st.inFlight:
-		return false
+		return nil
 	case st.fetched > changed && p.snaps[dir] != nil:
-		return false // the snapshot is still there; nothing to gain
+		return nil // the snapshot is still there; nothing to gain
 	case now-changed < int64(prefetchQuiet):
 		st.misses = 0 // still changing
-		return false
+		return nil
 	}
 	st.misses++
 	if st.misses < prefetchAfterMisses {
-		return false
+		return nil
 	}
 	st.misses, st.inFlight, st.fetched = 0, true, now
-	return true
+	st.ready = make(chan struct{})
+	return st.ready
 }
 
-func (p *dirPrefetch) done(dir Ino, s *dirSnapshot) {
+// wait waits for the prefetch of dir in flight, if any, and reports whether
+// there was one. Lookups that miss while a directory is being prefetched
+// wait for the snapshot (the same two round trips as reading the entry and
+// the attribute themselves) instead of adding their own reads to Redis'
+// work: in a stat storm the prefetch then serves every one of them.
+func (p *dirPrefetch) wait(ctx context.Context, dir Ino) bool {
+	p.mu.Lock()
+	st := p.dirs[dir]
+	if st == nil || !st.inFlight {
+		p.mu.Unlock()
+		return false
+	}
+	ready := st.ready
+	p.mu.Unlock()
+	select {
+	case <-ready:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *dirPrefetch) done(dir Ino, s *dirSnapshot, ready chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st := p.dirs[dir]; st != nil {
+	// The state may have been dropped (the table starts over when full);
+	// the waiters hold the channel, which is closed whatever happened.
+	close(ready)
+	if st := p.dirs[dir]; st != nil && st.ready == ready {
 		st.inFlight = false
 	}
 	if s == nil {
@@ -133,9 +161,9 @@ func (p *dirPrefetch) done(dir Ino, s *dirSnapshot) {
 // prefetchDir reads a small directory with a tracked HGETALL into a
 // snapshot and caches every child's attribute. Failures only cost the
 // optimisation.
-func (e *Engine) prefetchDir(ctx context.Context, dir Ino, dkey string) {
+func (e *Engine) prefetchDir(ctx context.Context, dir Ino, dkey string, ready chan struct{}) {
 	var snap *dirSnapshot
-	defer func() { e.prefetch.done(dir, snap) }()
+	defer func() { e.prefetch.done(dir, snap, ready) }()
 	n, err := e.cachedHLen(ctx, dkey)
 	if err != nil || n == 0 || n > prefetchMaxEntries {
 		return
