@@ -144,3 +144,21 @@ func TestSentinelTLS(t *testing.T) {
 	}
 	recount(t, e)
 }
+
+// TestSentinelUser: sentinels that accept only an ACL user (the default
+// user is off) are reached with SENTINEL_USERNAME and SENTINEL_PASSWORD;
+// the password alone is refused with a line naming both variables.
+func TestSentinelUser(t *testing.T) {
+	t.Parallel()
+	g := redistest.StartSentinel(t, redistest.WithPassword("data-pw"), redistest.WithSentinelUser("watcher", "watcher-pw"))
+	url := g.URL("redis", 4)
+	ctx := context.Background()
+	_, err := meta.Open(ctx, url, meta.Options{Getenv: getenv(map[string]string{"SENTINEL_PASSWORD": "watcher-pw"})})
+	if err == nil || !strings.Contains(err.Error(), "SENTINEL_USERNAME/SENTINEL_PASSWORD are wrong") {
+		t.Fatalf("open without SENTINEL_USERNAME: %v", err)
+	}
+	env := getenv(map[string]string{"SENTINEL_USERNAME": "watcher", "SENTINEL_PASSWORD": "watcher-pw"})
+	e := formatAt(t, url, meta.Options{Getenv: env})
+	namespaceOps(t, e, "acl")
+	recount(t, e)
+}

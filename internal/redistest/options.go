@@ -25,6 +25,11 @@ type serverConfig struct {
 	extra      []string
 
 	sentinelPassword string // requirepass of the sentinels (StartSentinel)
+	sentinelUser     string // with sentinelPassword: the sentinels' only ACL user
+
+	// username: the ACL user the harness itself authenticates as (with
+	// password); empty for the default user. Set for sentinels only.
+	username string
 
 	databases int       // 0: Redis default (16)
 	cluster   bool      // cluster-enabled yes
@@ -77,6 +82,14 @@ func WithACLUser(user, pass string, rules ...string) Option {
 // other); the data nodes are not affected. Other functions ignore it.
 func WithSentinelPassword(pw string) Option {
 	return func(c *serverConfig) { c.sentinelPassword = pw }
+}
+
+// WithSentinelUser makes the sentinels of StartSentinel accept only the ACL
+// user user with password pw (the default user is off; the sentinels use
+// the same user with each other); the data nodes are not affected. Other
+// functions ignore it.
+func WithSentinelUser(user, pw string) Option {
+	return func(c *serverConfig) { c.sentinelUser, c.sentinelPassword = user, pw }
 }
 
 // WithTLS makes the server listen on a TLS-only port. A throwaway CA, a
@@ -179,7 +192,13 @@ func (c *serverConfig) render(dir string, port int, socket string, tf *tlsFiles)
 		if s.authPass != "" {
 			add("sentinel auth-pass %s %s", s.masterName, quote(s.authPass))
 		}
-		if c.password != "" {
+		switch {
+		case c.username != "":
+			add("user default off")
+			add("user %s on %s allchannels +@all", quote(c.username), quote(">"+c.password))
+			add("sentinel sentinel-user %s", quote(c.username))
+			add("sentinel sentinel-pass %s", quote(c.password))
+		case c.password != "":
 			add("requirepass %s", quote(c.password))
 			add("sentinel sentinel-pass %s", quote(c.password))
 		}

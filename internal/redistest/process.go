@@ -222,7 +222,7 @@ func ephemeralLow() int {
 // probe connects to addr, authenticates when password is set, and sends
 // PING. It returns nil once the server answers PONG (or NOAUTH, which also
 // proves it serves commands).
-func probe(ctx context.Context, addr string, tlsConf *tls.Config, password string) error {
+func probe(ctx context.Context, addr string, tlsConf *tls.Config, username, password string) error {
 	d := net.Dialer{Timeout: 500 * time.Millisecond}
 	var conn net.Conn
 	var err error
@@ -241,7 +241,10 @@ func probe(ctx context.Context, addr string, tlsConf *tls.Config, password strin
 	}
 	_ = conn.SetDeadline(deadline)
 	var req bytes.Buffer
-	if password != "" {
+	switch {
+	case username != "":
+		req.WriteString(respCommand("AUTH", username, password))
+	case password != "":
 		req.WriteString(respCommand("AUTH", password))
 	}
 	req.WriteString(respCommand("PING"))

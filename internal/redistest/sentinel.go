@@ -35,8 +35,11 @@ type SentinelGroup struct {
 	// Password is the data nodes' password, empty without WithPassword.
 	Password string
 	// SentinelPassword is the sentinels' own password, empty without
-	// WithSentinelPassword.
+	// WithSentinelPassword or WithSentinelUser.
 	SentinelPassword string
+	// SentinelUsername is the sentinels' ACL user, empty without
+	// WithSentinelUser.
+	SentinelUsername string
 
 	tls *tlsFiles
 }
@@ -56,7 +59,8 @@ func StartSentinel(t testing.TB, opts ...Option) *SentinelGroup {
 		}
 		cfg.tlsFiles = tf
 	}
-	g := &SentinelGroup{MasterName: "mymaster", Password: cfg.password, SentinelPassword: cfg.sentinelPassword, tls: cfg.tlsFiles}
+	g := &SentinelGroup{MasterName: "mymaster", Password: cfg.password, SentinelPassword: cfg.sentinelPassword,
+		SentinelUsername: cfg.sentinelUser, tls: cfg.tlsFiles}
 	g.Master = startTB(t, cfg.clone())
 	rcfg := cfg.clone()
 	rcfg.replicaOf = "127.0.0.1 " + strconv.Itoa(g.Master.Port())
@@ -69,7 +73,8 @@ func StartSentinel(t testing.TB, opts ...Option) *SentinelGroup {
 		t.Fatalf("redistest: replica %s of %s: %v\n%s", g.Replica.Addr, g.Master.Addr, err, g.logTails())
 	}
 
-	scfg := serverConfig{tls: cfg.tls, mutualTLS: cfg.mutualTLS, tlsFiles: cfg.tlsFiles, password: cfg.sentinelPassword}
+	scfg := serverConfig{tls: cfg.tls, mutualTLS: cfg.mutualTLS, tlsFiles: cfg.tlsFiles,
+		username: cfg.sentinelUser, password: cfg.sentinelPassword}
 	scfg.sentinel = &sentinelConfig{
 		masterName: g.MasterName,
 		masterAddr: "127.0.0.1 " + strconv.Itoa(g.Master.Port()),
@@ -309,6 +314,7 @@ func (g *SentinelGroup) ClientOption(db int) rueidis.ClientOption {
 		ConnWriteTimeout: cmdTimeout,
 		Sentinel: rueidis.SentinelOption{
 			MasterSet:               g.MasterName,
+			Username:                g.SentinelUsername,
 			Password:                g.SentinelPassword,
 			TopologyRefreshInterval: time.Second,
 		},

@@ -32,8 +32,12 @@ type Server struct {
 	Dir string
 	// Socket is the unix socket path, empty without WithUnixSocket.
 	Socket string
-	// Password is the default user's password, empty without WithPassword.
+	// Password is the default user's password, empty without WithPassword
+	// (for a sentinel started with WithSentinelUser, Username's).
 	Password string
+	// Username is the ACL user this package authenticates as, empty for the
+	// default user (set for sentinels started with WithSentinelUser).
+	Username string
 
 	port     int
 	tls      *tlsFiles
@@ -86,7 +90,7 @@ func socketDir(t testing.TB, dir string) string {
 // launch prepares and boots a server in dir, retrying with another port when
 // the chosen one turns out to be taken.
 func launch(cfg serverConfig, dir, sockDir string) (*Server, error) {
-	s := &Server{Dir: dir, Password: cfg.password, confPath: filepath.Join(dir, "redis.conf")}
+	s := &Server{Dir: dir, Password: cfg.password, Username: cfg.username, confPath: filepath.Join(dir, "redis.conf")}
 	if cfg.sentinel != nil {
 		s.confPath = filepath.Join(dir, "sentinel.conf")
 		s.args = []string{"--sentinel"}
@@ -151,7 +155,7 @@ func (s *Server) boot() error {
 		tlsConf = s.tls.config()
 	}
 	for {
-		perr := probe(ctx, s.Addr, tlsConf, s.Password)
+		perr := probe(ctx, s.Addr, tlsConf, s.Username, s.Password)
 		if perr == nil {
 			return nil
 		}
@@ -273,6 +277,7 @@ func (s *Server) ClientOption(db int) rueidis.ClientOption {
 	return rueidis.ClientOption{
 		InitAddress:       []string{s.Addr},
 		SelectDB:          db,
+		Username:          s.Username,
 		Password:          s.Password,
 		TLSConfig:         s.TLSConfig(),
 		DisableCache:      true,
