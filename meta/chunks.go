@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -236,9 +234,8 @@ func (e *Engine) InvalidateChunkCache(_ context.Context, ino Ino, indx uint32) e
 // cachedLRanges reads several chunk lists at once through the client-side
 // cache (one round trip for those not cached).
 func (e *Engine) cachedLRanges(ctx context.Context, keys []string) ([][]string, error) {
-	build := func(k string) rueidis.Cacheable { return e.rdb.B().Lrange().Key(k).Start(0).Stop(-1).Cache() }
 	out := make([][]string, len(keys))
-	for i, r := range e.readCachedKeys(ctx, keys, "LRANGE", "0-1", build) {
+	for i, r := range e.readCachedKeys(ctx, keys, "LRANGE", lrangeAllArg, e.lrangeAll) {
 		l, err := r.AsStrSlice()
 		if err != nil {
 			return nil, e.redisErr("LRANGE "+keys[i], err)

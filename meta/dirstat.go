@@ -106,50 +106,41 @@ const (
 // errRecountBusy: the directory changed too recently to be recounted now.
 var errRecountBusy = errors.New("directory changed during its recount")
 
-// recountDirStat recomputes and stores a directory's missing statistics for
-// the flusher; unless force, it returns errRecountBusy instead when this
-// client wrote to the directory too recently (see recountQuiet).
-func (e *Engine) recountDirStat(ctx context.Context, ino Ino, force bool) error {
-	if force {
-		_, err := e.syncDirStat(ctx, ino)
-		return err
-	}
+// recountDirStat recomputes a directory's statistics and stores them. This
+// client's pending deltas for the directory are dropped first: the recount
+// includes them. With waitQuiet (the periodic flush) it returns
+// errRecountBusy instead when this client wrote to the directory or its
+// children too recently (see recountQuiet).
+func (e *Engine) recountDirStat(ctx context.Context, ino Ino, waitQuiet bool) (DirStat, error) {
 	reg := e.cache
 	t0, epoch := reg.Now(), reg.Epoch()
 	busy := func(key string) bool {
 		last := reg.LastChange(key)
-		return last != 0 && last > t0-int64(recountQuiet)
+		return waitQuiet && last != 0 && last > t0-int64(recountQuiet)
 	}
 	dkey := e.keys.Entries(ino)
 	if busy(dkey) {
-		return errRecountBusy
+		return DirStat{}, errRecountBusy
 	}
 	e.stats.dropPending(ino)
 	st, children, err := e.countDirStat(ctx, ino)
 	if err != nil {
-		return err
+		return st, err
 	}
-	if reg.Epoch() != epoch || busy(dkey) {
-		return errRecountBusy
+	if (waitQuiet && reg.Epoch() != epoch) || busy(dkey) {
+		return DirStat{}, errRecountBusy
 	}
 	for _, c := range children {
 		if busy(e.keys.Inode(c)) {
-			return errRecountBusy
+			return DirStat{}, errRecountBusy
 		}
 	}
-	return e.storeDirStat(ctx, ino, st)
+	return st, e.storeDirStat(ctx, ino, st)
 }
 
-// syncDirStat recomputes a directory's statistics and stores them. This
-// client's pending deltas for the directory are dropped first: the recount
-// already includes them.
+// syncDirStat recomputes a directory's statistics and stores them now.
 func (e *Engine) syncDirStat(ctx context.Context, ino Ino) (DirStat, error) {
-	e.stats.dropPending(ino)
-	st, err := e.computeDirStat(ctx, ino)
-	if err != nil {
-		return st, err
-	}
-	return st, e.storeDirStat(ctx, ino, st)
+	return e.recountDirStat(ctx, ino, false)
 }
 
 // storeDirStat writes st as the statistics of directory ino, provided its

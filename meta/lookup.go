@@ -157,10 +157,7 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		v, ok, snap = e.prefetch.lookup(e, parent, dkey, name)
 	}
 	if !snap {
-		r, hit := e.cacheHit(dkey, "HGET", name)
-		if !hit {
-			r = e.readCached(ctx, e.rdb.B().Hget().Key(dkey).Field(name).Cache())
-		}
+		r := e.readCachedKey(ctx, dkey, "HGET", name, func() rueidis.Cacheable { return e.rdb.B().Hget().Key(dkey).Field(name).Cache() })
 		if !r.IsCacheHit() {
 			if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
 				// This lookup paid its round trip; the next ones in this

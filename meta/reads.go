@@ -62,6 +62,24 @@ func (e *Engine) cacheHit(key, cmd, arg string) (rueidis.RedisResult, bool) {
 	return rueidis.NewResult(m, nil), true
 }
 
+// readCachedKey reads one cacheable command of key: from the cache when it
+// holds cmd+arg (see cacheHit), else through rueidis with the command build
+// returns.
+func (e *Engine) readCachedKey(ctx context.Context, key, cmd, arg string, build func() rueidis.Cacheable) rueidis.RedisResult {
+	if r, ok := e.cacheHit(key, cmd, arg); ok {
+		return r
+	}
+	return e.readCached(ctx, build())
+}
+
+// lrangeAll reads a whole list (LRANGE key 0 -1); lrangeAllArg is the part
+// of rueidis' cache key after the command name.
+func (e *Engine) lrangeAll(key string) rueidis.Cacheable {
+	return e.rdb.B().Lrange().Key(key).Start(0).Stop(-1).Cache()
+}
+
+const lrangeAllArg = "0-1"
+
 // readCachedKeys reads the same command (cmd+arg as a cache key, built by
 // build) of several keys: the cached ones from the cache, the others in one
 // round trip.
@@ -91,19 +109,13 @@ func (e *Engine) readCachedKeys(ctx context.Context, keys []string, cmd, arg str
 
 // cachedGet returns the value of a string key and whether it exists.
 func (e *Engine) cachedGet(ctx context.Context, key string) (string, bool, error) {
-	r, ok := e.cacheHit(key, "GET", "")
-	if !ok {
-		r = e.readCached(ctx, e.rdb.B().Get().Key(key).Cache())
-	}
+	r := e.readCachedKey(ctx, key, "GET", "", func() rueidis.Cacheable { return e.rdb.B().Get().Key(key).Cache() })
 	return stringReply(e, "GET", key, r)
 }
 
 // cachedHGet returns one hash field and whether it exists.
 func (e *Engine) cachedHGet(ctx context.Context, key, field string) (string, bool, error) {
-	r, ok := e.cacheHit(key, "HGET", field)
-	if !ok {
-		r = e.readCached(ctx, e.rdb.B().Hget().Key(key).Field(field).Cache())
-	}
+	r := e.readCachedKey(ctx, key, "HGET", field, func() rueidis.Cacheable { return e.rdb.B().Hget().Key(key).Field(field).Cache() })
 	return stringReply(e, "HGET", key, r)
 }
 
@@ -116,11 +128,7 @@ func (e *Engine) cachedExists(ctx context.Context, key string) (bool, error) {
 
 // cachedHLen returns the number of fields of a hash.
 func (e *Engine) cachedHLen(ctx context.Context, key string) (int64, error) {
-	r, ok := e.cacheHit(key, "HLEN", "")
-	if !ok {
-		r = e.readCached(ctx, e.rdb.B().Hlen().Key(key).Cache())
-	}
-	n, err := r.AsInt64()
+	n, err := e.readCachedKey(ctx, key, "HLEN", "", func() rueidis.Cacheable { return e.rdb.B().Hlen().Key(key).Cache() }).AsInt64()
 	if err != nil {
 		return 0, e.redisErr("HLEN "+key, err)
 	}
@@ -149,11 +157,7 @@ func (e *Engine) cachedMGet(ctx context.Context, keys []string) ([]string, []boo
 // cachedHGetAll returns a whole hash (small hashes only: directories are read
 // this way only below a size limit, see readdir).
 func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]string, error) {
-	r, ok := e.cacheHit(key, "HGETALL", "")
-	if !ok {
-		r = e.readCached(ctx, e.rdb.B().Hgetall().Key(key).Cache())
-	}
-	m, err := r.AsStrMap()
+	m, err := e.readCachedKey(ctx, key, "HGETALL", "", func() rueidis.Cacheable { return e.rdb.B().Hgetall().Key(key).Cache() }).AsStrMap()
 	if err != nil {
 		return nil, e.redisErr("HGETALL "+key, err)
 	}
@@ -162,11 +166,7 @@ func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]stri
 
 // cachedLRange returns a whole list.
 func (e *Engine) cachedLRange(ctx context.Context, key string) ([]string, error) {
-	r, ok := e.cacheHit(key, "LRANGE", "0-1")
-	if !ok {
-		r = e.readCached(ctx, e.rdb.B().Lrange().Key(key).Start(0).Stop(-1).Cache())
-	}
-	l, err := r.AsStrSlice()
+	l, err := e.readCachedKey(ctx, key, "LRANGE", lrangeAllArg, func() rueidis.Cacheable { return e.lrangeAll(key) }).AsStrSlice()
 	if err != nil {
 		return nil, e.redisErr("LRANGE "+key, err)
 	}

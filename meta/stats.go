@@ -390,7 +390,7 @@ func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) {
 	}
 	for _, ino := range recompute {
 		postponed := s.recountLater[ino]
-		err := s.e.recountDirStat(ctx, ino, !waitQuiet || postponed >= recountMaxPostponed)
+		_, err := s.e.recountDirStat(ctx, ino, waitQuiet && postponed < recountMaxPostponed)
 		if err == errRecountBusy {
 			s.recountLater[ino] = postponed + 1
 			continue

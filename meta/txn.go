@@ -511,21 +511,34 @@ func (tx *Tx) ExpectFieldAbsent(key, field string) {
 
 // HGetLikelyAbsent reads a hash field that is most likely absent, such as the
 // name a rename moves to. Unless its value is known or cached, it is assumed
-// absent without a round trip: the commit checks the assumption, and when it
-// is wrong the conflict reply gives the actual value to the next attempt. An
-// attempt that fails with an error while resting on the assumption is run
-// again with a real read, as after a speculative read of the overlay.
+// absent without a round trip (see assumeAbsent).
 func (tx *Tx) HGetLikelyAbsent(key, field string) (string, bool, error) {
-	if c, ok := tx.known(condHGet, key, field); ok {
-		tx.addCond(c)
+	if c, ok := tx.assumeAbsent(condHGet, key, field, "HGET"+field); ok {
 		return c.value, c.present, nil
 	}
-	if tx.noSpeculation || tx.e.cache.Cached(key, "HGET"+field) {
-		return tx.HGet(key, field)
+	return tx.HGet(key, field)
+}
+
+// assumeAbsent records the condition that (key, field) is absent, without a
+// read, or what the transaction already knows of it, and returns it; false
+// when a real read is due instead: when this attempt may not speculate, or
+// when the value is in the client-side cache under cacheCmd (reading it costs
+// nothing then). The commit checks the assumption, and when it is wrong the
+// conflict reply gives the actual value to the next attempt; an attempt that
+// fails with an error while resting on the assumption is run again with
+// real reads, as after a speculative read of the overlay.
+func (tx *Tx) assumeAbsent(kind condKind, key, field, cacheCmd string) (cond, bool) {
+	if c, ok := tx.known(kind, key, field); ok {
+		tx.addCond(c)
+		return c, true
+	}
+	if tx.noSpeculation || tx.e.cache.Cached(key, cacheCmd) {
+		return cond{}, false
 	}
 	tx.speculative = true
-	tx.addCond(cond{kind: condHGet, key: key, field: field})
-	return "", false, nil
+	c := cond{kind: kind, key: key, field: field}
+	tx.addCond(c)
+	return c, true
 }
 
 // KnownField reports what the transaction knows about a hash field without
@@ -565,18 +578,12 @@ func (tx *Tx) Exists(key string) (bool, error) {
 // ExistsLikelyNot is Exists for a key that most likely does not exist, such
 // as the entries of a directory being removed (rm -r empties it first).
 // Unless its state is known or cached, it is assumed absent without a round
-// trip, with the same rules as HGetLikelyAbsent.
+// trip (see assumeAbsent).
 func (tx *Tx) ExistsLikelyNot(key string) (bool, error) {
-	if c, ok := tx.known(condExists, key, ""); ok {
-		tx.addCond(c)
+	if c, ok := tx.assumeAbsent(condExists, key, "", "HLEN"); ok {
 		return c.present, nil
 	}
-	if tx.noSpeculation || tx.e.cache.Cached(key, "HLEN") {
-		return tx.Exists(key)
-	}
-	tx.speculative = true
-	tx.addCond(cond{kind: condExists, key: key})
-	return false, nil
+	return tx.Exists(key)
 }
 
 // ExpectNoKey makes the commit depend on a key not existing, without reading.
