@@ -77,10 +77,13 @@ func CheckObjects(ctx context.Context, e *meta.Engine, store objstore.Store, f *
 	r := &ObjectReport{Broken: map[meta.Ino]string{}}
 	blocks := map[string]int64{}
 	if opts.ListAll {
-		err := store.List(ctx, objstore.ChunksPrefix, func(o objstore.Object) error {
+		for o, err := range store.List(ctx, objstore.ChunksPrefix, "") {
+			if err != nil {
+				return r, fmt.Errorf("list all blocks: %w", err)
+			}
 			parts := strings.Split(strings.TrimPrefix(o.Key, objstore.ChunksPrefix), "/")
 			if len(parts) != 3 {
-				return nil
+				continue
 			}
 			blocks[parts[2]] = o.Size
 			r.Found.Count++
@@ -88,10 +91,6 @@ func CheckObjects(ctx context.Context, e *meta.Engine, store objstore.Store, f *
 			if opts.OnListed != nil {
 				opts.OnListed(o.Size)
 			}
-			return nil
-		})
-		if err != nil {
-			return r, fmt.Errorf("list all blocks: %w", err)
 		}
 	}
 	inodes := make([]meta.Ino, 0, len(slices))

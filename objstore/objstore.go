@@ -1,12 +1,15 @@
-// Package objstore is the part of a volume's object storage that the
-// administrative tools need: how JuiceFS names the objects holding file
-// data, and a client for the `file` storage (a local directory) able to
-// list, stat and delete them.
+// Package objstore is the object storage of a JuiceFS volume as rueidisfs
+// sees it: the Store interface every storage and wrapper implements, the
+// names JuiceFS gives the objects holding file data, and the leak scan of
+// `gc`.
 //
-// File data is cut into slices (one write each, up to 64 MiB, named by a
-// slice id from the metadata) and every slice into blocks of the volume's
-// block size, the last one shorter. Block i of slice id, of n bytes, is the
-// object
+// A volume's objects live in a bucket (a directory for the `file` storage,
+// a bucket of an S3-compatible service for `s3` and `minio`), below the
+// volume's name: every key the client uses is prefixed with "NAME/". Below
+// that, file data is cut into slices (one write each, up to 64 MiB, named
+// by a slice id from the metadata) and every slice into blocks of the
+// volume's block size, the last one shorter. Block i of slice id, of n
+// bytes, is the object
 //
 //	<volume name>/chunks/<id/1000000>/<id/1000>/<id>_<i>_<n>
 //
@@ -14,156 +17,104 @@
 //
 //	<volume name>/chunks/<id%256 as %02X>/<id/1000000>/<id>_<i>_<n>
 //
-// Keys in this package are relative to the volume's prefix "<volume name>/"
-// ("chunks/0/0/7_0_1048576"), as the official client's prefixed store sees
-// them. Compression and encryption change the stored size of an object, not
-// its name.
+// JuiceFS stacks its storage in a fixed order, and so does rueidisfs
+// (package volstore builds it from a volume's format): the backend, then
+// shards (several buckets chosen by a hash of the full key), then the
+// "NAME/" prefix, then encryption. The chunk store above compresses every
+// block before handing it down, so objects are compressed, then encrypted.
+// Keys given to a Store are relative to whatever the layers below add:
+// above the prefix layer, "chunks/0/0/7_0_1048576".
 //
-// rueidisfs has no data path yet, so only the `file` storage is supported
-// here; Open returns ErrUnsupported for every other one, and the tools then
-// check metadata only.
+// Backends live in sub-packages (file, s3), wrappers too (shard, encrypt);
+// storetest is the behaviour suite every Store passes.
 package objstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"io"
+	"iter"
 	"strings"
 	"time"
-
-	"github.com/rueidisfs/rueidisfs/codec"
 )
-
-// ErrUnsupported is returned by Open for storages rueidisfs cannot reach
-// yet (everything but a single `file` bucket).
-var ErrUnsupported = errors.New("object storage not supported by rueidisfs yet")
-
-// ChunksPrefix is the prefix of every data block key.
-const ChunksPrefix = "chunks/"
 
 // Object is one stored object.
 type Object struct {
-	Key   string // relative to the volume's prefix
-	Size  int64  // stored bytes
+	Key   string // relative to the store listing it
+	Size  int64  // stored bytes (after compression and encryption)
 	Mtime time.Time
 }
 
-// Store is a volume's object storage, rooted at the volume's prefix.
+// Store is one object storage, or a layer over one.
+//
+// Keys are slash-separated paths without empty, "." or ".." elements.
+// Missing objects are reported with errors wrapping fs.ErrNotExist; objects
+// whose bytes fail a checksum or an authentication with errors wrapping
+// ErrCorrupt. Every method may be called concurrently.
 type Store interface {
 	// String names the storage the way juicefs logs it
 	// ("file:///data/bucket/myjfs/").
 	String() string
-	// Head returns the object named key; the error wraps fs.ErrNotExist
-	// when there is none.
+	// Get returns limit bytes of the object named key from offset off
+	// (limit < 0: up to its end). A range past the end is cut short: an
+	// offset at or beyond the size gives an empty body.
+	Get(ctx context.Context, key string, off, limit int64) (io.ReadCloser, error)
+	// Put stores data as the object named key, replacing any object of
+	// that name. Readers see the old object or the new one, never a part.
+	// The store keeps no reference to data once Put returns.
+	Put(ctx context.Context, key string, data []byte) error
+	// Head describes the object named key.
 	Head(ctx context.Context, key string) (Object, error)
-	// List calls fn for every object whose key starts with prefix, in key
-	// order. An error from fn stops the listing and is returned.
-	List(ctx context.Context, prefix string, fn func(Object) error) error
 	// Delete removes the object named key; a missing object is no error.
 	Delete(ctx context.Context, key string) error
+	// List yields every object whose key starts with prefix and sorts
+	// after startAfter ("" for all), in ascending byte order of keys,
+	// fetching them page by page as the caller goes on. It yields a
+	// non-nil error at most once, as its last item.
+	List(ctx context.Context, prefix, startAfter string) iter.Seq2[Object, error]
 }
 
-// Open returns the object storage of a volume described by f: a `file`
-// bucket (one shard) is opened; any other storage gives an error wrapping
-// ErrUnsupported.
-func Open(f *codec.Format) (Store, error) {
-	if f.Storage != "file" {
-		return nil, fmt.Errorf("storage %q: %w", f.Storage, ErrUnsupported)
-	}
-	if f.Shards > 1 {
-		return nil, fmt.Errorf("file storage with %d shards: %w", f.Shards, ErrUnsupported)
-	}
-	if f.Bucket == "" {
-		return nil, errors.New("the volume's bucket is empty: set it with `config --bucket`")
-	}
-	return newFileStore(f.Bucket, f.Name), nil
+// Creator is a Store that can create its bucket, as `format` does when the
+// bucket does not exist yet.
+type Creator interface {
+	Create(ctx context.Context) error
 }
 
-// BlockSize is the block size of f in bytes.
-func BlockSize(f *codec.Format) int { return f.BlockSize << 10 }
+// ErrCorrupt marks objects whose stored bytes are not what was written:
+// a checksum mismatch, or an encryption envelope that does not
+// authenticate with the volume's key.
+var ErrCorrupt = errors.New("corrupt object")
 
-// BlockKey names block indx (of size bytes) of slice id.
-func BlockKey(hashPrefix bool, id uint64, indx, size int) string {
-	if hashPrefix {
-		return fmt.Sprintf("%s%02X/%d/%d_%d_%d", ChunksPrefix, id%256, id/1000/1000, id, indx, size)
+// ReadAll reads limit bytes of the object named key from off (limit < 0:
+// up to its end) into memory.
+func ReadAll(ctx context.Context, s Store, key string, off, limit int64) ([]byte, error) {
+	r, err := s.Get(ctx, key, off, limit)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("%s%d/%d/%d_%d_%d", ChunksPrefix, id/1000/1000, id/1000, id, indx, size)
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
-// BlockSizes returns the size of every block of a slice of size bytes: all
-// of blockSize bytes but the last.
-func BlockSizes(blockSize int, size uint32) []int {
-	if size == 0 || blockSize <= 0 {
-		return nil
-	}
-	n := (int(size)-1)/blockSize + 1
-	out := make([]int, n)
-	for i := range out {
-		out[i] = blockSize
-	}
-	out[n-1] = int(size) - (n-1)*blockSize
-	return out
+// ListError is a listing that fails at once with err, for a Store that
+// cannot even start one.
+func ListError(err error) iter.Seq2[Object, error] {
+	return func(yield func(Object, error) bool) { yield(Object{}, err) }
 }
 
-// ParseBlockName splits the last component of a block key ("7_0_1048576")
-// into slice id, block index and block size.
-func ParseBlockName(name string) (id uint64, indx, size int, ok bool) {
-	parts := strings.Split(name, "_")
-	if len(parts) != 3 {
-		return 0, 0, 0, false
+// CheckKey tells whether key is a usable object key: not empty, not
+// absolute, without empty, "." or ".." elements (a final "/" names a
+// directory marker and is allowed).
+func CheckKey(key string) error {
+	trimmed := strings.TrimSuffix(key, "/")
+	if trimmed == "" || strings.HasPrefix(key, "/") {
+		return fmt.Errorf("invalid object key %q", key)
 	}
-	id, err1 := strconv.ParseUint(parts[0], 10, 64)
-	indx, err2 := strconv.Atoi(parts[1])
-	size, err3 := strconv.Atoi(parts[2])
-	return id, indx, size, err1 == nil && err2 == nil && err3 == nil
-}
-
-// RemoveSlice deletes every block of slice id (size bytes) of the volume f,
-// as the data layer does when the slice's last reference goes away.
-func RemoveSlice(ctx context.Context, s Store, f *codec.Format, id uint64, size uint32) error {
-	var firstErr error
-	for i, bs := range BlockSizes(BlockSize(f), size) {
-		if err := s.Delete(ctx, BlockKey(f.HashPrefix, id, i, bs)); err != nil && firstErr == nil {
-			firstErr = err
+	for _, el := range strings.Split(trimmed, "/") {
+		if el == "" || el == "." || el == ".." {
+			return fmt.Errorf("invalid object key %q", key)
 		}
 	}
-	return firstErr
-}
-
-// SliceObject is the part of one object that a piece of a chunk's layout
-// shows: the object (named with the volume prefix, as `juicefs info` prints
-// it; empty for a hole), its size, and the offset and length used.
-type SliceObject struct {
-	Key            string
-	Size, Off, Len uint32
-}
-
-// SliceObjects maps a visible piece of a slice (Off and Len bytes of slice
-// id of size bytes) onto the objects holding it, the way `juicefs info`
-// lists them. A hole (id 0) is one object without a key. A piece outside
-// its slice gives nil.
-func SliceObjects(f *codec.Format, s codec.Slice) []SliceObject {
-	if s.ID == 0 {
-		return []SliceObject{{Size: s.Size, Off: s.Off, Len: s.Len}}
-	}
-	if s.Len == 0 || uint64(s.Off)+uint64(s.Len) > uint64(s.Size) {
-		return nil
-	}
-	bs := uint32(BlockSize(f))
-	first, last := s.Off/bs, (s.Off+s.Len-1)/bs
-	objs := make([]SliceObject, 0, last-first+1)
-	for i := first; i <= last; i++ {
-		size := bs
-		if (i+1)*bs > s.Size {
-			size = s.Size - i*bs
-		}
-		objs = append(objs, SliceObject{Key: f.Name + "/" + BlockKey(f.HashPrefix, s.ID, int(i), int(size)), Size: size, Len: size})
-	}
-	objs[0].Off = s.Off - first*bs
-	objs[0].Len = objs[0].Size - objs[0].Off
-	end := s.Off + s.Len - last*bs // end of the piece in the last object
-	lo := &objs[len(objs)-1]
-	lo.Len = end - lo.Off
-	return objs
+	return nil
 }

@@ -2,7 +2,9 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 )
@@ -20,7 +22,8 @@ func (t *Tally) add(size int64) { t.Count++; t.Bytes += size }
 // block of a slice in use, pending when its slice waits for deletion
 // (negative reference count), compacted when its slice is kept for the
 // trash by a compaction (delSlices), and leaked otherwise, or when its name
-// does not fit its slice's size. Objects modified after SkipAfter are
+// does not fit its slice's size. The temporary file of an upload that never
+// finished (on `file` storage) is leaked too. Objects modified after SkipAfter are
 // skipped: they may belong to a write still in progress.
 type LeakScan struct {
 	BlockSize              int // bytes
@@ -47,56 +50,72 @@ type LeakReport struct {
 // Run lists the chunks/ prefix of s and classifies every object.
 func (o *LeakScan) Run(ctx context.Context, s Store) (LeakReport, error) {
 	var r LeakReport
-	leak := func(obj Object) {
-		r.Leaked.add(obj.Size)
-		if o.OnLeak != nil {
-			o.OnLeak(obj)
+	for obj, err := range s.List(ctx, ChunksPrefix, "") {
+		if err != nil {
+			return r, err
 		}
+		if obj.Mtime.IsZero() { // not every listing tells
+			if obj, err = s.Head(ctx, obj.Key); errors.Is(err, fs.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return r, err
+			}
+		}
+		o.classify(obj, &r)
 	}
-	warn := func(format string, args ...any) {
-		if o.Warn != nil {
-			o.Warn(fmt.Sprintf(format, args...))
-		}
-	}
-	err := s.List(ctx, ChunksPrefix, func(obj Object) error {
-		if obj.Mtime.After(o.SkipAfter) {
-			r.Scanned++
-			r.Skipped.add(obj.Size)
-			o.progress()
-			return nil
-		}
-		parts := strings.Split(strings.TrimPrefix(obj.Key, ChunksPrefix), "/")
-		if len(parts) != 3 {
-			return nil
-		}
-		id, indx, bsize, ok := ParseBlockName(parts[2])
-		if !ok {
-			return nil
-		}
+	return r, nil
+}
+
+// classify counts one object of the chunks/ prefix in r.
+func (o *LeakScan) classify(obj Object, r *LeakReport) {
+	if obj.Mtime.After(o.SkipAfter) {
 		r.Scanned++
-		defer o.progress()
-		size, tally := o.Used[id], &r.Valid
-		if size == 0 {
-			size, tally = o.Pending[id], &r.Pending
-		}
-		if size == 0 {
-			size, tally = o.Delayed[id], &r.Compacted
-		}
-		switch {
-		case size == 0:
-			leak(obj)
-		case bsize == o.BlockSize && (indx+1)*bsize > int(size):
-			warn("size of slice %d is larger than expected: %d > %d", id, indx*o.BlockSize+bsize, size)
-			leak(obj)
-		case bsize != o.BlockSize && indx*o.BlockSize+bsize != int(size):
-			warn("size of slice %d is %d, but expect %d", id, indx*o.BlockSize+bsize, size)
-			leak(obj)
-		default:
-			tally.add(obj.Size)
-		}
-		return nil
-	})
-	return r, err
+		r.Skipped.add(obj.Size)
+		o.progress()
+		return
+	}
+	parts := strings.Split(strings.TrimPrefix(obj.Key, ChunksPrefix), "/")
+	if len(parts) != 3 {
+		return
+	}
+	id, indx, bsize, ok := ParseBlockName(parts[2])
+	if !ok && !IsPartialUpload(parts[2]) {
+		return
+	}
+	r.Scanned++
+	defer o.progress()
+	size, tally := o.Used[id], &r.Valid
+	if size == 0 {
+		size, tally = o.Pending[id], &r.Pending
+	}
+	if size == 0 {
+		size, tally = o.Delayed[id], &r.Compacted
+	}
+	switch {
+	case !ok || size == 0:
+		o.leak(obj, r)
+	case bsize == o.BlockSize && (indx+1)*bsize > int(size):
+		o.warn("size of slice %d is larger than expected: %d > %d", id, indx*o.BlockSize+bsize, size)
+		o.leak(obj, r)
+	case bsize != o.BlockSize && indx*o.BlockSize+bsize != int(size):
+		o.warn("size of slice %d is %d, but expect %d", id, indx*o.BlockSize+bsize, size)
+		o.leak(obj, r)
+	default:
+		tally.add(obj.Size)
+	}
+}
+
+func (o *LeakScan) leak(obj Object, r *LeakReport) {
+	r.Leaked.add(obj.Size)
+	if o.OnLeak != nil {
+		o.OnLeak(obj)
+	}
+}
+
+func (o *LeakScan) warn(format string, args ...any) {
+	if o.Warn != nil {
+		o.Warn(fmt.Sprintf(format, args...))
+	}
 }
 
 func (o *LeakScan) progress() {

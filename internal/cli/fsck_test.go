@@ -177,7 +177,7 @@ func TestFsckRepairs(t *testing.T) {
 
 func TestFsckArguments(t *testing.T) {
 	url, _, _ := newDB(t)
-	formatVolume(t, url, "fsckargs", "--storage", "s3", "--bucket", "https://bucket.example.com")
+	formatVolume(t, url, "fsckargs", "--storage", "gs", "--bucket", "gs://bucket")
 	run(t, "fsck", url, "--repair").fails(t, "please provide the path to repair with `--path` option")
 	run(t, "fsck", url, "--path", "relative").fails(t, `file path "relative" should be the absolute path within the volume`)
 	run(t, "fsck", url, "--path", "/", "--repair-dir-mode", "999").fails(t, `invalid --repair-dir-mode "999"`)
@@ -185,7 +185,7 @@ func TestFsckArguments(t *testing.T) {
 	run(t, "fsck").fails(t, "This command requires at least 1 arguments")
 	// Another storage: the metadata alone is checked, and it says so.
 	r := run(t, "fsck", url).ok(t)
-	if !strings.Contains(r.stderr, `storage "s3": object storage not supported by rueidisfs yet: objects are not verified, only the metadata`) {
+	if !strings.Contains(r.stderr, `storage "gs": object storage type not supported by rueidisfs: objects are not verified, only the metadata`) {
 		t.Errorf("no word about the objects:\n%s", r.stderr)
 	}
 }

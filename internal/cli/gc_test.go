@@ -197,14 +197,14 @@ func TestGCTrash(t *testing.T) {
 
 func TestGCArguments(t *testing.T) {
 	url, _, _ := newDB(t)
-	formatVolume(t, url, "gcargs", "--storage", "s3", "--bucket", "https://bucket.example.com")
+	formatVolume(t, url, "gcargs", "--storage", "gs", "--bucket", "gs://bucket")
 	run(t, "gc", url, "--compact").fails(t, "--compact is not supported yet")
 	run(t, "gc", url, "--delete", "-p", "0").fails(t, "threads should be greater than 0 to delete or compact objects")
 	run(t, "gc", url, "extra").fails(t, "accept at most 1 arguments")
 	r := run(t, "gc", url, "--delete").ok(t)
-	if !strings.Contains(r.stderr, `storage "s3": object storage not supported by rueidisfs yet: leaked objects are not searched`) ||
+	if !strings.Contains(r.stderr, `storage "gs": object storage type not supported by rueidisfs: leaked objects are not searched`) ||
 		!hasLog(r.stderr, "INFO", "0 delslices (0 bytes), 0 delfiles (0 bytes) cleaned; objects not scanned") {
-		t.Errorf("gc on s3:\n%s", r.stderr)
+		t.Errorf("gc on gs:\n%s", r.stderr)
 	}
 	s := session{env: map[string]string{"JFS_GC_SKIPPEDTIME": "soon"}}
 	if r := s.run(t, "gc", url); !strings.Contains(r.stderr, "parse JFS_GC_SKIPPEDTIME=soon") {

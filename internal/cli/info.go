@@ -13,6 +13,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
+	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
 func (a *app) infoCommand() *cli.Command {
@@ -70,7 +71,7 @@ func (a *app) info(c *cli.Context) error {
 	defer a.closeEngine(e)
 	var store objstore.Store
 	if !c.Bool("raw") {
-		store, _ = objstore.Open(f) // only to show the actual storage class
+		store, _ = volstore.Open(f) // only to show the actual storage class
 	}
 	failed := 0
 	args := c.Args().Slice()[1:]

@@ -11,6 +11,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
+	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
 // Helpers of the tools that work on paths of a volume (info, summary, rmr)
@@ -98,9 +99,9 @@ func errnoText(err error) string {
 // when rueidisfs cannot reach that storage yet; what is lost is said by
 // the caller with what.
 func (a *app) openStore(f *codec.Format, what string) objstore.Store {
-	store, err := objstore.Open(f)
+	store, err := volstore.Open(f)
 	if err != nil {
-		if errors.Is(err, objstore.ErrUnsupported) {
+		if errors.Is(err, volstore.ErrUnsupported) {
 			a.log.Warn(fmt.Sprintf("%v: %s", err, what))
 		} else {
 			a.log.Warn(fmt.Sprintf("object storage: %v; %s", err, what))
@@ -115,7 +116,7 @@ func (a *app) openStore(f *codec.Format, what string) objstore.Store {
 // that only delete data on the way, as a mounted client would), or returns
 // nil when rueidisfs cannot reach it.
 func (a *app) quietStore(f *codec.Format) objstore.Store {
-	store, err := objstore.Open(f)
+	store, err := volstore.Open(f)
 	if err != nil {
 		a.log.Debug(fmt.Sprintf("object storage: %v; data of deleted files is left for gc", err))
 		return nil
