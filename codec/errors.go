@@ -73,3 +73,14 @@ func CorruptField(key, field string, err error) error {
 func corruptf(format string, args ...any) *CorruptError {
 	return &CorruptError{What: fmt.Sprintf(format, args...)}
 }
+
+// ParseInt parses a decimal integer stored in key (field "" for a string
+// key) and reports anything else as corruption naming them: counters,
+// statistics, quota usage and reference counts are all stored this way.
+func ParseInt(key, field, v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, &CorruptError{Key: key, Field: field, What: fmt.Sprintf("%q is not an integer", v)}
+	}
+	return n, nil
+}

@@ -99,7 +99,7 @@ func checkVolume(t testing.TB, e *meta.Engine, opts fsck.Options) {
 // keyCount is the number of keys of the engine's database.
 func keyCount(t testing.TB, e *meta.Engine) int64 {
 	t.Helper()
-	n, err := e.KeyCount(context.Background())
+	n, err := e.Inspect().KeyCount(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func tempSpool(dir string) (sp *spool, done func(), err error) {
 }
 
 func checkEmpty(ctx context.Context, e *meta.Engine) error {
-	n, err := e.KeyCount(ctx)
+	n, err := e.Inspect().KeyCount(ctx)
 	if err != nil {
 		return fmt.Errorf("load: count the keys of the database: %w", err)
 	}

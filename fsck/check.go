@@ -159,7 +159,7 @@ func Check(ctx context.Context, e *meta.Engine, opts CheckOptions) (*CheckResult
 		walkErr = c.walk(ctx, start, emit, map[meta.Ino]bool{})
 		if walkErr == nil && syncVolume && f.TrashDays > 0 {
 			trash := checkNode{ino: meta.TrashInode, path: "/" + meta.TrashName}
-			trash.attr, trash.hasAttr, walkErr = e.RawAttr(ctx, meta.TrashInode)
+			trash.attr, trash.hasAttr, walkErr = e.Inspect().Attr(ctx, meta.TrashInode)
 			if walkErr == nil && trash.hasAttr {
 				walkErr = c.walk(ctx, trash, counts.add, map[meta.Ino]bool{})
 			}
@@ -195,7 +195,7 @@ func (c *checker) resolve(ctx context.Context) (checkNode, error) {
 	parent := meta.RootInode
 	names := strings.FieldsFunc(c.opts.Path, func(r rune) bool { return r == '/' })
 	if len(names) == 0 {
-		a, ok, err := c.e.RawAttr(ctx, meta.RootInode)
+		a, ok, err := c.e.Inspect().Attr(ctx, meta.RootInode)
 		if err != nil {
 			return n, err
 		}
@@ -203,7 +203,7 @@ func (c *checker) resolve(ctx context.Context) (checkNode, error) {
 	}
 	for i, name := range names {
 		parent = n.ino
-		r, err := c.e.LookupRaw(ctx, parent, name)
+		r, err := c.e.Inspect().Lookup(ctx, parent, name)
 		if err != nil {
 			return n, fmt.Errorf("lookup parent %d name %s: %w", parent, name, err)
 		}
@@ -230,7 +230,7 @@ func (c *checker) walk(ctx context.Context, n checkNode, visit func(checkNode), 
 		return nil
 	}
 	seen[n.ino] = true
-	entries, err := c.e.ListRaw(ctx, n.ino)
+	entries, err := c.e.Inspect().Entries(ctx, n.ino)
 	if err != nil && !errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("list %s: %w", n.path, err)
 	}
@@ -269,7 +269,7 @@ func (c *checker) checkOne(ctx context.Context, n checkNode) {
 			c.problem(Problem{Kind: "dangling-entry", Key: c.e.Keys().Inode(n.ino), Path: n.path,
 				Detail: fmt.Sprintf("attribute of %s inode %d is missing and cannot be repaired automatically", n.attr.Typ, n.ino)})
 		case n.attr.Typ == codec.TypeFile:
-			ss, err := c.e.FileSlices(ctx, n.ino)
+			ss, err := c.e.Inspect().FileSlices(ctx, n.ino)
 			if err != nil && !errors.Is(err, syscall.ENOENT) {
 				c.failed(n.path, n.ino, fmt.Errorf("list slices: %w", err))
 				return
@@ -295,7 +295,7 @@ func (c *checker) checkDirAttr(ctx context.Context, n checkNode) bool {
 	var p int
 	var detail string
 	if n.hasAttr {
-		want, err := c.e.DirNlink(ctx, n.ino)
+		want, err := c.e.Inspect().DirNlink(ctx, n.ino)
 		if err != nil {
 			c.failed(n.path, n.ino, fmt.Errorf("count nlink: %w", err))
 			return true
@@ -322,7 +322,7 @@ func (c *checker) checkDirAttr(ctx context.Context, n checkNode) bool {
 		rebuild = &meta.Attr{Typ: codec.TypeDirectory, Mode: c.opts.RepairDirMode, Uid: caller.Uid, Gid: caller.Gid(),
 			Atime: now, Mtime: now, Ctime: now, Length: codec.DirLength, Parent: n.attr.Parent, Nlink: 2}
 	}
-	if err := c.e.RepairDir(ctx, n.ino, rebuild); err != nil && !errors.Is(err, syscall.ENOENT) {
+	if err := c.e.Repair().Dir(ctx, n.ino, rebuild); err != nil && !errors.Is(err, syscall.ENOENT) {
 		c.update(p, func(p *Problem) { p.Detail = detail + fmt.Sprintf("; repair failed: %v", err) })
 		return n.hasAttr
 	}
@@ -332,7 +332,7 @@ func (c *checker) checkDirAttr(ctx context.Context, n checkNode) bool {
 
 // checkDirStat checks (and repairs) a directory's statistics.
 func (c *checker) checkDirStat(ctx context.Context, n checkNode) {
-	st, ok, err := c.e.StoredDirStat(ctx, n.ino)
+	st, ok, err := c.e.Inspect().StoredDirStat(ctx, n.ino)
 	if err != nil {
 		c.failed(n.path, n.ino, fmt.Errorf("get dir stat: %w", err))
 		return
@@ -343,7 +343,7 @@ func (c *checker) checkDirStat(ctx context.Context, n checkNode) {
 		detail = "usage stat is missing or broken"
 	}
 	if !c.opts.Repair && c.opts.SyncDirStat && detail == "" {
-		want, err := c.e.ComputeDirStat(ctx, n.ino)
+		want, err := c.e.Inspect().CountDirStat(ctx, n.ino)
 		if err != nil {
 			if !errors.Is(err, syscall.ENOENT) {
 				c.failed(n.path, n.ino, fmt.Errorf("calc dir stat: %w", err))
@@ -365,7 +365,7 @@ func (c *checker) checkDirStat(ctx context.Context, n checkNode) {
 	if detail == "" && !c.opts.SyncDirStat {
 		return
 	}
-	_, err = c.e.SyncDirStat(ctx, n.ino)
+	_, err = c.e.Repair().RecountDirStat(ctx, n.ino)
 	if err != nil && !errors.Is(err, syscall.ENOENT) {
 		if detail == "" {
 			detail = "sync of usage stat"
@@ -410,7 +410,7 @@ func (v *volumeCount) add(n checkNode) {
 // syncCounters stores the walked usage (plus sustained inodes) in the
 // volume counters.
 func (c *checker) syncCounters(ctx context.Context, v *volumeCount) {
-	sustained, err := c.e.ScanSustained(ctx)
+	sustained, err := c.e.Inspect().Sustained(ctx)
 	if err != nil {
 		c.failed("/", meta.RootInode, fmt.Errorf("scan sustained inodes: %w", err))
 		return
@@ -419,7 +419,7 @@ func (c *checker) syncCounters(ctx context.Context, v *volumeCount) {
 		v.inodes++
 		v.space += int64(codec.Align4K(s.Attr.Length))
 	}
-	if err := c.e.SetVolumeCounters(ctx, v.space, v.inodes); err != nil {
+	if err := c.e.Repair().VolumeCounters(ctx, v.space, v.inodes); err != nil {
 		c.failed("/", meta.RootInode, fmt.Errorf("sync used space: %w", err))
 		return
 	}

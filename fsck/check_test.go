@@ -115,7 +115,7 @@ func TestCheckRepairs(t *testing.T) {
 	if res.UsedSpace != used || res.UsedInodes != inodes || used != 9*4096 {
 		t.Fatalf("counters %d/%d, result %d/%d", used, inodes, res.UsedSpace, res.UsedInodes)
 	}
-	attr, ok, err := e2.RawAttr(ctx, d2)
+	attr, ok, err := e2.Inspect().Attr(ctx, d2)
 	if err != nil || !ok || attr.Mode != 0o750 || attr.Nlink != 3 || attr.Parent != meta.RootInode || attr.Typ != codec.TypeDirectory {
 		t.Fatalf("rebuilt attribute %+v %v %v", attr, ok, err)
 	}
@@ -140,7 +140,7 @@ func TestCheckDanglingEntry(t *testing.T) {
 	}
 	v.do("HDEL", e.Keys().Entries(d), "ghost")
 	// Repair stored the statistics with the ghost counted: recompute.
-	if _, err := v.fresh().SyncDirStat(ctx, d); err != nil {
+	if _, err := v.fresh().Repair().RecountDirStat(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -71,7 +71,7 @@ func (r *ObjectReport) BrokenList() string {
 }
 
 // CheckObjects is the object part of `juicefs fsck`: every block of every
-// slice in slices (per file, as ListSlices or Check report them; the slices
+// slice in slices (per file, as meta.Inspector.Slices or Check report them; the slices
 // kept for the trash under DelayedSlicesIno) must exist in store.
 func CheckObjects(ctx context.Context, e *meta.Engine, store objstore.Store, f *codec.Format, slices map[meta.Ino][]meta.SliceID, opts ObjectOptions) (*ObjectReport, error) {
 	r := &ObjectReport{Broken: map[meta.Ino]string{}}

@@ -14,7 +14,7 @@
 // statistics, and rebuilding the volume counters.
 //
 // Checking the object store (missing or leaked blocks) needs the data layer
-// and is not done here; Check and meta.Engine.ListSlices list the slices the
+// and is not done here; Check and meta.Inspector.Slices list the slices the
 // metadata references for it.
 package fsck
 

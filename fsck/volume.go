@@ -73,29 +73,30 @@ func Volume(ctx context.Context, e *meta.Engine, repair bool) (*Report, error) {
 
 func applyFix(ctx context.Context, e *meta.Engine, f *Fix) error {
 	v := f.Values
+	r := e.Repair()
 	switch f.Action {
 	case FixUsedSpace:
-		return e.SetVolumeCounters(ctx, v[0], -1)
+		return r.VolumeCounters(ctx, v[0], -1)
 	case FixTotalInodes:
-		return e.SetVolumeCounters(ctx, -1, v[0])
+		return r.VolumeCounters(ctx, -1, v[0])
 	case FixNlink:
-		return e.SetNlink(ctx, f.Ino, uint32(f.Old), uint32(v[0]))
+		return r.Nlink(ctx, f.Ino, uint32(f.Old), uint32(v[0]))
 	case FixParentCount:
-		return e.SetParentCount(ctx, f.Ino, f.Parent, v[0])
+		return r.ParentCount(ctx, f.Ino, f.Parent, v[0])
 	case FixDirStat:
-		return e.StoreDirStat(ctx, f.Ino, meta.DirStat{Length: v[0], Space: v[1], Inodes: v[2]})
+		return r.DirStat(ctx, f.Ino, meta.DirStat{Length: v[0], Space: v[1], Inodes: v[2]})
 	case FixDropDirStat:
-		return e.DropDirStat(ctx, f.Ino)
+		return r.DropDirStat(ctx, f.Ino)
 	case FixDirQuota:
-		err := e.SetQuotaUsage(ctx, meta.QuotaDir, uint64(f.Ino), v[0], v[1])
+		err := r.QuotaUsage(ctx, meta.QuotaDir, uint64(f.Ino), v[0], v[1])
 		if errors.Is(err, syscall.ENOENT) {
 			return nil // the quota was deleted meanwhile
 		}
 		return err
 	case FixUserQuota:
-		return e.SetQuotaUsage(ctx, meta.QuotaUser, f.ID, v[0], v[1])
+		return r.QuotaUsage(ctx, meta.QuotaUser, f.ID, v[0], v[1])
 	case FixGroupQuota:
-		return e.SetQuotaUsage(ctx, meta.QuotaGroup, f.ID, v[0], v[1])
+		return r.QuotaUsage(ctx, meta.QuotaGroup, f.ID, v[0], v[1])
 	}
 	return fmt.Errorf("unknown repair %d", f.Action)
 }

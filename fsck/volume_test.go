@@ -10,6 +10,7 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/fsck"
+	"github.com/rueidisfs/rueidisfs/gc"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -45,7 +46,7 @@ func TestVolumeRepairs(t *testing.T) {
 	if _, _, err := e.Symlink(ctx, q, "sym", "f-link"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.SetQuota(ctx, meta.QuotaDir, "/q", -1, 100, true, false); err != nil {
+	if _, err := e.Quotas().Set(ctx, meta.QuotaDir, "/q", -1, 100, true, false); err != nil {
 		t.Fatal(err)
 	}
 	e.Sync(ctx)
@@ -142,8 +143,8 @@ func TestVolumeReportsOnly(t *testing.T) {
 	if res, err := fsck.Check(ctx, e2, fsck.CheckOptions{Path: "/lost", Repair: true}); err != nil {
 		t.Fatalf("check /lost: %v %s", err, kinds(res.Problems))
 	}
-	if sr, err := e2.ListSlices(ctx, false, true, nil); err != nil || len(sr.LeakedInodes) != 1 {
-		t.Fatalf("gc: %+v %v", sr, err)
+	if rep, err := gc.Run(ctx, e2, e2.Format(), gc.Options{Delete: true}); err != nil || len(rep.LeakedInodes) != 1 {
+		t.Fatalf("gc: %+v %v", rep, err)
 	}
 	v.do("HDEL", k.Entries(d), "ghost")
 	v.do("HDEL", k.SliceRef(), k.SliceRefField(55, 100))

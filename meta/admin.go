@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"syscall"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
-// Volume-level administration used by the `destroy`, `config` and `status`
-// commands.
+// Volume-level administration (the `destroy` command) and what deleted
+// files still hold (`status --more`).
 
 // Reset deletes every key of the volume, as `juicefs destroy` does: FLUSHDB
 // of the database, or, with a Cluster key prefix, DEL of every key carrying
@@ -46,25 +45,6 @@ func (e *Engine) InvalidateCache(keys ...string) {
 	e.overlay.forget(keys...)
 }
 
-// DirQuotaInodes lists the directories that have a directory quota (fields
-// of dirQuota), in ascending order.
-func (e *Engine) DirQuotaInodes(ctx context.Context) ([]Ino, error) {
-	fields, err := e.rdb.Do(ctx, e.rdb.B().Hkeys().Key(e.keys.DirQuota()).Build()).AsStrSlice()
-	if err != nil {
-		return nil, e.redisErr("HKEYS "+e.keys.DirQuota(), err)
-	}
-	out := make([]Ino, 0, len(fields))
-	for _, f := range fields {
-		n, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			return nil, corrupt(e.keys.DirQuota(), fmt.Errorf("field %q is not an inode number", f))
-		}
-		out = append(out, Ino(n))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
-}
-
 // DeletedObjects counts what deleted files still hold, as `juicefs status
 // --more` reports it: files in the trash, files deleted while open or not
 // yet purged (delfiles), slices replaced by compaction but kept for the
@@ -77,11 +57,12 @@ type DeletedObjects struct {
 	PendingDeletedSliceCount, PendingDeletedSliceSize int64
 }
 
-// ScanDeletedObjects computes DeletedObjects. It only reads, except that
-// directory statistics of trash sub-directories that are missing are
-// recomputed and stored (unless the engine is read-only), as GetDirStat
-// does.
-func (e *Engine) ScanDeletedObjects(ctx context.Context) (DeletedObjects, error) {
+// DeletedObjects computes what deleted files still hold. It only reads,
+// except that directory statistics of trash sub-directories that are
+// missing are recomputed and stored (unless the engine is read-only), as
+// Engine.GetDirStat does.
+func (in Inspector) DeletedObjects(ctx context.Context) (DeletedObjects, error) {
+	e := in.e
 	var d DeletedObjects
 	if err := e.scanTrashFiles(ctx, &d); err != nil {
 		return d, fmt.Errorf("scan trash files: %w", err)

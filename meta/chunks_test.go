@@ -760,12 +760,12 @@ func mapsEqual(a, b map[string]string) bool {
 func TestCopyThenDeleteSource(t *testing.T) {
 	var mu sync.Mutex
 	var deleted []string
-	v := newVolumeWith(t, volumeOpts{engine: meta.Options{DeleteSlice: func(_ context.Context, id uint64, size uint32) error {
+	v := newVolumeWith(t, volumeOpts{deleteSlice: func(_ context.Context, id uint64, size uint32) error {
 		mu.Lock()
 		defer mu.Unlock()
 		deleted = append(deleted, strconv.FormatUint(id, 10)+"_"+strconv.FormatUint(uint64(size), 10))
 		return nil
-	}}})
+	}})
 	e := v.e
 	src := mustCreate(t, e, bg, meta.RootInode, "src", 0o644)
 	id := writeNew(t, e, src, 0, 5000)

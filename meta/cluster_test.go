@@ -80,11 +80,11 @@ func clusterVolume(t *testing.T, c *redistest.Cluster, url string, e *meta.Engin
 	}
 
 	// The session jobs also read the legacy, unprefixed session list.
-	e.CleanStaleSessions(ctx)
-	if _, err := e.ListSessions(ctx); err != nil {
+	e.Cleanup().CleanStaleSessions(ctx)
+	if _, err := e.Inspect().Sessions(ctx); err != nil {
 		t.Fatalf("list sessions: %v", err)
 	}
-	n, err := e.KeyCount(ctx)
+	n, err := e.Inspect().KeyCount(ctx)
 	if err != nil || n < 50 {
 		t.Fatalf("KeyCount %d %v", n, err)
 	}

@@ -133,10 +133,11 @@ func parseSliceRefField(f string) (uint64, uint32, bool) {
 // count stays negative, marking the slice for `gc`, as the official client
 // does with --max-deletes 0.
 func (e *Engine) releaseSlice(ctx context.Context, id uint64, size uint32) {
-	if e.opts.DeleteSlice == nil {
+	del := e.deleteSlice.Load()
+	if del == nil {
 		return
 	}
-	if err := e.opts.DeleteSlice(ctx, id, size); err != nil {
+	if err := (*del)(ctx, id, size); err != nil {
 		e.log.Warn(fmt.Sprintf("delete data of slice %d (%d bytes): %v", id, size, err))
 		return
 	}

@@ -21,35 +21,64 @@ type DirStat struct {
 // client's unflushed changes. Missing or negative stored statistics are
 // recomputed from the entries (and stored, unless the engine is read-only).
 func (e *Engine) GetDirStat(ctx context.Context, ino Ino) (DirStat, error) {
-	k := e.keys
-	f := ino.String()
-	res := e.rdb.DoMulti(ctx,
-		e.rdb.B().Hget().Key(k.DirDataLength()).Field(f).Build(),
-		e.rdb.B().Hget().Key(k.DirUsedSpace()).Field(f).Build(),
-		e.rdb.B().Hget().Key(k.DirUsedInodes()).Field(f).Build())
-	var vals [3]int64
-	valid := true
-	for i, r := range res {
-		s, err := r.ToString()
-		if isNil(err) {
-			valid = false
-			continue
-		}
-		if err != nil {
-			return DirStat{}, e.redisErr("HGET dir stats", err)
-		}
-		if vals[i], err = strconv.ParseInt(s, 10, 64); err != nil || vals[i] < 0 {
-			valid = false
-		}
+	st, ok, err := e.readDirStat(ctx, ino)
+	if err != nil && !codec.IsCorruption(err) {
+		return DirStat{}, err
 	}
-	if !valid {
+	if err != nil || !ok || st.Length < 0 || st.Space < 0 || st.Inodes < 0 {
 		if e.readOnly {
 			return e.computeDirStat(ctx, ino)
 		}
 		return e.syncDirStat(ctx, ino)
 	}
 	p := e.stats.pendingDirStat(ino)
-	return DirStat{Length: vals[0] + p.length, Space: vals[1] + p.space, Inodes: vals[2] + p.inodes}, nil
+	return DirStat{Length: st.Length + p.length, Space: st.Space + p.space, Inodes: st.Inodes + p.inodes}, nil
+}
+
+// readDirStat reads the statistics of dir as stored; ok is false when a
+// field is missing, and a field that is not an integer is corruption.
+func (e *Engine) readDirStat(ctx context.Context, dir Ino) (st DirStat, ok bool, err error) {
+	k := e.keys
+	f := dir.String()
+	names := [3]string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes()}
+	res := e.rdb.DoMulti(ctx,
+		e.rdb.B().Hget().Key(names[0]).Field(f).Build(),
+		e.rdb.B().Hget().Key(names[1]).Field(f).Build(),
+		e.rdb.B().Hget().Key(names[2]).Field(f).Build())
+	var vals [3]int64
+	for i, r := range res {
+		s, err := r.ToString()
+		if isNil(err) {
+			return DirStat{}, false, nil
+		}
+		if err != nil {
+			return DirStat{}, false, e.redisErr("HGET "+names[i], err)
+		}
+		if vals[i], err = codec.ParseInt(names[i], f, s); err != nil {
+			return DirStat{}, false, err
+		}
+	}
+	return DirStat{Length: vals[0], Space: vals[1], Inodes: vals[2]}, true, nil
+}
+
+// dirNlink counts what a directory's link count should be: 2 plus one per
+// sub-directory entry (always 2 for the trash root and hour directories,
+// which are not charged for their sub-directories).
+func (e *Engine) dirNlink(ctx context.Context, dir Ino) (uint32, error) {
+	if dir.IsTrash() {
+		return 2, nil
+	}
+	entries, err := e.listEntries(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	n := uint32(2)
+	for _, ent := range entries {
+		if ent.Attr.Typ == codec.TypeDirectory {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // computeDirStat counts a directory's statistics from its entries.

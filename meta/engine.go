@@ -25,6 +25,15 @@
 // it (see WithCaller; without one, operations run as root). File-system errors
 // are syscall.Errno values; ToErrno maps any returned error to one.
 //
+// The Engine's methods are what a file system needs (lookups, attributes,
+// namespace changes, directory listings, file data layout, extended
+// attributes and ACLs, statfs) plus its lifetime (Open, Load, NewSession,
+// Close). What tools need lives on types named for what they do:
+// Inspector (Engine.Inspect) reads the keyspace as stored, Repairer
+// (Engine.Repair) writes back values a check found wrong, Cleaner
+// (Engine.Cleanup) deletes garbage, and Quotas (Engine.Quotas) administers
+// quotas. The packages fsck and gc build the tools on them.
+//
 // # How it talks to Redis
 //
 // Reads go through rueidis' server-assisted client-side cache (see package
@@ -97,11 +106,26 @@ type Options struct {
 	OverlaySize int
 	// Getenv reads the environment for meta URL options (default os.Getenv).
 	Getenv func(string) string
-	// DeleteSlice, when set, deletes the object data of a slice whose last
-	// reference went away. Without it, unreferenced slices are left with a
-	// negative reference count for `gc` (the metadata stays consistent).
-	DeleteSlice func(ctx context.Context, id uint64, size uint32) error
+	// SliceDeleter connects the engine to the volume's object data, which
+	// is only known once the volume's format is: the engine calls it once,
+	// with the format, the first time it loads the format (Load,
+	// NewSession), and from then on calls the DeleteSliceFunc it returns
+	// for every slice whose last reference goes away (file deletion,
+	// truncation, expired trash, gc), after which the slice's reference
+	// count is removed. A data layer builds its object store (or chunk
+	// store) from the format here and returns its slice deletion.
+	//
+	// Without it, or when it returns nil or an error (logged), slices whose
+	// last reference went away keep a negative reference count for `gc` to
+	// delete later; the metadata stays consistent either way.
+	SliceDeleter func(f *codec.Format) (DeleteSliceFunc, error)
 }
+
+// DeleteSliceFunc deletes the objects of slice id (of size bytes in total)
+// from the object storage. It must succeed when they are already gone: a
+// slice is released again when an earlier attempt failed after deleting
+// some of its blocks.
+type DeleteSliceFunc func(ctx context.Context, id uint64, size uint32) error
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
@@ -159,6 +183,10 @@ type Engine struct {
 	sentHook func(script *mutationScript, keys, args []string)
 
 	format atomic.Pointer[codec.Format]
+	// deleteSlice is what Options.SliceDeleter returned (set once, at the
+	// first Load).
+	deleteSlice     atomic.Pointer[DeleteSliceFunc]
+	sliceDeleterSet sync.Once
 
 	inodes, slices idAllocator
 

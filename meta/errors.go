@@ -23,6 +23,9 @@ var (
 	ErrAlreadyFormatted = errors.New("database already holds a volume")
 	// ErrClosed: the engine was closed.
 	ErrClosed = errors.New("engine is closed")
+	// ErrChanged: a repair found the value it was asked to fix no longer
+	// what the check saw; nothing was written.
+	ErrChanged = errors.New("value changed since it was checked")
 )
 
 // IsCorruption reports whether err says a value stored in Redis is malformed,

@@ -36,7 +36,24 @@ func (e *Engine) Load(ctx context.Context, checkVersion bool) (*codec.Format, er
 		}
 	}
 	e.format.Store(f)
+	e.sliceDeleterSet.Do(func() { e.connectData(f) })
 	return f, nil
+}
+
+// connectData asks Options.SliceDeleter how to delete slices of the volume
+// with format f.
+func (e *Engine) connectData(f *codec.Format) {
+	if e.opts.SliceDeleter == nil {
+		return
+	}
+	fn, err := e.opts.SliceDeleter(f)
+	if err != nil {
+		e.log.Warn(fmt.Sprintf("object storage: %v; unreferenced slices are left for gc", err))
+		return
+	}
+	if fn != nil {
+		e.deleteSlice.Store(&fn)
+	}
 }
 
 // CheckCompatible tells whether this client may use a volume with format f.
@@ -84,21 +101,6 @@ func (e *Engine) readFormat(ctx context.Context) (*codec.Format, error) {
 		f.Tiers = map[uint8]codec.Tier{0: {ID: 0, StorageClass: f.StorageClass}}
 	}
 	return f, nil
-}
-
-// KeyCount returns the number of keys of this volume's database (with a
-// Cluster prefix: keys carrying it).
-func (e *Engine) KeyCount(ctx context.Context) (int64, error) {
-	if e.keys.Prefix() == "" {
-		n, err := e.rdb.Do(ctx, e.rdb.B().Dbsize().Build()).AsInt64()
-		return n, e.redisErr("DBSIZE", err)
-	}
-	var n int64
-	err := e.scanKeys(ctx, "*", func(keys []string) error {
-		n += int64(len(keys))
-		return nil
-	})
-	return n, err
 }
 
 // Init writes the volume format, as `juicefs format` and `juicefs config` do.

@@ -13,14 +13,14 @@ import (
 func TestGCLeaks(t *testing.T) {
 	var mu sync.Mutex
 	released := map[uint64]uint32{}
-	v := newVolumeWith(t, volumeOpts{trashDays: 1, engine: meta.Options{
-		DeleteSlice: func(_ context.Context, id uint64, size uint32) error {
+	v := newVolumeWith(t, volumeOpts{trashDays: 1,
+		deleteSlice: func(_ context.Context, id uint64, size uint32) error {
 			mu.Lock()
 			released[id] = size
 			mu.Unlock()
 			return nil
 		},
-	}})
+	})
 	e := v.e
 	ctx := context.Background()
 	k := e.Keys()
@@ -52,18 +52,23 @@ func TestGCLeaks(t *testing.T) {
 	v.do("HSET", k.SliceRef(), k.SliceRefField(50, 10), "-1")
 
 	var listed int
-	rep, err := e.ListSlices(ctx, true, false, func() { listed++ })
+	leaks, err := e.Inspect().Leaks(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.LeakedInodes) != 2 || rep.LeakedInodes[0].Ino != 900001 || rep.LeakedInodes[1].Ino != 900003 {
-		t.Fatalf("leaked inodes %+v", rep.LeakedInodes)
+	if len(leaks.Inodes) != 2 || leaks.Inodes[0].Ino != 900001 || leaks.Inodes[1].Ino != 900003 {
+		t.Fatalf("leaked inodes %+v", leaks.Inodes)
 	}
-	if len(rep.LeakedChunks) != 1 || rep.LeakedChunks[0].Ino != 900004 || rep.LeakedChunks[0].Indx != 2 {
-		t.Fatalf("leaked chunks %+v", rep.LeakedChunks)
+	if len(leaks.Chunks) != 1 || leaks.Chunks[0].Ino != 900004 || leaks.Chunks[0].Indx != 2 {
+		t.Fatalf("leaked chunks %+v", leaks.Chunks)
 	}
-	if rep.LegacyMigrated != 1 || rep.LegacyDeleted != 0 {
-		t.Fatalf("legacy refs: %d migrated, %d deleted", rep.LegacyMigrated, rep.LegacyDeleted)
+	legacy, err := e.Cleanup().MigrateLegacyRefs(ctx, false)
+	if err != nil || legacy.Migrated != 1 || legacy.Deleted != 0 {
+		t.Fatalf("legacy refs: %+v, %v", legacy, err)
+	}
+	rep, err := e.Inspect().Slices(ctx, meta.SliceScan{Pending: true, Progress: func() { listed++ }})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(rep.Used[f]) != 3 || len(rep.Used[900001]) != 1 || len(rep.Used[900004]) != 1 {
 		t.Fatalf("used slices %+v", rep.Used)
@@ -81,12 +86,24 @@ func TestGCLeaks(t *testing.T) {
 		t.Fatalf("legacy reference not migrated: sliceRef holds %d", n)
 	}
 
-	rep, err = e.ListSlices(ctx, true, true, nil)
-	if err != nil {
+	cl := e.Cleanup()
+	for _, l := range leaks.Inodes {
+		if kept, err := cl.DeleteLeakedInode(ctx, l.Ino); kept || err != nil {
+			t.Fatalf("delete leaked inode %d: kept %v, %v", l.Ino, kept, err)
+		}
+	}
+	if err := cl.DeleteLeakedChunk(ctx, leaks.Chunks[0]); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.LeakedInodes) != 2 || rep.LeakedInodes[0].Kept || len(rep.LeakedChunks) != 1 || rep.LegacyDeleted != 2 {
-		t.Fatalf("delete run: %+v", rep)
+	if legacy, err := cl.MigrateLegacyRefs(ctx, true); err != nil || legacy.Deleted != 2 {
+		t.Fatalf("legacy refs: %+v, %v", legacy, err)
+	}
+	if _, err := cl.ReleaseUnreferencedSlices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = e.Inspect().Slices(ctx, meta.SliceScan{Pending: true})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, id := range []uint64{20, 30, 50} {
 		if _, ok := released[id]; !ok {
@@ -104,7 +121,7 @@ func TestGCLeaks(t *testing.T) {
 			t.Fatalf("%s still exists", key)
 		}
 	}
-	if del, _ := e.ListDeletedFiles(ctx); len(del) != 0 {
+	if del, _ := e.Inspect().DeletedFiles(ctx); len(del) != 0 {
 		t.Fatalf("delfiles left: %+v", del)
 	}
 	// The young one stays until it is old enough; make the recount happy.
@@ -130,7 +147,7 @@ func TestGCDetachedAndDeletedFiles(t *testing.T) {
 	v.putDirStat(800003, 0, 0)
 	v.do("ZADD", k.DetachedNodes(), "9999999999", "800003")
 
-	n, err := e.CleanupDetachedNodesBefore(ctx, time.Now().Add(-24*time.Hour), nil)
+	n, err := e.Cleanup().RemoveDetachedTrees(ctx, time.Now().Add(-24*time.Hour), nil)
 	if err != nil || n != 1 {
 		t.Fatalf("cleaned %d detached trees, %v; want 1", n, err)
 	}
@@ -148,7 +165,7 @@ func TestGCDetachedAndDeletedFiles(t *testing.T) {
 	v.pushSlice(700001, 0, 60, 10)
 	v.do("ZADD", k.DelFiles(), "100", "700001:10", "200", "700002")
 	v.pushSlice(700002, 1, 61, 10)
-	files, err := e.ListDeletedFiles(ctx)
+	files, err := e.Inspect().DeletedFiles(ctx)
 	if err != nil || len(files) != 2 {
 		t.Fatalf("deleted files %+v %v", files, err)
 	}
@@ -156,10 +173,10 @@ func TestGCDetachedAndDeletedFiles(t *testing.T) {
 		t.Fatalf("deleted files %+v", files)
 	}
 	purged := 0
-	if n, err := e.PurgeDeletedFiles(ctx, files, 4, func(meta.DeletedFile) { purged++ }); err != nil || n != 2 || purged != 2 {
+	if n, err := e.Cleanup().PurgeDeletedFiles(ctx, files, 4, func(meta.DeletedFile) { purged++ }); err != nil || n != 2 || purged != 2 {
 		t.Fatalf("purged %d (progress %d): %v", n, purged, err)
 	}
-	if files, _ := e.ListDeletedFiles(ctx); len(files) != 0 {
+	if files, _ := e.Inspect().DeletedFiles(ctx); len(files) != 0 {
 		t.Fatalf("left %+v", files)
 	}
 	for _, key := range []string{k.Chunk(700001, 0), k.Chunk(700002, 1)} {

@@ -32,6 +32,9 @@ type volumeOpts struct {
 	inodes         uint64
 	noCheck        bool
 	engine         meta.Options
+	// deleteSlice, when set, is the engine's slice deletion (installed as
+	// its Options.SliceDeleter).
+	deleteSlice meta.DeleteSliceFunc
 }
 
 func newVolume(t *testing.T, trashDays int) *volume {
@@ -43,6 +46,9 @@ func newVolumeWith(t *testing.T, o volumeOpts) *volume {
 	srv, db := redistest.NewDB(t)
 	v := &volume{t: t, url: srv.URL("redis", db), srv: srv, db: db}
 	ctx := context.Background()
+	if o.deleteSlice != nil {
+		o.engine.SliceDeleter = func(*codec.Format) (meta.DeleteSliceFunc, error) { return o.deleteSlice, nil }
+	}
 	e, err := meta.Open(ctx, v.url, o.engine)
 	if err != nil {
 		t.Fatal(err)

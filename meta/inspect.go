@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,15 +10,16 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
-// Primitives for the administrative tools (fsck, quota, gc): they read the
-// keyspace as it is, without permission checks, without the synthesised
-// answers the file-system operations give for damaged metadata, and they
-// repair single values under the usual check-and-apply transactions. They
-// act as root.
+// Inspector reads a volume's keyspace as it is stored, for the tools that
+// check, show or clean a volume (fsck, gc, info, status, quota): without
+// permission checks, without the answers the file-system operations
+// synthesise for damaged metadata (a root attribute that cannot be read),
+// and without writing anything. It acts as root. Get one with
+// Engine.Inspect; it is as safe for concurrent use as its engine.
+type Inspector struct{ e *Engine }
 
-// ErrChanged is returned by the repair primitives when the value they were
-// asked to fix no longer is what the check saw; nothing was written.
-var ErrChanged = errors.New("value changed since it was checked")
+// Inspect returns the engine's read-only view of the stored keyspace.
+func (e *Engine) Inspect() Inspector { return Inspector{e} }
 
 // RawEntry is a directory entry together with its attribute as stored.
 // HasAttr is false when the entry names an inode whose attribute is missing
@@ -29,9 +29,10 @@ type RawEntry struct {
 	HasAttr bool
 }
 
-// ListRaw lists every entry of directory dir with the stored attributes,
-// in no particular order, without permission checks.
-func (e *Engine) ListRaw(ctx context.Context, dir Ino) ([]RawEntry, error) {
+// Entries lists every entry of directory dir with the stored attributes,
+// in no particular order.
+func (in Inspector) Entries(ctx context.Context, dir Ino) ([]RawEntry, error) {
+	e := in.e
 	entries, err := e.listEntries(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -47,9 +48,10 @@ func (e *Engine) ListRaw(ctx context.Context, dir Ino) ([]RawEntry, error) {
 	return out, nil
 }
 
-// RawAttr returns the stored attribute of ino; ok is false when it is
-// missing. Unlike GetAttr it never synthesises the root's attribute.
-func (e *Engine) RawAttr(ctx context.Context, ino Ino) (attr Attr, ok bool, err error) {
+// Attr returns the stored attribute of ino; ok is false when it is
+// missing. Unlike Engine.GetAttr it never synthesises the root's attribute.
+func (in Inspector) Attr(ctx context.Context, ino Ino) (attr Attr, ok bool, err error) {
+	e := in.e
 	key := e.keys.Inode(ino)
 	v, ok, err := e.cachedGet(ctx, key)
 	if err != nil || !ok {
@@ -59,12 +61,13 @@ func (e *Engine) RawAttr(ctx context.Context, ino Ino) (attr Attr, ok bool, err 
 	return attr, err == nil, err
 }
 
-// LookupRaw finds name in directory parent without permission checks; ".trash"
-// in the root is the trash root. ok is false when the entry exists but its
-// inode has no attribute.
-func (e *Engine) LookupRaw(ctx context.Context, parent Ino, name string) (RawEntry, error) {
+// Lookup finds name in directory parent; ".trash" in the root is the trash
+// root. HasAttr is false when the entry exists but its inode has no
+// attribute; a missing entry is ENOENT.
+func (in Inspector) Lookup(ctx context.Context, parent Ino, name string) (RawEntry, error) {
+	e := in.e
 	if parent == RootInode && name == TrashName {
-		a, ok, err := e.RawAttr(ctx, TrashInode)
+		a, ok, err := in.Attr(ctx, TrashInode)
 		if err != nil {
 			return RawEntry{}, err
 		}
@@ -86,7 +89,7 @@ func (e *Engine) LookupRaw(ctx context.Context, parent Ino, name string) (RawEnt
 		return RawEntry{}, err
 	}
 	r := RawEntry{Entry: Entry{Inode: ent.Inode, Name: name, Attr: Attr{Typ: ent.Typ}}}
-	a, ok, err := e.RawAttr(ctx, ent.Inode)
+	a, ok, err := in.Attr(ctx, ent.Inode)
 	if err != nil {
 		return RawEntry{}, err
 	}
@@ -99,208 +102,21 @@ func (e *Engine) LookupRaw(ctx context.Context, parent Ino, name string) (RawEnt
 // StoredDirStat returns the directory statistics of dir exactly as stored
 // (no pending changes, no recomputation); ok is false when a field is
 // missing.
-func (e *Engine) StoredDirStat(ctx context.Context, dir Ino) (st DirStat, ok bool, err error) {
-	k := e.keys
-	f := dir.String()
-	res := e.rdb.DoMulti(ctx,
-		e.rdb.B().Hget().Key(k.DirDataLength()).Field(f).Build(),
-		e.rdb.B().Hget().Key(k.DirUsedSpace()).Field(f).Build(),
-		e.rdb.B().Hget().Key(k.DirUsedInodes()).Field(f).Build())
-	var vals [3]int64
-	names := [3]string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes()}
-	for i, r := range res {
-		s, err := r.ToString()
-		if isNil(err) {
-			return DirStat{}, false, nil
-		}
-		if err != nil {
-			return DirStat{}, false, e.redisErr("HGET "+names[i], err)
-		}
-		if vals[i], err = strconv.ParseInt(s, 10, 64); err != nil {
-			return DirStat{}, false, codec.CorruptField(names[i], f, fmt.Errorf("%q is not an integer", s))
-		}
-	}
-	return DirStat{Length: vals[0], Space: vals[1], Inodes: vals[2]}, true, nil
+func (in Inspector) StoredDirStat(ctx context.Context, dir Ino) (st DirStat, ok bool, err error) {
+	return in.e.readDirStat(ctx, dir)
 }
 
-// ComputeDirStat counts a directory's statistics from its entries, without
+// CountDirStat counts a directory's statistics from its entries, without
 // storing them.
-func (e *Engine) ComputeDirStat(ctx context.Context, dir Ino) (DirStat, error) {
-	return e.computeDirStat(ctx, dir)
-}
-
-// SyncDirStat recomputes a directory's statistics from its entries and
-// stores them.
-func (e *Engine) SyncDirStat(ctx context.Context, dir Ino) (DirStat, error) {
-	if e.readOnly {
-		return DirStat{}, syscall.EROFS
-	}
-	return e.syncDirStat(ctx, dir)
-}
-
-// StoreDirStat stores given statistics for directory dir (ENOENT when its
-// attribute is gone); fsck uses it to write the values its recount found.
-func (e *Engine) StoreDirStat(ctx context.Context, dir Ino, st DirStat) error {
-	e.stats.dropPending(dir)
-	return e.storeDirStat(ctx, dir, st)
-}
-
-// DropDirStat deletes the statistics of a directory that no longer exists
-// (nothing is done if its attribute exists).
-func (e *Engine) DropDirStat(ctx context.Context, dir Ino) error {
-	return e.runTx(ctx, func(tx *Tx) error {
-		if _, ok, err := tx.GetAttrBytes(e.keys.Inode(dir)); err != nil || ok {
-			return err
-		}
-		f := dir.String()
-		tx.HDel(e.keys.DirDataLength(), f)
-		tx.HDel(e.keys.DirUsedSpace(), f)
-		tx.HDel(e.keys.DirUsedInodes(), f)
-		return nil
-	})
-}
-
-// RepairDir rewrites the attribute of directory dir with its link count
-// recomputed from its entries (2 plus one per sub-directory; always 2 in the
-// trash). When the attribute is missing, rebuild (a directory attribute,
-// typically with the mode, owner and parent chosen by fsck) is stored
-// instead; without rebuild a missing attribute is left alone (ENOENT).
-func (e *Engine) RepairDir(ctx context.Context, dir Ino, rebuild *Attr) error {
-	ikey := e.keys.Inode(dir)
-	return e.runTx(ctx, func(tx *Tx) error {
-		v, ok, err := tx.Get(ikey)
-		if err != nil {
-			return err
-		}
-		var attr Attr
-		switch {
-		case ok:
-			if attr, err = e.decodeAttr(ikey, v); err != nil {
-				return err
-			}
-			if attr.Typ != codec.TypeDirectory {
-				return syscall.ENOTDIR
-			}
-		case rebuild != nil:
-			attr = *rebuild
-			attr.Typ = codec.TypeDirectory
-		default:
-			return syscall.ENOENT
-		}
-		nlink := uint32(2)
-		if !dir.IsTrash() {
-			entries, err := e.listEntries(tx.ctx, dir)
-			if err != nil {
-				return err
-			}
-			for _, ent := range entries {
-				if ent.Attr.Typ == codec.TypeDirectory {
-					nlink++
-				}
-			}
-		}
-		// The full-value condition on the attribute also catches
-		// sub-directories added or removed meanwhile: each such change
-		// patches the directory's link count.
-		if ok && attr.Nlink == nlink {
-			return nil
-		}
-		attr.Nlink = nlink
-		tx.Set(ikey, string(attr.Marshal()))
-		tx.Log("REPAIRDIR(%d)", dir)
-		return nil
-	})
+func (in Inspector) CountDirStat(ctx context.Context, dir Ino) (DirStat, error) {
+	return in.e.computeDirStat(ctx, dir)
 }
 
 // DirNlink counts what a directory's link count should be: 2 plus one per
 // sub-directory entry (always 2 for the trash root and hour directories,
 // which are not charged for their sub-directories).
-func (e *Engine) DirNlink(ctx context.Context, dir Ino) (uint32, error) {
-	if dir.IsTrash() {
-		return 2, nil
-	}
-	entries, err := e.listEntries(ctx, dir)
-	if err != nil {
-		return 0, err
-	}
-	n := uint32(2)
-	for _, ent := range entries {
-		if ent.Attr.Typ == codec.TypeDirectory {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// SetNlink sets the link count of ino to nlink, provided it is still
-// expect (the value the caller's check saw); otherwise nothing is written
-// and ErrChanged is returned.
-func (e *Engine) SetNlink(ctx context.Context, ino Ino, expect, nlink uint32) error {
-	key := e.keys.Inode(ino)
-	return e.runTx(ctx, func(tx *Tx) error {
-		attr, err := e.txAttr(tx, key)
-		if err != nil {
-			return err
-		}
-		if attr.Nlink != expect {
-			return fmt.Errorf("%w: nlink of inode %d is now %d", ErrChanged, ino, attr.Nlink)
-		}
-		attr.Nlink = nlink
-		tx.Set(key, string(attr.Marshal()))
-		tx.Log("REPAIRNLINK(%d,%d)", ino, nlink)
-		return nil
-	})
-}
-
-// SetParentCount sets, in the parent tracking of a hard-linked inode
-// (p{ino}), how many names parent holds (0 deletes the field). The inode's
-// attribute must exist and not name a single parent.
-func (e *Engine) SetParentCount(ctx context.Context, ino, parent Ino, count int64) error {
-	key := e.keys.Inode(ino)
-	return e.runTx(ctx, func(tx *Tx) error {
-		attr, err := e.txAttr(tx, key)
-		if err != nil {
-			return err
-		}
-		if attr.Parent != 0 {
-			return fmt.Errorf("%w: inode %d has a single parent %d", ErrChanged, ino, attr.Parent)
-		}
-		if count == 0 {
-			tx.HDel(e.keys.Parents(ino), parent.String())
-		} else {
-			tx.HSet(e.keys.Parents(ino), parent.String(), strconv.FormatInt(count, 10))
-		}
-		return nil
-	})
-}
-
-// SetVolumeCounters overwrites the volume's usage counters (usedSpace,
-// totalInodes), as `fsck --repair --sync-dir-stat` does. A negative value
-// leaves that counter alone. It is not transactional: run it on a quiet
-// volume.
-func (e *Engine) SetVolumeCounters(ctx context.Context, usedSpace, usedInodes int64) error {
-	if e.readOnly {
-		return syscall.EROFS
-	}
-	set := func(key string, v int64) error {
-		err := e.rdb.Do(ctx, e.rdb.B().Set().Key(key).Value(strconv.FormatInt(v, 10)).Build()).Error()
-		e.cache.Invalidate(key)
-		e.overlay.forget(key)
-		return e.redisErr("SET "+key, err)
-	}
-	if usedSpace >= 0 {
-		if err := set(e.keys.UsedSpace(), usedSpace); err != nil {
-			return err
-		}
-		e.stats.usedSpace.Store(usedSpace)
-	}
-	if usedInodes >= 0 {
-		if err := set(e.keys.TotalInodes(), usedInodes); err != nil {
-			return err
-		}
-		e.stats.usedInodes.Store(usedInodes)
-	}
-	return nil
+func (in Inspector) DirNlink(ctx context.Context, dir Ino) (uint32, error) {
+	return in.e.dirNlink(ctx, dir)
 }
 
 // SustainedInode is a file kept alive by a session after its last name was
@@ -311,9 +127,10 @@ type SustainedInode struct {
 	Attr Attr
 }
 
-// ScanSustained lists every sustained inode of every session (members of
+// Sustained lists every sustained inode of every session (members of
 // session{sid} sets whose attribute still exists).
-func (e *Engine) ScanSustained(ctx context.Context) ([]SustainedInode, error) {
+func (in Inspector) Sustained(ctx context.Context) ([]SustainedInode, error) {
+	e := in.e
 	var sets []string
 	err := e.scanKeys(ctx, "session[0-9]*", func(keys []string) error {
 		sets = append(sets, keys...)
@@ -338,7 +155,7 @@ func (e *Engine) ScanSustained(ctx context.Context) ([]SustainedInode, error) {
 			if err != nil {
 				continue
 			}
-			a, ok, err := e.RawAttr(ctx, Ino(n))
+			a, ok, err := in.Attr(ctx, Ino(n))
 			if err != nil {
 				return nil, err
 			}
@@ -358,8 +175,9 @@ type SliceID struct {
 
 // FileSlices returns the slices referenced by the chunk lists of a regular
 // file below its length (ids 0, holes, left out).
-func (e *Engine) FileSlices(ctx context.Context, ino Ino) ([]SliceID, error) {
-	a, ok, err := e.RawAttr(ctx, ino)
+func (in Inspector) FileSlices(ctx context.Context, ino Ino) ([]SliceID, error) {
+	e := in.e
+	a, ok, err := in.Attr(ctx, ino)
 	if err != nil {
 		return nil, err
 	}
@@ -394,4 +212,57 @@ func (e *Engine) FileSlices(ctx context.Context, ino Ino) ([]SliceID, error) {
 		}
 	}
 	return out, nil
+}
+
+// ChunkRecords returns the slice records of chunk indx of ino as stored, in
+// list order (nil for a chunk without data), for tools that show a chunk's
+// layout the way the official client computes it (codec.JuiceFSLayout).
+func (in Inspector) ChunkRecords(ctx context.Context, ino Ino, indx uint32) ([]codec.SliceRecord, error) {
+	e := in.e
+	key := e.keys.Chunk(ino, indx)
+	vals, err := e.cachedLRange(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := codec.UnmarshalSliceRecords(vals)
+	if err != nil {
+		return nil, corrupt(key, err)
+	}
+	return recs, nil
+}
+
+// DirQuotaInodes lists the directories that have a directory quota (fields
+// of dirQuota), in ascending order.
+func (in Inspector) DirQuotaInodes(ctx context.Context) ([]Ino, error) {
+	e := in.e
+	fields, err := e.rdb.Do(ctx, e.rdb.B().Hkeys().Key(e.keys.DirQuota()).Build()).AsStrSlice()
+	if err != nil {
+		return nil, e.redisErr("HKEYS "+e.keys.DirQuota(), err)
+	}
+	out := make([]Ino, 0, len(fields))
+	for _, f := range fields {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return nil, corrupt(e.keys.DirQuota(), fmt.Errorf("field %q is not an inode number", f))
+		}
+		out = append(out, Ino(n))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// KeyCount returns the number of keys of this volume's database (with a
+// Cluster prefix: keys carrying it).
+func (in Inspector) KeyCount(ctx context.Context) (int64, error) {
+	e := in.e
+	if e.keys.Prefix() == "" {
+		n, err := e.rdb.Do(ctx, e.rdb.B().Dbsize().Build()).AsInt64()
+		return n, e.redisErr("DBSIZE", err)
+	}
+	var n int64
+	err := e.scanKeys(ctx, "*", func(keys []string) error {
+		n += int64(len(keys))
+		return nil
+	})
+	return n, err
 }

@@ -23,7 +23,7 @@ func (e *Engine) startCleanupJobs(ctx context.Context) {
 	e.startMaintenanceJobs(ctx)
 	e.goBackground(func() {
 		e.periodic(ctx, cleanupInterval, e.keys.LastCleanupFiles(), func(ctx context.Context) {
-			if _, err := e.CleanupDeletedFiles(ctx, time.Now().Add(-deletedFileDelay), 600000); err != nil {
+			if _, err := e.Cleanup().PurgeDeletedFilesBefore(ctx, time.Now().Add(-deletedFileDelay), 600000); err != nil {
 				e.log.Warn(fmt.Sprintf("clean up deleted files: %v", err))
 			}
 		})
@@ -52,9 +52,10 @@ func (e *Engine) periodic(ctx context.Context, interval time.Duration, key strin
 	}
 }
 
-// CleanupDeletedFiles purges the data of files queued in delfiles before
-// edge (at most limit of them) and returns how many were purged.
-func (e *Engine) CleanupDeletedFiles(ctx context.Context, edge time.Time, limit int) (int, error) {
+// PurgeDeletedFilesBefore purges the data of files queued in delfiles
+// before edge (at most limit of them) and returns how many were purged.
+func (c Cleaner) PurgeDeletedFilesBefore(ctx context.Context, edge time.Time, limit int) (int, error) {
+	e := c.e
 	members, err := e.rdb.Do(ctx, e.rdb.B().Zrangebyscore().Key(e.keys.DelFiles()).Min("-inf").
 		Max(strconv.FormatInt(edge.Unix(), 10)).Limit(0, int64(limit)).Build()).AsStrSlice()
 	if err != nil {

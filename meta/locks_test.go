@@ -49,7 +49,7 @@ func TestFlock(t *testing.T) {
 	lockIs(t, "read lock after the downgrade", other.Flock(ctx, ino, 7, meta.LockRead, false), 0)
 	lockIs(t, "bad type", e.Flock(ctx, ino, 1, 9, false), syscall.EINVAL)
 
-	fl, _, err := e.ListLocks(ctx, ino)
+	fl, _, err := e.Inspect().Locks(ctx, ino)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestFlock(t *testing.T) {
 	}
 	// A held lock is listed with the session that holds it, read locks too
 	// (JuiceFS forgets those, and its stale-session cleanup cannot release them).
-	s, err := e.GetSession(ctx, e.SID(), true)
+	s, err := e.Inspect().Session(ctx, e.SID(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestFlock(t *testing.T) {
 	}
 	lockIs(t, "unlock", e.Flock(ctx, ino, 1, meta.LockUnlock, false), 0)
 	lockIs(t, "unlock what is not held", e.Flock(ctx, ino, 1, meta.LockUnlock, false), 0)
-	if s, err = e.GetSession(ctx, e.SID(), true); err != nil || len(s.Flocks) != 0 {
+	if s, err = e.Inspect().Session(ctx, e.SID(), true); err != nil || len(s.Flocks) != 0 {
 		t.Fatalf("session flocks after unlock = %+v, %v", s.Flocks, err)
 	}
 	lockIs(t, "unlock", other.Flock(ctx, ino, 7, meta.LockUnlock, false), 0)
@@ -116,7 +116,7 @@ func TestSetlk(t *testing.T) {
 	// Unlocking the middle splits the record; locks of the owner merge.
 	lockIs(t, "unlock [40,59]", e.Setlk(ctx, ino, 1, false, lk(meta.LockUnlock, 40, 59, 10)), 0)
 	lockIs(t, "read [45,50] by another owner", e.Setlk(ctx, ino, 2, false, lk(meta.LockRead, 45, 50, 20)), 0)
-	_, pl, err := e.ListLocks(ctx, ino)
+	_, pl, err := e.Inspect().Locks(ctx, ino)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +132,10 @@ func TestSetlk(t *testing.T) {
 	}
 	lockIs(t, "unlock all", e.Setlk(ctx, ino, 1, false, lk(meta.LockUnlock, 0, meta.LockEOF, 10)), 0)
 	lockIs(t, "unlock all", e.Setlk(ctx, ino, 2, false, lk(meta.LockUnlock, 0, meta.LockEOF, 20)), 0)
-	if s, err := e.GetSession(ctx, e.SID(), true); err != nil || len(s.Plocks) != 0 {
+	if s, err := e.Inspect().Session(ctx, e.SID(), true); err != nil || len(s.Plocks) != 0 {
 		t.Fatalf("session plocks after unlock = %+v, %v", s, err)
 	}
-	if s, err := other.GetSession(ctx, other.SID(), true); err != nil || len(s.Plocks) != 1 {
+	if s, err := other.Inspect().Session(ctx, other.SID(), true); err != nil || len(s.Plocks) != 1 {
 		t.Fatalf("the other session's plocks = %+v, %v; want its read lock", s, err)
 	}
 }
@@ -205,10 +205,10 @@ func TestStaleSessionReleasesLocks(t *testing.T) {
 	if err := rdb.Do(ctx, rdb.B().Zadd().Key(v.e.Keys().AllSessions()).ScoreMember().ScoreMember(1, itoa(sid)).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
-	v.e.CleanStaleSessions(ctx)
+	v.e.Cleanup().CleanStaleSessions(ctx)
 	lockIs(t, "flock after cleanup", v.e.Flock(ctx, ino, 1, meta.LockWrite, false), 0)
 	lockIs(t, "plock after cleanup", v.e.Setlk(ctx, ino, 1, false, codec.PosixLock{Type: meta.LockWrite, End: meta.LockEOF}), 0)
-	if _, err := v.e.GetSession(ctx, sid, false); err == nil {
+	if _, err := v.e.Inspect().Session(ctx, sid, false); err == nil {
 		t.Fatalf("the stale session %d is still registered", sid)
 	}
 }
@@ -235,7 +235,7 @@ func TestSetRangeModel(t *testing.T) {
 		for b := start; b <= end; b++ {
 			model[b] = typ
 		}
-		_, pl, err := v.e.ListLocks(ctx, ino)
+		_, pl, err := v.e.Inspect().Locks(ctx, ino)
 		if err != nil {
 			t.Fatal(err)
 		}

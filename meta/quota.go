@@ -12,12 +12,20 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
-// Quota administration, as `juicefs quota` does it (HandleQuota). Directory
+// Quota administration, as `juicefs quota` does it (HandleQuota), on
+// Quotas. Directory
 // quotas are keyed by a path resolved from the volume's real root, user and
 // group quotas by a decimal uid or gid. Limits <= 0 mean unlimited; −1 is
 // what "no limit" is stored as. Usage of a directory quota is the recursive
 // usage of the tree below the directory, the directory itself excluded; usage
 // of a user or group quota is what the owner's nodes are charged.
+
+// Quotas sets, lists, checks and repairs the quotas of a volume (the
+// `quota` command). It acts as root. Get one with Engine.Quotas.
+type Quotas struct{ e *Engine }
+
+// Quotas returns the engine's quota administration.
+func (e *Engine) Quotas() Quotas { return Quotas{e} }
 
 // Quota types (see codec.QuotaType).
 const (
@@ -27,7 +35,7 @@ const (
 	QuotaAll   = codec.QuotaAll
 )
 
-// ErrQuotaInconsistent is wrapped by CheckQuota's error when stored usage
+// ErrQuotaInconsistent is wrapped by Quotas.Check's error when stored usage
 // differs from the recount and repair was not asked for.
 var ErrQuotaInconsistent = errors.New("quota is inconsistent")
 
@@ -47,7 +55,7 @@ type QuotaMismatch struct {
 	Missing bool // the recount found usage of an id that has no quota entry
 }
 
-// QuotaCheckResult is what CheckQuota found.
+// QuotaCheckResult is what Quotas.Check found.
 type QuotaCheckResult struct {
 	// Quotas are the quotas found consistent (and, for a repaired
 	// directory quota, its new values), keyed by path, "uid:N" or "gid:N".
@@ -108,7 +116,7 @@ func (e *Engine) resolveDir(ctx context.Context, path string, create bool) (Ino,
 	return ino, nil
 }
 
-// SetQuota sets the limits of a quota, creating it if needed. key is a
+// Set sets the limits of a quota, creating it if needed. key is a
 // directory path (QuotaDir; with create, missing directories are made) or a
 // uid/gid. A negative limit keeps the current one (unlimited for a new
 // quota). Setting a directory quota turns on the volume's directory
@@ -116,7 +124,8 @@ func (e *Engine) resolveDir(ctx context.Context, path string, create bool) (Ino,
 // the usage of every user and group. A new directory quota starts with the
 // usage of a recursive summary (strict: counted entry by entry). It returns
 // the quota as stored.
-func (e *Engine) SetQuota(ctx context.Context, qtype codec.QuotaType, key string, maxSpace, maxInodes int64, strict, create bool) (Quota, error) {
+func (qs Quotas) Set(ctx context.Context, qtype codec.QuotaType, key string, maxSpace, maxInodes int64, strict, create bool) (Quota, error) {
+	e := qs.e
 	if e.readOnly {
 		return Quota{}, syscall.EROFS
 	}
@@ -150,7 +159,7 @@ func (e *Engine) SetQuota(ctx context.Context, qtype codec.QuotaType, key string
 			return Quota{}, fmt.Errorf("set quota usage for %s, please repair it later: %w", key, err)
 		}
 	case scan:
-		if err := e.ScanUserGroupUsage(ctx); err != nil {
+		if err := qs.ScanUserGroupUsage(ctx); err != nil {
 			return Quota{}, err
 		}
 	}
@@ -266,8 +275,9 @@ func (e *Engine) readQuota(ctx context.Context, qtype codec.QuotaType, id uint64
 	return q, nil
 }
 
-// GetQuota returns a quota, or nil when it does not exist.
-func (e *Engine) GetQuota(ctx context.Context, qtype codec.QuotaType, key string) (*Quota, error) {
+// Get returns a quota, or nil when it does not exist.
+func (qs Quotas) Get(ctx context.Context, qtype codec.QuotaType, key string) (*Quota, error) {
+	e := qs.e
 	id, err := e.quotaTarget(ctx, qtype, key, false)
 	if err != nil {
 		return nil, err
@@ -275,10 +285,11 @@ func (e *Engine) GetQuota(ctx context.Context, qtype codec.QuotaType, key string
 	return e.readQuota(ctx, qtype, id)
 }
 
-// DeleteQuota removes a directory quota (limits and usage), or resets a user
+// Delete removes a directory quota (limits and usage), or resets a user
 // or group quota to unlimited (its usage is kept, as it keeps being
 // maintained).
-func (e *Engine) DeleteQuota(ctx context.Context, qtype codec.QuotaType, key string) error {
+func (qs Quotas) Delete(ctx context.Context, qtype codec.QuotaType, key string) error {
+	e := qs.e
 	id, err := e.quotaTarget(ctx, qtype, key, false)
 	if err != nil {
 		return err
@@ -302,14 +313,15 @@ func (e *Engine) DeleteQuota(ctx context.Context, qtype codec.QuotaType, key str
 	return err
 }
 
-// ListQuotas returns the quotas with a limit: with QuotaAll every directory
+// List returns the quotas with a limit: with QuotaAll every directory
 // quota (when directory statistics are on), user and group quota (when
 // user/group quotas are on); with another type only the quota named by key.
 // Directory quotas are keyed by their first path (sorted) or "inode:N" when
 // no path is found, users by "uid:N", groups by "gid:N". (The official
 // client lists nothing for `quota list --path`; here the path's quota is
 // listed.)
-func (e *Engine) ListQuotas(ctx context.Context, qtype codec.QuotaType, key string) (map[string]Quota, error) {
+func (qs Quotas) List(ctx context.Context, qtype codec.QuotaType, key string) (map[string]Quota, error) {
+	e := qs.e
 	var id uint64
 	if qtype != QuotaAll {
 		var err error
@@ -355,15 +367,16 @@ func (e *Engine) ListQuotas(ctx context.Context, qtype codec.QuotaType, key stri
 	return out, nil
 }
 
-// CheckQuota compares stored quota usage with a recount. For a directory
+// Check compares stored quota usage with a recount. For a directory
 // quota (key is its path) the recount is a recursive summary (strict:
 // entry by entry); for QuotaUser or QuotaGroup (key ignored) every user and
 // group quota is compared with a scan of the whole volume
-// (ScanUserGroupUsage's rules). With repair, differing usage is overwritten
+// (Quotas.ScanUserGroupUsage's rules). With repair, differing usage is overwritten
 // (for users and groups: every stored usage is reset first, then the
 // scanned usage stored). Without repair, a difference makes the error wrap
 // ErrQuotaInconsistent; the result is returned either way.
-func (e *Engine) CheckQuota(ctx context.Context, qtype codec.QuotaType, key string, strict, repair bool) (*QuotaCheckResult, error) {
+func (qs Quotas) Check(ctx context.Context, qtype codec.QuotaType, key string, strict, repair bool) (*QuotaCheckResult, error) {
+	e := qs.e
 	if repair && e.readOnly {
 		return nil, syscall.EROFS
 	}
@@ -516,7 +529,8 @@ func (e *Engine) resetUsage(ctx context.Context, qtype codec.QuotaType) error {
 // walked when enabled, and files kept open after deletion (sustained) are
 // counted. Symlinks and special files are not counted by the scan (unlike
 // the incremental updates, which charge them 4096 bytes and an inode).
-func (e *Engine) ScanUserGroupUsage(ctx context.Context) error {
+func (qs Quotas) ScanUserGroupUsage(ctx context.Context) error {
+	e := qs.e
 	if e.readOnly {
 		return syscall.EROFS
 	}
@@ -551,7 +565,7 @@ func (e *Engine) scanUserGroupUsage(ctx context.Context) (users, groups map[uint
 	}
 	queue := []Ino{RootInode}
 	if f := e.format.Load(); f != nil && f.TrashDays > 0 {
-		if _, ok, err := e.RawAttr(ctx, TrashInode); err == nil && ok {
+		if _, ok, err := e.Inspect().Attr(ctx, TrashInode); err == nil && ok {
 			queue = append(queue, TrashInode)
 		}
 	}
@@ -564,7 +578,7 @@ func (e *Engine) scanUserGroupUsage(ctx context.Context) (users, groups map[uint
 		dir := queue[0]
 		queue = queue[1:]
 		visited[dir] = true
-		entries, err := e.ListRaw(ctx, dir)
+		entries, err := e.Inspect().Entries(ctx, dir)
 		if err != nil {
 			e.log.Warn(fmt.Sprintf("readdir %d: %v", dir, err))
 			continue
@@ -591,7 +605,7 @@ func (e *Engine) scanUserGroupUsage(ctx context.Context) (users, groups map[uint
 			}
 		}
 	}
-	sustained, err := e.ScanSustained(ctx)
+	sustained, err := e.Inspect().Sustained(ctx)
 	if err != nil {
 		e.log.Warn(fmt.Sprintf("scan sustained inodes for user/group quota: %v", err))
 	}
@@ -599,33 +613,4 @@ func (e *Engine) scanUserGroupUsage(ctx context.Context) (users, groups map[uint
 		charge(&sustained[i].Attr, int64(codec.Align4K(sustained[i].Attr.Length)))
 	}
 	return users, groups, nil
-}
-
-// SetQuotaUsage overwrites the stored usage of a quota (limits kept); fsck
-// uses it to store recounted usage. A missing user or group entry is created
-// unlimited (as the periodic flush would); a missing directory quota is
-// ENOENT.
-func (e *Engine) SetQuotaUsage(ctx context.Context, qtype codec.QuotaType, id uint64, space, inodes int64) error {
-	limitsKey, spaceKey, inodesKey, ok := e.keys.Quota(qtype)
-	if !ok {
-		return fmt.Errorf("invalid quota type %d", qtype)
-	}
-	field := strconv.FormatUint(id, 10)
-	err := e.runTx(ctx, func(tx *Tx) error {
-		if _, ok, err := tx.HGet(inodesKey, field); err != nil {
-			return err
-		} else if !ok && qtype == QuotaDir {
-			return syscall.ENOENT
-		}
-		if qtype != QuotaDir {
-			tx.Do("HSETNX", limitsKey, field, string(codec.UnlimitedQuota().Marshal()))
-		}
-		tx.HSet(spaceKey, field, strconv.FormatInt(space, 10))
-		tx.HSet(inodesKey, field, strconv.FormatInt(inodes, 10))
-		return nil
-	})
-	if err == nil {
-		e.reloadQuotas(ctx)
-	}
-	return err
 }

@@ -50,7 +50,7 @@ func TestDirQuota(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := e.SetQuota(ctx, meta.QuotaDir, "/q", -1, 10, false, false)
+	got, err := e.Quotas().Set(ctx, meta.QuotaDir, "/q", -1, 10, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,43 +75,43 @@ func TestDirQuota(t *testing.T) {
 		t.Fatalf("create over the quota from another client: %v", err)
 	}
 	// Raise the space limit only: the inode limit is kept.
-	if got, err = e.SetQuota(ctx, meta.QuotaDir, "/q", 1<<30, -1, false, false); err != nil || got.MaxInodes != 10 || got.MaxSpace != 1<<30 {
+	if got, err = e.Quotas().Set(ctx, meta.QuotaDir, "/q", 1<<30, -1, false, false); err != nil || got.MaxInodes != 10 || got.MaxSpace != 1<<30 {
 		t.Fatalf("update quota: %+v %v", got, err)
 	}
 	e.FlushStats(ctx)
-	if g, err := e.GetQuota(ctx, meta.QuotaDir, "/q"); err != nil || g == nil || g.UsedInodes != 10 || g.UsedSpace != 10*4096 {
+	if g, err := e.Quotas().Get(ctx, meta.QuotaDir, "/q"); err != nil || g == nil || g.UsedInodes != 10 || g.UsedSpace != 10*4096 {
 		t.Fatalf("get quota: %+v %v", g, err)
 	}
-	list, err := e.ListQuotas(ctx, meta.QuotaAll, "")
+	list, err := e.Quotas().List(ctx, meta.QuotaAll, "")
 	if err != nil || len(list) != 1 || list["/q"].MaxInodes != 10 {
 		t.Fatalf("list quotas: %v %v", list, err)
 	}
-	res, err := e.CheckQuota(ctx, meta.QuotaDir, "/q", true, false)
+	res, err := e.Quotas().Check(ctx, meta.QuotaDir, "/q", true, false)
 	if err != nil || len(res.Mismatches) != 0 || res.Quotas["/q"].UsedInodes != 10 {
 		t.Fatalf("check quota: %+v %v", res, err)
 	}
 	// Damage the usage: check reports it, repair fixes it.
 	v.do("HSET", e.Keys().DirQuotaUsedInodes(), q.String(), "3")
-	res, err = e.CheckQuota(ctx, meta.QuotaDir, "/q", false, false)
+	res, err = e.Quotas().Check(ctx, meta.QuotaDir, "/q", false, false)
 	if !errors.Is(err, meta.ErrQuotaInconsistent) || len(res.Mismatches) != 1 || res.Mismatches[0].Actual.Inodes != 10 {
 		t.Fatalf("check of a damaged quota: %+v %v", res, err)
 	}
-	if res, err = e.CheckQuota(ctx, meta.QuotaDir, "/q", true, true); err != nil || !res.Repaired {
+	if res, err = e.Quotas().Check(ctx, meta.QuotaDir, "/q", true, true); err != nil || !res.Repaired {
 		t.Fatalf("repair: %+v %v", res, err)
 	}
-	if res, err = e.CheckQuota(ctx, meta.QuotaDir, "/q", true, false); err != nil {
+	if res, err = e.Quotas().Check(ctx, meta.QuotaDir, "/q", true, false); err != nil {
 		t.Fatalf("check after repair: %+v %v", res, err)
 	}
-	if err := e.DeleteQuota(ctx, meta.QuotaDir, "/q"); err != nil {
+	if err := e.Quotas().Delete(ctx, meta.QuotaDir, "/q"); err != nil {
 		t.Fatal(err)
 	}
-	if g, err := e.GetQuota(ctx, meta.QuotaDir, "/q"); err != nil || g != nil {
+	if g, err := e.Quotas().Get(ctx, meta.QuotaDir, "/q"); err != nil || g != nil {
 		t.Fatalf("quota after delete: %+v %v", g, err)
 	}
 	if _, _, err := e.Mkdir(ctx, q, "late", 0o755, 0); err != nil {
 		t.Fatalf("mkdir after the quota was deleted: %v", err)
 	}
-	if _, err := e.CheckQuota(ctx, meta.QuotaDir, "/q", false, false); err == nil {
+	if _, err := e.Quotas().Check(ctx, meta.QuotaDir, "/q", false, false); err == nil {
 		t.Fatal("check of a deleted quota succeeded")
 	}
 }
@@ -120,10 +120,10 @@ func TestDirQuotaPaths(t *testing.T) {
 	v := newVolume(t, 1)
 	e := v.e
 	ctx := meta.WithCaller(context.Background(), meta.Caller{Uid: 0, Gids: []uint32{0}, Umask: 0o022})
-	if _, err := e.SetQuota(ctx, meta.QuotaDir, "/a/b/c", 4096*5, -1, true, false); !errors.Is(err, syscall.ENOENT) {
+	if _, err := e.Quotas().Set(ctx, meta.QuotaDir, "/a/b/c", 4096*5, -1, true, false); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("missing path without create: %v", err)
 	}
-	got, err := e.SetQuota(ctx, meta.QuotaDir, "/a/b/c", 4096*5, -1, true, true)
+	got, err := e.Quotas().Set(ctx, meta.QuotaDir, "/a/b/c", 4096*5, -1, true, true)
 	if err != nil || got.UsedInodes != 0 || got.MaxSpace != 4096*5 {
 		t.Fatalf("set with create: %+v %v", got, err)
 	}
@@ -135,15 +135,15 @@ func TestDirQuotaPaths(t *testing.T) {
 		t.Fatalf("created %d files, want 5", n)
 	}
 	for _, p := range []string{"/.trash", "/a/b/c/f0"} {
-		if _, err := e.SetQuota(ctx, meta.QuotaDir, p, 1, 1, false, false); err == nil {
+		if _, err := e.Quotas().Set(ctx, meta.QuotaDir, p, 1, 1, false, false); err == nil {
 			t.Fatalf("quota on %s accepted", p)
 		}
 	}
-	if _, err := e.SetQuota(ctx, meta.QuotaUser, "abc", 1, 1, false, false); err == nil {
+	if _, err := e.Quotas().Set(ctx, meta.QuotaUser, "abc", 1, 1, false, false); err == nil {
 		t.Fatal("non-numeric uid accepted")
 	}
 	// A path is listed by its first path; an unreachable quota by inode.
-	list, err := e.ListQuotas(ctx, meta.QuotaDir, "/a/b/c")
+	list, err := e.Quotas().List(ctx, meta.QuotaDir, "/a/b/c")
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list: %v %v", list, err)
 	}
@@ -168,7 +168,7 @@ func TestDirQuotaTurnsOnDirStats(t *testing.T) {
 	if _, _, err := e.Mknod(ctx, d, "x", codec.TypeFile, 0o644, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.SetQuota(ctx, meta.QuotaDir, "/d", -1, 2, false, false)
+	got, err := e.Quotas().Set(ctx, meta.QuotaDir, "/d", -1, 2, false, false)
 	if err != nil || !e.Format().DirStats || got.UsedInodes != 1 {
 		t.Fatalf("set: %+v %v (DirStats %v)", got, err, e.Format().DirStats)
 	}
@@ -196,14 +196,14 @@ func TestUserGroupQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Turning user quotas on scans every owner's usage.
-	got, err := e.SetQuota(ctx, meta.QuotaUser, "1000", -1, 5, false, false)
+	got, err := e.Quotas().Set(ctx, meta.QuotaUser, "1000", -1, 5, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !e.Format().UserGroupQuota || got != (meta.Quota{MaxSpace: -1, MaxInodes: 5, UsedSpace: 3 * 4096, UsedInodes: 3}) {
 		t.Fatalf("set user quota: %+v (UserGroupQuota %v)", got, e.Format().UserGroupQuota)
 	}
-	if g, err := e.GetQuota(ctx, meta.QuotaGroup, "500"); err != nil || g == nil || g.UsedInodes != 4 || g.MaxInodes != -1 {
+	if g, err := e.Quotas().Get(ctx, meta.QuotaGroup, "500"); err != nil || g == nil || g.UsedInodes != 4 || g.MaxInodes != -1 {
 		t.Fatalf("scanned group usage: %+v %v", g, err)
 	}
 	if n := fillUntil(t, e, alice, pub, "more", 100); n != 2 {
@@ -213,20 +213,20 @@ func TestUserGroupQuota(t *testing.T) {
 		t.Fatalf("bob is not limited: %v", err)
 	}
 	// A group limit binds both.
-	if _, err := e.SetQuota(ctx, meta.QuotaGroup, "500", -1, 8, false, false); err != nil {
+	if _, err := e.Quotas().Set(ctx, meta.QuotaGroup, "500", -1, 8, false, false); err != nil {
 		t.Fatal(err)
 	}
 	if n := fillUntil(t, e, bob, pub, "b", 100); n != 1 {
 		t.Fatalf("bob created %d files under the group limit, want 1", n)
 	}
-	list, err := e.ListQuotas(ctx, meta.QuotaAll, "")
+	list, err := e.Quotas().List(ctx, meta.QuotaAll, "")
 	if err != nil || len(list) != 2 || list["uid:1000"].MaxInodes != 5 || list["gid:500"].MaxInodes != 8 {
 		t.Fatalf("list: %v %v", list, err)
 	}
-	if only, err := e.ListQuotas(ctx, meta.QuotaGroup, "500"); err != nil || len(only) != 1 {
+	if only, err := e.Quotas().List(ctx, meta.QuotaGroup, "500"); err != nil || len(only) != 1 {
 		t.Fatalf("list of one group: %v %v", only, err)
 	}
-	res, err := e.CheckQuota(ctx, meta.QuotaUser, "", false, false)
+	res, err := e.Quotas().Check(ctx, meta.QuotaUser, "", false, false)
 	if err != nil || len(res.Mismatches) != 0 {
 		t.Fatalf("check: %+v %v", res, err)
 	}
@@ -234,28 +234,28 @@ func TestUserGroupQuota(t *testing.T) {
 	v.do("HSET", e.Keys().UserQuotaUsedSpace(), "1000", "1")
 	v.do("HSET", e.Keys().GroupQuotaUsedInodes(), "77", "3")
 	v.do("HSET", e.Keys().GroupQuotaUsedSpace(), "77", "0")
-	res, err = e.CheckQuota(ctx, meta.QuotaUser, "", false, false)
+	res, err = e.Quotas().Check(ctx, meta.QuotaUser, "", false, false)
 	if !errors.Is(err, meta.ErrQuotaInconsistent) || len(res.Mismatches) != 2 {
 		t.Fatalf("check of damaged usage: %+v %v", res, err)
 	}
-	if res, err = e.CheckQuota(ctx, meta.QuotaGroup, "", false, true); err != nil || !res.Repaired {
+	if res, err = e.Quotas().Check(ctx, meta.QuotaGroup, "", false, true); err != nil || !res.Repaired {
 		t.Fatalf("repair: %+v %v", res, err)
 	}
-	if res, err = e.CheckQuota(ctx, meta.QuotaUser, "", false, false); err != nil {
+	if res, err = e.Quotas().Check(ctx, meta.QuotaUser, "", false, false); err != nil {
 		t.Fatalf("check after repair: %+v %v", res, err)
 	}
 	// Deleting a user quota lifts the limit but keeps the usage.
-	if err := e.DeleteQuota(ctx, meta.QuotaUser, "1000"); err != nil {
+	if err := e.Quotas().Delete(ctx, meta.QuotaUser, "1000"); err != nil {
 		t.Fatal(err)
 	}
-	g, err := e.GetQuota(ctx, meta.QuotaUser, "1000")
+	g, err := e.Quotas().Get(ctx, meta.QuotaUser, "1000")
 	if err != nil || g == nil || g.MaxInodes != -1 || g.UsedInodes != 5 {
 		t.Fatalf("after delete: %+v %v", g, err)
 	}
-	if list, _ := e.ListQuotas(ctx, meta.QuotaAll, ""); len(list) != 1 {
+	if list, _ := e.Quotas().List(ctx, meta.QuotaAll, ""); len(list) != 1 {
 		t.Fatalf("list after delete: %v", list)
 	}
-	if err := e.DeleteQuota(ctx, meta.QuotaGroup, "500"); err != nil {
+	if err := e.Quotas().Delete(ctx, meta.QuotaGroup, "500"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.Mknod(alice, pub, "free", codec.TypeFile, 0o644, 0, 0); err != nil {
@@ -328,7 +328,7 @@ func TestQuotaFixture(t *testing.T) {
 	if len(tables) != 5 {
 		t.Fatalf("parsed %d tables from quota.txt", len(tables))
 	}
-	list, err := e.ListQuotas(ctx, meta.QuotaAll, "")
+	list, err := e.Quotas().List(ctx, meta.QuotaAll, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,14 +341,14 @@ func TestQuotaFixture(t *testing.T) {
 				q, ok = list[want.key]
 			case strings.Contains(cmd, "quota get"):
 				var g *meta.Quota
-				if g, err = e.GetQuota(ctx, meta.QuotaDir, want.key); err != nil {
+				if g, err = e.Quotas().Get(ctx, meta.QuotaDir, want.key); err != nil {
 					t.Fatal(err)
 				}
 				if ok = g != nil; ok {
 					q = *g
 				}
 			case strings.Contains(cmd, "quota check"):
-				res, err := e.CheckQuota(ctx, meta.QuotaDir, want.key, strings.Contains(cmd, "--strict"), false)
+				res, err := e.Quotas().Check(ctx, meta.QuotaDir, want.key, strings.Contains(cmd, "--strict"), false)
 				if err != nil {
 					t.Fatalf("%s: %v", cmd, err)
 				}

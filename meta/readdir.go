@@ -154,7 +154,7 @@ func (e *Engine) fillAttrs(ctx context.Context, entries []Entry) error {
 }
 
 // readAttrs is fillAttrs that also tells, when found is not nil (one flag
-// per entry), which attributes exist: ListRaw reports the missing ones.
+// per entry), which attributes exist: Inspector.Entries reports the missing ones.
 func (e *Engine) readAttrs(ctx context.Context, entries []Entry, found []bool) error {
 	for start := 0; start < len(entries); start += attrBatch {
 		batch := entries[start:min(start+attrBatch, len(entries))]

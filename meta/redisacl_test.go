@@ -143,7 +143,7 @@ func aclWorkload(t *testing.T, url string) {
 		t.Fatal("client-side caching is off")
 	}
 	namespaceOps(t, e, "ns")
-	if _, err := e.SetQuota(ctx, codec.QuotaDir, "/ns", 1<<30, 1000, false, false); err != nil {
+	if _, err := e.Quotas().Set(ctx, codec.QuotaDir, "/ns", 1<<30, 1000, false, false); err != nil {
 		t.Fatalf("set quota: %v", err)
 	}
 	opts := mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3, Write: 1 << 20}
@@ -157,26 +157,32 @@ func aclWorkload(t *testing.T, url string) {
 		t.Fatalf("summary: %v", err)
 	}
 	future := time.Now().Add(48 * time.Hour)
-	if _, err := e.CleanupTrashBefore(ctx, future, nil); err != nil {
+	if _, err := e.Cleanup().ExpireTrash(ctx, future, nil); err != nil {
 		t.Fatalf("trash cleanup: %v", err)
 	}
-	if _, err := e.CleanupDeletedFiles(ctx, future, 100); err != nil {
+	if _, err := e.Cleanup().PurgeDeletedFilesBefore(ctx, future, 100); err != nil {
 		t.Fatalf("deleted files cleanup: %v", err)
 	}
-	if _, err := e.CleanupSlices(ctx); err != nil {
+	if _, err := e.Cleanup().ReleaseUnreferencedSlices(ctx); err != nil {
 		t.Fatalf("slice cleanup: %v", err)
 	}
-	e.CleanStaleSessions(ctx)
-	if _, err := e.ListSlices(ctx, true, false, nil); err != nil {
-		t.Fatalf("gc: %v", err)
+	e.Cleanup().CleanStaleSessions(ctx)
+	if _, err := e.Inspect().Leaks(ctx); err != nil {
+		t.Fatalf("gc leaks: %v", err)
 	}
-	if _, err := e.ListSessions(ctx); err != nil {
+	if _, err := e.Cleanup().MigrateLegacyRefs(ctx, false); err != nil {
+		t.Fatalf("gc legacy references: %v", err)
+	}
+	if _, err := e.Inspect().Slices(ctx, meta.SliceScan{Pending: true}); err != nil {
+		t.Fatalf("gc slices: %v", err)
+	}
+	if _, err := e.Inspect().Sessions(ctx); err != nil {
 		t.Fatalf("sessions: %v", err)
 	}
-	if _, err := e.KeyCount(ctx); err != nil {
+	if _, err := e.Inspect().KeyCount(ctx); err != nil {
 		t.Fatalf("key count: %v", err)
 	}
-	if _, err := e.CheckQuota(ctx, codec.QuotaDir, "/ns", false, false); err != nil {
+	if _, err := e.Quotas().Check(ctx, codec.QuotaDir, "/ns", false, false); err != nil {
 		t.Fatalf("quota check: %v", err)
 	}
 	e.Sync(ctx)

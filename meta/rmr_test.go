@@ -73,7 +73,7 @@ func TestRemoveToTrash(t *testing.T) {
 				t.Fatalf("bad trash name %q", ent.Name)
 			}
 			if ent.Attr.Typ == codec.TypeDirectory {
-				if sub, err := e.ListRaw(ctx, ent.Inode); err != nil || len(sub) != 0 {
+				if sub, err := e.Inspect().Entries(ctx, ent.Inode); err != nil || len(sub) != 0 {
 					t.Fatalf("directory %s in the trash is not empty: %v %v", ent.Name, sub, err)
 				}
 			}

@@ -192,7 +192,7 @@ func (e *Engine) heartbeat(ctx context.Context) {
 	if err != nil {
 		e.log.Warn(fmt.Sprintf("checking counter lastCleanupSessions: %v", err))
 	} else if ok {
-		e.CleanStaleSessions(ctx)
+		e.Cleanup().CleanStaleSessions(ctx)
 	}
 }
 
@@ -266,7 +266,8 @@ func (e *Engine) CloseSession(ctx context.Context) error {
 
 // CleanStaleSessions removes up to 1000 sessions whose heartbeat expired,
 // releasing their locks and deleting their sustained inodes.
-func (e *Engine) CleanStaleSessions(ctx context.Context) {
+func (c Cleaner) CleanStaleSessions(ctx context.Context) {
+	e := c.e
 	now := time.Now().Unix()
 	sids, err := e.rdb.Do(ctx, e.rdb.B().Zrangebyscore().Key(e.keys.AllSessions()).Min("-inf").
 		Max(strconv.FormatInt(now, 10)).Limit(0, 1000).Build()).AsStrSlice()
@@ -363,8 +364,9 @@ func (e *Engine) cleanSession(ctx context.Context, sid uint64) error {
 	return nil
 }
 
-// ListSessions returns every registered session, legacy ones included.
-func (e *Engine) ListSessions(ctx context.Context) ([]*Session, error) {
+// Sessions returns every registered session, legacy ones included.
+func (in Inspector) Sessions(ctx context.Context) ([]*Session, error) {
+	e := in.e
 	var out []*Session
 	for _, src := range []struct {
 		key    string
@@ -393,9 +395,10 @@ func (e *Engine) ListSessions(ctx context.Context) ([]*Session, error) {
 	return out, nil
 }
 
-// GetSession returns one session; with detail also its sustained inodes and
+// Session returns one session; with detail also its sustained inodes and
 // locks.
-func (e *Engine) GetSession(ctx context.Context, sid uint64, detail bool) (*Session, error) {
+func (in Inspector) Session(ctx context.Context, sid uint64, detail bool) (*Session, error) {
+	e := in.e
 	ssid := strconv.FormatUint(sid, 10)
 	legacy := false
 	score, err := e.rdb.Do(ctx, e.rdb.B().Zscore().Key(e.keys.AllSessions()).Member(ssid).Build()).AsFloat64()

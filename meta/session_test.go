@@ -67,7 +67,7 @@ func TestSessionRegistration(t *testing.T) {
 	// The heartbeat moves the expiry forward.
 	eventually(t, "heartbeat", func() bool { return score() > first })
 
-	sessions, err := v.e.ListSessions(bg)
+	sessions, err := v.e.Inspect().Sessions(bg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestSessionRegistration(t *testing.T) {
 	if n, _ := v.srv.Do(t, v.db, "HEXISTS", "sessionInfos", ssid).AsInt64(); n != 0 {
 		t.Fatal("session info left after close")
 	}
-	if _, err := v.e.GetSession(bg, sid, false); err == nil {
+	if _, err := v.e.Inspect().Session(bg, sid, false); err == nil {
 		t.Fatal("closed session still registered")
 	}
 }
@@ -99,7 +99,7 @@ func TestOfficialClientSession(t *testing.T) {
 	v.srv.Do(t, v.db, "ZADD", "allSessions", strconv.FormatInt(expire, 10), "77")
 	v.srv.Do(t, v.db, "HSET", "sessionInfos", "77", info)
 	v.srv.Do(t, v.db, "SADD", "session77", "12345")
-	s, err := v.e.GetSession(bg, 77, true)
+	s, err := v.e.Inspect().Session(bg, 77, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,8 @@ func TestStaleSessionCleanup(t *testing.T) {
 	sid := crashed.SID()
 	// The process "crashes": its heartbeat stops and its expiry passes.
 	v.srv.Do(t, v.db, "ZADD", "allSessions", strconv.FormatInt(time.Now().Unix()-1, 10), strconv.FormatUint(sid, 10))
-	v.e.CleanStaleSessions(bg)
-	if _, err := v.e.GetSession(bg, sid, false); err == nil {
+	v.e.Cleanup().CleanStaleSessions(bg)
+	if _, err := v.e.Inspect().Session(bg, sid, false); err == nil {
 		t.Fatal("stale session still registered")
 	}
 	if _, err := v.e.GetAttr(bg, f); !errors.Is(err, syscall.ENOENT) {

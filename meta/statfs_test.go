@@ -48,7 +48,7 @@ func TestDirQuotaStatFS(t *testing.T) {
 	e := v.e
 	q := mustMkdir(t, e, bg, meta.RootInode, "q", 0o777)
 	sub := mustMkdir(t, e, bg, q, "sub", 0o777)
-	if _, err := e.SetQuota(bg, meta.QuotaDir, "/q", 1<<20, 3, false, false); err != nil {
+	if _, err := e.Quotas().Set(bg, meta.QuotaDir, "/q", 1<<20, 3, false, false); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, e, bg, sub, "a", 0o644) // q holds sub and a: 2 inodes

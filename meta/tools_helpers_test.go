@@ -87,7 +87,7 @@ func trashEntries(t *testing.T, e *meta.Engine) map[string][]meta.Entry {
 		if h.Name == "." || h.Name == ".." {
 			continue
 		}
-		ents, err := e.ListRaw(ctx, h.Inode)
+		ents, err := e.Inspect().Entries(ctx, h.Inode)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ import (
 // "0" marker are cleaned. Like the official client, each job runs in every
 // client with background jobs and an election key picks one runner per hour.
 
-// trashRetryLimit bounds how often CleanupTrashBefore retries emptying one
+// trashRetryLimit bounds how often ExpireTrash retries emptying one
 // hour directory that keeps failing; the official client retries until its
 // context ends, which for a command without a deadline means forever.
 const trashRetryLimit = 10
@@ -34,7 +34,7 @@ func (e *Engine) startMaintenanceJobs(ctx context.Context) {
 	e.goBackground(func() { e.trashJobLoop(ctx) })
 	e.goBackground(func() {
 		e.periodic(ctx, cleanupInterval, e.keys.NextCleanupSlices(), func(ctx context.Context) {
-			if _, err := e.CleanupSlices(ctx); err != nil && ctx.Err() == nil {
+			if _, err := e.Cleanup().ReleaseUnreferencedSlices(ctx); err != nil && ctx.Err() == nil {
 				e.log.Warn(fmt.Sprintf("clean up slice references: %v", err))
 			}
 		})
@@ -80,28 +80,29 @@ func (e *Engine) runTrashJob(ctx context.Context) {
 	go func() {
 		defer wg.Done()
 		edge := time.Now().Add(-time.Duration(24*days+2) * time.Hour)
-		if n, err := e.CleanupTrashBefore(ctx, edge, nil); err != nil && ctx.Err() == nil {
+		if n, err := e.Cleanup().ExpireTrash(ctx, edge, nil); err != nil && ctx.Err() == nil {
 			e.log.Warn(fmt.Sprintf("clean up trash: deleted %d entries, then: %v", n, err))
 		}
 	}()
 	go func() {
 		defer wg.Done()
 		edge := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
-		if n, err := e.CleanupDelayedSlices(ctx, edge); err != nil && ctx.Err() == nil {
+		if n, err := e.Cleanup().ReleaseDelayedSlices(ctx, edge); err != nil && ctx.Err() == nil {
 			e.log.Warn(fmt.Sprintf("clean up delayed slices: released %d slices, then: %v", n, err))
 		}
 	}()
 	wg.Wait()
 }
 
-// CleanupTrashBefore deletes, oldest first, every trash hour directory whose
+// ExpireTrash deletes, oldest first, every trash hour directory whose
 // hour starts before edge: its entries are removed for good (skip-trash
 // deletes, one worker) and the directory itself is removed from the trash
 // root. It stops at the first directory that is not old enough. Names that
 // are not hours are skipped with a warning. progress, when set, receives
 // about once a second the number of entries deleted since its last call.
 // It returns the number of entries deleted.
-func (e *Engine) CleanupTrashBefore(ctx context.Context, edge time.Time, progress func(n int)) (int, error) {
+func (c Cleaner) ExpireTrash(ctx context.Context, edge time.Time, progress func(n int)) (int, error) {
+	e := c.e
 	if e.readOnly {
 		return 0, syscall.EROFS
 	}
@@ -245,11 +246,12 @@ func (e *Engine) removeTrashHour(ctx context.Context, name string) error {
 	return nil
 }
 
-// CleanupDelayedSlices releases the slices that compactions kept for the
+// ReleaseDelayedSlices releases the slices that compactions kept for the
 // trash (delSlices) when the compaction happened before edge: every listed
 // slice loses one reference, the field is deleted, and slices left without
 // references are released. It returns how many slices were released.
-func (e *Engine) CleanupDelayedSlices(ctx context.Context, edge time.Time) (int, error) {
+func (c Cleaner) ReleaseDelayedSlices(ctx context.Context, edge time.Time) (int, error) {
+	e := c.e
 	if e.readOnly {
 		return 0, syscall.EROFS
 	}
@@ -321,11 +323,12 @@ func (e *Engine) expireDelayedSlices(ctx context.Context, field string, id uint6
 	return freed, err
 }
 
-// CleanupSlices is the hourly slice-reference job (and part of `gc
+// ReleaseUnreferencedSlices is the hourly slice-reference job (and part of `gc
 // --delete`): every slice whose reference count is negative is released,
 // and "0" markers left by compactions are removed if still 0. It returns how
 // many negative counts it found.
-func (e *Engine) CleanupSlices(ctx context.Context) (int, error) {
+func (c Cleaner) ReleaseUnreferencedSlices(ctx context.Context) (int, error) {
+	e := c.e
 	if e.readOnly {
 		return 0, syscall.EROFS
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
-func TestCleanupTrashBefore(t *testing.T) {
+func TestExpireTrash(t *testing.T) {
 	v := newVolume(t, 1)
 	e := v.e
 	ctx := context.Background()
@@ -51,7 +51,7 @@ func TestCleanupTrashBefore(t *testing.T) {
 
 	var mu sync.Mutex
 	reported := 0
-	n, err := e.CleanupTrashBefore(ctx, time.Now().Add(-26*time.Hour), func(d int) {
+	n, err := e.Cleanup().ExpireTrash(ctx, time.Now().Add(-26*time.Hour), func(d int) {
 		mu.Lock()
 		reported += d
 		mu.Unlock()
@@ -115,13 +115,13 @@ func TestTrashJobEdges(t *testing.T) {
 func TestDelayedSlicesAndSliceCleanup(t *testing.T) {
 	var released sync.Map
 	var count atomic.Int32
-	v := newVolumeWith(t, volumeOpts{trashDays: 1, engine: meta.Options{
-		DeleteSlice: func(_ context.Context, id uint64, size uint32) error {
+	v := newVolumeWith(t, volumeOpts{trashDays: 1,
+		deleteSlice: func(_ context.Context, id uint64, size uint32) error {
 			released.Store(id, size)
 			count.Add(1)
 			return nil
 		},
-	}})
+	})
 	e := v.e
 	ctx := context.Background()
 	k := e.Keys()
@@ -141,7 +141,7 @@ func TestDelayedSlicesAndSliceCleanup(t *testing.T) {
 		newField, string(codec.MarshalDelSliceRecords([]codec.DelSliceRecord{{ID: 200, Size: 2000}})),
 		"bogus", "x")
 
-	n, err := e.CleanupDelayedSlices(ctx, time.Now().Add(-24*time.Hour))
+	n, err := e.Cleanup().ReleaseDelayedSlices(ctx, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,9 +172,9 @@ func TestDelayedSlicesAndSliceCleanup(t *testing.T) {
 
 	// The hourly slice job: a negative count is released, a "0" dropped.
 	v.do("HSET", k.SliceRef(), k.SliceRefField(500, 10), "-1")
-	got, err := e.CleanupSlices(ctx)
+	got, err := e.Cleanup().ReleaseUnreferencedSlices(ctx)
 	if err != nil || got != 1 {
-		t.Fatalf("CleanupSlices = %d, %v; want 1", got, err)
+		t.Fatalf("ReleaseUnreferencedSlices = %d, %v; want 1", got, err)
 	}
 	if _, ok := released.Load(uint64(500)); !ok {
 		t.Fatal("slice 500 was not released")

@@ -126,7 +126,7 @@ func (a *app) config(c *cli.Context) error {
 	if !old.UserGroupQuota && r.f.UserGroupQuota {
 		// Enabling dropped the user/group hashes: count the existing usage.
 		a.log.Info("Scanning the usage of every user and group")
-		if err := e.ScanUserGroupUsage(ctx); err != nil {
+		if err := e.Quotas().ScanUserGroupUsage(ctx); err != nil {
 			return fmt.Errorf("scan user and group usage: %w", err)
 		}
 	}
@@ -367,7 +367,7 @@ func (r *configRun) check(ctx context.Context, e *meta.Engine, old *codec.Format
 		}
 	}
 	if old.DirStats && !f.DirStats {
-		dirs, err := e.DirQuotaInodes(ctx)
+		dirs, err := e.Inspect().DirQuotaInodes(ctx)
 		if err != nil {
 			return fmt.Errorf("list directory quotas: %w", err)
 		}
@@ -397,7 +397,7 @@ func (r *configRun) checkClients(ctx context.Context, e *meta.Engine) error {
 		a.warn("This client (%s) will be rejected after the change: %v", meta.Version, err)
 		ask = true
 	}
-	sessions, err := e.ListSessions(ctx)
+	sessions, err := e.Inspect().Sessions(ctx)
 	if err != nil {
 		a.log.Warn(fmt.Sprintf("list sessions: %v", err))
 	}

@@ -48,8 +48,8 @@ func (a *app) destroy(c *cli.Context) error {
 		return fmt.Errorf("UUID %q != expected %q", id, f.UUID)
 	}
 	if !c.Bool("force") {
-		e.CleanStaleSessions(ctx)
-		sessions, err := e.ListSessions(ctx)
+		e.Cleanup().CleanStaleSessions(ctx)
+		sessions, err := e.Inspect().Sessions(ctx)
 		if err != nil {
 			return fmt.Errorf("list sessions: %w", err)
 		}

@@ -44,7 +44,12 @@ func (a *app) openEngine(c *cli.Context, opts meta.Options) (*meta.Engine, error
 // background jobs, and the volume's format, refused when its version limits
 // exclude this client. Close the engine with closeEngine.
 func (a *app) openVolume(c *cli.Context) (*meta.Engine, *codec.Format, error) {
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true})
+	return a.openVolumeWith(c, meta.Options{NoBackgroundJobs: true})
+}
+
+// openVolumeWith is openVolume with other engine options.
+func (a *app) openVolumeWith(c *cli.Context, opts meta.Options) (*meta.Engine, *codec.Format, error) {
+	e, err := a.openEngine(c, opts)
 	if err != nil {
 		return nil, nil, err
 	}

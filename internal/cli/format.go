@@ -191,7 +191,7 @@ func (a *app) format(c *cli.Context) error {
 			return err
 		}
 	case errors.Is(err, meta.ErrNotFormatted):
-		n, err := e.KeyCount(ctx)
+		n, err := e.Inspect().KeyCount(ctx)
 		if err != nil {
 			return err
 		}

@@ -171,8 +171,13 @@ func (a *app) fsckVolume(ctx context.Context, e *meta.Engine, prog *progress) (i
 	if prog.p == nil {
 		a.log.Info(fmt.Sprintf("Checked %d inodes and %d entries: %d problems", rep.Inodes, rep.Entries, failures))
 	}
+	// Legacy slice references are moved into sliceRef whenever slices are
+	// listed, as the official client does.
+	if _, err := e.Cleanup().MigrateLegacyRefs(ctx, false); err != nil {
+		return 0, nil, fmt.Errorf("list all slices: %w", err)
+	}
 	spin := prog.Spin("Listed slices", false)
-	sr, err := e.ListSlices(ctx, false, false, func() { spin.Add(1, 0) })
+	sr, err := e.Inspect().Slices(ctx, meta.SliceScan{Progress: func() { spin.Add(1, 0) }})
 	spin.Done()
 	if err != nil {
 		return 0, nil, fmt.Errorf("list all slices: %w", err)
@@ -187,7 +192,7 @@ func (a *app) fsckVolume(ctx context.Context, e *meta.Engine, prog *progress) (i
 // statsPresent reports whether the statistics of dir are stored and not
 // negative.
 func statsPresent(ctx context.Context, e *meta.Engine, dir meta.Ino) bool {
-	st, ok, err := e.StoredDirStat(ctx, dir)
+	st, ok, err := e.Inspect().StoredDirStat(ctx, dir)
 	return err == nil && ok && st.Length >= 0 && st.Space >= 0 && st.Inodes >= 0
 }
 
@@ -195,7 +200,7 @@ func statsPresent(ctx context.Context, e *meta.Engine, dir meta.Ino) bool {
 // of lost objects ("" when none is lost).
 func (a *app) fsckObjects(ctx context.Context, e *meta.Engine, f *codec.Format, store objstore.Store, prog *progress,
 	slices map[meta.Ino][]meta.SliceID, listAll bool) (string, error) {
-	deleted, err := e.ListDeletedFiles(ctx)
+	deleted, err := e.Inspect().DeletedFiles(ctx)
 	if err != nil {
 		a.log.Warn(fmt.Sprintf("scan deleted objects: %v", err))
 	}

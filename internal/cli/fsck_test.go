@@ -169,7 +169,7 @@ func TestFsckRepairs(t *testing.T) {
 	}
 	run(t, "fsck", url).ok(t)
 	run(t, "fsck", url, "--path", "/", "-r", "--sync-dir-stat").ok(t)
-	a2, ok, err := engine(t, url).RawAttr(ctx, lost)
+	a2, ok, err := engine(t, url).Inspect().Attr(ctx, lost)
 	if err != nil || !ok || a2.Mode != 0o700 || a2.Typ != codec.TypeDirectory {
 		t.Errorf("rebuilt attribute %+v %v %v", a2, ok, err)
 	}

@@ -113,7 +113,7 @@ func TestGCLeaks(t *testing.T) {
 			t.Errorf("%s is still there", key)
 		}
 	}
-	if del, _ := v.e.ListDeletedFiles(ctx); len(del) != 0 {
+	if del, _ := v.e.Inspect().DeletedFiles(ctx); len(del) != 0 {
 		t.Errorf("delfiles left: %+v", del)
 	}
 	// Without the age limit, the young object is leaked too.
@@ -134,7 +134,7 @@ func TestGCLeaks(t *testing.T) {
 // liveSliceID returns the slice of a one-slice file.
 func liveSliceID(t *testing.T, v *dataVolume, ino meta.Ino) uint64 {
 	t.Helper()
-	recs, err := v.e.ChunkRecords(context.Background(), ino, 0)
+	recs, err := v.e.Inspect().ChunkRecords(context.Background(), ino, 0)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("chunk of %d: %v %v", ino, recs, err)
 	}

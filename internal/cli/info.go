@@ -155,7 +155,7 @@ func (a *app) inspect(c *cli.Context, e *meta.Engine, f *codec.Format, store obj
 	} else {
 		in.tier += " "
 	}
-	if in.flocks, in.plocks, err = e.ListLocks(ctx, ino); err != nil {
+	if in.flocks, in.plocks, err = e.Inspect().Locks(ctx, ino); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -166,7 +166,7 @@ func (a *app) inspect(c *cli.Context, e *meta.Engine, f *codec.Format, store obj
 func (in *infoOf) layout(ctx context.Context, e *meta.Engine, f *codec.Format, raw bool) error {
 	var lastChunk, chunkOff uint64
 	for indx := uint64(0); indx*codec.ChunkSize < in.summary.Length; indx++ {
-		recs, err := e.ChunkRecords(ctx, in.ino, uint32(indx))
+		recs, err := e.Inspect().ChunkRecords(ctx, in.ino, uint32(indx))
 		if err != nil {
 			return fmt.Errorf("read chunk %d of inode %d: %w", indx, in.ino, err)
 		}

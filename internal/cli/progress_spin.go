@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/rueidisfs/rueidisfs/gc"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -62,3 +63,6 @@ func (s *spinner) Done() {
 	s.bar.SetTotal(-1, true)
 	s.bar.Wait()
 }
+
+// Stage is Spin for the libraries that report their steps (gc.Progress).
+func (p *progress) Stage(name string, withBytes bool) gc.Counter { return p.Spin(name, withBytes) }

@@ -158,12 +158,12 @@ func (a *app) quota(c *cli.Context, cmd string) error {
 	rows := map[string]meta.Quota{}
 	switch cmd {
 	case "set":
-		if _, err := e.SetQuota(ctx, t.qtype, t.key, limits.MaxSpace, limits.MaxInodes, c.Bool("strict"), c.Bool("create")); err != nil {
+		if _, err := e.Quotas().Set(ctx, t.qtype, t.key, limits.MaxSpace, limits.MaxInodes, c.Bool("strict"), c.Bool("create")); err != nil {
 			return err
 		}
 		rows[t.key] = limits // juicefs shows what was asked for
 	case "get":
-		q, err := e.GetQuota(ctx, t.qtype, t.key)
+		q, err := e.Quotas().Get(ctx, t.qtype, t.key)
 		if err != nil {
 			return err
 		}
@@ -171,9 +171,9 @@ func (a *app) quota(c *cli.Context, cmd string) error {
 			rows[t.key] = *q
 		}
 	case "delete":
-		return e.DeleteQuota(ctx, t.qtype, t.key)
+		return e.Quotas().Delete(ctx, t.qtype, t.key)
 	case "list":
-		if rows, err = e.ListQuotas(ctx, t.qtype, t.key); err != nil {
+		if rows, err = e.Quotas().List(ctx, t.qtype, t.key); err != nil {
 			return err
 		}
 	case "check":
@@ -200,7 +200,7 @@ func (a *app) quota(c *cli.Context, cmd string) error {
 func (a *app) checkQuota(c *cli.Context, e *meta.Engine, t quotaTarget) (map[string]meta.Quota, error) {
 	repair := c.Bool("repair")
 	if t.qtype != meta.QuotaDir {
-		res, err := e.CheckQuota(c.Context, t.qtype, t.key, false, repair)
+		res, err := e.Quotas().Check(c.Context, t.qtype, t.key, false, repair)
 		if res != nil {
 			for _, m := range res.Mismatches {
 				switch {
@@ -223,7 +223,7 @@ func (a *app) checkQuota(c *cli.Context, e *meta.Engine, t quotaTarget) (map[str
 		}
 		return res.Quotas, nil
 	}
-	res, err := e.CheckQuota(c.Context, t.qtype, t.key, c.Bool("strict"), repair)
+	res, err := e.Quotas().Check(c.Context, t.qtype, t.key, c.Bool("strict"), repair)
 	if res != nil {
 		for _, m := range res.Mismatches {
 			a.log.Warn(fmt.Sprintf("%s: quota(%s, %s) != summary(%s, %s)", m.Key,

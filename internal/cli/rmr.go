@@ -55,12 +55,11 @@ func (a *app) rmr(c *cli.Context) error {
 	if skipTrash && !a.isRoot {
 		return errors.New("only root can remove files directly (--skip-trash)")
 	}
-	e, f, err := a.openVolume(c)
+	e, _, err := a.openVolumeWith(c, meta.Options{NoBackgroundJobs: true, SliceDeleter: a.quietSliceDeleter})
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	installSliceDeleter(e, a.quietStore(f), f, nil)
 	// A session without registration: pending directory statistics and
 	// quota usage are flushed as the removal goes.
 	if err := e.NewSession(c.Context, false); err != nil {

@@ -65,7 +65,7 @@ func (a *app) status(c *cli.Context) error {
 	defer a.closeEngine(e)
 	ctx := c.Context
 	if sid := c.Uint64("session"); sid != 0 {
-		s, err := e.GetSession(ctx, sid, true)
+		s, err := e.Inspect().Session(ctx, sid, true)
 		if err != nil {
 			return fmt.Errorf("get session: %w", err)
 		}
@@ -75,7 +75,7 @@ func (a *app) status(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("load setting: %w", err)
 	}
-	sessions, err := e.ListSessions(ctx)
+	sessions, err := e.Inspect().Sessions(ctx)
 	if err != nil {
 		return fmt.Errorf("list sessions: %w", err)
 	}
@@ -90,7 +90,7 @@ func (a *app) status(c *cli.Context) error {
 		AvailableInodes: st.AvailInodes,
 	}
 	if c.Bool("more") {
-		d, err := e.ScanDeletedObjects(ctx)
+		d, err := e.Inspect().DeletedObjects(ctx)
 		if err != nil {
 			return fmt.Errorf("statistic: %w", err)
 		}

@@ -112,27 +112,27 @@ func (a *app) openStore(f *codec.Format, what string) objstore.Store {
 	return store
 }
 
-// quietStore opens the object storage of f without a word (for commands
-// that only delete data on the way, as a mounted client would), or returns
-// nil when rueidisfs cannot reach it.
-func (a *app) quietStore(f *codec.Format) objstore.Store {
+// quietSliceDeleter is the meta.Options.SliceDeleter of commands that
+// only delete data on the way, as a mounted client would: it opens the
+// object storage of f without a word, and when rueidisfs cannot reach it
+// the data of deleted slices is left for gc.
+func (a *app) quietSliceDeleter(f *codec.Format) (meta.DeleteSliceFunc, error) {
 	store, err := volstore.Open(f)
 	if err != nil {
 		a.log.Debug(fmt.Sprintf("object storage: %v; data of deleted files is left for gc", err))
-		return nil
+		return nil, nil
 	}
-	return store
+	return storeSliceDeleter(store, f, nil), nil
 }
 
-// installSliceDeleter makes the engine delete the blocks of slices that
-// lose their last reference from store (nil: they keep a negative
-// reference count for a later gc). counted, when set, is called for every
-// slice deleted.
-func installSliceDeleter(e *meta.Engine, store objstore.Store, f *codec.Format, counted func()) {
+// storeSliceDeleter deletes the blocks of slices from store (nil: the
+// slices keep a negative reference count for a later gc). counted, when
+// set, is called for every slice deleted.
+func storeSliceDeleter(store objstore.Store, f *codec.Format, counted func()) meta.DeleteSliceFunc {
 	if store == nil {
-		return
+		return nil
 	}
-	e.SetDeleteSlice(func(ctx context.Context, id uint64, size uint32) error {
+	return func(ctx context.Context, id uint64, size uint32) error {
 		if err := objstore.RemoveSlice(ctx, store, f, id, size); err != nil {
 			return err
 		}
@@ -140,5 +140,5 @@ func installSliceDeleter(e *meta.Engine, store objstore.Store, f *codec.Format, 
 			counted()
 		}
 		return nil
-	})
+	}
 }

@@ -9,18 +9,8 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
-// Small reads and settings the command-line tools need (info, gc): the
-// locks held on one inode, the slices compactions keep for the trash, and
-// the data layer's slice deletion, which is only known once the format
-// (naming the object storage) has been read.
-
-// SetDeleteSlice installs fn as Options.DeleteSlice. The object storage is
-// named in the volume's format, so a tool learns how to delete slices only
-// after Load; call this before any operation that may release a slice (it
-// is not synchronised with them).
-func (e *Engine) SetDeleteSlice(fn func(ctx context.Context, id uint64, size uint32) error) {
-	e.opts.DeleteSlice = fn
-}
+// Reads of the locks held on an inode and of the slices compactions keep
+// for the trash (info, gc).
 
 // FlockItem is a BSD lock on an inode: the session and owner holding it and
 // its type, "R" or "W".
@@ -35,9 +25,10 @@ type PlockItem struct {
 	Lock       codec.PosixLock
 }
 
-// ListLocks returns the BSD and POSIX locks held on ino, sorted by session
-// and owner (the official client returns them in hash order).
-func (e *Engine) ListLocks(ctx context.Context, ino Ino) ([]FlockItem, []PlockItem, error) {
+// Locks returns the BSD and POSIX locks held on ino, sorted by session and
+// owner (the official client returns them in hash order).
+func (in Inspector) Locks(ctx context.Context, ino Ino) ([]FlockItem, []PlockItem, error) {
+	e := in.e
 	fkey, pkey := e.keys.Flock(ino), e.keys.Plock(ino)
 	res := e.rdb.DoMulti(ctx, e.rdb.B().Hgetall().Key(fkey).Build(), e.rdb.B().Hgetall().Key(pkey).Build())
 	fm, err := res[0].AsStrMap()
@@ -89,9 +80,10 @@ type DelayedSlices struct {
 	Slices []SliceID
 }
 
-// ListDelayedSlices returns every delSlices entry, oldest first. Entries
-// whose field or value cannot be decoded are skipped with a warning.
-func (e *Engine) ListDelayedSlices(ctx context.Context) ([]DelayedSlices, error) {
+// DelayedSlices returns every delSlices entry, oldest first. Entries whose
+// field or value cannot be decoded are skipped with a warning.
+func (in Inspector) DelayedSlices(ctx context.Context) ([]DelayedSlices, error) {
+	e := in.e
 	key := e.keys.DelSlices()
 	var out []DelayedSlices
 	err := e.hscan(ctx, key, func(field, value string) error {
@@ -119,20 +111,4 @@ func (e *Engine) ListDelayedSlices(ctx context.Context) ([]DelayedSlices, error)
 		return out[i].Field < out[j].Field
 	})
 	return out, err
-}
-
-// ChunkRecords returns the slice records of chunk indx of ino as stored, in
-// list order (nil for a chunk without data), for tools that show a chunk's
-// layout the way the official client computes it (codec.JuiceFSLayout).
-func (e *Engine) ChunkRecords(ctx context.Context, ino Ino, indx uint32) ([]codec.SliceRecord, error) {
-	key := e.keys.Chunk(ino, indx)
-	vals, err := e.cachedLRange(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	recs, err := codec.UnmarshalSliceRecords(vals)
-	if err != nil {
-		return nil, corrupt(key, err)
-	}
-	return recs, nil
 }

@@ -1,0 +1,315 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// Cleaner deletes what a volume keeps but no longer needs: leaked inodes
+// and chunk lists, detached clone trees, the data of deleted files, expired
+// trash, slices nothing references (through Options.SliceDeleter) and stale
+// sessions. Every deletion is a check-and-apply transaction that re-checks
+// what made the thing garbage. It acts as root. Get one with
+// Engine.Cleanup; the background jobs of a session use the same code.
+type Cleaner struct{ e *Engine }
+
+// Cleanup returns the engine's garbage cleaner.
+func (e *Engine) Cleanup() Cleaner { return Cleaner{e} }
+
+// The metadata side of `gc` and of `fsck` without a path: Inspector.Slices
+// and Inspector.Leaks report which slices the metadata references and what
+// leaked; checking objects against them (missing blocks, leaked objects,
+// their deletion) needs the object store and is the data layer's job.
+
+// DeleteLeakedInode deletes an inode Inspector.Leaks found: a regular file is queued in delfiles and its data purged (as
+// a sustained inode at its last close); other nodes are deleted with their
+// symlink target and directory statistics. A directory that still has
+// entries is kept (kept = true).
+func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err error) {
+	e := c.e
+	if e.readOnly {
+		return false, syscall.EROFS
+	}
+	var attr Attr
+	found := false
+	ikey := e.keys.Inode(ino)
+	err = e.runTx(ctx, func(tx *Tx) error {
+		found, kept = false, false
+		v, ok, err := tx.Get(ikey)
+		if err != nil || !ok {
+			return err
+		}
+		if attr, err = e.decodeAttr(ikey, v); err != nil {
+			return err
+		}
+		if attr.Typ == codec.TypeDirectory {
+			if nonEmpty, err := tx.Exists(e.keys.Entries(ino)); err != nil {
+				return err
+			} else if nonEmpty {
+				kept = true
+				return nil
+			}
+			e.queueDropDirStats(tx, ino)
+		}
+		found = true
+		space := int64(4096)
+		if attr.Typ == codec.TypeFile {
+			space = int64(codec.Align4K(attr.Length))
+			tx.Do("ZADD", e.keys.DelFiles(), strconv.FormatInt(time.Now().Unix(), 10), codec.DelFileMember(ino, attr.Length))
+		}
+		if attr.Typ == codec.TypeSymlink {
+			tx.Del(e.keys.Symlink(ino))
+		}
+		tx.Del(ikey)
+		tx.Del(e.keys.Xattrs(ino))
+		tx.Del(e.keys.Parents(ino))
+		tx.IncrBy(e.keys.UsedSpace(), -space)
+		tx.IncrBy(e.keys.TotalInodes(), -1)
+		tx.Log("DELSUSTAINED(0,%d)", ino)
+		return nil
+	})
+	if err != nil || !found {
+		return kept, err
+	}
+	space := int64(4096)
+	if attr.Typ == codec.TypeFile {
+		space = int64(codec.Align4K(attr.Length))
+	}
+	e.stats.volume(-space, -1)
+	e.stats.userGroup(attr.Uid, attr.Gid, -space, -1)
+	if attr.Typ == codec.TypeFile {
+		if err := e.deleteFileData(ctx, ino, attr.Length); err != nil {
+			e.log.Warn(fmt.Sprintf("purge data of leaked inode %d: %v (left in delfiles)", ino, err))
+		}
+	}
+	return false, nil
+}
+
+// DeleteLeakedChunk deletes a chunk list Inspector.Leaks found, with its
+// slice references (the slices left unreferenced are released).
+func (c Cleaner) DeleteLeakedChunk(ctx context.Context, ch LeakedChunk) error {
+	if c.e.readOnly {
+		return syscall.EROFS
+	}
+	return c.e.deleteChunk(ctx, ch.Ino, ch.Indx)
+}
+
+// LegacyRefs is what Cleaner.MigrateLegacyRefs did.
+type LegacyRefs struct {
+	// Migrated counts old-style k{id}_{size} reference keys whose count
+	// was moved into sliceRef; Deleted those removed because they held 0
+	// or less.
+	Migrated, Deleted int
+}
+
+// MigrateLegacyRefs moves the counts of pre-sliceRef k{id}_{size} keys into
+// sliceRef, as the official client does whenever it lists slices; with
+// dropEmpty, keys left at 0 or below are removed.
+func (c Cleaner) MigrateLegacyRefs(ctx context.Context, dropEmpty bool) (LegacyRefs, error) {
+	e := c.e
+	var rep LegacyRefs
+	err := e.scanKeys(ctx, "k*", func(keys []string) error {
+		type legacy struct {
+			key   string
+			field string
+		}
+		var refs []legacy
+		var cmds []rueidisCompleted
+		for _, k := range keys {
+			if id, size, ok := e.keys.ParseLegacySliceRefKey(k); ok {
+				refs = append(refs, legacy{k, e.keys.SliceRefField(id, size)})
+				cmds = append(cmds, e.rdb.B().Get().Key(k).Build())
+			}
+		}
+		for i, r := range e.rdb.DoMulti(ctx, cmds...) {
+			v, err := r.ToString()
+			if isNil(err) {
+				continue
+			}
+			if err != nil {
+				return e.redisErr("GET "+refs[i].key, err)
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				e.log.Warn(fmt.Sprintf("legacy reference %s holds %q, not a number", refs[i].key, v))
+				continue
+			}
+			if n <= 0 {
+				if dropEmpty {
+					if err := e.rdb.Do(ctx, e.rdb.B().Del().Key(refs[i].key).Build()).Error(); err != nil {
+						return e.redisErr("DEL "+refs[i].key, err)
+					}
+					rep.Deleted++
+				}
+				continue
+			}
+			key, field := refs[i].key, refs[i].field
+			err = e.runTx(ctx, func(tx *Tx) error {
+				cur, ok, err := tx.Get(key)
+				if err != nil || !ok {
+					return err
+				}
+				m, err := strconv.ParseInt(cur, 10, 64)
+				if err != nil || m <= 0 {
+					return err
+				}
+				tx.HIncrBy(e.keys.SliceRef(), field, m)
+				tx.Do("DECRBY", key, strconv.FormatInt(m, 10))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			e.log.Info(fmt.Sprintf("moved references of %s into %s", key, e.keys.SliceRef()))
+			rep.Migrated++
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// RemoveDetachedTrees removes the directory trees that clones left detached
+// (not yet attached to their parent) before edge: each tree is emptied and
+// its top directory deleted. It returns how many trees were removed;
+// progress, when set, is called for each.
+func (c Cleaner) RemoveDetachedTrees(ctx context.Context, edge time.Time, progress func()) (int, error) {
+	e := c.e
+	if e.readOnly {
+		return 0, syscall.EROFS
+	}
+	ctx = WithCaller(ctx, rootCaller)
+	members, err := e.rdb.Do(ctx, e.rdb.B().Zrangebyscore().Key(e.keys.DetachedNodes()).Min("-inf").
+		Max(strconv.FormatInt(edge.Unix(), 10)).Build()).AsStrSlice()
+	if err != nil {
+		return 0, e.redisErr("ZRANGEBYSCORE "+e.keys.DetachedNodes(), err)
+	}
+	n := 0
+	for _, m := range members {
+		v, err := strconv.ParseUint(m, 10, 64)
+		if err != nil {
+			continue
+		}
+		if err := e.cleanupDetachedNode(ctx, Ino(v)); err != nil {
+			e.log.Error(fmt.Sprintf("remove detached tree %d: %v", v, err))
+			continue
+		}
+		n++
+		if progress != nil {
+			progress()
+		}
+	}
+	return n, nil
+}
+
+func (e *Engine) cleanupDetachedNode(ctx context.Context, ino Ino) error {
+	if _, ok, err := e.Inspect().Attr(ctx, ino); err != nil {
+		return err
+	} else if ok {
+		s := &rmrState{e: e, skipTrash: true, slots: make(chan struct{}, 10)}
+		if _, err := s.emptyDir(ctx, ino); err != nil {
+			return err
+		}
+	}
+	var attr Attr
+	found := false
+	ikey := e.keys.Inode(ino)
+	err := e.runTx(ctx, func(tx *Tx) error {
+		found = false
+		v, ok, err := tx.Get(ikey)
+		if err != nil {
+			return err
+		}
+		tx.Do("ZREM", e.keys.DetachedNodes(), ino.String())
+		if !ok {
+			return nil
+		}
+		if attr, err = e.decodeAttr(ikey, v); err != nil {
+			return err
+		}
+		found = true
+		tx.Del(ikey)
+		tx.Del(e.keys.Xattrs(ino))
+		tx.IncrBy(e.keys.UsedSpace(), -4096)
+		tx.IncrBy(e.keys.TotalInodes(), -1)
+		f := ino.String()
+		tx.HDel(e.keys.DirUsedInodes(), f)
+		tx.HDel(e.keys.DirDataLength(), f)
+		tx.HDel(e.keys.DirUsedSpace(), f)
+		tx.Log("CLEANUP(%d)", ino)
+		return nil
+	})
+	if err != nil || !found {
+		return err
+	}
+	e.stats.volume(-4096, -1)
+	e.stats.userGroup(attr.Uid, attr.Gid, -4096, -1)
+	e.stats.dropPending(ino)
+	return nil
+}
+
+// PurgeDeletedFile deletes the data of a file listed by
+// Inspector.DeletedFiles and removes it from delfiles.
+func (c Cleaner) PurgeDeletedFile(ctx context.Context, f DeletedFile) error {
+	e := c.e
+	if e.readOnly {
+		return syscall.EROFS
+	}
+	if err := e.deleteFileData(ctx, f.Ino, f.Length); err != nil {
+		return err
+	}
+	err := e.rdb.Do(ctx, e.rdb.B().Zrem().Key(e.keys.DelFiles()).Member(f.Member).Build()).Error()
+	return e.redisErr("ZREM "+e.keys.DelFiles(), err)
+}
+
+// PurgeDeletedFiles purges files listed by Inspector.DeletedFiles with
+// threads workers (at least 1), as `gc --delete` does for all of them
+// whatever their age. progress, when set, is called (never concurrently)
+// for each file purged. It returns how many were purged and the first error.
+func (c Cleaner) PurgeDeletedFiles(ctx context.Context, files []DeletedFile, threads int, progress func(DeletedFile)) (int, error) {
+	work := make(chan DeletedFile)
+	var (
+		mu       sync.Mutex
+		n        int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for range max(threads, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				err := c.PurgeDeletedFile(ctx, f)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("purge deleted inode %d: %w", f.Ino, err)
+					}
+				} else {
+					n++
+					if progress != nil {
+						progress(f)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, f := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- f
+	}
+	close(work)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctxErrno(ctx.Err())
+	}
+	return n, firstErr
+}

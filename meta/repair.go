@@ -1,0 +1,200 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"syscall"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// Repairer writes back single values that a check (fsck, quota check)
+// found wrong: each repair is an ordinary check-and-apply transaction, and
+// those that take the value the check saw write nothing (ErrChanged) when
+// it changed meanwhile. It acts as root. Get one with Engine.Repair.
+type Repairer struct{ e *Engine }
+
+// Repair returns the engine's repair primitives.
+func (e *Engine) Repair() Repairer { return Repairer{e} }
+
+// Dir rewrites the attribute of directory dir with its link count
+// recomputed from its entries (2 plus one per sub-directory; always 2 in the
+// trash). When the attribute is missing, rebuild (a directory attribute,
+// typically with the mode, owner and parent chosen by fsck) is stored
+// instead; without rebuild a missing attribute is left alone (ENOENT).
+func (r Repairer) Dir(ctx context.Context, dir Ino, rebuild *Attr) error {
+	e := r.e
+	ikey := e.keys.Inode(dir)
+	return e.runTx(ctx, func(tx *Tx) error {
+		v, ok, err := tx.Get(ikey)
+		if err != nil {
+			return err
+		}
+		var attr Attr
+		switch {
+		case ok:
+			if attr, err = e.decodeAttr(ikey, v); err != nil {
+				return err
+			}
+			if attr.Typ != codec.TypeDirectory {
+				return syscall.ENOTDIR
+			}
+		case rebuild != nil:
+			attr = *rebuild
+			attr.Typ = codec.TypeDirectory
+		default:
+			return syscall.ENOENT
+		}
+		nlink, err := e.dirNlink(tx.ctx, dir)
+		if err != nil {
+			return err
+		}
+		// The full-value condition on the attribute also catches
+		// sub-directories added or removed meanwhile: each such change
+		// patches the directory's link count.
+		if ok && attr.Nlink == nlink {
+			return nil
+		}
+		attr.Nlink = nlink
+		tx.Set(ikey, string(attr.Marshal()))
+		tx.Log("REPAIRDIR(%d)", dir)
+		return nil
+	})
+}
+
+// Nlink sets the link count of ino to nlink, provided it is still expect
+// (the value the caller's check saw); otherwise nothing is written and
+// ErrChanged is returned.
+func (r Repairer) Nlink(ctx context.Context, ino Ino, expect, nlink uint32) error {
+	e := r.e
+	key := e.keys.Inode(ino)
+	return e.runTx(ctx, func(tx *Tx) error {
+		attr, err := e.txAttr(tx, key)
+		if err != nil {
+			return err
+		}
+		if attr.Nlink != expect {
+			return fmt.Errorf("%w: nlink of inode %d is now %d", ErrChanged, ino, attr.Nlink)
+		}
+		attr.Nlink = nlink
+		tx.Set(key, string(attr.Marshal()))
+		tx.Log("REPAIRNLINK(%d,%d)", ino, nlink)
+		return nil
+	})
+}
+
+// ParentCount sets, in the parent tracking of a hard-linked inode (p{ino}),
+// how many names parent holds (0 deletes the field). The inode's attribute
+// must exist and not name a single parent.
+func (r Repairer) ParentCount(ctx context.Context, ino, parent Ino, count int64) error {
+	e := r.e
+	key := e.keys.Inode(ino)
+	return e.runTx(ctx, func(tx *Tx) error {
+		attr, err := e.txAttr(tx, key)
+		if err != nil {
+			return err
+		}
+		if attr.Parent != 0 {
+			return fmt.Errorf("%w: inode %d has a single parent %d", ErrChanged, ino, attr.Parent)
+		}
+		if count == 0 {
+			tx.HDel(e.keys.Parents(ino), parent.String())
+		} else {
+			tx.HSet(e.keys.Parents(ino), parent.String(), strconv.FormatInt(count, 10))
+		}
+		return nil
+	})
+}
+
+// VolumeCounters overwrites the volume's usage counters (usedSpace,
+// totalInodes), as `fsck --repair --sync-dir-stat` does. A negative value
+// leaves that counter alone. It is not transactional: run it on a quiet
+// volume.
+func (r Repairer) VolumeCounters(ctx context.Context, usedSpace, usedInodes int64) error {
+	e := r.e
+	if e.readOnly {
+		return syscall.EROFS
+	}
+	set := func(key string, v int64) error {
+		err := e.rdb.Do(ctx, e.rdb.B().Set().Key(key).Value(strconv.FormatInt(v, 10)).Build()).Error()
+		e.cache.Invalidate(key)
+		e.overlay.forget(key)
+		return e.redisErr("SET "+key, err)
+	}
+	if usedSpace >= 0 {
+		if err := set(e.keys.UsedSpace(), usedSpace); err != nil {
+			return err
+		}
+		e.stats.usedSpace.Store(usedSpace)
+	}
+	if usedInodes >= 0 {
+		if err := set(e.keys.TotalInodes(), usedInodes); err != nil {
+			return err
+		}
+		e.stats.usedInodes.Store(usedInodes)
+	}
+	return nil
+}
+
+// DirStat stores given statistics for directory dir (ENOENT when its
+// attribute is gone); fsck uses it to write the values its recount found.
+func (r Repairer) DirStat(ctx context.Context, dir Ino, st DirStat) error {
+	r.e.stats.dropPending(dir)
+	return r.e.storeDirStat(ctx, dir, st)
+}
+
+// RecountDirStat recomputes a directory's statistics from its entries and
+// stores them.
+func (r Repairer) RecountDirStat(ctx context.Context, dir Ino) (DirStat, error) {
+	if r.e.readOnly {
+		return DirStat{}, syscall.EROFS
+	}
+	return r.e.syncDirStat(ctx, dir)
+}
+
+// DropDirStat deletes the statistics of a directory that no longer exists
+// (nothing is done if its attribute exists).
+func (r Repairer) DropDirStat(ctx context.Context, dir Ino) error {
+	e := r.e
+	return e.runTx(ctx, func(tx *Tx) error {
+		if _, ok, err := tx.GetAttrBytes(e.keys.Inode(dir)); err != nil || ok {
+			return err
+		}
+		f := dir.String()
+		tx.HDel(e.keys.DirDataLength(), f)
+		tx.HDel(e.keys.DirUsedSpace(), f)
+		tx.HDel(e.keys.DirUsedInodes(), f)
+		return nil
+	})
+}
+
+// QuotaUsage overwrites the stored usage of a quota (limits kept); fsck
+// uses it to store recounted usage. A missing user or group entry is created
+// unlimited (as the periodic flush would); a missing directory quota is
+// ENOENT.
+func (r Repairer) QuotaUsage(ctx context.Context, qtype codec.QuotaType, id uint64, space, inodes int64) error {
+	e := r.e
+	limitsKey, spaceKey, inodesKey, ok := e.keys.Quota(qtype)
+	if !ok {
+		return fmt.Errorf("invalid quota type %d", qtype)
+	}
+	field := strconv.FormatUint(id, 10)
+	err := e.runTx(ctx, func(tx *Tx) error {
+		if _, ok, err := tx.HGet(inodesKey, field); err != nil {
+			return err
+		} else if !ok && qtype == QuotaDir {
+			return syscall.ENOENT
+		}
+		if qtype != QuotaDir {
+			tx.Do("HSETNX", limitsKey, field, string(codec.UnlimitedQuota().Marshal()))
+		}
+		tx.HSet(spaceKey, field, strconv.FormatInt(space, 10))
+		tx.HSet(inodesKey, field, strconv.FormatInt(inodes, 10))
+		return nil
+	})
+	if err == nil {
+		e.reloadQuotas(ctx)
+	}
+	return err
+}
