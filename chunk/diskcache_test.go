@@ -1,0 +1,161 @@
+package chunk
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func cachedConf(dir string) Config {
+	return Config{CacheDir: dir, CacheSize: 1 << 30, VolumeUUID: "vol-uuid", MemCacheSize: 1}
+}
+
+// TestDiskCacheLayout: a block read from the storage lands in
+// <dir>/<uuid>/raw/<key> as its bytes plus a CRC-32C per 32 KiB, and later
+// reads are served from it (even with the object gone); a new store on the
+// same directory finds it again.
+func TestDiskCacheLayout(t *testing.T) {
+	st := newDirStorage(t)
+	dir := t.TempDir()
+	s := newStore(t, st, cachedConf(dir))
+	data := randomBytes(5, 3*s.BlockSize())
+	writeSlice(t, s, 61, data) // full blocks are not cached on write
+	key := "chunks/0/0/61_1_65536"
+	path := filepath.Join(dir, "vol-uuid", "raw", filepath.FromSlash(key))
+	if _, err := readSlice(s, 61, len(data), 0, len(data)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the block in the disk cache", func() bool { return s.disk.contains(key) })
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := data[65536 : 2*65536]
+	if !bytes.Equal(raw[:65536], block) || len(raw) != 65536+8 {
+		t.Fatalf("cache file of %d bytes does not hold the block and two checksums", len(raw))
+	}
+	for i := range 2 {
+		want := crc32.Checksum(block[i*32768:(i+1)*32768], crc32.MakeTable(crc32.Castagnoli))
+		if got := binary.BigEndian.Uint32(raw[65536+4*i:]); got != want {
+			t.Fatalf("checksum %d = %x, want %x", i, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vol-uuid", ".lock")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(st.path(key))
+	got, err := readSlice(s, 61, len(data), 65536+100, 1000)
+	if err != nil || !bytes.Equal(got, data[65536+100:65536+1100]) {
+		t.Fatalf("read from the cache: %v", err)
+	}
+	s.Close()
+
+	// After a restart the cached block is found and used.
+	s2 := newStore(t, st, cachedConf(dir))
+	waitFor(t, "the scan of the cache", func() bool { return s2.disk.contains(key) })
+	got, err = readSlice(s2, 61, len(data), 65536, 65536)
+	if err != nil || !bytes.Equal(got, block) {
+		t.Fatalf("read from the cache after a restart: %v", err)
+	}
+}
+
+// TestDiskCacheCorrupt: a cache file whose bytes no longer match their
+// checksums is dropped and the block read from the storage.
+func TestDiskCacheCorrupt(t *testing.T) {
+	st := newDirStorage(t)
+	dir := t.TempDir()
+	s := newStore(t, st, cachedConf(dir))
+	data := randomBytes(6, 1000) // short block: cached on write
+	writeSlice(t, s, 71, data)
+	key := "chunks/0/0/71_0_1000"
+	waitFor(t, "the block in the disk cache", func() bool { return s.disk.contains(key) })
+	path := filepath.Join(dir, "vol-uuid", "raw", filepath.FromSlash(key))
+	raw, _ := os.ReadFile(path)
+	raw[10] ^= 0xFF
+	os.WriteFile(path, raw, 0o600)
+	got, err := readSlice(s, 71, 1000, 0, 1000)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read past a corrupt cache file: %v", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		// It may have been cached again from the storage: then it is good.
+		raw, _ := os.ReadFile(path)
+		if !bytes.Equal(raw[:1000], data) {
+			t.Fatal("the corrupt cache file was kept")
+		}
+	}
+}
+
+// TestDiskCacheEviction keeps usage within the capacity.
+func TestDiskCacheEviction(t *testing.T) {
+	st := newDirStorage(t)
+	conf := cachedConf(t.TempDir())
+	conf.CacheSize = 10 * (65536 + entryOverhead)
+	s := newStore(t, st, conf)
+	for i := range 40 {
+		data := randomBytes(uint64(i), 65536)
+		writeSlice(t, s, uint64(100+i), data)
+		if _, err := readSlice(s, uint64(100+i), len(data), 0, len(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "cache writes", func() bool { return len(s.disk.queue) == 0 })
+	s.disk.mu.Lock()
+	used, n := s.disk.used, len(s.disk.entries)
+	s.disk.mu.Unlock()
+	if used > conf.CacheSize || n == 0 {
+		t.Fatalf("cache holds %d blocks, %d bytes, capacity %d", n, used, conf.CacheSize)
+	}
+}
+
+// TestDiskCacheUnusable: a cache directory that cannot be written steps
+// aside; reads and writes go on.
+func TestDiskCacheUnusable(t *testing.T) {
+	st := newDirStorage(t)
+	dir := t.TempDir()
+	s := newStore(t, st, cachedConf(dir))
+	// Replace raw/ by a file: every cache write fails.
+	raw := filepath.Join(dir, "vol-uuid", "raw")
+	if err := os.RemoveAll(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(raw, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		data := randomBytes(uint64(i), 1000)
+		writeSlice(t, s, uint64(200+i), data)
+		got, err := readSlice(s, uint64(200+i), 1000, 0, 1000)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read with a broken cache: %v", err)
+		}
+	}
+	waitFor(t, "the cache to step aside", s.disk.down)
+
+	// A cache directory that cannot even be created is no error either.
+	s2 := newStore(t, st, cachedConf(filepath.Join(raw, "below-a-file")))
+	if s2.disk != nil {
+		t.Fatal("a cache in an impossible directory was opened")
+	}
+	got, err := readSlice(s2, 200, 1000, 0, 1000)
+	if err != nil || !bytes.Equal(got, randomBytes(0, 1000)) {
+		t.Fatalf("read without a cache: %v", err)
+	}
+	_ = context.Background
+}

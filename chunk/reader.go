@@ -1,0 +1,181 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ReadAt fills p with the bytes of slice id (size bytes long) from slice
+// offset off. The range must lie inside the slice. Blocks come from the
+// memory cache, the disk cache or the object storage; a block that cannot
+// be read (missing, short, corrupt, undecodable object) fails the read with
+// an error wrapping ErrIO that names the object and the reason. Wrong bytes
+// are never returned.
+func (s *Store) ReadAt(ctx context.Context, id uint64, size uint32, p []byte, off int) error {
+	if off < 0 || off+len(p) > int(size) {
+		return fmt.Errorf("slice %d (%d bytes): read of %d bytes at %d is outside it (%w)", id, size, len(p), off, ErrIO)
+	}
+	bs := s.conf.BlockSize
+	for len(p) > 0 {
+		indx, boff := off/bs, off%bs
+		blen := s.blockLen(size, indx)
+		n := min(len(p), blen-boff)
+		if err := s.readBlock(ctx, s.blockKey(id, indx, blen), blen, p[:n], boff); err != nil {
+			return err
+		}
+		p, off = p[n:], off+n
+	}
+	return nil
+}
+
+// readBlock fills p from offset boff of the block named key, blen bytes
+// long.
+func (s *Store) readBlock(ctx context.Context, key string, blen int, p []byte, boff int) error {
+	if s.mem.read(key, p, boff) {
+		return nil
+	}
+	if s.disk != nil && s.disk.read(key, blen, p, boff) {
+		return nil
+	}
+	// Uncompressed: a small part of a block is read with a range request,
+	// and the whole block fetched for the cache in the background.
+	if s.codec.Seekable() && (boff > 0 && len(p) <= blen/4) {
+		err := s.readRange(ctx, key, p, boff)
+		if err == nil {
+			s.prefetch.add(key, blen)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return objectError("read", key, err)
+		}
+		// Fall back to the whole object, which tells more.
+	}
+	block, err := s.fetch(ctx, key, blen)
+	if err != nil {
+		return err
+	}
+	copy(p, block[boff:])
+	return nil
+}
+
+// readRange reads exactly len(p) bytes of key from off.
+func (s *Store) readRange(ctx context.Context, key string, p []byte, off int) error {
+	if err := s.downloadSlot(ctx); err != nil {
+		return err
+	}
+	defer func() { <-s.downloads }()
+	r, err := s.storage.Get(ctx, key, int64(off), int64(len(p)))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, p); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("object shorter than %d bytes", off+len(p))
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Store) downloadSlot(ctx context.Context) error {
+	select {
+	case s.downloads <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fetch returns the whole block named key (blen bytes), downloading and
+// decoding it once for all concurrent callers, and keeps it in the caches.
+// The returned slice must not be modified.
+func (s *Store) fetch(ctx context.Context, key string, blen int) ([]byte, error) {
+	ch := s.fetches.DoChan(key, func() (any, error) {
+		// Shared by several callers: not bound to the first one's
+		// context, which may be cancelled while others still wait.
+		return s.download(context.WithoutCancel(ctx), key, blen)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]byte), nil
+	case <-ctx.Done():
+		return nil, objectError("read", key, ctx.Err())
+	}
+}
+
+// download GETs the object key and decodes it into a block of blen bytes,
+// which it adds to the caches.
+func (s *Store) download(ctx context.Context, key string, blen int) ([]byte, error) {
+	if b, ok := s.mem.get(key); ok {
+		return b, nil // filled while this download waited its turn
+	}
+	if err := s.downloadSlot(ctx); err != nil {
+		return nil, objectError("read", key, err)
+	}
+	body, err := s.getBody(ctx, key, blen)
+	<-s.downloads
+	if err != nil {
+		return nil, objectError("read", key, err)
+	}
+	block := make([]byte, blen)
+	err = s.codec.Decompress(block, body)
+	s.putBodyBuffer(body)
+	if err != nil {
+		return nil, objectError("decode", key, err)
+	}
+	s.mem.put(key, block)
+	if s.disk != nil {
+		s.disk.store(key, block)
+	}
+	return block, nil
+}
+
+// getBody reads the stored body of key: at most the compress bound of a
+// block of blen bytes, plus one byte to tell a body that is too long.
+func (s *Store) getBody(ctx context.Context, key string, blen int) ([]byte, error) {
+	r, err := s.storage.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	bp := s.bodyBuffer(blen)
+	buf := (*bp)[:cap(*bp)]
+	limit := s.codec.Bound(blen) + 1
+	if len(buf) < limit {
+		buf = make([]byte, limit)
+	}
+	n, err := io.ReadFull(r, buf[:limit])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		s.bodyPool.Put(bp)
+		return nil, err
+	}
+	if n == limit {
+		s.bodyPool.Put(bp)
+		return nil, fmt.Errorf("object longer than the %d bytes a %d-byte block can take", limit-1, blen)
+	}
+	return buf[:n], nil
+}
+
+func (s *Store) putBodyBuffer(b []byte) {
+	if cap(b) >= s.codec.Bound(s.conf.BlockSize) {
+		b = b[:cap(b)]
+		s.bodyPool.Put(&b)
+	}
+}
+
+// cacheWritten keeps a copy of a block just uploaded in the caches (the
+// writer reuses nothing, but the block's buffer is released to the budget,
+// so the caches take it as it is).
+func (s *Store) cacheWritten(key string, block []byte) {
+	if s.disk != nil {
+		s.disk.store(key, block)
+	} else {
+		s.mem.put(key, block)
+	}
+}

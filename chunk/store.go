@@ -1,0 +1,253 @@
+// Package chunk is the chunk store: it turns slices (immutable byte strings
+// of up to 64 MiB named by a slice id) into block objects of the volume's
+// object storage and back, with the buffers, caches and concurrency that
+// make this fast.
+//
+// A slice of n bytes is stored as ceil(n / block size) blocks; every block
+// is one object named by the slice id, its index and its length (see
+// objstore.BlockKey), compressed as the volume's format says (package
+// compress), then handed to the storage, which may encrypt it. Writing a
+// slice buffers its bytes, uploads each block as soon as it is complete and
+// the rest when the writer finishes; Finish returns only when every block
+// is stored, so the caller may then commit the slice in the metadata.
+//
+// Reads go through a small memory cache, then an optional disk cache (the
+// block's plain bytes with a CRC-32C per 32 KiB, as JuiceFS lays out its
+// cache directories), then the object storage, where concurrent readers of
+// one block share one download. Uncompressed volumes read a small part of a
+// block with a range request.
+package chunk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/compress"
+	"github.com/rueidisfs/rueidisfs/objstore"
+)
+
+// Storage is what the chunk store needs of an object storage (objstore's
+// stores satisfy it): keys are relative to the volume's prefix
+// ("chunks/0/0/7_0_4096"), a missing object is an error wrapping
+// fs.ErrNotExist, deleting a missing object is no error.
+type Storage interface {
+	// Get returns limit bytes of key from off (limit < 0: to the end).
+	Get(ctx context.Context, key string, off, limit int64) (io.ReadCloser, error)
+	// Put stores data as key; readers never see a part of it.
+	Put(ctx context.Context, key string, data []byte) error
+	// Delete removes key.
+	Delete(ctx context.Context, key string) error
+}
+
+// ChunkSize is the longest slice: 64 MiB.
+const ChunkSize = codec.ChunkSize
+
+// Config sets up a Store. BlockSize and Compression come from the volume's
+// format; the rest are the client's tunables, whose zero values give the
+// defaults noted.
+type Config struct {
+	BlockSize   int    // bytes, from the format (BlockSize KiB × 1024)
+	Compression string // from the format: none, lz4, zstd
+	HashPrefix  bool   // from the format
+
+	// BufferSize bounds the memory of write buffers (default 300 MiB):
+	// writers wait while more is in use and uploads are under way.
+	BufferSize int64
+	// MaxUploads is the number of block uploads in flight (default 20).
+	MaxUploads int
+	// MaxDownloads is the number of object downloads in flight (default
+	// 200).
+	MaxDownloads int
+	// UploadRetries is how many times a failed upload is tried again
+	// (default 10), waiting RetryDelay(attempt) before each.
+	UploadRetries int
+	// RetryDelay is the wait before retry number attempt (1, 2, ...);
+	// default attempt² seconds, capped at 30 s.
+	RetryDelay func(attempt int) time.Duration
+
+	// CacheDir is the disk cache's directory ("" or CacheSize 0: none;
+	// "memory": the memory cache takes CacheSize). The volume's UUID is
+	// appended, so that volumes sharing a directory do not mix.
+	CacheDir string
+	// CacheSize is the disk cache's capacity in bytes (each block counts
+	// its length plus 4 KiB).
+	CacheSize int64
+	// FreeSpaceRatio is the share of the cache disk kept free (default
+	// 0.1): below it the cache evicts and stops storing.
+	FreeSpaceRatio float64
+	// CacheMode is the permission of cache files (default 0600).
+	CacheMode os.FileMode
+	// CacheLargeWrite also caches full blocks on write (by default only
+	// blocks shorter than BlockSize are, as JuiceFS does).
+	CacheLargeWrite bool
+	// VolumeUUID names the volume's sub-directory of CacheDir.
+	VolumeUUID string
+	// MemCacheSize is the memory cache's capacity (default 64 MiB): blocks
+	// just downloaded or prefetched, for sequential readers.
+	MemCacheSize int64
+	// Prefetch is the number of background block downloads for readahead
+	// and after partial reads (default 1).
+	Prefetch int
+
+	// Logger receives warnings (a cache disk stepping aside, failed
+	// deletions); nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.BufferSize <= 0 {
+		c.BufferSize = 300 << 20
+	}
+	if c.MaxUploads <= 0 {
+		c.MaxUploads = 20
+	}
+	if c.MaxDownloads <= 0 {
+		c.MaxDownloads = 200
+	}
+	if c.UploadRetries < 0 {
+		c.UploadRetries = 0
+	} else if c.UploadRetries == 0 {
+		c.UploadRetries = 10
+	}
+	if c.RetryDelay == nil {
+		c.RetryDelay = func(attempt int) time.Duration {
+			return min(time.Duration(attempt*attempt)*time.Second, 30*time.Second)
+		}
+	}
+	if c.FreeSpaceRatio <= 0 {
+		c.FreeSpaceRatio = 0.1
+	}
+	if c.CacheMode == 0 {
+		c.CacheMode = 0o600
+	}
+	if c.MemCacheSize <= 0 {
+		c.MemCacheSize = 64 << 20
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Store is the chunk store of one volume. It is safe for concurrent use.
+type Store struct {
+	conf    Config
+	storage Storage
+	codec   compress.Codec
+	log     *slog.Logger
+
+	buffers   *budget       // write buffer memory
+	uploads   chan struct{} // upload slots
+	downloads chan struct{} // download slots
+	fetches   singleflight.Group
+	mem       *memCache
+	disk      *diskCache // nil without a disk cache
+	prefetch  *prefetcher
+
+	bodyPool  sync.Pool // *[]byte of the compress bound of a full block
+	closeOnce sync.Once
+}
+
+// New returns the chunk store of a volume on storage. With a disk cache,
+// the blocks it already holds are indexed in the background.
+func New(storage Storage, conf Config) (*Store, error) {
+	conf.setDefaults()
+	if conf.BlockSize <= 0 || conf.BlockSize > 16<<20 || conf.BlockSize&(conf.BlockSize-1) != 0 {
+		return nil, fmt.Errorf("block size %d is not a power of two of at most 16 MiB", conf.BlockSize)
+	}
+	c, err := compress.New(conf.Compression)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		conf:      conf,
+		storage:   storage,
+		codec:     c,
+		log:       conf.Logger,
+		buffers:   newBudget(conf.BufferSize),
+		uploads:   make(chan struct{}, conf.MaxUploads),
+		downloads: make(chan struct{}, conf.MaxDownloads),
+	}
+	memSize := conf.MemCacheSize
+	if conf.CacheDir == "memory" {
+		memSize = max(memSize, conf.CacheSize)
+	}
+	s.mem = newMemCache(memSize)
+	if conf.CacheDir != "" && conf.CacheDir != "memory" && conf.CacheSize > 0 {
+		if s.disk, err = openDiskCache(conf, s.log); err != nil {
+			// A cache is an optimisation: say why it is off and go on.
+			s.log.Warn(fmt.Sprintf("disk cache %s disabled: %v", conf.CacheDir, err))
+			s.disk = nil
+		}
+	}
+	s.prefetch = newPrefetcher(s, conf.Prefetch)
+	return s, nil
+}
+
+// Close stops the background work (prefetching, cache writes). Writers
+// still open must be finished or aborted first.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.prefetch.close()
+		if s.disk != nil {
+			s.disk.close()
+		}
+	})
+	return nil
+}
+
+// BlockSize is the volume's block size in bytes.
+func (s *Store) BlockSize() int { return s.conf.BlockSize }
+
+// blockKey names block indx (of size bytes) of slice id.
+func (s *Store) blockKey(id uint64, indx, size int) string {
+	return objstore.BlockKey(s.conf.HashPrefix, id, indx, size)
+}
+
+// blockLen is the length of block indx of a slice of size bytes.
+func (s *Store) blockLen(size uint32, indx int) int {
+	return min(s.conf.BlockSize, int(size)-indx*s.conf.BlockSize)
+}
+
+// Remove deletes every block of slice id (size bytes) from the caches and
+// the object storage, as the engine asks when the slice's last reference
+// is gone. Missing objects are no error; on other errors every block is
+// still tried and the last error is returned.
+func (s *Store) Remove(ctx context.Context, id uint64, size uint32) error {
+	var last error
+	for i, n := range objstore.BlockSizes(s.conf.BlockSize, size) {
+		key := s.blockKey(id, i, n)
+		s.mem.remove(key)
+		if s.disk != nil {
+			s.disk.remove(key)
+		}
+		if err := s.storage.Delete(ctx, key); err != nil {
+			last = fmt.Errorf("delete object %s: %w", key, err)
+		}
+	}
+	return last
+}
+
+// ErrIO wraps every failure to read or store data, so that callers can
+// answer EIO; the message names the object and the reason.
+var ErrIO = syscall.EIO
+
+// objectError is the error of a failed object read or upload.
+func objectError(op, key string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s object %s: %w", op, key, err)
+	}
+	return fmt.Errorf("%s object %s: %w (%w)", op, key, err, ErrIO)
+}

@@ -1,0 +1,307 @@
+package chunk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/compress"
+)
+
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32() >> 24)
+	}
+	return b
+}
+
+func newStore(t testing.TB, st Storage, conf Config) *Store {
+	t.Helper()
+	if conf.BlockSize == 0 {
+		conf.BlockSize = 64 << 10
+	}
+	if conf.RetryDelay == nil {
+		conf.RetryDelay = func(int) time.Duration { return time.Millisecond }
+	}
+	s, err := New(st, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// writeSlice stores data as slice id in one go.
+func writeSlice(t testing.TB, s *Store, id uint64, data []byte) {
+	t.Helper()
+	w := s.NewWriter(id)
+	if err := w.WriteAt(context.Background(), data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readSlice(s *Store, id uint64, size, off, n int) ([]byte, error) {
+	p := make([]byte, n)
+	err := s.ReadAt(context.Background(), id, uint32(size), p, off)
+	return p, err
+}
+
+// TestRoundTripAndNames writes slices of many lengths with each codec and
+// block size, checks the objects' names and bodies, and reads them back
+// whole and in odd pieces.
+func TestRoundTripAndNames(t *testing.T) {
+	for _, alg := range []string{"none", "lz4", "zstd"} {
+		for _, bs := range []int{64 << 10, 1 << 20} {
+			t.Run(fmt.Sprintf("%s/%d", alg, bs), func(t *testing.T) {
+				st := newDirStorage(t)
+				s := newStore(t, st, Config{BlockSize: bs, Compression: alg})
+				codec, _ := compress.New(alg)
+				for i, n := range []int{1, 4097, bs - 1, bs, bs + 1, 3*bs + bs/2} {
+					id := uint64(1000*i + 7)
+					data := randomBytes(uint64(i), n)
+					writeSlice(t, s, id, data)
+					for b := 0; b*bs < n; b++ {
+						blen := min(bs, n-b*bs)
+						key := fmt.Sprintf("chunks/0/%d/%d_%d_%d", id/1000, id, b, blen)
+						body, err := os.ReadFile(st.path(key))
+						if err != nil {
+							t.Fatalf("slice of %d bytes: block %d: %v", n, b, err)
+						}
+						block := make([]byte, blen)
+						if err := codec.Decompress(block, body); err != nil || !bytes.Equal(block, data[b*bs:b*bs+blen]) {
+							t.Fatalf("slice of %d bytes: object %s does not hold block %d (%v)", n, key, b, err)
+						}
+					}
+					got, err := readSlice(s, id, n, 0, n)
+					if err != nil || !bytes.Equal(got, data) {
+						t.Fatalf("slice of %d bytes read back wrong (%v)", n, err)
+					}
+					for _, r := range [][2]int{{0, 1}, {n - 1, 1}, {n / 3, n / 2}} {
+						got, err := readSlice(s, id, n, r[0], r[1])
+						if err != nil || !bytes.Equal(got, data[r[0]:r[0]+r[1]]) {
+							t.Fatalf("slice of %d bytes: [%d,+%d) read wrong (%v)", n, r[0], r[1], err)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestHashPrefixNames(t *testing.T) {
+	st := newDirStorage(t)
+	s := newStore(t, st, Config{HashPrefix: true})
+	writeSlice(t, s, 1234567, []byte("x"))
+	if got := st.objects(t); !slices.Equal(got, []string{"chunks/87/1/1234567_0_1"}) {
+		t.Fatalf("objects %v", got)
+	}
+}
+
+// TestGapsAndFlush: a write past the end zero-fills the gap; FlushTo hands
+// complete blocks to uploads, after which they cannot be written.
+func TestGapsAndFlush(t *testing.T) {
+	st := newDirStorage(t)
+	s := newStore(t, st, Config{})
+	bs := s.BlockSize()
+	ctx := context.Background()
+	w := s.NewWriter(5)
+	if err := w.WriteAt(ctx, []byte("head"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteAt(ctx, []byte("tail"), 2*bs+10); err != nil {
+		t.Fatal(err)
+	}
+	w.FlushTo(w.Len())
+	if w.FlushedLen() != 2*bs {
+		t.Fatalf("flushed %d, want %d", w.FlushedLen(), 2*bs)
+	}
+	if err := w.WriteAt(ctx, []byte("x"), bs); err == nil {
+		t.Fatal("a write below the flushed prefix was accepted")
+	}
+	if err := w.WriteAt(ctx, []byte("more"), 2*bs+14); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 2*bs+18)
+	copy(want, "head")
+	copy(want[2*bs+10:], "tailmore")
+	got, err := readSlice(s, 5, len(want), 0, len(want))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back wrong (%v)", err)
+	}
+	if n := len(st.objects(t)); n != 3 {
+		t.Fatalf("%d objects, want 3", n)
+	}
+}
+
+// TestFailedUpload: when a block cannot be stored, Finish fails naming the
+// object, and the blocks already stored are deleted.
+func TestFailedUpload(t *testing.T) {
+	st := newDirStorage(t)
+	f := newFaulty(st)
+	f.putFails = func(key string) error {
+		if strings.HasSuffix(key, "_2_65536") {
+			return syscall.EIO
+		}
+		return nil
+	}
+	s := newStore(t, f, Config{UploadRetries: 2})
+	w := s.NewWriter(9)
+	if err := w.WriteAt(context.Background(), randomBytes(1, 4*s.BlockSize()), 0); err != nil {
+		t.Fatal(err)
+	}
+	err := w.Finish(context.Background())
+	if err == nil || !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), "chunks/0/0/9_2_65536") {
+		t.Fatalf("Finish = %v, want an EIO naming chunks/0/0/9_2_65536", err)
+	}
+	if objs := st.objects(t); len(objs) != 0 {
+		t.Fatalf("objects left after a failed slice: %v", objs)
+	}
+}
+
+// TestAbort deletes what was uploaded.
+func TestAbort(t *testing.T) {
+	st := newDirStorage(t)
+	s := newStore(t, st, Config{})
+	w := s.NewWriter(11)
+	w.WriteAt(context.Background(), randomBytes(2, 3*s.BlockSize()), 0)
+	w.FlushTo(w.Len())
+	w.Abort()
+	if objs := st.objects(t); len(objs) != 0 {
+		t.Fatalf("objects left after Abort: %v", objs)
+	}
+	if s.buffers.usage() != 0 {
+		t.Fatalf("buffer memory still charged: %d", s.buffers.usage())
+	}
+}
+
+// TestBadObjects: a missing, truncated, extended or garbled object fails
+// the read with EIO naming the object, for every codec; never wrong bytes.
+func TestBadObjects(t *testing.T) {
+	for _, alg := range []string{"none", "lz4", "zstd"} {
+		t.Run(alg, func(t *testing.T) {
+			st := newDirStorage(t)
+			s := newStore(t, st, Config{Compression: alg, MemCacheSize: 1})
+			data := bytes.Repeat([]byte("compressible "), 10000)[:100000]
+			writeSlice(t, s, 21, data)
+			key := "chunks/0/0/21_0_65536"
+			good, _ := os.ReadFile(st.path(key))
+			damage := map[string]func() error{
+				"missing":   func() error { return os.Remove(st.path(key)) },
+				"truncated": func() error { return os.WriteFile(st.path(key), good[:len(good)/2], 0o644) },
+				"extended": func() error {
+					return os.WriteFile(st.path(key), append(slices.Clone(good), make([]byte, 70000)...), 0o644)
+				},
+			}
+			if alg != "none" {
+				damage["garbled"] = func() error { return os.WriteFile(st.path(key), bytes.Repeat([]byte{0xAB}, len(good)), 0o644) }
+			}
+			for name, do := range damage {
+				if err := do(); err != nil {
+					t.Fatal(err)
+				}
+				_, err := readSlice(s, 21, len(data), 0, 1000)
+				if !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), key) {
+					t.Errorf("%s object: read = %v, want EIO naming %s", name, err, key)
+				}
+			}
+		})
+	}
+}
+
+// TestSingleFlight: concurrent readers of one block share one download.
+func TestSingleFlight(t *testing.T) {
+	st := newDirStorage(t)
+	f := newFaulty(st)
+	s := newStore(t, f, Config{Compression: "zstd"})
+	data := randomBytes(3, 50000)
+	writeSlice(t, s, 31, data)
+	s.mem.remove("chunks/0/0/31_0_50000")
+	release := make(chan struct{})
+	f.getHook = func(string) { <-release }
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, err := readSlice(s, 31, len(data), 0, len(data)); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("concurrent read wrong (%v)", err)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them all reach the shared download
+	close(release)
+	wg.Wait()
+	if n := f.getCount("chunks/0/0/31_0_50000"); n != 1 {
+		t.Fatalf("%d downloads of one block, want 1", n)
+	}
+}
+
+// TestRemove deletes every block of a slice and forgets cached copies.
+func TestRemove(t *testing.T) {
+	st := newDirStorage(t)
+	cache := t.TempDir()
+	s := newStore(t, st, Config{CacheDir: cache, CacheSize: 1 << 30, VolumeUUID: "u"})
+	writeSlice(t, s, 41, randomBytes(4, 3*s.BlockSize()+5))
+	if err := s.Remove(context.Background(), 41, uint32(3*s.BlockSize()+5)); err != nil {
+		t.Fatal(err)
+	}
+	if objs := st.objects(t); len(objs) != 0 {
+		t.Fatalf("objects left: %v", objs)
+	}
+	if _, err := readSlice(s, 41, 3*s.BlockSize()+5, 0, 10); !errors.Is(err, ErrIO) {
+		t.Fatalf("a removed slice still reads: %v", err)
+	}
+	// Removing again is no error (objects already gone).
+	if err := s.Remove(context.Background(), 41, uint32(3*s.BlockSize()+5)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBufferBackPressure: writers wait while the buffer budget is exceeded
+// and uploads are running, so memory stays near the limit.
+func TestBufferBackPressure(t *testing.T) {
+	st := newDirStorage(t)
+	f := newFaulty(st)
+	f.putFails = func(string) error { time.Sleep(5 * time.Millisecond); return nil }
+	const limit = 4 << 16
+	s := newStore(t, f, Config{BufferSize: limit, MaxUploads: 2})
+	bs := s.BlockSize()
+	var peak int64
+	w := s.NewWriter(51)
+	for i := range 40 {
+		if err := w.WriteAt(context.Background(), randomBytes(uint64(i), bs), i*bs); err != nil {
+			t.Fatal(err)
+		}
+		w.FlushTo(w.Len())
+		peak = max(peak, s.buffers.usage())
+	}
+	if err := w.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if peak > limit+int64(bs) {
+		t.Fatalf("buffer usage peaked at %d with a limit of %d", peak, limit)
+	}
+	if u := s.buffers.usage(); u != 0 {
+		t.Fatalf("%d bytes still charged after Finish", u)
+	}
+}
+
+var _ = filepath.Join
