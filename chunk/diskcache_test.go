@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/rueidisfs/rueidisfs/internal/datatest"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func cachedConf(dir string) Config {
 // reads are served from it (even with the object gone); a new store on the
 // same directory finds it again.
 func TestDiskCacheLayout(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	dir := t.TempDir()
 	s := newStore(t, st, cachedConf(dir))
 	data := randomBytes(5, 3*s.BlockSize())
@@ -59,7 +60,7 @@ func TestDiskCacheLayout(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "vol-uuid", ".lock")); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(st.path(key))
+	os.Remove(st.Path(key))
 	got, err := readSlice(s, 61, len(data), 65536+100, 1000)
 	if err != nil || !bytes.Equal(got, data[65536+100:65536+1100]) {
 		t.Fatalf("read from the cache: %v", err)
@@ -78,7 +79,7 @@ func TestDiskCacheLayout(t *testing.T) {
 // TestDiskCacheCorrupt: a cache file whose bytes no longer match their
 // checksums is dropped and the block read from the storage.
 func TestDiskCacheCorrupt(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	dir := t.TempDir()
 	s := newStore(t, st, cachedConf(dir))
 	data := randomBytes(6, 1000) // short block: cached on write
@@ -104,7 +105,7 @@ func TestDiskCacheCorrupt(t *testing.T) {
 
 // TestDiskCacheEviction keeps usage within the capacity.
 func TestDiskCacheEviction(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	conf := cachedConf(t.TempDir())
 	conf.CacheSize = 10 * (65536 + entryOverhead)
 	s := newStore(t, st, conf)
@@ -127,7 +128,7 @@ func TestDiskCacheEviction(t *testing.T) {
 // TestDiskCacheUnusable: a cache directory that cannot be written steps
 // aside; reads and writes go on.
 func TestDiskCacheUnusable(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	dir := t.TempDir()
 	s := newStore(t, st, cachedConf(dir))
 	// Replace raw/ by a file: every cache write fails.

@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rueidisfs/rueidisfs/internal/datatest"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -68,7 +68,7 @@ func TestRoundTripAndNames(t *testing.T) {
 	for _, alg := range []string{"none", "lz4", "zstd"} {
 		for _, bs := range []int{64 << 10, 1 << 20} {
 			t.Run(fmt.Sprintf("%s/%d", alg, bs), func(t *testing.T) {
-				st := newDirStorage(t)
+				st := datatest.NewDir(t)
 				s := newStore(t, st, Config{BlockSize: bs, Compression: alg})
 				codec, _ := compress.New(alg)
 				for i, n := range []int{1, 4097, bs - 1, bs, bs + 1, 3*bs + bs/2} {
@@ -78,7 +78,7 @@ func TestRoundTripAndNames(t *testing.T) {
 					for b := 0; b*bs < n; b++ {
 						blen := min(bs, n-b*bs)
 						key := fmt.Sprintf("chunks/0/%d/%d_%d_%d", id/1000, id, b, blen)
-						body, err := os.ReadFile(st.path(key))
+						body, err := os.ReadFile(st.Path(key))
 						if err != nil {
 							t.Fatalf("slice of %d bytes: block %d: %v", n, b, err)
 						}
@@ -104,10 +104,10 @@ func TestRoundTripAndNames(t *testing.T) {
 }
 
 func TestHashPrefixNames(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	s := newStore(t, st, Config{HashPrefix: true})
 	writeSlice(t, s, 1234567, []byte("x"))
-	if got := st.objects(t); !slices.Equal(got, []string{"chunks/87/1/1234567_0_1"}) {
+	if got := st.Objects(""); !slices.Equal(got, []string{"chunks/87/1/1234567_0_1"}) {
 		t.Fatalf("objects %v", got)
 	}
 }
@@ -115,7 +115,7 @@ func TestHashPrefixNames(t *testing.T) {
 // TestGapsAndFlush: a write past the end zero-fills the gap; FlushTo hands
 // complete blocks to uploads, after which they cannot be written.
 func TestGapsAndFlush(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	s := newStore(t, st, Config{})
 	bs := s.BlockSize()
 	ctx := context.Background()
@@ -146,7 +146,7 @@ func TestGapsAndFlush(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("read back wrong (%v)", err)
 	}
-	if n := len(st.objects(t)); n != 3 {
+	if n := len(st.Objects("")); n != 3 {
 		t.Fatalf("%d objects, want 3", n)
 	}
 }
@@ -154,9 +154,9 @@ func TestGapsAndFlush(t *testing.T) {
 // TestFailedUpload: when a block cannot be stored, Finish fails naming the
 // object, and the blocks already stored are deleted.
 func TestFailedUpload(t *testing.T) {
-	st := newDirStorage(t)
-	f := newFaulty(st)
-	f.putFails = func(key string) error {
+	st := datatest.NewDir(t)
+	f := datatest.NewFaulty(st)
+	f.PutHook = func(key string) error {
 		if strings.HasSuffix(key, "_2_65536") {
 			return syscall.EIO
 		}
@@ -171,20 +171,20 @@ func TestFailedUpload(t *testing.T) {
 	if err == nil || !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), "chunks/0/0/9_2_65536") {
 		t.Fatalf("Finish = %v, want an EIO naming chunks/0/0/9_2_65536", err)
 	}
-	if objs := st.objects(t); len(objs) != 0 {
+	if objs := st.Objects(""); len(objs) != 0 {
 		t.Fatalf("objects left after a failed slice: %v", objs)
 	}
 }
 
 // TestAbort deletes what was uploaded.
 func TestAbort(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	s := newStore(t, st, Config{})
 	w := s.NewWriter(11)
 	w.WriteAt(context.Background(), randomBytes(2, 3*s.BlockSize()), 0)
 	w.FlushTo(w.Len())
 	w.Abort()
-	if objs := st.objects(t); len(objs) != 0 {
+	if objs := st.Objects(""); len(objs) != 0 {
 		t.Fatalf("objects left after Abort: %v", objs)
 	}
 	if s.buffers.usage() != 0 {
@@ -197,21 +197,21 @@ func TestAbort(t *testing.T) {
 func TestBadObjects(t *testing.T) {
 	for _, alg := range []string{"none", "lz4", "zstd"} {
 		t.Run(alg, func(t *testing.T) {
-			st := newDirStorage(t)
+			st := datatest.NewDir(t)
 			s := newStore(t, st, Config{Compression: alg, MemCacheSize: 1})
 			data := bytes.Repeat([]byte("compressible "), 10000)[:100000]
 			writeSlice(t, s, 21, data)
 			key := "chunks/0/0/21_0_65536"
-			good, _ := os.ReadFile(st.path(key))
+			good, _ := os.ReadFile(st.Path(key))
 			damage := map[string]func() error{
-				"missing":   func() error { return os.Remove(st.path(key)) },
-				"truncated": func() error { return os.WriteFile(st.path(key), good[:len(good)/2], 0o644) },
+				"missing":   func() error { return os.Remove(st.Path(key)) },
+				"truncated": func() error { return os.WriteFile(st.Path(key), good[:len(good)/2], 0o644) },
 				"extended": func() error {
-					return os.WriteFile(st.path(key), append(slices.Clone(good), make([]byte, 70000)...), 0o644)
+					return os.WriteFile(st.Path(key), append(slices.Clone(good), make([]byte, 70000)...), 0o644)
 				},
 			}
 			if alg != "none" {
-				damage["garbled"] = func() error { return os.WriteFile(st.path(key), bytes.Repeat([]byte{0xAB}, len(good)), 0o644) }
+				damage["garbled"] = func() error { return os.WriteFile(st.Path(key), bytes.Repeat([]byte{0xAB}, len(good)), 0o644) }
 			}
 			for name, do := range damage {
 				if err := do(); err != nil {
@@ -228,14 +228,14 @@ func TestBadObjects(t *testing.T) {
 
 // TestSingleFlight: concurrent readers of one block share one download.
 func TestSingleFlight(t *testing.T) {
-	st := newDirStorage(t)
-	f := newFaulty(st)
+	st := datatest.NewDir(t)
+	f := datatest.NewFaulty(st)
 	s := newStore(t, f, Config{Compression: "zstd"})
 	data := randomBytes(3, 50000)
 	writeSlice(t, s, 31, data)
 	s.mem.remove("chunks/0/0/31_0_50000")
 	release := make(chan struct{})
-	f.getHook = func(string) { <-release }
+	f.SetHooks(nil, func(string) error { <-release; return nil })
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -249,21 +249,21 @@ func TestSingleFlight(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // let them all reach the shared download
 	close(release)
 	wg.Wait()
-	if n := f.getCount("chunks/0/0/31_0_50000"); n != 1 {
+	if n := f.Gets("chunks/0/0/31_0_50000"); n != 1 {
 		t.Fatalf("%d downloads of one block, want 1", n)
 	}
 }
 
 // TestRemove deletes every block of a slice and forgets cached copies.
 func TestRemove(t *testing.T) {
-	st := newDirStorage(t)
+	st := datatest.NewDir(t)
 	cache := t.TempDir()
 	s := newStore(t, st, Config{CacheDir: cache, CacheSize: 1 << 30, VolumeUUID: "u"})
 	writeSlice(t, s, 41, randomBytes(4, 3*s.BlockSize()+5))
 	if err := s.Remove(context.Background(), 41, uint32(3*s.BlockSize()+5)); err != nil {
 		t.Fatal(err)
 	}
-	if objs := st.objects(t); len(objs) != 0 {
+	if objs := st.Objects(""); len(objs) != 0 {
 		t.Fatalf("objects left: %v", objs)
 	}
 	if _, err := readSlice(s, 41, 3*s.BlockSize()+5, 0, 10); !errors.Is(err, ErrIO) {
@@ -278,9 +278,9 @@ func TestRemove(t *testing.T) {
 // TestBufferBackPressure: writers wait while the buffer budget is exceeded
 // and uploads are running, so memory stays near the limit.
 func TestBufferBackPressure(t *testing.T) {
-	st := newDirStorage(t)
-	f := newFaulty(st)
-	f.putFails = func(string) error { time.Sleep(5 * time.Millisecond); return nil }
+	st := datatest.NewDir(t)
+	f := datatest.NewFaulty(st)
+	f.PutHook = func(string) error { time.Sleep(5 * time.Millisecond); return nil }
 	const limit = 4 << 16
 	s := newStore(t, f, Config{BufferSize: limit, MaxUploads: 2})
 	bs := s.BlockSize()
@@ -303,5 +303,3 @@ func TestBufferBackPressure(t *testing.T) {
 		t.Fatalf("%d bytes still charged after Finish", u)
 	}
 }
-
-var _ = filepath.Join

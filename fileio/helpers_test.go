@@ -1,0 +1,173 @@
+package fileio_test
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/chunk"
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/fileio"
+	"github.com/rueidisfs/rueidisfs/fsck"
+	"github.com/rueidisfs/rueidisfs/internal/datatest"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// volume is a fresh volume on the shared test Redis with a bucket in a
+// temporary directory, an engine with a session, a chunk store and the
+// file API. At the end of the test the volume's counters are recounted.
+type volume struct {
+	t      *testing.T
+	url    string
+	bucket *datatest.Dir
+	e      *meta.Engine
+	store  *chunk.Store
+	fs     *fileio.FS
+	format *codec.Format
+}
+
+type volumeOpts struct {
+	blockKiB    int
+	compression string
+	trashDays   int
+	storage     func(datatest.Storage) datatest.Storage // wraps the bucket
+	chunk       chunk.Config
+}
+
+func newVolume(t *testing.T, o volumeOpts) *volume {
+	t.Helper()
+	if o.blockKiB == 0 {
+		o.blockKiB = 64
+	}
+	srv, db := redistest.NewDB(t)
+	v := &volume{t: t, url: srv.URL("redis", db), bucket: datatest.NewDir(t)}
+	ctx := context.Background()
+	v.format = &codec.Format{Name: "test", UUID: "00000000-0000-0000-0000-0000000000aa", Storage: "file", Bucket: v.bucket.Root + "/",
+		BlockSize: o.blockKiB, Compression: o.compression, TrashDays: o.trashDays, MetaVersion: 1, DirStats: true,
+		Tiers: map[uint8]codec.Tier{0: {}}}
+	e, err := meta.Open(ctx, v.url, meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Init(ctx, v.format, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.NewSession(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	v.e = e
+	v.store, v.fs = v.openData(e, o)
+	t.Cleanup(func() {
+		if err := v.fs.Close(ctx); err != nil {
+			t.Errorf("close the file API: %v", err)
+		}
+		v.store.Close()
+		if !t.Failed() {
+			v.check()
+		}
+		e.Close(ctx)
+	})
+	return v
+}
+
+// openData builds a chunk store and a file API for engine e.
+func (v *volume) openData(e *meta.Engine, o volumeOpts) (*chunk.Store, *fileio.FS) {
+	var st chunk.Storage = v.bucket
+	if o.storage != nil {
+		st = o.storage(v.bucket)
+	}
+	conf := o.chunk
+	conf.BlockSize = v.format.BlockSize << 10
+	conf.Compression = v.format.Compression
+	conf.VolumeUUID = v.format.UUID
+	if conf.RetryDelay == nil {
+		conf.RetryDelay = func(int) time.Duration { return time.Millisecond }
+	}
+	store, err := chunk.New(st, conf)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	e.SetDeleteSlice(store.Remove)
+	return store, fileio.New(e, store, fileio.Options{})
+}
+
+// check recounts the volume.
+func (v *volume) check() {
+	v.t.Helper()
+	ctx := context.Background()
+	v.e.Sync(ctx)
+	rep, err := fsck.Recount(ctx, v.e.Client(), v.e.Keys(), fsck.Options{})
+	if err != nil {
+		v.t.Fatalf("recount: %v", err)
+	}
+	if !rep.OK() {
+		v.t.Fatalf("volume inconsistent after the test:\n%s", rep)
+	}
+}
+
+// create makes a file in the root and opens it read-write.
+func (v *volume) create(name string) *fileio.File {
+	v.t.Helper()
+	ino, _, err := v.e.Create(context.Background(), meta.RootInode, name, 0o644, 0o022, 0)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return v.fs.Attach(ino, 2)
+}
+
+func (v *volume) open(name string, flags uint32) *fileio.File {
+	v.t.Helper()
+	ino, _, err := v.e.Lookup(context.Background(), meta.RootInode, name)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	f, _, err := v.fs.Open(context.Background(), ino, flags)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return f
+}
+
+// readAll reads a file through a new read-only handle.
+func (v *volume) readAll(name string) []byte {
+	v.t.Helper()
+	f := v.open(name, 0)
+	defer f.Close(context.Background())
+	var buf bytes.Buffer
+	if _, err := f.WriteTo(context.Background(), &buf, 1<<20); err != nil {
+		v.t.Fatalf("read %s: %v", name, err)
+	}
+	return buf.Bytes()
+}
+
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 11))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32() >> 24)
+	}
+	return b
+}
+
+// model is the expected content of a file.
+type model []byte
+
+func (m *model) writeAt(p []byte, off int) {
+	if end := off + len(p); end > len(*m) {
+		*m = append(*m, make([]byte, end-len(*m))...)
+	}
+	copy((*m)[off:], p)
+}
+
+func (m *model) truncate(n int) {
+	if n <= len(*m) {
+		*m = (*m)[:n]
+		return
+	}
+	*m = append(*m, make([]byte, n-len(*m))...)
+}
