@@ -111,6 +111,8 @@ func (a *app) commands() []*cli.Command {
 		a.infoCommand(),
 		a.summaryCommand(),
 		a.rmrCommand(),
+		a.catCommand(),
+		a.putCommand(),
 		a.versionCommand(),
 	}
 }

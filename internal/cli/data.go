@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rueidisfs/rueidisfs/chunk"
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/fileio"
+	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/objstore"
+)
+
+// The data path as commands open it: the volume's object storage, a chunk
+// store with the cache and buffer options of juicefs, and the file API.
+
+// dataFlags are the options of the chunk store, as `juicefs mount` spells
+// them. With forTool the disk cache is off by default (a one-shot command
+// has no use for one); a mount caches 100 GiB in the default directory.
+func (a *app) dataFlags(forTool bool) []cli.Flag {
+	cacheSize := "100G"
+	if forTool {
+		cacheSize = "0"
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "buffer-size", Value: "300M", Category: "DATA CACHE",
+			Usage: "total size of the write buffers (unit MiB when bare); writes wait while it is exceeded"},
+		&cli.IntFlag{Name: "max-uploads", Value: 20, Category: "DATA STORAGE", Usage: "number of block uploads in flight"},
+		&cli.IntFlag{Name: "max-downloads", Value: 200, Category: "DATA STORAGE", Usage: "number of object downloads in flight"},
+		&cli.IntFlag{Name: "io-retries", Value: 10, Category: "DATA STORAGE", Usage: "number of retries of a failed upload"},
+		&cli.IntFlag{Name: "prefetch", Value: 1, Category: "DATA CACHE", Usage: "number of background downloads of whole blocks for readahead"},
+		&cli.StringFlag{Name: "cache-dir", Value: a.defaultCacheDir(), Category: "DATA CACHE",
+			Usage: `directory of the local block cache ("memory" keeps it in memory)`},
+		&cli.StringFlag{Name: "cache-size", Value: cacheSize, Category: "DATA CACHE",
+			Usage: "capacity of the local block cache (unit MiB when bare; 0 disables it)"},
+		&cli.Float64Flag{Name: "free-space-ratio", Value: 0.1, Category: "DATA CACHE",
+			Usage: "share of the cache disk kept free; below it the cache evicts and stops storing"},
+		&cli.StringFlag{Name: "cache-mode", Value: "0600", Category: "DATA CACHE", Usage: "permissions of cached blocks (octal)"},
+		&cli.BoolFlag{Name: "cache-large-write", Category: "DATA CACHE", Usage: "also cache full blocks when writing them"},
+	}
+}
+
+// defaultCacheDir is juicefs's: /var/jfsCache for root, ~/.juicefs/cache
+// otherwise.
+func (a *app) defaultCacheDir() string {
+	if a.isRoot || a.home == "" {
+		return "/var/jfsCache"
+	}
+	return filepath.Join(a.home, ".juicefs", "cache")
+}
+
+// chunkConfig reads the data flags into a chunk store configuration for
+// the volume f.
+func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error) {
+	conf := chunk.Config{
+		BlockSize:       objstore.BlockSize(f),
+		Compression:     f.Compression,
+		HashPrefix:      f.HashPrefix,
+		MaxUploads:      c.Int("max-uploads"),
+		MaxDownloads:    c.Int("max-downloads"),
+		UploadRetries:   c.Int("io-retries"),
+		Prefetch:        c.Int("prefetch"),
+		CacheDir:        c.String("cache-dir"),
+		FreeSpaceRatio:  c.Float64("free-space-ratio"),
+		CacheLargeWrite: c.Bool("cache-large-write"),
+		VolumeUUID:      f.UUID,
+		Logger:          a.log,
+	}
+	if conf.UploadRetries == 0 {
+		conf.UploadRetries = -1 // no retries, as asked
+	}
+	buf, err := parseBytes("buffer-size", c.String("buffer-size"), 'M')
+	if err != nil {
+		return conf, err
+	}
+	conf.BufferSize = int64(max(buf, 32<<20))
+	size, err := parseBytes("cache-size", c.String("cache-size"), 'M')
+	if err != nil {
+		return conf, err
+	}
+	conf.CacheSize = int64(size)
+	mode, err := strconv.ParseUint(c.String("cache-mode"), 8, 32)
+	if err != nil || mode > 0o777 {
+		return conf, fmt.Errorf("invalid value %q for --cache-mode: not an octal permission", c.String("cache-mode"))
+	}
+	conf.CacheMode = os.FileMode(mode)
+	if r := conf.FreeSpaceRatio; r < 0 || r >= 1 {
+		return conf, fmt.Errorf("invalid value %v for --free-space-ratio: must be in [0, 1)", r)
+	}
+	return conf, nil
+}
+
+// dataPath is an open data path: the chunk store and the file API over an
+// engine.
+type dataPath struct {
+	store *chunk.Store
+	fs    *fileio.FS
+}
+
+// openData opens the object storage of the volume f for reading and writing
+// file data, with a chunk store configured from the data flags, and makes
+// the engine delete the objects of slices it releases. Close it with
+// closeData.
+func (a *app) openData(c *cli.Context, e *meta.Engine, f *codec.Format) (*dataPath, error) {
+	conf, err := a.chunkConfig(c, f)
+	if err != nil {
+		return nil, err
+	}
+	st, err := objstore.Open(f)
+	if err != nil {
+		return nil, fmt.Errorf("object storage: %w", err)
+	}
+	storage, ok := st.(chunk.Storage)
+	if !ok {
+		return nil, fmt.Errorf("object storage %s: %w (rueidisfs cannot read or write file data on it yet)", st, objstore.ErrUnsupported)
+	}
+	a.log.Info("Data use " + st.String())
+	store, err := chunk.New(storage, conf)
+	if err != nil {
+		return nil, err
+	}
+	e.SetDeleteSlice(store.Remove)
+	return &dataPath{store: store, fs: fileio.New(e, store, fileio.Options{Logger: a.log})}, nil
+}
+
+// closeData commits what is still buffered and stops the data path.
+func (a *app) closeData(d *dataPath) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	err := d.fs.Close(ctx)
+	d.store.Close()
+	return err
+}
