@@ -25,7 +25,7 @@ TIMEOUT     ?= 20m
 GOTESTFLAGS ?=
 
 # Packages with goroutines of their own run under the race detector.
-RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... 2>/dev/null)
+RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... ./chunk/... ./fileio/... 2>/dev/null)
 OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
 
 .PHONY: all build test test-faults fmt-check vet staticcheck test-race test-other clean

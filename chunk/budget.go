@@ -83,8 +83,3 @@ func (b *budget) usage() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
-
-// over reports whether usage exceeds the limit times factor.
-func (b *budget) over(factor float64) bool {
-	return float64(b.usage()) > float64(b.limit)*factor
-}

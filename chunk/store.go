@@ -49,6 +49,8 @@ type Storage interface {
 	Delete(ctx context.Context, key string) error
 }
 
+var _ Storage = objstore.Store(nil)
+
 // ChunkSize is the longest slice: 64 MiB.
 const ChunkSize = codec.ChunkSize
 

@@ -9,10 +9,10 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/chunk"
 	"github.com/rueidisfs/rueidisfs/fileio"
-	"github.com/rueidisfs/rueidisfs/internal/datatest"
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/objstore/file"
 )
 
 // TestFixtureFiles reads every regular file of the volumes the official
@@ -38,7 +38,11 @@ func TestFixtureFiles(t *testing.T) {
 			if err := fixtures.ExtractObjects(volume, dir); err != nil {
 				t.Fatal(err)
 			}
-			store, err := chunk.New(&datatest.Dir{Root: filepath.Join(dir, f.Name)}, chunk.Config{BlockSize: f.BlockSize << 10, Compression: f.Compression})
+			bucket, err := file.New(filepath.Join(dir, f.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			store, err := chunk.New(bucket, chunk.Config{BlockSize: f.BlockSize << 10, Compression: f.Compression})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/fileio"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
+	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
 // The data path as commands open it: the volume's object storage, a chunk
@@ -112,16 +113,12 @@ func (a *app) openData(c *cli.Context, e *meta.Engine, f *codec.Format) (*dataPa
 	if err != nil {
 		return nil, err
 	}
-	st, err := objstore.Open(f)
+	st, err := volstore.Open(f)
 	if err != nil {
 		return nil, fmt.Errorf("object storage: %w", err)
 	}
-	storage, ok := st.(chunk.Storage)
-	if !ok {
-		return nil, fmt.Errorf("object storage %s: %w (rueidisfs cannot read or write file data on it yet)", st, objstore.ErrUnsupported)
-	}
 	a.log.Info("Data use " + st.String())
-	store, err := chunk.New(storage, conf)
+	store, err := chunk.New(st, conf)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,8 @@ func (a *app) put(c *cli.Context) error {
 	return nil
 }
 
-// createOrTruncate opens target for writing, creating it or truncating it.
+// createOrTruncate opens target for writing, creating it or truncating it
+// to zero.
 func (a *app) createOrTruncate(c *cli.Context, e *meta.Engine, d *dataPath, target string, mode uint16) (*fileio.File, error) {
 	p := volumePath(target)
 	dir, name := path.Split(p)
@@ -95,23 +96,17 @@ func (a *app) createOrTruncate(c *cli.Context, e *meta.Engine, d *dataPath, targ
 	if pattr.Typ != codec.TypeDirectory {
 		return nil, fmt.Errorf("%s: %s", path.Clean(dir), syscall.ENOTDIR)
 	}
-	ino, _, err := e.Create(c.Context, parent, name, mode, 0, 2)
-	if err == nil {
-		return d.fs.Attach(ino, 2), nil
-	}
-	if !errors.Is(err, syscall.EEXIST) {
+	// Without O_EXCL an existing regular file is opened instead.
+	ino, attr, err := e.Create(c.Context, parent, name, mode, 0, 2)
+	if err != nil {
 		return nil, fmt.Errorf("create %s: %s", p, errnoText(err))
 	}
-	ino, attr, err := resolvePath(c.Context, e, p, true)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s", p, errnoText(err))
-	}
-	if attr.Typ != codec.TypeFile {
-		return nil, fmt.Errorf("%s: %s", p, catTypeError(attr.Typ))
-	}
-	file, _, err := d.fs.Open(c.Context, ino, 2|0o1000) // O_RDWR|O_TRUNC
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %s", p, errnoText(err))
+	file := d.fs.Attach(ino, 2)
+	if attr.Length > 0 {
+		if _, err := file.Truncate(c.Context, 0); err != nil {
+			file.Close(c.Context)
+			return nil, fmt.Errorf("truncate %s: %s", p, errnoText(err))
+		}
 	}
 	return file, nil
 }

@@ -1,22 +1,20 @@
-// Package datatest helps tests of the data path: a bucket in a local
-// directory laid out as the `file` storage lays it out, a storage wrapper
+// Package datatest helps tests of the data path: a `file` bucket in a
+// temporary directory, a storage wrapper
 // that counts calls and injects failures, and fresh volumes on the shared
 // test Redis server with a chunk store and a file API over them.
 package datatest
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
+
+	"github.com/rueidisfs/rueidisfs/objstore"
+	"github.com/rueidisfs/rueidisfs/objstore/file"
 )
 
 // Storage is the interface of chunk.Storage, repeated to keep this package
@@ -27,54 +25,25 @@ type Storage interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Dir is a bucket in a local directory: every object a file named by its
-// key, written under a temporary name and renamed, as the `file` storage
-// does. Keys are relative to Root.
+// Dir is a `file` bucket in a local directory (objstore/file): every
+// object a file named by its key below Root.
 type Dir struct {
+	objstore.Store
 	Root string
-	seq  atomic.Int64
 }
 
 // NewDir returns a bucket in a fresh temporary directory.
-func NewDir(t testing.TB) *Dir { return &Dir{Root: t.TempDir()} }
+func NewDir(t testing.TB) *Dir {
+	root := t.TempDir()
+	st, err := file.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Dir{Store: st, Root: root}
+}
 
 // Path is the file of key.
 func (d *Dir) Path(key string) string { return filepath.Join(d.Root, filepath.FromSlash(key)) }
-
-// Get reads limit bytes of key from off (limit < 0: to the end).
-func (d *Dir) Get(ctx context.Context, key string, off, limit int64) (io.ReadCloser, error) {
-	b, err := os.ReadFile(d.Path(key))
-	if err != nil {
-		return nil, err
-	}
-	off = min(off, int64(len(b)))
-	b = b[off:]
-	if limit >= 0 && limit < int64(len(b)) {
-		b = b[:limit]
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
-// Put stores data as key.
-func (d *Dir) Put(ctx context.Context, key string, data []byte) error {
-	p := d.Path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(p), ".jfs."+filepath.Base(p)+".tmp."+strconv.FormatInt(d.seq.Add(1), 10))
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
-}
-
-// Delete removes key; a missing object is no error.
-func (d *Dir) Delete(ctx context.Context, key string) error {
-	if err := os.Remove(d.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
 
 // Objects lists the keys stored below prefix, sorted.
 func (d *Dir) Objects(prefix string) []string {

@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rueidisfs/rueidisfs/internal/fixtures"
+)
+
+func randomFile(t *testing.T, seed uint64, n int) (string, []byte) {
+	r := rand.New(rand.NewPCG(seed, 3))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32() >> 24)
+	}
+	p := filepath.Join(t.TempDir(), "local")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
+
+// TestPutCat copies files into a volume and prints them back: new files,
+// an overwrite with a shorter file, standard input; errors for
+// directories, missing paths and missing parents.
+func TestPutCat(t *testing.T) {
+	for _, alg := range []string{"none", "lz4", "zstd"} {
+		t.Run(alg, func(t *testing.T) {
+			url, _, _ := newDB(t)
+			f := formatVolume(t, url, "putcat", "--compress", alg, "--block-size", "64")
+			big, bigData := randomFile(t, 1, 300000)
+			small, smallData := randomFile(t, 2, 1000)
+			run(t, "put", url, big, "/a.bin").ok(t)
+			if got := run(t, "cat", url, "a.bin").ok(t).stdout; got != string(bigData) {
+				t.Fatalf("cat returned %d bytes, want the %d put", len(got), len(bigData))
+			}
+			run(t, "put", url, small, "a.bin").ok(t)
+			if got := run(t, "cat", url, "/a.bin").ok(t).stdout; got != string(smallData) {
+				t.Fatalf("after an overwrite cat returned %d bytes, want %d", len(got), len(smallData))
+			}
+			session{stdin: "from stdin\n"}.run(t, "put", url, "-", "/s.txt").ok(t)
+			if got := run(t, "cat", url, "a.bin", "s.txt").ok(t).stdout; got != string(smallData)+"from stdin\n" {
+				t.Fatalf("cat of two files returned %q...", got[:min(len(got), 20)])
+			}
+			run(t, "cat", url, "/").fails(t, "is a directory")
+			run(t, "cat", url, "/missing").fails(t, "no such file")
+			run(t, "put", url, small, "/no/such/dir/x").fails(t, "no such file")
+			// The overwritten slices were deleted: only the small file's
+			// and s.txt's objects remain.
+			objs := 0
+			filepath.WalkDir(filepath.Join(f.Bucket, f.Name, "chunks"), func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					objs++
+				}
+				return nil
+			})
+			if objs != 2 {
+				t.Errorf("%d objects in the bucket, want 2 (a.bin's and s.txt's)", objs)
+			}
+			run(t, "fsck", url).ok(t)
+		})
+	}
+}
+
+// TestCatFixture prints every regular file of an official volume and
+// compares it with the hash the official mount read.
+func TestCatFixture(t *testing.T) {
+	fv := loadFixture(t, "basic", true)
+	m, err := fixtures.ReadManifest("basic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range m.Entries {
+		if e.Type != "file" || e.Size == 0 || strings.Contains(e.Path, `\x`) || !strings.HasPrefix(e.Path, "data/") {
+			continue
+		}
+		out := run(t, "cat", fv.url, e.Path).ok(t).stdout
+		sum := sha256.Sum256([]byte(out))
+		if hex.EncodeToString(sum[:]) != e.SHA256 {
+			t.Errorf("%s: content differs from what the official mount read", e.Path)
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Fatalf("only %d files checked", checked)
+	}
+	_ = bytes.Equal
+}
