@@ -162,7 +162,7 @@ func TestSequentialBigFile(t *testing.T) {
 			t.Fatalf("wrong bytes at %d", off)
 		}
 	}
-	recs, err := v.e.ChunkRecords(ctx, g.Ino(), 1)
+	recs, err := v.e.Inspect().ChunkRecords(ctx, g.Ino(), 1)
 	if err != nil || len(recs) == 0 {
 		t.Fatalf("chunk 1 records: %v %v", recs, err)
 	}

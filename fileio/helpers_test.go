@@ -50,7 +50,10 @@ func newVolume(t *testing.T, o volumeOpts) *volume {
 	v.format = &codec.Format{Name: "test", UUID: "00000000-0000-0000-0000-0000000000aa", Storage: "file", Bucket: v.bucket.Root + "/",
 		BlockSize: o.blockKiB, Compression: o.compression, TrashDays: o.trashDays, MetaVersion: 1, DirStats: true,
 		Tiers: map[uint8]codec.Tier{0: {}}}
-	e, err := meta.Open(ctx, v.url, meta.Options{})
+	e, err := meta.Open(ctx, v.url, meta.Options{SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
+		v.store = v.openStore(f, o)
+		return v.store.Remove, nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,10 @@ func newVolume(t *testing.T, o volumeOpts) *volume {
 		t.Fatal(err)
 	}
 	v.e = e
-	v.store, v.fs = v.openData(e, o)
+	if v.store == nil {
+		t.Fatal("the engine did not ask for the data layer")
+	}
+	v.fs = fileio.New(e, v.store, fileio.Options{})
 	t.Cleanup(func() {
 		if err := v.fs.Close(ctx); err != nil {
 			t.Errorf("close the file API: %v", err)
@@ -75,16 +81,16 @@ func newVolume(t *testing.T, o volumeOpts) *volume {
 	return v
 }
 
-// openData builds a chunk store and a file API for engine e.
-func (v *volume) openData(e *meta.Engine, o volumeOpts) (*chunk.Store, *fileio.FS) {
+// openStore builds a chunk store for the volume f.
+func (v *volume) openStore(f *codec.Format, o volumeOpts) *chunk.Store {
 	var st chunk.Storage = v.bucket
 	if o.storage != nil {
 		st = o.storage(v.bucket)
 	}
 	conf := o.chunk
-	conf.BlockSize = v.format.BlockSize << 10
-	conf.Compression = v.format.Compression
-	conf.VolumeUUID = v.format.UUID
+	conf.BlockSize = f.BlockSize << 10
+	conf.Compression = f.Compression
+	conf.VolumeUUID = f.UUID
 	if conf.RetryDelay == nil {
 		conf.RetryDelay = func(int) time.Duration { return time.Millisecond }
 	}
@@ -92,8 +98,7 @@ func (v *volume) openData(e *meta.Engine, o volumeOpts) (*chunk.Store, *fileio.F
 	if err != nil {
 		v.t.Fatal(err)
 	}
-	e.SetDeleteSlice(store.Remove)
-	return store, fileio.New(e, store, fileio.Options{})
+	return store
 }
 
 // check recounts the volume.

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rueidisfs/rueidisfs/codec"
-	"github.com/rueidisfs/rueidisfs/meta"
 )
 
 func (a *app) catCommand() *cli.Command {
@@ -34,15 +33,11 @@ func (a *app) cat(c *cli.Context) error {
 	if err := checkArgs(c, 2, -1); err != nil {
 		return err
 	}
-	e, f, err := a.openReadOnlyVolume(c)
+	e, d, err := a.openDataVolume(c, true)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	d, err := a.openData(c, e, f)
-	if err != nil {
-		return err
-	}
 	defer a.closeData(d)
 	out := bufio.NewWriterSize(a.stdout, 1<<20)
 	for _, p := range c.Args().Slice()[1:] {
@@ -71,18 +66,4 @@ func catTypeError(t codec.FileType) error {
 		return syscall.EISDIR
 	}
 	return syscall.EINVAL
-}
-
-// openReadOnlyVolume opens the volume for a command that only reads it.
-func (a *app) openReadOnlyVolume(c *cli.Context) (*meta.Engine, *codec.Format, error) {
-	e, err := a.openEngine(c, meta.Options{NoBackgroundJobs: true, ReadOnly: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	f, err := e.Load(c.Context, true)
-	if err != nil {
-		a.closeEngine(e)
-		return nil, nil, fmt.Errorf("load setting: %w", err)
-	}
-	return e, f, nil
 }

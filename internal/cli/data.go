@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -104,11 +105,39 @@ type dataPath struct {
 	fs    *fileio.FS
 }
 
-// openData opens the object storage of the volume f for reading and writing
-// file data, with a chunk store configured from the data flags, and makes
-// the engine delete the objects of slices it releases. Close it with
-// closeData.
-func (a *app) openData(c *cli.Context, e *meta.Engine, f *codec.Format) (*dataPath, error) {
+// openDataVolume opens the volume for a command that reads or writes file
+// data: an engine without background jobs (read-only with readOnly), the
+// volume's format, and a data path on its object storage configured from
+// the data flags. The engine deletes the objects of the slices it releases
+// through the chunk store. Close with closeData, then closeEngine.
+func (a *app) openDataVolume(c *cli.Context, readOnly bool) (*meta.Engine, *dataPath, error) {
+	d := &dataPath{}
+	var openErr error
+	opts := meta.Options{NoBackgroundJobs: true, ReadOnly: readOnly,
+		SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
+			if d.store, openErr = a.openChunkStore(c, f); openErr != nil {
+				return nil, openErr
+			}
+			return d.store.Remove, nil
+		}}
+	e, _, err := a.openVolumeWith(c, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.store == nil {
+		a.closeEngine(e)
+		if openErr == nil {
+			openErr = errors.New("the volume's format was not loaded")
+		}
+		return nil, nil, openErr
+	}
+	d.fs = fileio.New(e, d.store, fileio.Options{Logger: a.log})
+	return e, d, nil
+}
+
+// openChunkStore opens the object storage of the volume f and a chunk
+// store on it.
+func (a *app) openChunkStore(c *cli.Context, f *codec.Format) (*chunk.Store, error) {
 	conf, err := a.chunkConfig(c, f)
 	if err != nil {
 		return nil, err
@@ -118,12 +147,7 @@ func (a *app) openData(c *cli.Context, e *meta.Engine, f *codec.Format) (*dataPa
 		return nil, fmt.Errorf("object storage: %w", err)
 	}
 	a.log.Info("Data use " + st.String())
-	store, err := chunk.New(st, conf)
-	if err != nil {
-		return nil, err
-	}
-	e.SetDeleteSlice(store.Remove)
-	return &dataPath{store: store, fs: fileio.New(e, store, fileio.Options{Logger: a.log})}, nil
+	return chunk.New(st, conf)
 }
 
 // closeData commits what is still buffered and stops the data path.

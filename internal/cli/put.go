@@ -55,17 +55,14 @@ func (a *app) put(c *cli.Context) error {
 		defer lf.Close()
 		in = lf
 	}
-	e, f, err := a.openVolume(c)
+	e, d, err := a.openDataVolume(c, false)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
 	if err := e.NewSession(c.Context, true); err != nil {
+		a.closeData(d)
 		return fmt.Errorf("create session: %w", err)
-	}
-	d, err := a.openData(c, e, f)
-	if err != nil {
-		return err
 	}
 	file, err := a.createOrTruncate(c, e, d, target, uint16(mode))
 	if err != nil {
