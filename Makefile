@@ -1,6 +1,9 @@
 # rueidisfs build and test entry points.
 #
-#   make build   build bin/rueidisfs
+#   make build   build bin/rueidisfs (its version names the git commit)
+#   make install build, then copy rueidisfs into $(BINDIR): /usr/local/bin
+#                for root, ~/.local/bin for anyone else (PREFIX=/opt/x or
+#                BINDIR=/some/bin to choose)
 #   make test    the whole test suite (what CI runs): gofmt, go vet,
 #                staticcheck, the tests (with the race detector for the
 #                concurrent packages), then the fault suite. The tests start
@@ -19,21 +22,44 @@
 #                that report now and then.
 
 GO          ?= go
-GOBIN_DIR   := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
-STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(GOBIN_DIR)/staticcheck)
 TIMEOUT     ?= 20m
 GOTESTFLAGS ?=
+
+PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
+BINDIR ?= $(PREFIX)/bin
+
+# The commit the binary is built from, linked into `rueidisfs version`.
+# (The Go toolchain records it itself only in a plain clone, not in a git
+# worktree or with GOFLAGS=-buildvcs=false.)
+VERSION_PKG := github.com/rueidisfs/rueidisfs/internal/cli
+GIT_REV     := $(shell git rev-parse HEAD 2>/dev/null)
+GIT_TIME    := $(shell git log -1 --format=%cI 2>/dev/null)
+GIT_DIRTY   := $(if $(shell git status --porcelain --untracked-files=no 2>/dev/null),true,false)
+LDFLAGS     := $(if $(GIT_REV),-X $(VERSION_PKG).linkedRevision=$(GIT_REV) -X $(VERSION_PKG).linkedTime=$(GIT_TIME) -X $(VERSION_PKG).linkedModified=$(GIT_DIRTY))
+
+# staticcheck is pinned (a newer release may report new findings) and
+# installed inside the repository, in bin/tools/, by the first `make
+# staticcheck` (or `make test`), from the Go module proxy.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 # Packages with goroutines of their own run under the race detector.
 RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... ./chunk/... ./fileio/... 2>/dev/null)
 OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
 
-.PHONY: all build test test-faults fmt-check vet staticcheck test-race test-other clean
+.PHONY: all build install test test-faults fmt-check vet staticcheck test-race test-other clean
 
 all: build
 
 build:
-	$(GO) build -o bin/rueidisfs ./cmd/rueidisfs
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/rueidisfs ./cmd/rueidisfs
+
+install: build
+	install -d '$(DESTDIR)$(BINDIR)'
+	install -m 0755 bin/rueidisfs '$(DESTDIR)$(BINDIR)/rueidisfs'
+	@echo "installed $(DESTDIR)$(BINDIR)/rueidisfs"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) \
+		echo "note: $(BINDIR) is not on your PATH; add it (e.g. export PATH=\"$(BINDIR):\$$PATH\" in ~/.profile)";; esac
 
 test: fmt-check vet staticcheck test-race test-other test-faults
 
@@ -46,10 +72,10 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-$(GOBIN_DIR)/staticcheck:
-	$(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+$(STATICCHECK):
+	GOBIN='$(CURDIR)/$(dir $(STATICCHECK))' $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-staticcheck: $(if $(filter $(GOBIN_DIR)/staticcheck,$(STATICCHECK)),$(GOBIN_DIR)/staticcheck)
+staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 test-race:
@@ -58,10 +84,10 @@ test-race:
 test-other:
 	$(if $(OTHER_PKGS),$(GO) test -timeout $(TIMEOUT) $(GOTESTFLAGS) $(OTHER_PKGS))
 
-test-faults: $(if $(filter $(GOBIN_DIR)/staticcheck,$(STATICCHECK)),$(GOBIN_DIR)/staticcheck)
+test-faults: $(STATICCHECK)
 	$(GO) vet -tags faults ./internal/faulttest/
 	$(STATICCHECK) -tags faults ./internal/faulttest/
 	$(GO) test -tags faults -timeout $(TIMEOUT) $(GOTESTFLAGS) ./internal/faulttest/
 
 clean:
-	rm -rf bin
+	rm -f bin/rueidisfs

@@ -85,7 +85,7 @@ if [ -z "${META_URL:-}" ]; then
 fi
 
 say "Building rueidisfs"
-go build -o "$workdir/rueidisfs" ./cmd/rueidisfs
+go build -buildvcs=auto -o "$workdir/rueidisfs" ./cmd/rueidisfs
 rueidisfs="$workdir/rueidisfs"
 "$rueidisfs" version
 

@@ -31,13 +31,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Version is the version of rueidisfs itself.
-const Version = "0.1.0"
-
-// compatibleWith is the official client release whose keyspace and
-// behaviour rueidisfs reproduces.
-const compatibleWith = "JuiceFS 1.4.1"
-
 // app holds everything one run of the command line uses: its standard
 // streams, environment, logger and terminal facts. Tests build one with
 // their own streams; nothing here is global.
@@ -60,6 +53,7 @@ type app struct {
 	home   string
 	random io.Reader     // randomness for secret nonces
 	newID  func() string // volume UUIDs
+	build  buildInfo     // the commit this binary was built from
 
 	level   slog.LevelVar
 	handler *lineHandler
@@ -76,6 +70,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		isRoot: os.Getuid() == 0,
 		random: rand.Reader,
 		newID:  func() string { return uuid.New().String() },
+		build:  readBuildInfo(),
 	}
 	a.home, _ = os.UserHomeDir()
 	a.handler = &lineHandler{mu: &sync.Mutex{}, w: stderr, name: a.name, pid: os.Getpid(), level: &a.level}
@@ -243,22 +238,3 @@ func (a *app) fatal(msg string) {
 	_ = a.handler.Handle(context.Background(), slog.NewRecord(time.Now(), levelFatal, msg, 0))
 }
 
-func (a *app) printVersion() error {
-	_, err := fmt.Fprintf(a.stdout, "%s version %s (compatible with %s)\n", a.name, Version, compatibleWith)
-	return err
-}
-
-func (a *app) versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:        "version",
-		Category:    "ADMIN",
-		Usage:       "Show the version",
-		Description: "Prints the version of rueidisfs and the JuiceFS release it is compatible with.",
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, 0, 0); err != nil {
-				return err
-			}
-			return a.printVersion()
-		},
-	}
-}

@@ -18,11 +18,23 @@ import (
 )
 
 func TestVersion(t *testing.T) {
-	want := "rueidisfs version " + Version + " (compatible with JuiceFS 1.4.1)\n"
+	// A test binary carries no version control stamps.
+	want := "rueidisfs version " + Version + "+unknown (compatible with JuiceFS 1.4.1)\n"
 	for _, args := range [][]string{{"version"}, {"--version"}, {"-V"}} {
 		if r := run(t, args...).ok(t); r.stdout != want {
 			t.Errorf("%v printed %q, want %q", args, r.stdout, want)
 		}
+	}
+	built := session{setup: func(a *app) {
+		a.build = buildInfo{revision: "0123456789abcdef0123456789abcdef01234567", time: "2026-12-06T07:15:00Z"}
+	}}
+	want = "rueidisfs version " + Version + "+2026-12-06.01234567 (compatible with JuiceFS 1.4.1)\n"
+	if r := built.run(t, "version").ok(t); r.stdout != want {
+		t.Errorf("version printed %q, want %q", r.stdout, want)
+	}
+	dirty := session{setup: func(a *app) { a.build = buildInfo{revision: "89abcdef", time: "2026-12-07T00:00:00Z", modified: true} }}
+	if r := dirty.run(t, "version").ok(t); !strings.Contains(r.stdout, "+2026-12-07.89abcdef-dirty ") {
+		t.Errorf("a build from a modified tree is not marked dirty: %q", r.stdout)
 	}
 }
 
