@@ -237,4 +237,3 @@ func (a *app) run(ctx context.Context, args []string) int {
 func (a *app) fatal(msg string) {
 	_ = a.handler.Handle(context.Background(), slog.NewRecord(time.Now(), levelFatal, msg, 0))
 }
-
