@@ -162,8 +162,7 @@ func (a *app) rootAction(c *cli.Context) error {
 		return a.printVersion()
 	}
 	if c.Args().Present() {
-		return &usageError{msg: fmt.Sprintf("unknown command %q", c.Args().First()),
-			usage: a.name + " [global options] command [command options] [arguments...]; see " + a.name + " --help"}
+		return a.unknownCommand(c.Args().First())
 	}
 	return cli.ShowAppHelp(c)
 }

@@ -250,3 +250,40 @@ func TestUnits(t *testing.T) {
 		t.Errorf("warnings: %q", warned)
 	}
 }
+
+// TestJuicefsCommands: every command of juicefs 1.4.1 is either a command
+// of rueidisfs or listed as missing (planned or not), never both, so that
+// the answer to an unknown command stays true as commands are added.
+func TestJuicefsCommands(t *testing.T) {
+	juicefs := []string{"format", "config", "quota", "destroy", "gc", "fsck", "restore", "dump", "changelog",
+		"load", "version", "status", "stats", "profile", "info", "mount", "umount", "gateway", "webdav", "bench",
+		"objbench", "mdtest", "warmup", "rmr", "sync", "debug", "clone", "summary", "compact", "tier"}
+	a := newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}, func(string) string { return "" })
+	have := map[string]bool{}
+	for _, c := range a.commands() {
+		have[c.Name] = true
+	}
+	missing := map[string]bool{}
+	for _, m := range missingJuicefsCommands() {
+		if have[m.name] {
+			t.Errorf("%q is a command now: remove it from missingJuicefsCommands", m.name)
+		}
+		missing[m.name] = true
+	}
+	for _, name := range juicefs {
+		if !have[name] && !missing[name] {
+			t.Errorf("juicefs command %q is neither a command of rueidisfs nor listed in missingJuicefsCommands", name)
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	r := run(t, "mount", "redis://localhost/1", "/mnt/jfs").fails(t, `"mount" (mount a volume with FUSE) is a juicefs command that rueidisfs does not have yet; it is planned`)
+	for _, want := range []string{"commands of rueidisfs: format, config,", "planned: mount, umount,"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the answer to an unknown command lacks %q", want)
+		}
+	}
+	run(t, "gateway", "redis://localhost/1", "localhost:9000").fails(t, `"gateway" (S3 gateway) is a juicefs command that rueidisfs does not plan to have: use the official juicefs client`)
+	run(t, "frobnicate").fails(t, `unknown command "frobnicate"`)
+}
