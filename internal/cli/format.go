@@ -33,7 +33,7 @@ func (a *app) formatCommand() *cli.Command {
 	flags := append(a.storageFlags(true), dataFormatFlags()...)
 	flags = append(flags, managementFlags(true)...)
 	flags = append(flags,
-		&cli.BoolFlag{Name: "force", Usage: "format a database that holds other keys, or update an existing volume with the options given (changes of name, block size, compression, shards or hash prefix are still refused)"},
+		&cli.BoolFlag{Name: "force", Usage: "format a database that holds other keys than a volume's (an existing volume is updated with the options given even without it; changes of name, block size, compression, shards or hash prefix are refused all the same)"},
 		&cli.BoolFlag{Name: "no-update", Usage: "leave an existing volume untouched and succeed"},
 	)
 	return &cli.Command{
@@ -50,10 +50,13 @@ prefixes every object of the volume in the data storage.
 The data storage options are recorded in the format, but rueidisfs has no
 object storage client yet: the bucket is neither tested nor created.
 
-A database that already holds a volume is left alone unless --force is
-given; then the options given explicitly are applied to it (prefer the
-"config" command). A database holding other keys is formatted only with
---force.
+On a database that already holds the volume, format succeeds and applies
+the options given explicitly, as juicefs format does, so scripts may call
+it every time (--no-update leaves the volume as it is; "config" offers more
+settings). Changes of name, block size, compression, shards or hash prefix
+are refused, even with --force (juicefs would make them with --force, and
+the objects already stored could no longer be found). A database holding
+other keys but no volume is formatted only with --force.
 
 Examples:
   rueidisfs format redis://localhost:6379/1 myjfs
@@ -182,10 +185,6 @@ func (a *app) format(c *cli.Context) error {
 			a.log.Info(fmt.Sprintf("Volume %s (UUID %s) exists; --no-update leaves it as it is", old.Name, old.UUID))
 			return nil
 		}
-		if !c.Bool("force") {
-			return fmt.Errorf("database already holds volume %s (UUID %s); use `%s config` to change it, or --force to update it with these flags",
-				old.Name, old.UUID, a.name)
-		}
 		f = cloneFormat(old)
 		if reseal, err = a.updateFormat(c, f, name, opts); err != nil {
 			return err
@@ -196,7 +195,9 @@ func (a *app) format(c *cli.Context) error {
 			return err
 		}
 		if n > 0 && !c.Bool("force") {
-			return fmt.Errorf("database is not empty (%d keys) and holds no volume; use --force to format it anyway", n)
+			return fmt.Errorf("database %s holds %s but no volume: rueidisfs does not format over unrelated data "+
+				"(the volume's keys would mix with them, and destroy would delete them too); use an empty database, "+
+				"or add --force to format it anyway", e.URL().Redacted(), plural(n, "key"))
 		}
 		if f, err = a.newFormat(c, name, opts); err != nil {
 			return err
@@ -216,6 +217,9 @@ func (a *app) format(c *cli.Context) error {
 		}
 	}
 	if err := e.Init(ctx, f, false); err != nil {
+		if !create && c.Bool("force") {
+			return fmt.Errorf("format: %w (rueidisfs never changes it, even with --force: the objects already stored would no longer be found)", err)
+		}
 		return fmt.Errorf("format: %w", err)
 	}
 	a.log.Info("Volume is formatted as " + formatJSON(f))

@@ -63,35 +63,59 @@ func TestFormatStatusRoundTrip(t *testing.T) {
 	}
 }
 
+// TestFormatExistingVolume: the juicefs habit of calling format every time
+// (scripts, provisioning): on an existing volume format succeeds and applies
+// the flags given, keeping the UUID; changes that would strand the stored
+// objects are refused, even with --force.
 func TestFormatExistingVolume(t *testing.T) {
 	url, _, _ := newDB(t)
 	orig := formatVolume(t, url, "vol-one")
 
-	run(t, "format", url, "vol-one").fails(t, "database already holds volume vol-one (UUID "+orig.UUID+"); use `rueidisfs config` to change it, or --force")
+	r := run(t, "format", url, "vol-one").ok(t)
+	if !strings.Contains(r.stderr, "Volume is formatted as {") {
+		t.Errorf("format of an existing volume does not show the format, as juicefs does")
+	}
+	if f := storedFormat(t, url); formatJSON(f) != formatJSON(orig) {
+		t.Fatalf("format without flags changed the volume:\n%s\nwas\n%s", formatJSON(f), formatJSON(orig))
+	}
 	run(t, "format", url, "vol-one", "--no-update", "--trash-days", "9").ok(t)
-	run(t, "format", url, "vol-one", "--force", "--block-size", "1M").fails(t, "cannot update volume block size from 4096 to 1024")
-	run(t, "format", url, "vol-two", "--force").fails(t, "cannot update volume name from vol-one to vol-two")
-	run(t, "format", url, "vol-one", "--force", "--compress", "lz4").fails(t, "cannot update volume compression from none to lz4")
-	if f := storedFormat(t, url); f.TrashDays != 1 || f.BlockSize != 4096 {
+	if f := storedFormat(t, url); f.TrashDays != 1 {
+		t.Fatalf("--no-update changed the trash days to %d", f.TrashDays)
+	}
+
+	run(t, "format", url, "vol-one", "--block-size", "1M").fails(t, "cannot update volume block size from 4096 to 1024")
+	run(t, "format", url, "vol-two").fails(t, "cannot update volume name from vol-one to vol-two")
+	run(t, "format", url, "vol-one", "--force", "--compress", "lz4").fails(t,
+		"cannot update volume compression from none to lz4 (rueidisfs never changes it, even with --force")
+	if f := storedFormat(t, url); f.TrashDays != 1 || f.BlockSize != 4096 || f.Compression != "none" {
 		t.Fatalf("refused updates changed the format: %+v", f)
 	}
 
-	run(t, "format", url, "vol-one", "--force", "--trash-days", "7", "--capacity", "2", "--secret-key", "sk").ok(t)
+	r = run(t, "format", url, "vol-one", "--trash-days", "7", "--capacity", "2", "--secret-key", "sk", "--encrypt-algo", "chacha20-rsa").ok(t)
+	if !strings.Contains(r.stderr, "--encrypt-algo is ignored for an existing volume") {
+		t.Errorf("no warning that --encrypt-algo cannot change")
+	}
 	f := storedFormat(t, url)
-	if f.UUID != orig.UUID || f.TrashDays != 7 || f.Capacity != 2<<30 || f.BlockSize != 4096 || f.Bucket != orig.Bucket {
-		t.Fatalf("after --force: %+v", f)
+	if f.UUID != orig.UUID || f.TrashDays != 7 || f.Capacity != 2<<30 || f.BlockSize != 4096 || f.Bucket != orig.Bucket || f.EncryptAlgo != orig.EncryptAlgo {
+		t.Fatalf("after the update: %+v", f)
 	}
 	// The original format had no secret, so it stays unencrypted, as in juicefs.
 	if f.KeyEncrypted || f.SecretKey != "sk" {
 		t.Fatalf("secret after update: %q encrypted=%v", f.SecretKey, f.KeyEncrypted)
+	}
+	run(t, "format", url, "vol-one", "--force", "--inodes", "1000").ok(t)
+	if f := storedFormat(t, url); f.Inodes != 1000 || f.TrashDays != 7 {
+		t.Fatalf("after --force --inodes: %+v", f)
 	}
 }
 
 func TestFormatNonEmptyDatabase(t *testing.T) {
 	url, srv, db := newDB(t)
 	srv.Do(t, db, "SET", "unrelated", "1")
+	run(t, "format", url, "myvol", "--bucket", t.TempDir()).fails(t,
+		"holds 1 key but no volume: rueidisfs does not format over unrelated data (the volume's keys would mix with them, and destroy would delete them too); use an empty database, or add --force to format it anyway")
 	srv.Do(t, db, "SET", "other", "2")
-	run(t, "format", url, "myvol", "--bucket", t.TempDir()).fails(t, "database is not empty (2 keys) and holds no volume; use --force to format it anyway")
+	run(t, "format", url, "myvol", "--bucket", t.TempDir()).fails(t, "holds 2 keys but no volume")
 	if n, _ := srv.Do(t, db, "DBSIZE").AsInt64(); n != 2 {
 		t.Fatalf("a refused format wrote keys: DBSIZE %d", n)
 	}

@@ -142,3 +142,11 @@ func fixBlockSize(s uint64, warn func(string)) uint64 {
 	}
 	return p
 }
+
+// plural is "1 key", "2 keys": n with the noun, an "s" added unless n is 1.
+func plural[N int | int64 | uint64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
