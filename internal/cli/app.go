@@ -54,6 +54,11 @@ type app struct {
 	random io.Reader     // randomness for secret nonces
 	newID  func() string // volume UUIDs
 	build  buildInfo     // the commit this binary was built from
+	// resolveMount reaches a volume through a path inside its mount, for
+	// the tools that take juicefs's PATH form; nil: not possible yet.
+	resolveMount mountResolver
+	// findMount finds the mount holding an absolute path (tests replace it).
+	findMount func(string) (mountedPath, error)
 
 	level   slog.LevelVar
 	handler *lineHandler
@@ -72,6 +77,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		newID:  func() string { return uuid.New().String() },
 		build:  readBuildInfo(),
 	}
+	a.findMount = findMount
 	a.home, _ = os.UserHomeDir()
 	a.handler = &lineHandler{mu: &sync.Mutex{}, w: stderr, name: a.name, pid: os.Getpid(), level: &a.level}
 	a.log = slog.New(a.handler)

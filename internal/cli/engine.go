@@ -25,7 +25,11 @@ var errAborted = errors.New("aborted")
 // does, and gives the engine the command line's logger and environment.
 // Close the engine with closeEngine.
 func (a *app) openEngine(c *cli.Context, opts meta.Options) (*meta.Engine, error) {
-	raw := c.Args().First()
+	return a.openEngineAt(c, c.Args().First(), opts)
+}
+
+// openEngineAt is openEngine for the volume of the META-URL raw.
+func (a *app) openEngineAt(c *cli.Context, raw string, opts meta.Options) (*meta.Engine, error) {
 	cfg, _, err := metaurl.Parse(raw, a.getenv)
 	if err != nil {
 		return nil, err
@@ -49,7 +53,12 @@ func (a *app) openVolume(c *cli.Context) (*meta.Engine, *codec.Format, error) {
 
 // openVolumeWith is openVolume with other engine options.
 func (a *app) openVolumeWith(c *cli.Context, opts meta.Options) (*meta.Engine, *codec.Format, error) {
-	e, err := a.openEngine(c, opts)
+	return a.openVolumeAt(c, c.Args().First(), opts)
+}
+
+// openVolumeAt is openVolumeWith for the volume of the META-URL raw.
+func (a *app) openVolumeAt(c *cli.Context, raw string, opts meta.Options) (*meta.Engine, *codec.Format, error) {
+	e, err := a.openEngineAt(c, raw, opts)
 	if err != nil {
 		return nil, nil, err
 	}

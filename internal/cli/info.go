@@ -20,7 +20,7 @@ func (a *app) infoCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "info",
 		Usage:     "Show internal information of a path or inode",
-		ArgsUsage: "META-URL PATH|INODE...",
+		ArgsUsage: "META-URL PATH|INODE... | MOUNTED-PATH...",
 		Category:  "INSPECTOR",
 		Description: `Prints what juicefs info prints for each path (relative to the volume's
 root; symbolic links are followed) or, with --inode, each inode number: the
@@ -34,7 +34,7 @@ Examples:
 $ rueidisfs info redis://localhost/1 data/big.bin
 $ rueidisfs info redis://localhost/1 --raw data/big.bin
 $ rueidisfs info redis://localhost/1 --recursive --strict /
-$ rueidisfs info redis://localhost/1 -i 100`,
+$ rueidisfs info redis://localhost/1 -i 100` + mountedPathsHelp,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "inode", Aliases: []string{"i"}, Usage: "the arguments are inode numbers instead of paths"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"},
@@ -61,10 +61,11 @@ type infoOf struct {
 }
 
 func (a *app) info(c *cli.Context) error {
-	if err := checkArgs(c, 2, -1); err != nil {
+	target, err := a.toolTarget(c, c.Bool("inode"))
+	if err != nil {
 		return err
 	}
-	e, f, err := a.openVolume(c)
+	e, f, err := a.openVolumeAt(c, target.metaURL, meta.Options{NoBackgroundJobs: true})
 	if err != nil {
 		return err
 	}
@@ -74,13 +75,13 @@ func (a *app) info(c *cli.Context) error {
 		store, _ = volstore.Open(f) // only to show the actual storage class
 	}
 	failed := 0
-	args := c.Args().Slice()[1:]
-	for _, arg := range args {
+	for _, p := range target.paths {
+		arg := p.arg
 		var ino meta.Ino
 		if c.Bool("inode") {
-			n, err := strconv.ParseUint(arg, 10, 64)
+			n, err := strconv.ParseUint(p.inVolume, 10, 64)
 			if err != nil {
-				a.log.Error(fmt.Sprintf("lookup inode for %q: %v", arg, err))
+				a.log.Error(fmt.Sprintf("lookup inode for %q: not an inode number", arg))
 				failed++
 				continue
 			}
@@ -89,7 +90,7 @@ func (a *app) info(c *cli.Context) error {
 			}
 			ino = meta.Ino(n)
 		} else {
-			if ino, _, err = resolvePath(c.Context, e, arg, true); err != nil {
+			if ino, _, err = resolvePath(c.Context, e, p.inVolume, true); err != nil {
 				a.log.Error(fmt.Sprintf("lookup inode for %q: %s", arg, errnoText(err)))
 				failed++
 				continue
@@ -97,12 +98,19 @@ func (a *app) info(c *cli.Context) error {
 		}
 		in, err := a.inspect(c, e, f, store, ino)
 		if err != nil {
-			return fmt.Errorf("info: %s", errnoText(err))
+			if c.Bool("inode") {
+				return fmt.Errorf("info of inode %d: %s", ino, errnoText(err))
+			}
+			return fmt.Errorf("info of %q (inode %d): %s", arg, ino, errnoText(err))
 		}
 		in.print(a.stdout, arg)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d paths could not be found (see the errors above)", failed, len(args))
+		noun := "paths"
+		if c.Bool("inode") {
+			noun = "inodes"
+		}
+		return fmt.Errorf("%d of %d %s could not be found (see the errors above)", failed, len(target.paths), noun)
 	}
 	return nil
 }

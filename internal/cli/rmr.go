@@ -19,7 +19,7 @@ func (a *app) rmrCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "rmr",
 		Usage:     "Remove directories recursively",
-		ArgsUsage: "META-URL PATH...",
+		ArgsUsage: "META-URL PATH... | MOUNTED-PATH...",
 		Category:  "TOOL",
 		Description: `Removes each PATH (relative to the volume's root) and, for a directory,
 everything below it, much faster than rm -r through a mount: directories are
@@ -30,7 +30,7 @@ other storages keep it for gc.
 
 Examples:
 $ rueidisfs rmr redis://localhost/1 /tmp/build
-$ rueidisfs rmr redis://localhost/1 old-logs --skip-trash --threads 100`,
+$ rueidisfs rmr redis://localhost/1 old-logs --skip-trash --threads 100` + mountedPathsHelp,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "skip-trash", Usage: "delete for good instead of moving to the trash (requires root)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"p"}, Value: meta.RmrDefaultThreads,
@@ -41,7 +41,8 @@ $ rueidisfs rmr redis://localhost/1 old-logs --skip-trash --threads 100`,
 }
 
 func (a *app) rmr(c *cli.Context) error {
-	if err := checkArgs(c, 2, -1); err != nil {
+	target, err := a.toolTarget(c, false)
+	if err != nil {
 		return err
 	}
 	threads := c.Int("threads")
@@ -55,7 +56,7 @@ func (a *app) rmr(c *cli.Context) error {
 	if skipTrash && !a.isRoot {
 		return errors.New("only root can remove files directly (--skip-trash)")
 	}
-	e, _, err := a.openVolumeWith(c, meta.Options{NoBackgroundJobs: true, SliceDeleter: a.quietSliceDeleter})
+	e, _, err := a.openVolumeAt(c, target.metaURL, meta.Options{NoBackgroundJobs: true, SliceDeleter: a.quietSliceDeleter})
 	if err != nil {
 		return err
 	}
@@ -70,8 +71,8 @@ func (a *app) rmr(c *cli.Context) error {
 	defer prog.Wait()
 	defer spin.Done()
 	total := 0
-	for _, arg := range c.Args().Slice()[1:] {
-		p := volumePath(arg)
+	for _, tp := range target.paths {
+		arg, p := tp.arg, volumePath(tp.inVolume)
 		dir, name := path.Split(p)
 		if name == "" {
 			return fmt.Errorf("RMR %q: the root of the volume cannot be removed", arg)

@@ -22,7 +22,7 @@ func (a *app) summaryCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "summary",
 		Usage:     "Show tree summary of a directory",
-		ArgsUsage: "META-URL PATH",
+		ArgsUsage: "META-URL PATH | MOUNTED-PATH",
 		Category:  "INSPECTOR",
 		Description: `Prints the tree below PATH (relative to the volume's root) as juicefs summary
 does: one row per node, directories with a trailing "/", with the charged
@@ -32,7 +32,7 @@ largest --entries children; the others are merged into one "..." row.
 Examples:
 $ rueidisfs summary redis://localhost/1 /
 $ rueidisfs summary redis://localhost/1 data --depth 5 --entries 20
-$ rueidisfs summary redis://localhost/1 / --strict --csv`,
+$ rueidisfs summary redis://localhost/1 / --strict --csv` + mountedPathsHelp,
 		Flags: []cli.Flag{
 			&cli.UintFlag{Name: "depth", Aliases: []string{"d"}, Value: 2, Usage: "depth of the tree to show (0: only PATH itself; at most 10)"},
 			&cli.UintFlag{Name: "entries", Aliases: []string{"e"}, Value: 10, Usage: "show the N largest entries of each directory (at most 100)"},
@@ -44,7 +44,11 @@ $ rueidisfs summary redis://localhost/1 / --strict --csv`,
 }
 
 func (a *app) summary(c *cli.Context) error {
-	if err := checkArgs(c, 2, 2); err != nil {
+	target, err := a.toolTarget(c, false)
+	if err != nil {
+		return err
+	}
+	if err := target.checkPaths(c, 1, 1); err != nil {
 		return err
 	}
 	depth, topN := c.Uint("depth"), c.Uint("entries")
@@ -56,13 +60,13 @@ func (a *app) summary(c *cli.Context) error {
 		a.log.Warn(fmt.Sprintf("entries should be less than %d", maxSummaryEntries+1))
 		topN = maxSummaryEntries
 	}
-	e, _, err := a.openVolume(c)
+	e, _, err := a.openVolumeAt(c, target.metaURL, meta.Options{NoBackgroundJobs: true})
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	p := c.Args().Get(1)
-	ino, _, err := resolvePath(c.Context, e, p, true)
+	p := target.paths[0].arg
+	ino, _, err := resolvePath(c.Context, e, target.paths[0].inVolume, true)
 	if err != nil {
 		return fmt.Errorf("lookup inode for %q: %s", p, errnoText(err))
 	}
