@@ -32,7 +32,8 @@ type Options struct {
 	Files   int // files per thread per directory (default 10)
 	Write   int // bytes of metadata-only data per file (default 0)
 	// Phases to run after the create phase, in this order: "stat",
-	// "readdir", "rename", "remove". Nil means all of them.
+	// "readdir", "rename", "remove". None by default: like juicefs mdtest,
+	// the run creates the tree and leaves it in place.
 	Phases []string
 	// Umask applied to created nodes.
 	Umask uint16
@@ -50,9 +51,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.Files < 0 {
 		o.Files = 0
-	}
-	if o.Phases == nil {
-		o.Phases = []string{"stat", "readdir", "rename", "remove"}
 	}
 }
 
@@ -105,6 +103,13 @@ func TreeDirs(width, depth int) int {
 	return dirs
 }
 
+// KnownPhases are the phases that may follow the create phase, in order.
+func KnownPhases() []string { return []string{"stat", "readdir", "rename", "remove"} }
+
+// TreeRoot is the directory a run under root creates and fills, as juicefs
+// mdtest names it.
+func TreeRoot(root string) string { return path.Join(root, "test-dir.0-0") }
+
 // runner holds the state of one run.
 type runner struct {
 	e    *meta.Engine
@@ -128,7 +133,7 @@ func Run(ctx context.Context, e *meta.Engine, root string, opts Options, prog Pr
 	if err := r.mkdirAll(ctx, root); err != nil {
 		return err
 	}
-	r.root = path.Join(root, "test-dir.0-0")
+	r.root = TreeRoot(root)
 	if _, err := r.mkdirPath(ctx, r.root); err != nil {
 		return fmt.Errorf("mkdir %s: %w", r.root, err)
 	}

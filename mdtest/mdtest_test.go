@@ -62,13 +62,23 @@ func TestRun(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("recount: %v\n%s", err, rep)
 	}
-	// A second run removes everything it made.
-	if err := mdtest.Run(ctx, e, "/bench2", mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3}, nil, func(mdtest.Result) {}); err != nil {
+	// With every phase a run removes everything it made.
+	opts = mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3, Phases: mdtest.KnownPhases()}
+	if err := mdtest.Run(ctx, e, "/bench2", opts, nil, func(mdtest.Result) {}); err != nil {
 		t.Fatal(err)
 	}
 	ents, err := e.Readdir(ctx, ino2(t, e, "bench2/test-dir.0-0"), false)
 	if err != nil || len(ents) != 2 {
 		t.Fatalf("after remove: %v %d entries", err, len(ents))
+	}
+	// By default, as juicefs mdtest, only the tree and its files are made,
+	// and left in place.
+	if err := mdtest.Run(ctx, e, "/bench3", mdtest.Options{Dirs: 2, Depth: 1, Files: 3}, nil, func(mdtest.Result) {}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err = e.Readdir(ctx, ino2(t, e, "bench3/test-dir.0-0/mdtest_tree.0"), false)
+	if err != nil || len(ents) != 2+2+3 {
+		t.Fatalf("after a default run: %v %d entries, want . .. 2 directories and 3 files", err, len(ents))
 	}
 }
 

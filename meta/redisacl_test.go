@@ -146,7 +146,7 @@ func aclWorkload(t *testing.T, url string) {
 	if _, err := e.Quotas().Set(ctx, codec.QuotaDir, "/ns", 1<<30, 1000, false, false); err != nil {
 		t.Fatalf("set quota: %v", err)
 	}
-	opts := mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3, Write: 1 << 20}
+	opts := mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3, Write: 1 << 20, Phases: mdtest.KnownPhases()}
 	if err := mdtest.Run(ctx, e, "/md", opts, nil, func(mdtest.Result) {}); err != nil {
 		t.Fatalf("mdtest: %v", err)
 	}

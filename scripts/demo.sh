@@ -97,7 +97,7 @@ say "Formatting volume $VOLUME"
 # the reference measurement in the README), then stat, readdir, rename and
 # remove phases, with the client-side cache and transaction counters.
 say "Main job: rueidisfs mdtest"
-"$rueidisfs" mdtest "$META_URL" "/mdtest-$(date +%s)" --threads 4 --dirs 3 --depth 3 --files 20 --stats
+"$rueidisfs" mdtest "$META_URL" "/mdtest-$(date +%s)" --threads 4 --dirs 3 --depth 3 --files 20 --phases all --stats
 # -----------------------------------------------------------------------------
 
 say "Volume status"

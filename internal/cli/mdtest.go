@@ -2,47 +2,80 @@ package cli
 
 import (
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/mdtest"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/metrics"
 )
 
+// mdtestHonours are the client flags mdtest acts on; it writes no data, so
+// the storage and cache flags have no effect.
+func mdtestHonours() []string {
+	return []string{"subdir", "heartbeat", "read-only", "no-bgjob", "atime-mode", "skip-dir-mtime", "metrics"}
+}
+
 func (a *app) mdtestCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.IntFlag{Name: "threads", Value: 1, Usage: "goroutines creating files (each creates --files files in every directory)"},
+		&cli.IntFlag{Name: "dirs", Value: 3, Usage: "number of sub-directories of each directory of the tree"},
+		&cli.IntFlag{Name: "depth", Value: 2, Usage: "levels of the directory tree below its root"},
+		&cli.IntFlag{Name: "files", Value: 10, Usage: "files each thread creates in each directory"},
+		&cli.IntFlag{Name: "write", Value: 0, Usage: "bytes of (metadata-only) data to record for each file, as slices of up to 64 MiB"},
+		&cli.StringFlag{Name: "phases", Usage: `phases to run after the create phase, in order, from stat, readdir, rename and remove ("all" for the four); none by default, as juicefs mdtest`},
+		&cli.BoolFlag{Name: "stats", Usage: "print the client-side cache and transaction counters at the end"},
+		&cli.StringFlag{Name: "access-log", Usage: "accepted for compatibility with juicefs mdtest; rueidisfs writes no access log"},
+	}
 	return &cli.Command{
 		Name:      "mdtest",
-		Usage:     "run a metadata benchmark on a volume",
+		Usage:     "Run a metadata benchmark on a volume",
 		ArgsUsage: "META-URL PATH",
 		Category:  "TOOL",
-		Description: `Creates, under PATH of the volume, the directory tree of juicefs mdtest
-(PATH/test-dir.0-0/mdtest_tree.0/..., --dirs wide and --depth deep) and then, in
-every directory, --files files per thread, each created through its path as
-juicefs's path-based layer does; the summary lines are those juicefs mdtest
-prints, so both can be run side by side on one Redis. Then come the phases of
-the classic mdtest that juicefs's lacks: stat every file (by path), list every
-directory, rename every file, remove everything.
+		Description: `Does what juicefs mdtest does: creates, under PATH of the volume, the tree
+PATH/test-dir.0-0/mdtest_tree.0/... (--dirs wide and --depth deep) and then,
+in every directory, --files files per thread, each created through its path
+as juicefs's path-based layer does, and prints juicefs mdtest's summary
+lines, so both can be run side by side on one Redis. Like juicefs mdtest it
+leaves the tree in place; the last line says where it is.
+
+--phases adds the phases of the classic mdtest that juicefs's lacks: stat
+every file (by path), list every directory, rename every file, remove the
+tree (into the trash when the volume has one).
+
+Of the client options mdtest honours --subdir (PATH is inside it),
+--heartbeat, --read-only (refused: mdtest creates files), --no-bgjob,
+--atime-mode, --skip-dir-mtime and --metrics (served only when given). It
+writes no data, so the storage, cache and backup options are accepted and
+have no effect (a log line names those given).
 
 Examples:
 $ rueidisfs mdtest redis://localhost/1 /bench --threads 4 --dirs 3 --depth 3 --files 20
-$ rueidisfs mdtest redis://localhost/1 /bench --phases stat,readdir --stats`,
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "threads", Value: 1, Usage: "goroutines creating files (each creates --files files in every directory)"},
-			&cli.IntFlag{Name: "dirs", Value: 3, Usage: "number of sub-directories of each directory of the tree"},
-			&cli.IntFlag{Name: "depth", Value: 2, Usage: "levels of the directory tree below its root"},
-			&cli.IntFlag{Name: "files", Value: 10, Usage: "files each thread creates in each directory"},
-			&cli.IntFlag{Name: "write", Value: 0, Usage: "bytes of (metadata-only) data to record for each file, as slices of up to 64 MiB"},
-			&cli.StringFlag{Name: "phases", Value: "stat,readdir,rename,remove",
-				Usage: `phases to run after the create phase, in order; "none" for none`},
-			&cli.BoolFlag{Name: "stats", Usage: "print the client-side cache and transaction counters at the end"},
-			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on this address (e.g. 127.0.0.1:9567) while running"},
-			&cli.DurationFlag{Name: "heartbeat", Value: meta.DefaultHeartbeat, Usage: "interval of the session heartbeat"},
-			&cli.StringFlag{Name: "access-log", Usage: "accepted for compatibility with juicefs mdtest; rueidisfs writes no access log"},
-		},
+$ rueidisfs mdtest redis://localhost/1 /bench --phases all --stats`,
+		Flags:  concatFlags(flags, clientFlags()),
 		Action: a.mdtest,
 	}
+}
+
+// mdtestPhases reads --phases.
+func mdtestPhases(s string) ([]string, error) {
+	switch s {
+	case "", "none":
+		return nil, nil
+	case "all":
+		return mdtest.KnownPhases(), nil
+	}
+	phases := strings.Split(s, ",")
+	for _, p := range phases {
+		if !slices.Contains(mdtest.KnownPhases(), p) {
+			return nil, fmt.Errorf("--phases: unknown phase %q (use stat, readdir, rename, remove, all or none)", p)
+		}
+	}
+	return phases, nil
 }
 
 func (a *app) mdtest(c *cli.Context) error {
@@ -53,24 +86,21 @@ func (a *app) mdtest(c *cli.Context) error {
 		Threads: c.Int("threads"), Dirs: c.Int("dirs"), Depth: c.Int("depth"),
 		Files: c.Int("files"), Write: c.Int("write"), Umask: 0o022,
 	}
-	switch p := c.String("phases"); p {
-	case "none", "":
-		opts.Phases = []string{}
-	default:
-		opts.Phases = strings.Split(p, ",")
+	var err error
+	if opts.Phases, err = mdtestPhases(c.String("phases")); err != nil {
+		return err
 	}
-	for _, p := range opts.Phases {
-		switch p {
-		case "stat", "readdir", "rename", "remove":
-		default:
-			return fmt.Errorf("--phases: unknown phase %q (use stat, readdir, rename, remove or none)", p)
-		}
+	if c.Bool("read-only") {
+		return fmt.Errorf("--read-only: mdtest creates files, which a read-only client cannot do")
 	}
-	root := c.Args().Get(1)
-	if !strings.HasPrefix(root, "/") {
-		root = "/" + root
+	eopts, err := engineOptions(c)
+	if err != nil {
+		return err
 	}
-	e, err := a.openEngine(c, meta.Options{Heartbeat: c.Duration("heartbeat"), MountPoint: "mdtest"})
+	a.noteIgnoredFlags(c, mdtestHonours(), "mdtest writes no data")
+	root := path.Join("/", c.String("subdir"), c.Args().Get(1))
+	eopts.MountPoint = "mdtest"
+	e, err := a.openEngine(c, eopts)
 	if err != nil {
 		return err
 	}
@@ -90,8 +120,9 @@ func (a *app) mdtest(c *cli.Context) error {
 		defer srv.Close()
 		a.log.Info("Prometheus metrics at http://" + srv.Addr() + "/metrics")
 	}
-	total := mdtest.TreeDirs(opts.Dirs, opts.Depth) * opts.Threads * opts.Files
-	a.log.Info(fmt.Sprintf("Create %d files in %d dirs", total, mdtest.TreeDirs(opts.Dirs, opts.Depth)))
+	dirs := mdtest.TreeDirs(opts.Dirs, opts.Depth)
+	total := dirs * opts.Threads * opts.Files
+	a.log.Info(fmt.Sprintf("Create %d files in %d dirs", total, dirs))
 	prog := a.newProgress()
 	err = mdtest.Run(c.Context, e, root, opts, prog, func(r mdtest.Result) {
 		prog.Done()
@@ -101,15 +132,35 @@ func (a *app) mdtest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	a.log.Info(mdtestWhere(e.URL().Redacted(), root, opts, f, dirs, total))
 	if c.Bool("stats") {
-		cs, ts := e.CacheStats(), e.TxStats()
-		ratio := 0.0
-		if cs.Hits+cs.Misses > 0 {
-			ratio = 100 * float64(cs.Hits) / float64(cs.Hits+cs.Misses)
-		}
-		a.log.Info(fmt.Sprintf("client-side cache: %d hits, %d misses (%.1f%% hits), %d joined, %d invalidations from Redis, %d local, %d stale replies dropped, %d evictions, %d entries",
-			cs.Hits, cs.Misses, ratio, cs.Joined, cs.Invalidations, cs.LocalInvalidations, cs.StaleReplies, cs.Evictions, cs.Entries))
-		a.log.Info(fmt.Sprintf("transactions: %d committed, %d conflicts retried, %d failed", ts.Commits, ts.Conflicts, ts.Errors))
+		a.printMdtestStats(e)
 	}
 	return nil
+}
+
+// printMdtestStats logs the engine's cache and transaction counters.
+func (a *app) printMdtestStats(e *meta.Engine) {
+	cs, ts := e.CacheStats(), e.TxStats()
+	ratio := 0.0
+	if cs.Hits+cs.Misses > 0 {
+		ratio = 100 * float64(cs.Hits) / float64(cs.Hits+cs.Misses)
+	}
+	a.log.Info(fmt.Sprintf("client-side cache: %d hits, %d misses (%.1f%% hits), %d joined, %d invalidations from Redis, %d local, %d stale replies dropped, %d evictions, %d entries",
+		cs.Hits, cs.Misses, ratio, cs.Joined, cs.Invalidations, cs.LocalInvalidations, cs.StaleReplies, cs.Evictions, cs.Entries))
+	a.log.Info(fmt.Sprintf("transactions: %d committed, %d conflicts retried, %d failed", ts.Commits, ts.Conflicts, ts.Errors))
+}
+
+// mdtestWhere says where the files of a run went.
+func mdtestWhere(metaURL, root string, opts mdtest.Options, f *codec.Format, dirs, files int) string {
+	tree := mdtest.TreeRoot(root)
+	if !slices.Contains(opts.Phases, "remove") {
+		return fmt.Sprintf("The tree is left in place: %s holds %s and %s; remove it with `rueidisfs rmr %s %s`",
+			tree, plural(dirs, "dir"), plural(files, "file"), metaURL, tree)
+	}
+	if f.TrashDays > 0 {
+		return fmt.Sprintf("The tree %s was removed into the trash, where it stays %s (`rueidisfs rmr %s /.trash` empties the trash)",
+			tree, plural(f.TrashDays, "day"), metaURL)
+	}
+	return fmt.Sprintf("The tree %s was removed (the volume has no trash)", tree)
 }

@@ -1,25 +1,45 @@
 package cli
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rueidisfs/rueidisfs/meta"
 )
 
-// TestMdtest runs the workload command like juicefs mdtest and checks its
-// summary lines, its extra phases and --stats.
+// TestMdtest runs the workload command like juicefs mdtest: by default the
+// create phase only, leaving the tree in place and saying where it is.
 func TestMdtest(t *testing.T) {
 	url, _, _ := newDB(t)
 	formatVolume(t, url, "mdtest")
-	r := run(t, "mdtest", url, "/bench", "--threads", "2", "--dirs", "2", "--depth", "2", "--files", "3", "--stats").ok(t)
+	r := run(t, "mdtest", url, "/bench", "--threads", "2", "--dirs", "2", "--depth", "2", "--files", "3").ok(t)
 	for _, want := range []string{
 		`Create 42 files in 7 dirs`,
 		`Created 7 dirs in [^ ]+ \(\d+ dirs/s\)`,
 		`Created 42 files in [^ ]+ \(\d+ files/s\)`,
+		`The tree is left in place: /bench/test-dir.0-0 holds 7 dirs and 42 files; remove it with ` + "`rueidisfs rmr redis://[^ ]+ /bench/test-dir.0-0`",
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stderr) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(r.stderr, "Stat ") || strings.Contains(r.stderr, "Removed ") {
+		t.Error("mdtest ran more than the create phase by default")
+	}
+	e := engine(t, url)
+	if _, _, err := e.Resolve(context.Background(), meta.RootInode, "bench/test-dir.0-0/mdtest_tree.0/mdtest_tree.1/file.mdtest.1.2"); err != nil {
+		t.Errorf("the tree is not left in place: %v", err)
+	}
+
+	r = run(t, "mdtest", url, "bench2", "--threads", "2", "--dirs", "2", "--depth", "2", "--files", "3", "--phases", "all", "--stats").ok(t)
+	for _, want := range []string{
 		`Stat 42 files in `,
 		`Listed 7 dirs in `,
 		`Renamed 42 files in `,
 		`Removed 42 files in `,
+		`The tree /bench2/test-dir.0-0 was removed into the trash, where it stays 1 day`,
 		`client-side cache: \d+ hits, \d+ misses`,
 		`transactions: \d+ committed`,
 	} {
@@ -27,12 +47,34 @@ func TestMdtest(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	// Only the create phase, keeping the files: a second run in another
-	// directory works on the same volume.
-	r = run(t, "mdtest", url, "bench2", "--files", "2", "--depth", "1", "--phases", "none").ok(t)
-	if strings.Contains(r.stderr, "Stat ") {
-		t.Error("--phases none ran the stat phase")
+	r = run(t, "mdtest", url, "/bench3", "--files", "2", "--depth", "1", "--phases", "stat,readdir").ok(t)
+	if !strings.Contains(r.stderr, "Stat 8 files") || strings.Contains(r.stderr, "Renamed") {
+		t.Errorf("--phases stat,readdir ran other phases")
 	}
-	run(t, "mdtest", url, "/bench3", "--phases", "stat,bogus").fails(t, `unknown phase "bogus"`)
+	run(t, "mdtest", url, "/bench4", "--phases", "stat,bogus").fails(t, `unknown phase "bogus"`)
 	run(t, "mdtest", url).fails(t, "requires at least 2 arguments")
+}
+
+// TestMdtestJuicefsFlags: juicefs mdtest's client options are accepted;
+// those that mean something are honoured, the others named as having no
+// effect.
+func TestMdtestJuicefsFlags(t *testing.T) {
+	url, _, _ := newDB(t)
+	formatVolume(t, url, "mdtest-flags")
+	r := run(t, "mdtest", url, "/b", "--files", "2", "--depth", "1", "--dirs", "2",
+		"--subdir", "/team", "--no-bgjob", "--heartbeat", "5", "--atime-mode", "relatime", "--skip-dir-mtime", "1s",
+		"--attr-cache", "0", "--entry-cache", "0", "--cache-size", "1G", "--backup-meta", "0", "--writeback",
+		"--access-log", "/tmp/access.log", "--no-usage-report", "--max-uploads", "5").ok(t)
+	if !strings.Contains(r.stderr, "--backup-meta, --attr-cache, --entry-cache, --max-uploads, --writeback, --cache-size, --no-usage-report: no effect on mdtest (mdtest writes no data)") {
+		t.Errorf("the flags without effect are not named")
+	}
+	if !strings.Contains(r.stderr, "The tree is left in place: /team/b/test-dir.0-0 holds 3 dirs and 6 files") {
+		t.Errorf("--subdir is not honoured")
+	}
+	if _, _, err := engine(t, url).Resolve(context.Background(), meta.RootInode, "team/b/test-dir.0-0/mdtest_tree.0/mdtest_tree.1/file.mdtest.0.1"); err != nil {
+		t.Errorf("the tree is not under --subdir: %v", err)
+	}
+	run(t, "mdtest", url, "/c", "--read-only").fails(t, "--read-only: mdtest creates files, which a read-only client cannot do")
+	run(t, "mdtest", url, "/c", "--heartbeat", "soon").fails(t, `invalid value "soon" for --heartbeat`)
+	run(t, "mdtest", url, "/c", "--atime-mode", "always").fails(t, `invalid --atime-mode "always"`)
 }
