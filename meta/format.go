@@ -68,7 +68,7 @@ func CheckCompatible(f *codec.Format) error {
 			return fmt.Errorf("%w: MinClientVersion %q: %v", ErrIncompatible, f.MinClientVersion, err)
 		}
 		if codec.CompareVersions(compatVersion, min) < 0 {
-			return fmt.Errorf("%w: the volume requires clients of version %s or newer; this client is %s",
+			return fmt.Errorf("%w: it requires clients of version %s or newer, and rueidisfs counts as %s",
 				ErrIncompatible, f.MinClientVersion, Version)
 		}
 	}
@@ -78,7 +78,7 @@ func CheckCompatible(f *codec.Format) error {
 			return fmt.Errorf("%w: MaxClientVersion %q: %v", ErrIncompatible, f.MaxClientVersion, err)
 		}
 		if codec.CompareVersions(compatVersion, max) > 0 {
-			return fmt.Errorf("%w: the volume allows clients up to version %s; this client is %s",
+			return fmt.Errorf("%w: it allows clients up to version %s, and rueidisfs counts as %s",
 				ErrIncompatible, f.MaxClientVersion, Version)
 		}
 	}

@@ -75,7 +75,7 @@ func describeDialError(cfg *metaurl.Config, err error) error {
 		return fmt.Errorf("connect to %s: the server closed the connection (if it speaks TLS only, use rediss://): %w", where, err)
 	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "invalid password"),
 		strings.Contains(msg, "invalid username-password"):
-		return fmt.Errorf("connect to %s: authentication failed (wrong user name or password): %w", where, err)
+		return fmt.Errorf("connect to %s: authentication failed (wrong user name or password%s): %w", where, passwordOrigin(cfg), err)
 	case strings.Contains(msg, "NOAUTH"):
 		return fmt.Errorf("connect to %s: the server requires a password; put it in the URL or in META_PASSWORD: %w", where, err)
 	case strings.Contains(msg, "NOPERM"):
@@ -90,6 +90,18 @@ func describeDialError(cfg *metaurl.Config, err error) error {
 		return fmt.Errorf("connect to %s: timed out: %w", where, err)
 	}
 	return fmt.Errorf("connect to %s: %w", where, err)
+}
+
+// passwordOrigin says where a password that did not come from the URL
+// came from: a variable set long ago is easy to forget.
+func passwordOrigin(cfg *metaurl.Config) string {
+	switch cfg.PasswordSource {
+	case "", "url":
+		return ""
+	case metaurl.EnvMetaPasswordFile:
+		return "; the password was read from the file named by " + metaurl.EnvMetaPasswordFile
+	}
+	return "; the password came from the environment variable " + cfg.PasswordSource
 }
 
 // oneLine prints an error on one line (rueidis puts newlines in some of

@@ -1,4 +1,4 @@
-// Command rueidisfs is a JuiceFS-compatible metadata engine and toolbox built
+// Command rueidisfs is a client for JuiceFS 1.4.1 volumes on Redis, built
 // on rueidis. See the README for the commands it offers.
 package main
 

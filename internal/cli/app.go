@@ -137,7 +137,7 @@ func (a *app) globalFlags() []cli.Flag {
 func (a *app) cliApp() *cli.App {
 	ca := &cli.App{
 		Name:            a.name,
-		Usage:           "a JuiceFS-compatible metadata engine on Redis, built on rueidis",
+		Usage:           "A client for JuiceFS 1.4.1 volumes on Redis, built on rueidis",
 		UsageText:       a.name + " [global options] command [command options] META-URL [arguments...]",
 		HideHelpCommand: true,
 		HideVersion:     true, // --version is our own flag: -v means --verbose, as in juicefs

@@ -129,6 +129,9 @@ func TestConnectionErrors(t *testing.T) {
 		t.Errorf("the meta address is not logged with a masked password:\n%s", r.stderr)
 	}
 	run(t, "status", srv.URLAs("redis", "", "", 1)).fails(t, "requires a password")
+	stale := session{env: map[string]string{"REDIS_PASSWORD": "forgotten"}}
+	stale.run(t, "status", srv.URLAs("redis", "", "", 1)).fails(t,
+		"authentication failed (wrong user name or password; the password came from the environment variable REDIS_PASSWORD)")
 	// With the right password, from the environment as juicefs allows.
 	url := srv.URLAs("redis", "", "", 2)
 	s := session{env: map[string]string{"META_PASSWORD": "right-password"}}
@@ -171,7 +174,7 @@ func TestLogLines(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
 	want := []*regexp.Regexp{
 		regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} rueidisfs\[4242\] <WARNING>: AOF is off \[TestLogLines@app_test\.go:\d+\]$`),
-		regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} rueidisfs\[4242\] <ERROR>: failed \[TestLogLines@app_test\.go:\d+\] key="a value" n=3$`),
+		regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} rueidisfs\[4242\] <ERROR>: failed key="a value" n=3 \[TestLogLines@app_test\.go:\d+\]$`),
 		regexp.MustCompile(`^2026/11/27 11:22:39\.000001 rueidisfs\[4242\] <FATAL>: no caller$`),
 		regexp.MustCompile(`^.* rueidisfs\[4242\] <\x1b\[1;33mWARNING\x1b\[0m>: coloured \[TestLogLines@app_test\.go:\d+\]$`),
 	}
@@ -286,4 +289,21 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	run(t, "gateway", "redis://localhost/1", "localhost:9000").fails(t, `"gateway" (S3 gateway) is a juicefs command that rueidisfs does not plan to have: use the official juicefs client`)
 	run(t, "frobnicate").fails(t, `unknown command "frobnicate"`)
+}
+
+// TestHelpSummaries: every command's one-line summary reads the same way,
+// capitalised, without a final period, as juicefs's do.
+func TestHelpSummaries(t *testing.T) {
+	a := newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}, func(string) string { return "" })
+	var check func(prefix string, cmds []*cli.Command)
+	check = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			u := c.Usage
+			if u == "" || u[0] < 'A' || u[0] > 'Z' || strings.HasSuffix(u, ".") {
+				t.Errorf("%s%s: summary %q should be capitalised, without a final period", prefix, c.Name, u)
+			}
+			check(prefix+c.Name+" ", c.Subcommands)
+		}
+	}
+	check("", a.commands())
 }

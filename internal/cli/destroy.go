@@ -58,7 +58,11 @@ func (a *app) destroy(c *cli.Context) error {
 			for i, s := range sessions {
 				rows[i] = [3]string{strconv.FormatUint(s.Sid, 10), s.HostName, s.MountPoint}
 			}
-			return fmt.Errorf("%d sessions are active, please disconnect them first:\n%s", n, sessionTable(rows))
+			verb := "are"
+			if n == 1 {
+				verb = "is"
+			}
+			return fmt.Errorf("%s %s active, please disconnect them first:\n%s", plural(n, "session"), verb, sessionTable(rows))
 		}
 		st := e.StatFS(ctx, meta.RootInode)
 		fmt.Fprintf(a.stdout, " volume name: %s\n", f.Name)
@@ -77,7 +81,7 @@ func (a *app) destroy(c *cli.Context) error {
 	if err := e.Reset(ctx); err != nil {
 		return fmt.Errorf("reset meta: %w", err)
 	}
-	a.log.Info("The volume has been destroyed! You may need to delete cache directory manually.")
+	a.log.Info("The volume has been destroyed!")
 	return nil
 }
 

@@ -35,7 +35,7 @@ func TestDestroy(t *testing.T) {
 	// An active client blocks it.
 	e := mount(t, url)
 	r = run(t, "destroy", url, f.UUID, "--yes")
-	r.fails(t, "1 sessions are active, please disconnect them first:")
+	r.fails(t, "1 session is active, please disconnect them first:")
 	host, _ := os.Hostname()
 	sid := strconv.FormatUint(e.SID(), 10)
 	for _, want := range []string{"| SID | HostName", "| MountPoint |", " " + sid + " | ", host + " | ", " /mnt/test |"} {

@@ -16,7 +16,7 @@ import (
 func (a *app) dumpCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "dump",
-		Usage:     "dump the metadata of a volume as JSON",
+		Usage:     "Dump the metadata of a volume into a file",
 		ArgsUsage: "META-URL [FILE]",
 		Category:  "ADMIN",
 		Description: `Writes the volume's metadata in JuiceFS 1.4.1's JSON dump format (the
@@ -97,7 +97,7 @@ func (a *app) dump(c *cli.Context) error {
 func (a *app) loadCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "load",
-		Usage:     "load a JSON metadata dump into an empty database",
+		Usage:     "Load metadata from a dump into an empty database",
 		ArgsUsage: "META-URL [FILE]",
 		Category:  "ADMIN",
 		Description: `Restores a dump made by "rueidisfs dump" or "juicefs dump" (JSON format)
@@ -111,9 +111,12 @@ $ rueidisfs load redis://localhost/2 meta-dump.json
 $ gzip -dc meta-dump.json.gz | rueidisfs load redis://localhost/2`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "tmp-dir", Usage: "directory for the temporary spool of the load (default: the system's)"},
-			&cli.BoolFlag{Name: "binary", Usage: "binary (protobuf) backup format: not supported by rueidisfs"},
-			&cli.StringFlag{Name: "encrypt-rsa-key", Usage: "not supported by rueidisfs (the JSON dump keeps the encryption key)"},
-			&cli.StringFlag{Name: "encrypt-algo", Usage: "not supported by rueidisfs"},
+			&cli.IntFlag{Name: "threads", Value: 10, Usage: "parallel writers of a binary backup (a JSON dump is written by one, as juicefs does)"},
+			&cli.BoolFlag{Name: "binary", Usage: "FILE is a binary backup (juicefs dump --binary): not supported by rueidisfs yet"},
+			&cli.BoolFlag{Name: "stat", Usage: "with --binary: show the segments of a binary backup instead of loading it (not supported yet)"},
+			&cli.Int64Flag{Name: "offset", Usage: "with --binary --stat: -1 lists the segments' offsets, N shows the segment at offset N (not supported yet)"},
+			&cli.StringFlag{Name: "encrypt-rsa-key", Usage: "RSA private key (PEM) of an encrypted backup: not supported by rueidisfs yet (decrypt it with juicefs first)"},
+			&cli.StringFlag{Name: "encrypt-algo", Value: "aes256gcm-rsa", Usage: "algorithm of an encrypted backup: aes256gcm-rsa or chacha20-rsa (with --encrypt-rsa-key)"},
 		},
 		Action: a.load,
 	}
@@ -123,11 +126,27 @@ func (a *app) load(c *cli.Context) error {
 	if err := checkArgs(c, 1, 2); err != nil {
 		return err
 	}
-	for _, f := range []string{"binary", "encrypt-rsa-key", "encrypt-algo"} {
-		if c.IsSet(f) {
-			return fmt.Errorf("--%s is not supported by rueidisfs", f)
-		}
+	if c.Bool("binary") || c.Bool("stat") || c.IsSet("offset") {
+		return errors.New("--binary, --stat, --offset: binary backups (juicefs dump --binary) are not supported by rueidisfs yet; load a JSON dump (dump without --binary)")
 	}
+	if c.IsSet("encrypt-rsa-key") {
+		return errors.New("--encrypt-rsa-key: encrypted backups are not supported by rueidisfs yet; decrypt the backup with juicefs load --encrypt-rsa-key into a database, dump it as JSON, and load that")
+	}
+	if c.IsSet("threads") {
+		a.log.Info("--threads has no effect on a JSON dump, which is loaded in order (as juicefs does)")
+	}
+	// Open the dump first: a missing file is reported before any connection.
+	src := c.Args().Get(1)
+	var r io.ReadCloser = io.NopCloser(a.stdin)
+	name := "STDIN"
+	if src != "" {
+		var err error
+		if r, err = dump.OpenInput(src); err != nil {
+			return fmt.Errorf("open the dump: %w", err)
+		}
+		name = src
+	}
+	defer r.Close()
 	e, err := a.openEngine(c, meta.Options{})
 	if err != nil {
 		return err
@@ -146,16 +165,6 @@ func (a *app) load(c *cli.Context) error {
 	} else if !rueidis.IsRedisNil(err) {
 		return fmt.Errorf("read the setting: %w", err)
 	}
-	src := c.Args().Get(1)
-	var r io.ReadCloser = io.NopCloser(a.stdin)
-	name := "STDIN"
-	if src != "" {
-		if r, err = dump.OpenInput(src); err != nil {
-			return err
-		}
-		name = src
-	}
-	defer r.Close()
 	prog := a.newProgress()
 	phase := ""
 	err = dump.Load(c.Context, e, r, dump.LoadOptions{

@@ -87,3 +87,24 @@ func TestLoadFromStdin(t *testing.T) {
 		t.Fatalf("status after load: %s", got)
 	}
 }
+
+// TestLoadJuicefsFlags: juicefs load's flags are accepted; --threads has no
+// effect on a JSON dump and says so; the binary backup flags are refused
+// with what to do instead; a missing file is reported before connecting.
+func TestLoadJuicefsFlags(t *testing.T) {
+	dumpFile := fixtures.Path("empty", "dump.json")
+	url, _, _ := newDB(t)
+	r := run(t, "load", url, dumpFile, "--threads", "4").ok(t)
+	if !strings.Contains(r.stderr, "--threads has no effect on a JSON dump") {
+		t.Errorf("--threads is not said to be without effect")
+	}
+	url2, _, _ := newDB(t)
+	for _, flags := range [][]string{{"--binary"}, {"--binary", "--stat"}, {"--binary", "--stat", "--offset", "-1"}} {
+		run(t, append([]string{"load", url2, dumpFile}, flags...)...).fails(t,
+			"binary backups (juicefs dump --binary) are not supported by rueidisfs yet; load a JSON dump")
+	}
+	r = run(t, "load", "redis://127.0.0.1:1/1", filepath.Join(t.TempDir(), "missing.json")).fails(t, "open the dump: open ")
+	if strings.Contains(r.stderr, "Meta address") {
+		t.Errorf("load connected before checking its file")
+	}
+}

@@ -54,8 +54,8 @@ func levelColor(l slog.Level) int {
 //
 //	2026/11/27 11:22:39.742099 rueidisfs[7743] <WARNING>: message [func@file.go:84]
 //
-// The caller part is left out when the record has no program counter.
-// Attributes, if any, follow as key=value pairs.
+// Attributes, if any, follow the message as key=value pairs, before the
+// caller part, which is left out when the record has no program counter.
 type lineHandler struct {
 	mu    *sync.Mutex // shared by all handlers derived from one
 	w     io.Writer
@@ -94,17 +94,17 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	b.WriteString(">: ")
 	b.WriteString(strings.TrimRight(r.Message, "\n"))
+	b.WriteString(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		writeAttr(&b, h.group, a)
+		return true
+	})
 	if r.PC != 0 {
 		frame, _ := runtime.CallersFrames([]uintptr{r.PC}).Next()
 		if frame.Function != "" {
 			fmt.Fprintf(&b, " [%s@%s:%d]", shortFuncName(frame.Function), filepath.Base(frame.File), frame.Line)
 		}
 	}
-	b.WriteString(h.attrs)
-	r.Attrs(func(a slog.Attr) bool {
-		writeAttr(&b, h.group, a)
-		return true
-	})
 	b.WriteByte('\n')
 	h.mu.Lock()
 	defer h.mu.Unlock()
