@@ -198,13 +198,7 @@ func (s *snapshot) loadStats(ctx context.Context, c rueidis.Client) error {
 		}
 		maps[i] = m
 	}
-	num := func(key, field, v string) (int64, error) {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, codec.CorruptField(key, field, fmt.Errorf("%q is not an integer", v))
-		}
-		return n, nil
-	}
+	num := codec.ParseInt
 	// Directory statistics: a directory has statistics when dirUsedSpace
 	// has its field (that is what clients test).
 	for f, sp := range maps[1] {
@@ -305,11 +299,7 @@ func counter(ctx context.Context, c rueidis.Client, key string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("GET %s: %w", key, err)
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, codec.Corrupt(key, fmt.Errorf("%q is not an integer", v))
-	}
-	return n, nil
+	return codec.ParseInt(key, "", v)
 }
 
 // scanAll lists every key of the volume (in Cluster mode: every key carrying

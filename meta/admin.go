@@ -86,9 +86,9 @@ func (in Inspector) DeletedObjects(ctx context.Context) (DeletedObjects, error) 
 		return d, fmt.Errorf("scan trash slices: %w", err)
 	}
 	err = e.hscan(ctx, e.keys.SliceRef(), func(field, value string) error {
-		refs, err := strconv.ParseInt(value, 10, 64)
+		refs, err := codec.ParseInt(e.keys.SliceRef(), field, value)
 		if err != nil {
-			e.log.Warn(fmt.Sprintf("%s field %s: reference count %q is not an integer", e.keys.SliceRef(), field, value))
+			e.log.Warn(err.Error())
 			return nil
 		}
 		if refs >= 0 {

@@ -36,16 +36,16 @@ func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err
 	if e.readOnly {
 		return false, syscall.EROFS
 	}
-	var attr Attr
-	found := false
+	var r *removal
 	ikey := e.keys.Inode(ino)
 	err = e.runTx(ctx, func(tx *Tx) error {
-		found, kept = false, false
+		r, kept = nil, false
 		v, ok, err := tx.Get(ikey)
 		if err != nil || !ok {
 			return err
 		}
-		if attr, err = e.decodeAttr(ikey, v); err != nil {
+		attr, err := e.decodeAttr(ikey, v)
+		if err != nil {
 			return err
 		}
 		if attr.Typ == codec.TypeDirectory {
@@ -55,36 +55,18 @@ func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err
 				kept = true
 				return nil
 			}
-			e.queueDropDirStats(tx, ino)
 		}
-		found = true
-		space := int64(4096)
-		if attr.Typ == codec.TypeFile {
-			space = int64(codec.Align4K(attr.Length))
-			tx.Do("ZADD", e.keys.DelFiles(), strconv.FormatInt(time.Now().Unix(), 10), codec.DelFileMember(ino, attr.Length))
-		}
-		if attr.Typ == codec.TypeSymlink {
-			tx.Del(e.keys.Symlink(ino))
-		}
-		tx.Del(ikey)
-		tx.Del(e.keys.Xattrs(ino))
-		tx.Del(e.keys.Parents(ino))
-		tx.IncrBy(e.keys.UsedSpace(), -space)
-		tx.IncrBy(e.keys.TotalInodes(), -1)
+		r = deletion(ino, attr)
+		e.queueRemoval(tx, r, 0, time.Now())
 		tx.Log("DELSUSTAINED(0,%d)", ino)
 		return nil
 	})
-	if err != nil || !found {
+	if err != nil || r == nil {
 		return kept, err
 	}
-	space := int64(4096)
-	if attr.Typ == codec.TypeFile {
-		space = int64(codec.Align4K(attr.Length))
-	}
-	e.stats.volume(-space, -1)
-	e.stats.userGroup(attr.Uid, attr.Gid, -space, -1)
-	if attr.Typ == codec.TypeFile {
-		if err := e.deleteFileData(ctx, ino, attr.Length); err != nil {
+	e.afterDelete(r)
+	if r.typ == codec.TypeFile {
+		if err := e.deleteFileData(ctx, ino, r.attr.Length); err != nil {
 			e.log.Warn(fmt.Sprintf("purge data of leaked inode %d: %v (left in delfiles)", ino, err))
 		}
 	}
@@ -135,9 +117,9 @@ func (c Cleaner) MigrateLegacyRefs(ctx context.Context, dropEmpty bool) (LegacyR
 			if err != nil {
 				return e.redisErr("GET "+refs[i].key, err)
 			}
-			n, err := strconv.ParseInt(v, 10, 64)
+			n, err := codec.ParseInt(refs[i].key, "", v)
 			if err != nil {
-				e.log.Warn(fmt.Sprintf("legacy reference %s holds %q, not a number", refs[i].key, v))
+				e.log.Warn(err.Error())
 				continue
 			}
 			if n <= 0 {
@@ -216,11 +198,10 @@ func (e *Engine) cleanupDetachedNode(ctx context.Context, ino Ino) error {
 			return err
 		}
 	}
-	var attr Attr
-	found := false
+	var r *removal
 	ikey := e.keys.Inode(ino)
 	err := e.runTx(ctx, func(tx *Tx) error {
-		found = false
+		r = nil
 		v, ok, err := tx.Get(ikey)
 		if err != nil {
 			return err
@@ -229,27 +210,19 @@ func (e *Engine) cleanupDetachedNode(ctx context.Context, ino Ino) error {
 		if !ok {
 			return nil
 		}
-		if attr, err = e.decodeAttr(ikey, v); err != nil {
+		attr, err := e.decodeAttr(ikey, v)
+		if err != nil {
 			return err
 		}
-		found = true
-		tx.Del(ikey)
-		tx.Del(e.keys.Xattrs(ino))
-		tx.IncrBy(e.keys.UsedSpace(), -4096)
-		tx.IncrBy(e.keys.TotalInodes(), -1)
-		f := ino.String()
-		tx.HDel(e.keys.DirUsedInodes(), f)
-		tx.HDel(e.keys.DirDataLength(), f)
-		tx.HDel(e.keys.DirUsedSpace(), f)
+		r = deletion(ino, attr)
+		e.queueDeleteDir(tx, ino)
 		tx.Log("CLEANUP(%d)", ino)
 		return nil
 	})
-	if err != nil || !found {
+	if err != nil || r == nil {
 		return err
 	}
-	e.stats.volume(-4096, -1)
-	e.stats.userGroup(attr.Uid, attr.Gid, -4096, -1)
-	e.stats.dropPending(ino)
+	e.afterDeleteDir(ino, true, &r.attr)
 	return nil
 }
 
@@ -272,44 +245,31 @@ func (c Cleaner) PurgeDeletedFile(ctx context.Context, f DeletedFile) error {
 // whatever their age. progress, when set, is called (never concurrently)
 // for each file purged. It returns how many were purged and the first error.
 func (c Cleaner) PurgeDeletedFiles(ctx context.Context, files []DeletedFile, threads int, progress func(DeletedFile)) (int, error) {
-	work := make(chan DeletedFile)
 	var (
-		mu       sync.Mutex
-		n        int
-		firstErr error
-		wg       sync.WaitGroup
+		mu sync.Mutex
+		n  int
 	)
-	for range max(threads, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range work {
-				err := c.PurgeDeletedFile(ctx, f)
-				mu.Lock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("purge deleted inode %d: %w", f.Ino, err)
-					}
-				} else {
-					n++
-					if progress != nil {
-						progress(f)
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	purges := newFanOut(make(chan struct{}, max(threads, 1)))
 	for _, f := range files {
-		if ctx.Err() != nil {
+		started := purges.goWait(ctx, func() error {
+			if err := c.PurgeDeletedFile(ctx, f); err != nil {
+				return fmt.Errorf("purge deleted inode %d: %w", f.Ino, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			if progress != nil {
+				progress(f)
+			}
+			return nil
+		})
+		if !started {
 			break
 		}
-		work <- f
 	}
-	close(work)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctxErrno(ctx.Err())
+	err := purges.wait()
+	if err == nil && ctx.Err() != nil {
+		err = ctxErrno(ctx.Err())
 	}
-	return n, firstErr
+	return n, err
 }

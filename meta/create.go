@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -132,96 +131,92 @@ var errInodeTaken = errors.New("inode number already in use")
 
 // mknodTx is the transaction of mknod for the new inode ino.
 func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string, typ codec.FileType, mode, umask uint16, rdev uint32, target string, ino Ino, out *Attr) error {
-	const space, inodes = 4096, 1
 	return e.runTx(ctx, func(tx *Tx) error {
-		attr := Attr{}
 		pkey := e.keys.Inode(parent)
-		pv, ok, err := tx.GetAttrBytes(pkey)
+		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirAddName)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return syscall.ENOENT
-		}
-		pattr, err := e.decodeAttr(pkey, pv)
-		if err != nil {
-			return err
-		}
-		gid := c.Gid()
+		attr := Attr{Typ: typ, Uid: c.Uid, Gid: c.Gid(), Parent: parent, Rdev: rdev, Tier: pattr.Tier}
 		if pattr.Mode&0o2000 != 0 {
-			gid = pattr.Gid
+			attr.Gid = pattr.Gid
 		}
-		if err := e.stats.checkGroupQuota(gid, space, inodes); err != nil {
+		if err := e.stats.checkGroupQuota(attr.Gid, 4096, 1); err != nil {
 			return err
-		}
-		if pattr.Typ != codec.TypeDirectory {
-			return syscall.ENOTDIR
-		}
-		if pattr.Parent > TrashInode {
-			return syscall.ENOENT
-		}
-		if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
-			return err
-		}
-		if pattr.Flags&codec.FlagImmutable != 0 {
-			return syscall.EPERM
 		}
 		dkey := e.keys.Entries(parent)
 		tx.ExpectFieldAbsent(dkey, name)
 		if v, present := tx.KnownField(dkey, name); present {
 			return e.existsError(ctx, tx, dkey, name, v, typ, parent)
 		}
-		attr = Attr{
-			Typ: typ, Uid: c.Uid, Gid: gid, Parent: parent, Rdev: rdev, Tier: pattr.Tier,
-		}
-		switch typ {
-		case codec.TypeDirectory:
-			attr.Nlink, attr.Length = 2, codec.DirLength
-		case codec.TypeSymlink:
-			attr.Nlink, attr.Length = 1, uint64(len(target))
-		default:
-			attr.Nlink = 1
-		}
-		if typ != codec.TypeBlockDev && typ != codec.TypeCharDev {
-			attr.Rdev = 0
-		}
-		if pattr.Flags&codec.FlagSkipTrash != 0 {
-			attr.Flags |= codec.FlagSkipTrash
-		}
-		if err := e.initialMode(ctx, &attr, &pattr, mode&0o7777, umask); err != nil {
+		if err := e.initNode(ctx, c, &attr, &pattr, mode, umask, target); err != nil {
 			return err
 		}
-		attr.Mode = inheritSetgid(c, typ, &pattr, attr.Mode)
-		now := time.Now()
-		setTimes(&attr, now, true, true, true)
-
 		ikey := e.keys.Inode(ino)
 		tx.ExpectNoKey(ikey)
 		if present, _ := tx.KnownKey(ikey); present {
 			return errInodeTaken
 		}
-		tx.Set(ikey, string(attr.Marshal()))
-		if typ == codec.TypeDirectory {
-			tx.PatchDir(pkey, &pattr, 1)
-		} else {
-			tx.PatchDir(pkey, &pattr, 0)
-		}
-		if typ == codec.TypeSymlink {
-			tx.Set(e.keys.Symlink(ino), target)
-		}
-		tx.HSet(dkey, name, string(codec.Entry{Typ: typ, Inode: ino}.Marshal()))
-		if typ == codec.TypeDirectory {
-			f := strconv.FormatUint(uint64(ino), 10)
-			tx.HSet(e.keys.DirUsedInodes(), f, "0")
-			tx.HSet(e.keys.DirDataLength(), f, "0")
-			tx.HSet(e.keys.DirUsedSpace(), f, "0")
-		}
-		tx.IncrBy(e.keys.UsedSpace(), space)
-		tx.IncrBy(e.keys.TotalInodes(), inodes)
+		e.queueCreate(tx, parent, &pattr, name, ino, &attr, target)
 		tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
 		*out = attr
 		return nil
 	})
+}
+
+// initNode fills the attribute of a new node of type attr.Typ in directory
+// pattr: link count, length, device number, inherited flags, permission
+// bits (and ACLs) and times.
+func (e *Engine) initNode(ctx context.Context, c Caller, attr, pattr *Attr, mode, umask uint16, target string) error {
+	switch attr.Typ {
+	case codec.TypeDirectory:
+		attr.Nlink, attr.Length = 2, codec.DirLength
+	case codec.TypeSymlink:
+		attr.Nlink, attr.Length = 1, uint64(len(target))
+	default:
+		attr.Nlink = 1
+	}
+	if attr.Typ != codec.TypeBlockDev && attr.Typ != codec.TypeCharDev {
+		attr.Rdev = 0
+	}
+	if pattr.Flags&codec.FlagSkipTrash != 0 {
+		attr.Flags |= codec.FlagSkipTrash
+	}
+	if err := e.initialMode(ctx, attr, pattr, mode&0o7777, umask); err != nil {
+		return err
+	}
+	attr.Mode = inheritSetgid(c, attr.Typ, pattr, attr.Mode)
+	setTimes(attr, time.Now(), true, true, true)
+	return nil
+}
+
+// queueCreate queues the writes of a new node ino named name in parent:
+// its attribute, entry, symlink target, empty statistics of a directory,
+// the parent's link count and times, and the volume counters.
+func (e *Engine) queueCreate(tx *Tx, parent Ino, pattr *Attr, name string, ino Ino, attr *Attr, target string) {
+	tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
+	nlinkDelta := 0
+	if attr.Typ == codec.TypeDirectory {
+		nlinkDelta = 1
+	}
+	tx.PatchDir(e.keys.Inode(parent), pattr, nlinkDelta)
+	if attr.Typ == codec.TypeSymlink {
+		tx.Set(e.keys.Symlink(ino), target)
+	}
+	tx.HSet(e.keys.Entries(parent), name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
+	if attr.Typ == codec.TypeDirectory {
+		e.queueEmptyDirStats(tx, ino)
+	}
+	tx.IncrBy(e.keys.UsedSpace(), 4096)
+	tx.IncrBy(e.keys.TotalInodes(), 1)
+}
+
+// queueEmptyDirStats stores the statistics of a new, empty directory.
+func (e *Engine) queueEmptyDirStats(tx *Tx, dir Ino) {
+	f := dir.String()
+	tx.HSet(e.keys.DirUsedInodes(), f, "0")
+	tx.HSet(e.keys.DirDataLength(), f, "0")
+	tx.HSet(e.keys.DirUsedSpace(), f, "0")
 }
 
 // existsError builds the EEXIST answer of a create-like operation: for files
@@ -339,57 +334,21 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 		// The node is read here, not before the transaction: linking it
 		// again and again (a backup tool) then finds its attribute among
 		// this client's own writes instead of paying a round trip.
-		pkey, ikey := e.keys.Inode(parent), e.keys.Inode(ino)
-		iv, iok, err := tx.Get(ikey)
-		if err != nil {
-			return err
-		}
-		if !iok {
-			return syscall.ENOENT
-		}
-		if attr, err = e.decodeAttr(ikey, iv); err != nil {
+		var err error
+		if attr, err = e.txAttr(tx, e.keys.Inode(ino)); err != nil {
 			return err
 		}
 		if attr.Typ == codec.TypeDirectory {
 			return syscall.EPERM
 		}
-		// Quotas first, as the official client checks them.
 		space = int64(codec.Align4K(lengthOf(&attr)))
-		if e.stats.ugExceeded(e.stats.userQ, attr.Uid, 0, 1) || e.stats.ugExceeded(e.stats.groupQ, attr.Gid, 0, 1) {
-			return syscall.EDQUOT
+		if err := e.checkLinkQuota(ctx, &attr, parent, space); err != nil {
+			return err
 		}
-		var quotaErr error
-		e.stats.walkQuotas(ctx, parent, func(_ Ino, q *quota) bool {
-			if q.exceeded(space, 1) {
-				quotaErr = syscall.EDQUOT
-			}
-			return quotaErr == nil
-		})
-		if quotaErr != nil {
-			return quotaErr
-		}
-		pv, pok, err := tx.GetAttrBytes(pkey)
+		pkey := e.keys.Inode(parent)
+		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirAddName)
 		if err != nil {
 			return err
-		}
-		if !pok {
-			return syscall.ENOENT
-		}
-		pattr, err := e.decodeAttr(pkey, pv)
-		if err != nil {
-			return err
-		}
-		if pattr.Typ != codec.TypeDirectory {
-			return syscall.ENOTDIR
-		}
-		if pattr.Parent > TrashInode {
-			return syscall.ENOENT
-		}
-		if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
-			return err
-		}
-		if pattr.Flags&codec.FlagImmutable != 0 {
-			return syscall.EPERM
 		}
 		if attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
 			return syscall.EPERM
@@ -399,19 +358,7 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 		if _, present := tx.KnownField(dkey, name); present {
 			return syscall.EEXIST
 		}
-		oldParent := attr.Parent
-		attr.Parent = 0
-		attr.Nlink++
-		setTimes(&attr, time.Now(), false, false, true)
-		tx.HSet(dkey, name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
-		tx.PatchDir(pkey, &pattr, 0)
-		tx.Set(ikey, string(attr.Marshal()))
-		pk := e.keys.Parents(ino)
-		if oldParent > 0 {
-			tx.HIncrBy(pk, oldParent.String(), 1)
-		}
-		tx.HIncrBy(pk, parent.String(), 1)
-		tx.Log("LINK(%d,%d,%s,true):%d", ino, parent, logEscape(name), attr.Nlink)
+		e.queueLink(tx, ino, &attr, parent, &pattr, name)
 		return nil
 	})
 	if err != nil {
@@ -423,4 +370,34 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 	e.stats.dirStat(parent, int64(lengthOf(&attr)), space, 1)
 	e.stats.dirQuota(ctx, parent, space, 1)
 	return attr, nil
+}
+
+// checkLinkQuota checks a new name of the node attr in parent against the
+// quotas first, as the official client does: one more inode for its
+// owner's user and group quotas, its space and an inode for the directory
+// quotas above parent.
+func (e *Engine) checkLinkQuota(ctx context.Context, attr *Attr, parent Ino, space int64) error {
+	if e.stats.ugExceeded(e.stats.userQ, attr.Uid, 0, 1) || e.stats.ugExceeded(e.stats.groupQ, attr.Gid, 0, 1) {
+		return syscall.EDQUOT
+	}
+	return e.stats.checkDirQuotas(ctx, space, 1, parent)
+}
+
+// queueLink queues the writes of a new name of node ino (attr, updated
+// here) in directory parent: the entry, the node's link count, ctime and
+// parent tracking, the parent's times.
+func (e *Engine) queueLink(tx *Tx, ino Ino, attr *Attr, parent Ino, pattr *Attr, name string) {
+	oldParent := attr.Parent
+	attr.Parent = 0
+	attr.Nlink++
+	setTimes(attr, time.Now(), false, false, true)
+	tx.HSet(e.keys.Entries(parent), name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
+	tx.PatchDir(e.keys.Inode(parent), pattr, 0)
+	tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
+	pk := e.keys.Parents(ino)
+	if oldParent > 0 {
+		tx.HIncrBy(pk, oldParent.String(), 1)
+	}
+	tx.HIncrBy(pk, parent.String(), 1)
+	tx.Log("LINK(%d,%d,%s,true):%d", ino, parent, logEscape(name), attr.Nlink)
 }

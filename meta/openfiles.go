@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -138,36 +137,27 @@ func (e *Engine) Release(ctx context.Context, ino Ino) error {
 // in delfiles, its attribute removed and the counters decremented; then its
 // data is purged.
 func (e *Engine) deleteSustained(ctx context.Context, sid uint64, ino Ino) error {
-	var attr Attr
-	found := false
+	var r *removal
+	key := e.keys.Inode(ino)
 	err := e.runTx(ctx, func(tx *Tx) error {
-		key := e.keys.Inode(ino)
+		r = nil
 		v, ok, err := tx.Get(key)
+		if err != nil || !ok {
+			return err
+		}
+		attr, err := e.decodeAttr(key, v)
 		if err != nil {
 			return err
 		}
-		found = ok
-		if !ok {
-			return nil
-		}
-		if attr, err = e.decodeAttr(key, v); err != nil {
-			return err
-		}
-		now := time.Now()
-		tx.Do("ZADD", e.keys.DelFiles(), strconv.FormatInt(now.Unix(), 10), codec.DelFileMember(ino, attr.Length))
-		tx.Del(key)
-		tx.IncrBy(e.keys.UsedSpace(), -int64(codec.Align4K(attr.Length)))
-		tx.IncrBy(e.keys.TotalInodes(), -1)
+		r = deletion(ino, attr)
+		e.queueRemoval(tx, r, 0, time.Now())
 		tx.Do("SREM", e.keys.Sustained(sid), ino.String())
 		tx.Log("DELSUSTAINED(%d,%d)", sid, ino)
 		return nil
 	})
-	if err != nil || !found {
+	if err != nil || r == nil {
 		return err
 	}
-	space := int64(codec.Align4K(attr.Length))
-	e.stats.volume(-space, -1)
-	e.stats.userGroup(attr.Uid, attr.Gid, -space, -1)
-	e.deleteFileDataAsync(ino, attr.Length, false)
+	e.afterRemoval(r, false)
 	return nil
 }

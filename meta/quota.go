@@ -268,8 +268,8 @@ func (e *Engine) readQuota(ctx context.Context, qtype codec.QuotaType, id uint64
 		if err != nil {
 			return nil, e.redisErr("HGET "+key, err)
 		}
-		if *dst, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return nil, codec.CorruptField(key, field, fmt.Errorf("%q is not an integer", s))
+		if *dst, err = codec.ParseInt(key, field, s); err != nil {
+			return nil, err
 		}
 	}
 	return q, nil

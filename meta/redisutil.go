@@ -3,10 +3,10 @@ package meta
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/redis/rueidis"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/redisconn"
 )
 
@@ -55,11 +55,7 @@ func (e *Engine) getInt(ctx context.Context, key string) (int64, error) {
 		}
 		return 0, e.redisErr("GET "+key, err)
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, corrupt(key, fmt.Errorf("counter value %q is not an integer", v))
-	}
-	return n, nil
+	return codec.ParseInt(key, "", v)
 }
 
 // scanKeys calls fn with batches of the volume's keys matching pattern (the

@@ -10,9 +10,12 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
-// removal describes what happens to a node that loses a name (unlink, batch
-// unlink, rename over it): it survives (other links, or moved to the trash),
-// is sustained (last link of a file this client has open), or is deleted.
+// removal describes what happens to a node that loses a name (unlink, rmdir,
+// batch unlink, rename over it): it survives (other links, or moved to the
+// trash), is sustained (last link of a file this client has open), or is
+// deleted. Every operation that removes a name goes through the same steps:
+// txRemovedNode reads the node, checkRemoval applies the rules, decideRemoval
+// changes its attribute, queueRemoval writes, afterRemoval accounts.
 type removal struct {
 	ino       Ino
 	typ       codec.FileType
@@ -22,6 +25,13 @@ type removal struct {
 	trash     Ino // hour directory the node moves to, 0 for none
 	trashName string
 	opened    bool
+}
+
+// newRemoval describes the removal of name (naming ent, stored as ev) from
+// parent, moving the node to trash (0: none) when the rules allow it.
+func newRemoval(parent Ino, name string, ent codec.Entry, ev string, trash Ino) *removal {
+	return &removal{ino: ent.Inode, typ: ent.Typ, entry: ev, trash: trash,
+		trashName: codec.TrashEntryName(parent, ent.Inode, name)}
 }
 
 // deleted reports whether the node lost its last link (deleted or sustained).
@@ -42,8 +52,59 @@ func (r *removal) length() int64 {
 	return 0
 }
 
-// decide applies the removal to the node's attribute: ctime, link count or
-// trash parent. trashName collisions of hard links must have been checked.
+// txRemovedNode reads, within tx, the attribute of the node r removes (the
+// name of parent); a missing one is logged and the removal goes on without
+// it, as the official client does.
+func (e *Engine) txRemovedNode(tx *Tx, r *removal, parent Ino, name string) error {
+	ikey := e.keys.Inode(r.ino)
+	v, ok, err := tx.Get(ikey)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e.log.Warn(fmt.Sprintf("no attribute for inode %d (%d, %s)", r.ino, parent, name))
+		return nil
+	}
+	if r.attr, err = e.decodeAttr(ikey, v); err != nil {
+		return err
+	}
+	r.hasAttr = true
+	return nil
+}
+
+// checkRemoval applies the rules on the node of r losing its name in
+// directory pattr, as caller c: in a sticky directory only root and the
+// owners of the directory or of the node may remove it (EACCES); an
+// append-only or immutable node cannot lose a name (EPERM; the official
+// client does not check this for rmdir, nor do we); a node with the
+// skip-trash flag is not moved to the trash; and a hard link whose trash
+// name is already taken (another of its names was deleted from the same
+// directory this hour) just loses a link instead of going to the trash.
+func (e *Engine) checkRemoval(tx *Tx, c Caller, pattr *Attr, r *removal, rmdir bool) error {
+	if !r.hasAttr {
+		return nil
+	}
+	if stickyForbids(c, pattr, &r.attr) {
+		return syscall.EACCES
+	}
+	if !rmdir && r.attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
+		return syscall.EPERM
+	}
+	if r.attr.Flags&codec.FlagSkipTrash != 0 {
+		r.trash = 0
+	}
+	if r.trash == 0 || r.typ == codec.TypeDirectory || r.attr.Nlink <= 1 {
+		return nil
+	}
+	_, taken, err := tx.HGetLikelyAbsent(e.keys.Entries(r.trash), r.trashName)
+	if taken {
+		r.trash = 0
+	}
+	return err
+}
+
+// decideRemoval applies the removal to the node's attribute: ctime, and
+// the trash parent, or one link less (a directory: all of them).
 func (e *Engine) decideRemoval(r *removal, now time.Time) {
 	if !r.hasAttr {
 		r.trash = 0
@@ -51,22 +112,38 @@ func (e *Engine) decideRemoval(r *removal, now time.Time) {
 		return
 	}
 	setTimes(&r.attr, now, false, false, true)
-	if r.trash == 0 {
+	switch {
+	case r.trash != 0:
+		if r.attr.Parent > 0 {
+			r.attr.Parent = r.trash
+		}
+	case r.typ == codec.TypeDirectory:
+		r.attr.Nlink = 0
+	default:
 		if r.attr.Nlink > 0 {
 			r.attr.Nlink--
 		}
 		if r.typ == codec.TypeFile && r.attr.Nlink == 0 && e.sid.Load() != 0 {
 			r.opened = e.files.isOpen(r.ino)
 		}
-	} else if r.attr.Parent > 0 {
-		r.attr.Parent = r.trash
 	}
 }
 
-// queueRemoval queues the writes of a decided removal of a name in parent.
+// queueRemoval queues the writes of a decided removal of a name in parent
+// (the entry itself and the parent's attribute are the caller's).
 func (e *Engine) queueRemoval(tx *Tx, r *removal, parent Ino, now time.Time) {
 	ikey := e.keys.Inode(r.ino)
 	pkey := e.keys.Parents(r.ino)
+	if r.typ == codec.TypeDirectory {
+		if r.trash != 0 {
+			tx.Set(ikey, string(r.attr.Marshal()))
+			tx.HSet(e.keys.Entries(r.trash), r.trashName, r.entry)
+			e.queueDropDirStats(tx, r.ino)
+		} else {
+			e.queueDeleteDir(tx, r.ino)
+		}
+		return
+	}
 	if r.attr.Nlink > 0 {
 		tx.Set(ikey, string(r.attr.Marshal()))
 		if r.trash != 0 {
@@ -104,8 +181,12 @@ func (e *Engine) queueRemoval(tx *Tx, r *removal, parent Ino, now time.Time) {
 }
 
 // afterRemoval does the accounting and cleanup that follows a committed
-// removal of a name in parent (dir stats of parent are the caller's).
-func (e *Engine) afterRemoval(ctx context.Context, r *removal, parentInTrash bool) {
+// removal (the statistics of the directory that lost the name are the
+// caller's, see afterNamesRemoved).
+func (e *Engine) afterRemoval(r *removal, parentInTrash bool) {
+	if r.typ == codec.TypeDirectory {
+		e.stats.forgetParent(r.ino)
+	}
 	if r.trash != 0 {
 		e.stats.dirStat(r.trash, r.length(), r.space(), 1)
 		return
@@ -117,28 +198,86 @@ func (e *Engine) afterRemoval(ctx context.Context, r *removal, parentInTrash boo
 		e.files.markSustained(r.ino)
 		return
 	}
-	e.stats.volume(-r.space(), -1)
-	e.stats.userGroup(r.attr.Uid, r.attr.Gid, -r.space(), -1)
+	e.afterDelete(r)
 	if r.typ == codec.TypeFile {
 		e.deleteFileDataAsync(r.ino, r.attr.Length, parentInTrash)
 	}
 }
 
-// checkTrashCollision: a hard-linked node whose trash name is already taken
-// in the hour directory (another of its names was deleted this hour from the
-// same directory) just loses a link instead of going to the trash.
-func (e *Engine) checkTrashCollision(tx *Tx, r *removal) error {
-	if r.trash == 0 || !r.hasAttr || r.attr.Nlink <= 1 {
-		return nil
+// afterDelete accounts the committed deletion of the node of r (its data
+// is the caller's).
+func (e *Engine) afterDelete(r *removal) {
+	if r.typ == codec.TypeDirectory {
+		e.afterDeleteDir(r.ino, r.hasAttr, &r.attr)
+		return
 	}
-	_, present, err := tx.HGetLikelyAbsent(e.keys.Entries(r.trash), r.trashName)
-	if err != nil {
-		return err
+	e.stats.volume(-r.space(), -1)
+	if r.hasAttr {
+		e.stats.userGroup(r.attr.Uid, r.attr.Gid, -r.space(), -1)
 	}
-	if present {
-		r.trash = 0
+}
+
+// deletion describes the deletion of an inode no name refers to any more
+// (a leaked one, a sustained one at its last close): a removal of its last
+// link.
+func deletion(ino Ino, attr Attr) *removal {
+	attr.Nlink = 0
+	return &removal{ino: ino, typ: attr.Typ, attr: attr, hasAttr: true}
+}
+
+// afterNamesRemoved accounts names removed from directory parent: its
+// statistics and, outside the trash, the directory quotas above it.
+func (e *Engine) afterNamesRemoved(ctx context.Context, parent Ino, d dirStatDelta) {
+	e.stats.dirStat(parent, d.length, d.space, d.inodes)
+	if !parent.IsTrash() {
+		e.stats.dirQuota(ctx, parent, d.space, d.inodes)
 	}
-	return nil
+}
+
+// removedDelta is what removing the name of r takes from its directory.
+func (r *removal) removedDelta() dirStatDelta {
+	return dirStatDelta{length: -r.length(), space: -r.space(), inodes: -1}
+}
+
+// queueDeleteDir queues the deletion of directory ino's inode: its
+// attribute and extended attributes, its statistics and quota, and its
+// share of the volume counters. The directory must be empty.
+func (e *Engine) queueDeleteDir(tx *Tx, ino Ino) {
+	tx.Del(e.keys.Inode(ino))
+	tx.Del(e.keys.Xattrs(ino))
+	tx.IncrBy(e.keys.UsedSpace(), -4096)
+	tx.IncrBy(e.keys.TotalInodes(), -1)
+	e.queueDropDirStats(tx, ino)
+}
+
+// afterDeleteDir accounts the committed deletion of directory ino (attr is
+// its attribute when hasAttr): volume usage, the owner's quotas, and
+// whatever this client still had pending for it.
+func (e *Engine) afterDeleteDir(ino Ino, hasAttr bool, attr *Attr) {
+	e.stats.volume(-4096, -1)
+	if hasAttr {
+		e.stats.userGroup(attr.Uid, attr.Gid, -4096, -1)
+	}
+	e.stats.dropPending(ino)
+	e.stats.forgetParent(ino)
+}
+
+// queueDropDirStats deletes a removed directory's statistics and quota.
+func (e *Engine) queueDropDirStats(tx *Tx, dir Ino) {
+	f := dir.String()
+	for _, k := range []string{e.keys.DirDataLength(), e.keys.DirUsedSpace(), e.keys.DirUsedInodes(),
+		e.keys.DirQuota(), e.keys.DirQuotaUsedSpace(), e.keys.DirQuotaUsedInodes()} {
+		tx.HDel(k, f)
+	}
+}
+
+// removalTrash returns the trash hour directory a removal from parent moves
+// nodes to: 0 with skipTrash, inside the trash, or with the trash disabled.
+func (e *Engine) removalTrash(ctx context.Context, parent Ino, skipTrash bool) (Ino, error) {
+	if skipTrash || parent.IsTrash() {
+		return 0, nil
+	}
+	return e.trashDir(ctx)
 }
 
 // Unlink removes a non-directory name. With the trash enabled the node moves
@@ -156,15 +295,12 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 	if e.readOnly {
 		return syscall.EROFS
 	}
-	var trash Ino
-	if !skipTrash && !parent.IsTrash() {
-		var err error
-		if trash, err = e.trashDir(ctx); err != nil {
-			return err
-		}
+	trash, err := e.removalTrash(ctx, parent, skipTrash)
+	if err != nil {
+		return err
 	}
 	var r *removal
-	err := e.runTx(ctx, func(tx *Tx) error {
+	err = e.runTx(ctx, func(tx *Tx) error {
 		dkey := e.keys.Entries(parent)
 		ent, ev, err := e.txEntry(tx, dkey, name)
 		if err != nil {
@@ -173,36 +309,17 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 		if ent.Typ == codec.TypeDirectory {
 			return syscall.EPERM
 		}
-		pkey, ikey := e.keys.Inode(parent), e.keys.Inode(ent.Inode)
-		pattr, err := e.txRemovalParent(ctx, tx, c, pkey)
+		pkey := e.keys.Inode(parent)
+		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirRemoveName)
 		if err != nil {
 			return err
 		}
-		r = &removal{ino: ent.Inode, typ: ent.Typ, entry: ev, trash: trash,
-			trashName: codec.TrashEntryName(parent, ent.Inode, name)}
-		iv, iok, err := tx.Get(ikey)
-		if err != nil {
+		r = newRemoval(parent, name, ent, ev, trash)
+		if err := e.txRemovedNode(tx, r, parent, name); err != nil {
 			return err
 		}
-		if iok {
-			if r.attr, err = e.decodeAttr(ikey, iv); err != nil {
-				return err
-			}
-			r.hasAttr = true
-			if stickyForbids(c, &pattr, &r.attr) {
-				return syscall.EACCES
-			}
-			if r.attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
-				return syscall.EPERM
-			}
-			if r.attr.Flags&codec.FlagSkipTrash != 0 {
-				r.trash = 0
-			}
-			if err := e.checkTrashCollision(tx, r); err != nil {
-				return err
-			}
-		} else {
-			e.log.Warn(fmt.Sprintf("no attribute for inode %d (%d, %s)", ent.Inode, parent, name))
+		if err := e.checkRemoval(tx, c, &pattr, r, false); err != nil {
+			return err
 		}
 		now := time.Now()
 		e.decideRemoval(r, now)
@@ -217,11 +334,8 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 	if err != nil {
 		return err
 	}
-	e.afterRemoval(ctx, r, parent.IsTrash())
-	e.stats.dirStat(parent, -r.length(), -r.space(), -1)
-	if !parent.IsTrash() {
-		e.stats.dirQuota(ctx, parent, -r.space(), -1)
-	}
+	e.afterRemoval(r, parent.IsTrash())
+	e.afterNamesRemoved(ctx, parent, r.removedDelta())
 	return nil
 }
 
@@ -242,19 +356,12 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 	if e.readOnly {
 		return syscall.EROFS
 	}
-	var trash Ino
-	if !skipTrash && !parent.IsTrash() {
-		var err error
-		if trash, err = e.trashDir(ctx); err != nil {
-			return err
-		}
+	trash, err := e.removalTrash(ctx, parent, skipTrash)
+	if err != nil {
+		return err
 	}
-	var ino Ino
-	var attr Attr
-	var hasAttr bool
-	useTrash := Ino(0)
-	err := e.runTx(ctx, func(tx *Tx) error {
-		useTrash, hasAttr = trash, false
+	var r *removal
+	err = e.runTx(ctx, func(tx *Tx) error {
 		dkey := e.keys.Entries(parent)
 		ent, ev, err := e.txEntry(tx, dkey, name)
 		if err != nil {
@@ -263,84 +370,39 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 		if ent.Typ != codec.TypeDirectory {
 			return syscall.ENOTDIR
 		}
-		ino = ent.Inode
-		pkey, ikey := e.keys.Inode(parent), e.keys.Inode(ino)
-		pattr, err := e.txRemovalParent(ctx, tx, c, pkey)
+		pkey := e.keys.Inode(parent)
+		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirRemoveName)
 		if err != nil {
 			return err
 		}
-		if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(ino)); err != nil {
+		if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(ent.Inode)); err != nil {
 			return err
 		} else if nonEmpty {
 			return syscall.ENOTEMPTY
 		}
-		iv, iok, err := tx.Get(ikey)
-		if err != nil {
+		r = newRemoval(parent, name, ent, ev, trash)
+		if err := e.txRemovedNode(tx, r, parent, name); err != nil {
+			return err
+		}
+		if err := e.checkRemoval(tx, c, &pattr, r, true); err != nil {
 			return err
 		}
 		now := time.Now()
-		if iok {
-			if attr, err = e.decodeAttr(ikey, iv); err != nil {
-				return err
-			}
-			hasAttr = true
-			if stickyForbids(c, &pattr, &attr) {
-				return syscall.EACCES
-			}
-			if attr.Flags&codec.FlagSkipTrash != 0 {
-				useTrash = 0
-			}
-			if useTrash != 0 {
-				setTimes(&attr, now, false, false, true)
-				attr.Parent = useTrash
-			}
-		} else {
-			e.log.Warn(fmt.Sprintf("no attribute for inode %d (%d, %s)", ino, parent, name))
-			useTrash = 0
-		}
+		e.decideRemoval(r, now)
 		tx.HDel(dkey, name)
 		if !parent.IsTrash() {
 			tx.PatchDir(pkey, &pattr, -1)
 		}
-		if useTrash != 0 {
-			tx.Set(ikey, string(attr.Marshal()))
-			tx.HSet(e.keys.Entries(useTrash), codec.TrashEntryName(parent, ino, name), ev)
-		} else {
-			tx.Del(ikey)
-			tx.Del(e.keys.Xattrs(ino))
-			tx.IncrBy(e.keys.UsedSpace(), -4096)
-			tx.IncrBy(e.keys.TotalInodes(), -1)
-		}
-		e.queueDropDirStats(tx, ino)
-		tx.Log("RMDIR(%d,%s,%d):%d", parent, logEscape(name), useTrash, ino)
+		e.queueRemoval(tx, r, parent, now)
+		tx.Log("RMDIR(%d,%s,%d):%d", parent, logEscape(name), r.trash, r.ino)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if useTrash != 0 {
-		e.stats.dirStat(useTrash, 0, 4096, 1)
-	} else {
-		e.stats.volume(-4096, -1)
-		if hasAttr {
-			e.stats.userGroup(attr.Uid, attr.Gid, -4096, -1)
-		}
-	}
-	e.stats.dirStat(parent, 0, -4096, -1)
-	e.stats.dirQuota(ctx, parent, -4096, -1)
-	if !parent.IsTrash() {
-		e.stats.forgetParent(ino)
-	}
+	e.afterRemoval(r, parent.IsTrash())
+	e.afterNamesRemoved(ctx, parent, r.removedDelta())
 	return nil
-}
-
-// queueDropDirStats deletes a removed directory's statistics and quota.
-func (e *Engine) queueDropDirStats(tx *Tx, dir Ino) {
-	f := dir.String()
-	for _, k := range []string{e.keys.DirDataLength(), e.keys.DirUsedSpace(), e.keys.DirUsedInodes(),
-		e.keys.DirQuota(), e.keys.DirQuotaUsedSpace(), e.keys.DirQuotaUsedInodes()} {
-		tx.HDel(k, f)
-	}
 }
 
 // Entry is a directory entry as returned by Readdir.
@@ -360,113 +422,56 @@ const batchUnlinkSize = 250
 func (e *Engine) BatchUnlink(ctx context.Context, parent Ino, entries []Entry, skipTrash bool) (int, error) {
 	count := 0
 	var dirDelta dirStatDelta
+	defer func() { e.afterNamesRemoved(ctx, parent, dirDelta) }()
 	for len(entries) > 0 {
 		n := min(batchUnlinkSize, len(entries))
 		batch := entries[:n]
 		entries = entries[n:]
-		var trash Ino
-		if !skipTrash && !parent.IsTrash() {
-			var err error
-			if trash, err = e.trashDir(ctx); err != nil {
-				return count, err
-			}
+		trash, err := e.removalTrash(ctx, parent, skipTrash)
+		if err != nil {
+			return count, err
 		}
 		removed, err := e.batchUnlinkOnce(ctx, parent, batch, trash)
 		if err != nil {
 			return count, err
 		}
 		for _, r := range removed {
-			e.afterRemoval(ctx, r, parent.IsTrash())
-			dirDelta.length -= r.length()
-			dirDelta.space -= r.space()
-			dirDelta.inodes--
+			e.afterRemoval(r, parent.IsTrash())
+			d := r.removedDelta()
+			dirDelta.length += d.length
+			dirDelta.space += d.space
+			dirDelta.inodes += d.inodes
 		}
 		count += n
-	}
-	e.stats.dirStat(parent, dirDelta.length, dirDelta.space, dirDelta.inodes)
-	if !parent.IsTrash() {
-		e.stats.dirQuota(ctx, parent, dirDelta.space, dirDelta.inodes)
 	}
 	return count, nil
 }
 
+// batchUnlinkOnce removes one batch of entries of parent in one
+// transaction and returns the removals made.
 func (e *Engine) batchUnlinkOnce(ctx context.Context, parent Ino, batch []Entry, trash Ino) ([]*removal, error) {
 	c := CallerOf(ctx)
 	var removed []*removal
 	err := e.runTx(ctx, func(tx *Tx) error {
-		removed = removed[:0]
+		removed = nil
 		pkey, dkey := e.keys.Inode(parent), e.keys.Entries(parent)
-		pattr, err := e.txRemovalParent(ctx, tx, c, pkey)
+		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirRemoveName)
 		if err != nil {
 			return err
 		}
-		// Current entries, then the attributes of the nodes they name.
-		var live []*removal
-		var names []string
-		for _, be := range batch {
-			ev, ok, err := tx.HGet(dkey, be.Name)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			ent, err := e.decodeEntry(dkey, be.Name, ev)
-			if err != nil {
-				return err
-			}
-			if ent.Inode != be.Inode || ent.Typ == codec.TypeDirectory || (be.Attr.Typ != 0 && ent.Typ != be.Attr.Typ) {
-				continue
-			}
-			live = append(live, &removal{ino: ent.Inode, typ: ent.Typ, entry: ev, trash: trash,
-				trashName: codec.TrashEntryName(parent, ent.Inode, be.Name)})
-			names = append(names, be.Name)
-		}
-		keys := make([]string, len(live))
-		for i, r := range live {
-			keys[i] = e.keys.Inode(r.ino)
-		}
-		vals, present, err := tx.MGet(keys...)
-		if err != nil {
+		live, names, err := e.txBatchEntries(tx, parent, batch, trash)
+		if err != nil || len(live) == 0 {
 			return err
 		}
-		now := time.Now()
-		// The same inode may appear under several names: each removal sees
-		// the attribute as left by the previous one.
-		latest := map[Ino]*removal{}
-		for i, r := range live {
-			if prev := latest[r.ino]; prev != nil {
-				r.attr, r.hasAttr = prev.attr, prev.hasAttr
-			} else if present[i] {
-				if r.attr, err = e.decodeAttr(keys[i], vals[i]); err != nil {
-					return err
-				}
-				r.hasAttr = true
-			}
-			if r.hasAttr {
-				if stickyForbids(c, &pattr, &r.attr) {
-					return syscall.EACCES
-				}
-				if r.attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
-					return syscall.EPERM
-				}
-				if r.attr.Flags&codec.FlagSkipTrash != 0 {
-					r.trash = 0
-				}
-				if err := e.checkTrashCollision(tx, r); err != nil {
-					return err
-				}
-			}
-			e.decideRemoval(r, now)
-			latest[r.ino] = r
-		}
-		if len(live) == 0 {
-			return nil
+		latest, err := e.txBatchDecide(tx, c, &pattr, live)
+		if err != nil {
+			return err
 		}
 		tx.HDel(dkey, names...)
 		if !parent.IsTrash() {
 			tx.PatchDir(pkey, &pattr, 0)
 		}
+		now := time.Now()
 		for _, r := range live {
 			if latest[r.ino] != r && r.attr.Nlink > 0 && r.trash == 0 {
 				// Superseded by a later removal of the same inode in this
@@ -484,4 +489,70 @@ func (e *Engine) batchUnlinkOnce(ctx context.Context, parent Ino, batch []Entry,
 		return nil
 	})
 	return removed, err
+}
+
+// txBatchEntries reads, within tx, the current entries of a batch and the
+// attributes of the nodes they name: the removals still to make (entries
+// that vanished, changed inode or type, or name directories are left out)
+// and their names.
+func (e *Engine) txBatchEntries(tx *Tx, parent Ino, batch []Entry, trash Ino) ([]*removal, []string, error) {
+	dkey := e.keys.Entries(parent)
+	var live []*removal
+	var names []string
+	for _, be := range batch {
+		ev, ok, err := tx.HGet(dkey, be.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		ent, err := e.decodeEntry(dkey, be.Name, ev)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ent.Inode != be.Inode || ent.Typ == codec.TypeDirectory || (be.Attr.Typ != 0 && ent.Typ != be.Attr.Typ) {
+			continue
+		}
+		live = append(live, newRemoval(parent, be.Name, ent, ev, trash))
+		names = append(names, be.Name)
+	}
+	keys := make([]string, len(live))
+	for i, r := range live {
+		keys[i] = e.keys.Inode(r.ino)
+	}
+	vals, present, err := tx.MGet(keys...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, r := range live {
+		if !present[i] {
+			continue
+		}
+		if r.attr, err = e.decodeAttr(keys[i], vals[i]); err != nil {
+			return nil, nil, err
+		}
+		r.hasAttr = true
+	}
+	return live, names, nil
+}
+
+// txBatchDecide checks and decides the removals of a batch in order. The
+// same inode may appear under several names: each removal sees the
+// attribute as left by the previous one, and latest maps every inode to its
+// last removal.
+func (e *Engine) txBatchDecide(tx *Tx, c Caller, pattr *Attr, live []*removal) (latest map[Ino]*removal, err error) {
+	now := time.Now()
+	latest = map[Ino]*removal{}
+	for _, r := range live {
+		if prev := latest[r.ino]; prev != nil {
+			r.attr, r.hasAttr = prev.attr, prev.hasAttr
+		}
+		if err := e.checkRemoval(tx, c, pattr, r, false); err != nil {
+			return nil, err
+		}
+		e.decideRemoval(r, now)
+		latest[r.ino] = r
+	}
+	return latest, nil
 }

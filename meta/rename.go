@@ -9,346 +9,354 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
+// rename is one Rename call: its arguments and what its transaction
+// decided (reset by each attempt).
+type rename struct {
+	srcParent, dstParent Ino
+	srcName, dstName     string
+	flags                uint32
+	exchange             bool
+	trash                Ino // where a replaced destination goes, 0 for none
+	quota                quotaMove
+
+	// Decided by the transaction.
+	ino            Ino
+	typ            codec.FileType
+	attr           Attr     // of the moved node, as written
+	target         *removal // replaced or exchanged destination
+	noop           bool
+	srcEntry       string // the moved entry's value
+	dstEntry       string // the replaced or exchanged entry's value
+	spattr, dpattr Attr
+	srcDelta       int // link count changes of the parents
+	dstDelta       int
+}
+
+// quotaMove is the usage a rename moves between two directory quota roots
+// (active false: both parents are under the same quotas).
+type quotaMove struct {
+	active        bool
+	space, inodes int64
+}
+
 // Rename moves the entry srcName of srcParent to dstName in dstParent.
 // flags: 0 (replace an existing destination: a non-directory, or an empty
 // directory), RenameNoReplace (EEXIST if the destination exists) or
 // RenameExchange (swap both entries). A replaced destination goes to the
 // trash when it is enabled. It returns the moved inode and its attribute.
 func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstParent Ino, dstName string, flags uint32) (Ino, Attr, error) {
-	if srcParent == 0 {
-		srcParent = RootInode
+	rn := &rename{srcParent: srcParent, srcName: srcName, dstParent: dstParent, dstName: dstName, flags: flags}
+	if err := e.checkRename(ctx, rn); err != nil {
+		return 0, Attr{}, err
 	}
-	if dstParent == 0 {
-		dstParent = RootInode
+	var err error
+	if rn.quota, err = e.renameQuotaMove(ctx, rn); err != nil {
+		return 0, Attr{}, err
+	}
+	if !rn.exchange {
+		if rn.trash, err = e.trashDir(ctx); err != nil {
+			return 0, Attr{}, err
+		}
+	}
+	if err := e.runTx(ctx, func(tx *Tx) error { return e.txRename(ctx, tx, rn) }); err != nil {
+		return 0, Attr{}, err
+	}
+	if rn.noop {
+		a, err := e.GetAttr(ctx, rn.ino)
+		return rn.ino, a, err
+	}
+	e.afterRename(ctx, rn)
+	return rn.ino, rn.attr, nil
+}
+
+// checkRename checks what Rename can refuse before reading anything.
+func (e *Engine) checkRename(ctx context.Context, rn *rename) error {
+	if rn.srcParent == 0 {
+		rn.srcParent = RootInode
+	}
+	if rn.dstParent == 0 {
+		rn.dstParent = RootInode
 	}
 	c := CallerOf(ctx)
 	switch {
-	case srcParent == RootInode && srcName == TrashName, dstParent == RootInode && dstName == TrashName:
-		return 0, Attr{}, syscall.EPERM
-	case dstParent.IsTrash(), srcParent.IsTrash() && c.Uid != 0:
-		return 0, Attr{}, syscall.EPERM
+	case rn.srcParent == RootInode && rn.srcName == TrashName, rn.dstParent == RootInode && rn.dstName == TrashName:
+		return syscall.EPERM
+	case rn.dstParent.IsTrash(), rn.srcParent.IsTrash() && c.Uid != 0:
+		return syscall.EPERM
 	}
 	if e.readOnly {
-		return 0, Attr{}, syscall.EROFS
+		return syscall.EROFS
 	}
-	if err := validName(dstName); err != nil {
-		return 0, Attr{}, err
+	if err := validName(rn.dstName); err != nil {
+		return err
 	}
-	switch flags {
+	switch rn.flags {
 	case 0, codec.RenameNoReplace, codec.RenameExchange, codec.RenameNoReplace | codec.RenameRestore:
 	case codec.RenameWhiteout, codec.RenameNoReplace | codec.RenameWhiteout:
-		return 0, Attr{}, syscall.ENOTSUP
+		return syscall.ENOTSUP
 	default:
-		return 0, Attr{}, syscall.EINVAL
+		return syscall.EINVAL
 	}
-	exchange := flags == codec.RenameExchange
-
-	// Moving between different quota roots must fit the destination quotas.
-	srcQ, dstQ := e.nearestQuota(ctx, srcParent), e.nearestQuota(ctx, dstParent)
-	var moveSpace, moveInodes int64
-	if srcQ != dstQ {
-		sino, sattr, err := e.Lookup(WithCaller(ctx, rootCaller), srcParent, srcName)
-		if err != nil {
-			return 0, Attr{}, err
-		}
-		moveSpace, moveInodes = e.usageOf(ctx, sino, &sattr)
-		if err := e.stats.checkQuota(ctx, moveSpace, moveInodes, sattr.Uid, sattr.Gid, dstParent); err != nil && err == syscall.EDQUOT {
-			return 0, Attr{}, err
-		}
-	}
-	var trash Ino
-	if !exchange {
-		var err error
-		if trash, err = e.trashDir(ctx); err != nil {
-			return 0, Attr{}, err
-		}
-	}
-
-	var (
-		ino     Ino
-		attr    Attr
-		typ     codec.FileType
-		target  *removal // replaced or exchanged destination
-		noop    bool
-		srcDkey = e.keys.Entries(srcParent)
-		dstDkey = e.keys.Entries(dstParent)
-	)
-	err := e.runTx(ctx, func(tx *Tx) error {
-		target, noop = nil, false
-		sent, sv, err := e.txEntry(tx, srcDkey, srcName)
-		if err != nil {
-			return err
-		}
-		ino, typ = sent.Inode, sent.Typ
-		if srcParent == dstParent && srcName == dstName {
-			noop = true
-			return nil
-		}
-		// The destination name is usually free: unless exchanging (which
-		// needs it), do not pay a round trip to learn so (see HGetLikelyAbsent).
-		readDst := tx.HGetLikelyAbsent
-		if exchange {
-			readDst = tx.HGet
-		}
-		dv, dok, err := readDst(dstDkey, dstName)
-		if err != nil {
-			return err
-		}
-		var dent codec.Entry
-		if dok {
-			if flags&codec.RenameNoReplace != 0 {
-				return syscall.EEXIST
-			}
-			if dent, err = e.decodeEntry(dstDkey, dstName, dv); err != nil {
-				return err
-			}
-			if dent.Inode == ino {
-				noop = true
-				return nil
-			}
-			if !exchange {
-				if typ == codec.TypeDirectory && dent.Typ != codec.TypeDirectory {
-					return syscall.ENOTDIR
-				}
-				if typ != codec.TypeDirectory && dent.Typ == codec.TypeDirectory {
-					return syscall.EISDIR
-				}
-			}
-		} else if exchange {
-			return syscall.ENOENT
-		}
-		spKey, dpKey, ikey := e.keys.Inode(srcParent), e.keys.Inode(dstParent), e.keys.Inode(ino)
-		spv, spok, err := tx.GetAttrBytes(spKey)
-		if err != nil {
-			return err
-		}
-		dpv, dpok, err := tx.GetAttrBytes(dpKey)
-		if err != nil {
-			return err
-		}
-		iv, iok, err := tx.Get(ikey)
-		if err != nil {
-			return err
-		}
-		if !spok || !dpok || !iok {
-			return syscall.ENOENT
-		}
-		spattr, err := e.decodeAttr(spKey, spv)
-		if err != nil {
-			return err
-		}
-		dpattr, err := e.decodeAttr(dpKey, dpv)
-		if err != nil {
-			return err
-		}
-		if attr, err = e.decodeAttr(ikey, iv); err != nil {
-			return err
-		}
-		if spattr.Typ != codec.TypeDirectory {
-			return syscall.ENOTDIR
-		}
-		if err := e.checkAccess(ctx, c, &spattr, MayWrite|MayExec); err != nil {
-			return err
-		}
-		if dpattr.Typ != codec.TypeDirectory {
-			return syscall.ENOTDIR
-		}
-		if flags&codec.RenameRestore == 0 && dpattr.Parent > TrashInode {
-			return syscall.ENOENT
-		}
-		if err := e.checkAccess(ctx, c, &dpattr, MayWrite|MayExec); err != nil {
-			return err
-		}
-		// The kernel prevents deeper cycles for mounted file systems; like the
-		// official engine we catch a directory moved into itself or its child.
-		if ino == dstParent || ino == dpattr.Parent {
-			return syscall.EPERM
-		}
-		if spattr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 || dpattr.Flags&codec.FlagImmutable != 0 ||
-			attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
-			return syscall.EPERM
-		}
-		if srcParent != dstParent && spattr.Mode&0o1000 != 0 && c.Uid != 0 && c.Uid != attr.Uid &&
-			(c.Uid != spattr.Uid || typ == codec.TypeDirectory) {
-			return syscall.EACCES
-		}
-		now := time.Now()
-		srcDelta, dstDelta := 0, 0
-		if dok {
-			target = &removal{ino: dent.Inode, typ: dent.Typ, entry: dv, trash: trash,
-				trashName: codec.TrashEntryName(dstParent, dent.Inode, dstName)}
-			tkey := e.keys.Inode(dent.Inode)
-			tv, tok, err := tx.Get(tkey)
-			if err != nil {
-				return err
-			}
-			if tok {
-				if target.attr, err = e.decodeAttr(tkey, tv); err != nil {
-					return err
-				}
-				target.hasAttr = true
-				if target.attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
-					return syscall.EPERM
-				}
-				if target.attr.Flags&codec.FlagSkipTrash != 0 {
-					target.trash = 0
-				}
-				if stickyForbids(c, &dpattr, &target.attr) {
-					return syscall.EACCES
-				}
-			} else {
-				e.log.Warn(fmt.Sprintf("no attribute for inode %d (%d, %s)", dent.Inode, dstParent, dstName))
-				target.trash = 0
-			}
-			if exchange {
-				if srcParent != dstParent {
-					if dent.Typ == codec.TypeDirectory {
-						target.attr.Parent = srcParent
-						dstDelta--
-						srcDelta++
-					} else if target.attr.Parent > 0 {
-						target.attr.Parent = srcParent
-					}
-				}
-				setTimes(&target.attr, now, false, false, true)
-			} else if dent.Typ == codec.TypeDirectory {
-				if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(dent.Inode)); err != nil {
-					return err
-				} else if nonEmpty {
-					return syscall.ENOTEMPTY
-				}
-				dstDelta--
-				if target.hasAttr {
-					setTimes(&target.attr, now, false, false, true)
-					if target.trash != 0 {
-						target.attr.Parent = target.trash
-					} else {
-						target.attr.Nlink = 0
-					}
-				}
-			} else {
-				if err := e.checkTrashCollision(tx, target); err != nil {
-					return err
-				}
-				e.decideRemoval(target, now)
-			}
-		}
-		if stickyForbids(c, &spattr, &attr) {
-			return syscall.EACCES
-		}
-		if srcParent != dstParent {
-			if typ == codec.TypeDirectory {
-				attr.Parent = dstParent
-				srcDelta--
-				dstDelta++
-			} else if attr.Parent > 0 {
-				attr.Parent = dstParent
-			}
-		}
-		setTimes(&attr, now, false, false, true)
-
-		// Writes.
-		if exchange {
-			tx.Set(e.keys.Inode(target.ino), string(target.attr.Marshal()))
-			tx.HSet(srcDkey, srcName, dv)
-			if srcParent != dstParent && target.attr.Parent == 0 {
-				tx.HIncrBy(e.keys.Parents(target.ino), srcParent.String(), 1)
-				tx.HIncrBy(e.keys.Parents(target.ino), dstParent.String(), -1)
-			}
-		} else {
-			tx.HDel(srcDkey, srcName)
-			if target != nil {
-				if target.typ == codec.TypeDirectory {
-					if target.trash != 0 && target.hasAttr {
-						tx.Set(e.keys.Inode(target.ino), string(target.attr.Marshal()))
-						tx.HSet(e.keys.Entries(target.trash), target.trashName, target.entry)
-					} else {
-						tx.Del(e.keys.Inode(target.ino))
-						tx.Del(e.keys.Xattrs(target.ino))
-						tx.IncrBy(e.keys.UsedSpace(), -4096)
-						tx.IncrBy(e.keys.TotalInodes(), -1)
-					}
-					// Unlike the official client we also drop the replaced
-					// directory's statistics: left behind they would be
-					// orphans for every consistency check.
-					e.queueDropDirStats(tx, target.ino)
-				} else {
-					e.queueRemoval(tx, target, dstParent, now)
-				}
-			}
-		}
-		if srcParent != dstParent {
-			if !srcParent.IsTrash() {
-				tx.PatchDir(spKey, &spattr, srcDelta)
-			}
-			if attr.Parent == 0 {
-				tx.HIncrBy(e.keys.Parents(ino), dstParent.String(), 1)
-				tx.HIncrBy(e.keys.Parents(ino), srcParent.String(), -1)
-			}
-		}
-		tx.Set(ikey, string(attr.Marshal()))
-		tx.HSet(dstDkey, dstName, sv)
-		tx.PatchDir(dpKey, &dpattr, dstDelta)
-		var replaced Ino
-		if target != nil {
-			replaced = target.ino
-		}
-		tx.Log("MOVE(%d,%s,%d,%s,%d,%d,%d):%d", srcParent, logEscape(srcName), dstParent, logEscape(dstName), flags, replaced, trash, ino)
-		return nil
-	})
-	if err != nil {
-		return 0, Attr{}, err
-	}
-	if noop {
-		a, err := e.GetAttr(ctx, ino)
-		return ino, a, err
-	}
-	e.afterRename(ctx, srcParent, dstParent, ino, typ, &attr, target, exchange, srcQ != dstQ, moveSpace, moveInodes)
-	return ino, attr, nil
+	rn.exchange = rn.flags == codec.RenameExchange
+	return nil
 }
 
-func (e *Engine) afterRename(ctx context.Context, srcParent, dstParent, ino Ino, typ codec.FileType, attr *Attr,
-	target *removal, exchange, quotaMove bool, moveSpace, moveInodes int64) {
-	moved := &removal{typ: typ, attr: *attr}
-	if srcParent != dstParent {
-		e.stats.dirStat(srcParent, -moved.length(), -moved.space(), -1)
-		e.stats.dirStat(dstParent, moved.length(), moved.space(), 1)
-		if quotaMove {
-			e.stats.dirQuota(ctx, srcParent, -moveSpace, -moveInodes)
-			e.stats.dirQuota(ctx, dstParent, moveSpace, moveInodes)
+// renameQuotaMove finds the usage a rename moves between different quota
+// roots and checks that it fits the destination's quotas.
+func (e *Engine) renameQuotaMove(ctx context.Context, rn *rename) (quotaMove, error) {
+	if e.nearestQuota(ctx, rn.srcParent) == e.nearestQuota(ctx, rn.dstParent) {
+		return quotaMove{}, nil
+	}
+	sino, sattr, err := e.Lookup(WithCaller(ctx, rootCaller), rn.srcParent, rn.srcName)
+	if err != nil {
+		return quotaMove{}, err
+	}
+	q := quotaMove{active: true}
+	q.space, q.inodes = e.usageOf(ctx, sino, &sattr)
+	// Only the directory quotas of the destination matter: the owner's
+	// and the volume's usage do not change.
+	if err := e.stats.checkDirQuotas(ctx, q.space, q.inodes, rn.dstParent); err != nil {
+		return quotaMove{}, err
+	}
+	return q, nil
+}
+
+// txRename is one attempt of Rename's transaction.
+func (e *Engine) txRename(ctx context.Context, tx *Tx, rn *rename) error {
+	rn.target, rn.noop, rn.srcDelta, rn.dstDelta = nil, false, 0, 0
+	dent, dok, err := e.txRenameEntries(tx, rn)
+	if err != nil || rn.noop {
+		return err
+	}
+	if err := e.txRenameParents(ctx, tx, rn); err != nil {
+		return err
+	}
+	now := time.Now()
+	if dok {
+		if err := e.txRenameTarget(ctx, tx, rn, dent, now); err != nil {
+			return err
 		}
+	}
+	if stickyForbids(CallerOf(ctx), &rn.spattr, &rn.attr) {
+		return syscall.EACCES
+	}
+	moveAttr(&rn.attr, rn.typ, rn.srcParent, rn.dstParent, &rn.srcDelta, &rn.dstDelta, now)
+	e.queueRename(tx, rn, now)
+	return nil
+}
+
+// moveAttr updates the attribute a of a node of type typ that moves from
+// directory from to directory to: its parent (a hard-linked file keeps
+// parent 0) and ctime; a directory moves one link count from from to to.
+func moveAttr(a *Attr, typ codec.FileType, from, to Ino, fromDelta, toDelta *int, now time.Time) {
+	if from != to {
 		if typ == codec.TypeDirectory {
-			e.stats.rememberParent(ino, dstParent)
+			a.Parent = to
+			*fromDelta--
+			*toDelta++
+		} else if a.Parent > 0 {
+			a.Parent = to
 		}
 	}
-	if target == nil {
-		return
+	setTimes(a, now, false, false, true)
+}
+
+// txRenameEntries reads the source entry and the destination entry (dok:
+// it exists) and applies the rules on them.
+func (e *Engine) txRenameEntries(tx *Tx, rn *rename) (dent codec.Entry, dok bool, err error) {
+	srcDkey, dstDkey := e.keys.Entries(rn.srcParent), e.keys.Entries(rn.dstParent)
+	sent, sv, err := e.txEntry(tx, srcDkey, rn.srcName)
+	if err != nil {
+		return dent, false, err
 	}
-	if exchange {
-		if srcParent != dstParent {
-			e.stats.dirStat(dstParent, -target.length(), -target.space(), -1)
-			e.stats.dirQuota(ctx, dstParent, -target.space(), -1)
-			e.stats.dirStat(srcParent, target.length(), target.space(), 1)
-			e.stats.dirQuota(ctx, srcParent, target.space(), 1)
-			if target.typ == codec.TypeDirectory {
-				e.stats.rememberParent(target.ino, srcParent)
-			}
+	rn.ino, rn.typ, rn.srcEntry = sent.Inode, sent.Typ, sv
+	if rn.srcParent == rn.dstParent && rn.srcName == rn.dstName {
+		rn.noop = true
+		return dent, false, nil
+	}
+	// The destination name is usually free: unless exchanging (which
+	// needs it), do not pay a round trip to learn so (see HGetLikelyAbsent).
+	readDst := tx.HGetLikelyAbsent
+	if rn.exchange {
+		readDst = tx.HGet
+	}
+	dv, dok, err := readDst(dstDkey, rn.dstName)
+	if err != nil {
+		return dent, false, err
+	}
+	rn.dstEntry = dv
+	if !dok {
+		if rn.exchange {
+			return dent, false, syscall.ENOENT
 		}
-		return
+		return dent, false, nil
 	}
-	e.stats.dirStat(dstParent, -target.length(), -target.space(), -1)
-	e.stats.dirQuota(ctx, dstParent, -target.space(), -1)
-	if target.typ == codec.TypeDirectory {
-		e.stats.forgetParent(target.ino)
-		if target.trash != 0 && target.hasAttr {
-			e.stats.dirStat(target.trash, 0, 4096, 1)
-		} else {
-			e.stats.volume(-4096, -1)
-			e.stats.userGroup(target.attr.Uid, target.attr.Gid, -4096, -1)
+	if rn.flags&codec.RenameNoReplace != 0 {
+		return dent, false, syscall.EEXIST
+	}
+	if dent, err = e.decodeEntry(dstDkey, rn.dstName, dv); err != nil {
+		return dent, false, err
+	}
+	if dent.Inode == rn.ino {
+		rn.noop = true
+		return dent, false, nil
+	}
+	if !rn.exchange {
+		if rn.typ == codec.TypeDirectory && dent.Typ != codec.TypeDirectory {
+			return dent, false, syscall.ENOTDIR
 		}
+		if rn.typ != codec.TypeDirectory && dent.Typ == codec.TypeDirectory {
+			return dent, false, syscall.EISDIR
+		}
+	}
+	return dent, true, nil
+}
+
+// txRenameParents reads both parents and the moved node and applies the
+// rules on them.
+func (e *Engine) txRenameParents(ctx context.Context, tx *Tx, rn *rename) error {
+	c := CallerOf(ctx)
+	ikey := e.keys.Inode(rn.ino)
+	var err error
+	if rn.spattr, err = e.txParentDir(ctx, tx, c, e.keys.Inode(rn.srcParent), dirRemoveName); err != nil {
+		return err
+	}
+	addTo := dirAddName
+	if rn.flags&codec.RenameRestore != 0 {
+		addTo.notInTrash = false // restoring from the trash
+	}
+	if rn.dpattr, err = e.txParentDir(ctx, tx, c, e.keys.Inode(rn.dstParent), addTo); err != nil {
+		return err
+	}
+	iv, iok, err := tx.Get(ikey)
+	if err != nil {
+		return err
+	}
+	if !iok {
+		return syscall.ENOENT
+	}
+	if rn.attr, err = e.decodeAttr(ikey, iv); err != nil {
+		return err
+	}
+	// The kernel prevents deeper cycles for mounted file systems; like the
+	// official engine we catch a directory moved into itself or its child.
+	if rn.ino == rn.dstParent || rn.ino == rn.dpattr.Parent {
+		return syscall.EPERM
+	}
+	if rn.attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
+		return syscall.EPERM
+	}
+	if rn.srcParent != rn.dstParent && rn.spattr.Mode&0o1000 != 0 && c.Uid != 0 && c.Uid != rn.attr.Uid &&
+		(c.Uid != rn.spattr.Uid || rn.typ == codec.TypeDirectory) {
+		return syscall.EACCES
+	}
+	return nil
+}
+
+// txRenameTarget applies the rules on the existing destination dent and
+// decides what happens to it: exchanged, or replaced (to the trash, or
+// losing its name).
+func (e *Engine) txRenameTarget(ctx context.Context, tx *Tx, rn *rename, dent codec.Entry, now time.Time) error {
+	t := newRemoval(rn.dstParent, rn.dstName, dent, rn.dstEntry, rn.trash)
+	rn.target = t
+	if err := e.txRemovedNode(tx, t, rn.dstParent, rn.dstName); err != nil {
+		return err
+	}
+	if err := e.checkRemoval(tx, CallerOf(ctx), &rn.dpattr, t, false); err != nil {
+		return err
+	}
+	if !t.hasAttr {
+		t.trash = 0
+	}
+	if rn.exchange {
+		moveAttr(&t.attr, dent.Typ, rn.dstParent, rn.srcParent, &rn.dstDelta, &rn.srcDelta, now)
+		return nil
+	}
+	if dent.Typ == codec.TypeDirectory {
+		if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(dent.Inode)); err != nil {
+			return err
+		} else if nonEmpty {
+			return syscall.ENOTEMPTY
+		}
+		rn.dstDelta--
+	}
+	e.decideRemoval(t, now)
+	return nil
+}
+
+// queueRename queues the writes of a decided rename.
+func (e *Engine) queueRename(tx *Tx, rn *rename, now time.Time) {
+	srcDkey, dstDkey := e.keys.Entries(rn.srcParent), e.keys.Entries(rn.dstParent)
+	spKey, dpKey := e.keys.Inode(rn.srcParent), e.keys.Inode(rn.dstParent)
+	t := rn.target
+	switch {
+	case rn.exchange:
+		tx.Set(e.keys.Inode(t.ino), string(t.attr.Marshal()))
+		tx.HSet(srcDkey, rn.srcName, rn.dstEntry)
+		if rn.srcParent != rn.dstParent && t.attr.Parent == 0 {
+			tx.HIncrBy(e.keys.Parents(t.ino), rn.srcParent.String(), 1)
+			tx.HIncrBy(e.keys.Parents(t.ino), rn.dstParent.String(), -1)
+		}
+	case t != nil:
+		tx.HDel(srcDkey, rn.srcName)
+		// Unlike the official client, a replaced directory's statistics
+		// are dropped too: left behind they would be orphans for every
+		// consistency check.
+		e.queueRemoval(tx, t, rn.dstParent, now)
+	default:
+		tx.HDel(srcDkey, rn.srcName)
+	}
+	if rn.srcParent != rn.dstParent {
+		if !rn.srcParent.IsTrash() {
+			tx.PatchDir(spKey, &rn.spattr, rn.srcDelta)
+		}
+		if rn.attr.Parent == 0 {
+			tx.HIncrBy(e.keys.Parents(rn.ino), rn.dstParent.String(), 1)
+			tx.HIncrBy(e.keys.Parents(rn.ino), rn.srcParent.String(), -1)
+		}
+	}
+	tx.Set(e.keys.Inode(rn.ino), string(rn.attr.Marshal()))
+	tx.HSet(dstDkey, rn.dstName, rn.srcEntry)
+	tx.PatchDir(dpKey, &rn.dpattr, rn.dstDelta)
+	var replaced Ino
+	if t != nil {
+		replaced = t.ino
+	}
+	tx.Log("MOVE(%d,%s,%d,%s,%d,%d,%d):%d", rn.srcParent, logEscape(rn.srcName), rn.dstParent, logEscape(rn.dstName),
+		rn.flags, replaced, rn.trash, rn.ino)
+}
+
+// afterRename does the accounting of a committed rename.
+func (e *Engine) afterRename(ctx context.Context, rn *rename) {
+	moved := &removal{typ: rn.typ, attr: rn.attr}
+	if rn.srcParent != rn.dstParent {
+		e.stats.dirStat(rn.srcParent, -moved.length(), -moved.space(), -1)
+		e.stats.dirStat(rn.dstParent, moved.length(), moved.space(), 1)
+		if rn.quota.active {
+			e.stats.dirQuota(ctx, rn.srcParent, -rn.quota.space, -rn.quota.inodes)
+			e.stats.dirQuota(ctx, rn.dstParent, rn.quota.space, rn.quota.inodes)
+		}
+		if rn.typ == codec.TypeDirectory {
+			e.stats.rememberParent(rn.ino, rn.dstParent)
+		}
+	}
+	t := rn.target
+	if t == nil {
 		return
 	}
-	e.afterRemoval(ctx, target, dstParent.IsTrash())
+	if !rn.exchange {
+		e.afterRemoval(t, rn.dstParent.IsTrash())
+		e.afterNamesRemoved(ctx, rn.dstParent, t.removedDelta())
+		return
+	}
+	if rn.srcParent != rn.dstParent {
+		e.afterNamesRemoved(ctx, rn.dstParent, t.removedDelta())
+		e.stats.dirStat(rn.srcParent, t.length(), t.space(), 1)
+		e.stats.dirQuota(ctx, rn.srcParent, t.space(), 1)
+		if t.typ == codec.TypeDirectory {
+			e.stats.rememberParent(t.ino, rn.srcParent)
+		}
+	}
 }
 
 // nearestQuota returns the closest directory at or above dir carrying a

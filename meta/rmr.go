@@ -138,54 +138,24 @@ func (s *rmrState) emptyDir(ctx context.Context, ino Ino) (int, error) {
 		if err := s.e.Access(ctx, ino, MayWrite|MayExec, nil); err != nil {
 			return seen, err
 		}
-		var (
-			wg       sync.WaitGroup
-			errMu    sync.Mutex
-			firstErr error
-			files    []Entry
-		)
-		fail := func(err error) {
-			if err == nil || errors.Is(err, syscall.ENOENT) {
-				return
-			}
-			errMu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			errMu.Unlock()
-		}
+		var files []Entry
+		subdirs := newFanOut(s.slots)
 		for _, ent := range entries {
 			if ent.Attr.Typ != codec.TypeDirectory {
 				files = append(files, ent)
 				continue
 			}
 			if err := ctx.Err(); err != nil {
-				fail(ctxErrno(err))
+				subdirs.fail(ctxErrno(err))
 				break
 			}
-			select {
-			case s.slots <- struct{}{}:
-				wg.Add(1)
-				go func(child Entry) {
-					defer wg.Done()
-					defer func() { <-s.slots }()
-					fail(s.emptyEntry(ctx, ino, child.Name, child.Inode))
-				}(ent)
-			default:
-				if err := s.emptyEntry(ctx, ino, ent.Name, ent.Inode); err != nil && !errors.Is(err, syscall.ENOENT) {
-					fail(err)
-				}
-			}
-			errMu.Lock()
-			stop := firstErr != nil
-			errMu.Unlock()
-			if stop {
+			subdirs.tryGo(func() error { return ignoreENOENT(s.emptyEntry(ctx, ino, ent.Name, ent.Inode)) })
+			if subdirs.failed() {
 				break
 			}
 		}
-		wg.Wait()
-		if firstErr != nil {
-			return seen, firstErr
+		if err := subdirs.wait(); err != nil {
+			return seen, err
 		}
 		if len(files) > 0 {
 			n, err := s.e.BatchUnlink(ctx, ino, files, s.skipTrash)

@@ -227,8 +227,8 @@ func (e *Engine) electJob(ctx context.Context, key string, interval int64) (bool
 		}
 		var last int64
 		if present {
-			if last, err = strconv.ParseInt(v, 10, 64); err != nil {
-				return corrupt(key, fmt.Errorf("timestamp %q is not an integer", v))
+			if last, err = codec.ParseInt(key, "", v); err != nil {
+				return err
 			}
 		}
 		if last > now-interval {

@@ -207,38 +207,17 @@ func (e *Engine) summarizeDir(ctx context.Context, ino Ino, a *Attr, recursive, 
 	if !recursive {
 		return nil
 	}
-	var wg sync.WaitGroup
-	var firstErr error
-	var errMu sync.Mutex
+	children := newFanOut(slots)
 	for _, sd := range subdirs {
-		sub := sd
-		run := func() {
-			sa, err := e.GetAttr(ctx, sub.Inode)
+		children.tryGo(func() error {
+			sa, err := e.GetAttr(ctx, sd.Inode)
 			if err == nil {
-				err = e.summarizeDir(ctx, sub.Inode, &sa, recursive, strict, s, mu, slots)
+				err = e.summarizeDir(ctx, sd.Inode, &sa, recursive, strict, s, mu, slots)
 			}
-			if err != nil && !isENOENT(err) {
-				errMu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				errMu.Unlock()
-			}
-		}
-		select {
-		case slots <- struct{}{}:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				run()
-			}()
-		default:
-			run()
-		}
+			return ignoreENOENT(err)
+		})
 	}
-	wg.Wait()
-	return firstErr
+	return children.wait()
 }
 
 // GetParents returns the directories holding names of ino, with how many
@@ -344,5 +323,3 @@ func (e *Engine) dirPath(ctx context.Context, dir Ino) (string, error) {
 }
 
 const isNotFound = constError("directory is not reachable from the root")
-
-func isENOENT(err error) bool { return ToErrno(err) == 2 }

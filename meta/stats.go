@@ -263,6 +263,12 @@ func (s *statsBatcher) checkQuota(ctx context.Context, space, inodes int64, uid,
 	if inodes > 0 && f.Inodes > 0 && s.usedInodes.Load()+inodes > int64(f.Inodes) {
 		return syscall.ENOSPC
 	}
+	return s.checkDirQuotas(ctx, space, inodes, parents...)
+}
+
+// checkDirQuotas refuses growth that would pass a directory quota above any
+// of parents (EDQUOT).
+func (s *statsBatcher) checkDirQuotas(ctx context.Context, space, inodes int64, parents ...Ino) error {
 	for _, p := range parents {
 		exceeded := false
 		s.walkQuotas(ctx, p, func(_ Ino, q *quota) bool {
@@ -337,6 +343,13 @@ func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) {
 	if !s.format().DirStats {
 		return
 	}
+	s.queueFlushCalls(pending)
+	s.recountMissing(ctx, s.sendFlushCalls(ctx), waitQuiet)
+}
+
+// queueFlushCalls turns pending deltas into script calls (one per 1000
+// directories), after those that failed before.
+func (s *statsBatcher) queueFlushCalls(pending map[Ino]dirStatDelta) {
 	inos := make([]Ino, 0, len(pending))
 	for ino := range pending {
 		inos = append(inos, ino)
@@ -355,11 +368,17 @@ func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) {
 		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes(), s.e.newMarker()}
 		s.unsent = append(s.unsent, dirStatFlush{keys: keys, args: args, since: now})
 	}
-	var recompute []Ino
+}
+
+// sendFlushCalls sends the queued flush calls in order, keeping the first
+// that fails and those after it for the next flush, and returns the
+// directories whose statistics turned out to be missing.
+func (s *statsBatcher) sendFlushCalls(ctx context.Context) []Ino {
+	var missing []Ino
 	calls := s.unsent
 	s.unsent = nil
 	for i, f := range calls {
-		missing, err := s.e.execMutation(ctx, s.script, f.keys, f.args, true)
+		reply, err := s.e.execMutation(ctx, s.script, f.keys, f.args, true)
 		if errors.Is(err, ErrNotReplicated) {
 			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v", err))
 			err = nil
@@ -374,21 +393,28 @@ func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) {
 			break
 		}
 		s.e.ackMarker(f.keys[3])
-		for _, m := range missing {
+		for _, m := range reply {
 			if ino, err := m.ToString(); err == nil {
 				if n, err := strconv.ParseUint(ino, 10, 64); err == nil {
-					recompute = append(recompute, Ino(n))
+					missing = append(missing, Ino(n))
 				}
 			}
 		}
 		s.e.cache.Invalidate(f.keys[:3]...)
 	}
+	return missing
+}
+
+// recountMissing recomputes the statistics of the directories in missing
+// and of those postponed before; with waitQuiet, those this client wrote
+// to too recently are postponed again (see recountDirStat).
+func (s *statsBatcher) recountMissing(ctx context.Context, missing []Ino, waitQuiet bool) {
 	for ino := range s.recountLater {
-		if !slices.Contains(recompute, ino) {
-			recompute = append(recompute, ino)
+		if !slices.Contains(missing, ino) {
+			missing = append(missing, ino)
 		}
 	}
-	for _, ino := range recompute {
+	for _, ino := range missing {
 		postponed := s.recountLater[ino]
 		_, err := s.e.recountDirStat(ctx, ino, waitQuiet && postponed < recountMaxPostponed)
 		if err == errRecountBusy {
@@ -565,12 +591,12 @@ func (e *Engine) readQuotaHashes(ctx context.Context, limitsKey, spaceKey, inode
 			}
 			q.MaxSpace, q.MaxInodes = l.MaxSpace, l.MaxInodes
 		}
-		if q.UsedInodes, err = strconv.ParseInt(inodes, 10, 64); err != nil {
-			return nil, corrupt(inodesKey, fmt.Errorf("field %s: %q is not an integer", field, inodes))
+		if q.UsedInodes, err = codec.ParseInt(inodesKey, field, inodes); err != nil {
+			return nil, err
 		}
 		if v, ok := maps[1][field]; ok {
-			if q.UsedSpace, err = strconv.ParseInt(v, 10, 64); err != nil {
-				return nil, corrupt(spaceKey, fmt.Errorf("field %s: %q is not an integer", field, v))
+			if q.UsedSpace, err = codec.ParseInt(spaceKey, field, v); err != nil {
+				return nil, err
 			}
 		}
 		out[id] = q

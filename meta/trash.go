@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -79,10 +78,7 @@ func (e *Engine) ensureTrashHour(ctx context.Context, name string) (Ino, error) 
 		setTimes(&attr, time.Now(), true, true, true)
 		tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
 		tx.HSet(dkey, name, string(codec.Entry{Typ: codec.TypeDirectory, Inode: ino}.Marshal()))
-		f := strconv.FormatUint(uint64(ino), 10)
-		tx.HSet(e.keys.DirUsedInodes(), f, "0")
-		tx.HSet(e.keys.DirDataLength(), f, "0")
-		tx.HSet(e.keys.DirUsedSpace(), f, "0")
+		e.queueEmptyDirStats(tx, ino)
 		tx.IncrBy(e.keys.UsedSpace(), 4096)
 		tx.IncrBy(e.keys.TotalInodes(), 1)
 		tx.Log("CREATE(%d,%s,0,0,%d,365,0,,linux,false):%d", TrashInode, name, codec.TypeDirectory, ino)

@@ -190,56 +190,37 @@ func reportDeltas(count *atomic.Int64, progress func(int), done <-chan struct{})
 // the trash root's directory statistics (which it added at creation), so
 // that they stay equal to a recount.
 func (e *Engine) removeTrashHour(ctx context.Context, name string) error {
-	var attr Attr
-	var hasAttr bool
-	var ino Ino
+	var r *removal
 	dkey := e.keys.Entries(TrashInode)
 	err := e.runTx(ctx, func(tx *Tx) error {
-		hasAttr = false
-		ent, _, err := e.txEntry(tx, dkey, name)
+		ent, ev, err := e.txEntry(tx, dkey, name)
 		if err != nil {
 			return err
 		}
 		if ent.Typ != codec.TypeDirectory {
 			return syscall.ENOTDIR
 		}
-		ino = ent.Inode
-		if nonEmpty, err := tx.Exists(e.keys.Entries(ino)); err != nil {
+		if nonEmpty, err := tx.Exists(e.keys.Entries(ent.Inode)); err != nil {
 			return err
 		} else if nonEmpty {
 			return syscall.ENOTEMPTY
 		}
-		ikey := e.keys.Inode(ino)
-		v, ok, err := tx.Get(ikey)
-		if err != nil {
+		r = newRemoval(TrashInode, name, ent, ev, 0)
+		if err := e.txRemovedNode(tx, r, TrashInode, name); err != nil {
 			return err
 		}
-		if ok {
-			if attr, err = e.decodeAttr(ikey, v); err != nil {
-				return err
-			}
-			hasAttr = true
-		}
 		tx.HDel(dkey, name)
-		tx.Del(ikey)
-		tx.Del(e.keys.Xattrs(ino))
-		tx.IncrBy(e.keys.UsedSpace(), -4096)
-		tx.IncrBy(e.keys.TotalInodes(), -1)
-		e.queueDropDirStats(tx, ino)
-		tx.Log("RMDIR(%d,%s,0):%d", TrashInode, logEscape(name), ino)
+		e.queueDeleteDir(tx, r.ino)
+		tx.Log("RMDIR(%d,%s,0):%d", TrashInode, logEscape(name), r.ino)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	e.stats.volume(-4096, -1)
-	if hasAttr {
-		e.stats.userGroup(attr.Uid, attr.Gid, -4096, -1)
-	}
-	e.stats.dropPending(ino)
+	e.afterDeleteDir(r.ino, r.hasAttr, &r.attr)
 	e.stats.dirStat(TrashInode, 0, -4096, -1)
 	e.trash.mu.Lock()
-	if e.trash.ino == ino {
+	if e.trash.ino == r.ino {
 		e.trash.name, e.trash.ino = "", 0
 	}
 	e.trash.mu.Unlock()

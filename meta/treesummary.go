@@ -2,12 +2,9 @@ package meta
 
 import (
 	"context"
-	"errors"
 	"path"
 	"sort"
 	"sync"
-	"sync/atomic"
-	"syscall"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -104,13 +101,7 @@ func (w *treeWalk) fill(ctx context.Context, tree *TreeSummary, depth int) error
 		return err
 	}
 	tree.Children = make([]*TreeSummary, len(entries))
-	var wg sync.WaitGroup
-	var firstErr atomic.Pointer[error]
-	fail := func(err error) {
-		if err != nil && !errors.Is(err, syscall.ENOENT) {
-			firstErr.CompareAndSwap(nil, &err)
-		}
-	}
+	subdirs := newFanOut(w.slots)
 	for i, ent := range entries {
 		size := codec.Align4K(ent.Attr.Length) // directories have length 4096
 		child := &TreeSummary{Inode: ent.Inode, Path: path.Join(tree.Path, ent.Name), Type: ent.Attr.Typ, Size: size}
@@ -121,24 +112,13 @@ func (w *treeWalk) fill(ctx context.Context, tree *TreeSummary, depth int) error
 			continue
 		}
 		child.Dirs = 1
-		if firstErr.Load() != nil {
+		if subdirs.failed() {
 			break
 		}
-		select {
-		case w.slots <- struct{}{}:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-w.slots }()
-				fail(w.fill(ctx, child, depth-1))
-			}()
-		default:
-			fail(w.fill(ctx, child, depth-1))
-		}
+		subdirs.tryGo(func() error { return ignoreENOENT(w.fill(ctx, child, depth-1)) })
 	}
-	wg.Wait()
-	if p := firstErr.Load(); p != nil {
-		return *p
+	if err := subdirs.wait(); err != nil {
+		return err
 	}
 	for _, c := range tree.Children {
 		tree.Dirs += c.Dirs

@@ -44,12 +44,33 @@ func (e *Engine) txEntry(tx *Tx, dkey, name string) (codec.Entry, string, error)
 	return ent, v, err
 }
 
-// txRemovalParent reads the attribute of the directory at pkey within tx
-// and checks that caller c may remove names from it: ENOENT when it is
-// gone, ENOTDIR, the write and search permission, EPERM when it is
-// append-only or immutable. It reads with GetAttrBytes, so that concurrent
-// link count and time updates of the directory do not conflict.
-func (e *Engine) txRemovalParent(ctx context.Context, tx *Tx, c Caller, pkey string) (Attr, error) {
+// dirChange says what a change of a directory's entries needs beyond the
+// directory existing, being one, and the caller's write and search
+// permission on it.
+type dirChange struct {
+	// notInTrash: the directory must not be in the trash (ENOENT), as
+	// for a new name.
+	notInTrash bool
+	// forbidden are the directory flags that refuse the change (EPERM).
+	forbidden uint8
+}
+
+var (
+	// dirAddName: a name is added (create, link, the destination of a
+	// rename).
+	dirAddName = dirChange{notInTrash: true, forbidden: codec.FlagImmutable}
+	// dirRemoveName: a name is removed (unlink, rmdir, the source of a
+	// rename).
+	dirRemoveName = dirChange{forbidden: codec.FlagAppend | codec.FlagImmutable}
+)
+
+// txParentDir reads, within tx, the attribute of the directory at pkey
+// whose entries caller c is about to change, and applies the rules of
+// change: ENOENT when it is gone (or, for dirAddName, in the trash),
+// ENOTDIR, EACCES without write and search permission, EPERM when a flag
+// forbids the change. It reads with GetAttrBytes, so that concurrent link
+// count and time updates of the directory do not conflict.
+func (e *Engine) txParentDir(ctx context.Context, tx *Tx, c Caller, pkey string, change dirChange) (Attr, error) {
 	pv, ok, err := tx.GetAttrBytes(pkey)
 	if err != nil {
 		return Attr{}, err
@@ -64,10 +85,13 @@ func (e *Engine) txRemovalParent(ctx context.Context, tx *Tx, c Caller, pkey str
 	if pattr.Typ != codec.TypeDirectory {
 		return pattr, syscall.ENOTDIR
 	}
+	if change.notInTrash && pattr.Parent > TrashInode {
+		return pattr, syscall.ENOENT
+	}
 	if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
 		return pattr, err
 	}
-	if pattr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
+	if pattr.Flags&change.forbidden != 0 {
 		return pattr, syscall.EPERM
 	}
 	return pattr, nil
