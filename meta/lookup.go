@@ -112,27 +112,10 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 	if parent == 0 {
 		parent = RootInode
 	}
-	c := CallerOf(ctx)
-	switch name {
-	case ".":
-		a, err := e.GetAttr(ctx, parent)
-		return parent, a, err
-	case "..":
-		if parent == RootInode {
-			a, err := e.GetAttr(ctx, parent)
-			return parent, a, err
-		}
-		a, err := e.GetAttr(ctx, parent)
-		if err != nil {
-			return 0, Attr{}, err
-		}
-		if a.Typ != codec.TypeDirectory {
-			return 0, Attr{}, syscall.ENOTDIR
-		}
-		pa, err := e.GetAttr(ctx, a.Parent)
-		return a.Parent, pa, err
+	if name == "." || name == ".." {
+		return e.lookupDots(ctx, parent, name)
 	}
-	if c.Uid != 0 {
+	if c := CallerOf(ctx); c.Uid != 0 {
 		pa, err := e.GetAttr(ctx, parent)
 		if err != nil {
 			return 0, Attr{}, err
@@ -152,25 +135,9 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	dkey := e.keys.Entries(parent)
-	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
-	if !snap && e.prefetch.wait(ctx, parent) {
-		v, ok, snap = e.prefetch.lookup(e, parent, dkey, name)
-	}
-	if !snap {
-		r := e.readCachedKey(ctx, dkey, "HGET", name, func() rueidis.Cacheable { return e.rdb.B().Hget().Key(dkey).Field(name).Cache() })
-		if !r.IsCacheHit() {
-			if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
-				// This lookup paid its round trip; the next ones in this
-				// directory will not, once the prefetch (in the
-				// background, so that this caller does not wait for it)
-				// is done.
-				e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey, ready) })
-			}
-		}
-		var err error
-		if v, ok, err = stringReply(e, "HGET", dkey, r); err != nil {
-			return 0, Attr{}, err
-		}
+	v, ok, err := e.lookupEntry(ctx, parent, dkey, name)
+	if err != nil {
+		return 0, Attr{}, err
 	}
 	if !ok {
 		return 0, Attr{}, syscall.ENOENT
@@ -195,6 +162,46 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		e.stats.rememberParent(ent.Inode, parent)
 	}
 	return ent.Inode, a, nil
+}
+
+// lookupDots answers a lookup of "." or ".." in parent.
+func (e *Engine) lookupDots(ctx context.Context, parent Ino, name string) (Ino, Attr, error) {
+	a, err := e.GetAttr(ctx, parent)
+	if name == "." || parent == RootInode {
+		return parent, a, err
+	}
+	if err != nil {
+		return 0, Attr{}, err
+	}
+	if a.Typ != codec.TypeDirectory {
+		return 0, Attr{}, syscall.ENOTDIR
+	}
+	pa, err := e.GetAttr(ctx, a.Parent)
+	return a.Parent, pa, err
+}
+
+// lookupEntry reads the raw entry of name in directory parent (key dkey):
+// from a prefetched snapshot of the directory when there is a valid one
+// (waiting for a prefetch in flight), else through the client-side cache;
+// a miss may start a prefetch of the directory for the lookups to come.
+func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (string, bool, error) {
+	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
+	if !snap && e.prefetch.wait(ctx, parent) {
+		v, ok, snap = e.prefetch.lookup(e, parent, dkey, name)
+	}
+	if snap {
+		return v, ok, nil
+	}
+	r := e.readCachedKey(ctx, dkey, "HGET", name, func() rueidis.Cacheable { return e.rdb.B().Hget().Key(dkey).Field(name).Cache() })
+	if !r.IsCacheHit() {
+		if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
+			// This lookup paid its round trip; the next ones in this
+			// directory will not, once the prefetch (in the background,
+			// so that this caller does not wait for it) is done.
+			e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey, ready) })
+		}
+	}
+	return stringReply(e, "HGET", dkey, r)
 }
 
 // Resolve walks a slash-separated path from directory parent, following no

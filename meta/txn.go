@@ -164,61 +164,9 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 // commit sends the transaction. It returns the per-write results on success,
 // or the current state of every condition when a condition failed.
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
-	// Most transactions touch a handful of keys, for which a linear search
-	// beats a map; batches use the map. KEYS[1] is the replay marker.
-	keys := make([]string, 1, 1+len(tx.conds)+len(tx.writes))
-	marker := e.newMarker()
-	keys[0] = marker
-	var keyIndex map[string]int
-	itoa := func(i int) string {
-		if i < len(smallInts) {
-			return smallInts[i]
-		}
-		return strconv.Itoa(i)
-	}
-	idx := func(k string) string {
-		if keyIndex != nil {
-			if i, ok := keyIndex[k]; ok {
-				return itoa(i)
-			}
-		} else {
-			for i, have := range keys {
-				if have == k {
-					return itoa(i + 1)
-				}
-			}
-		}
-		keys = append(keys, k)
-		if keyIndex == nil && len(keys) > 16 {
-			keyIndex = make(map[string]int, 4*len(keys))
-			for i, have := range keys {
-				keyIndex[have] = i + 1
-			}
-		} else if keyIndex != nil {
-			keyIndex[k] = len(keys)
-		}
-		return itoa(len(keys))
-	}
-	now := time.Now()
-	args := make([]string, 0, 5+5*len(tx.conds)+6*len(tx.writes))
-	args = append(args,
-		strconv.FormatInt(now.Unix(), 10),
-		strconv.Itoa(now.Nanosecond()),
-		strconv.Itoa(len(tx.conds)))
-	for _, c := range tx.conds {
-		args = append(args, string(c.kind), idx(c.key))
-		if c.kind == condHGet {
-			args = append(args, c.field)
-		}
-		args = append(args, boolArg(c.present), c.value)
-	}
-	args = append(args, strconv.Itoa(len(tx.writes)))
-	for _, w := range tx.writes {
-		args = append(args, w.cmd, idx(w.key), strconv.Itoa(len(w.args)))
-		args = append(args, w.args...)
-	}
+	call := encodeTx(tx, e.newMarker(), time.Now())
 	e.noteWriting(tx)
-	reply, err := e.execMutation(ctx, e.txnScript, keys, args, true)
+	reply, err := e.execMutation(ctx, e.txnScript, call.keys, call.args, true)
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
 	if errors.Is(err, ErrNotReplicated) {
 		lateErr, err = err, nil
@@ -238,36 +186,114 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	if err != nil {
 		return nil, nil, fmt.Errorf("transaction script: malformed reply: %w", err)
 	}
-	if okFlag == 1 || okFlag == 2 {
-		if len(reply)-1 != len(tx.writes) {
-			return nil, nil, fmt.Errorf("transaction script: %d results for %d writes", len(reply)-1, len(tx.writes))
-		}
-		if okFlag == 2 {
-			e.txStats.replays.Add(1)
-		}
-		e.ackMarker(marker)
-		e.afterCommit(tx, reply[1:])
-		return reply[1:], nil, lateErr
+	if okFlag != 1 && okFlag != 2 {
+		state, err := e.conflictState(tx, reply[1:])
+		return nil, state, err
 	}
-	if len(reply)-1 != 2*len(tx.conds) {
-		return nil, nil, fmt.Errorf("transaction script: conflict reply has %d values for %d conditions", len(reply)-1, len(tx.conds))
+	if len(reply)-1 != len(tx.writes) {
+		return nil, nil, fmt.Errorf("transaction script: %d results for %d writes", len(reply)-1, len(tx.writes))
+	}
+	if okFlag == 2 {
+		e.txStats.replays.Add(1)
+	}
+	e.ackMarker(call.keys[0])
+	e.afterCommit(tx, reply[1:])
+	return reply[1:], nil, lateErr
+}
+
+// txCall is the KEYS and ARGV of one call of the transaction script.
+type txCall struct{ keys, args []string }
+
+// encodeTx lays out tx for the transaction script (see txn.lua): KEYS[1]
+// is the replay marker, then every key the conditions and writes name,
+// once; ARGV holds the time, the conditions and the writes, keys given by
+// their index.
+func encodeTx(tx *Tx, marker string, now time.Time) txCall {
+	ix := keyIndexer{keys: make([]string, 1, 1+len(tx.conds)+len(tx.writes))}
+	ix.keys[0] = marker
+	args := make([]string, 0, 5+5*len(tx.conds)+6*len(tx.writes))
+	args = append(args,
+		strconv.FormatInt(now.Unix(), 10),
+		strconv.Itoa(now.Nanosecond()),
+		strconv.Itoa(len(tx.conds)))
+	for _, c := range tx.conds {
+		args = append(args, string(c.kind), ix.index(c.key))
+		if c.kind == condHGet {
+			args = append(args, c.field)
+		}
+		args = append(args, boolArg(c.present), c.value)
+	}
+	args = append(args, strconv.Itoa(len(tx.writes)))
+	for _, w := range tx.writes {
+		args = append(args, w.cmd, ix.index(w.key), strconv.Itoa(len(w.args)))
+		args = append(args, w.args...)
+	}
+	return txCall{keys: ix.keys, args: args}
+}
+
+// keyIndexer numbers the keys of a script call. Most transactions touch a
+// handful of keys, for which a linear search beats a map; batches use the
+// map.
+type keyIndexer struct {
+	keys  []string
+	byKey map[string]int // from 17 keys on
+}
+
+// index returns the 1-based KEYS index of k as a string, adding k.
+func (x *keyIndexer) index(k string) string {
+	if x.byKey != nil {
+		if i, ok := x.byKey[k]; ok {
+			return itoa(i)
+		}
+	} else {
+		for i, have := range x.keys {
+			if have == k {
+				return itoa(i + 1)
+			}
+		}
+	}
+	x.keys = append(x.keys, k)
+	if x.byKey == nil && len(x.keys) > 16 {
+		x.byKey = make(map[string]int, 4*len(x.keys))
+		for i, have := range x.keys {
+			x.byKey[have] = i + 1
+		}
+	} else if x.byKey != nil {
+		x.byKey[k] = len(x.keys)
+	}
+	return itoa(len(x.keys))
+}
+
+func itoa(i int) string {
+	if i < len(smallInts) {
+		return smallInts[i]
+	}
+	return strconv.Itoa(i)
+}
+
+// conflictState decodes the script's reply to failed conditions (present,
+// value pairs in condition order) into the current state of every
+// condition. What we believed about the keys that changed came from the
+// cache or the overlay and is outdated: it is dropped at once, without
+// waiting for Redis' invalidation.
+func (e *Engine) conflictState(tx *Tx, pairs []rueidis.RedisMessage) (map[condID]cond, error) {
+	if len(pairs) != 2*len(tx.conds) {
+		return nil, fmt.Errorf("transaction script: conflict reply has %d values for %d conditions", len(pairs), len(tx.conds))
 	}
 	state := make(map[condID]cond, len(tx.conds))
 	var stale []string
 	for i, c := range tx.conds {
-		p, _ := reply[1+2*i].ToString()
-		v, _ := reply[2+2*i].ToString()
+		p, _ := pairs[2*i].ToString()
+		v, _ := pairs[2*i+1].ToString()
 		s := cond{kind: c.kind, key: c.key, field: c.field, present: p == "1", value: v}
 		state[condID{c.key, c.field, c.kind}] = s
 		if s.present != c.present || (s.present && s.value != c.value && c.kind != condExists) {
 			stale = append(stale, c.key)
 		}
 	}
-	// What we believed about these keys came from the cache or the overlay
-	// and is outdated; do not wait for Redis' invalidation to drop it.
 	e.cache.Invalidate(stale...)
 	e.overlay.forget(stale...)
-	return nil, state, nil
+	return state, nil
 }
 
 // noteWriting marks the attributes and directories tx writes as changing,

@@ -70,96 +70,143 @@ func (c *Conn) Close() { c.Client.Close() }
 
 // Dial connects according to cfg.
 func Dial(ctx context.Context, cfg *metaurl.Config, opts Options) (*Conn, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	d := &dialer{cfg: cfg, opts: opts, log: opts.Logger}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
 	}
-	tlsConf, err := tlsConfig(cfg)
-	if err != nil {
+	var err error
+	if d.tls, err = tlsConfig(cfg); err != nil {
 		return nil, err
 	}
-	cluster := cfg.Mode == metaurl.ModeCluster
-	if cfg.Mode == metaurl.ModeSingle {
-		if cluster, err = probeCluster(ctx, cfg, tlsConf); err != nil {
-			return nil, err
-		}
+	if err := d.topology(ctx); err != nil {
+		return nil, err
 	}
-	conn := &Conn{Config: cfg, Cluster: cluster, RESP3: cfg.Protocol != 2}
-	if cluster {
+	conn := &Conn{Config: cfg, Cluster: d.cluster, RESP3: cfg.Protocol != 2}
+	if d.cluster {
 		conn.Prefix = keyspace.ClusterPrefix(cfg.DB)
 	}
-	var seeds []string
-	if cluster && opts.ReadOnly && cfg.RouteRead != metaurl.RoutePrimary {
-		// rueidis dials every seed with the options of a primary connection
-		// (no READONLY) and later reuses those connections for the seeds
-		// that are replicas, which then answer reads with MOVED: start from
-		// the masters only, so that replicas are dialled as replicas.
-		if seeds, err = clusterMasters(ctx, cfg, tlsConf); err != nil {
-			return nil, describeDialError(cfg, err)
-		}
+	if err := d.connect(ctx, conn); err != nil {
+		return nil, err
 	}
-	build := func(cache bool) (rueidis.ClientOption, *cachestore.Registry) {
-		o := clientOption(cfg, tlsConf, cluster, opts.ReadOnly)
-		if len(seeds) > 0 {
-			o.InitAddress = seeds
-		}
-		if !cache {
-			o.DisableCache = true
-			return o, nil
-		}
-		reg := cachestore.NewRegistry(cfg.ClientCacheSize)
-		o.NewCacheStoreFn = reg.NewStoreFn()
-		return o, reg
+	if err := d.checkCaching(ctx, conn); err != nil {
+		return nil, err
 	}
-	wantCache := cfg.ClientCache && cfg.Protocol != 2
-	o, reg := build(wantCache)
-	client, err := rueidis.NewClient(o)
-	if err != nil && wantCache && errors.Is(err, rueidis.ErrNoCache) {
-		if hint := PermissionHint(err); hint != "" {
-			// CLIENT TRACKING denied by an ACL: work without the cache.
-			log.Warn(hint + ": client-side caching is disabled")
-		} else {
-			log.Warn("the Redis server speaks only RESP2: client-side caching is disabled")
-			conn.RESP3 = false
-		}
-		o, reg = build(false)
-		client, err = rueidis.NewClient(o)
-	}
-	if err != nil {
-		if cfg.Mode == metaurl.ModeSentinel && isAuthError(err) {
-			if serr := checkSentinelAuth(ctx, cfg, tlsConf); serr != nil {
-				return nil, serr
-			}
-		}
-		return nil, describeDialError(cfg, err)
-	}
-	if reg != nil {
-		// An ACL user allowed CLIENT TRACKING but not CLIENT CACHING would
-		// cache values without Redis tracking them: stale reads, silently.
-		probe := client.B().ClientCaching().Yes().Build()
-		if conn.Prefix != "" {
-			probe = probe.SetSlot(conn.Prefix)
-		}
-		if perr := client.Do(ctx, probe).Error(); PermissionHint(perr) != "" {
-			log.Warn(PermissionHint(perr) + ": client-side caching is disabled")
-			client.Close()
-			o, reg = build(false)
-			if client, err = rueidis.NewClient(o); err != nil {
-				return nil, describeDialError(cfg, err)
-			}
-		}
-	}
-	conn.Client, conn.Cache = client, reg
 	if cfg.Protocol == 2 && cfg.ClientCache {
-		log.Warn("protocol=2 was requested: client-side caching needs RESP3 and is disabled")
+		d.log.Warn("protocol=2 was requested: client-side caching needs RESP3 and is disabled")
 	}
 	if !opts.SkipServerChecks {
-		if err := conn.checkServer(ctx, log); err != nil {
-			client.Close()
+		if err := conn.checkServer(ctx, d.log); err != nil {
+			conn.Client.Close()
 			return nil, err
 		}
 	}
 	return conn, nil
+}
+
+// dialer is one Dial: its settings and what it learnt on the way.
+type dialer struct {
+	cfg     *metaurl.Config
+	opts    Options
+	log     *slog.Logger
+	tls     *tls.Config
+	cluster bool
+	seeds   []string // the addresses to start from, when not cfg.Addrs
+}
+
+// topology finds out whether the server is a Cluster (a single-server URL
+// may name a node of one) and which nodes to start from.
+func (d *dialer) topology(ctx context.Context) error {
+	cfg := d.cfg
+	d.cluster = cfg.Mode == metaurl.ModeCluster
+	if cfg.Mode == metaurl.ModeSingle {
+		var err error
+		if d.cluster, err = probeCluster(ctx, cfg, d.tls); err != nil {
+			return err
+		}
+	}
+	if d.cluster && d.opts.ReadOnly && cfg.RouteRead != metaurl.RoutePrimary {
+		// rueidis dials every seed with the options of a primary connection
+		// (no READONLY) and later reuses those connections for the seeds
+		// that are replicas, which then answer reads with MOVED: start from
+		// the masters only, so that replicas are dialled as replicas.
+		var err error
+		if d.seeds, err = clusterMasters(ctx, cfg, d.tls); err != nil {
+			return describeDialError(cfg, err)
+		}
+	}
+	return nil
+}
+
+// client makes a rueidis client, with a client-side cache (and its
+// registry) or without.
+func (d *dialer) client(cache bool) (rueidis.Client, *cachestore.Registry, error) {
+	o := clientOption(d.cfg, d.tls, d.cluster, d.opts.ReadOnly)
+	if len(d.seeds) > 0 {
+		o.InitAddress = d.seeds
+	}
+	var reg *cachestore.Registry
+	if cache {
+		reg = cachestore.NewRegistry(d.cfg.ClientCacheSize)
+		o.NewCacheStoreFn = reg.NewStoreFn()
+	} else {
+		o.DisableCache = true
+	}
+	c, err := rueidis.NewClient(o)
+	return c, reg, err
+}
+
+// connect makes conn's client: with the client-side cache when the URL
+// asks for it and the server allows it, without it otherwise.
+func (d *dialer) connect(ctx context.Context, conn *Conn) error {
+	cfg := d.cfg
+	wantCache := cfg.ClientCache && cfg.Protocol != 2
+	client, reg, err := d.client(wantCache)
+	if err != nil && wantCache && errors.Is(err, rueidis.ErrNoCache) {
+		if hint := PermissionHint(err); hint != "" {
+			// CLIENT TRACKING denied by an ACL: work without the cache.
+			d.log.Warn(hint + ": client-side caching is disabled")
+		} else {
+			d.log.Warn("the Redis server speaks only RESP2: client-side caching is disabled")
+			conn.RESP3 = false
+		}
+		client, reg, err = d.client(false)
+	}
+	if err != nil {
+		if cfg.Mode == metaurl.ModeSentinel && isAuthError(err) {
+			if serr := checkSentinelAuth(ctx, cfg, d.tls); serr != nil {
+				return serr
+			}
+		}
+		return describeDialError(cfg, err)
+	}
+	conn.Client, conn.Cache = client, reg
+	return nil
+}
+
+// checkCaching turns the client-side cache off when the server would not
+// track what it caches: an ACL user allowed CLIENT TRACKING but not CLIENT
+// CACHING would cache values without Redis tracking them (stale reads,
+// silently).
+func (d *dialer) checkCaching(ctx context.Context, conn *Conn) error {
+	if conn.Cache == nil {
+		return nil
+	}
+	probe := conn.Client.B().ClientCaching().Yes().Build()
+	if conn.Prefix != "" {
+		probe = probe.SetSlot(conn.Prefix)
+	}
+	hint := PermissionHint(conn.Client.Do(ctx, probe).Error())
+	if hint == "" {
+		return nil
+	}
+	d.log.Warn(hint + ": client-side caching is disabled")
+	conn.Client.Close()
+	client, _, err := d.client(false)
+	if err != nil {
+		return describeDialError(d.cfg, err)
+	}
+	conn.Client, conn.Cache = client, nil
+	return nil
 }
 
 func clientOption(cfg *metaurl.Config, tlsConf *tls.Config, cluster, readOnly bool) rueidis.ClientOption {
