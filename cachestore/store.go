@@ -43,6 +43,12 @@ import (
 // ErrClosed is delivered to readers waiting on a store whose connection broke.
 var ErrClosed = errors.New("cachestore: connection closed")
 
+// ErrRetry is delivered to readers that joined a read which can no longer be
+// matched with its reply, because another caller gave up a read of the same
+// command on the same connection (see Store.Cancel). The read was not
+// answered for them; they should send it again.
+var ErrRetry = errors.New("cachestore: joined read abandoned by its sender; read again")
+
 // Stats is a snapshot of the counters of a Registry.
 type Stats struct {
 	Hits               uint64 // reads answered from the cache
@@ -52,6 +58,7 @@ type Stats struct {
 	Flushes            uint64 // whole-cache invalidations (FLUSHDB, FLUSHALL, reconnect)
 	LocalInvalidations uint64 // keys invalidated locally after this client's own writes
 	StaleReplies       uint64 // replies not cached because a local write raced with them
+	Abandoned          uint64 // reads given up by their caller before the reply (see Store.Cancel)
 	Evictions          uint64 // entries dropped to respect the size limit
 	Entries            int64  // entries currently cached, over all connections
 }
@@ -77,6 +84,7 @@ type Registry struct {
 
 	hits, misses, joined, invalidations, flushes atomic.Uint64
 	localInvalidations, staleReplies, evictions  atomic.Uint64
+	abandoned                                    atomic.Uint64
 	entries                                      atomic.Int64
 }
 
@@ -144,6 +152,7 @@ func (r *Registry) Stats() Stats {
 		Flushes:            r.flushes.Load(),
 		LocalInvalidations: r.localInvalidations.Load(),
 		StaleReplies:       r.staleReplies.Load(),
+		Abandoned:          r.abandoned.Load(),
 		Evictions:          r.evictions.Load(),
 		Entries:            r.entries.Load(),
 	}
@@ -207,9 +216,13 @@ func (r *Registry) forget(s *Store) {
 // Store is the cache of one connection. It implements rueidis.CacheStore.
 //
 // Invariant: a cached value is only ever inserted by the reply of a read that
-// was not overtaken by a local invalidation of its key, and replies on one
-// connection arrive in the order the reads were sent, so the oldest pending
-// flight of a (key, command) pair is the one a reply belongs to.
+// was not overtaken by a local invalidation of its key. Replies on one
+// connection arrive in the order the reads were sent, and a new flight is
+// started only when the newest one is stale, so the reply that resolves the
+// newest flight is the reply of the read sent last: the only one that may be
+// cached. Replies are matched with flights by counting, oldest first; a read
+// whose caller gave up before its reply arrived breaks the count (see
+// Cancel), and the entry then stops caching until the count is whole again.
 type Store struct {
 	reg *Registry
 
@@ -234,15 +247,32 @@ type entry struct {
 	expireAt int64 // unix milliseconds
 	hits     atomic.Uint32
 	flights  []*flight // oldest first
+	// unpaired: a caller gave up a read of this command that may or may
+	// not have reached Redis, so there may be one flight more than
+	// replies to come. Until every flight has been answered, no reply is
+	// cached and no reader joins a flight.
+	unpaired bool
 }
 
 // flight is one read of a (key, command) sent to Redis and not answered yet.
 type flight struct {
-	done  chan struct{}
-	val   rueidis.RedisMessage
-	err   error
-	ttl   time.Duration
-	stale bool // overtaken by a local write: do not cache, do not let new readers join
+	done     chan struct{}
+	val      rueidis.RedisMessage
+	err      error
+	ttl      time.Duration
+	stale    bool // overtaken by a local write: do not cache, do not let new readers join
+	resolved bool // done is closed: val and err are final
+}
+
+// resolve hands the result to the readers waiting on f, once; a flight whose
+// joined readers were already released stays in the queue until its reply
+// comes, so that replies keep meeting the flights they belong to.
+func (f *flight) resolve(val rueidis.RedisMessage, err error) {
+	if f.resolved {
+		return
+	}
+	f.val, f.err, f.resolved = val, err, true
+	close(f.done)
 }
 
 // Wait implements rueidis.CacheEntry.
@@ -299,7 +329,7 @@ func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueid
 		return rueidis.RedisMessage{}, e.flights[n-1]
 	}
 	s.reg.misses.Add(1)
-	e.flights = append(e.flights, &flight{done: make(chan struct{}), ttl: ttl})
+	e.flights = append(e.flights, &flight{done: make(chan struct{}), ttl: ttl, stale: e.unpaired})
 	return rueidis.RedisMessage{}, nil
 }
 
@@ -346,11 +376,9 @@ func (s *Store) Update(key, cmd string, val rueidis.RedisMessage) (pxat int64) {
 	if e == nil || len(e.flights) == 0 {
 		return 0
 	}
-	f := e.flights[0]
-	e.flights = e.flights[1:]
+	f := e.popFlight()
 	pxat = time.Now().Add(f.ttl).UnixMilli()
-	f.val = val
-	close(f.done)
+	f.resolve(val, nil)
 	if f.stale || s.closed {
 		s.reg.staleReplies.Add(1)
 		s.cleanup(e)
@@ -367,7 +395,18 @@ func (s *Store) Update(key, cmd string, val rueidis.RedisMessage) (pxat int64) {
 	return pxat
 }
 
-// Cancel implements rueidis.CacheStore: the oldest flight of (key, cmd) failed.
+// Cancel implements rueidis.CacheStore: a read of (key, cmd) failed.
+//
+// An error from Redis or from the connection answers the oldest flight, as a
+// reply would. A context error does not: rueidis reports it when the caller
+// stopped waiting, whether or not the read had been written to the
+// connection, so its reply may still come or never will. Dropping a flight
+// for it would let that late reply answer (and be cached for) a newer read,
+// one that may have been sent after this client's own write
+// (read-your-writes broken); keeping it may leave the newest flight without
+// a reply. So the flights stay, none is cached, readers that joined the
+// newest one are told to read again (ErrRetry, never another caller's
+// context error), and no reader joins until every flight has been answered.
 func (s *Store) Cancel(key, cmd string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -375,11 +414,29 @@ func (s *Store) Cancel(key, cmd string, err error) {
 	if e == nil || len(e.flights) == 0 {
 		return
 	}
-	f := e.flights[0]
-	e.flights = e.flights[1:]
-	f.err = err
-	close(f.done)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		s.reg.abandoned.Add(1)
+		e.unpaired = true
+		for _, f := range e.flights {
+			f.stale = true
+		}
+		e.flights[len(e.flights)-1].resolve(rueidis.RedisMessage{}, ErrRetry)
+		return
+	}
+	e.popFlight().resolve(rueidis.RedisMessage{}, err)
 	s.cleanup(e)
+}
+
+// popFlight removes the oldest flight, the one the next reply answers. The
+// count is whole again when none is left.
+func (e *entry) popFlight() *flight {
+	f := e.flights[0]
+	e.flights[0] = nil
+	e.flights = e.flights[1:]
+	if len(e.flights) == 0 {
+		e.unpaired = false
+	}
+	return f
 }
 
 // Delete implements rueidis.CacheStore: Redis invalidated keys (nil: all of
@@ -462,8 +519,7 @@ func (s *Store) flush(failErr error, markStale bool) {
 			}
 			if failErr != nil {
 				for _, f := range e.flights {
-					f.err = failErr
-					close(f.done)
+					f.resolve(rueidis.RedisMessage{}, failErr)
 				}
 				e.flights = nil
 			} else if markStale {

@@ -243,3 +243,62 @@ func TestInvalidateOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestAbandonedRead: a reader gave up (context error) while its read may
+// still be on the wire. Its late reply must not be cached as the answer to a
+// read sent after this client's write, and a reader that joined must not get
+// the context error of another.
+func TestAbandonedRead(t *testing.T) {
+	vs := values(t, "old", "new", "newer")
+	reg, s := newStore(10)
+	now := time.Now()
+	s.Flight("k", "GET", time.Minute, now) // A: sent before the write
+	reg.Invalidate("k")                    // the write was acknowledged
+	s.Flight("k", "GET", time.Minute, now) // B: sent after it
+	_, j := s.Flight("k", "GET", time.Minute, now)
+	if j == nil {
+		t.Fatal("a third reader did not join B")
+	}
+	s.Cancel("k", "GET", context.Canceled) // A gave up
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := j.Wait(wctx); !errors.Is(err, cachestore.ErrRetry) {
+		t.Fatalf("joined reader got %v, want ErrRetry", err)
+	}
+	s.Update("k", "GET", vs[0]) // A's reply after all
+	s.Update("k", "GET", vs[1]) // B's
+	if v, ok := reg.Get("k", "GET", ""); ok {
+		t.Fatalf("cached %q while replies could not be matched with reads", str(t, v))
+	}
+	// Every flight answered: caching resumes.
+	s.Flight("k", "GET", time.Minute, now)
+	s.Update("k", "GET", vs[2])
+	if v, ok := reg.Get("k", "GET", ""); !ok || str(t, v) != "newer" {
+		t.Fatalf("not cached again after the flights were answered: %v", ok)
+	}
+	if st := reg.Stats(); st.Abandoned != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestAbandonedReadNeverSent: the reader gave up before its read was sent,
+// so no reply will ever come for it. Nobody may wait for that reply, and a
+// later read still gets its own.
+func TestAbandonedReadNeverSent(t *testing.T) {
+	vs := values(t, "v")
+	reg, s := newStore(10)
+	now := time.Now()
+	s.Flight("k", "GET", time.Minute, now)
+	_, j := s.Flight("k", "GET", time.Minute, now)
+	s.Cancel("k", "GET", context.DeadlineExceeded)
+	if _, err := j.Wait(ctx); !errors.Is(err, cachestore.ErrRetry) {
+		t.Fatalf("joined reader got %v, want ErrRetry", err)
+	}
+	if v, e := s.Flight("k", "GET", time.Minute, now); e != nil || !isEmpty(v) {
+		t.Fatal("a new reader joined a read that may never be answered")
+	}
+	s.Update("k", "GET", vs[0])
+	if reg.Cached("k", "GET") {
+		t.Fatal("a reply was cached while replies could not be matched with reads")
+	}
+}

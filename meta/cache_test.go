@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -73,6 +74,54 @@ func TestReadYourWrites(t *testing.T) {
 		if hasEntry(t, e, d, "x") {
 			t.Fatalf("iteration %d: readdir after unlink still lists x", i)
 		}
+	}
+}
+
+// TestAbandonedJoinedRead: a GetAttr joins a read of the same attribute
+// already in flight; the first reader gives up (context cancelled) while the
+// read is still on the wire, held by a proxy. The second reader, whose
+// context is alive, must get the attribute, not the first reader's context
+// error. (Read-your-writes around abandoned reads needs the read and the
+// write on different connections, which the engine never does; the cache
+// store's stress test covers it.)
+func TestAbandonedJoinedRead(t *testing.T) {
+	v := newVolume(t, 0)
+	f := mustCreate(t, v.e, bg, meta.RootInode, "f", 0o644)
+	proxy := redistest.StartProxy(t, v.srv)
+	// Without rueidis' own retries, which would hide the error by sending
+	// the read again for the joined reader.
+	e, err := meta.Open(bg, proxy.URL("redis", v.db)+"?io-retries=0", meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(bg)
+	release := proxy.HoldReplies("GET", v.e.Keys().Inode(f))
+	defer release()
+
+	ctxA, cancelA := context.WithCancel(bg)
+	aDone := make(chan error, 1)
+	go func() { _, err := e.GetAttr(ctxA, f); aDone <- err }()
+	eventually(t, "the first read reaches the held connection", func() bool { return proxy.Held() > 0 })
+	jDone := make(chan error, 1)
+	joined := e.CacheStats().Joined
+	go func() {
+		a, err := e.GetAttr(bg, f)
+		if err == nil && a.Mode != 0o644 {
+			err = fmt.Errorf("mode %o", a.Mode)
+		}
+		jDone <- err
+	}()
+	eventually(t, "the second read joins the first", func() bool { return e.CacheStats().Joined > joined })
+	cancelA()
+	if err := <-aDone; !errors.Is(err, context.Canceled) && !errors.Is(err, syscall.EINTR) {
+		t.Fatalf("abandoned read: %v", err)
+	}
+	release()
+	if err := <-jDone; err != nil {
+		t.Fatalf("a reader that joined the abandoned read got %v", err)
+	}
+	if a, err := e.GetAttr(bg, f); err != nil || a.Mode != 0o644 {
+		t.Fatalf("getattr: mode %o (%v)", a.Mode, err)
 	}
 }
 

@@ -235,7 +235,7 @@ func (e *Engine) InvalidateChunkCache(_ context.Context, ino Ino, indx uint32) e
 // cache (one round trip for those not cached).
 func (e *Engine) cachedLRanges(ctx context.Context, keys []string) ([][]string, error) {
 	out := make([][]string, len(keys))
-	for i, r := range e.readCachedKeys(ctx, keys, "LRANGE", lrangeAllArg, e.lrangeAll) {
+	for i, r := range e.readCachedKeys(ctx, keys, cmdLRange, lrangeAllArg, e.lrangeAll) {
 		l, err := r.AsStrSlice()
 		if err != nil {
 			return nil, e.redisErr("LRANGE "+keys[i], err)

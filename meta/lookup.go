@@ -192,7 +192,7 @@ func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string)
 	if snap {
 		return v, ok, nil
 	}
-	r := e.readCachedKey(ctx, dkey, "HGET", name, func() rueidis.Cacheable { return e.rdb.B().Hget().Key(dkey).Field(name).Cache() })
+	r := e.readCachedKey(ctx, dkey, cmdField, name, func() rueidis.Cacheable { return e.fieldRead(dkey, name) })
 	if !r.IsCacheHit() {
 		if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
 			// This lookup paid its round trip; the next ones in this
@@ -201,7 +201,7 @@ func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string)
 			e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey, ready) })
 		}
 	}
-	return stringReply(e, "HGET", dkey, r)
+	return fieldReply(e, dkey, r)
 }
 
 // Resolve walks a slash-separated path from directory parent, following no
@@ -230,7 +230,7 @@ func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Att
 		default:
 			return 0, Attr{}, syscall.ENOTDIR
 		}
-		if !e.cache.Cached(e.keys.Entries(ino), "HGET"+comp) {
+		if !e.cache.Cached(e.keys.Entries(ino), cmdField+comp) {
 			if rino, ra, err := e.resolveRemote(ctx, ino, comps[i:]); err != syscall.ENOTSUP {
 				return rino, ra, err
 			}

@@ -179,7 +179,7 @@ func (e *Engine) prefetchDir(ctx context.Context, dir Ino, dkey string, ready ch
 		if err != nil {
 			return
 		}
-		cmds = append(cmds, e.rdb.B().Get().Key(e.keys.Inode(ent.Inode)).Cache())
+		cmds = append(cmds, e.getRead(e.keys.Inode(ent.Inode)))
 	}
 	if len(cmds) > 0 {
 		e.readCachedMulti(ctx, cmds...)

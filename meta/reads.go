@@ -2,8 +2,12 @@ package meta
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/cachestore"
 )
 
 // The helpers below are the only way the engine reads keys that client-side
@@ -21,12 +25,30 @@ import (
 // process; unmarked, it went out as MULTI, PTTL, the read, EXEC, which needs
 // a privilege our ACL users do not have (TestCluster/ask-redirect).
 
+//
+// A cancelled context is checked before a cached read is handed to rueidis:
+// a read abandoned after it was queued leaves the cache store unable to match
+// replies with reads for that command until they are all answered (see
+// cachestore.Store.Cancel), so the engine does not start reads it already
+// knows nobody waits for. A reader that had joined such a read gets
+// cachestore.ErrRetry and reads again; the commands are pinned so that they
+// can be sent again.
+
 // readCached sends one cacheable read.
 func (e *Engine) readCached(ctx context.Context, c rueidis.Cacheable) rueidis.RedisResult {
 	if e.conn.Cache == nil {
 		return e.rdb.Do(ctx, rueidis.Completed(c))
 	}
-	return e.rdb.DoCache(ctx, c.ToStaticTTL(), e.cacheTTL)
+	c = c.Pin().ToStaticTTL()
+	for {
+		if err := ctx.Err(); err != nil {
+			return rueidis.NewErrorResult(err)
+		}
+		r := e.rdb.DoCache(ctx, c, e.cacheTTL)
+		if !errors.Is(r.Error(), cachestore.ErrRetry) {
+			return r
+		}
+	}
 }
 
 // readCachedMulti sends several cacheable reads in one round trip (none for
@@ -39,15 +61,57 @@ func (e *Engine) readCachedMulti(ctx context.Context, cs ...rueidis.Cacheable) [
 		}
 		return e.rdb.DoMulti(ctx, cmds...)
 	}
+	if err := ctx.Err(); err != nil {
+		out := make([]rueidis.RedisResult, len(cs))
+		for i := range out {
+			out[i] = rueidis.NewErrorResult(err)
+		}
+		return out
+	}
 	cts := make([]rueidis.CacheableTTL, len(cs))
 	for i, c := range cs {
-		cts[i] = rueidis.CT(c.ToStaticTTL(), e.cacheTTL)
+		cs[i] = c.Pin().ToStaticTTL()
+		cts[i] = rueidis.CT(cs[i], e.cacheTTL)
 	}
-	return e.rdb.DoMultiCache(ctx, cts...)
+	out := e.rdb.DoMultiCache(ctx, cts...)
+	for i, r := range out {
+		if errors.Is(r.Error(), cachestore.ErrRetry) {
+			out[i] = e.readCached(ctx, cs[i])
+		}
+	}
+	return out
+}
+
+// The commands the engine caches, by the words rueidis names a cached reply
+// with besides the key. rueidis joins a command's words without a separator,
+// so two different reads of one key could share a name: "HGET d ALL" and
+// "HGETALL d" are both "HGETALL", and a file named ALL broke its directory
+// (the entry read was answered with the whole listing, and the other way
+// round). So the engine caches only these shapes, chosen so that no name can
+// be spelled two ways: a field of a hash is read with a one-field HMGET, and
+// no shape's words begin with another's (TestCachedCommandNames). A new
+// cached read must use one of them, or extend the list under the same rule.
+const (
+	cmdGet     = "GET"
+	cmdField   = "HMGET" // followed by one field
+	cmdHLen    = "HLEN"
+	cmdHGetAll = "HGETALL"
+	cmdHKeys   = "HKEYS"
+	cmdLRange  = "LRANGE" // followed by lrangeAllArg only
+)
+
+// cachedCommandNames lists the shapes above: the fixed words of each, and
+// whether an argument of any value follows them.
+var cachedCommandNames = []struct {
+	fixed    string
+	variable bool
+}{
+	{cmdGet, false}, {cmdField, true}, {cmdHLen, false}, {cmdHGetAll, false},
+	{cmdHKeys, false}, {cmdLRange + lrangeAllArg, false},
 }
 
 // cacheHit returns what the client-side cache holds for key and the command
-// cmd+arg (rueidis' cache key, e.g. "HGET"+field), without building the
+// cmd+arg (rueidis' cache key, e.g. cmdField+field), without building the
 // command: the hot read paths (lookup, getattr, access) are mostly hits,
 // and building a rueidis command and asking the clock twice cost more than
 // the hit itself.
@@ -109,14 +173,34 @@ func (e *Engine) readCachedKeys(ctx context.Context, keys []string, cmd, arg str
 
 // cachedGet returns the value of a string key and whether it exists.
 func (e *Engine) cachedGet(ctx context.Context, key string) (string, bool, error) {
-	r := e.readCachedKey(ctx, key, "GET", "", func() rueidis.Cacheable { return e.rdb.B().Get().Key(key).Cache() })
+	r := e.readCachedKey(ctx, key, cmdGet, "", func() rueidis.Cacheable { return e.getRead(key) })
 	return stringReply(e, "GET", key, r)
+}
+
+// getRead is the cacheable GET of key.
+func (e *Engine) getRead(key string) rueidis.Cacheable { return e.rdb.B().Get().Key(key).Cache() }
+
+// fieldRead is the cacheable read of one hash field (see cmdField).
+func (e *Engine) fieldRead(key, field string) rueidis.Cacheable {
+	return e.rdb.B().Hmget().Key(key).Field(field).Cache()
 }
 
 // cachedHGet returns one hash field and whether it exists.
 func (e *Engine) cachedHGet(ctx context.Context, key, field string) (string, bool, error) {
-	r := e.readCachedKey(ctx, key, "HGET", field, func() rueidis.Cacheable { return e.rdb.B().Hget().Key(key).Field(field).Cache() })
-	return stringReply(e, "HGET", key, r)
+	r := e.readCachedKey(ctx, key, cmdField, field, func() rueidis.Cacheable { return e.fieldRead(key, field) })
+	return fieldReply(e, key, r)
+}
+
+// fieldReply decodes the reply of fieldRead: the value, or absent.
+func fieldReply(e *Engine, key string, r rueidis.RedisResult) (string, bool, error) {
+	vals, err := r.ToArray()
+	if err != nil {
+		return "", false, e.redisErr("HMGET "+key, err)
+	}
+	if len(vals) != 1 {
+		return "", false, e.redisErr("HMGET "+key, fmt.Errorf("%d values for one field", len(vals)))
+	}
+	return stringReply(e, "HMGET", key, rueidis.NewResult(vals[0], nil))
 }
 
 // cachedExists reports whether a hash key exists (EXISTS is not cacheable;
@@ -128,7 +212,7 @@ func (e *Engine) cachedExists(ctx context.Context, key string) (bool, error) {
 
 // cachedHLen returns the number of fields of a hash.
 func (e *Engine) cachedHLen(ctx context.Context, key string) (int64, error) {
-	n, err := e.readCachedKey(ctx, key, "HLEN", "", func() rueidis.Cacheable { return e.rdb.B().Hlen().Key(key).Cache() }).AsInt64()
+	n, err := e.readCachedKey(ctx, key, cmdHLen, "", func() rueidis.Cacheable { return e.rdb.B().Hlen().Key(key).Cache() }).AsInt64()
 	if err != nil {
 		return 0, e.redisErr("HLEN "+key, err)
 	}
@@ -143,8 +227,7 @@ func (e *Engine) cachedMGet(ctx context.Context, keys []string) ([]string, []boo
 	if len(keys) == 0 {
 		return vals, present, nil
 	}
-	build := func(k string) rueidis.Cacheable { return e.rdb.B().Get().Key(k).Cache() }
-	for i, r := range e.readCachedKeys(ctx, keys, "GET", "", build) {
+	for i, r := range e.readCachedKeys(ctx, keys, cmdGet, "", e.getRead) {
 		v, ok, err := stringReply(e, "GET", keys[i], r)
 		if err != nil {
 			return nil, nil, err
@@ -157,7 +240,7 @@ func (e *Engine) cachedMGet(ctx context.Context, keys []string) ([]string, []boo
 // cachedHGetAll returns a whole hash (small hashes only: directories are read
 // this way only below a size limit, see readdir).
 func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]string, error) {
-	m, err := e.readCachedKey(ctx, key, "HGETALL", "", func() rueidis.Cacheable { return e.rdb.B().Hgetall().Key(key).Cache() }).AsStrMap()
+	m, err := e.readCachedKey(ctx, key, cmdHGetAll, "", func() rueidis.Cacheable { return e.rdb.B().Hgetall().Key(key).Cache() }).AsStrMap()
 	if err != nil {
 		return nil, e.redisErr("HGETALL "+key, err)
 	}
@@ -166,7 +249,7 @@ func (e *Engine) cachedHGetAll(ctx context.Context, key string) (map[string]stri
 
 // cachedLRange returns a whole list.
 func (e *Engine) cachedLRange(ctx context.Context, key string) ([]string, error) {
-	l, err := e.readCachedKey(ctx, key, "LRANGE", lrangeAllArg, func() rueidis.Cacheable { return e.lrangeAll(key) }).AsStrSlice()
+	l, err := e.readCachedKey(ctx, key, cmdLRange, lrangeAllArg, func() rueidis.Cacheable { return e.lrangeAll(key) }).AsStrSlice()
 	if err != nil {
 		return nil, e.redisErr("LRANGE "+key, err)
 	}

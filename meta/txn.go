@@ -539,7 +539,7 @@ func (tx *Tx) ExpectFieldAbsent(key, field string) {
 // name a rename moves to. Unless its value is known or cached, it is assumed
 // absent without a round trip (see assumeAbsent).
 func (tx *Tx) HGetLikelyAbsent(key, field string) (string, bool, error) {
-	if c, ok := tx.assumeAbsent(condHGet, key, field, "HGET"+field); ok {
+	if c, ok := tx.assumeAbsent(condHGet, key, field, cmdField+field); ok {
 		return c.value, c.present, nil
 	}
 	return tx.HGet(key, field)
@@ -606,7 +606,7 @@ func (tx *Tx) Exists(key string) (bool, error) {
 // Unless its state is known or cached, it is assumed absent without a round
 // trip (see assumeAbsent).
 func (tx *Tx) ExistsLikelyNot(key string) (bool, error) {
-	if c, ok := tx.assumeAbsent(condExists, key, "", "HLEN"); ok {
+	if c, ok := tx.assumeAbsent(condExists, key, "", cmdHLen); ok {
 		return c.present, nil
 	}
 	return tx.Exists(key)

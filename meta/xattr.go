@@ -76,13 +76,13 @@ func (e *Engine) ListXattr(ctx context.Context, ino Ino) ([]string, error) {
 	}
 	xkey, ikey := e.keys.Xattrs(ino), e.keys.Inode(ino)
 	// Both reads in one round trip (or none, when cached).
-	names0, namesHit := e.cacheHit(xkey, "HKEYS", "")
-	attr0, attrHit := e.cacheHit(ikey, "GET", "")
+	names0, namesHit := e.cacheHit(xkey, cmdHKeys, "")
+	attr0, attrHit := e.cacheHit(ikey, cmdGet, "")
 	res := []rueidis.RedisResult{names0, attr0}
 	if !namesHit || !attrHit {
 		res = e.readCachedMulti(ctx,
 			e.rdb.B().Hkeys().Key(xkey).Cache(),
-			e.rdb.B().Get().Key(ikey).Cache())
+			e.getRead(ikey))
 	}
 	names, err := res[0].AsStrSlice()
 	if err != nil {

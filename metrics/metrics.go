@@ -42,6 +42,7 @@ func NewCollector(e *meta.Engine, volume string) *Collector {
 		"cache_flushes_total":             "Whole-cache invalidations (FLUSHDB, reconnects).",
 		"cache_local_invalidations_total": "Keys invalidated locally after this client's own writes.",
 		"cache_stale_replies_total":       "Replies not cached because a local write raced with them.",
+		"cache_abandoned_total":           "Cached reads given up by their caller before the reply (nothing of that command cached until its reads are answered).",
 		"cache_evictions_total":           "Entries evicted to respect client-cache-size.",
 		"cache_entries":                   "Entries currently in the client-side cache.",
 		"txn_commits_total":               "Metadata transactions applied.",
@@ -74,6 +75,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter("cache_flushes_total", cs.Flushes)
 	counter("cache_local_invalidations_total", cs.LocalInvalidations)
 	counter("cache_stale_replies_total", cs.StaleReplies)
+	counter("cache_abandoned_total", cs.Abandoned)
 	counter("cache_evictions_total", cs.Evictions)
 	ch <- prometheus.MustNewConstMetric(c.descs["cache_entries"], prometheus.GaugeValue, float64(cs.Entries))
 	counter("txn_commits_total", ts.Commits)

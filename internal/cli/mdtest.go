@@ -146,8 +146,8 @@ func (a *app) printMdtestStats(e *meta.Engine) {
 	if cs.Hits+cs.Misses > 0 {
 		ratio = 100 * float64(cs.Hits) / float64(cs.Hits+cs.Misses)
 	}
-	a.log.Info(fmt.Sprintf("client-side cache: %d hits, %d misses (%.1f%% hits), %d joined, %d invalidations from Redis, %d local, %d stale replies dropped, %d evictions, %d entries",
-		cs.Hits, cs.Misses, ratio, cs.Joined, cs.Invalidations, cs.LocalInvalidations, cs.StaleReplies, cs.Evictions, cs.Entries))
+	a.log.Info(fmt.Sprintf("client-side cache: %d hits, %d misses (%.1f%% hits), %d joined, %d invalidations from Redis, %d local, %d stale replies dropped, %d abandoned, %d evictions, %d entries",
+		cs.Hits, cs.Misses, ratio, cs.Joined, cs.Invalidations, cs.LocalInvalidations, cs.StaleReplies, cs.Abandoned, cs.Evictions, cs.Entries))
 	a.log.Info(fmt.Sprintf("transactions: %d committed, %d conflicts retried, %d failed", ts.Commits, ts.Conflicts, ts.Errors))
 }
 
