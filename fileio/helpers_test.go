@@ -50,10 +50,13 @@ func newVolume(t *testing.T, o volumeOpts) *volume {
 	v.format = &codec.Format{Name: "test", UUID: "00000000-0000-0000-0000-0000000000aa", Storage: "file", Bucket: v.bucket.Root + "/",
 		BlockSize: o.blockKiB, Compression: o.compression, TrashDays: o.trashDays, MetaVersion: 1, DirStats: true,
 		Tiers: map[uint8]codec.Tier{0: {}}}
-	e, err := meta.Open(ctx, v.url, meta.Options{SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
-		v.store = v.openStore(f, o)
-		return v.store.Remove, nil
-	}})
+	e, err := meta.Open(ctx, v.url, meta.Options{
+		SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
+			v.store = v.openStore(f, o)
+			return v.store.Remove, nil
+		},
+		Compact: fileio.Compactor(func() *chunk.Store { return v.store }),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -139,10 +141,9 @@ func (e *Engine) afterResize(ctx context.Context, ino Ino, a *Attr, d fileDelta)
 // trash and permissions are not checked (they were at open time); a node
 // that is not a regular file gives EPERM, a range past the chunk EINVAL.
 //
-// No sliceRef entry is created: an absent entry means one reference. The
-// official client also starts a compaction of the chunk when its list grows
-// long; rueidisfs has no data layer to write merged slices yet, so Write
-// does not (compaction is left to a later data layer).
+// No sliceRef entry is created: an absent entry means one reference. When
+// the chunk list grows long, the chunk is compacted (see Options.Compact):
+// in the background, or before returning once it is very long.
 func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s codec.Slice, mtime time.Time) error {
 	if uint64(off)+uint64(s.Len) > codec.ChunkSize {
 		return syscall.EINVAL
@@ -152,6 +153,7 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 	rec := sliceRecord(off, s.ID, s.Size, s.Off, s.Len)
 	var attr Attr
 	var d fileDelta
+	var records int64 // the chunk list's length after the write
 	err := e.runTx(ctx, func(tx *Tx) error {
 		var err error
 		if attr, err = e.txAttr(tx, key); err != nil {
@@ -170,7 +172,13 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 		}
 		attr.Mtime, attr.Mtimensec = mtime.Unix(), uint32(mtime.Nanosecond())
 		setTimes(&attr, time.Now(), false, false, true)
+		at := tx.WriteIndex()
 		tx.Do("RPUSH", ckey, rec)
+		tx.After(func(results []rueidis.RedisMessage) {
+			if at < len(results) {
+				records, _ = results[at].AsInt64()
+			}
+		})
 		tx.Set(key, marshalAttr(&attr))
 		if d.space > 0 {
 			tx.IncrBy(e.keys.UsedSpace(), d.space)
@@ -185,6 +193,7 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 		return err
 	}
 	e.afterResize(ctx, ino, &attr, d)
+	e.compactAfterWrite(ctx, ino, indx, records)
 	return nil
 }
 
@@ -215,6 +224,9 @@ func (e *Engine) Read(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice,
 			return nil, corrupt(key, err)
 		}
 		layout = codec.BuildLayout(recs)
+		if len(recs) >= readCompactAt || len(layout) >= readCompactAt {
+			e.compactInBackground(ino, indx)
+		}
 	}
 	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly {
 		e.touchAtime(ctx, ino)

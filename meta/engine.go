@@ -119,6 +119,10 @@ type Options struct {
 	// last reference went away keep a negative reference count for `gc` to
 	// delete later; the metadata stays consistent either way.
 	SliceDeleter func(f *codec.Format) (DeleteSliceFunc, error)
+	// Compact writes merged slices for compaction (see CompactFunc); the
+	// data layer provides it. Without it chunks are never compacted by
+	// this client (others may).
+	Compact CompactFunc
 }
 
 // DeleteSliceFunc deletes the objects of slice id (of size bytes in total)
@@ -198,6 +202,7 @@ type Engine struct {
 	trash      trashCache
 	purgeSlots chan struct{}
 	purgeWG    sync.WaitGroup
+	compacting compactions
 	bgStop     context.CancelFunc
 	bgWG       sync.WaitGroup
 	closeMu    sync.Mutex

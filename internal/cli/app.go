@@ -114,6 +114,7 @@ func (a *app) commands() []*cli.Command {
 		a.rmrCommand(),
 		a.catCommand(),
 		a.putCommand(),
+		a.compactCommand(),
 		a.versionCommand(),
 	}
 }

@@ -119,7 +119,9 @@ func (a *app) openDataVolume(c *cli.Context, readOnly bool) (*meta.Engine, *data
 				return nil, openErr
 			}
 			return d.store.Remove, nil
-		}}
+		},
+		Compact: fileio.Compactor(func() *chunk.Store { return d.store }),
+	}
 	e, _, err := a.openVolumeWith(c, opts)
 	if err != nil {
 		return nil, nil, err

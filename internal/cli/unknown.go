@@ -26,7 +26,6 @@ func missingJuicefsCommands() []juicefsCommand {
 		{"bench", true, "performance test through a mount"},
 		{"warmup", true, "fill the cache of a mount"},
 		{"objbench", true, "test an object storage"},
-		{"compact", true, "compact the slices of files"},
 		{"clone", true, "copy a file or tree without copying its data"},
 		{"restore", true, "bring files back from the trash"},
 		{"sync", false, "copy data between storages"},
