@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/rueidisfs/rueidisfs/compress"
 )
 
 // ReadAt fills p with the bytes of slice id (size bytes long) from slice
@@ -118,16 +120,11 @@ func (s *Store) download(ctx context.Context, key string, blen int) ([]byte, err
 	if err := s.downloadSlot(ctx); err != nil {
 		return nil, objectError("read", key, err)
 	}
-	body, err := s.getBody(ctx, key, blen)
+	block := make([]byte, blen)
+	err := s.getBlock(ctx, key, block)
 	<-s.downloads
 	if err != nil {
-		return nil, objectError("read", key, err)
-	}
-	block := make([]byte, blen)
-	err = s.codec.Decompress(block, body)
-	s.putBodyBuffer(body)
-	if err != nil {
-		return nil, objectError("decode", key, err)
+		return nil, err
 	}
 	s.mem.put(key, block)
 	if s.disk != nil {
@@ -136,37 +133,48 @@ func (s *Store) download(ctx context.Context, key string, blen int) ([]byte, err
 	return block, nil
 }
 
-// getBody reads the stored body of key: at most the compress bound of a
-// block of blen bytes, plus one byte to tell a body that is too long.
-func (s *Store) getBody(ctx context.Context, key string, blen int) ([]byte, error) {
+// getBlock reads the object key and decodes it into block. The body may be
+// at most the compress bound of the block: a longer object is refused
+// (one more byte is read to tell).
+func (s *Store) getBlock(ctx context.Context, key string, block []byte) error {
 	r, err := s.storage.Get(ctx, key, 0, -1)
 	if err != nil {
-		return nil, err
+		return objectError("read", key, err)
 	}
 	defer r.Close()
-	bp := s.bodyBuffer(blen)
-	buf := (*bp)[:cap(*bp)]
-	limit := s.codec.Bound(blen) + 1
+	var buf []byte
+	if s.codec.Seekable() {
+		// Uncompressed: read straight into the block (and one byte past).
+		var extra [1]byte
+		n, err := io.ReadFull(r, block)
+		if err == nil {
+			if m, _ := r.Read(extra[:]); m > 0 {
+				return objectError("read", key, fmt.Errorf("object longer than its block of %d bytes", len(block)))
+			}
+			return nil
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return objectError("decode", key, fmt.Errorf("%w: %d bytes stored for a block of %d", compress.ErrCorrupt, n, len(block)))
+		}
+		return objectError("read", key, err)
+	}
+	buf = s.bodies.get()
+	defer s.bodies.put(buf)
+	limit := s.codec.Bound(len(block)) + 1
 	if len(buf) < limit {
 		buf = make([]byte, limit)
 	}
 	n, err := io.ReadFull(r, buf[:limit])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		s.bodyPool.Put(bp)
-		return nil, err
+		return objectError("read", key, err)
 	}
 	if n == limit {
-		s.bodyPool.Put(bp)
-		return nil, fmt.Errorf("object longer than the %d bytes a %d-byte block can take", limit-1, blen)
+		return objectError("read", key, fmt.Errorf("object longer than the %d bytes a %d-byte block can take", limit-1, len(block)))
 	}
-	return buf[:n], nil
-}
-
-func (s *Store) putBodyBuffer(b []byte) {
-	if cap(b) >= s.codec.Bound(s.conf.BlockSize) {
-		b = b[:cap(b)]
-		s.bodyPool.Put(&b)
+	if err := s.codec.Decompress(block, buf[:n]); err != nil {
+		return objectError("decode", key, err)
 	}
+	return nil
 }
 
 // cacheWritten keeps a copy of a block just uploaded in the caches (the

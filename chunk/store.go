@@ -158,7 +158,7 @@ type Store struct {
 	disk      *diskCache // nil without a disk cache
 	prefetch  *prefetcher
 
-	bodyPool  sync.Pool // *[]byte of the compress bound of a full block
+	bodies    *bodyBuffers // for compressed bodies
 	closeOnce sync.Once
 }
 
@@ -181,6 +181,8 @@ func New(storage Storage, conf Config) (*Store, error) {
 		buffers:   newBudget(conf.BufferSize),
 		uploads:   make(chan struct{}, conf.MaxUploads),
 		downloads: make(chan struct{}, conf.MaxDownloads),
+		// One more than a block's bound, to tell a body too long.
+		bodies: newBodyBuffers(c.Bound(conf.BlockSize)+1, 8),
 	}
 	memSize := conf.MemCacheSize
 	if conf.CacheDir == "memory" {

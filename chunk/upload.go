@@ -16,9 +16,9 @@ func (s *Store) putBlock(ctx context.Context, key string, data []byte) error {
 	}
 	defer func() { <-s.uploads }()
 
-	bp := s.bodyBuffer(len(data))
-	defer s.bodyPool.Put(bp)
-	body, err := s.codec.Compress(*bp, data)
+	buf := s.bodies.get()
+	defer s.bodies.put(buf)
+	body, err := s.codec.Compress(buf, data)
 	if err != nil {
 		return objectError("compress", key, err)
 	}
@@ -42,15 +42,33 @@ func (s *Store) putBlock(ctx context.Context, key string, data []byte) error {
 	}
 }
 
-// bodyBuffer returns a pooled buffer for the compressed body of n bytes.
-func (s *Store) bodyBuffer(n int) *[]byte {
-	bound := s.codec.Bound(n)
-	if bp, ok := s.bodyPool.Get().(*[]byte); ok && cap(*bp) >= bound {
-		return bp
+// bodyBuffers keeps a few buffers of the compress bound of a full block
+// for compressed bodies. Unlike a sync.Pool it survives garbage
+// collections, which multi-megabyte blocks trigger often.
+type bodyBuffers struct {
+	size int
+	free chan []byte
+}
+
+func newBodyBuffers(size, keep int) *bodyBuffers {
+	return &bodyBuffers{size: size, free: make(chan []byte, keep)}
+}
+
+func (b *bodyBuffers) get() []byte {
+	select {
+	case buf := <-b.free:
+		return buf
+	default:
+		return make([]byte, b.size)
 	}
-	b := make([]byte, s.codec.Bound(s.conf.BlockSize))
-	if cap(b) < bound {
-		b = make([]byte, bound)
+}
+
+func (b *bodyBuffers) put(buf []byte) {
+	if cap(buf) < b.size {
+		return
 	}
-	return &b
+	select {
+	case b.free <- buf[:b.size]:
+	default:
+	}
 }
