@@ -146,14 +146,14 @@ func (c *diskCache) contains(key string) bool {
 	return ok
 }
 
-// store queues a block to be written to the cache; when the queue is full,
-// the disk low on space or failing, the block is not cached.
+// store queues a copy of a block to be written to the cache; when the
+// queue is full, the disk low on space or failing, the block is not cached.
 func (c *diskCache) store(key string, block []byte) {
-	if c.down() || c.lowSpace.Load() || c.contains(key) {
+	if c.down() || c.lowSpace.Load() || c.contains(key) || len(c.queue) == cap(c.queue) {
 		return
 	}
 	select {
-	case c.queue <- cacheWrite{key, block}:
+	case c.queue <- cacheWrite{key, append([]byte(nil), block...)}:
 	default:
 	}
 }

@@ -1,86 +1,136 @@
 package chunk
 
 import (
-	"container/list"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// memCache keeps recently read blocks in memory, least recently used
-// evicted first, up to a number of bytes. Blocks in it are never modified.
+// memCache keeps recently read blocks in memory up to a number of bytes,
+// and owns them: readers copy out under its read lock, so a block evicted
+// (under the write lock) has no reader left and its buffer is handed to the
+// block pool for the next download. Eviction is "2-random": of two cached
+// blocks picked at random, the one read longer ago goes.
 type memCache struct {
 	capacity int64
+	pool     *blockPool
 
-	mu    sync.Mutex
-	used  int64
-	order *list.List // front: most recently used; values are *memEntry
-	index map[string]*list.Element
+	mu      sync.RWMutex
+	used    int64
+	entries map[string]*memEntry
+	keys    []string // the keys of entries, for random sampling
 }
 
 type memEntry struct {
-	key   string
 	block []byte
+	atime atomic.Int64
+	index int
 }
 
-func newMemCache(capacity int64) *memCache {
-	return &memCache{capacity: capacity, order: list.New(), index: make(map[string]*list.Element)}
-}
-
-func (c *memCache) get(key string) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.index[key]
-	if !ok {
-		return nil, false
-	}
-	c.order.MoveToFront(el)
-	return el.Value.(*memEntry).block, true
+func newMemCache(capacity int64, pool *blockPool) *memCache {
+	return &memCache{capacity: capacity, pool: pool, entries: make(map[string]*memEntry)}
 }
 
 // read copies the block's bytes from off into p, if the block is cached.
 func (c *memCache) read(key string, p []byte, off int) bool {
-	b, ok := c.get(key)
-	if !ok || off+len(p) > len(b) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.entries[key]
+	if !ok || off+len(p) > len(e.block) {
 		return false
 	}
-	copy(p, b[off:])
+	copy(p, e.block[off:])
+	e.atime.Store(time.Now().UnixNano())
 	return true
 }
 
 func (c *memCache) contains(key string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.index[key]
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.entries[key]
 	return ok
 }
 
-func (c *memCache) put(key string, block []byte) {
+// put hands block to the cache, which owns it from then on. It reports
+// false (and the caller keeps the block) when the cache cannot hold it.
+func (c *memCache) put(key string, block []byte) bool {
 	size := int64(len(block))
 	if size > c.capacity {
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.index[key]; ok {
-		c.order.MoveToFront(el)
-		return
+	if _, ok := c.entries[key]; ok {
+		return false
 	}
-	for c.used+size > c.capacity {
-		c.evict(c.order.Back())
+	for c.used+size > c.capacity && len(c.keys) > 0 {
+		a, b := c.keys[rand.IntN(len(c.keys))], c.keys[rand.IntN(len(c.keys))]
+		if c.entries[b].atime.Load() < c.entries[a].atime.Load() {
+			a = b
+		}
+		c.evict(a)
 	}
-	c.index[key] = c.order.PushFront(&memEntry{key, block})
+	e := &memEntry{block: block, index: len(c.keys)}
+	e.atime.Store(time.Now().UnixNano())
+	c.entries[key] = e
+	c.keys = append(c.keys, key)
 	c.used += size
+	return true
 }
 
 func (c *memCache) remove(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.index[key]; ok {
-		c.evict(el)
-	}
+	c.evict(key)
 }
 
-func (c *memCache) evict(el *list.Element) {
-	e := c.order.Remove(el).(*memEntry)
-	delete(c.index, e.key)
+// evict drops key and recycles its buffer; c.mu is held for writing.
+func (c *memCache) evict(key string) {
+	e, ok := c.entries[key]
+	if !ok {
+		return
+	}
+	last := c.keys[len(c.keys)-1]
+	c.keys[e.index] = last
+	c.entries[last].index = e.index
+	c.keys = c.keys[:len(c.keys)-1]
+	delete(c.entries, key)
 	c.used -= int64(len(e.block))
+	c.pool.put(e.block)
+}
+
+// blockPool keeps a few buffers of a full block for downloads. Unlike a
+// sync.Pool it survives garbage collections, which multi-megabyte buffers
+// trigger often; and a buffer from it is not zeroed again.
+type blockPool struct {
+	size int
+	free chan []byte
+}
+
+func newBlockPool(size, keep int) *blockPool {
+	return &blockPool{size: size, free: make(chan []byte, keep)}
+}
+
+// get returns a buffer of n bytes (at most the pool's size), with
+// unspecified content.
+func (p *blockPool) get(n int) []byte {
+	if n == p.size {
+		select {
+		case b := <-p.free:
+			return b[:n]
+		default:
+		}
+	}
+	return make([]byte, n)
+}
+
+func (p *blockPool) put(b []byte) {
+	if cap(b) != p.size {
+		return
+	}
+	select {
+	case p.free <- b[:p.size]:
+	default:
+	}
 }

@@ -54,12 +54,7 @@ func (s *Store) readBlock(ctx context.Context, key string, blen int, p []byte, b
 		}
 		// Fall back to the whole object, which tells more.
 	}
-	block, err := s.fetch(ctx, key, blen)
-	if err != nil {
-		return err
-	}
-	copy(p, block[boff:])
-	return nil
+	return s.fetch(ctx, key, blen, p, boff)
 }
 
 // readRange reads exactly len(p) bytes of key from off.
@@ -91,46 +86,63 @@ func (s *Store) downloadSlot(ctx context.Context) error {
 	}
 }
 
-// fetch returns the whole block named key (blen bytes), downloading and
-// decoding it once for all concurrent callers, and keeps it in the caches.
-// The returned slice must not be modified.
-func (s *Store) fetch(ctx context.Context, key string, blen int) ([]byte, error) {
-	ch := s.fetches.DoChan(key, func() (any, error) {
-		// Shared by several callers: not bound to the first one's
-		// context, which may be cancelled while others still wait.
-		return s.download(context.WithoutCancel(ctx), key, blen)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
+// fetch fills p from offset boff of the block named key (blen bytes),
+// downloading the block once for all concurrent readers into the memory
+// cache, and copying from there. When the cache cannot keep the block, the
+// reader downloads it on its own.
+func (s *Store) fetch(ctx context.Context, key string, blen int, p []byte, boff int) error {
+	for attempt := 0; attempt < 2 && int64(blen) <= s.mem.capacity; attempt++ {
+		ch := s.fetches.DoChan(key, func() (any, error) {
+			// Shared by several callers: not bound to the first one's
+			// context, which may be cancelled while others still wait.
+			return nil, s.download(context.WithoutCancel(ctx), key, blen)
+		})
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return r.Err
+			}
+		case <-ctx.Done():
+			return objectError("read", key, ctx.Err())
 		}
-		return r.Val.([]byte), nil
-	case <-ctx.Done():
-		return nil, objectError("read", key, ctx.Err())
-	}
-}
-
-// download GETs the object key and decodes it into a block of blen bytes,
-// which it adds to the caches.
-func (s *Store) download(ctx context.Context, key string, blen int) ([]byte, error) {
-	if b, ok := s.mem.get(key); ok {
-		return b, nil // filled while this download waited its turn
-	}
-	if err := s.downloadSlot(ctx); err != nil {
-		return nil, objectError("read", key, err)
+		if s.mem.read(key, p, boff) {
+			return nil
+		}
 	}
 	block := make([]byte, blen)
-	err := s.getBlock(ctx, key, block)
-	<-s.downloads
-	if err != nil {
-		return nil, err
+	if err := s.getBlock(ctx, key, block); err != nil {
+		return err
 	}
-	s.mem.put(key, block)
 	if s.disk != nil {
 		s.disk.store(key, block)
 	}
-	return block, nil
+	copy(p, block[boff:])
+	return nil
+}
+
+// download GETs the object key, decodes it into a block of blen bytes and
+// hands it to the caches.
+func (s *Store) download(ctx context.Context, key string, blen int) error {
+	if s.mem.contains(key) {
+		return nil // filled while this download waited its turn
+	}
+	if err := s.downloadSlot(ctx); err != nil {
+		return objectError("read", key, err)
+	}
+	block := s.blocks.get(blen)
+	err := s.getBlock(ctx, key, block)
+	<-s.downloads
+	if err != nil {
+		s.blocks.put(block)
+		return err
+	}
+	if s.disk != nil {
+		s.disk.store(key, block)
+	}
+	if !s.mem.put(key, block) {
+		s.blocks.put(block)
+	}
+	return nil
 }
 
 // getBlock reads the object key and decodes it into block. The body may be
@@ -158,7 +170,7 @@ func (s *Store) getBlock(ctx context.Context, key string, block []byte) error {
 		}
 		return objectError("read", key, err)
 	}
-	buf = s.bodies.get()
+	buf = s.bodies.get(s.bodies.size)
 	defer s.bodies.put(buf)
 	limit := s.codec.Bound(len(block)) + 1
 	if len(buf) < limit {
@@ -177,9 +189,8 @@ func (s *Store) getBlock(ctx context.Context, key string, block []byte) error {
 	return nil
 }
 
-// cacheWritten keeps a copy of a block just uploaded in the caches (the
-// writer reuses nothing, but the block's buffer is released to the budget,
-// so the caches take it as it is).
+// cacheWritten keeps a block just uploaded in the caches; the writer gave
+// the buffer up.
 func (s *Store) cacheWritten(key string, block []byte) {
 	if s.disk != nil {
 		s.disk.store(key, block)

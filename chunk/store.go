@@ -159,6 +159,7 @@ type Store struct {
 	prefetch  *prefetcher
 
 	bodies    *bodyBuffers // for compressed bodies
+	blocks    *blockPool   // for downloaded blocks
 	closeOnce sync.Once
 }
 
@@ -188,7 +189,8 @@ func New(storage Storage, conf Config) (*Store, error) {
 	if conf.CacheDir == "memory" {
 		memSize = max(memSize, conf.CacheSize)
 	}
-	s.mem = newMemCache(memSize)
+	s.blocks = newBlockPool(conf.BlockSize, 8)
+	s.mem = newMemCache(memSize, s.blocks)
 	if conf.CacheDir != "" && conf.CacheDir != "memory" && conf.CacheSize > 0 {
 		if s.disk, err = openDiskCache(conf, s.log); err != nil {
 			// A cache is an optimisation: say why it is off and go on.

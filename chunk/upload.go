@@ -16,7 +16,7 @@ func (s *Store) putBlock(ctx context.Context, key string, data []byte) error {
 	}
 	defer func() { <-s.uploads }()
 
-	buf := s.bodies.get()
+	buf := s.bodies.get(s.bodies.size)
 	defer s.bodies.put(buf)
 	body, err := s.codec.Compress(buf, data)
 	if err != nil {
@@ -42,33 +42,7 @@ func (s *Store) putBlock(ctx context.Context, key string, data []byte) error {
 	}
 }
 
-// bodyBuffers keeps a few buffers of the compress bound of a full block
-// for compressed bodies. Unlike a sync.Pool it survives garbage
-// collections, which multi-megabyte blocks trigger often.
-type bodyBuffers struct {
-	size int
-	free chan []byte
-}
+// bodyBuffers keeps a few buffers for compressed bodies.
+type bodyBuffers = blockPool
 
-func newBodyBuffers(size, keep int) *bodyBuffers {
-	return &bodyBuffers{size: size, free: make(chan []byte, keep)}
-}
-
-func (b *bodyBuffers) get() []byte {
-	select {
-	case buf := <-b.free:
-		return buf
-	default:
-		return make([]byte, b.size)
-	}
-}
-
-func (b *bodyBuffers) put(buf []byte) {
-	if cap(buf) < b.size {
-		return
-	}
-	select {
-	case b.free <- buf[:b.size]:
-	default:
-	}
-}
+func newBodyBuffers(size, keep int) *bodyBuffers { return newBlockPool(size, keep) }
