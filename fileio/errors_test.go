@@ -46,7 +46,7 @@ func TestFailedUploadNotCommitted(t *testing.T) {
 	if got := v.readAll("f"); !bytes.Equal(got, old) {
 		t.Fatalf("file holds %d bytes after a failed write, want the old %d", len(got), len(old))
 	}
-	v.waitObjects(1) // the old content's block only
+	v.waitObjects(1)    // the old content's block only
 	g := v.open("f", 2) // a new handle starts without the error
 	if _, err := g.WriteAt(ctx, []byte("new"), 0); err != nil {
 		t.Fatal(err)
