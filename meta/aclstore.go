@@ -110,7 +110,7 @@ func (e *Engine) aclRule(ctx context.Context, id uint32) (*codec.ACLRule, error)
 // client knows no identical rule. It first loads rules it has not seen below
 // the highest id it knows, so that duplicates stay rare.
 func (e *Engine) storeACLRule(ctx context.Context, r *codec.ACLRule) (uint32, error) {
-	if e.readOnly {
+	if e.readOnly() {
 		return 0, syscall.EROFS
 	}
 	if ids := e.acls.missing(); len(ids) > 0 {

@@ -18,7 +18,7 @@ import (
 // the prefix (a cluster has one database shared by many volumes). The engine
 // must not be used for anything but Close afterwards.
 func (e *Engine) Reset(ctx context.Context) error {
-	if e.readOnly {
+	if e.readOnly() {
 		return fmt.Errorf("reset: the engine is read-only")
 	}
 	defer e.InvalidateCache()

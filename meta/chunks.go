@@ -228,7 +228,7 @@ func (e *Engine) Read(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice,
 			e.compactInBackground(ino, indx)
 		}
 	}
-	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly {
+	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly() {
 		e.touchAtime(ctx, ino)
 	}
 	return layout, nil

@@ -33,7 +33,7 @@ func (e *Engine) Cleanup() Cleaner { return Cleaner{e} }
 // entries is kept (kept = true).
 func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err error) {
 	e := c.e
-	if e.readOnly {
+	if e.readOnly() {
 		return false, syscall.EROFS
 	}
 	var r *removal
@@ -76,7 +76,7 @@ func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err
 // DeleteLeakedChunk deletes a chunk list Inspector.Leaks found, with its
 // slice references (the slices left unreferenced are released).
 func (c Cleaner) DeleteLeakedChunk(ctx context.Context, ch LeakedChunk) error {
-	if c.e.readOnly {
+	if c.e.readOnly() {
 		return syscall.EROFS
 	}
 	return c.e.deleteChunk(ctx, ch.Ino, ch.Indx)
@@ -162,7 +162,7 @@ func (c Cleaner) MigrateLegacyRefs(ctx context.Context, dropEmpty bool) (LegacyR
 // progress, when set, is called for each.
 func (c Cleaner) RemoveDetachedTrees(ctx context.Context, edge time.Time, progress func()) (int, error) {
 	e := c.e
-	if e.readOnly {
+	if e.readOnly() {
 		return 0, syscall.EROFS
 	}
 	ctx = WithCaller(ctx, rootCaller)
@@ -230,7 +230,7 @@ func (e *Engine) cleanupDetachedNode(ctx context.Context, ino Ino) error {
 // Inspector.DeletedFiles and removes it from delfiles.
 func (c Cleaner) PurgeDeletedFile(ctx context.Context, f DeletedFile) error {
 	e := c.e
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	if err := e.deleteFileData(ctx, f.Ino, f.Length); err != nil {

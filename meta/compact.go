@@ -101,21 +101,22 @@ func (e *Engine) compactAfterWrite(ctx context.Context, ino Ino, indx uint32, n 
 
 // compactInBackground compacts a chunk without waiting for it.
 func (e *Engine) compactInBackground(ino Ino, indx uint32) {
-	if e.opts.Compact == nil || e.readOnly {
+	if e.opts.Compact == nil || e.readOnly() {
 		return
 	}
 	id := chunkID(ino, indx)
 	if !e.compacting.start(id, false) {
 		return
 	}
-	e.purgeWG.Add(1)
-	go func() {
-		defer e.purgeWG.Done()
+	started := e.spawn(&e.purgeWG, func() {
 		defer e.compacting.done(id)
-		if _, err := e.compactOnce(context.Background(), ino, indx); err != nil {
+		if _, err := e.compactOnce(e.life, ino, indx); err != nil {
 			e.log.Warn(fmt.Sprintf("compact inode %d chunk %d: %v", ino, indx, err))
 		}
-	}()
+	})
+	if !started {
+		e.compacting.done(id)
+	}
 }
 
 // CompactChunk merges the records of chunk indx of file ino into one slice
@@ -130,7 +131,7 @@ func (e *Engine) compactChunk(ctx context.Context, ino Ino, indx uint32, wait, r
 	if e.opts.Compact == nil {
 		return errors.New("compaction needs the volume's data layer, which this client has not")
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	id := chunkID(ino, indx)

@@ -83,7 +83,7 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 	if parent.IsTrash() || (parent == RootInode && name == TrashName) {
 		return 0, Attr{}, syscall.EPERM
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return 0, Attr{}, syscall.EROFS
 	}
 	if name == "." || name == ".." {
@@ -313,7 +313,7 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 	if parent.IsTrash() || (parent == RootInode && name == TrashName) {
 		return Attr{}, syscall.EPERM
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return Attr{}, syscall.EROFS
 	}
 	if name == "." || name == ".." {

@@ -33,14 +33,15 @@ func (e *Engine) deleteFileDataAsync(ino Ino, length uint64, wait bool) {
 			return
 		}
 	}
-	e.purgeWG.Add(1)
-	go func() {
-		defer e.purgeWG.Done()
+	started := e.spawn(&e.purgeWG, func() {
 		defer func() { <-e.purgeSlots }()
-		if err := e.deleteFileData(context.Background(), ino, length); err != nil {
+		if err := e.deleteFileData(e.life, ino, length); err != nil {
 			e.log.Warn(fmt.Sprintf("purge data of deleted inode %d: %v (left in delfiles for the cleanup job)", ino, err))
 		}
-	}()
+	})
+	if !started {
+		<-e.purgeSlots // the engine is closing: the cleanup job purges it
+	}
 }
 
 // deleteFileData deletes every chunk list of a deleted file below its

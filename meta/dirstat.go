@@ -26,7 +26,7 @@ func (e *Engine) GetDirStat(ctx context.Context, ino Ino) (DirStat, error) {
 		return DirStat{}, err
 	}
 	if err != nil || !ok || st.Length < 0 || st.Space < 0 || st.Inodes < 0 {
-		if e.readOnly {
+		if e.readOnly() {
 			return e.computeDirStat(ctx, ino)
 		}
 		return e.syncDirStat(ctx, ino)

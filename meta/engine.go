@@ -173,7 +173,9 @@ type Engine struct {
 	cache    *cachestore.Registry // nil when client-side caching is off
 	cacheTTL time.Duration
 	keys     keyspace.Keys
-	readOnly bool
+	// fenced is set when the volume under the engine went away (destroyed,
+	// reformatted, upgraded): every later mutation is refused.
+	fenced atomic.Bool
 
 	txnScript      *mutationScript
 	chunkDelScript *rueidis.Lua
@@ -201,12 +203,20 @@ type Engine struct {
 	prefetch   dirPrefetch
 	trash      trashCache
 	purgeSlots chan struct{}
-	purgeWG    sync.WaitGroup
+	purgeWG    sync.WaitGroup // purges of deleted files under way
 	compacting compactions
-	bgStop     context.CancelFunc
-	bgWG       sync.WaitGroup
-	closeMu    sync.Mutex
-	closed     bool
+
+	// The engine's lifetime (see lifetime.go): life is cancelled by Close,
+	// which then waits for every goroutine the engine started (tasks).
+	life        context.Context
+	endLife     context.CancelFunc
+	tasksMu     sync.Mutex
+	ending      bool // no goroutine may start any more
+	tasks       sync.WaitGroup
+	sessionStop context.CancelFunc // stops the background work of a session
+	sessionWG   sync.WaitGroup     // that work
+	closeMu     sync.Mutex
+	closed      bool
 }
 
 // Open connects to the Redis database named by metaURL. It does not require
@@ -233,7 +243,6 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 		cache:          conn.Cache,
 		cacheTTL:       cfg.ClientCacheTTL,
 		keys:           keyspace.New(conn.Prefix),
-		readOnly:       opts.ReadOnly,
 		txnScript:      newMutationScript(txnScriptSource),
 		chunkDelScript: rueidis.NewLuaScript(chunkDelScriptSource),
 		resolveScript:  rueidis.NewLuaScriptReadOnly(resolveScriptSource),
@@ -244,6 +253,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 		// Keep the hooks total: a registry that no store ever joins.
 		e.cache = cachestore.NewRegistry(1)
 	}
+	e.life, e.endLife = context.WithCancel(context.Background())
 	e.inodes = idAllocator{e: e, key: e.keys.NextInode(), batch: inodeBatch, skipBelow: 2}
 	e.slices = idAllocator{e: e, key: e.keys.NextChunk(), batch: sliceBatch, skipBelow: 1}
 	e.files.init()
@@ -273,23 +283,3 @@ func (e *Engine) URL() *metaurl.Config { return e.url }
 // Format returns the volume format loaded by Load, Format or the latest
 // heartbeat, or nil.
 func (e *Engine) Format() *codec.Format { return e.format.Load() }
-
-// Close flushes pending statistics, ends the session (if any) and closes the
-// connection. It is safe to call more than once.
-func (e *Engine) Close(ctx context.Context) error {
-	e.closeMu.Lock()
-	if e.closed {
-		e.closeMu.Unlock()
-		return nil
-	}
-	e.closed = true
-	e.closeMu.Unlock()
-	var err error
-	if e.sid.Load() != 0 || e.bgStop != nil {
-		err = e.CloseSession(ctx)
-	}
-	e.purgeWG.Wait()
-	e.flushMarkers()
-	e.conn.Close()
-	return err
-}

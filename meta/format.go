@@ -111,7 +111,7 @@ func (e *Engine) readFormat(ctx context.Context) (*codec.Format, error) {
 // directory is created for a new volume, the trash root whenever the trash is
 // enabled.
 func (e *Engine) Init(ctx context.Context, f *codec.Format, force bool) error {
-	if e.readOnly {
+	if e.readOnly() {
 		return fmt.Errorf("format: the engine is read-only")
 	}
 	old, err := e.readFormat(ctx)

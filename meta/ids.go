@@ -42,7 +42,7 @@ func (a *idAllocator) cond() *sync.Cond {
 
 // Next returns a new id.
 func (a *idAllocator) Next(ctx context.Context) (uint64, error) {
-	if a.e.readOnly {
+	if a.e.readOnly() {
 		return 0, syscall.EROFS
 	}
 	a.mu.Lock()
@@ -88,9 +88,8 @@ func (a *idAllocator) Next(ctx context.Context) (uint64, error) {
 
 // prefetch reserves the next range in the background. Called with mu held.
 func (a *idAllocator) prefetch() {
-	a.fetching = true
-	go func() {
-		lo, hi, err := a.reserve(context.Background())
+	a.fetching = a.e.spawn(nil, func() {
+		lo, hi, err := a.reserve(a.e.life)
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.fetching = false
@@ -101,7 +100,7 @@ func (a *idAllocator) prefetch() {
 			a.lastErr = err
 		}
 		a.cond().Broadcast()
-	}()
+	})
 }
 
 // discard drops the ids reserved but not handed out yet, so that the next

@@ -21,7 +21,7 @@ const (
 
 func (e *Engine) startCleanupJobs(ctx context.Context) {
 	e.startMaintenanceJobs(ctx)
-	e.goBackground(func() {
+	e.goSession(func() {
 		e.periodic(ctx, cleanupInterval, e.keys.LastCleanupFiles(), func(ctx context.Context) {
 			if _, err := e.Cleanup().PurgeDeletedFilesBefore(ctx, time.Now().Add(-deletedFileDelay), 600000); err != nil {
 				e.log.Warn(fmt.Sprintf("clean up deleted files: %v", err))

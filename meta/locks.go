@@ -227,7 +227,7 @@ func setRange(recs []codec.PosixLock, l codec.PosixLock) []codec.PosixLock {
 // succeeds, fails, or (with block) no longer conflicts.
 func (e *Engine) lockLoop(ctx context.Context, key, field string, block, write bool, entry func() string,
 	decide func(map[string]string) (string, error)) error {
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	for {
@@ -345,24 +345,16 @@ func (e *Engine) waitLockChange(ctx context.Context, key string, since int64, wr
 		if write {
 			d = time.Millisecond
 		}
-		return sleepCtx(ctx, d)
+		if sleepCtx(ctx, d) != nil {
+			return syscall.EINTR
+		}
+		return nil
 	}
 	deadline := time.Now().Add(lockRecheck)
 	for time.Now().Before(deadline) && e.cache.LastChange(key) <= since {
-		if err := sleepCtx(ctx, time.Millisecond); err != nil {
-			return err
+		if sleepCtx(ctx, time.Millisecond) != nil {
+			return syscall.EINTR
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return syscall.EINTR
-	case <-t.C:
-		return nil
-	}
 }

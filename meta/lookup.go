@@ -198,7 +198,9 @@ func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string)
 			// This lookup paid its round trip; the next ones in this
 			// directory will not, once the prefetch (in the background,
 			// so that this caller does not wait for it) is done.
-			e.goBackground(func() { e.prefetchDir(context.Background(), parent, dkey, ready) })
+			if !e.spawn(nil, func() { e.prefetchDir(e.life, parent, dkey, ready) }) {
+				e.prefetch.done(parent, nil, ready)
+			}
 		}
 	}
 	return fieldReply(e, dkey, r)
@@ -305,7 +307,7 @@ func (e *Engine) ReadLink(ctx context.Context, ino Ino) (string, error) {
 		return "", err
 	}
 	if ok && v != "" {
-		if e.opts.AtimeMode != "noatime" && !e.readOnly {
+		if e.opts.AtimeMode != "noatime" && !e.readOnly() {
 			e.touchAtime(ctx, ino)
 		}
 		return v, nil

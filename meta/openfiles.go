@@ -83,7 +83,7 @@ func (o *openFiles) markSustained(ino Ino) {
 // this client. It returns the inode's attribute.
 func (e *Engine) Open(ctx context.Context, ino Ino, flags uint32) (Attr, error) {
 	write := flags&(oWronly|oRdwr|oTrunc|oAppend) != 0
-	if e.readOnly && write {
+	if e.readOnly() && write {
 		return Attr{}, syscall.EROFS
 	}
 	attr, err := e.GetAttr(ctx, ino)
@@ -114,7 +114,7 @@ func (e *Engine) Open(ctx context.Context, ino Ino, flags uint32) (Attr, error) 
 		}
 	}
 	e.files.open(ino, &attr)
-	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly {
+	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly() {
 		e.touchAtime(ctx, ino)
 	}
 	return attr, nil

@@ -126,7 +126,7 @@ func (e *Engine) resolveDir(ctx context.Context, path string, create bool) (Ino,
 // the quota as stored.
 func (qs Quotas) Set(ctx context.Context, qtype codec.QuotaType, key string, maxSpace, maxInodes int64, strict, create bool) (Quota, error) {
 	e := qs.e
-	if e.readOnly {
+	if e.readOnly() {
 		return Quota{}, syscall.EROFS
 	}
 	id, err := e.quotaTarget(ctx, qtype, key, create)
@@ -377,10 +377,10 @@ func (qs Quotas) List(ctx context.Context, qtype codec.QuotaType, key string) (m
 // ErrQuotaInconsistent; the result is returned either way.
 func (qs Quotas) Check(ctx context.Context, qtype codec.QuotaType, key string, strict, repair bool) (*QuotaCheckResult, error) {
 	e := qs.e
-	if repair && e.readOnly {
+	if repair && e.readOnly() {
 		return nil, syscall.EROFS
 	}
-	if !e.readOnly {
+	if !e.readOnly() {
 		e.stats.flushAll(ctx)
 	}
 	if qtype == QuotaUser || qtype == QuotaGroup {
@@ -531,7 +531,7 @@ func (e *Engine) resetUsage(ctx context.Context, qtype codec.QuotaType) error {
 // the incremental updates, which charge them 4096 bytes and an inode).
 func (qs Quotas) ScanUserGroupUsage(ctx context.Context) error {
 	e := qs.e
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	e.stats.flushAll(ctx)

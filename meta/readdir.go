@@ -47,7 +47,7 @@ func (e *Engine) Readdir(ctx context.Context, ino Ino, plus bool) ([]Entry, erro
 		}
 	}
 	out = append(out, entries...)
-	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly {
+	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly() {
 		e.touchAtime(ctx, ino)
 	}
 	return out, nil

@@ -292,7 +292,7 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 	if parent == RootInode && name == TrashName || parent.IsTrash() && c.Uid != 0 {
 		return syscall.EPERM
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	trash, err := e.removalTrash(ctx, parent, skipTrash)
@@ -353,7 +353,7 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 	case parent == RootInode && name == TrashName, parent == TrashInode, parent.IsTrash() && c.Uid != 0:
 		return syscall.EPERM
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	trash, err := e.removalTrash(ctx, parent, skipTrash)

@@ -84,7 +84,7 @@ func (e *Engine) checkRename(ctx context.Context, rn *rename) error {
 	case rn.dstParent.IsTrash(), rn.srcParent.IsTrash() && c.Uid != 0:
 		return syscall.EPERM
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	if err := validName(rn.dstName); err != nil {

@@ -113,7 +113,7 @@ func (r Repairer) ParentCount(ctx context.Context, ino, parent Ino, count int64)
 // volume.
 func (r Repairer) VolumeCounters(ctx context.Context, usedSpace, usedInodes int64) error {
 	e := r.e
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	set := func(key string, v int64) error {
@@ -147,7 +147,7 @@ func (r Repairer) DirStat(ctx context.Context, dir Ino, st DirStat) error {
 // RecountDirStat recomputes a directory's statistics from its entries and
 // stores them.
 func (r Repairer) RecountDirStat(ctx context.Context, dir Ino) (DirStat, error) {
-	if r.e.readOnly {
+	if r.e.readOnly() {
 		return DirStat{}, syscall.EROFS
 	}
 	return r.e.syncDirStat(ctx, dir)

@@ -96,7 +96,7 @@ func (e *Engine) NewSession(ctx context.Context, record bool) error {
 	if err := e.loadACLs(ctx); err != nil {
 		return err
 	}
-	if !e.readOnly && record {
+	if !e.readOnly() && record {
 		sid, err := e.rdb.Do(ctx, e.rdb.B().Incr().Key(e.keys.NextSession()).Build()).AsInt64()
 		if err != nil {
 			return e.redisErr("INCR "+e.keys.NextSession(), err)
@@ -113,16 +113,16 @@ func (e *Engine) NewSession(ctx context.Context, record bool) error {
 		e.sid.Store(uint64(sid))
 		e.log.Info(fmt.Sprintf("Create session %d OK with version: %s", sid, Version))
 	}
-	if !e.readOnly {
+	if !e.readOnly() {
 		if err := e.stats.loadQuotas(ctx); err != nil {
 			e.log.Warn(fmt.Sprintf("load quotas: %v", err))
 		}
 	}
-	bg, cancel := context.WithCancel(context.Background())
-	e.bgStop = cancel
-	e.goBackground(func() { e.heartbeatLoop(bg) })
-	if !e.readOnly {
-		e.goBackground(func() { e.stats.run(bg) })
+	bg, cancel := context.WithCancel(e.life)
+	e.sessionStop = cancel
+	e.goSession(func() { e.heartbeatLoop(bg) })
+	if !e.readOnly() {
+		e.goSession(func() { e.stats.run(bg) })
 		if !e.opts.NoBackgroundJobs {
 			e.startCleanupJobs(bg)
 		}
@@ -130,13 +130,9 @@ func (e *Engine) NewSession(ctx context.Context, record bool) error {
 	return nil
 }
 
-func (e *Engine) goBackground(fn func()) {
-	e.bgWG.Add(1)
-	go func() {
-		defer e.bgWG.Done()
-		fn()
-	}()
-}
+// goSession runs fn, background work of the session that CloseSession
+// stops, in a goroutine.
+func (e *Engine) goSession(fn func()) { e.spawn(&e.sessionWG, fn) }
 
 // jitter returns d ± 5 %, so that clients started together do not
 // heartbeat in lockstep.
@@ -180,12 +176,12 @@ func (e *Engine) heartbeat(ctx context.Context) {
 	default:
 		e.format.Store(f)
 	}
-	if !e.readOnly {
+	if !e.readOnly() {
 		if err := e.stats.loadQuotas(ctx); err != nil {
 			e.log.Warn(fmt.Sprintf("load quotas: %v", err))
 		}
 	}
-	if e.readOnly || e.opts.NoBackgroundJobs || e.sid.Load() == 0 {
+	if e.readOnly() || e.opts.NoBackgroundJobs || e.sid.Load() == 0 {
 		return
 	}
 	ok, err := e.electJob(ctx, e.keys.LastCleanupSessions(), int64((e.opts.Heartbeat*9/10)/time.Second))
@@ -195,9 +191,6 @@ func (e *Engine) heartbeat(ctx context.Context) {
 		e.Cleanup().CleanStaleSessions(ctx)
 	}
 }
-
-// fence makes every later mutation fail: the volume under us is gone.
-func (e *Engine) fence() { e.readOnly = true }
 
 func (e *Engine) refreshSession(ctx context.Context, sid uint64) error {
 	ssid := strconv.FormatUint(sid, 10)
@@ -246,15 +239,15 @@ func (e *Engine) electJob(ctx context.Context, key string, interval int64) (bool
 // are released and files it kept open after deletion are deleted.
 func (e *Engine) CloseSession(ctx context.Context) error {
 	var err error
-	if !e.readOnly {
+	if !e.readOnly() {
 		e.stats.flushAll(ctx)
 	}
-	if e.bgStop != nil {
-		e.bgStop()
-		e.bgWG.Wait()
-		e.bgStop = nil
+	if e.sessionStop != nil {
+		e.sessionStop()
+		e.sessionWG.Wait()
+		e.sessionStop = nil
 	}
-	if !e.readOnly {
+	if !e.readOnly() {
 		e.stats.flushAll(ctx)
 	}
 	if sid := e.sid.Load(); sid != 0 {

@@ -31,8 +31,8 @@ const trashRetryLimit = 10
 
 // startMaintenanceJobs starts the hourly trash and slice-reference jobs.
 func (e *Engine) startMaintenanceJobs(ctx context.Context) {
-	e.goBackground(func() { e.trashJobLoop(ctx) })
-	e.goBackground(func() {
+	e.goSession(func() { e.trashJobLoop(ctx) })
+	e.goSession(func() {
 		e.periodic(ctx, cleanupInterval, e.keys.NextCleanupSlices(), func(ctx context.Context) {
 			if _, err := e.Cleanup().ReleaseUnreferencedSlices(ctx); err != nil && ctx.Err() == nil {
 				e.log.Warn(fmt.Sprintf("clean up slice references: %v", err))
@@ -103,7 +103,7 @@ func (e *Engine) runTrashJob(ctx context.Context) {
 // It returns the number of entries deleted.
 func (c Cleaner) ExpireTrash(ctx context.Context, edge time.Time, progress func(n int)) (int, error) {
 	e := c.e
-	if e.readOnly {
+	if e.readOnly() {
 		return 0, syscall.EROFS
 	}
 	ctx = WithCaller(ctx, rootCaller)
@@ -147,7 +147,9 @@ func (c Cleaner) ExpireTrash(ctx context.Context, edge time.Time, progress func(
 			}
 			e.log.Warn(fmt.Sprintf("empty trash directory %s (inode %d): %v", ent.Name, ent.Inode, err))
 			if failures++; failures < trashRetryLimit {
-				time.Sleep(time.Duration(failures) * 100 * time.Millisecond)
+				if err := sleepCtx(ctx, time.Duration(failures)*100*time.Millisecond); err != nil {
+					return int(s.count.Load()), ctxErrno(err)
+				}
 				continue
 			}
 			e.log.Warn(fmt.Sprintf("giving up on trash directory %s after %d attempts", ent.Name, failures))
@@ -233,7 +235,7 @@ func (e *Engine) removeTrashHour(ctx context.Context, name string) error {
 // references are released. It returns how many slices were released.
 func (c Cleaner) ReleaseDelayedSlices(ctx context.Context, edge time.Time) (int, error) {
 	e := c.e
-	if e.readOnly {
+	if e.readOnly() {
 		return 0, syscall.EROFS
 	}
 	key := e.keys.DelSlices()
@@ -310,7 +312,7 @@ func (e *Engine) expireDelayedSlices(ctx context.Context, field string, id uint6
 // many negative counts it found.
 func (c Cleaner) ReleaseUnreferencedSlices(ctx context.Context) (int, error) {
 	e := c.e
-	if e.readOnly {
+	if e.readOnly() {
 		return 0, syscall.EROFS
 	}
 	type ref struct{ field, value string }

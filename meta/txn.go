@@ -101,7 +101,7 @@ type Tx struct {
 // decides, and queues writes; returning an error aborts without writing. fn
 // may run several times and must not have side effects outside tx.
 func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	var fresh map[condID]cond
@@ -145,7 +145,9 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			return fmt.Errorf("%w: %d attempts; last conflicting keys %v", ErrContended, attempt+1, conflictKeys(tx, state))
 		}
 		if attempt >= 3 {
-			time.Sleep(time.Duration(rand.IntN((attempt+1)*(attempt+1))) * time.Millisecond)
+			if err := sleepCtx(ctx, time.Duration(rand.IntN((attempt+1)*(attempt+1)))*time.Millisecond); err != nil {
+				return ctxErrno(err)
+			}
 		}
 	}
 }

@@ -133,7 +133,7 @@ func (e *Engine) SetXattr(ctx context.Context, ino Ino, name string, value []byt
 		}
 		return e.SetFacl(ctx, ino, typ, r)
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	if flags != 0 && flags != codec.XattrCreate && flags != codec.XattrReplace {
@@ -180,7 +180,7 @@ func (e *Engine) RemoveXattr(ctx context.Context, ino Ino, name string) error {
 		}
 		return e.SetFacl(ctx, ino, typ, codec.EmptyACLRule())
 	}
-	if e.readOnly {
+	if e.readOnly() {
 		return syscall.EROFS
 	}
 	if ino == 0 {
