@@ -8,41 +8,46 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // These helpers give the CLI the file handling of `juicefs dump` and
 // `juicefs load`: a dump is written to FILE.tmp and renamed when complete,
-// and a name ending in .gz is gzip-compressed (fastest level). Zstandard
-// (.zstd) is not supported: it would need a dependency the module does not
-// have.
+// and a name ending in .gz is gzip-compressed, one ending in .zstd
+// Zstandard-compressed (fastest levels, as juicefs), for JSON dumps and
+// binary backups alike.
 
 // OutputFile is a dump being written to a file.
 type OutputFile struct {
 	path string
 	tmp  *os.File
 	buf  *bufio.Writer
-	gz   *gzip.Writer
+	comp io.WriteCloser // the compressor, if any
 	w    io.Writer
 }
 
 // CreateOutput creates path+".tmp" for a dump to be written to path.
 func CreateOutput(path string) (*OutputFile, error) {
-	if strings.HasSuffix(path, ".zstd") {
-		return nil, fmt.Errorf("dump to %s: zstd compression is not supported; use .gz", path)
-	}
 	f, err := os.Create(path + ".tmp")
 	if err != nil {
 		return nil, err
 	}
 	o := &OutputFile{path: path, tmp: f, buf: bufio.NewWriterSize(f, 1<<20)}
 	o.w = o.buf
-	if strings.HasSuffix(path, ".gz") {
-		if o.gz, err = gzip.NewWriterLevel(o.buf, gzip.BestSpeed); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return nil, err
-		}
-		o.w = o.gz
+	switch {
+	case strings.HasSuffix(path, ".gz"):
+		o.comp, err = gzip.NewWriterLevel(o.buf, gzip.BestSpeed)
+	case strings.HasSuffix(path, ".zstd"):
+		o.comp, err = zstd.NewWriter(o.buf, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	if o.comp != nil {
+		o.w = o.comp
 	}
 	return o, nil
 }
@@ -53,8 +58,8 @@ func (o *OutputFile) Write(p []byte) (int, error) { return o.w.Write(p) }
 // Commit completes the file and renames it to its final name.
 func (o *OutputFile) Commit() error {
 	var err error
-	if o.gz != nil {
-		err = o.gz.Close()
+	if o.comp != nil {
+		err = o.comp.Close()
 	}
 	err = errors.Join(err, o.buf.Flush(), o.tmp.Sync(), o.tmp.Close())
 	if err == nil {
@@ -73,29 +78,38 @@ func (o *OutputFile) Abort() {
 	os.Remove(o.tmp.Name())
 }
 
-// OpenInput opens a dump file, decompressing it when its name ends in .gz.
+// OpenInput opens a dump file, decompressing it when its name ends in .gz
+// or .zstd.
 func OpenInput(path string) (io.ReadCloser, error) {
-	if strings.HasSuffix(path, ".zstd") {
-		return nil, fmt.Errorf("load %s: zstd compression is not supported; decompress it first", path)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if !strings.HasSuffix(path, ".gz") {
-		return f, nil
+	br := bufio.NewReaderSize(f, 1<<20)
+	switch {
+	case strings.HasSuffix(path, ".gz"):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("load %s: %w", path, err)
+		}
+		return &decompressed{gz, gz.Close, f}, nil
+	case strings.HasSuffix(path, ".zstd"):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("load %s: %w", path, err)
+		}
+		return &decompressed{zr, func() error { zr.Close(); return nil }, f}, nil
 	}
-	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("load %s: %w", path, err)
-	}
-	return &gzipFile{gz, f}, nil
+	return f, nil
 }
 
-type gzipFile struct {
-	*gzip.Reader
-	f *os.File
+// decompressed is a decompressing reader of a file.
+type decompressed struct {
+	io.Reader
+	closeReader func() error
+	f           *os.File
 }
 
-func (g *gzipFile) Close() error { return errors.Join(g.Reader.Close(), g.f.Close()) }
+func (d *decompressed) Close() error { return errors.Join(d.closeReader(), d.f.Close()) }

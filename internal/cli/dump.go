@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/redis/rueidis"
 	"github.com/urfave/cli/v2"
@@ -19,22 +20,31 @@ func (a *app) dumpCommand() *cli.Command {
 		Usage:     "Dump the metadata of a volume into a file",
 		ArgsUsage: "META-URL [FILE]",
 		Category:  "ADMIN",
-		Description: `Writes the volume's metadata in JuiceFS 1.4.1's JSON dump format (the
-official client can load it, and rueidisfs loads the official client's
-dumps). Without FILE the dump goes to stdout; a FILE ending in .gz is gzipped.
-The file is written as FILE.tmp and renamed when complete. The dump is not a
-snapshot: make the volume quiet first for a consistent copy.
+		Description: `Writes the volume's metadata in one of JuiceFS 1.4.1's two dump formats, which
+the official client loads, as rueidisfs loads its dumps:
+
+- JSON (the default): readable, byte for byte what juicefs dump writes;
+  --subdir, --skip-trash and --keep-secret-key choose what goes in.
+- binary (--binary): more compact and faster to write and load; the whole
+  volume, read in parallel (--threads).
+
+Without FILE the dump goes to stdout; a FILE ending in .gz is gzipped, one
+ending in .zstd compressed with Zstandard. The file is written as FILE.tmp
+and renamed when complete. A dump is not a snapshot: make the volume quiet
+first for a consistent copy.
 
 Examples:
 $ rueidisfs dump redis://localhost/1 meta-dump.json
-$ rueidisfs dump redis://localhost/1 meta-dump.json.gz --subdir /projects/a`,
+$ rueidisfs dump redis://localhost/1 meta-dump.json.gz --subdir /projects/a
+$ rueidisfs dump redis://localhost/1 meta-dump.bin --binary
+`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "subdir", Usage: "dump only this directory (it becomes the root when the dump is loaded)"},
 			&cli.BoolFlag{Name: "keep-secret-key", Usage: `keep the object storage secret key and session token (otherwise "removed")`},
 			&cli.IntFlag{Name: "threads", Value: dump.DefaultThreads, Usage: "number of parallel readers"},
 			&cli.BoolFlag{Name: "fast", Usage: "accepted for compatibility with juicefs; ignored for Redis, as juicefs does"},
 			&cli.BoolFlag{Name: "skip-trash", Usage: "leave the trash out of the dump"},
-			&cli.BoolFlag{Name: "binary", Usage: "binary (protobuf) backup format: not supported by rueidisfs"},
+			&cli.BoolFlag{Name: "binary", Usage: "write JuiceFS's binary backup format (smaller and faster; --subdir, --fast and --skip-trash do not apply)"},
 		},
 		Action: a.dump,
 	}
@@ -44,20 +54,30 @@ func (a *app) dump(c *cli.Context) error {
 	if err := checkArgs(c, 1, 2); err != nil {
 		return err
 	}
-	if c.Bool("binary") {
-		return errors.New("--binary: the binary backup format is not supported by rueidisfs; use the JSON format")
-	}
 	threads := c.Int("threads")
 	if threads <= 0 {
 		a.log.Warn(fmt.Sprintf("--threads %d is not positive; using 1", threads))
 		threads = 1
+	}
+	binary := c.Bool("binary")
+	if binary {
+		var ignored []string
+		for _, f := range []string{"subdir", "fast", "skip-trash"} {
+			if c.IsSet(f) {
+				ignored = append(ignored, "--"+f)
+			}
+		}
+		if len(ignored) > 0 {
+			a.log.Warn(strings.Join(ignored, ", ") + " have no effect on a binary backup, which holds the whole volume (as with juicefs)")
+		}
 	}
 	e, err := a.openEngine(c, meta.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	if _, err := e.Load(c.Context, true); err != nil {
+	f, err := e.Load(c.Context, true)
+	if err != nil {
 		return err
 	}
 	dst := c.Args().Get(1)
@@ -69,14 +89,18 @@ func (a *app) dump(c *cli.Context) error {
 		}
 		w = out
 	}
-	prog := a.newProgress()
-	prog.Start("Dumped entries", 0)
-	err = dump.Dump(c.Context, e, w, dump.DumpOptions{
-		Subdir: c.String("subdir"), KeepSecretKey: c.Bool("keep-secret-key"), Threads: threads,
-		Fast: c.Bool("fast"), SkipTrash: c.Bool("skip-trash"), Logger: a.log,
-		Progress: func(done, total int64) { prog.Set(done, total) },
-	})
-	prog.Wait()
+	if binary {
+		err = a.dumpBinary(c, e, f, w, threads)
+	} else {
+		prog := a.newProgress()
+		prog.Start("Dumped entries", 0)
+		err = dump.Dump(c.Context, e, w, dump.DumpOptions{
+			Subdir: c.String("subdir"), KeepSecretKey: c.Bool("keep-secret-key"), Threads: threads,
+			Fast: c.Bool("fast"), SkipTrash: c.Bool("skip-trash"), Logger: a.log,
+			Progress: func(done, total int64) { prog.Set(done, total) },
+		})
+		prog.Wait()
+	}
 	if err != nil {
 		if out != nil {
 			out.Abort()
@@ -100,21 +124,30 @@ func (a *app) loadCommand() *cli.Command {
 		Usage:     "Load metadata from a dump into an empty database",
 		ArgsUsage: "META-URL [FILE]",
 		Category:  "ADMIN",
-		Description: `Restores a dump made by "rueidisfs dump" or "juicefs dump" (JSON format)
-into an empty database. Without FILE the dump is read from stdin; a FILE
-ending in .gz is decompressed. The whole document is checked before anything
-is written: a malformed, truncated or inconsistent dump is rejected with the
-position and the reason, and leaves the database untouched.
+		Description: `Restores a dump made by "rueidisfs dump" or "juicefs dump" into an empty
+database: a JSON dump, or a binary backup with --binary. Without FILE the
+dump is read from stdin; a FILE ending in .gz or .zstd is decompressed. The
+whole dump is checked before anything is written: a malformed, truncated or
+inconsistent one is refused with the byte offset and the reason, and leaves
+the database untouched; a failure while writing deletes what was written.
+The volume's settings are written last.
+
+With --binary --stat, FILE is not loaded but described: its format version
+and, for each type of segment, the number of records (--offset -1: and the
+offsets of its segments; --offset N: the records of the segment at byte N).
 
 Examples:
 $ rueidisfs load redis://localhost/2 meta-dump.json
-$ gzip -dc meta-dump.json.gz | rueidisfs load redis://localhost/2`,
+$ gzip -dc meta-dump.json.gz | rueidisfs load redis://localhost/2
+$ rueidisfs load redis://localhost/2 meta-dump.bin --binary --threads 10
+$ rueidisfs load meta-dump.bin --binary --stat
+`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "tmp-dir", Usage: "directory for the temporary spool of the load (default: the system's)"},
-			&cli.IntFlag{Name: "threads", Value: 10, Usage: "parallel writers of a binary backup (a JSON dump is written by one, as juicefs does)"},
-			&cli.BoolFlag{Name: "binary", Usage: "FILE is a binary backup (juicefs dump --binary): not supported by rueidisfs yet"},
-			&cli.BoolFlag{Name: "stat", Usage: "with --binary: show the segments of a binary backup instead of loading it (not supported yet)"},
-			&cli.Int64Flag{Name: "offset", Usage: "with --binary --stat: -1 lists the segments' offsets, N shows the segment at offset N (not supported yet)"},
+			&cli.IntFlag{Name: "threads", Value: 10, Usage: "segments of a binary backup checked and written in parallel (a JSON dump is loaded in order, as juicefs does)"},
+			&cli.BoolFlag{Name: "binary", Usage: "FILE is a binary backup (dump --binary, of rueidisfs or juicefs)"},
+			&cli.BoolFlag{Name: "stat", Usage: "with --binary: show the segments of the backup FILE (META-URL may be left out) instead of loading it"},
+			&cli.Int64Flag{Name: "offset", Usage: "with --binary --stat: -1 lists the offsets of the segments too; N shows the records of the segment at byte N"},
 			&cli.StringFlag{Name: "encrypt-rsa-key", Usage: "RSA private key (PEM) of an encrypted backup: not supported by rueidisfs yet (decrypt it with juicefs first)"},
 			&cli.StringFlag{Name: "encrypt-algo", Value: "aes256gcm-rsa", Usage: "algorithm of an encrypted backup: aes256gcm-rsa or chacha20-rsa (with --encrypt-rsa-key)"},
 		},
@@ -126,11 +159,17 @@ func (a *app) load(c *cli.Context) error {
 	if err := checkArgs(c, 1, 2); err != nil {
 		return err
 	}
-	if c.Bool("binary") || c.Bool("stat") || c.IsSet("offset") {
-		return errors.New("--binary, --stat, --offset: binary backups (juicefs dump --binary) are not supported by rueidisfs yet; load a JSON dump (dump without --binary)")
-	}
 	if c.IsSet("encrypt-rsa-key") {
-		return errors.New("--encrypt-rsa-key: encrypted backups are not supported by rueidisfs yet; decrypt the backup with juicefs load --encrypt-rsa-key into a database, dump it as JSON, and load that")
+		return errors.New("--encrypt-rsa-key: encrypted backups are not supported by rueidisfs yet; decrypt the backup with juicefs load --encrypt-rsa-key into a database, dump it again, and load that")
+	}
+	if c.Bool("stat") || c.IsSet("offset") {
+		if !c.Bool("binary") {
+			return errors.New("--stat and --offset describe binary backups: add --binary")
+		}
+		return a.statBackup(c)
+	}
+	if c.Bool("binary") {
+		return a.loadBinary(c)
 	}
 	if c.IsSet("threads") {
 		a.log.Info("--threads has no effect on a JSON dump, which is loaded in order (as juicefs does)")
@@ -152,18 +191,8 @@ func (a *app) load(c *cli.Context) error {
 		return err
 	}
 	defer a.closeEngine(e)
-	// Read the setting past the client-side cache: a cached "no setting"
-	// could outlive the load below (whose writes invalidate it only when
-	// Redis's invalidation message arrives) and fail the final Load.
-	rdb := e.Client()
-	if v, err := rdb.Do(c.Context, rdb.B().Get().Key(e.Keys().Setting()).Build()).ToString(); err == nil {
-		name := "?"
-		if f, err := codec.ParseSetting([]byte(v)); err == nil {
-			name = f.Name
-		}
-		return fmt.Errorf("database %s is used by volume %s", e.URL().Redacted(), name)
-	} else if !rueidis.IsRedisNil(err) {
-		return fmt.Errorf("read the setting: %w", err)
+	if err := a.refuseFormatted(c, e); err != nil {
+		return err
 	}
 	prog := a.newProgress()
 	phase := ""
@@ -181,6 +210,32 @@ func (a *app) load(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	return a.loaded(c, e, name)
+}
+
+// refuseFormatted refuses to load into a database that holds a volume.
+func (a *app) refuseFormatted(c *cli.Context, e *meta.Engine) error {
+	// Read the setting past the client-side cache: a cached "no setting"
+	// could outlive the load (whose writes invalidate it only when
+	// Redis's invalidation message arrives) and fail the final Load.
+	rdb := e.Client()
+	v, err := rdb.Do(c.Context, rdb.B().Get().Key(e.Keys().Setting()).Build()).ToString()
+	switch {
+	case err == nil:
+		name := "?"
+		if f, err := codec.ParseSetting([]byte(v)); err == nil {
+			name = f.Name
+		}
+		return fmt.Errorf("database %s is used by volume %s", e.URL().Redacted(), name)
+	case !rueidis.IsRedisNil(err):
+		return fmt.Errorf("read the setting: %w", err)
+	}
+	return nil
+}
+
+// loaded ends a load: the volume must open for this client, and a secret
+// key removed from the dump must be set again.
+func (a *app) loaded(c *cli.Context, e *meta.Engine, name string) error {
 	f, err := e.Load(c.Context, true)
 	if err != nil {
 		return err

@@ -71,7 +71,6 @@ func TestDumpLoadRoundTrip(t *testing.T) {
 	if n, _ := srv3.Do(t, db3, "DBSIZE").AsInt64(); n != 0 {
 		t.Fatalf("a rejected load left %d keys", n)
 	}
-	run(t, "dump", url, "--binary").fails(t, "not supported")
 	run(t, "load", url3, bad, "--encrypt-rsa-key", "k.pem").fails(t, "not supported")
 }
 
@@ -89,8 +88,8 @@ func TestLoadFromStdin(t *testing.T) {
 }
 
 // TestLoadJuicefsFlags: juicefs load's flags are accepted; --threads has no
-// effect on a JSON dump and says so; the binary backup flags are refused
-// with what to do instead; a missing file is reported before connecting.
+// effect on a JSON dump and says so; a missing file is reported before
+// connecting.
 func TestLoadJuicefsFlags(t *testing.T) {
 	dumpFile := fixtures.Path("empty", "dump.json")
 	url, _, _ := newDB(t)
@@ -98,13 +97,81 @@ func TestLoadJuicefsFlags(t *testing.T) {
 	if !strings.Contains(r.stderr, "--threads has no effect on a JSON dump") {
 		t.Errorf("--threads is not said to be without effect")
 	}
+	// A JSON dump is no binary backup: refused, with where and why.
 	url2, _, _ := newDB(t)
 	for _, flags := range [][]string{{"--binary"}, {"--binary", "--stat"}, {"--binary", "--stat", "--offset", "-1"}} {
-		run(t, append([]string{"load", url2, dumpFile}, flags...)...).fails(t,
-			"binary backups (juicefs dump --binary) are not supported by rueidisfs yet; load a JSON dump")
+		run(t, append([]string{"load", url2, dumpFile}, flags...)...).fails(t, "invalid binary backup: at byte ")
 	}
 	r = run(t, "load", "redis://127.0.0.1:1/1", filepath.Join(t.TempDir(), "missing.json")).fails(t, "open the dump: open ")
 	if strings.Contains(r.stderr, "Meta address") {
 		t.Errorf("load connected before checking its file")
 	}
+}
+
+// TestBinaryDumpLoad: dump --binary and load --binary, as juicefs takes
+// them: a backup loads into an empty database (from a file, a compressed
+// file or stdin) and the volume dumps as JSON as the original did; the
+// official client's backup loads too; --stat describes a backup as
+// juicefs load --stat does; a damaged backup is refused in one line.
+func TestBinaryDumpLoad(t *testing.T) {
+	url, srv, db := newDB(t)
+	if _, err := fixtures.LoadVolume(context.Background(), srv.Client(t, db), "basic", ""); err != nil {
+		t.Fatal(err)
+	}
+	want := run(t, "dump", url).ok(t).stdout
+	dir := t.TempDir()
+	for _, name := range []string{"meta.bin", "meta.bin.gz", "meta.bin.zstd"} {
+		file := filepath.Join(dir, name)
+		r := run(t, "dump", url, file, "--binary", "--threads", "3").ok(t)
+		if !strings.Contains(r.stderr, `Dump metadata into "`+file+`" succeed`) || !strings.Contains(r.stderr, "Dumped records: format 1, counter 6, node 386, edge 386") {
+			t.Errorf("dump --binary does not say what it wrote:\n%s", r.stderr)
+		}
+		url2, _, _ := newDB(t)
+		r = run(t, "load", url2, file, "--binary").ok(t)
+		if !strings.Contains(r.stderr, `Load metadata from "`+file+`" succeed`) {
+			t.Errorf("load --binary does not say it succeeded:\n%s", r.stderr)
+		}
+		if got := run(t, "dump", url2).ok(t).stdout; got != want {
+			t.Errorf("%s: the loaded volume dumps differently", name)
+		}
+	}
+	backupFile := filepath.Join(dir, "meta.bin")
+	content, err := os.ReadFile(backupFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url3, _, _ := newDB(t)
+	session{stdin: string(content)}.run(t, "load", url3, "--binary").ok(t)
+	if got := run(t, "dump", url3).ok(t).stdout; got != want {
+		t.Errorf("a backup loaded from stdin dumps differently")
+	}
+
+	official := "../../backup/testdata/basic.bin"
+	url4, _, _ := newDB(t)
+	run(t, "load", url4, official, "--binary", "--threads", "2").ok(t)
+	if got := run(t, "dump", url4).ok(t).stdout; got != want {
+		t.Errorf("the official backup loads into a volume that dumps differently")
+	}
+	stat := run(t, "load", official, "--binary", "--stat").ok(t).stdout
+	if !strings.HasPrefix(stat, "Backup Version: 1\n-----------------------\nName      | Num       \n") || !strings.Contains(stat, "\nnode      | 386       |\n") {
+		t.Errorf("--stat printed:\n%s", stat)
+	}
+	stat = run(t, "load", official, "--binary", "--stat", "--offset", "-1").ok(t).stdout
+	if !strings.Contains(stat, "\nformat    | 1         | [0]       \n") {
+		t.Errorf("--stat --offset -1 printed:\n%s", stat)
+	}
+	seg := run(t, "load", official, "--binary", "--stat", "--offset", "391").ok(t).stdout
+	if !strings.HasPrefix(seg, "Segment: counter\nValue: {\n  \"counters\": [\n") {
+		t.Errorf("--stat --offset 391 printed:\n%s", seg)
+	}
+
+	cut := filepath.Join(dir, "cut.bin")
+	os.WriteFile(cut, content[:len(content)/2], 0o644)
+	url5, srv5, db5 := newDB(t)
+	run(t, "load", url5, cut, "--binary").fails(t, "invalid binary backup: at byte ")
+	if n, _ := srv5.Do(t, db5, "DBSIZE").AsInt64(); n != 0 {
+		t.Fatalf("a refused load left %d keys", n)
+	}
+	run(t, "load", url, backupFile, "--binary").fails(t, "is used by volume fixture-basic")
+	run(t, "load", url5, backupFile, "--stat").fails(t, "--stat and --offset describe binary backups: add --binary")
 }
