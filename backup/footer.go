@@ -50,7 +50,9 @@ func (s *SegInfo) set(num protowire.Number, typ protowire.Type, v uint64, b []by
 	}
 	return nil
 }
-func (s *SegInfo) appendTo(b []byte) []byte { return appendUint(appendPacked(b, 1, s.Offsets), 2, s.Num) }
+func (s *SegInfo) appendTo(b []byte) []byte {
+	return appendUint(appendPacked(b, 1, s.Offsets), 2, s.Num)
+}
 
 type infoEntry struct {
 	key  string

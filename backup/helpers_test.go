@@ -143,5 +143,3 @@ func dbKeys(t testing.TB, srv *redistest.Server, db int) int64 {
 	}
 	return n
 }
-
-

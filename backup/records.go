@@ -214,7 +214,9 @@ func (r *Symlink) set(num protowire.Number, typ protowire.Type, v uint64, b []by
 	}
 	return nil
 }
-func (r *Symlink) appendTo(b []byte) []byte { return appendBytes(appendUint(b, 1, r.Inode), 2, r.Target) }
+func (r *Symlink) appendTo(b []byte) []byte {
+	return appendBytes(appendUint(b, 1, r.Inode), 2, r.Target)
+}
 
 // Sustained lists the deleted but still open inodes of a session.
 type Sustained struct {
@@ -235,7 +237,9 @@ func (r *Sustained) set(num protowire.Number, typ protowire.Type, v uint64, b []
 	}
 	return nil
 }
-func (r *Sustained) appendTo(b []byte) []byte { return appendPacked(appendUint(b, 1, r.Sid), 2, r.Inodes) }
+func (r *Sustained) appendTo(b []byte) []byte {
+	return appendPacked(appendUint(b, 1, r.Sid), 2, r.Inodes)
+}
 
 // DelFile is a deleted file whose data waits to be deleted.
 type DelFile struct {
@@ -340,7 +344,9 @@ func (r *ACL) set(num protowire.Number, typ protowire.Type, v uint64, b []byte) 
 	}
 	return nil
 }
-func (r *ACL) appendTo(b []byte) []byte { return appendBytes(appendUint(b, 1, uint64(r.ID)), 2, r.Data) }
+func (r *ACL) appendTo(b []byte) []byte {
+	return appendBytes(appendUint(b, 1, uint64(r.ID)), 2, r.Data)
+}
 
 // ChangeLog is a change-log entry; backups carry none from Redis, and
 // loads skip them, as JuiceFS does.
@@ -361,7 +367,9 @@ func (r *ChangeLog) set(num protowire.Number, typ protowire.Type, v uint64, b []
 	}
 	return nil
 }
-func (r *ChangeLog) appendTo(b []byte) []byte { return appendBytes(appendInt(b, 1, r.Version), 2, r.Entry) }
+func (r *ChangeLog) appendTo(b []byte) []byte {
+	return appendBytes(appendInt(b, 1, r.Version), 2, r.Entry)
+}
 
 // newRecord returns an empty record of the type carried by a Batch field.
 func newRecord(field protowire.Number) message {
