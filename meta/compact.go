@@ -330,3 +330,68 @@ func (e *Engine) swapRecords(ctx context.Context, ino Ino, indx uint32, vals []s
 	}
 	return true, nil
 }
+
+// CompactAll compacts every chunk of the volume holding more than one
+// record (the work of `gc --compact`), threads at a time, calling progress
+// after each chunk. It returns how many chunks it compacted.
+func (e *Engine) CompactAll(ctx context.Context, threads int, progress func()) (int, error) {
+	type chunkRef struct {
+		ino  Ino
+		indx uint32
+	}
+	work := make(chan chunkRef)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		done  int
+		first error
+	)
+	for range max(threads, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				err := e.CompactChunk(ctx, c.ino, c.indx)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = fmt.Errorf("compact inode %d chunk %d: %w", c.ino, c.indx, err)
+				}
+				done++
+				mu.Unlock()
+				if progress != nil {
+					progress()
+				}
+			}
+		}()
+	}
+	err := e.scanKeys(ctx, "c*", func(keys []string) error {
+		var refs []chunkRef
+		var cmds []rueidisCompleted
+		for _, k := range keys {
+			if ino, indx, ok := e.keys.ParseChunkKey(k); ok {
+				refs = append(refs, chunkRef{ino, indx})
+				cmds = append(cmds, e.rdb.B().Llen().Key(k).Build())
+			}
+		}
+		for i, r := range e.rdb.DoMulti(ctx, cmds...) {
+			n, err := r.AsInt64()
+			if err != nil {
+				return e.redisErr("LLEN", err)
+			}
+			if n > 1 {
+				select {
+				case work <- refs[i]:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		return nil
+	})
+	close(work)
+	wg.Wait()
+	if err == nil {
+		err = first
+	}
+	return done, err
+}

@@ -81,17 +81,19 @@ func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error)
 	if err != nil {
 		return conf, err
 	}
-	conf.BufferSize = int64(max(buf, 32<<20))
+	conf.BufferSize = int64(max(buf, 32<<20)) // 0 for commands without data flags: the minimum
 	size, err := parseBytes("cache-size", c.String("cache-size"), 'M')
 	if err != nil {
 		return conf, err
 	}
 	conf.CacheSize = int64(size)
-	mode, err := strconv.ParseUint(c.String("cache-mode"), 8, 32)
-	if err != nil || mode > 0o777 {
-		return conf, fmt.Errorf("invalid value %q for --cache-mode: not an octal permission", c.String("cache-mode"))
+	if m := c.String("cache-mode"); m != "" { // commands without data flags keep the default
+		mode, err := strconv.ParseUint(m, 8, 32)
+		if err != nil || mode > 0o777 {
+			return conf, fmt.Errorf("invalid value %q for --cache-mode: not an octal permission", m)
+		}
+		conf.CacheMode = os.FileMode(mode)
 	}
-	conf.CacheMode = os.FileMode(mode)
 	if r := conf.FreeSpaceRatio; r < 0 || r >= 1 {
 		return conf, fmt.Errorf("invalid value %v for --free-space-ratio: must be in [0, 1)", r)
 	}

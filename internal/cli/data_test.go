@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,6 +120,40 @@ func TestCompactFixture(t *testing.T) {
 		sum := sha256.Sum256([]byte(run(t, "cat", fv.url, en.Path).ok(t).stdout))
 		if hex.EncodeToString(sum[:]) != en.SHA256 {
 			t.Errorf("%s: content changed by compact", en.Path)
+		}
+	}
+	run(t, "fsck", fv.url).ok(t)
+}
+
+// TestGCCompact: gc --compact compacts every chunk of more than one slice
+// of an official volume; every file reads the same afterwards.
+func TestGCCompact(t *testing.T) {
+	fv := loadFixture(t, "basic", true)
+	m, err := fixtures.ReadManifest("basic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "gc", fv.url, "--compact").ok(t)
+	if msgs := logMessages(r.stderr, "INFO"); !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "Compacted ") }) {
+		t.Errorf("gc --compact did not say how many chunks it compacted: %q", msgs)
+	}
+	e := engine(t, fv.url)
+	for _, p := range []string{"data/overwrite.dat", "data/overwrite-clone.dat", "logs/app.log"} {
+		ino, _, err := resolvePath(context.Background(), e, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recs, err := e.Inspect().ChunkRecords(context.Background(), ino, 0); err != nil || len(recs) != 1 {
+			t.Errorf("%s has %d records after gc --compact (%v)", p, len(recs), err)
+		}
+	}
+	for _, en := range m.Entries {
+		if en.Type != "file" || en.Size == 0 || strings.Contains(en.Path, `\x`) || !strings.HasPrefix(en.Path, "data/") && !strings.HasPrefix(en.Path, "logs/") {
+			continue
+		}
+		sum := sha256.Sum256([]byte(run(t, "cat", fv.url, en.Path).ok(t).stdout))
+		if hex.EncodeToString(sum[:]) != en.SHA256 {
+			t.Errorf("%s: content changed by gc --compact", en.Path)
 		}
 	}
 	run(t, "fsck", fv.url).ok(t)

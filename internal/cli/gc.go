@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rueidisfs/rueidisfs/chunk"
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/fileio"
 	"github.com/rueidisfs/rueidisfs/gc"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
@@ -35,7 +38,7 @@ Examples:
 $ rueidisfs gc redis://localhost/1
 $ rueidisfs gc redis://localhost/1 --delete --threads 20`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "compact", Usage: "compact small slices into bigger ones (not supported yet: needs the data path)"},
+			&cli.BoolFlag{Name: "compact", Usage: "first compact every chunk of more than one slice (as compact does for files)"},
 			&cli.BoolFlag{Name: "delete", Usage: "delete leaked objects and metadata, expired trash, and pending deleted files and slices"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"p"}, Value: 10, Usage: "number of threads deleting files and leaked objects"},
 		},
@@ -47,28 +50,46 @@ func (a *app) gc(c *cli.Context) error {
 	if err := checkArgs(c, 1, 1); err != nil {
 		return err
 	}
-	del, threads := c.Bool("delete"), c.Int("threads")
-	if c.Bool("compact") {
-		return errors.New("--compact is not supported yet: compaction rewrites file data, and rueidisfs has no data path yet (run `juicefs gc --compact`)")
-	}
-	if del && threads <= 0 {
+	del, threads, compact := c.Bool("delete"), c.Int("threads"), c.Bool("compact")
+	if (del || compact) && threads <= 0 {
 		return errors.New("threads should be greater than 0 to delete or compact objects")
 	}
 	opts := gc.Options{Delete: del, Threads: threads, Log: a.log, SkipAfter: a.gcSkipAfter()}
 	var deletedSlices atomic.Int64
 	var store objstore.Store
+	var chunks *chunk.Store // with --compact: merged slices are written through it
+	var chunksErr error
 	e, f, err := a.openVolumeWith(c, meta.Options{NoBackgroundJobs: true,
 		SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
 			store = a.openStore(f, "leaked objects are not searched, and the data of what --delete removes stays in the storage")
+			if compact {
+				if chunks, chunksErr = a.openChunkStore(c, f); chunksErr != nil {
+					return nil, chunksErr
+				}
+				return func(ctx context.Context, id uint64, size uint32) error {
+					err := chunks.Remove(ctx, id, size)
+					if err == nil {
+						deletedSlices.Add(1)
+					}
+					return err
+				}, nil
+			}
 			if !del {
 				return nil, nil
 			}
 			return storeSliceDeleter(store, f, func() { deletedSlices.Add(1) }), nil
-		}})
+		},
+		Compact: fileio.Compactor(func() *chunk.Store { return chunks }),
+	})
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
+	if chunks != nil {
+		defer chunks.Close()
+	} else if compact {
+		return fmt.Errorf("--compact needs the volume's object storage: %v", chunksErr)
+	}
 	ctx := c.Context
 	// A session without registration flushes statistics as gc goes.
 	if err := e.NewSession(ctx, false); err != nil {
@@ -79,6 +100,17 @@ func (a *app) gc(c *cli.Context) error {
 	opts.Store = store
 	if prog.p != nil {
 		opts.Progress = prog
+	}
+	if compact {
+		spin := prog.Spin("Compacted chunks", false)
+		n, err := e.CompactAll(ctx, threads, func() { spin.Add(1, 0) })
+		spin.Done()
+		if err != nil {
+			return err
+		}
+		if prog.p == nil {
+			a.log.Info(fmt.Sprintf("Compacted %d chunks", n))
+		}
 	}
 	rep, err := gc.Run(ctx, e, f, opts)
 	if err != nil {

@@ -198,7 +198,7 @@ func TestGCTrash(t *testing.T) {
 func TestGCArguments(t *testing.T) {
 	url, _, _ := newDB(t)
 	formatVolume(t, url, "gcargs", "--storage", "gs", "--bucket", "gs://bucket")
-	run(t, "gc", url, "--compact").fails(t, "--compact is not supported yet")
+	run(t, "gc", url, "--compact").fails(t, `storage "gs": object storage type not supported by rueidisfs`)
 	run(t, "gc", url, "--delete", "-p", "0").fails(t, "threads should be greater than 0 to delete or compact objects")
 	run(t, "gc", url, "extra").fails(t, "accept at most 1 arguments")
 	r := run(t, "gc", url, "--delete").ok(t)
