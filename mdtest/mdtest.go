@@ -246,7 +246,7 @@ func (r *runner) mkdirAll(ctx context.Context, root string) error {
 			continue
 		}
 		cur = path.Join(cur, comp)
-		if _, err := r.mkdirPath(ctx, cur); err != nil && err != syscall.EEXIST && !isExists(err) {
+		if _, err := r.mkdirPath(ctx, cur); err != nil && !isExists(err) {
 			return fmt.Errorf("mkdir %s: %w", cur, err)
 		}
 	}

@@ -269,7 +269,7 @@ func (c Cleaner) PurgeDeletedFiles(ctx context.Context, files []DeletedFile, thr
 	}
 	err := purges.wait()
 	if err == nil && ctx.Err() != nil {
-		err = ctxErrno(ctx.Err())
+		err = ctx.Err()
 	}
 	return n, err
 }

@@ -107,7 +107,7 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 			return 0, Attr{}, err
 		}
 		err = e.mknodTx(ctx, c, parent, name, typ, mode, umask, rdev, target, ino, &attr)
-		if err != errInodeTaken || taken == 3 {
+		if !errors.Is(err, errInodeTaken) || taken == 3 {
 			break
 		}
 		e.log.Warn(fmt.Sprintf("inode %d is already in use: the counter %s went back (a failover lost its last increments); reserving a new range", ino, e.keys.NextInode()))
@@ -125,9 +125,6 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 	}
 	return ino, attr, nil
 }
-
-// errInodeTaken: the inode number a create was given already exists.
-var errInodeTaken = errors.New("inode number already in use")
 
 // mknodTx is the transaction of mknod for the new inode ino.
 func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string, typ codec.FileType, mode, umask uint16, rdev uint32, target string, ino Ino, out *Attr) error {

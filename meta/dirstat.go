@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"syscall"
 	"time"
@@ -131,9 +130,6 @@ const (
 	recountQuiet        = time.Second
 	recountMaxPostponed = 5
 )
-
-// errRecountBusy: the directory changed too recently to be recounted now.
-var errRecountBusy = errors.New("directory changed during its recount")
 
 // recountDirStat recomputes a directory's statistics and stores them. This
 // client's pending deltas for the directory are dropped first: the recount

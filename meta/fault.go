@@ -40,7 +40,8 @@ import (
 //
 // Sending again follows the meta URL's io-retries, min-retry-backoff and
 // max-retry-backoff, like the retries rueidis makes for reads. A caller
-// whose context ends while a mutation is under way gets EINTR or ETIMEDOUT,
+// whose context ends while a mutation is under way gets its context's error
+// (context.Canceled or DeadlineExceeded, EINTR or ETIMEDOUT for ToErrno),
 // and the mutation may or may not have been applied: that is the one case
 // the engine cannot settle.
 
@@ -57,12 +58,6 @@ const replayWindow = markerTTL / 2
 
 // markerAckBatch is how many acknowledged markers are deleted at once.
 const markerAckBatch = 256
-
-// ErrOutcomeUnknown is returned (wrapped, with the network error) when a
-// mutation was sent, its reply was lost, and it could not be sent again
-// before the retries ran out: it may or may not have been applied. ToErrno
-// maps it to EIO.
-var ErrOutcomeUnknown = errors.New("the mutation was sent but Redis did not confirm it; it may or may not have been applied")
 
 type faultKind int
 
@@ -98,12 +93,6 @@ func classifyFault(ctx context.Context, err error) faultKind {
 	}
 	return faultUnknown
 }
-
-// ErrNotReplicated is returned (wrapped) by mutations when the meta URL asks
-// for wait-replicas and fewer replicas than that confirmed the mutation
-// within wait-timeout: it was applied on the master, but a failover could
-// still lose it. ToErrno maps it to EIO.
-var ErrNotReplicated = errors.New("the mutation reached the master but not enough replicas confirmed it in time; a failover may lose it")
 
 // mutationScript is a script the engine changes the volume with: rueidis'
 // Lua for the usual call, and the source and SHA-1 for the call followed by

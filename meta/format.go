@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -116,7 +117,7 @@ func (e *Engine) Init(ctx context.Context, f *codec.Format, force bool) error {
 	}
 	old, err := e.readFormat(ctx)
 	switch {
-	case err == ErrNotFormatted:
+	case errors.Is(err, ErrNotFormatted):
 		old = nil
 	case err != nil && codec.IsCorruption(err):
 		return fmt.Errorf("existing format is broken: %w", err)

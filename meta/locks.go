@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -57,8 +58,9 @@ const lockRecheck = 250 * time.Millisecond
 
 // Flock takes (LockRead, LockWrite) or releases (LockUnlock) the BSD lock of
 // owner on ino. A conflicting lock of another holder makes it fail with
-// EAGAIN, or with block wait until it can be taken (EINTR when ctx is
-// cancelled). The same owner may upgrade or downgrade its lock.
+// EAGAIN, or with block wait until it can be taken (or ctx ends: its error
+// is returned, EINTR for ToErrno). The same owner may upgrade or downgrade
+// its lock.
 func (e *Engine) Flock(ctx context.Context, ino Ino, owner uint64, ltype uint32, block bool) error {
 	if ltype != LockRead && ltype != LockWrite && ltype != LockUnlock {
 		return syscall.EINVAL
@@ -91,7 +93,8 @@ func (e *Engine) Flock(ctx context.Context, ino Ino, owner uint64, ltype uint32,
 // POSIX record lock of owner on the inclusive byte range [l.Start, l.End]
 // of ino, replacing whatever the owner held in that range. A conflicting
 // lock of another owner, in this session or another, makes it fail with
-// EAGAIN, or with block wait (EINTR when ctx is cancelled). There is no
+// EAGAIN, or with block wait (until ctx ends: its error is returned, EINTR
+// for ToErrno). There is no
 // deadlock detection, as in JuiceFS.
 func (e *Engine) Setlk(ctx context.Context, ino Ino, owner uint64, block bool, l codec.PosixLock) error {
 	if l.Type != LockRead && l.Type != LockWrite && l.Type != LockUnlock {
@@ -233,7 +236,7 @@ func (e *Engine) lockLoop(ctx context.Context, key, field string, block, write b
 	for {
 		since := e.cacheClock()
 		err := e.changeLock(ctx, key, field, entry, decide)
-		if err != syscall.EAGAIN || !block {
+		if !errors.Is(err, syscall.EAGAIN) || !block {
 			return err
 		}
 		if err := e.waitLockChange(ctx, key, since, write); err != nil {
@@ -257,7 +260,7 @@ func (e *Engine) changeLock(ctx context.Context, key, field string, entry func()
 	keys := []string{key, e.keys.Locked(sid), e.keys.TxnLog(), e.keys.TxnLastLog()}
 	for attempt := 0; attempt < maxTxnAttempts; attempt++ {
 		value, err := decide(h)
-		if err == syscall.EAGAIN && !verified {
+		if errors.Is(err, syscall.EAGAIN) && !verified {
 			e.cache.Invalidate(key)
 			if h, err = e.readLockHash(ctx, key); err != nil {
 				return err
@@ -345,15 +348,12 @@ func (e *Engine) waitLockChange(ctx context.Context, key string, since int64, wr
 		if write {
 			d = time.Millisecond
 		}
-		if sleepCtx(ctx, d) != nil {
-			return syscall.EINTR
-		}
-		return nil
+		return sleepCtx(ctx, d)
 	}
 	deadline := time.Now().Add(lockRecheck)
 	for time.Now().Before(deadline) && e.cache.LastChange(key) <= since {
-		if sleepCtx(ctx, time.Millisecond) != nil {
-			return syscall.EINTR
+		if err := sleepCtx(ctx, time.Millisecond); err != nil {
+			return err
 		}
 	}
 	return nil

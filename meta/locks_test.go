@@ -182,7 +182,7 @@ func TestLockWaitWakes(t *testing.T) {
 				}
 			}()
 			cancel()
-			lockIs(t, "cancelled wait", <-done, syscall.EINTR)
+			lockIs(t, "cancelled wait", meta.ToErrno(<-done), syscall.EINTR)
 			lockIs(t, "release", take(v.e, 1, false, meta.LockUnlock), 0)
 		})
 	}

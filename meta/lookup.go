@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"strconv"
 	"strings"
 	"syscall"
@@ -233,7 +234,7 @@ func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Att
 			return 0, Attr{}, syscall.ENOTDIR
 		}
 		if !e.cache.Cached(e.keys.Entries(ino), cmdField+comp) {
-			if rino, ra, err := e.resolveRemote(ctx, ino, comps[i:]); err != syscall.ENOTSUP {
+			if rino, ra, err := e.resolveRemote(ctx, ino, comps[i:]); !errors.Is(err, syscall.ENOTSUP) {
 				return rino, ra, err
 			}
 		}
@@ -321,9 +322,3 @@ func (e *Engine) ReadLink(ctx context.Context, ino Ino) (string, error) {
 	}
 	return "", corrupt(key, errMissingTarget)
 }
-
-type constError string
-
-func (c constError) Error() string { return string(c) }
-
-const errMissingTarget = constError("symlink target is missing")

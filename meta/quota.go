@@ -35,15 +35,6 @@ const (
 	QuotaAll   = codec.QuotaAll
 )
 
-// ErrQuotaInconsistent is wrapped by Quotas.Check's error when stored usage
-// differs from the recount and repair was not asked for.
-var ErrQuotaInconsistent = errors.New("quota is inconsistent")
-
-type quotaError struct{ msg string }
-
-func (q *quotaError) Error() string        { return q.msg }
-func (q *quotaError) Is(target error) bool { return target == ErrQuotaInconsistent }
-
 // QuotaUsage is a usage counted by a scan.
 type QuotaUsage struct{ Space, Inodes int64 }
 
@@ -573,7 +564,7 @@ func (e *Engine) scanUserGroupUsage(ctx context.Context) (users, groups map[uint
 	files := map[Ino]bool{}
 	for len(queue) > 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, ctxErrno(err)
+			return nil, nil, err
 		}
 		dir := queue[0]
 		queue = queue[1:]

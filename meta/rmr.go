@@ -101,7 +101,7 @@ func (s *rmrState) emptyEntry(ctx context.Context, parent Ino, name string, ino 
 	invisible := 0
 	for {
 		if err := ctx.Err(); err != nil {
-			return ctxErrno(err)
+			return err
 		}
 		seen, err := s.emptyDir(ctx, ino)
 		if err != nil || ino.IsTrash() {
@@ -146,7 +146,7 @@ func (s *rmrState) emptyDir(ctx context.Context, ino Ino) (int, error) {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
-				subdirs.fail(ctxErrno(err))
+				subdirs.fail(err)
 				break
 			}
 			subdirs.tryGo(func() error { return ignoreENOENT(s.emptyEntry(ctx, ino, ent.Name, ent.Inode)) })

@@ -308,7 +308,7 @@ func (e *Engine) dirPath(ctx context.Context, dir Ino) (string, error) {
 			}
 		}
 		if !found {
-			return "", isNotFound
+			return "", errUnreachable
 		}
 		dir = a.Parent
 	}
@@ -321,5 +321,3 @@ func (e *Engine) dirPath(ctx context.Context, dir Ino) (string, error) {
 	}
 	return path, nil
 }
-
-const isNotFound = constError("directory is not reachable from the root")

@@ -417,12 +417,12 @@ func (s *statsBatcher) recountMissing(ctx context.Context, missing []Ino, waitQu
 	for _, ino := range missing {
 		postponed := s.recountLater[ino]
 		_, err := s.e.recountDirStat(ctx, ino, waitQuiet && postponed < recountMaxPostponed)
-		if err == errRecountBusy {
+		if errors.Is(err, errRecountBusy) {
 			s.recountLater[ino] = postponed + 1
 			continue
 		}
 		delete(s.recountLater, ino)
-		if err != nil && err != syscall.ENOENT {
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
 			s.e.log.Warn(fmt.Sprintf("recompute statistics of directory %d: %v", ino, err))
 		}
 	}

@@ -129,7 +129,7 @@ func (c Cleaner) ExpireTrash(ctx context.Context, edge time.Time, progress func(
 	failures := 0
 	for len(entries) > 0 {
 		if err := ctx.Err(); err != nil {
-			return int(s.count.Load()), ctxErrno(err)
+			return int(s.count.Load()), err
 		}
 		ent := entries[0]
 		hour, ok := codec.ParseTrashHourName(ent.Name)
@@ -143,12 +143,12 @@ func (c Cleaner) ExpireTrash(ctx context.Context, edge time.Time, progress func(
 		}
 		if _, err := s.emptyDir(ctx, ent.Inode); err != nil {
 			if ctx.Err() != nil {
-				return int(s.count.Load()), ctxErrno(ctx.Err())
+				return int(s.count.Load()), ctx.Err()
 			}
 			e.log.Warn(fmt.Sprintf("empty trash directory %s (inode %d): %v", ent.Name, ent.Inode, err))
 			if failures++; failures < trashRetryLimit {
 				if err := sleepCtx(ctx, time.Duration(failures)*100*time.Millisecond); err != nil {
-					return int(s.count.Load()), ctxErrno(err)
+					return int(s.count.Load()), err
 				}
 				continue
 			}
@@ -250,7 +250,7 @@ func (c Cleaner) ReleaseDelayedSlices(ctx context.Context, edge time.Time) (int,
 	released := 0
 	for _, field := range fields {
 		if err := ctx.Err(); err != nil {
-			return released, ctxErrno(err)
+			return released, err
 		}
 		id, ts, ok := codec.ParseDelSlicesField(field)
 		if !ok {
@@ -329,7 +329,7 @@ func (c Cleaner) ReleaseUnreferencedSlices(ctx context.Context) (int, error) {
 	n := 0
 	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
-			return n, ctxErrno(err)
+			return n, err
 		}
 		if r.value == "0" {
 			if err := e.dropZeroSliceRef(ctx, r.field); err != nil {

@@ -75,7 +75,7 @@ func (w *treeWalk) report(count, bytes uint64) {
 
 func (w *treeWalk) fill(ctx context.Context, tree *TreeSummary, depth int) error {
 	if err := ctx.Err(); err != nil {
-		return ctxErrno(err)
+		return err
 	}
 	if depth <= 0 {
 		a, err := w.e.GetAttr(ctx, tree.Inode)

@@ -40,10 +40,6 @@ func (e *Engine) TxStats() TxStats {
 		Retries: e.txStats.retries.Load(), Replays: e.txStats.replays.Load()}
 }
 
-// ErrContended is returned (wrapped) when a transaction still conflicted after
-// maxTxnAttempts attempts.
-var ErrContended = errors.New("transaction conflicted too many times")
-
 type condKind byte
 
 const (
@@ -108,7 +104,7 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 	noSpec := false
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return ctxErrno(err)
+			return err
 		}
 		tx := &Tx{e: e, ctx: ctx, fresh: fresh, noSpeculation: noSpec}
 		err := fn(tx)
@@ -146,7 +142,7 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		if attempt >= 3 {
 			if err := sleepCtx(ctx, time.Duration(rand.IntN((attempt+1)*(attempt+1)))*time.Millisecond); err != nil {
-				return ctxErrno(err)
+				return err
 			}
 		}
 	}
