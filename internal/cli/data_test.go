@@ -49,6 +49,13 @@ func TestPutCat(t *testing.T) {
 			if got := run(t, "cat", url, "a.bin", "s.txt").ok(t).stdout; got != string(smallData)+"from stdin\n" {
 				t.Fatalf("cat of two files returned %q...", got[:min(len(got), 20)])
 			}
+			session{stdin: "XY"}.run(t, "put", url, "-", "/s.txt", "--offset", "2").ok(t)
+			session{stdin: "tail"}.run(t, "put", url, "-", "/s.txt", "--append").ok(t)
+			session{stdin: "!"}.run(t, "put", url, "-", "/s.txt", "--offset", "20").ok(t)
+			if got, want := run(t, "cat", url, "s.txt").ok(t).stdout, "frXY stdin\ntail\x00\x00\x00\x00\x00!"; got != want {
+				t.Fatalf("after --offset and --append: %q, want %q", got, want)
+			}
+			run(t, "put", url, "-", "/s.txt", "--offset", "1", "--append").fails(t, "exclude each other")
 			run(t, "cat", url, "/").fails(t, "is a directory")
 			run(t, "cat", url, "/missing").fails(t, "no such file")
 			run(t, "put", url, small, "/no/such/dir/x").fails(t, "no such file")
@@ -61,8 +68,8 @@ func TestPutCat(t *testing.T) {
 				}
 				return nil
 			})
-			if objs != 2 {
-				t.Errorf("%d objects in the bucket, want 2 (a.bin's and s.txt's)", objs)
+			if objs != 5 {
+				t.Errorf("%d objects in the bucket, want 5 (a.bin's and s.txt's four slices)", objs)
 			}
 			run(t, "fsck", url).ok(t)
 		})

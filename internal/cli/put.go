@@ -23,15 +23,20 @@ func (a *app) putCommand() *cli.Command {
 		Category:  "TOOL",
 		Description: `Writes the content of LOCAL-FILE ("-" for standard input) to PATH (relative
 to the volume's root), without a mount: the file is created if needed (its
-directory must exist) or truncated and overwritten. When the command
+directory must exist) or truncated and overwritten. With --offset the data
+is written at that offset instead and the rest of the file kept (a gap past
+the end reads as zeros); --append writes at the end. When the command
 returns, the data is in the object storage and committed: every client of
 the volume, rueidisfs or juicefs, reads it.
 
 Examples:
 $ rueidisfs put redis://localhost/1 report.csv /data/report.csv
-$ tar c src | rueidisfs put redis://localhost/1 - backups/src.tar`,
+$ tar c src | rueidisfs put redis://localhost/1 - backups/src.tar
+$ date | rueidisfs put redis://localhost/1 - logs/runs.log --append`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "mode", Value: "0644", Usage: "permissions of a file created (octal; the umask does not apply)"},
+			&cli.Int64Flag{Name: "offset", Value: -1, Usage: "write at this byte offset, keeping the rest of the file"},
+			&cli.BoolFlag{Name: "append", Usage: "write at the end of the file, keeping its content"},
 		}, a.dataFlags(true)...),
 		Action: a.put,
 	}
@@ -64,12 +69,20 @@ func (a *app) put(c *cli.Context) error {
 		a.closeData(d)
 		return fmt.Errorf("create session: %w", err)
 	}
-	file, err := a.createOrTruncate(c, e, d, target, uint16(mode))
+	off, keep := c.Int64("offset"), c.Bool("append") || c.Int64("offset") >= 0
+	if c.Bool("append") && off >= 0 {
+		a.closeData(d)
+		return errors.New("--offset and --append exclude each other")
+	}
+	file, length, err := a.openTarget(c, e, d, target, uint16(mode), keep)
 	if err != nil {
 		a.closeData(d)
 		return err
 	}
-	n, werr := copyIn(c, file, in)
+	if c.Bool("append") {
+		off = int64(length)
+	}
+	n, werr := copyIn(c, file, in, max(off, 0))
 	cerr := file.Close(c.Context)
 	if err := errors.Join(werr, cerr, a.closeData(d)); err != nil {
 		return fmt.Errorf("%s: %w", target, err)
@@ -78,53 +91,55 @@ func (a *app) put(c *cli.Context) error {
 	return nil
 }
 
-// createOrTruncate opens target for writing, creating it or truncating it
-// to zero.
-func (a *app) createOrTruncate(c *cli.Context, e *meta.Engine, d *dataPath, target string, mode uint16) (*fileio.File, error) {
+// openTarget opens target for writing, creating it, and truncating it to
+// zero unless keep. It returns the file's length (after truncation).
+func (a *app) openTarget(c *cli.Context, e *meta.Engine, d *dataPath, target string, mode uint16, keep bool) (*fileio.File, uint64, error) {
 	p := volumePath(target)
 	dir, name := path.Split(p)
 	if name == "" {
-		return nil, fmt.Errorf("%s: %s", target, syscall.EISDIR)
+		return nil, 0, fmt.Errorf("%s: %s", target, syscall.EISDIR)
 	}
 	parent, pattr, err := resolvePath(c.Context, e, dir, true)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", path.Clean(dir), errnoText(err))
+		return nil, 0, fmt.Errorf("%s: %s", path.Clean(dir), errnoText(err))
 	}
 	if pattr.Typ != codec.TypeDirectory {
-		return nil, fmt.Errorf("%s: %s", path.Clean(dir), syscall.ENOTDIR)
+		return nil, 0, fmt.Errorf("%s: %s", path.Clean(dir), syscall.ENOTDIR)
 	}
 	// Without O_EXCL an existing regular file is opened instead.
 	ino, attr, err := e.Create(c.Context, parent, name, mode, 0, 2)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %s", p, errnoText(err))
+		return nil, 0, fmt.Errorf("create %s: %s", p, errnoText(err))
 	}
 	file := d.fs.Attach(ino, 2)
-	if attr.Length > 0 {
+	if attr.Length > 0 && !keep {
 		if _, err := file.Truncate(c.Context, 0); err != nil {
 			file.Close(c.Context)
-			return nil, fmt.Errorf("truncate %s: %s", p, errnoText(err))
+			return nil, 0, fmt.Errorf("truncate %s: %s", p, errnoText(err))
 		}
+		attr.Length = 0
 	}
-	return file, nil
+	return file, attr.Length, nil
 }
 
-// copyIn writes everything in to file from offset 0, in 4 MiB pieces.
-func copyIn(c *cli.Context, file *fileio.File, in io.Reader) (int64, error) {
+// copyIn writes everything in to file from offset start, in 4 MiB pieces,
+// and returns how many bytes it wrote.
+func copyIn(c *cli.Context, file *fileio.File, in io.Reader, start int64) (int64, error) {
 	buf := make([]byte, 4<<20)
-	var off int64
+	off := start
 	for {
 		n, err := io.ReadFull(in, buf)
 		if n > 0 {
 			if _, werr := file.WriteAt(c.Context, buf[:n], off); werr != nil {
-				return off, werr
+				return off - start, werr
 			}
 			off += int64(n)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return off, nil
+			return off - start, nil
 		}
 		if err != nil {
-			return off, fmt.Errorf("read input: %w", err)
+			return off - start, fmt.Errorf("read input: %w", err)
 		}
 	}
 }
