@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // temporary directory, an engine with a session, a chunk store and the
 // file API. At the end of the test the volume's counters are recounted.
 type volume struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	bucket *datatest.Dir
 	e      *meta.Engine
@@ -36,16 +36,20 @@ type volumeOpts struct {
 	compression string
 	trashDays   int
 	storage     func(datatest.Storage) datatest.Storage // wraps the bucket
+	bucket      *datatest.Dir                           // default: a temporary directory
 	chunk       chunk.Config
 }
 
-func newVolume(t *testing.T, o volumeOpts) *volume {
+func newVolume(t testing.TB, o volumeOpts) *volume {
 	t.Helper()
 	if o.blockKiB == 0 {
 		o.blockKiB = 64
 	}
 	srv, db := redistest.NewDB(t)
-	v := &volume{t: t, url: srv.URL("redis", db), bucket: datatest.NewDir(t)}
+	v := &volume{t: t, url: srv.URL("redis", db), bucket: o.bucket}
+	if v.bucket == nil {
+		v.bucket = datatest.NewDir(t)
+	}
 	ctx := context.Background()
 	v.format = &codec.Format{Name: "test", UUID: "00000000-0000-0000-0000-0000000000aa", Storage: "file", Bucket: v.bucket.Root + "/",
 		BlockSize: o.blockKiB, Compression: o.compression, TrashDays: o.trashDays, MetaVersion: 1, DirStats: true,
