@@ -30,6 +30,7 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +116,27 @@ func CheckKey(key string) error {
 		if el == "" || el == "." || el == ".." {
 			return fmt.Errorf("invalid object key %q", key)
 		}
+	}
+	return nil
+}
+
+// Range returns the part of data a Get of [off, off+limit) gives (limit <
+// 0: up to the end), for stores that hold whole objects in memory.
+func Range(data []byte, off, limit int64) io.ReadCloser {
+	size := int64(len(data))
+	off = min(max(off, 0), size)
+	end := size
+	if limit >= 0 && limit < size-off {
+		end = off + limit
+	}
+	return io.NopCloser(bytes.NewReader(data[off:end]))
+}
+
+// Create creates the bucket of s when s can, as `format` does before its
+// first write.
+func Create(ctx context.Context, s Store) error {
+	if c, ok := s.(Creator); ok {
+		return c.Create(ctx)
 	}
 	return nil
 }

@@ -72,9 +72,4 @@ func (p *prefixed) List(ctx context.Context, prefix, startAfter string) iter.Seq
 }
 
 // Create creates the bucket below when it can.
-func (p *prefixed) Create(ctx context.Context) error {
-	if c, ok := p.s.(Creator); ok {
-		return c.Create(ctx)
-	}
-	return nil
-}
+func (p *prefixed) Create(ctx context.Context) error { return Create(ctx, p.s) }

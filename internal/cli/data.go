@@ -16,7 +16,6 @@ import (
 	"github.com/rueidisfs/rueidisfs/fileio"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
-	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
 // The data path as commands open it: the volume's object storage, a chunk
@@ -146,7 +145,7 @@ func (a *app) openChunkStore(c *cli.Context, f *codec.Format) (*chunk.Store, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := volstore.Open(f)
+	st, err := openObjects(f)
 	if err != nil {
 		return nil, fmt.Errorf("object storage: %w", err)
 	}

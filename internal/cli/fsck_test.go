@@ -185,7 +185,7 @@ func TestFsckArguments(t *testing.T) {
 	run(t, "fsck").fails(t, "This command requires at least 1 arguments")
 	// Another storage: the metadata alone is checked, and it says so.
 	r := run(t, "fsck", url).ok(t)
-	if !strings.Contains(r.stderr, `storage "gs": object storage type not supported by rueidisfs: objects are not verified, only the metadata`) {
+	if !strings.Contains(r.stderr, `storage "gs": object storage type not supported by rueidisfs (rueidisfs reaches file, s3, minio): objects are not verified, only the metadata`) {
 		t.Errorf("no word about the objects:\n%s", r.stderr)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
-	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
 func (a *app) infoCommand() *cli.Command {
@@ -72,7 +71,7 @@ func (a *app) info(c *cli.Context) error {
 	defer a.closeEngine(e)
 	var store objstore.Store
 	if !c.Bool("raw") {
-		store, _ = volstore.Open(f) // only to show the actual storage class
+		store, _ = openObjects(f) // only to show the actual storage class
 	}
 	failed := 0
 	for _, p := range target.paths {

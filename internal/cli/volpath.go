@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
@@ -99,7 +100,7 @@ func errnoText(err error) string {
 // when rueidisfs cannot reach that storage yet; what is lost is said by
 // the caller with what.
 func (a *app) openStore(f *codec.Format, what string) objstore.Store {
-	store, err := volstore.Open(f)
+	store, err := openObjects(f)
 	if err != nil {
 		if errors.Is(err, volstore.ErrUnsupported) {
 			a.log.Warn(fmt.Sprintf("%v: %s", err, what))
@@ -117,7 +118,7 @@ func (a *app) openStore(f *codec.Format, what string) objstore.Store {
 // object storage of f without a word, and when rueidisfs cannot reach it
 // the data of deleted slices is left for gc.
 func (a *app) quietSliceDeleter(f *codec.Format) (meta.DeleteSliceFunc, error) {
-	store, err := volstore.Open(f)
+	store, err := openObjects(f)
 	if err != nil {
 		a.log.Debug(fmt.Sprintf("object storage: %v; data of deleted files is left for gc", err))
 		return nil, nil
@@ -141,4 +142,12 @@ func storeSliceDeleter(store objstore.Store, f *codec.Format, counted func()) me
 		}
 		return nil
 	}
+}
+
+// openObjects opens the object storage of f (see volstore.Open); finding
+// the region of a bare AWS bucket name may take up to a minute.
+func openObjects(f *codec.Format) (objstore.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return volstore.Open(ctx, f, volstore.Options{})
 }

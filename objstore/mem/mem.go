@@ -70,15 +70,7 @@ func (s *Store) Get(ctx context.Context, key string, off, limit int64) (io.ReadC
 	if !ok {
 		return nil, notFound("get", key)
 	}
-	size := int64(len(o.data))
-	if off >= size {
-		return io.NopCloser(bytes.NewReader(nil)), nil
-	}
-	end := size
-	if limit >= 0 && off+limit < size {
-		end = off + limit
-	}
-	return io.NopCloser(bytes.NewReader(o.data[off:end])), nil // never modified in place
+	return objstore.Range(o.data, off, limit), nil // never modified in place
 }
 
 // Put stores a copy of data.

@@ -134,7 +134,7 @@ func (s *Store) Get(ctx context.Context, key string, off, limit int64) (io.ReadC
 		if _, err := s.Head(ctx, key); err != nil {
 			return nil, err
 		}
-		return io.NopCloser(bytes.NewReader(nil)), nil
+		return objstore.Range(nil, 0, 0), nil
 	}
 	in := &s3.GetObjectInput{Bucket: &s.loc.bucket, Key: &key}
 	switch {
@@ -171,7 +171,7 @@ func (s *Store) Get(ctx context.Context, key string, off, limit int64) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
-	return io.NopCloser(bytes.NewReader(data)), nil
+	return objstore.Range(data, 0, -1), nil
 }
 
 // crcKey is the user metadata holding an object's CRC-32C (header

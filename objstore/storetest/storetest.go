@@ -28,6 +28,9 @@ type Options struct {
 	// MtimeSlack is how far an object's mtime may be from the test's
 	// clock (default one minute).
 	MtimeSlack time.Duration
+	// StoredSize is the size a store reports for an object of n bytes
+	// (default n; encryption adds its envelope).
+	StoredSize func(n int64) int64
 }
 
 // Run runs the suite. open returns an empty store for one test; it is
@@ -38,6 +41,9 @@ func Run(t *testing.T, open func(t *testing.T) objstore.Store, opts Options) {
 	}
 	if opts.MtimeSlack == 0 {
 		opts.MtimeSlack = time.Minute
+	}
+	if opts.StoredSize == nil {
+		opts.StoredSize = func(n int64) int64 { return n }
 	}
 	s := suite{opts: opts}
 	for _, c := range []struct {
@@ -148,7 +154,7 @@ func (s suite) emptyObject(t *testing.T, st objstore.Store) {
 		t.Errorf("range of an empty object read as %d bytes", len(got))
 	}
 	o, err := st.Head(context.Background(), "empty")
-	if err != nil || o.Size != 0 {
+	if err != nil || o.Size != s.opts.StoredSize(0) {
 		t.Errorf("head of an empty object: %+v, %v", o, err)
 	}
 	if keys := Listing(t, st, "", ""); !slices.Equal(keys, []string{"empty"}) {
@@ -207,7 +213,7 @@ func (s suite) head(t *testing.T, st objstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Key != "a/b/c" || o.Size != 777 {
+	if o.Key != "a/b/c" || o.Size != s.opts.StoredSize(777) {
 		t.Errorf("head: %+v", o)
 	}
 	if o.Mtime.Before(before.Add(-s.opts.MtimeSlack)) || o.Mtime.After(time.Now().Add(s.opts.MtimeSlack)) {
@@ -218,7 +224,7 @@ func (s suite) head(t *testing.T, st objstore.Store) {
 		if n++; err != nil {
 			t.Fatal(err)
 		}
-		if o.Key != "a/b/c" || o.Size != 777 || o.Mtime.Sub(before).Abs() > s.opts.MtimeSlack {
+		if o.Key != "a/b/c" || o.Size != s.opts.StoredSize(777) || o.Mtime.Sub(before).Abs() > s.opts.MtimeSlack {
 			t.Errorf("listed: %+v", o)
 		}
 	}
@@ -316,7 +322,7 @@ func (s suite) list(t *testing.T, st objstore.Store) {
 	// Sizes come with the listing.
 	n := 0
 	for o, err := range st.List(context.Background(), "meta/", "") {
-		if n++; err != nil || o.Size != 1 || o.Key != "meta/dump" {
+		if n++; err != nil || o.Size != s.opts.StoredSize(1) || o.Key != "meta/dump" {
 			t.Errorf("listed %+v, %v", o, err)
 		}
 	}

@@ -1,44 +1,88 @@
 // Package volstore opens the object storage of a JuiceFS volume as its
 // format describes it, stacked in the order the official client stacks
-// it: the backend, then shards, then the "NAME/" prefix, then encryption.
+// it: the backend (one bucket, or one per shard), then the "NAME/" prefix,
+// then encryption.
 package volstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/objstore"
+	"github.com/rueidisfs/rueidisfs/objstore/encrypt"
 	"github.com/rueidisfs/rueidisfs/objstore/file"
+	"github.com/rueidisfs/rueidisfs/objstore/s3"
+	"github.com/rueidisfs/rueidisfs/objstore/shard"
 )
 
 // ErrUnsupported is returned by Open for storage types rueidisfs cannot
 // reach.
 var ErrUnsupported = errors.New("object storage type not supported by rueidisfs")
 
+// Storages are the storage types Open knows.
+var Storages = []string{"file", "s3", "minio"}
+
+// Options tune Open; the zero value gives the defaults.
+type Options struct {
+	// S3 tunes the requests to S3 storages.
+	S3 s3.Options
+}
+
 // Open returns the object storage of the volume described by f, its keys
-// relative to the volume's prefix ("chunks/0/0/7_0_1048576"). The secrets
-// of f must have been decrypted.
-func Open(f *codec.Format) (objstore.Store, error) {
-	if f.Bucket == "" {
+// relative to the volume's prefix ("chunks/0/0/7_0_1048576"). Secrets of f
+// still sealed with the volume's UUID are opened on a copy; the passphrase
+// of an encryption key comes from JFS_RSA_PASSPHRASE.
+func Open(ctx context.Context, f *codec.Format, opts Options) (objstore.Store, error) {
+	format := *f
+	if err := format.DecryptSecrets(); err != nil {
+		return nil, fmt.Errorf("open the format's secrets: %w", err)
+	}
+	if format.Bucket == "" {
 		return nil, errors.New("the volume's bucket is empty: set it with `config --bucket`")
 	}
-	if f.Shards > 1 {
-		return nil, fmt.Errorf("%s storage with %d shards: %w", f.Storage, f.Shards, ErrUnsupported)
+	storage := strings.ToLower(format.Storage)
+	cred := s3.Credentials{AccessKey: format.AccessKey, SecretKey: format.SecretKey, SessionToken: format.SessionToken}
+	var st objstore.Store
+	if format.Shards > 1 {
+		buckets, err := shard.Buckets(format.Bucket, format.Shards)
+		if err != nil {
+			return nil, err
+		}
+		stores := make([]objstore.Store, len(buckets))
+		for i, b := range buckets {
+			if stores[i], err = openBucket(ctx, storage, b, cred, opts); err != nil {
+				return nil, err
+			}
+		}
+		st = shard.New(stores)
+	} else {
+		var err error
+		if st, err = openBucket(ctx, storage, format.Bucket, cred, opts); err != nil {
+			return nil, err
+		}
 	}
-	backend, err := openBackend(strings.ToLower(f.Storage), f.Bucket)
+	st = objstore.WithPrefix(st, format.Name+"/")
+	if format.EncryptKey == "" {
+		return st, nil
+	}
+	key, err := encrypt.ParseKey(format.EncryptKey, os.Getenv(encrypt.PassphraseEnv))
 	if err != nil {
 		return nil, err
 	}
-	return objstore.WithPrefix(backend, f.Name+"/"), nil
+	return encrypt.New(st, key, format.EncryptAlgo)
 }
 
-// openBackend opens one bucket of a storage type.
-func openBackend(storage, bucket string) (objstore.Store, error) {
+// openBucket opens one bucket of a storage type.
+func openBucket(ctx context.Context, storage, bucket string, cred s3.Credentials, opts Options) (objstore.Store, error) {
 	switch storage {
 	case "file":
 		return file.New(bucket)
+	case "s3", "minio":
+		return s3.New(ctx, storage, bucket, cred, opts.S3)
 	}
-	return nil, fmt.Errorf("storage %q: %w", storage, ErrUnsupported)
+	return nil, fmt.Errorf("storage %q: %w (rueidisfs reaches %s)", storage, ErrUnsupported, strings.Join(Storages, ", "))
 }

@@ -1,14 +1,14 @@
 // Package s3test runs a real S3-compatible server for tests: versitygw
 // (pinned to Version) serving a temporary directory on a loopback port.
 // `make s3-server` installs it where Binary looks; a test that needs it
-// fails when it is missing.
+// fails when it is missing or of another version.
 package s3test
 
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"fmt"
-	"go/build"
 	"net"
 	"os"
 	"os/exec"
@@ -32,17 +32,21 @@ const (
 )
 
 // Binary is the versitygw executable: $VERSITYGW, or where `make
-// s3-server` installs it, $GOPATH/tools/versitygw-<Version>/versitygw.
+// s3-server` installs it, bin/tools/versitygw-<Version>/versitygw in the
+// repository.
 func Binary() string {
 	if p := os.Getenv("VERSITYGW"); p != "" {
 		return p
 	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		gopath = build.Default.GOPATH
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(d, "bin", "tools", "versitygw-"+Version, "versitygw")
+		}
+		if filepath.Dir(d) == d {
+			return filepath.Join(dir, "versitygw")
+		}
 	}
-	gopath = filepath.SplitList(gopath)[0]
-	return filepath.Join(gopath, "tools", "versitygw-"+Version, "versitygw")
 }
 
 // Server is one running versitygw.
@@ -58,10 +62,13 @@ type Server struct {
 // Start starts a server on a free loopback port, serving dir.
 func Start(dir string) (*Server, error) {
 	bin := Binary()
-	if _, err := os.Stat(bin); err != nil {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
 		return nil, fmt.Errorf("the S3 test server versitygw %s is not installed at %s (run `make s3-server`, or set VERSITYGW): %w", Version, bin, err)
 	}
-	var err error
+	if info.Main.Version != Version {
+		return nil, fmt.Errorf("%s is versitygw %s; the tests need %s (run `make s3-server`)", bin, info.Main.Version, Version)
+	}
 	for range 3 { // the free port may be taken before the server binds it
 		var s *Server
 		if s, err = start(bin, dir); err == nil {

@@ -1,0 +1,176 @@
+// Package encrypt encrypts every object of a volume as the official client
+// does when the volume was formatted with --encrypt-rsa-key: each object
+// gets a fresh random data key and nonce, its bytes are sealed with
+// AES-256-GCM or ChaCha20-Poly1305 under that key, and the data key is
+// wrapped with the volume's RSA key (RSA-OAEP, SHA-256, label "keys").
+// An object is one envelope:
+//
+//	K (2 bytes, big-endian) | N (1 byte) | wrapped key (K bytes) | nonce (N bytes) | ciphertext and tag
+//
+// A range read fetches and opens the whole object, then cuts the range:
+// the envelope cannot be opened in parts.
+package encrypt
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"iter"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/rueidisfs/rueidisfs/objstore"
+)
+
+// The algorithms of a format's EncryptAlgo ("" means the first).
+const (
+	AES256GCM = "aes256gcm-rsa"
+	ChaCha20  = "chacha20-rsa"
+	SM4GCM    = "sm4gcm"
+)
+
+// dataKeySize is the size of the random key of each object.
+const dataKeySize = 32
+
+// oaepLabel is the label of every wrapped data key.
+var oaepLabel = []byte("keys")
+
+// Store encrypts the objects of the store below it.
+type Store struct {
+	s    objstore.Store
+	key  *rsa.PrivateKey
+	aead func(key []byte) (cipher.AEAD, error)
+}
+
+var (
+	_ objstore.Store   = (*Store)(nil)
+	_ objstore.Creator = (*Store)(nil)
+)
+
+// New encrypts the objects of s with key and algo (a format's
+// EncryptAlgo).
+func New(s objstore.Store, key *rsa.PrivateKey, algo string) (*Store, error) {
+	e := &Store{s: s, key: key}
+	switch algo {
+	case "", AES256GCM:
+		e.aead = newAESGCM
+	case ChaCha20:
+		e.aead = chacha20poly1305.New
+	case SM4GCM:
+		return nil, fmt.Errorf("encryption algorithm %s (SM4-GCM) is not supported by rueidisfs: only %s and %s", SM4GCM, AES256GCM, ChaCha20)
+	default:
+		return nil, fmt.Errorf("unknown encryption algorithm %q: the volume's format says EncryptAlgo %q; rueidisfs knows %s and %s", algo, algo, AES256GCM, ChaCha20)
+	}
+	return e, nil
+}
+
+func newAESGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// String names the store as juicefs does: "s3://bucket/myjfs/(encrypted)".
+func (e *Store) String() string { return e.s.String() + "(encrypted)" }
+
+// Seal returns the envelope of plaintext.
+func (e *Store) Seal(plaintext []byte) ([]byte, error) {
+	var dataKey [dataKeySize]byte
+	if _, err := rand.Read(dataKey[:]); err != nil {
+		return nil, err
+	}
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &e.key.PublicKey, dataKey[:], oaepLabel)
+	if err != nil {
+		return nil, fmt.Errorf("wrap the data key: %w", err)
+	}
+	aead, err := e.aead(dataKey[:])
+	if err != nil {
+		return nil, err
+	}
+	header := 3 + len(wrapped) + aead.NonceSize()
+	out := make([]byte, header, header+len(plaintext)+aead.Overhead())
+	out[0], out[1], out[2] = byte(len(wrapped)>>8), byte(len(wrapped)), byte(aead.NonceSize())
+	copy(out[3:], wrapped)
+	nonce := out[3+len(wrapped) : header]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(out, nonce, plaintext, nil), nil
+}
+
+// Open returns the plaintext of an envelope, decrypted in place (the
+// envelope's bytes are reused). Envelopes that do not open wrap
+// objstore.ErrCorrupt.
+func (e *Store) Open(envelope []byte) ([]byte, error) {
+	if len(envelope) < 3 {
+		return nil, fmt.Errorf("%w: %d bytes are too few for an encrypted object", objstore.ErrCorrupt, len(envelope))
+	}
+	keyLen, nonceLen := int(envelope[0])<<8|int(envelope[1]), int(envelope[2])
+	body := 3 + keyLen + nonceLen
+	if body > len(envelope) {
+		return nil, fmt.Errorf("%w: encryption header of %d + %d bytes in an object of %d bytes", objstore.ErrCorrupt, keyLen, nonceLen, len(envelope))
+	}
+	dataKey, err := rsa.DecryptOAEP(sha256.New(), nil, e.key, envelope[3:3+keyLen], oaepLabel)
+	if err != nil {
+		return nil, fmt.Errorf("%w: its data key does not open with the volume's private key (another key, or corrupted)", objstore.ErrCorrupt)
+	}
+	aead, err := e.aead(dataKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", objstore.ErrCorrupt, err)
+	}
+	if nonceLen != aead.NonceSize() {
+		return nil, fmt.Errorf("%w: nonce of %d bytes, want %d", objstore.ErrCorrupt, nonceLen, aead.NonceSize())
+	}
+	plain, err := aead.Open(envelope[body:body], envelope[3+keyLen:body], envelope[body:], nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: its bytes do not authenticate (corrupted, or another algorithm)", objstore.ErrCorrupt)
+	}
+	return plain, nil
+}
+
+// Get fetches the whole object, opens it and returns the range asked.
+func (e *Store) Get(ctx context.Context, key string, off, limit int64) (io.ReadCloser, error) {
+	envelope, err := objstore.ReadAll(ctx, e.s, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := e.Open(envelope)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s: %w", key, err)
+	}
+	return objstore.Range(plain, off, limit), nil
+}
+
+// Put stores the envelope of data.
+func (e *Store) Put(ctx context.Context, key string, data []byte) error {
+	if err := objstore.CheckKey(key); err != nil {
+		return err
+	}
+	envelope, err := e.Seal(data)
+	if err != nil {
+		return fmt.Errorf("encrypt %s: %w", key, err)
+	}
+	return e.s.Put(ctx, key, envelope)
+}
+
+// Head describes the stored (encrypted) object.
+func (e *Store) Head(ctx context.Context, key string) (objstore.Object, error) {
+	return e.s.Head(ctx, key)
+}
+
+func (e *Store) Delete(ctx context.Context, key string) error { return e.s.Delete(ctx, key) }
+
+// List lists the stored objects, with their encrypted sizes.
+func (e *Store) List(ctx context.Context, prefix, startAfter string) iter.Seq2[objstore.Object, error] {
+	return e.s.List(ctx, prefix, startAfter)
+}
+
+// Create creates the bucket below.
+func (e *Store) Create(ctx context.Context) error { return objstore.Create(ctx, e.s) }
