@@ -22,6 +22,27 @@ type Attr struct {
 	Tier       uint8  // storage tier ID
 }
 
+// Byte offsets of the fields of an attribute value, as Append writes them
+// (big-endian integers). meta's server-side scripts read some of them and
+// take them from here.
+const (
+	AttrOffFlags     = 0
+	AttrOffMode      = 1 // the mode field: type code in the top 4 bits
+	AttrOffUid       = 3
+	AttrOffGid       = 7
+	AttrOffAtime     = 11
+	AttrOffAtimensec = 19
+	AttrOffMtime     = 23
+	AttrOffMtimensec = 31
+	AttrOffCtime     = 35
+	AttrOffCtimensec = 43
+	AttrOffNlink     = 47
+	AttrOffLength    = 51
+	AttrOffRdev      = 59
+	AttrOffParent    = 63 // AttrMinLen: what follows is optional
+	AttrOffACL       = 71 // access ACL id, then default ACL id
+)
+
 // Attribute value lengths written by JuiceFS 1.4.1.
 const (
 	attrBaseLen = 72 // through Parent, plus the padding byte
@@ -106,24 +127,24 @@ func UnmarshalAttr[B Bytes](b B, a *Attr) error {
 	if len(b) < AttrMinLen {
 		return corruptf("attribute record has %d bytes, need at least %d", len(b), AttrMinLen)
 	}
-	mode := be16(b, 1)
+	mode := be16(b, AttrOffMode)
 	*a = Attr{
-		Flags:     b[0],
+		Flags:     b[AttrOffFlags],
 		Typ:       FileType(mode >> 12),
 		Mode:      mode & 0o7777,
-		Uid:       be32(b, 3),
-		Gid:       be32(b, 7),
-		Atime:     int64(be64(b, 11)),
-		Atimensec: be32(b, 19),
-		Mtime:     int64(be64(b, 23)),
-		Mtimensec: be32(b, 31),
-		Ctime:     int64(be64(b, 35)),
-		Ctimensec: be32(b, 43),
-		Nlink:     be32(b, 47),
-		Length:    be64(b, 51),
-		Rdev:      be32(b, 59),
+		Uid:       be32(b, AttrOffUid),
+		Gid:       be32(b, AttrOffGid),
+		Atime:     int64(be64(b, AttrOffAtime)),
+		Atimensec: be32(b, AttrOffAtimensec),
+		Mtime:     int64(be64(b, AttrOffMtime)),
+		Mtimensec: be32(b, AttrOffMtimensec),
+		Ctime:     int64(be64(b, AttrOffCtime)),
+		Ctimensec: be32(b, AttrOffCtimensec),
+		Nlink:     be32(b, AttrOffNlink),
+		Length:    be64(b, AttrOffLength),
+		Rdev:      be32(b, AttrOffRdev),
 	}
-	off := AttrMinLen
+	off := AttrOffParent
 	if len(b)-off >= 8 {
 		a.Parent = Ino(be64(b, off))
 		off += 8

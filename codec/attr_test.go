@@ -325,3 +325,46 @@ func TestFixtureAttrsMatchManifest(t *testing.T) {
 		}
 	}
 }
+
+// TestAttrOffsets pins the field offsets the server-side scripts read to
+// what Append writes.
+func TestAttrOffsets(t *testing.T) {
+	a := Attr{Flags: 0x21, Typ: TypeDirectory, Mode: 0o1755, Uid: 0x01020304, Gid: 0x05060708,
+		Atime: 0x1112131415161718, Atimensec: 0x191a1b1c, Mtime: 0x2122232425262728, Mtimensec: 0x292a2b2c,
+		Ctime: 0x3132333435363738, Ctimensec: 0x393a3b3c, Nlink: 0x41424344, Length: 0x5152535455565758,
+		Rdev: 0x61626364, Parent: 0x7172737475767778, AccessACL: 0x81828384, DefaultACL: 0x91929394}
+	b := a.Marshal()
+	for _, f := range []struct {
+		name string
+		off  int
+		want uint64
+		size int
+	}{
+		{"flags", AttrOffFlags, 0x21, 1}, {"mode", AttrOffMode, uint64(a.ModeField()), 2},
+		{"uid", AttrOffUid, 0x01020304, 4}, {"gid", AttrOffGid, 0x05060708, 4},
+		{"atime", AttrOffAtime, 0x1112131415161718, 8}, {"atimensec", AttrOffAtimensec, 0x191a1b1c, 4},
+		{"mtime", AttrOffMtime, 0x2122232425262728, 8}, {"mtimensec", AttrOffMtimensec, 0x292a2b2c, 4},
+		{"ctime", AttrOffCtime, 0x3132333435363738, 8}, {"ctimensec", AttrOffCtimensec, 0x393a3b3c, 4},
+		{"nlink", AttrOffNlink, 0x41424344, 4}, {"length", AttrOffLength, 0x5152535455565758, 8},
+		{"rdev", AttrOffRdev, 0x61626364, 4}, {"parent", AttrOffParent, 0x7172737475767778, 8},
+		{"access ACL", AttrOffACL, 0x81828384, 4},
+	} {
+		var got uint64
+		for _, c := range b[f.off : f.off+f.size] {
+			got = got<<8 | uint64(c)
+		}
+		if got != f.want {
+			t.Errorf("%s at offset %d: %#x, want %#x", f.name, f.off, got, f.want)
+		}
+	}
+	if AttrOffParent != AttrMinLen {
+		t.Errorf("the optional fields start at %d, the minimal length is %d", AttrOffParent, AttrMinLen)
+	}
+	r := SliceRecord{Pos: 1, ID: 0x0102030405060708, Size: 0x11121314, Off: 3, Len: 4}.Marshal()
+	if id, size := be64(r, SliceOffID), be32(r, SliceOffSize); id != 0x0102030405060708 || size != 0x11121314 {
+		t.Errorf("slice record: id %#x size %#x at the offsets", id, size)
+	}
+	if ino := be64(Entry{Typ: TypeFile, Inode: 0x0102030405060708}.Marshal(), EntryOffInode); ino != 0x0102030405060708 {
+		t.Errorf("entry: inode %#x at its offset", ino)
+	}
+}

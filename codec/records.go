@@ -21,7 +21,7 @@ func UnmarshalEntry[B Bytes](b B) (Entry, error) {
 	if len(b) != EntrySize {
 		return Entry{}, corruptf("directory entry has %d bytes, need %d", len(b), EntrySize)
 	}
-	return Entry{Typ: FileType(b[0]), Inode: Ino(be64(b, 1))}, nil
+	return Entry{Typ: FileType(b[0]), Inode: Ino(be64(b, EntryOffInode))}, nil
 }
 
 // QuotaUnlimited is the conventional "no limit" value of QuotaLimits fields;

@@ -30,7 +30,7 @@ func UnmarshalSliceRecord[B Bytes](b B) (SliceRecord, error) {
 	if len(b) != SliceRecordSize {
 		return SliceRecord{}, corruptf("slice record has %d bytes, need %d", len(b), SliceRecordSize)
 	}
-	return SliceRecord{Pos: be32(b, 0), ID: be64(b, 4), Size: be32(b, 12), Off: be32(b, 16), Len: be32(b, 20)}, nil
+	return SliceRecord{Pos: be32(b, 0), ID: be64(b, SliceOffID), Size: be32(b, SliceOffSize), Off: be32(b, 16), Len: be32(b, 20)}, nil
 }
 
 // UnmarshalSliceRecords decodes a whole LRANGE reply of a chunk list. As in

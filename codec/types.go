@@ -60,6 +60,14 @@ const (
 	EntrySize = 9
 	// SliceRecordSize is the length of one element of a chunk list.
 	SliceRecordSize = 24
+	// EntryOffInode is where the inode number starts in an entry value
+	// (after the type byte).
+	EntryOffInode = 1
+	// SliceOffID and SliceOffSize are where the slice id (8 bytes) and the
+	// slice's size (4 bytes) start in a chunk list element (after the
+	// 4-byte position).
+	SliceOffID   = 4
+	SliceOffSize = 12
 	// DelSliceRecordSize is the length of one record of a delSlices value.
 	DelSliceRecordSize = 12
 	// QuotaSize is the length of a quota limit value.

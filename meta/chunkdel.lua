@@ -17,21 +17,21 @@
 -- data is unreferenced and may be deleted).
 if ARGV[2] ~= '' then
   local attr = redis.call('GET', KEYS[3])
-  if attr and string.len(attr) >= 63 and struct.unpack('>I8', attr, 52) > tonumber(ARGV[2]) then
+  if attr and string.len(attr) >= ${ATTR_MIN_LEN} and struct.unpack('>I8', attr, ${ATTR_LENGTH} + 1) > tonumber(ARGV[2]) then
     return {}
   end
 end
 local recs = redis.call('LRANGE', KEYS[1], 0, -1)
 for i = 1, #recs do
-  if string.len(recs[i]) ~= 24 then
+  if string.len(recs[i]) ~= ${SLICE_RECORD_SIZE} then
     return redis.error_reply('CORRUPT slice record ' .. i .. ' of ' .. KEYS[1] .. ' has ' .. string.len(recs[i]) .. ' bytes')
   end
 end
 local freed = {}
 for i = 1, #recs do
-  local id = struct.unpack('>I8', recs[i], 5)
+  local id = struct.unpack('>I8', recs[i], ${SLICE_ID} + 1)
   if id > 0 then
-    local size = struct.unpack('>I4', recs[i], 13)
+    local size = struct.unpack('>I4', recs[i], ${SLICE_SIZE} + 1)
     local field = 'k' .. string.format('%.0f', id) .. '_' .. string.format('%.0f', size)
     if redis.call('HINCRBY', KEYS[2], field, -1) < 0 then
       freed[#freed + 1] = field

@@ -25,7 +25,9 @@ import (
 // the trash would have expired.
 
 //go:embed compact.lua
-var compactScriptSource string
+var compactLua string
+
+var compactScriptSource = luaSource("compact.lua", compactLua)
 
 var (
 	compactScript = rueidis.NewLuaScript(compactScriptSource)

@@ -8,7 +8,7 @@
 --
 -- KEYS: [1] the chunk list c{ino}_{indx}, [2] sliceRef, [3] delSlices,
 --       [4] txnLog, [5] txnLastLog (only written with a change-log entry)
--- ARGV: [1] the n records read, concatenated (24 bytes each)
+-- ARGV: [1] the n records read, concatenated (${SLICE_RECORD_SIZE} bytes each)
 --       [2] how many leading records are kept (skipped)
 --       [3] the new record
 --       [4] the new slice's sliceRef field, marked "0" while installed
@@ -19,20 +19,21 @@
 --       [8] change-log entry or ''
 -- Reply: the sliceRef fields whose count went below zero (trash disabled).
 local origin = ARGV[1]
-local n = string.len(origin) / 24
+local size = ${SLICE_RECORD_SIZE}
+local n = string.len(origin) / size
 local cur = redis.call('LRANGE', KEYS[1], 0, n - 1)
 if #cur ~= n then
   return redis.error_reply('WASTED chunk has ' .. #cur .. ' records, compaction read ' .. n)
 end
 for i = 1, n do
-  if cur[i] ~= string.sub(origin, (i - 1) * 24 + 1, i * 24) then
+  if cur[i] ~= string.sub(origin, (i - 1) * size + 1, i * size) then
     return redis.error_reply('WASTED record ' .. i .. ' changed')
   end
 end
 redis.call('LTRIM', KEYS[1], n, -1)
 redis.call('LPUSH', KEYS[1], ARGV[3])
 for i = tonumber(ARGV[2]), 1, -1 do
-  redis.call('LPUSH', KEYS[1], string.sub(origin, (i - 1) * 24 + 1, i * 24))
+  redis.call('LPUSH', KEYS[1], string.sub(origin, (i - 1) * size + 1, i * size))
 end
 redis.call('HSET', KEYS[2], ARGV[4], '0')
 local freed = {}

@@ -13,7 +13,9 @@ import (
 )
 
 //go:embed chunkdel.lua
-var chunkDelScriptSource string
+var chunkDelLua string
+
+var chunkDelScriptSource = luaSource("chunkdel.lua", chunkDelLua)
 
 // maxConcurrentPurges bounds how many deleted files one client purges at a
 // time, as the official client does; beyond it files stay in delfiles for

@@ -29,5 +29,5 @@ for i = 1, last - 1, 4 do
     missing[#missing + 1] = ino
   end
 end
-redis.call('SET', KEYS[4], cmsgpack.pack(missing), 'PX', 600000)
+redis.call('SET', KEYS[4], cmsgpack.pack(missing), 'PX', ${MARKER_TTL_MS})
 return missing

@@ -45,8 +45,8 @@ import (
 // and the mutation may or may not have been applied: that is the one case
 // the engine cannot settle.
 
-// markerTTL is how long a transaction's replay marker lives (the PX of
-// txn.lua and dirstat.lua, which must agree). Markers are deleted as soon as
+// markerTTL is how long a transaction's replay marker lives (the scripts
+// get it as ${MARKER_TTL_MS}, see scripts.go). Markers are deleted as soon as
 // their transaction is acknowledged (see ackMarker); the TTL only bounds
 // what a client that dies leaves behind.
 const markerTTL = 10 * time.Minute

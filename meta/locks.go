@@ -37,7 +37,9 @@ import (
 // caching it polls Redis, as the official client does.
 
 //go:embed locks.lua
-var lockScriptSource string
+var lockLua string
+
+var lockScriptSource = luaSource("locks.lua", lockLua)
 
 var lockScript = rueidis.NewLuaScript(lockScriptSource)
 

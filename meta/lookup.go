@@ -15,7 +15,9 @@ import (
 )
 
 //go:embed resolve.lua
-var resolveScriptSource string
+var resolveLua string
+
+var resolveScriptSource = luaSource("resolve.lua", resolveLua)
 
 // TrashName is the name under which the trash root appears in the root
 // directory. It has no entry in d1: it is resolved in code.

@@ -16,12 +16,13 @@
 local ipfx, dpfx = KEYS[1], KEYS[2]
 local call, sub, byte, len = redis.call, string.sub, string.byte, string.len
 
--- Decimal string of an 8-byte big-endian unsigned integer, exactly (inodes
+-- Decimal string of the 8-byte big-endian unsigned integer at 0-based
+-- offset off of s, exactly (inodes
 -- of the trash exceed what a Lua double holds).
 local function dec64(s, off)
   local limbs = {}
   for i = 0, 3 do
-    limbs[i + 1] = byte(s, off + 2 * i) * 256 + byte(s, off + 2 * i + 1)
+    limbs[i + 1] = byte(s, off + 2 * i + 1) * 256 + byte(s, off + 2 * i + 2)
   end
   local digits = {}
   repeat
@@ -40,9 +41,9 @@ end
 local uid = tonumber(ARGV[3])
 local function allowed(attr)
   if uid == 0 then return true end
-  local mode = byte(attr, 2) * 256 + byte(attr, 3)
-  local fuid = ((byte(attr, 4) * 256 + byte(attr, 5)) * 256 + byte(attr, 6)) * 256 + byte(attr, 7)
-  local fgid = ((byte(attr, 8) * 256 + byte(attr, 9)) * 256 + byte(attr, 10)) * 256 + byte(attr, 11)
+  local mode = struct.unpack('>I2', attr, ${ATTR_MODE} + 1)
+  local fuid = struct.unpack('>I4', attr, ${ATTR_UID} + 1)
+  local fgid = struct.unpack('>I4', attr, ${ATTR_GID} + 1)
   local bits
   if uid == fuid then
     bits = math.floor(mode / 64) % 8
@@ -62,19 +63,21 @@ local ino = ARGV[1]
 local attr = call('GET', ipfx .. ino)
 if not attr then return redis.error_reply('ENOENT') end
 for comp in string.gmatch(ARGV[2], '[^/]+') do
-  if len(attr) < 63 then return redis.error_reply('ENOTSUP') end
-  local typ = math.floor(byte(attr, 2) / 16)
+  if len(attr) < ${ATTR_MIN_LEN} then return redis.error_reply('ENOTSUP') end
+  local typ = math.floor(byte(attr, ${ATTR_MODE} + 1) / 16)
   if typ == 3 then return redis.error_reply('ENOTSUP') end
   if typ ~= 2 then return redis.error_reply('ENOTDIR') end
-  -- An access ACL (bytes 72..75 non-zero) needs the client's evaluation.
-  if len(attr) >= 80 and sub(attr, 72, 75) ~= '\0\0\0\0' and math.floor(byte(attr, 3) / 8) % 8 ~= 0 then
+  -- An access ACL (a non-zero id after the parent) needs the client's
+  -- evaluation, unless the group class of the mode is empty.
+  if len(attr) >= ${ATTR_ACL} + 8 and sub(attr, ${ATTR_ACL} + 1, ${ATTR_ACL} + 4) ~= '\0\0\0\0' and
+    math.floor(byte(attr, ${ATTR_MODE} + 2) / 8) % 8 ~= 0 then
     return redis.error_reply('ENOTSUP')
   end
   if not allowed(attr) then return redis.error_reply('EACCES') end
   local ent = call('HGET', dpfx .. ino, comp)
   if not ent then return redis.error_reply('ENOENT') end
-  if len(ent) ~= 9 then return redis.error_reply('ENOTSUP') end
-  ino = dec64(ent, 2)
+  if len(ent) ~= ${ENTRY_SIZE} then return redis.error_reply('ENOTSUP') end
+  ino = dec64(ent, ${ENTRY_INODE})
   attr = call('GET', ipfx .. ino)
   if not attr then return redis.error_reply('ENOENT') end
 end

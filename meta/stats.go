@@ -24,7 +24,9 @@ import (
 // each operation's transaction.
 
 //go:embed dirstat.lua
-var dirStatScriptSource string
+var dirStatLua string
+
+var dirStatScriptSource = luaSource("dirstat.lua", dirStatLua)
 
 // Quota is the limits and usage of one directory, user or group quota.
 // Limits <= 0 mean unlimited (-1 by convention).

@@ -16,7 +16,9 @@ import (
 )
 
 //go:embed txn.lua
-var txnScriptSource string
+var txnLua string
+
+var txnScriptSource = luaSource("txn.lua", txnLua)
 
 // maxTxnAttempts bounds how often a transaction is re-run after its conditions
 // failed. Every retry starts from the values the failed attempt returned, so

@@ -14,8 +14,9 @@
 --         kind, key index, [field for kind 'h'], present ('1'/'0'), value
 --       kinds: 'g' GET equals value (or key absent)
 --              'p' GET equals value on the attribute bytes a permission/type
---                  decision depends on: everything except atime..rdev (bytes
---                  11..62), which ordinary updates of a directory change
+--                  decision depends on: everything except atime..rdev (the
+--                  bytes from ${ATTR_ATIME} to ${ATTR_PARENT}, 0-based), which
+--                  ordinary updates of a directory change
 --              'h' HGET field equals value (or field absent)
 --              'x' key exists (present '1') or not ('0'); value ignored
 --   then the number of writes, then per write:
@@ -33,8 +34,8 @@
 -- Replay marker: a client whose connection failed while it waited for the
 -- reply cannot know whether the script ran, so it sends the very same call
 -- again. Having applied the writes, the script stores their results under
--- KEYS[1] (a name with a random id, expiring after 10 minutes: meta's
--- markerTTL); a call that finds its marker returns {2, results} without
+-- KEYS[1] (a name with a random id, expiring after meta's markerTTL); a
+-- call that finds its marker returns {2, results} without
 -- applying anything a second time. The last ARGV is '1' when the call is
 -- sent again and '0' the first time, when no marker can exist yet. The marker is written in the same
 -- atomic unit as the writes, so a failover that loses one loses both.
@@ -82,8 +83,9 @@ local function check()
         ok = false
       elseif want_present and cur ~= argv[pos + 1] then
         local want = argv[pos + 1]
-        ok = kind == 'p' and string.len(cur) >= 63 and string.len(want) >= 63 and
-          sub(cur, 1, 11) == sub(want, 1, 11) and sub(cur, 64) == sub(want, 64)
+        ok = kind == 'p' and string.len(cur) >= ${ATTR_MIN_LEN} and string.len(want) >= ${ATTR_MIN_LEN} and
+          sub(cur, 1, ${ATTR_ATIME}) == sub(want, 1, ${ATTR_ATIME}) and
+          sub(cur, ${ATTR_PARENT} + 1) == sub(want, ${ATTR_PARENT} + 1)
       end
     end
     pos = pos + 2
@@ -138,10 +140,11 @@ for i = 1, nwrites do
     r = false
     local v = seen[key]
     if v == nil then v = call('GET', key) end
-    if v and string.len(v) >= 63 then
-      local nlink = struct.unpack('>I4', v, 48) + tonumber(argv[pos])
+    if v and string.len(v) >= ${ATTR_MIN_LEN} then
+      local nlink = struct.unpack('>I4', v, ${ATTR_NLINK} + 1) + tonumber(argv[pos])
       if nlink < 0 then nlink = 0 end
-      r = sub(v, 1, 23) .. now .. now .. struct.pack('>I4', nlink) .. sub(v, 52)
+      -- mtime and ctime (each seconds and nanoseconds) are now; then nlink
+      r = sub(v, 1, ${ATTR_MTIME}) .. now .. now .. struct.pack('>I4', nlink) .. sub(v, ${ATTR_LENGTH} + 1)
       call('SET', key, r)
       seen[key] = r
     end
@@ -153,5 +156,5 @@ for i = 1, nwrites do
   pos = pos + nargs
   out[i + 1] = r
 end
-call('SET', keys[1], cmsgpack.pack(out), 'PX', 600000)
+call('SET', keys[1], cmsgpack.pack(out), 'PX', ${MARKER_TTL_MS})
 return out
