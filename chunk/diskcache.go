@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,8 +48,7 @@ type diskCache struct {
 	log       *slog.Logger
 
 	mu      sync.Mutex
-	entries map[string]*cacheEntry
-	keys    []string // the keys of entries, for random sampling
+	entries *sampleSet[*cacheEntry]
 	used    int64
 
 	queue    chan cacheWrite
@@ -63,8 +61,9 @@ type diskCache struct {
 type cacheEntry struct {
 	charged int64
 	atime   int64 // unix nanos of the last access
-	index   int   // position in keys
 }
+
+func diskLastUse(e *cacheEntry) int64 { return e.atime }
 
 type cacheWrite struct {
 	key   string
@@ -92,7 +91,7 @@ func openDiskCache(conf Config, log *slog.Logger) (*diskCache, error) {
 		fileMode:  conf.CacheMode,
 		dirMode:   dirMode,
 		log:       log,
-		entries:   make(map[string]*cacheEntry),
+		entries:   newSampleSet[*cacheEntry](),
 		queue:     make(chan cacheWrite, cacheQueue),
 		stop:      make(chan struct{}),
 	}
@@ -142,7 +141,7 @@ func (c *diskCache) path(key string) string { return c.root + filepath.FromSlash
 func (c *diskCache) contains(key string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.entries[key]
+	_, ok := c.entries.get(key)
 	return ok
 }
 
@@ -219,7 +218,7 @@ func (c *diskCache) read(key string, blen int, p []byte, off int) bool {
 		return false
 	}
 	c.mu.Lock()
-	e, ok := c.entries[key]
+	e, ok := c.entries.get(key)
 	if ok {
 		e.atime = time.Now().UnixNano()
 	}
@@ -292,9 +291,7 @@ func (c *diskCache) drop(key string, file bool) {
 // add indexes a cached block and evicts others when over capacity.
 func (c *diskCache) add(key string, blen int64, atime int64) {
 	c.mu.Lock()
-	if _, ok := c.entries[key]; !ok {
-		c.entries[key] = &cacheEntry{charged: blen + entryOverhead, atime: atime, index: len(c.keys)}
-		c.keys = append(c.keys, key)
+	if c.entries.add(key, &cacheEntry{charged: blen + entryOverhead, atime: atime}) {
 		c.used += blen + entryOverhead
 	}
 	victims := c.evictLocked(c.capacity)
@@ -304,16 +301,9 @@ func (c *diskCache) add(key string, blen int64, atime int64) {
 
 // forget drops key from the index; c.mu is held.
 func (c *diskCache) forget(key string) {
-	e, ok := c.entries[key]
-	if !ok {
-		return
+	if e, ok := c.entries.remove(key); ok {
+		c.used -= e.charged
 	}
-	last := c.keys[len(c.keys)-1]
-	c.keys[e.index] = last
-	c.entries[last].index = e.index
-	c.keys = c.keys[:len(c.keys)-1]
-	delete(c.entries, key)
-	c.used -= e.charged
 }
 
 // evictLocked picks blocks to remove until usage is at most 95 % of limit,
@@ -325,11 +315,8 @@ func (c *diskCache) evictLocked(limit int64) []string {
 		return nil
 	}
 	var victims []string
-	for c.used > limit*95/100 && len(c.keys) > 0 {
-		a, b := c.keys[rand.IntN(len(c.keys))], c.keys[rand.IntN(len(c.keys))]
-		if c.entries[b].atime < c.entries[a].atime {
-			a = b
-		}
+	for c.used > limit*95/100 && c.entries.len() > 0 {
+		a := c.entries.victim(diskLastUse)
 		c.forget(a)
 		victims = append(victims, a)
 	}

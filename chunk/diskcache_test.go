@@ -118,7 +118,7 @@ func TestDiskCacheEviction(t *testing.T) {
 	}
 	waitFor(t, "cache writes", func() bool { return len(s.disk.queue) == 0 })
 	s.disk.mu.Lock()
-	used, n := s.disk.used, len(s.disk.entries)
+	used, n := s.disk.used, s.disk.entries.len()
 	s.disk.mu.Unlock()
 	if used > conf.CacheSize || n == 0 {
 		t.Fatalf("cache holds %d blocks, %d bytes, capacity %d", n, used, conf.CacheSize)

@@ -1,7 +1,6 @@
 package chunk
 
 import (
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,25 +17,25 @@ type memCache struct {
 
 	mu      sync.RWMutex
 	used    int64
-	entries map[string]*memEntry
-	keys    []string // the keys of entries, for random sampling
+	entries *sampleSet[*memEntry]
 }
 
 type memEntry struct {
 	block []byte
 	atime atomic.Int64
-	index int
 }
 
+func memLastUse(e *memEntry) int64 { return e.atime.Load() }
+
 func newMemCache(capacity int64, pool *blockPool) *memCache {
-	return &memCache{capacity: capacity, pool: pool, entries: make(map[string]*memEntry)}
+	return &memCache{capacity: capacity, pool: pool, entries: newSampleSet[*memEntry]()}
 }
 
 // read copies the block's bytes from off into p, if the block is cached.
 func (c *memCache) read(key string, p []byte, off int) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e, ok := c.entries[key]
+	e, ok := c.entries.get(key)
 	if !ok || off+len(p) > len(e.block) {
 		return false
 	}
@@ -48,7 +47,7 @@ func (c *memCache) read(key string, p []byte, off int) bool {
 func (c *memCache) contains(key string) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	_, ok := c.entries[key]
+	_, ok := c.entries.get(key)
 	return ok
 }
 
@@ -61,20 +60,15 @@ func (c *memCache) put(key string, block []byte) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.entries[key]; ok {
+	if _, ok := c.entries.get(key); ok {
 		return false
 	}
-	for c.used+size > c.capacity && len(c.keys) > 0 {
-		a, b := c.keys[rand.IntN(len(c.keys))], c.keys[rand.IntN(len(c.keys))]
-		if c.entries[b].atime.Load() < c.entries[a].atime.Load() {
-			a = b
-		}
-		c.evict(a)
+	for c.used+size > c.capacity && c.entries.len() > 0 {
+		c.evict(c.entries.victim(memLastUse))
 	}
-	e := &memEntry{block: block, index: len(c.keys)}
+	e := &memEntry{block: block}
 	e.atime.Store(time.Now().UnixNano())
-	c.entries[key] = e
-	c.keys = append(c.keys, key)
+	c.entries.add(key, e)
 	c.used += size
 	return true
 }
@@ -87,15 +81,10 @@ func (c *memCache) remove(key string) {
 
 // evict drops key and recycles its buffer; c.mu is held for writing.
 func (c *memCache) evict(key string) {
-	e, ok := c.entries[key]
+	e, ok := c.entries.remove(key)
 	if !ok {
 		return
 	}
-	last := c.keys[len(c.keys)-1]
-	c.keys[e.index] = last
-	c.entries[last].index = e.index
-	c.keys = c.keys[:len(c.keys)-1]
-	delete(c.entries, key)
 	c.used -= int64(len(e.block))
 	c.pool.put(e.block)
 }
