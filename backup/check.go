@@ -110,8 +110,8 @@ func (s *Summary) checkSegments(ctx context.Context, r io.ReaderAt, threads int,
 	if f.Name == "" {
 		return &FormatError{Offset: 0, Reason: "format segment: the volume has no name"}
 	}
-	if f.MetaVersion > codec.MaxMetaVersion {
-		return &FormatError{Offset: 0, Reason: fmt.Sprintf("format segment: metadata version %d is newer than %d, the newest this client understands; upgrade rueidisfs", f.MetaVersion, codec.MaxMetaVersion)}
+	if err := f.CheckMetaVersion(); err != nil {
+		return &FormatError{Offset: 0, Reason: "format segment: " + err.Error()}
 	}
 	s.Format = f
 	s.Records[SegFormat] = 1

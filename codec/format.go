@@ -2,7 +2,6 @@ package codec
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 )
 
@@ -98,33 +97,4 @@ func (f *Format) EffectiveTiers() map[uint8]Tier {
 		return map[uint8]Tier{0: {ID: 0, StorageClass: f.StorageClass}}
 	}
 	return maps.Clone(f.Tiers)
-}
-
-// CheckVersion applies the load-time gate of keyspace.md §12.1 for a client
-// of the given version: the metadata version must be at most MaxMetaVersion
-// and the client must lie within [MinClientVersion, MaxClientVersion] when
-// they are set. An unparsable limit is an error, as in JuiceFS.
-func (f *Format) CheckVersion(client Version) error {
-	if f.MetaVersion > MaxMetaVersion {
-		return fmt.Errorf("incompatible metadata version: %d; please upgrade the client", f.MetaVersion)
-	}
-	if f.MinClientVersion != "" {
-		v, err := ParseVersion(f.MinClientVersion)
-		if err != nil {
-			return fmt.Errorf("minimum client version: %w", err)
-		}
-		if CompareVersions(client, v) < 0 {
-			return fmt.Errorf("allowed minimum version: %s; please upgrade the client", f.MinClientVersion)
-		}
-	}
-	if f.MaxClientVersion != "" {
-		v, err := ParseVersion(f.MaxClientVersion)
-		if err != nil {
-			return fmt.Errorf("maximum client version: %w", err)
-		}
-		if CompareVersions(client, v) > 0 {
-			return fmt.Errorf("allowed maximum version: %s; please use an older client", f.MaxClientVersion)
-		}
-	}
-	return nil
 }

@@ -163,7 +163,7 @@ func TestCheckVersion(t *testing.T) {
 		{Format{MinClientVersion: "1.4.2-A"}, "allowed minimum version: 1.4.2-A"},
 		{Format{MaxClientVersion: "1.4.1-rc1"}, "allowed maximum version"},
 		{Format{MaxClientVersion: "1.4.1+other"}, ""},
-		{Format{MetaVersion: 2}, "incompatible metadata version: 2"},
+		{Format{MetaVersion: 2}, "metadata version 2 is newer than 1"},
 		{Format{MinClientVersion: "x"}, "minimum client version"},
 		{Format{MaxClientVersion: "1.2.3.4"}, "maximum client version"},
 	}

@@ -9,10 +9,6 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
-// MaxMetaVersion is the newest metadata schema version this engine handles
-// (the same as JuiceFS 1.4.1).
-const MaxMetaVersion = 1
-
 // compatVersion is the version compared with a volume's client-version limits.
 var compatVersion = mustVersion(Version)
 
@@ -57,31 +53,12 @@ func (e *Engine) connectData(f *codec.Format) {
 	}
 }
 
-// CheckCompatible tells whether this client may use a volume with format f.
+// CheckCompatible tells whether this client may use a volume with format f
+// (its metadata version and client-version limits); the error wraps
+// ErrIncompatible.
 func CheckCompatible(f *codec.Format) error {
-	if f.MetaVersion > MaxMetaVersion {
-		return fmt.Errorf("%w: metadata version %d is newer than %d, the newest this client (%s) understands; upgrade rueidisfs",
-			ErrIncompatible, f.MetaVersion, MaxMetaVersion, Version)
-	}
-	if f.MinClientVersion != "" {
-		min, err := codec.ParseVersion(f.MinClientVersion)
-		if err != nil {
-			return fmt.Errorf("%w: MinClientVersion %q: %v", ErrIncompatible, f.MinClientVersion, err)
-		}
-		if codec.CompareVersions(compatVersion, min) < 0 {
-			return fmt.Errorf("%w: it requires clients of version %s or newer, and rueidisfs counts as %s",
-				ErrIncompatible, f.MinClientVersion, Version)
-		}
-	}
-	if f.MaxClientVersion != "" {
-		max, err := codec.ParseVersion(f.MaxClientVersion)
-		if err != nil {
-			return fmt.Errorf("%w: MaxClientVersion %q: %v", ErrIncompatible, f.MaxClientVersion, err)
-		}
-		if codec.CompareVersions(compatVersion, max) > 0 {
-			return fmt.Errorf("%w: it allows clients up to version %s, and rueidisfs counts as %s",
-				ErrIncompatible, f.MaxClientVersion, Version)
-		}
+	if err := f.CheckVersion(compatVersion); err != nil {
+		return fmt.Errorf("%w (this client is %s): %w", ErrIncompatible, Version, err)
 	}
 	return nil
 }

@@ -167,8 +167,8 @@ func (e *Engine) heartbeat(ctx context.Context) {
 		e.fence()
 	case err != nil:
 		e.log.Warn(fmt.Sprintf("reload setting: %v", err))
-	case f.MetaVersion > MaxMetaVersion:
-		e.log.Error(fmt.Sprintf("incompatible metadata version %d > %d; the engine stops accepting operations", f.MetaVersion, MaxMetaVersion))
+	case f.CheckMetaVersion() != nil:
+		e.log.Error(fmt.Sprintf("reload setting: %v; the engine stops accepting operations", f.CheckMetaVersion()))
 		e.fence()
 	case old != nil && f.UUID != old.UUID:
 		e.log.Error(fmt.Sprintf("volume UUID changed from %s to %s; the engine stops accepting operations", old.UUID, f.UUID))

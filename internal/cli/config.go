@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -93,14 +92,14 @@ func (a *app) config(c *cli.Context) error {
 		return err
 	}
 	sort.Strings(names)
-	r := &configRun{a: a, c: c, f: cloneFormat(old)}
+	r := &configRun{a: a, c: c, f: old.Clone()}
 	encrypted := old.KeyEncrypted
 	for _, name := range names {
 		if err := r.apply(name); err != nil {
 			return err
 		}
 	}
-	if compareVersions(r.f.MinClientVersion, r.reqMV) < 0 {
+	if codec.CompareVersionLimits(r.f.MinClientVersion, r.reqMV) < 0 {
 		fmt.Fprintf(&r.msg, "min-client-version: %s -> %s\n", r.f.MinClientVersion, r.reqMV)
 		r.f.MinClientVersion = r.reqMV
 		r.clientVer = true
@@ -162,12 +161,9 @@ func (r *configRun) apply(flag string) error {
 		if c.IsSet("storage") {
 			storage = c.String("storage")
 		}
-		if storage == "file" {
-			p, err := filepath.Abs(v)
-			if err != nil {
-				return fmt.Errorf("absolute path of bucket %q: %w", v, err)
-			}
-			v = p + "/"
+		v, err := codec.BucketPath(storage, v)
+		if err != nil {
+			return err
 		}
 		if v != f.Bucket {
 			r.change(flag, f.Bucket, v)
@@ -287,7 +283,7 @@ func (r *configRun) applyChangelog(flag string) error {
 }
 
 // requireMinVersion notes that the changes need clients of at least v.
-func (r *configRun) requireMinVersion(v string) { r.reqMV = maxVersion(r.reqMV, v) }
+func (r *configRun) requireMinVersion(v string) { r.reqMV = codec.HigherVersionLimit(r.reqMV, v) }
 
 func (r *configRun) applyClientLimits(flag string) error {
 	c, f := r.c, r.f
@@ -297,7 +293,7 @@ func (r *configRun) applyClientLimits(flag string) error {
 			if _, err := codec.ParseVersion(v); err != nil {
 				return fmt.Errorf("invalid --min-client-version: %w", err)
 			}
-			if compareVersions(v, f.MinClientVersion) < 0 {
+			if codec.CompareVersionLimits(v, f.MinClientVersion) < 0 {
 				return fmt.Errorf("cannot lower min-client-version from %s to %s", f.MinClientVersion, v)
 			}
 			r.requireMinVersion(v)
@@ -319,7 +315,7 @@ func (r *configRun) applyClientLimits(flag string) error {
 			}
 			fmt.Fprintf(&r.msg, "%s: %v -> %v\n", flag, false, true)
 			f.EnableACL = true
-			r.requireMinVersion(minClientACL)
+			r.requireMinVersion(codec.MinClientACL)
 		}
 	case "ranger-rest-url", "ranger-service":
 		p := &f.RangerRestURL
@@ -329,7 +325,7 @@ func (r *configRun) applyClientLimits(flag string) error {
 		if v := c.String(flag); v != *p {
 			fmt.Fprintf(&r.msg, "%s: %s -> %s\n", flag, *p, v)
 			*p = v
-			r.requireMinVersion(minClientRanger)
+			r.requireMinVersion(codec.MinClientRanger)
 		}
 	case "kerberos-config-file":
 		conf, err := readKerberosConf(c.String(flag))
@@ -338,7 +334,7 @@ func (r *configRun) applyClientLimits(flag string) error {
 		}
 		fmt.Fprintf(&r.msg, "%s: updated\n", flag)
 		f.KerbConf = conf
-		r.requireMinVersion(minClientKerberos)
+		r.requireMinVersion(codec.MinClientKerberos)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,15 +18,6 @@ import (
 
 // volumeName is the rule for volume names (they prefix every object key).
 var volumeName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
-
-// Minimum client versions a volume requires for its features, as juicefs
-// 1.4.1 sets them.
-const (
-	minClientBase     = "1.1.0-A"
-	minClientACL      = "1.2.0-A"
-	minClientRanger   = "1.3.0-A"
-	minClientKerberos = "1.4.0-A"
-)
 
 func (a *app) formatCommand() *cli.Command {
 	flags := append(a.storageFlags(true), dataFormatFlags()...)
@@ -185,7 +175,7 @@ func (a *app) format(c *cli.Context) error {
 			a.log.Info(fmt.Sprintf("Volume %s (UUID %s) exists; --no-update leaves it as it is", old.Name, old.UUID))
 			return nil
 		}
-		f = cloneFormat(old)
+		f = old.Clone()
 		if reseal, err = a.updateFormat(c, f, name, opts); err != nil {
 			return err
 		}
@@ -206,7 +196,7 @@ func (a *app) format(c *cli.Context) error {
 	default:
 		return fmt.Errorf("load the volume format: %w", err)
 	}
-	if err := absoluteBucket(f); err != nil {
+	if f.Bucket, err = codec.BucketPath(f.Storage, f.Bucket); err != nil {
 		return err
 	}
 	a.log.Info("Data use " + dataStorage(f))
@@ -248,8 +238,8 @@ func (a *app) newFormat(c *cli.Context, name string, opts formatOptions) (*codec
 		Compression:      c.String("compress"),
 		TrashDays:        c.Int("trash-days"),
 		DirStats:         true,
-		MetaVersion:      meta.MaxMetaVersion,
-		MinClientVersion: minClientBase,
+		MetaVersion:      codec.MaxMetaVersion,
+		MinClientVersion: codec.MinClientBase,
 		EnableACL:        c.Bool("enable-acl"),
 		RangerRestURL:    c.String("ranger-rest-url"),
 		RangerService:    c.String("ranger-service"),
@@ -264,7 +254,7 @@ func (a *app) newFormat(c *cli.Context, name string, opts formatOptions) (*codec
 	if c.IsSet("tag") {
 		a.log.Warn("--tag is not recorded by format (as in juicefs); set it with `" + a.name + " config --tag`")
 	}
-	raiseMinClientVersion(f)
+	f.RaiseMinClientVersion()
 	return f, nil
 }
 
@@ -319,7 +309,7 @@ func (a *app) updateFormat(c *cli.Context, f *codec.Format, name string, opts fo
 			a.log.Warn(fmt.Sprintf("--%s is ignored for an existing volume (as in juicefs); use `%s config` where it can be changed", flag, a.name))
 		}
 	}
-	raiseMinClientVersion(f)
+	f.RaiseMinClientVersion()
 	return reseal, nil
 }
 
@@ -335,52 +325,6 @@ func (a *app) openSecrets(f *codec.Format) error {
 		return nil
 	}
 	return fmt.Errorf("decrypt the stored secrets: %w", err)
-}
-
-// raiseMinClientVersion makes MinClientVersion at least what the volume's
-// features need.
-func raiseMinClientVersion(f *codec.Format) {
-	if f.EnableACL {
-		f.MinClientVersion = maxVersion(f.MinClientVersion, minClientACL)
-	}
-	if f.RangerRestURL != "" || f.RangerService != "" {
-		f.MinClientVersion = maxVersion(f.MinClientVersion, minClientRanger)
-	}
-	if f.KerbConf != "" {
-		f.MinClientVersion = maxVersion(f.MinClientVersion, minClientKerberos)
-	}
-}
-
-// compareVersions orders client versions as juicefs does; "" (no limit) is
-// the lowest, and an unparsable version sorts below every valid one.
-func compareVersions(a, b string) int {
-	if a == b {
-		return 0
-	}
-	if a == "" {
-		return -1
-	}
-	if b == "" {
-		return 1
-	}
-	va, errA := codec.ParseVersion(a)
-	vb, errB := codec.ParseVersion(b)
-	switch {
-	case errA != nil && errB != nil:
-		return strings.Compare(a, b)
-	case errA != nil:
-		return -1
-	case errB != nil:
-		return 1
-	}
-	return codec.CompareVersions(va, vb)
-}
-
-func maxVersion(a, b string) string {
-	if compareVersions(a, b) >= 0 {
-		return a
-	}
-	return b
 }
 
 func (a *app) flagOrEnv(c *cli.Context, flag, env string) string {
@@ -415,23 +359,6 @@ func readKerberosConf(path string) (string, error) {
 	return string(b), nil
 }
 
-// absoluteBucket stores a file (or sqlite3) bucket as an absolute path, a
-// file bucket with a trailing slash, as juicefs does.
-func absoluteBucket(f *codec.Format) error {
-	if f.Storage != "file" && f.Storage != "sqlite3" {
-		return nil
-	}
-	p, err := filepath.Abs(f.Bucket)
-	if err != nil {
-		return fmt.Errorf("absolute path of bucket %q: %w", f.Bucket, err)
-	}
-	if f.Storage == "file" {
-		p += "/"
-	}
-	f.Bucket = p
-	return nil
-}
-
 // dataStorage describes where the volume's objects live, e.g.
 // "file:///var/jfs/myjfs/" or "s3://mybucket.s3.amazonaws.com/myjfs/".
 func dataStorage(f *codec.Format) string {
@@ -452,13 +379,4 @@ func formatJSON(f *codec.Format) string {
 		return fmt.Sprintf("(cannot encode the format: %v)", err)
 	}
 	return string(b)
-}
-
-func cloneFormat(f *codec.Format) *codec.Format {
-	c := *f
-	c.Tiers = maps.Clone(f.Tiers)
-	if c.Tiers == nil {
-		c.Tiers = f.EffectiveTiers()
-	}
-	return &c
 }
