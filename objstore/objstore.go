@@ -82,6 +82,26 @@ type Creator interface {
 	Create(ctx context.Context) error
 }
 
+// DirRemover is a Store with directories of its own (the `file`
+// storage): RemoveEmptyDirs removes the directories left empty below
+// prefix, the directory of prefix itself included, as `destroy` does once
+// every object is gone.
+type DirRemover interface {
+	RemoveEmptyDirs(ctx context.Context, prefix string) error
+}
+
+// RemoveEmptyDirs removes the empty directories below prefix when s has
+// directories; other stores have nothing to remove.
+func RemoveEmptyDirs(ctx context.Context, s Store, prefix string) error {
+	if d, ok := s.(DirRemover); ok {
+		return d.RemoveEmptyDirs(ctx, prefix)
+	}
+	return nil
+}
+
+// ErrNoBucket marks operations on a bucket that does not exist.
+var ErrNoBucket = errors.New("no such bucket")
+
 // ErrCorrupt marks objects whose stored bytes are not what was written:
 // a checksum mismatch, or an encryption envelope that does not
 // authenticate with the volume's key.

@@ -73,3 +73,8 @@ func (p *prefixed) List(ctx context.Context, prefix, startAfter string) iter.Seq
 
 // Create creates the bucket below when it can.
 func (p *prefixed) Create(ctx context.Context) error { return Create(ctx, p.s) }
+
+// RemoveEmptyDirs removes the empty directories below the prefix.
+func (p *prefixed) RemoveEmptyDirs(ctx context.Context, prefix string) error {
+	return RemoveEmptyDirs(ctx, p.s, p.prefix+prefix)
+}

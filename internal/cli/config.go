@@ -344,7 +344,9 @@ func (r *configRun) applyClientLimits(flag string) error {
 func (r *configRun) check(ctx context.Context, e *meta.Engine, old *codec.Format) error {
 	a, f, yes := r.a, r.f, r.c.Bool("yes")
 	if r.storage {
-		a.log.Warn("The new data storage settings are not checked: rueidisfs has no object storage client yet")
+		if err := a.checkNewStorage(ctx, f); err != nil {
+			return err
+		}
 	}
 	if r.quota {
 		st := e.StatFS(ctx, meta.RootInode)

@@ -145,7 +145,7 @@ func (a *app) openChunkStore(c *cli.Context, f *codec.Format) (*chunk.Store, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := openObjects(f)
+	st, err := a.openObjects(f)
 	if err != nil {
 		return nil, fmt.Errorf("object storage: %w", err)
 	}

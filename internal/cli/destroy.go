@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
 func (a *app) destroyCommand() *cli.Command {
@@ -16,13 +18,16 @@ func (a *app) destroyCommand() *cli.Command {
 		Category:  "ADMIN",
 		Usage:     "Destroy a volume",
 		ArgsUsage: "META-URL UUID",
-		Description: `Deletes every key of the volume from its Redis database (FLUSHDB; in a
-Redis Cluster, every key with the volume's {DB} prefix). UUID must be the
-volume's UUID (see "status"). Unless --force is given, the command refuses
-while clients are connected and asks for confirmation.
+		Description: `Deletes every object of the volume from its data storage (everything below
+NAME/ in the bucket), then every key of the volume from its Redis database
+(FLUSHDB; in a Redis Cluster, every key with the volume's {DB} prefix). UUID
+must be the volume's UUID (see "status"). Unless --force is given, the
+command refuses while clients are connected and asks for confirmation; a
+bucket that does not exist stops it, unless --force skips the objects.
+Objects of storage types rueidisfs cannot reach (it reaches file, s3 and
+minio) are left in place, with a warning.
 
-WARNING: this cannot be undone. rueidisfs has no object storage client yet:
-the objects in the data storage are NOT deleted; remove them yourself.
+WARNING: this cannot be undone.
 
 Examples:
   rueidisfs destroy redis://localhost:6379/1 e94d66a8-2339-4abd-b8d8-6812df737892`,
@@ -47,6 +52,14 @@ func (a *app) destroy(c *cli.Context) error {
 	if id := c.Args().Get(1); id != f.UUID {
 		return fmt.Errorf("UUID %q != expected %q", id, f.UUID)
 	}
+	store, err := a.openObjects(f)
+	if err != nil && !errors.Is(err, volstore.ErrUnsupported) {
+		return fmt.Errorf("object storage: %w", err)
+	}
+	storage := dataStorage(f)
+	if store != nil {
+		storage = store.String()
+	}
 	if !c.Bool("force") {
 		e.Cleanup().CleanStaleSessions(ctx)
 		sessions, err := e.Inspect().Sessions(ctx)
@@ -67,17 +80,25 @@ func (a *app) destroy(c *cli.Context) error {
 		st := e.StatFS(ctx, meta.RootInode)
 		fmt.Fprintf(a.stdout, " volume name: %s\n", f.Name)
 		fmt.Fprintf(a.stdout, " volume UUID: %s\n", f.UUID)
-		fmt.Fprintf(a.stdout, "data storage: %s\n", dataStorage(f))
+		fmt.Fprintf(a.stdout, "data storage: %s\n", storage)
 		fmt.Fprintf(a.stdout, "  used bytes: %d\n", st.TotalSpace-st.AvailSpace)
 		fmt.Fprintf(a.stdout, " used inodes: %d\n", st.UsedInodes)
 		a.warn("The target volume will be permanently destroyed, including:")
-		a.warn("1. ALL entries in the metadata engine: %s", e.URL().Redacted())
-		a.warn("2. NOT the objects in the data storage %s: rueidisfs cannot delete them yet", dataStorage(f))
+		if store != nil {
+			a.warn("1. ALL objects in the data storage: %s", storage)
+		} else {
+			a.warn("1. NOT the objects in the data storage %s: %v", storage, err)
+		}
+		a.warn("2. ALL entries in the metadata engine: %s", e.URL().Redacted())
 		if err := a.confirm(ctx, c.Bool("yes")); err != nil {
 			return err
 		}
 	}
-	a.log.Warn(fmt.Sprintf("The objects in the data storage %s are not deleted: rueidisfs has no object storage client yet", dataStorage(f)))
+	if store == nil {
+		a.log.Warn(fmt.Sprintf("The objects in the data storage %s are not deleted: %v", storage, err))
+	} else if err := a.destroyObjects(ctx, store, c.Bool("force")); err != nil {
+		return err
+	}
 	if err := e.Reset(ctx); err != nil {
 		return fmt.Errorf("reset meta: %w", err)
 	}

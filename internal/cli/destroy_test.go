@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,7 +27,8 @@ func TestDestroy(t *testing.T) {
 	run(t, "destroy", url, f.UUID).fails(t, "add --yes to proceed")
 	r := session{interactive: true, stdin: "no\n"}.run(t, "destroy", url, f.UUID).fails(t, "aborted")
 	for _, want := range []string{" volume name: doomed\n", " volume UUID: " + f.UUID + "\n", "data storage: file://" + f.Bucket + "doomed/\n",
-		"  used bytes: 0\n", " used inodes: 0\n", "WARNING: The target volume will be permanently destroyed"} {
+		"  used bytes: 0\n", " used inodes: 0\n", "WARNING: The target volume will be permanently destroyed",
+		"WARNING: 1. ALL objects in the data storage: file://" + f.Bucket + "doomed/\n"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("destroy stdout lacks %q", want)
 		}
@@ -47,10 +49,23 @@ func TestDestroy(t *testing.T) {
 		t.Fatalf("refused destroy deleted keys: %d left of %d", n, keys)
 	}
 
-	// --force skips the checks.
+	// --force skips the checks. The objects go first (juicefs_uuid and
+	// leftovers in a directory), with their directories, then the keys.
+	vol := filepath.Join(f.Bucket, "doomed")
+	for _, p := range []string{"chunks/0/0/1_0_10", "chunks/0/0/2_0_10", ".jfs.x.tmp.1"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(vol, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(vol, p), []byte("0123456789"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r = run(t, "destroy", url, f.UUID, "--force").ok(t)
-	if !strings.Contains(r.stderr, "The volume has been destroyed!") || !strings.Contains(r.stderr, "are not deleted") {
+	if !strings.Contains(r.stderr, "The volume has been destroyed!") || !hasLog(r.stderr, "INFO", "Deleted 4 objects") {
 		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+	if entries, err := os.ReadDir(f.Bucket); err != nil || len(entries) != 0 {
+		t.Errorf("the bucket holds %v (%v) after destroy", entries, err)
 	}
 	if n := dbsize(); n != 0 {
 		t.Fatalf("%d keys left after destroy", n)

@@ -37,8 +37,12 @@ the trash directory, exactly as juicefs format does, so that the official
 client can mount it. NAME is 3 to 63 characters from a-z, 0-9 and '-'; it
 prefixes every object of the volume in the data storage.
 
-The data storage options are recorded in the format, but rueidisfs has no
-object storage client yet: the bucket is neither tested nor created.
+The data storage is tested as juicefs tests it: a test object is written
+under testing/, read back and deleted (the bucket is created when that
+write fails for another reason than a refusal); a new volume's storage
+must hold nothing under NAME/ yet, and gets the object NAME/juicefs_uuid.
+JFS_NO_CHECK_OBJECT_STORAGE=1 skips all of that. Storage types rueidisfs
+cannot reach (it reaches file, s3 and minio) are recorded without a check.
 
 On a database that already holds the volume, format succeeds and applies
 the options given explicitly, as juicefs format does, so scripts may call
@@ -199,14 +203,19 @@ func (a *app) format(c *cli.Context) error {
 	if f.Bucket, err = codec.BucketPath(f.Storage, f.Bucket); err != nil {
 		return err
 	}
-	a.log.Info("Data use " + dataStorage(f))
-	a.log.Warn("The data storage is not checked: rueidisfs has no object storage client yet, so the bucket is neither tested nor created")
+	uuidStore, err := a.prepareStorage(ctx, f, create)
+	if err != nil {
+		return err
+	}
 	if create || reseal {
 		if err := f.EncryptSecrets(a.random); err != nil {
 			return fmt.Errorf("encrypt the secrets: %w", err)
 		}
 	}
 	if err := e.Init(ctx, f, false); err != nil {
+		if uuidStore != nil {
+			_ = uuidStore.Delete(ctx, uuidKey)
+		}
 		if !create && c.Bool("force") {
 			return fmt.Errorf("format: %w (rueidisfs never changes it, even with --force: the objects already stored would no longer be found)", err)
 		}

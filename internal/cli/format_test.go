@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -26,7 +29,6 @@ func TestFormatStatusRoundTrip(t *testing.T) {
 	for _, want := range []string{
 		"<INFO>: Meta address: " + srv.URL("redis", db),
 		"<INFO>: Data use file://" + bucket + "/round-trip/",
-		"The data storage is not checked",
 		"<INFO>: Volume is formatted as {\n  \"Name\": \"round-trip\",",
 	} {
 		if !strings.Contains(r.stderr, want) {
@@ -39,6 +41,13 @@ func TestFormatStatusRoundTrip(t *testing.T) {
 	logged := regexp.MustCompile(`"UUID": "([^"]+)"`).FindStringSubmatch(r.stderr)
 	if logged == nil {
 		t.Fatal("the formatted volume's UUID is not logged")
+	}
+	// The storage was tested (nothing left of it) and holds the UUID.
+	if b, err := os.ReadFile(filepath.Join(bucket, "round-trip", "juicefs_uuid")); err != nil || string(b) != logged[1] {
+		t.Errorf("juicefs_uuid: %q, %v", b, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(bucket, "round-trip")); len(entries) != 1 {
+		t.Errorf("the volume's directory holds %v", entries)
 	}
 	if _, err := uuid.Parse(logged[1]); err != nil {
 		t.Errorf("UUID %q: %v", logged[1], err)
@@ -128,6 +137,7 @@ func TestFormatNonEmptyDatabase(t *testing.T) {
 func TestFormatOptions(t *testing.T) {
 	dir := t.TempDir()
 	kerb := filepath.Join(dir, "krb5.conf")
+	shards := filepath.Join(dir, "jfs-%d")
 	if err := os.WriteFile(kerb, []byte("[libdefaults]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -150,9 +160,10 @@ func TestFormatOptions(t *testing.T) {
 		{"kerberos", []string{"--kerberos-config-file", kerb}, func(f *codec.Format) bool {
 			return f.KerbConf == "[libdefaults]\n" && f.MinClientVersion == "1.4.0-A"
 		}},
-		{"data format", []string{"--compress", "zstd", "--shards", "4", "--hash-prefix", "--trash-days", "0"}, func(f *codec.Format) bool {
-			return f.Compression == "zstd" && f.Shards == 4 && f.HashPrefix && f.TrashDays == 0
+		{"data format", []string{"--compress", "zstd", "--shards", "4", "--hash-prefix", "--trash-days", "0", "--bucket", shards}, func(f *codec.Format) bool {
+			return f.Compression == "zstd" && f.Shards == 4 && f.HashPrefix && f.TrashDays == 0 && f.Bucket == shards+"/"
 		}},
+		// Not checked: the bucket would be reached.
 		{"storage class", []string{"--storage", "s3", "--bucket", "https://b.s3.amazonaws.com", "--storage-class", "STANDARD_IA", "--access-key", "ak"}, func(f *codec.Format) bool {
 			return f.Storage == "s3" && f.Bucket == "https://b.s3.amazonaws.com" && f.StorageClass == "STANDARD_IA" &&
 				f.Tiers[0] == codec.Tier{StorageClass: "STANDARD_IA"} && f.AccessKey == "ak" && !f.KeyEncrypted
@@ -160,7 +171,8 @@ func TestFormatOptions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, _, _ := newDB(t)
-			if f := formatVolume(t, url, "opts", tc.flags...); !tc.check(f) {
+			s := session{env: map[string]string{"JFS_NO_CHECK_OBJECT_STORAGE": "1"}}
+			if f := formatVolumeIn(t, s, url, "opts", tc.flags...); !tc.check(f) {
 				t.Fatalf("%v gave %+v", tc.flags, f)
 			}
 		})
@@ -182,13 +194,17 @@ func TestFormatOptions(t *testing.T) {
 func TestFormatSecrets(t *testing.T) {
 	url, srv, db := newDB(t)
 	key := filepath.Join(t.TempDir(), "key.pem")
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: []byte("not a real key")})
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)})
 	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := session{env: map[string]string{"SESSION_TOKEN": "tok-from-env", "ACCESS_KEY": "ak-from-env"}}.run(t,
 		"format", url, "secret", "--bucket", t.TempDir(), "--secret-key", "sk-plain", "--encrypt-rsa-key", key).ok(t)
-	for _, secret := range []string{"sk-plain", "tok-from-env", "not a real key", "PRIVATE KEY"} {
+	for _, secret := range []string{"sk-plain", "tok-from-env", string(keyPEM[40:80]), "PRIVATE KEY"} {
 		if strings.Contains(r.stderr, secret) {
 			t.Errorf("format logged the secret %q", secret)
 		}

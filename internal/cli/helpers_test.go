@@ -11,9 +11,13 @@ import (
 	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/objstore/s3/s3test"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	s3test.CleanEnv()
+	redistest.Main(m, s3test.StopShared)
+}
 
 // result is what one command line printed and returned.
 type result struct {
@@ -105,8 +109,14 @@ func newDB(t *testing.T) (string, *redistest.Server, int) {
 // returns its stored format.
 func formatVolume(t *testing.T, url, name string, flags ...string) *codec.Format {
 	t.Helper()
+	return formatVolumeIn(t, session{}, url, name, flags...)
+}
+
+// formatVolumeIn is formatVolume in session s (e.g. with its environment).
+func formatVolumeIn(t *testing.T, s session, url, name string, flags ...string) *codec.Format {
+	t.Helper()
 	args := append([]string{"format", url, name, "--bucket", t.TempDir()}, flags...)
-	run(t, args...).ok(t)
+	s.run(t, args...).ok(t)
 	t.Cleanup(func() { checkVolume(t, url) })
 	return storedFormat(t, url)
 }

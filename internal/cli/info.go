@@ -71,7 +71,7 @@ func (a *app) info(c *cli.Context) error {
 	defer a.closeEngine(e)
 	var store objstore.Store
 	if !c.Bool("raw") {
-		store, _ = openObjects(f) // only to show the actual storage class
+		store, _ = a.openObjects(f) // only to show the actual storage class
 	}
 	failed := 0
 	for _, p := range target.paths {

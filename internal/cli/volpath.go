@@ -100,7 +100,7 @@ func errnoText(err error) string {
 // when rueidisfs cannot reach that storage yet; what is lost is said by
 // the caller with what.
 func (a *app) openStore(f *codec.Format, what string) objstore.Store {
-	store, err := openObjects(f)
+	store, err := a.openObjects(f)
 	if err != nil {
 		if errors.Is(err, volstore.ErrUnsupported) {
 			a.log.Warn(fmt.Sprintf("%v: %s", err, what))
@@ -118,7 +118,7 @@ func (a *app) openStore(f *codec.Format, what string) objstore.Store {
 // object storage of f without a word, and when rueidisfs cannot reach it
 // the data of deleted slices is left for gc.
 func (a *app) quietSliceDeleter(f *codec.Format) (meta.DeleteSliceFunc, error) {
-	store, err := openObjects(f)
+	store, err := a.openObjects(f)
 	if err != nil {
 		a.log.Debug(fmt.Sprintf("object storage: %v; data of deleted files is left for gc", err))
 		return nil, nil
@@ -146,8 +146,8 @@ func storeSliceDeleter(store objstore.Store, f *codec.Format, counted func()) me
 
 // openObjects opens the object storage of f (see volstore.Open); finding
 // the region of a bare AWS bucket name may take up to a minute.
-func openObjects(f *codec.Format) (objstore.Store, error) {
+func (a *app) openObjects(f *codec.Format) (objstore.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return volstore.Open(ctx, f, volstore.Options{})
+	return volstore.Open(ctx, f, volstore.Options{Getenv: a.getenv})
 }

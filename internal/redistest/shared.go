@@ -135,9 +135,13 @@ func stopShared() {
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 //
 // It is optional: without it the server dies with the test binary, and its
-// directory is removed by the next test binary that uses NewDB.
-func Main(m *testing.M) {
+// directory is removed by the next test binary that uses NewDB. The after
+// functions run once the tests are done (e.g. s3test.StopShared).
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
 	stopShared()
+	for _, f := range after {
+		f()
+	}
 	os.Exit(code)
 }

@@ -174,3 +174,8 @@ func (e *Store) List(ctx context.Context, prefix, startAfter string) iter.Seq2[o
 
 // Create creates the bucket below.
 func (e *Store) Create(ctx context.Context) error { return objstore.Create(ctx, e.s) }
+
+// RemoveEmptyDirs removes the empty directories of the store below.
+func (e *Store) RemoveEmptyDirs(ctx context.Context, prefix string) error {
+	return objstore.RemoveEmptyDirs(ctx, e.s, prefix)
+}

@@ -73,7 +73,7 @@ func parseDER(der []byte) (*rsa.PrivateKey, error) {
 	}
 	key, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("the volume's private key is neither a PKCS #1 nor a PKCS #8 key: %w", err)
+		return nil, errors.New("the volume's private key is neither a PKCS #1 nor a PKCS #8 key")
 	}
 	return rsaKey(key)
 }

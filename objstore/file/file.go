@@ -208,3 +208,38 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string) iter.Seq2[o
 		}
 	}
 }
+
+var _ objstore.DirRemover = (*Store)(nil)
+
+// RemoveEmptyDirs removes the directories below the directory of prefix
+// (a path ending in "/", or "" for the bucket) that hold no file, deepest
+// first, then that directory itself if it is left empty; the bucket's own
+// directory stays.
+func (s *Store) RemoveEmptyDirs(ctx context.Context, prefix string) error {
+	dir := s.root + filepath.FromSlash(prefix[:strings.LastIndexByte(prefix, '/')+1])
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if dirs[i]+string(filepath.Separator) == s.root {
+			continue
+		}
+		if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.EEXIST) {
+			return err
+		}
+	}
+	return nil
+}

@@ -173,3 +173,44 @@ func TestBadBucket(t *testing.T) {
 		t.Errorf("put below a file: %v", err)
 	}
 }
+
+// TestRemoveEmptyDirs: what destroy leaves of a volume's directories once
+// its objects are deleted: nothing, as juicefs leaves; other volumes and
+// the bucket stay.
+func TestRemoveEmptyDirs(t *testing.T) {
+	ctx := context.Background()
+	bucket := t.TempDir()
+	b := newStore(t, bucket)
+	vol, other := objstore.WithPrefix(b, "vol/"), objstore.WithPrefix(b, "other/")
+	for _, s := range []objstore.Store{vol, other} {
+		for _, k := range []string{"chunks/0/0/1_0_1", "chunks/0/1/1001_0_1", "juicefs_uuid"} {
+			if err := s.Put(ctx, k, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := vol.Delete(ctx, "chunks/0/0/1_0_1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := objstore.RemoveEmptyDirs(ctx, vol, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(bucket, "vol/chunks/0/0")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an empty directory stays: %v", err)
+	}
+	for _, k := range []string{"chunks/0/1/1001_0_1", "juicefs_uuid"} {
+		if err := vol.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := objstore.RemoveEmptyDirs(ctx, vol, ""); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(bucket)
+	if len(entries) != 1 || entries[0].Name() != "other" {
+		t.Errorf("the bucket holds %v", entries)
+	}
+	if got := storetest.Listing(t, other, "", ""); len(got) != 3 {
+		t.Errorf("the other volume lost objects: %q", got)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+
+	"github.com/rueidisfs/rueidisfs/objstore"
 )
 
 // retrier tries a request again on transient errors. The SDK's own retries
@@ -141,9 +143,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes a missing object match fs.ErrNotExist.
+// Is makes a missing object match fs.ErrNotExist, a missing bucket
+// objstore.ErrNoBucket.
 func (e *Error) Is(target error) bool {
-	return target == fs.ErrNotExist && oneOf(e.Code, notFoundCodes...)
+	switch target {
+	case fs.ErrNotExist:
+		return oneOf(e.Code, notFoundCodes...)
+	case objstore.ErrNoBucket:
+		return e.Code == "NoSuchBucket"
+	}
+	return false
 }
 
 func oneOf(s string, set ...string) bool { return slices.Contains(set, s) }

@@ -168,7 +168,7 @@ func TestMissingBucket(t *testing.T) {
 		t.Errorf("put into a missing bucket: %v", err)
 	}
 	for _, err := range st.List(ctx, "", "") {
-		if err == nil || !strings.Contains(err.Error(), "NoSuchBucket") {
+		if !errors.Is(err, objstore.ErrNoBucket) || !strings.Contains(err.Error(), "NoSuchBucket") {
 			t.Errorf("listing a missing bucket: %v", err)
 		}
 	}

@@ -128,3 +128,13 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string) iter.Seq2[o
 		}
 	}
 }
+
+// RemoveEmptyDirs removes the empty directories of every bucket.
+func (s *Store) RemoveEmptyDirs(ctx context.Context, prefix string) error {
+	for _, st := range s.stores {
+		if err := objstore.RemoveEmptyDirs(ctx, st, prefix); err != nil {
+			return err
+		}
+	}
+	return nil
+}

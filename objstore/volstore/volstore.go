@@ -30,6 +30,8 @@ var Storages = []string{"file", "s3", "minio"}
 type Options struct {
 	// S3 tunes the requests to S3 storages.
 	S3 s3.Options
+	// Getenv reads JFS_RSA_PASSPHRASE (nil: os.Getenv).
+	Getenv func(string) string
 }
 
 // Open returns the object storage of the volume described by f, its keys
@@ -69,7 +71,11 @@ func Open(ctx context.Context, f *codec.Format, opts Options) (objstore.Store, e
 	if format.EncryptKey == "" {
 		return st, nil
 	}
-	key, err := encrypt.ParseKey(format.EncryptKey, os.Getenv(encrypt.PassphraseEnv))
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	key, err := encrypt.ParseKey(format.EncryptKey, getenv(encrypt.PassphraseEnv))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"debug/buildinfo"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -172,10 +173,10 @@ func Shared(t testing.TB) *Server {
 	return shared
 }
 
-// Main runs the tests of a package with a clean AWS environment (no
-// instance metadata, no shared configuration of the user) and stops the
-// shared server afterwards.
-func Main(m *testing.M) {
+// CleanEnv gives the tests a clean AWS environment: no instance metadata
+// (never reached from a test), no shared configuration or keys of the
+// user. Call it from TestMain, before the tests run.
+func CleanEnv() {
 	for k, v := range map[string]string{
 		"AWS_EC2_METADATA_DISABLED":   "true",
 		"AWS_CONFIG_FILE":             os.DevNull,
@@ -186,15 +187,27 @@ func Main(m *testing.M) {
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_REGION", "JFS_S3_VHOST_STYLE"} {
 		os.Unsetenv(k)
 	}
-	code := m.Run()
+}
+
+// StopShared stops the shared server, if one was started, and removes its
+// directory.
+func StopShared() {
 	sharedMu.Lock()
+	defer sharedMu.Unlock()
 	if shared != nil {
 		shared.Stop()
 	}
 	if sharedDir != "" {
 		os.RemoveAll(sharedDir)
 	}
-	sharedMu.Unlock()
+	shared, sharedErr = nil, errors.New("the shared S3 server has been stopped")
+}
+
+// Main runs the tests of a package with CleanEnv, then StopShared.
+func Main(m *testing.M) {
+	CleanEnv()
+	code := m.Run()
+	StopShared()
 	os.Exit(code)
 }
 
