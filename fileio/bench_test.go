@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rueidisfs/rueidisfs/chunk"
 	"github.com/rueidisfs/rueidisfs/fileio"
 	"github.com/rueidisfs/rueidisfs/internal/datatest"
 	"github.com/rueidisfs/rueidisfs/meta"
@@ -41,8 +42,10 @@ func newBenchVolume(b *testing.B) *volume {
 }
 
 // freshReader is a file API over a new chunk store with empty caches.
-func (v *volume) freshReader(b *testing.B) *fileio.FS {
-	store := v.openStore(v.format, volumeOpts{})
+func (v *volume) freshReader(b testing.TB) *fileio.FS {
+	o := v.opts
+	o.storage, o.chunk = nil, chunk.Config{} // plain storage, fresh caches
+	store := v.openStore(v.format, o)
 	fs := fileio.New(v.e, store, fileio.Options{})
 	b.Cleanup(func() { fs.Close(ctx); store.Close() })
 	return fs

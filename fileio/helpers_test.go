@@ -14,9 +14,13 @@ import (
 	"github.com/rueidisfs/rueidisfs/internal/datatest"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/objstore/s3/s3test"
+	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+// TestMain cleans the AWS environment for the S3 tests and stops the S3
+// server at the end; the shared Redis server dies with the test binary.
+func TestMain(m *testing.M) { s3test.Main(m) }
 
 // volume is a fresh volume on the shared test Redis with a bucket in a
 // temporary directory, an engine with a session, a chunk store and the
@@ -29,6 +33,7 @@ type volume struct {
 	store  *chunk.Store
 	fs     *fileio.FS
 	format *codec.Format
+	opts   volumeOpts
 }
 
 type volumeOpts struct {
@@ -37,7 +42,11 @@ type volumeOpts struct {
 	trashDays   int
 	storage     func(datatest.Storage) datatest.Storage // wraps the bucket
 	bucket      *datatest.Dir                           // default: a temporary directory
-	chunk       chunk.Config
+	// stack, when set, stores the volume as the format says through
+	// volstore (s3 on the test server, encryption): format adjusts the
+	// format (bucket, storage, keys) before the volume is created.
+	stack func(f *codec.Format)
+	chunk chunk.Config
 }
 
 func newVolume(t testing.TB, o volumeOpts) *volume {
@@ -46,7 +55,7 @@ func newVolume(t testing.TB, o volumeOpts) *volume {
 		o.blockKiB = 64
 	}
 	srv, db := redistest.NewDB(t)
-	v := &volume{t: t, url: srv.URL("redis", db), bucket: o.bucket}
+	v := &volume{t: t, url: srv.URL("redis", db), bucket: o.bucket, opts: o}
 	if v.bucket == nil {
 		v.bucket = datatest.NewDir(t)
 	}
@@ -54,6 +63,9 @@ func newVolume(t testing.TB, o volumeOpts) *volume {
 	v.format = &codec.Format{Name: "test", UUID: "00000000-0000-0000-0000-0000000000aa", Storage: "file", Bucket: v.bucket.Root + "/",
 		BlockSize: o.blockKiB, Compression: o.compression, TrashDays: o.trashDays, MetaVersion: 1, DirStats: true,
 		Tiers: map[uint8]codec.Tier{0: {}}}
+	if o.stack != nil {
+		o.stack(v.format)
+	}
 	e, err := meta.Open(ctx, v.url, meta.Options{
 		SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
 			v.store = v.openStore(f, o)
@@ -91,8 +103,14 @@ func newVolume(t testing.TB, o volumeOpts) *volume {
 // openStore builds a chunk store for the volume f.
 func (v *volume) openStore(f *codec.Format, o volumeOpts) *chunk.Store {
 	var st chunk.Storage = v.bucket
+	if o.stack != nil {
+		var err error
+		if st, err = volstore.Open(context.Background(), f, volstore.Options{}); err != nil {
+			v.t.Fatal(err)
+		}
+	}
 	if o.storage != nil {
-		st = o.storage(v.bucket)
+		st = o.storage(st)
 	}
 	conf := o.chunk
 	conf.BlockSize = f.BlockSize << 10
