@@ -75,7 +75,8 @@ type Registry struct {
 	// Redis), so that callers can tell busy keys from quiet ones.
 	changeMu   sync.Mutex
 	lastChange map[string]int64 // Now() of the last invalidation
-	start      time.Time        // origin of Now(), a monotonic clock
+	clock      func() time.Time // what Now() reads
+	start      time.Time        // origin of Now()
 	// epoch changes whenever change times may have been lost: the table
 	// was reset, a connection (and its tracking) broke, or everything was
 	// invalidated. Whoever relies on "no change since T" must also check
@@ -90,11 +91,16 @@ type Registry struct {
 
 // NewRegistry returns a registry whose stores keep at most maxEntries entries
 // each (per connection). maxEntries <= 0 means 1.
-func NewRegistry(maxEntries int) *Registry {
+func NewRegistry(maxEntries int) *Registry { return NewRegistryClock(maxEntries, time.Now) }
+
+// NewRegistryClock is NewRegistry with the clock of Now and LastChange
+// (tests move a fake one instead of sleeping).
+func NewRegistryClock(maxEntries int, clock func() time.Time) *Registry {
 	if maxEntries <= 0 {
 		maxEntries = 1
 	}
-	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), start: time.Now()}
+	// Now() starts at 1: a change time of 0 means none known.
+	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), clock: clock, start: clock().Add(-1)}
 	r.stores.Store(&[]*Store{})
 	return r
 }
@@ -162,10 +168,10 @@ func (r *Registry) Stats() Stats {
 // (forgetting only makes keys look quiet a little early).
 const maxTrackedChanges = 1 << 16
 
-// Now is the registry's clock (monotonic nanoseconds), the one LastChange
-// uses: take it before sending a read to later ask whether the key changed
-// since.
-func (r *Registry) Now() int64 { return int64(time.Since(r.start)) }
+// Now is the registry's clock (nanoseconds since it was made), the one
+// LastChange uses: take it before sending a read to later ask whether the
+// key changed since.
+func (r *Registry) Now() int64 { return int64(r.clock().Sub(r.start)) }
 
 // NoteChange records that keys are changing now without dropping anything
 // cached: the engine calls it before it sends a write, so that LastChange

@@ -12,6 +12,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -26,13 +27,7 @@ func openEmpty(t testing.TB) *meta.Engine {
 
 func openURL(t testing.TB, url string) *meta.Engine {
 	t.Helper()
-	ctx := context.Background()
-	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
-	return e
+	return voltest.Dial(t, url, meta.Options{NoBackgroundJobs: true})
 }
 
 // openFixture loads a captured volume into a fresh database.
@@ -87,13 +82,7 @@ func checkSame(t testing.TB, what string, want, got []byte) {
 // engine test does at its end.
 func checkVolume(t testing.TB, e *meta.Engine, opts fsck.Options) {
 	t.Helper()
-	rep, err := fsck.Recount(context.Background(), e.Client(), e.Keys(), opts)
-	if err != nil {
-		t.Fatalf("recount: %v", err)
-	}
-	if !rep.OK() {
-		t.Fatalf("volume inconsistent:\n%s", rep)
-	}
+	voltest.RecountWith(t, opts, e)
 }
 
 // keyCount is the number of keys of the engine's database.
@@ -108,7 +97,7 @@ func keyCount(t testing.TB, e *meta.Engine) int64 {
 
 // testFormat returns a minimal format for volumes built by the tests.
 func testFormat(name string, trashDays int) *codec.Format {
-	return &codec.Format{Name: name, UUID: "00000000-0000-0000-0000-000000000001",
-		Storage: "file", Bucket: "/tmp/b/", BlockSize: 4096, TrashDays: trashDays, MetaVersion: 1, DirStats: true,
-		Tiers: map[uint8]codec.Tier{0: {}}}
+	f := voltest.Format(name)
+	f.Bucket, f.TrashDays = "/tmp/b/", trashDays
+	return f
 }

@@ -10,72 +10,36 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
-// volume is a fresh formatted volume on the shared test server. Damage is
-// injected with raw commands on another connection; checks then run on a
-// new engine (fresh), whose cache cannot hold values from before the damage.
+// volume is a fresh formatted volume on the shared test server (see
+// voltest). Damage is injected with raw commands on another connection;
+// checks then run on a new engine (fresh), whose cache cannot hold values
+// from before the damage. Set Dirty when the test leaves damage fsck
+// cannot repair.
 type volume struct {
+	*voltest.Volume
 	t   *testing.T
 	url string
 	srv *redistest.Server
 	db  int
 	e   *meta.Engine
-	// dirty: the test leaves damage fsck cannot repair; skip the final
-	// recount.
-	dirty bool
 }
 
 func newVolume(t *testing.T, trashDays int, ugQuota bool) *volume {
 	t.Helper()
-	srv, db := redistest.NewDB(t)
-	v := &volume{t: t, url: srv.URL("redis", db), srv: srv, db: db}
-	ctx := context.Background()
-	e, err := meta.Open(ctx, v.url, meta.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &codec.Format{Name: "fsck", UUID: "00000000-0000-0000-0000-0000000000f5", Storage: "file", BlockSize: 4096,
-		TrashDays: trashDays, MetaVersion: 1, DirStats: true, UserGroupQuota: ugQuota, Tiers: map[uint8]codec.Tier{0: {}}}
-	if err := e.Init(ctx, f, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.NewSession(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	v.e = e
-	t.Cleanup(func() {
-		if !v.dirty && !t.Failed() {
-			e.Sync(ctx)
-			rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{})
-			if err != nil {
-				t.Errorf("recount: %v", err)
-			} else if !rep.OK() {
-				t.Errorf("volume inconsistent after the test:\n%s", rep)
-			}
-		}
-		e.Close(ctx)
-	})
-	return v
+	vv := voltest.New(t, voltest.Options{Format: func(f *codec.Format) {
+		f.Name, f.TrashDays, f.UserGroupQuota = "fsck", trashDays, ugQuota
+	}})
+	return &volume{Volume: vv, t: t, url: vv.URL, srv: vv.Srv, db: vv.DB, e: vv.E}
 }
 
 // fresh opens another engine on the volume, with an empty cache.
-func (v *volume) fresh() *meta.Engine {
-	v.t.Helper()
-	ctx := context.Background()
-	e, err := meta.Open(ctx, v.url, meta.Options{NoBackgroundJobs: true})
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	if err := e.NewSession(ctx, false); err != nil {
-		v.t.Fatal(err)
-	}
-	v.t.Cleanup(func() { e.Close(context.Background()) })
-	return e
-}
+func (v *volume) fresh() *meta.Engine { return v.Fresh() }
 
 func (v *volume) raw() rueidis.Client { return v.srv.Client(v.t, v.db) }
 

@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rueidisfs/rueidisfs/codec"
-	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/mdtest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
@@ -23,20 +22,8 @@ func TestTreeDirs(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	srv, db := redistest.NewDB(t)
 	ctx := context.Background()
-	e, err := meta.Open(ctx, srv.URL("redis", db), meta.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	f := &codec.Format{Name: "mdtest", UUID: "u", Storage: "file", BlockSize: 4096, TrashDays: 0, MetaVersion: 1, DirStats: true}
-	if err := e.Init(ctx, f, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.NewSession(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	e := voltest.New(t, voltest.Options{}).E
 	var lines []string
 	opts := mdtest.Options{Threads: 3, Dirs: 2, Depth: 2, Files: 4, Write: 100 << 20, Phases: []string{"stat", "readdir", "rename"}}
 	if err := mdtest.Run(ctx, e, "/bench", opts, nil, func(r mdtest.Result) { lines = append(lines, r.String()) }); err != nil {
@@ -57,11 +44,7 @@ func TestRun(t *testing.T) {
 	if s, err := e.Read(ctx, ino, 1); err != nil || len(s) != 1 || s[0].Len != 36<<20 {
 		t.Fatalf("chunk 1 %+v %v", s, err)
 	}
-	e.Sync(ctx)
-	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{})
-	if err != nil || !rep.OK() {
-		t.Fatalf("recount: %v\n%s", err, rep)
-	}
+	voltest.Recount(t, e)
 	// With every phase a run removes everything it made.
 	opts = mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3, Phases: mdtest.KnownPhases()}
 	if err := mdtest.Run(ctx, e, "/bench2", opts, nil, func(mdtest.Result) {}); err != nil {

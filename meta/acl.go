@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -111,7 +110,7 @@ func (e *Engine) SetFacl(ctx context.Context, ino Ino, aclType uint8, rule codec
 		if aclID(&attr, aclType) == oldID && attr.Mode == oldMode {
 			return nil
 		}
-		setTimes(&attr, time.Now(), false, false, true)
+		setTimes(&attr, e.now(), false, false, true)
 		tx.Set(key, string(attr.Marshal()))
 		tx.Log("SETFACL(%d,%d,%s)", ino, aclType, logEscape(string(r.Marshal())))
 		return nil

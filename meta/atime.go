@@ -37,7 +37,7 @@ func (e *Engine) touchAtime(ctx context.Context, ino Ino) {
 		if err != nil {
 			return err
 		}
-		now := time.Now()
+		now := e.now()
 		if !e.needAtimeUpdate(&a, now) {
 			return nil
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -101,7 +102,7 @@ func TestAbandonedJoinedRead(t *testing.T) {
 	ctxA, cancelA := context.WithCancel(bg)
 	aDone := make(chan error, 1)
 	go func() { _, err := e.GetAttr(ctxA, f); aDone <- err }()
-	eventually(t, "the first read reaches the held connection", func() bool { return proxy.Held() > 0 })
+	voltest.Eventually(t, 2*time.Second, "the first read reaches the held connection", voltest.Holds(func() bool { return proxy.Held() > 0 }))
 	jDone := make(chan error, 1)
 	joined := e.CacheStats().Joined
 	go func() {
@@ -111,7 +112,7 @@ func TestAbandonedJoinedRead(t *testing.T) {
 		}
 		jDone <- err
 	}()
-	eventually(t, "the second read joins the first", func() bool { return e.CacheStats().Joined > joined })
+	voltest.Eventually(t, 2*time.Second, "the second read joins the first", voltest.Holds(func() bool { return e.CacheStats().Joined > joined }))
 	cancelA()
 	if err := <-aDone; !errors.Is(err, context.Canceled) && !errors.Is(err, syscall.EINTR) {
 		t.Fatalf("abandoned read: %v", err)
@@ -139,21 +140,6 @@ func hasEntry(t *testing.T, e *meta.Engine, dir meta.Ino, name string) bool {
 	return false
 }
 
-// eventually polls cond until it holds and returns how long that took; it
-// fails the test after a bound well below the cache TTL.
-func eventually(t *testing.T, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < 2*time.Second {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	t.Fatalf("%s: change not seen after 2s", what)
-	return 0
-}
-
 // cachedReaderCases runs, for every kind of cached data, a read that warms
 // the reader's cache, then change() made by someone else, and waits until
 // the reader sees the change.
@@ -174,7 +160,7 @@ func runCacheCases(t *testing.T, r *meta.Engine, cases []cacheCase) {
 			t.Fatalf("%s: no cache hit after warming", c.name)
 		}
 		c.change()
-		d := eventually(t, c.name, func() bool { return c.seen(r) })
+		d := voltest.Eventually(t, 2*time.Second, c.name, voltest.Holds(func() bool { return c.seen(r) }))
 		t.Logf("%-28s seen after %v", c.name, d)
 	}
 }

@@ -171,7 +171,7 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 			return err
 		}
 		attr.Mtime, attr.Mtimensec = mtime.Unix(), uint32(mtime.Nanosecond())
-		setTimes(&attr, time.Now(), false, false, true)
+		setTimes(&attr, e.now(), false, false, true)
 		at := tx.WriteIndex()
 		tx.Do("RPUSH", ckey, rec)
 		tx.After(func(results []rueidis.RedisMessage) {

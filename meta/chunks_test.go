@@ -15,6 +15,7 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -453,7 +454,8 @@ func TestTruncateHugeSparse(t *testing.T) {
 }
 
 func TestTruncateRules(t *testing.T) {
-	v := newVolume(t, 1)
+	clk := voltest.NewClock() // times move only when the test says so
+	v := newVolumeWith(t, volumeOpts{trashDays: 1, engine: meta.Options{Clock: clk}})
 	e := v.e
 	f := mustCreate(t, e, as(1000), meta.RootInode, "f", 0o644)
 	mustWrite(t, e, f, 0, 0, 1, 100, 0, 100)
@@ -480,7 +482,7 @@ func TestTruncateRules(t *testing.T) {
 	}
 	// Same length: nothing changes, not even mtime.
 	a0, _ := e.GetAttr(bg, f)
-	time.Sleep(2 * time.Millisecond)
+	clk.Advance(time.Millisecond)
 	a1, err := e.Truncate(bg, f, 0, 60, false)
 	if err != nil || a1 != a0 {
 		t.Fatalf("truncate to the same length changed %+v into %+v (%v)", a0, a1, err)
@@ -545,7 +547,8 @@ func TestHardLinkedResize(t *testing.T) {
 }
 
 func TestFallocate(t *testing.T) {
-	v := newVolume(t, 0)
+	clk := voltest.NewClock() // times move only when the test says so
+	v := newVolumeWith(t, volumeOpts{engine: meta.Options{Clock: clk}})
 	e := v.e
 	f := mustCreate(t, e, as(1000), meta.RootInode, "f", 0o644)
 	d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o777)
@@ -596,7 +599,7 @@ func TestFallocate(t *testing.T) {
 	}
 	// KEEP_SIZE past the end: no growth, but mtime moves.
 	a0, _ := e.GetAttr(bg, f)
-	time.Sleep(2 * time.Millisecond)
+	clk.Advance(time.Millisecond)
 	if n, err := e.Fallocate(bg, f, keep, 3*chunk, 10); err != nil || n != a0.Length {
 		t.Fatalf("keep size: %d %v", n, err)
 	}

@@ -57,7 +57,7 @@ func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err
 			}
 		}
 		r = deletion(ino, attr)
-		e.queueRemoval(tx, r, 0, time.Now())
+		e.queueRemoval(tx, r, 0, e.now())
 		tx.Log("DELSUSTAINED(0,%d)", ino)
 		return nil
 	})

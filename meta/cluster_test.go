@@ -12,6 +12,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/internal/faulttest"
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/mdtest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
@@ -172,7 +173,7 @@ func clusterReplicaReads(t *testing.T, c *redistest.Cluster, url string, e *meta
 	// Redis 7.0 lists a replica in CLUSTER SLOTS only once a node has heard
 	// (through the cluster bus) that it replicated something; the client
 	// below learns the topology from any node.
-	await(t, 30*time.Second, "every node lists the slot's replica in CLUSTER SLOTS", func() error {
+	voltest.Eventually(t, 30*time.Second, "every node lists the slot's replica in CLUSTER SLOTS", func() error {
 		for _, n := range c.Nodes {
 			if !n.Running() {
 				continue
@@ -244,12 +245,12 @@ func clusterReplicaReads(t *testing.T, c *redistest.Cluster, url string, e *meta
 	}
 	inval := ro.CacheStats().Invalidations
 	chmod(t, e, f, 0o600)
-	await(t, 10*time.Second, "the replica reader sees the master's chmod", modeIs(ro, f, 0o600))
+	voltest.Eventually(t, 10*time.Second, "the replica reader sees the master's chmod", modeIs(ro, f, 0o600))
 	if ro.CacheStats().Invalidations == inval {
 		t.Fatal("the change was seen without an invalidation from the replica")
 	}
 	chmod(t, e, f, 0o640)
-	await(t, 10*time.Second, "the replica reader sees a second chmod", modeIs(ro, f, 0o640))
+	voltest.Eventually(t, 10*time.Second, "the replica reader sees a second chmod", modeIs(ro, f, 0o640))
 }
 
 // clusterReshard moves the volume's slot to another master while a
@@ -348,9 +349,9 @@ func clusterReshard(t *testing.T, c *redistest.Cluster, url string, e *meta.Engi
 	// The reader's entry from the old master was invalidated by MIGRATE;
 	// what it caches now comes from the new master and is invalidated there.
 	chmod(t, e, f, 0o600)
-	await(t, 10*time.Second, "the reader sees a chmod made after the migration", modeIs(reader, f, 0o600))
+	voltest.Eventually(t, 10*time.Second, "the reader sees a chmod made after the migration", modeIs(reader, f, 0o600))
 	chmod(t, e, f, 0o640)
-	await(t, 10*time.Second, "the reader sees a second chmod", modeIs(reader, f, 0o640))
+	voltest.Eventually(t, 10*time.Second, "the reader sees a second chmod", modeIs(reader, f, 0o640))
 	recount(t, e, reader)
 }
 
@@ -382,9 +383,9 @@ func clusterFailover(t *testing.T, c *redistest.Cluster, url string, e *meta.Eng
 	begin = time.Now()
 	chmod(t, e, f, 0o600)
 	t.Logf("first write after the failover took %v", time.Since(begin))
-	await(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o600))
+	voltest.Eventually(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o600))
 	chmod(t, e, f, 0o640)
-	await(t, 10*time.Second, "the reader sees a second chmod", modeIs(reader, f, 0o640))
+	voltest.Eventually(t, 10*time.Second, "the reader sees a second chmod", modeIs(reader, f, 0o640))
 	namespaceOps(t, e, "after-failover")
 	// The URL still names the dead node: new clients must not trip on it
 	// (rueidis sends keyless commands to any seed, the dead one included).

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/redis/rueidis"
 
@@ -282,7 +281,7 @@ func (e *Engine) swapRecords(ctx context.Context, ino Ino, indx uint32, vals []s
 				kept = append(kept, codec.DelSliceRecord{ID: r.ID, Size: r.Size})
 			}
 		}
-		args[4], args[5] = "1", codec.DelSlicesField(newID, time.Now().Unix())
+		args[4], args[5] = "1", codec.DelSlicesField(newID, e.now().Unix())
 		if len(kept) > 0 {
 			args[6] = string(codec.MarshalDelSliceRecords(kept))
 		}

@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"syscall"
-	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -62,7 +61,7 @@ func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout 
 		if err := e.checkGrowth(ctx, fout, &attr, d.space); err != nil {
 			return err
 		}
-		setTimes(&attr, time.Now(), false, true, true)
+		setTimes(&attr, e.now(), false, true, true)
 		if err := e.queueCopiedRecords(ctx, tx, fin, offIn, fout, offOut, n); err != nil {
 			return err
 		}

@@ -3,7 +3,9 @@ package meta_test
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -44,7 +46,7 @@ func TestCorruptValues(t *testing.T) {
 	}
 	v.srv.Do(t, v.db, "SET", "setting", "{not json")
 	// Another client's change reaches the cache within a moment.
-	eventually(t, "corrupt setting", func() bool { _, err = e.Load(bg, false); return err != nil })
+	voltest.Eventually(t, 2*time.Second, "corrupt setting", voltest.Holds(func() bool { _, err = e.Load(bg, false); return err != nil }))
 	check("setting", err, "setting")
 }
 

@@ -183,7 +183,7 @@ func (e *Engine) initNode(ctx context.Context, c Caller, attr, pattr *Attr, mode
 		return err
 	}
 	attr.Mode = inheritSetgid(c, attr.Typ, pattr, attr.Mode)
-	setTimes(attr, time.Now(), true, true, true)
+	setTimes(attr, e.now(), true, true, true)
 	return nil
 }
 
@@ -387,7 +387,7 @@ func (e *Engine) queueLink(tx *Tx, ino Ino, attr *Attr, parent Ino, pattr *Attr,
 	oldParent := attr.Parent
 	attr.Parent = 0
 	attr.Nlink++
-	setTimes(attr, time.Now(), false, false, true)
+	setTimes(attr, e.now(), false, false, true)
 	tx.HSet(e.keys.Entries(parent), name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
 	tx.PatchDir(e.keys.Inode(parent), pattr, 0)
 	tx.Set(e.keys.Inode(ino), string(attr.Marshal()))

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
-	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -18,60 +18,25 @@ import (
 // polling for what another client changed.
 
 // formatAt formats a new volume at url and returns an engine with a
-// registered session. The engine is closed when the test ends; the caller
-// checks consistency with recount.
+// registered session, closed when the test ends; the caller checks
+// consistency with recount.
 func formatAt(t *testing.T, url string, opts meta.Options) *meta.Engine {
 	t.Helper()
-	e := dialAt(t, url, opts)
-	f := &codec.Format{Name: "deploy", UUID: "00000000-0000-0000-0000-00000000d001", Storage: "file", BlockSize: 4096,
-		MetaVersion: 1, DirStats: true, Tiers: map[uint8]codec.Tier{0: {}}}
-	if err := e.Init(context.Background(), f, false); err != nil {
-		t.Fatalf("format %s: %v", url, err)
-	}
-	if err := e.NewSession(context.Background(), true); err != nil {
-		t.Fatalf("session on %s: %v", url, err)
-	}
-	return e
+	return voltest.At(t, url, voltest.Options{Engine: opts})
 }
 
 // openAt opens another client of the volume at url (a read-only one when
 // opts.ReadOnly is set), closed when the test ends.
 func openAt(t *testing.T, url string, opts meta.Options) *meta.Engine {
 	t.Helper()
-	e := dialAt(t, url, opts)
-	if err := e.NewSession(context.Background(), !opts.ReadOnly); err != nil {
-		t.Fatalf("session on %s: %v", url, err)
-	}
-	return e
-}
-
-// dialAt opens an engine at url, closed when the test ends.
-func dialAt(t *testing.T, url string, opts meta.Options) *meta.Engine {
-	t.Helper()
-	e, err := meta.Open(context.Background(), url, opts)
-	if err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
-	return e
+	return voltest.Open(t, url, opts)
 }
 
 // recount flushes the pending accounting of the engines and checks the
-// volume of the first one with fsck.Recount.
+// volume of the first one.
 func recount(t *testing.T, engines ...*meta.Engine) {
 	t.Helper()
-	ctx := context.Background()
-	for _, e := range engines {
-		e.Sync(ctx)
-	}
-	e := engines[0]
-	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{})
-	if err != nil {
-		t.Fatalf("recount: %v", err)
-	}
-	if !rep.OK() {
-		t.Fatalf("volume inconsistent:\n%s", rep)
-	}
+	voltest.Recount(t, engines...)
 }
 
 // commandCalls returns the calls= counter of every command in the server's
@@ -102,24 +67,6 @@ func readCalls(m map[string]int64) int64 {
 		n += m[c]
 	}
 	return n
-}
-
-// await polls cond every 2 ms until it returns nil, failing the test
-// with cond's last error after timeout. Used for what another client
-// changed, which this client learns through an invalidation push.
-func await(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, timeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // modeIs returns a condition: e sees inode ino with permission bits mode.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -137,7 +138,8 @@ func TestGetDirStat(t *testing.T) {
 // an operation racing with the recount is not counted twice; a directory
 // that stays busy is recounted after a few flushes all the same.
 func TestRecountWaitsForQuiet(t *testing.T) {
-	v := newVolume(t, 0)
+	clk := voltest.NewClock() // times move only when the test says so
+	v := newVolumeWith(t, volumeOpts{engine: meta.Options{Clock: clk}})
 	e := v.e
 	d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o755)
 	stored := func() (int64, bool) {
@@ -155,7 +157,7 @@ func TestRecountWaitsForQuiet(t *testing.T) {
 	if n, ok := stored(); ok {
 		t.Fatalf("recounted right after a write: %d inodes", n)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(1100 * time.Millisecond)
 	e.FlushDirStatsPeriodicForTest(bg)
 	if n, ok := stored(); !ok || n != 1 {
 		t.Fatalf("after a quiet second: %d inodes stored (%v), want 1", n, ok)

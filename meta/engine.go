@@ -106,6 +106,12 @@ type Options struct {
 	OverlaySize int
 	// Getenv reads the environment for meta URL options (default os.Getenv).
 	Getenv func(string) string
+	// Clock tells the time of every decision that depends on it: the times
+	// written into attributes, trash hour directories, session expiry, the
+	// ages of leaked inodes and deleted files, the quiet periods of the
+	// client-side cache (default: the system clock). Tests pass a clock
+	// they move instead of sleeping.
+	Clock Clock
 	// SliceDeleter connects the engine to the volume's object data, which
 	// is only known once the volume's format is: the engine calls it once,
 	// with the format, the first time it loads the format (Load,
@@ -124,6 +130,16 @@ type Options struct {
 	// this client (others may).
 	Compact CompactFunc
 }
+
+// Clock tells the time.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// now is the engine's time (Options.Clock).
+func (e *Engine) now() time.Time { return e.opts.Clock.Now() }
 
 // DeleteSliceFunc deletes the objects of slice id (of size bytes in total)
 // from the object storage. It must succeed when they are already gone: a
@@ -155,6 +171,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
 	}
 	if o.MountPoint == "" {
 		o.MountPoint = "rueidisfs"
@@ -230,7 +249,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 	for _, w := range warnings {
 		opts.Logger.Warn(w)
 	}
-	conn, err := redisconn.Dial(ctx, cfg, redisconn.Options{Logger: opts.Logger, ReadOnly: opts.ReadOnly})
+	conn, err := redisconn.Dial(ctx, cfg, redisconn.Options{Logger: opts.Logger, ReadOnly: opts.ReadOnly, Clock: opts.Clock.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +270,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 	}
 	if e.cache == nil {
 		// Keep the hooks total: a registry that no store ever joins.
-		e.cache = cachestore.NewRegistry(1)
+		e.cache = cachestore.NewRegistryClock(1, opts.Clock.Now)
 	}
 	e.life, e.endLife = context.WithCancel(context.Background())
 	e.inodes = idAllocator{e: e, key: e.keys.NextInode(), batch: inodeBatch, skipBelow: 2}

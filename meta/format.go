@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -121,7 +120,7 @@ func (e *Engine) Init(ctx context.Context, f *codec.Format, force bool) error {
 	if err != nil {
 		return fmt.Errorf("encode format: %w", err)
 	}
-	now := time.Now().Unix()
+	now := e.now().Unix()
 	cmds := e.rdb.B()
 	batch := make([]rueidisCompleted, 0, 4+len(drop))
 	for _, k := range drop {

@@ -23,7 +23,7 @@ func (e *Engine) startCleanupJobs(ctx context.Context) {
 	e.startMaintenanceJobs(ctx)
 	e.goSession(func() {
 		e.periodic(ctx, cleanupInterval, e.keys.LastCleanupFiles(), func(ctx context.Context) {
-			if _, err := e.Cleanup().PurgeDeletedFilesBefore(ctx, time.Now().Add(-deletedFileDelay), 600000); err != nil {
+			if _, err := e.Cleanup().PurgeDeletedFilesBefore(ctx, e.now().Add(-deletedFileDelay), 600000); err != nil {
 				e.log.Warn(fmt.Sprintf("clean up deleted files: %v", err))
 			}
 		})

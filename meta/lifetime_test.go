@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -96,7 +97,7 @@ func TestCloseCancelsBackgroundWork(t *testing.T) {
 	if err := e.Unlink(bg, meta.RootInode, "f", true); err != nil {
 		t.Fatal(err)
 	}
-	await(t, 10*time.Second, "purge started", func() error {
+	voltest.Eventually(t, 10*time.Second, "purge started", func() error {
 		if !started.Load() {
 			return errors.New("the slice deletion was not called")
 		}
@@ -142,14 +143,14 @@ func TestFenceRace(t *testing.T) {
 			}
 		}()
 	}
-	await(t, 10*time.Second, "the workers run", func() error {
+	voltest.Eventually(t, 10*time.Second, "the workers run", func() error {
 		if made.Load() < 20 {
 			return errors.New("fewer than 20 directories made")
 		}
 		return nil
 	})
 	v.do("DEL", e.Keys().Setting())
-	await(t, 10*time.Second, "the engine fences itself", func() error {
+	voltest.Eventually(t, 10*time.Second, "the engine fences itself", func() error {
 		if refused.Load() == 0 {
 			return errors.New("no mutation refused yet")
 		}

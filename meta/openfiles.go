@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -150,7 +149,7 @@ func (e *Engine) deleteSustained(ctx context.Context, sid uint64, ino Ino) error
 			return err
 		}
 		r = deletion(ino, attr)
-		e.queueRemoval(tx, r, 0, time.Now())
+		e.queueRemoval(tx, r, 0, e.now())
 		tx.Do("SREM", e.keys.Sustained(sid), ino.String())
 		tx.Log("DELSUSTAINED(%d,%d)", sid, ino)
 		return nil

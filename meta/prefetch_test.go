@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -19,8 +20,9 @@ func TestDirPrefetch(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		mustCreate(t, v.e, bg, d, fmt.Sprintf("f%d", i), 0o644)
 	}
-	r := v.open(meta.Options{})
-	time.Sleep(30 * time.Millisecond)
+	clk := voltest.NewClock()
+	r := v.open(meta.Options{Clock: clk})
+	clk.Advance(30 * time.Millisecond) // the directory looks quiet to the new client
 	before := r.CacheStats().Misses
 	for i := 0; i < 100; i++ {
 		if _, _, err := r.Lookup(bg, d, fmt.Sprintf("f%d", i)); err != nil {
@@ -37,10 +39,10 @@ func TestDirPrefetch(t *testing.T) {
 	if _, err := v.e.SetAttrForTest(bg, lookupOK(t, r, d, "f50"), 0o600, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "attribute change after prefetch", func() bool {
+	voltest.Eventually(t, 2*time.Second, "attribute change after prefetch", voltest.Holds(func() bool {
 		_, a, _ := r.Lookup(bg, d, "f50")
 		return a.Mode == 0o600
-	})
+	}))
 }
 
 func lookupOK(t *testing.T, e *meta.Engine, dir meta.Ino, name string) meta.Ino {
@@ -74,7 +76,7 @@ func TestDirSnapshotInvalidation(t *testing.T) {
 	probes := 0
 	prefetched := func() {
 		t.Helper()
-		eventually(t, "prefetch", func() bool {
+		voltest.Eventually(t, 2*time.Second, "prefetch", voltest.Holds(func() bool {
 			before := r.CacheStats().Misses
 			for name := range present {
 				lookupOK(t, r, d, name)
@@ -84,7 +86,7 @@ func TestDirSnapshotInvalidation(t *testing.T) {
 				t.Fatalf("lookup of an absent name: %v", err)
 			}
 			return r.CacheStats().Misses == before
-		})
+		}))
 	}
 	prefetched()
 	// Absent names are answered from the snapshot until another client
@@ -94,7 +96,7 @@ func TestDirSnapshotInvalidation(t *testing.T) {
 	}
 	mustCreate(t, w, bg, d, "new", 0o644)
 	present["new"] = true
-	eventually(t, "create by another client", func() bool { _, _, err := r.Lookup(bg, d, "new"); return err == nil })
+	voltest.Eventually(t, 2*time.Second, "create by another client", voltest.Holds(func() bool { _, _, err := r.Lookup(bg, d, "new"); return err == nil }))
 
 	// This client's own unlink is seen at once.
 	prefetched()

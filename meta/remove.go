@@ -321,7 +321,7 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 		if err := e.checkRemoval(tx, c, &pattr, r, false); err != nil {
 			return err
 		}
-		now := time.Now()
+		now := e.now()
 		e.decideRemoval(r, now)
 		tx.HDel(dkey, name)
 		if !parent.IsTrash() {
@@ -387,7 +387,7 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 		if err := e.checkRemoval(tx, c, &pattr, r, true); err != nil {
 			return err
 		}
-		now := time.Now()
+		now := e.now()
 		e.decideRemoval(r, now)
 		tx.HDel(dkey, name)
 		if !parent.IsTrash() {
@@ -471,7 +471,7 @@ func (e *Engine) batchUnlinkOnce(ctx context.Context, parent Ino, batch []Entry,
 		if !parent.IsTrash() {
 			tx.PatchDir(pkey, &pattr, 0)
 		}
-		now := time.Now()
+		now := e.now()
 		for _, r := range live {
 			if latest[r.ino] != r && r.attr.Nlink > 0 && r.trash == 0 {
 				// Superseded by a later removal of the same inode in this
@@ -542,7 +542,7 @@ func (e *Engine) txBatchEntries(tx *Tx, parent Ino, batch []Entry, trash Ino) ([
 // attribute as left by the previous one, and latest maps every inode to its
 // last removal.
 func (e *Engine) txBatchDecide(tx *Tx, c Caller, pattr *Attr, live []*removal) (latest map[Ino]*removal, err error) {
-	now := time.Now()
+	now := e.now()
 	latest = map[Ino]*removal{}
 	for _, r := range live {
 		if prev := latest[r.ino]; prev != nil {

@@ -131,7 +131,7 @@ func (e *Engine) txRename(ctx context.Context, tx *Tx, rn *rename) error {
 	if err := e.txRenameParents(ctx, tx, rn); err != nil {
 		return err
 	}
-	now := time.Now()
+	now := e.now()
 	if dok {
 		if err := e.txRenameTarget(ctx, tx, rn, dent, now); err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -61,7 +60,7 @@ func (e *Engine) Truncate(ctx context.Context, ino Ino, flags uint8, length uint
 		}
 		old := attr.Length
 		attr.Length = length
-		setTimes(&attr, time.Now(), false, true, true)
+		setTimes(&attr, e.now(), false, true, true)
 		tx.Set(key, marshalAttr(&attr))
 		e.queueTruncateHoles(tx, ino, left, right, middle)
 		tx.IncrBy(e.keys.UsedSpace(), d.space)
@@ -219,7 +218,7 @@ func (e *Engine) Fallocate(ctx context.Context, ino Ino, mode uint8, off, size u
 			return err
 		}
 		attr.Length = length
-		setTimes(&attr, time.Now(), false, true, true)
+		setTimes(&attr, e.now(), false, true, true)
 		tx.Set(key, marshalAttr(&attr))
 		if mode&(codec.FallocZeroRange|codec.FallocPunchHole) != 0 && off < old {
 			end := min(off+size, old)

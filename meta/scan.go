@@ -199,7 +199,7 @@ func (in Inspector) leakedInodes(ctx context.Context) ([]LeakedInode, error) {
 	if err != nil {
 		return nil, err
 	}
-	cutoff := time.Now().Add(-leakedInodeAge)
+	cutoff := e.now().Add(-leakedInodeAge)
 	var leaked []LeakedInode
 	err = e.scanKeys(ctx, "i*", func(keys []string) error {
 		var names []string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -85,7 +86,7 @@ func TestSentinel(t *testing.T) {
 		}
 		inval := ro.CacheStats().Invalidations
 		chmod(t, e, f, 0o600)
-		await(t, 10*time.Second, "the replica reader sees the master's chmod", modeIs(ro, f, 0o600))
+		voltest.Eventually(t, 10*time.Second, "the replica reader sees the master's chmod", modeIs(ro, f, 0o600))
 		if ro.CacheStats().Invalidations == inval {
 			t.Fatal("the change was seen without an invalidation from the replica")
 		}
@@ -109,7 +110,7 @@ func TestSentinel(t *testing.T) {
 		begin = time.Now()
 		chmod(t, e, f, 0o640)
 		t.Logf("first write after the failover took %v", time.Since(begin))
-		await(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o640))
+		voltest.Eventually(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o640))
 		namespaceOps(t, e, "after-failover")
 	})
 
@@ -121,7 +122,7 @@ func TestSentinel(t *testing.T) {
 		begin = time.Now()
 		chmod(t, e, f, 0o604)
 		t.Logf("first write after the failover took %v", time.Since(begin))
-		await(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o604))
+		voltest.Eventually(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o604))
 		namespaceOps(t, e, "after-kill")
 	})
 	recount(t, e, reader)

@@ -45,7 +45,7 @@ type Plock struct {
 func (e *Engine) SID() uint64 { return e.sid.Load() }
 
 func (e *Engine) expireTime() int64 {
-	return time.Now().Add(5 * e.opts.Heartbeat).Unix()
+	return e.now().Add(5 * e.opts.Heartbeat).Unix()
 }
 
 func (e *Engine) sessionInfo() string {
@@ -55,7 +55,7 @@ func (e *Engine) sessionInfo() string {
 		HostName:   host,
 		IPAddrs:    localIPs(),
 		MountPoint: e.opts.MountPoint,
-		MountTime:  time.Now(),
+		MountTime:  e.now(),
 		ProcessID:  os.Getpid(),
 	}
 	b, err := json.Marshal(&info)
@@ -210,7 +210,7 @@ func (e *Engine) refreshSession(ctx context.Context, sid uint64) error {
 // interval" rule: the job runs only if the timestamp key is older than
 // interval seconds, and this client atomically sets it to now.
 func (e *Engine) electJob(ctx context.Context, key string, interval int64) (bool, error) {
-	now := time.Now().Unix()
+	now := e.now().Unix()
 	won := false
 	err := e.runTx(ctx, func(tx *Tx) error {
 		won = false
@@ -261,7 +261,7 @@ func (e *Engine) CloseSession(ctx context.Context) error {
 // releasing their locks and deleting their sustained inodes.
 func (c Cleaner) CleanStaleSessions(ctx context.Context) {
 	e := c.e
-	now := time.Now().Unix()
+	now := e.now().Unix()
 	sids, err := e.rdb.Do(ctx, e.rdb.B().Zrangebyscore().Key(e.keys.AllSessions()).Min("-inf").
 		Max(strconv.FormatInt(now, 10)).Limit(0, 1000).Build()).AsStrSlice()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -65,7 +66,7 @@ func TestSessionRegistration(t *testing.T) {
 		t.Fatalf("session info %+v", si)
 	}
 	// The heartbeat moves the expiry forward.
-	eventually(t, "heartbeat", func() bool { return score() > first })
+	voltest.Eventually(t, 2*time.Second, "heartbeat", voltest.Holds(func() bool { return score() > first }))
 
 	sessions, err := v.e.Inspect().Sessions(bg)
 	if err != nil {

@@ -44,7 +44,7 @@ func (e *Engine) SetAttr(ctx context.Context, ino Ino, set codec.SetAttrMask, at
 			rule = &dup
 		}
 		req := *attr
-		now := time.Now()
+		now := e.now()
 		dirty, changed, err := e.mergeAttr(ctx, c, set, &cur, &req, now, rule)
 		if err != nil || !changed {
 			return err
@@ -80,7 +80,7 @@ func (e *Engine) CheckSetAttr(ctx context.Context, ino Ino, set codec.SetAttrMas
 		return err
 	}
 	req := *attr
-	_, _, err = e.mergeAttr(ctx, CallerOf(ctx), set, &cur, &req, time.Now(), nil)
+	_, _, err = e.mergeAttr(ctx, CallerOf(ctx), set, &cur, &req, e.now(), nil)
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -29,11 +30,12 @@ func setMode(t *testing.T, e *meta.Engine, ino meta.Ino, mode uint16, uid, gid u
 }
 
 func TestSetAttrBasics(t *testing.T) {
-	v := newVolume(t, 0)
+	clk := voltest.NewClock() // times move only when the test says so
+	v := newVolumeWith(t, volumeOpts{engine: meta.Options{Clock: clk}})
 	e := v.e
 	f := mustCreate(t, e, bg, meta.RootInode, "f", 0o644)
 	a0, _ := e.GetAttr(bg, f)
-	time.Sleep(2 * time.Millisecond)
+	clk.Advance(time.Millisecond)
 
 	req := meta.Attr{Mode: 0o600, Uid: 5, Gid: 6}
 	a, err := e.SetAttr(bg, f, codec.SetAttrMode, &req)
@@ -77,7 +79,7 @@ func TestSetAttrBasics(t *testing.T) {
 	if err != nil || a.Uid != 1000 || a.Gid != 2000 || a.Flags != codec.FlagSkipTrash || a.Tier != 3 {
 		t.Fatalf("chown/chattr/tier: %+v %v", a, err)
 	}
-	time.Sleep(2 * time.Millisecond)
+	clk.Advance(time.Millisecond)
 	b, err := e.SetAttr(bg, f, codec.SetAttrFlag, &meta.Attr{Flags: codec.FlagSkipTrash})
 	if err != nil || !after(b.Ctime, b.Ctimensec, a.Ctime, a.Ctimensec) {
 		t.Fatalf("same flags: %+v %v", b, err)
@@ -159,7 +161,8 @@ func TestSetAttrPermissions(t *testing.T) {
 }
 
 func TestSetAttrClearsSetID(t *testing.T) {
-	v := newVolume(t, 0)
+	clk := voltest.NewClock() // times move only when the test says so
+	v := newVolumeWith(t, volumeOpts{engine: meta.Options{Clock: clk}})
 	e := v.e
 	f := mustCreate(t, e, bg, meta.RootInode, "f", 0o644)
 	d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o755)
@@ -191,7 +194,7 @@ func TestSetAttrClearsSetID(t *testing.T) {
 			ctx = member
 		}
 		before, _ := e.GetAttr(bg, c.ino)
-		time.Sleep(time.Millisecond)
+		clk.Advance(time.Millisecond)
 		a, err := e.SetAttr(ctx, c.ino, c.set, &c.req)
 		if err != nil || a.Mode != c.result {
 			t.Errorf("%s: mode %o (%v), want %o", c.name, a.Mode, err, c.result)
@@ -302,7 +305,8 @@ func TestCheckSetAttr(t *testing.T) {
 // TestSetAttrACL: with an access ACL, chmod goes through the rule (owner,
 // mask or group, other); a changed rule is stored under a new id.
 func TestSetAttrACL(t *testing.T) {
-	v := newVolumeWith(t, volumeOpts{acl: true})
+	clk := voltest.NewClock() // times move only when the test says so
+	v := newVolumeWith(t, volumeOpts{acl: true, engine: meta.Options{Clock: clk}})
 	e := v.e
 	f := mustCreate(t, e, as(1000), meta.RootInode, "f", 0o644)
 	rule := codec.ACLRule{Owner: 6, Group: 4, Mask: 6, Other: 4, NamedUsers: []codec.ACLEntry{{ID: 1001, Perm: 6}}}
@@ -330,7 +334,7 @@ func TestSetAttrACL(t *testing.T) {
 
 	// The same mode again: the rule is unchanged and keeps its id, but the
 	// official client still counts a chmod of an ACL inode as a change.
-	time.Sleep(time.Millisecond)
+	clk.Advance(time.Millisecond)
 	b, err := e.SetAttr(as(1000), f, codec.SetAttrMode, &meta.Attr{Mode: 0o4640})
 	if err != nil || b.AccessACL != a.AccessACL || b.Mode != a.Mode || !after(b.Ctime, b.Ctimensec, a.Ctime, a.Ctimensec) {
 		t.Fatalf("same chmod with ACL: %+v (before %+v) %v", b, a, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -29,7 +30,7 @@ func tlsVolume(t *testing.T, e *meta.Engine, url string) {
 	reader := openAt(t, url, meta.Options{NoBackgroundJobs: true})
 	f := ino2(t, reader, "tls/moved")
 	chmod(t, e, f, 0o600)
-	await(t, 10*time.Second, "the reader sees the chmod", modeIs(reader, f, 0o600))
+	voltest.Eventually(t, 10*time.Second, "the reader sees the chmod", modeIs(reader, f, 0o600))
 	recount(t, e, reader)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -28,7 +27,7 @@ func (e *Engine) trashDir(ctx context.Context) (Ino, error) {
 	if f == nil || f.TrashDays <= 0 {
 		return 0, nil
 	}
-	name := codec.TrashHourName(time.Now())
+	name := codec.TrashHourName(e.now())
 	e.trash.mu.Lock()
 	defer e.trash.mu.Unlock()
 	if e.trash.name == name {
@@ -75,7 +74,7 @@ func (e *Engine) ensureTrashHour(ctx context.Context, name string) (Ino, error) 
 			return nil
 		}
 		attr := Attr{Typ: codec.TypeDirectory, Mode: 0o555, Nlink: 2, Length: codec.DirLength, Parent: TrashInode}
-		setTimes(&attr, time.Now(), true, true, true)
+		setTimes(&attr, e.now(), true, true, true)
 		tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
 		tx.HSet(dkey, name, string(codec.Entry{Typ: codec.TypeDirectory, Inode: ino}.Marshal()))
 		e.queueEmptyDirStats(tx, ino)

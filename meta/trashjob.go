@@ -79,14 +79,14 @@ func (e *Engine) runTrashJob(ctx context.Context) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		edge := time.Now().Add(-time.Duration(24*days+2) * time.Hour)
+		edge := e.now().Add(-time.Duration(24*days+2) * time.Hour)
 		if n, err := e.Cleanup().ExpireTrash(ctx, edge, nil); err != nil && ctx.Err() == nil {
 			e.log.Warn(fmt.Sprintf("clean up trash: deleted %d entries, then: %v", n, err))
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		edge := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
+		edge := e.now().Add(-time.Duration(days) * 24 * time.Hour)
 		if n, err := e.Cleanup().ReleaseDelayedSlices(ctx, edge); err != nil && ctx.Err() == nil {
 			e.log.Warn(fmt.Sprintf("clean up delayed slices: released %d slices, then: %v", n, err))
 		}

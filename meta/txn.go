@@ -164,7 +164,7 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 // commit sends the transaction. It returns the per-write results on success,
 // or the current state of every condition when a condition failed.
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
-	call := encodeTx(tx, e.newMarker(), time.Now())
+	call := encodeTx(tx, e.newMarker(), e.now())
 	e.noteWriting(tx)
 	reply, err := e.execMutation(ctx, e.txnScript, call.keys, call.args, true)
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
@@ -660,7 +660,7 @@ func (tx *Tx) IncrBy(key string, delta int64) {
 func (tx *Tx) PatchDir(key string, dir *Attr, delta int) {
 	if delta == 0 && dir != nil {
 		mtime := time.Unix(dir.Mtime, int64(dir.Mtimensec))
-		if time.Since(mtime) < tx.e.opts.SkipDirMtime {
+		if tx.e.now().Sub(mtime) < tx.e.opts.SkipDirMtime {
 			return
 		}
 	}
@@ -688,7 +688,7 @@ func (tx *Tx) Log(format string, args ...any) {
 
 // changeLogEntry formats {sec}.{nsec}|{op}|({sid},{txnId}).
 func (e *Engine) changeLogEntry(op string) string {
-	now := time.Now()
+	now := e.now()
 	return fmt.Sprintf("%d.%09d|%s|(%d,%d)", now.Unix(), now.Nanosecond(), op, e.sid.Load(), e.txnID.Add(1))
 }
 

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -305,15 +307,15 @@ func TestXattrTwoClients(t *testing.T) {
 	_, err := other.GetXattr(ctx, ino, "user.a") // cached as absent
 	expectErrno(t, "first get", err, syscall.ENODATA)
 	mustNil(t, "set", v.e.SetXattr(ctx, ino, "user.a", []byte("1"), 0))
-	eventually(t, "xattr change from another client", func() bool {
+	voltest.Eventually(t, 2*time.Second, "xattr change from another client", voltest.Holds(func() bool {
 		got, err := other.GetXattr(ctx, ino, "user.a")
 		return err == nil && string(got) == "1"
-	})
+	}))
 	mustNil(t, "remove", v.e.RemoveXattr(ctx, ino, "user.a"))
-	eventually(t, "xattr change from another client", func() bool {
+	voltest.Eventually(t, 2*time.Second, "xattr change from another client", voltest.Holds(func() bool {
 		names, err := other.ListXattr(ctx, ino)
 		return err == nil && len(names) == 0
-	})
+	}))
 }
 
 // changeLog turns the change log on and returns a function reading the

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/metrics"
 )
@@ -16,14 +16,10 @@ import (
 func TestMain(m *testing.M) { redistest.Main(m) }
 
 func TestServe(t *testing.T) {
-	srv, db := redistest.NewDB(t)
 	ctx := context.Background()
-	e, err := meta.Open(ctx, srv.URL("redis", db), meta.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	if err := e.Init(ctx, &codec.Format{Name: "m", UUID: "u", Storage: "file", BlockSize: 4096, MetaVersion: 1, DirStats: true}, false); err != nil {
+	srv, db := redistest.NewDB(t)
+	e := voltest.Dial(t, srv.URL("redis", db), meta.Options{}) // no session: the mkdir is the one commit
+	if err := e.Init(ctx, voltest.Format("m"), false); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.Mkdir(ctx, meta.RootInode, "d", 0o755, 0); err != nil {

@@ -40,6 +40,9 @@ type Options struct {
 	// SkipServerChecks skips INFO and the eviction-policy fix (tools that
 	// only need a raw connection).
 	SkipServerChecks bool
+	// Clock is the clock of the client-side cache's change times
+	// (default time.Now).
+	Clock func() time.Time
 }
 
 // ClusterRefreshInterval is how often a Cluster client re-reads the
@@ -146,7 +149,11 @@ func (d *dialer) client(cache bool) (rueidis.Client, *cachestore.Registry, error
 	}
 	var reg *cachestore.Registry
 	if cache {
-		reg = cachestore.NewRegistry(d.cfg.ClientCacheSize)
+		clock := d.opts.Clock
+		if clock == nil {
+			clock = time.Now
+		}
+		reg = cachestore.NewRegistryClock(d.cfg.ClientCacheSize, clock)
 		o.NewCacheStoreFn = reg.NewStoreFn()
 	} else {
 		o.DisableCache = true

@@ -14,6 +14,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -35,17 +36,6 @@ func create(t *testing.T, e *meta.Engine, parent meta.Ino, name string) meta.Ino
 		t.Fatal(err)
 	}
 	return ino
-}
-
-// eventually waits up to 2 s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for start := time.Now(); time.Since(start) < 2*time.Second; time.Sleep(100 * time.Microsecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("%s: change not seen after 2s", what)
 }
 
 // TestNoStaleReadsAfterReconnect: values cached before a connection drop, a
@@ -122,10 +112,10 @@ func TestNoStaleReadsAfterReconnect(t *testing.T) {
 	if err := srv.Do(t, 1, "FLUSHDB").Error(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "FLUSHDB", func() bool {
+	voltest.Eventually(t, 2*time.Second, "FLUSHDB", voltest.Holds(func() bool {
 		_, err := r.GetAttr(ctx, f)
 		return errors.Is(err, syscall.ENOENT)
-	})
+	}))
 }
 
 // TestSnapshotAfterReconnect: a directory snapshot (a prefetched directory
@@ -148,7 +138,7 @@ func TestSnapshotAfterReconnect(t *testing.T) {
 	// Wait for the snapshot: only a snapshot answers a name never asked
 	// before without going to Redis.
 	probe := 0
-	eventually(t, "prefetch", func() bool {
+	voltest.Eventually(t, 2*time.Second, "prefetch", voltest.Holds(func() bool {
 		for i := 0; i < 50; i++ {
 			if _, _, err := r.Lookup(ctx, d, fmt.Sprintf("f%d", i)); err != nil {
 				t.Fatal(err)
@@ -160,15 +150,15 @@ func TestSnapshotAfterReconnect(t *testing.T) {
 			t.Fatalf("absent name: %v", err)
 		}
 		return r.CacheStats().Misses == before
-	})
+	}))
 	srv.Do(t, db, "CLIENT", "KILL", "TYPE", "normal")
 	if err := w.Unlink(ctx, d, "f9", false); err != nil { // sent again on a new connection
 		t.Fatal(err)
 	}
-	eventually(t, "unlink while disconnected", func() bool {
+	voltest.Eventually(t, 2*time.Second, "unlink while disconnected", voltest.Holds(func() bool {
 		_, _, err := r.Lookup(ctx, d, "f9")
 		return errors.Is(err, syscall.ENOENT)
-	})
+	}))
 	for i := 0; i < 50; i++ {
 		if _, _, err := r.Lookup(ctx, d, fmt.Sprintf("f%d", i)); (err == nil) == (i == 9) {
 			t.Fatalf("f%d after reconnect: %v", i, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -25,33 +26,15 @@ const workers = 6
 // test ends.
 func format(t *testing.T, url string) *meta.Engine {
 	t.Helper()
-	ctx := context.Background()
-	e, err := meta.Open(ctx, url, meta.Options{})
-	if err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
-	f := &codec.Format{Name: "faults", UUID: "00000000-0000-0000-0000-00000000fa17", Storage: "file", BlockSize: 4096,
-		MetaVersion: 1, DirStats: true, Tiers: map[uint8]codec.Tier{0: {}}}
-	if err := e.Init(ctx, f, false); err != nil {
-		t.Fatalf("format: %v", err)
-	}
-	if err := e.NewSession(ctx, true); err != nil {
-		t.Fatalf("session: %v", err)
-	}
-	return e
+	return voltest.At(t, url, voltest.Options{Format: func(f *codec.Format) { f.Name = "faults" }})
 }
 
-// open opens another client of the volume at url.
+// open opens another client of the volume at url, without background jobs
+// and with a session that does not register.
 func open(t *testing.T, url string) *meta.Engine {
 	t.Helper()
-	ctx := context.Background()
-	e, err := meta.Open(ctx, url, meta.Options{NoBackgroundJobs: true})
-	if err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
-	if err := e.NewSession(ctx, false); err != nil {
+	e := voltest.Dial(t, url, meta.Options{NoBackgroundJobs: true})
+	if err := e.NewSession(context.Background(), false); err != nil {
 		t.Fatalf("session: %v", err)
 	}
 	return e
