@@ -43,7 +43,7 @@ func (s *Store) readBlock(ctx context.Context, key string, blen int, p []byte, b
 	}
 	// Uncompressed: a small part of a block is read with a range request,
 	// and the whole block fetched for the cache in the background.
-	if s.codec.Seekable() && (boff > 0 && len(p) <= blen/4) {
+	if s.codec.Seekable() && !s.conf.WholeObjects && boff > 0 && len(p) <= blen/4 {
 		err := s.readRange(ctx, key, p, boff)
 		if err == nil {
 			s.prefetch.add(key, blen)

@@ -61,6 +61,9 @@ type Config struct {
 	BlockSize   int    // bytes, from the format (BlockSize KiB × 1024)
 	Compression string // from the format: none, lz4, zstd
 	HashPrefix  bool   // from the format
+	// WholeObjects: the storage cannot read part of an object cheaply
+	// (an encrypted volume decrypts whole objects), so no range reads.
+	WholeObjects bool
 
 	// BufferSize bounds the memory of write buffers (default 300 MiB):
 	// writers wait while more is in use and uploads are under way.

@@ -303,3 +303,39 @@ func TestBufferBackPressure(t *testing.T) {
 		t.Fatalf("%d bytes still charged after Finish", u)
 	}
 }
+
+// TestRangeReads: on an uncompressed volume a small piece of a block (not
+// at its start) is read with a range request, then the whole block is
+// fetched in the background; compressed volumes and storages that only
+// read whole objects (encryption) fetch whole blocks.
+func TestRangeReads(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		conf   Config
+		ranged bool
+	}{
+		{"none", Config{}, true},
+		{"zstd", Config{Compression: "zstd"}, false},
+		{"whole objects", Config{WholeObjects: true}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := datatest.NewDir(t)
+			f := datatest.NewFaulty(st)
+			c.conf.Prefetch = 1
+			s := newStore(t, f, c.conf)
+			data := randomBytes(8, 2*s.BlockSize())
+			writeSlice(t, s, 81, data)
+			got, err := readSlice(s, 81, len(data), 1000, 100)
+			if err != nil || !bytes.Equal(got, data[1000:1100]) {
+				t.Fatalf("read: %v", err)
+			}
+			key := "chunks/0/0/81_0_65536"
+			if ranged := f.RangedGets(key) > 0; ranged != c.ranged {
+				t.Fatalf("range request made: %v, want %v", ranged, c.ranged)
+			}
+			if c.ranged {
+				waitFor(t, "the prefetch of the whole block", func() bool { return s.mem.contains(key) })
+			}
+		})
+	}
+}

@@ -63,6 +63,7 @@ func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error)
 		BlockSize:       objstore.BlockSize(f),
 		Compression:     f.Compression,
 		HashPrefix:      f.HashPrefix,
+		WholeObjects:    f.EncryptKey != "",
 		MaxUploads:      c.Int("max-uploads"),
 		MaxDownloads:    c.Int("max-downloads"),
 		UploadRetries:   c.Int("io-retries"),

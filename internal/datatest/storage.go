@@ -67,12 +67,15 @@ type Faulty struct {
 	Storage
 	mu      sync.Mutex
 	gets    map[string]int
+	ranged  map[string]int // reads of part of an object
 	PutHook func(key string) error // a non-nil error fails the Put
 	GetHook func(key string) error // a non-nil error fails the Get
 }
 
 // NewFaulty wraps s.
-func NewFaulty(s Storage) *Faulty { return &Faulty{Storage: s, gets: map[string]int{}} }
+func NewFaulty(s Storage) *Faulty {
+	return &Faulty{Storage: s, gets: map[string]int{}, ranged: map[string]int{}}
+}
 
 func (f *Faulty) hooks() (put, get func(string) error) {
 	f.mu.Lock()
@@ -91,6 +94,9 @@ func (f *Faulty) SetHooks(put, get func(string) error) {
 func (f *Faulty) Get(ctx context.Context, key string, off, limit int64) (io.ReadCloser, error) {
 	f.mu.Lock()
 	f.gets[key]++
+	if off > 0 || limit >= 0 {
+		f.ranged[key]++
+	}
 	f.mu.Unlock()
 	if _, get := f.hooks(); get != nil {
 		if err := get(key); err != nil {
@@ -115,4 +121,11 @@ func (f *Faulty) Gets(key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.gets[key]
+}
+
+// RangedGets is how many reads of part of key there were.
+func (f *Faulty) RangedGets(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ranged[key]
 }
