@@ -67,7 +67,7 @@ type Faulty struct {
 	Storage
 	mu      sync.Mutex
 	gets    map[string]int
-	ranged  map[string]int // reads of part of an object
+	ranged  map[string]int         // reads of part of an object
 	PutHook func(key string) error // a non-nil error fails the Put
 	GetHook func(key string) error // a non-nil error fails the Get
 }
