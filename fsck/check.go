@@ -100,7 +100,7 @@ func (c *checker) update(i int, fn func(p *Problem)) {
 }
 
 func (c *checker) failed(path string, ino meta.Ino, err error) {
-	c.problem(Problem{Kind: "error", Key: c.e.Keys().Inode(ino), Path: path, Detail: err.Error()})
+	c.problem(Problem{Kind: KindError, Key: c.e.Keys().Inode(ino), Path: path, Detail: err.Error()})
 }
 
 // Check is the metadata part of `fsck --path`: it resolves opts.Path from
@@ -213,7 +213,7 @@ func (c *checker) resolve(ctx context.Context) (checkNode, error) {
 			if r.Attr.Typ != codec.TypeDirectory {
 				detail = fmt.Sprintf("attribute of inode %d (%s) is missing and cannot be repaired automatically; repair it manually or remove it", r.Inode, r.Attr.Typ)
 			}
-			c.problem(Problem{Kind: "missing-attr", Key: c.e.Keys().Inode(r.Inode), Path: n.path, Detail: detail})
+			c.problem(Problem{Kind: KindMissingAttr, Key: c.e.Keys().Inode(r.Inode), Path: n.path, Detail: detail})
 		}
 	}
 	if !n.hasAttr {
@@ -266,7 +266,7 @@ func (c *checker) checkOne(ctx context.Context, n checkNode) {
 	if n.attr.Typ != codec.TypeDirectory {
 		switch {
 		case !n.hasAttr:
-			c.problem(Problem{Kind: "dangling-entry", Key: c.e.Keys().Inode(n.ino), Path: n.path,
+			c.problem(Problem{Kind: KindDanglingEntry, Key: c.e.Keys().Inode(n.ino), Path: n.path,
 				Detail: fmt.Sprintf("attribute of %s inode %d is missing and cannot be repaired automatically", n.attr.Typ, n.ino)})
 		case n.attr.Typ == codec.TypeFile:
 			ss, err := c.e.Inspect().FileSlices(ctx, n.ino)
@@ -304,10 +304,10 @@ func (c *checker) checkDirAttr(ctx context.Context, n checkNode) bool {
 			return true
 		}
 		detail = fmt.Sprintf("nlink should be %d, but got %d", want, n.attr.Nlink)
-		p = c.problem(Problem{Kind: "nlink", Key: key, Path: n.path, Detail: detail})
+		p = c.problem(Problem{Kind: KindNlink, Key: key, Path: n.path, Detail: detail})
 	} else {
 		detail = "attribute of the directory is missing"
-		p = c.problem(Problem{Kind: "missing-attr", Key: key, Path: n.path, Detail: detail})
+		p = c.problem(Problem{Kind: KindMissingAttr, Key: key, Path: n.path, Detail: detail})
 	}
 	if !c.opts.Repair {
 		c.update(p, func(p *Problem) {
@@ -357,7 +357,7 @@ func (c *checker) checkDirStat(ctx context.Context, n checkNode) {
 	}
 	if !c.opts.Repair {
 		if detail != "" {
-			c.problem(Problem{Kind: "dirstat", Key: key, Path: n.path,
+			c.problem(Problem{Kind: KindDirStat, Key: key, Path: n.path,
 				Detail: detail + fmt.Sprintf("; please re-run with '--path %s --repair --sync-dir-stat' to fix it", n.path)})
 		}
 		return
@@ -370,11 +370,11 @@ func (c *checker) checkDirStat(ctx context.Context, n checkNode) {
 		if detail == "" {
 			detail = "sync of usage stat"
 		}
-		c.problem(Problem{Kind: "dirstat", Key: key, Path: n.path, Detail: detail + fmt.Sprintf("; repair failed: %v", err)})
+		c.problem(Problem{Kind: KindDirStat, Key: key, Path: n.path, Detail: detail + fmt.Sprintf("; repair failed: %v", err)})
 		return
 	}
 	if detail != "" {
-		c.problem(Problem{Kind: "dirstat", Key: key, Path: n.path, Detail: detail, Repaired: true})
+		c.problem(Problem{Kind: KindDirStat, Key: key, Path: n.path, Detail: detail, Repaired: true})
 	}
 }
 

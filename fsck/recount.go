@@ -33,7 +33,7 @@ import (
 
 // Problem is one inconsistency.
 type Problem struct {
-	Kind   string // short class, e.g. "nlink", "usedSpace", "dirstat"
+	Kind   string // short class, one of the Kind constants
 	Key    string // the key (and field) holding the wrong or dangling value
 	Detail string
 	// Path is the file-system path of the node concerned, when known
@@ -187,9 +187,9 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 	for dir, entries := range s.dirs {
 		dn := get(dir)
 		if !dn.hasAttr {
-			rep.add("dangling-dir", k.Entries(dir), "directory has %d entries but no attribute", len(entries))
+			rep.add(KindDanglingDir, k.Entries(dir), "directory has %d entries but no attribute", len(entries))
 		} else if dn.attr.Typ != codec.TypeDirectory {
-			rep.add("not-a-dir", k.Entries(dir), "entries hash of a %s", dn.attr.Typ)
+			rep.add(KindNotADir, k.Entries(dir), "entries hash of a %s", dn.attr.Typ)
 		}
 		for name, ent := range entries {
 			rep.Entries++
@@ -206,7 +206,7 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 				dn.subdirs++
 			}
 			if !cn.hasAttr {
-				rep.add("dangling-entry", k.Entries(dir)+" "+strconv.Quote(name), "names inode %d which has no attribute", ent.Inode)
+				rep.add(KindDanglingEntry, k.Entries(dir)+" "+strconv.Quote(name), "names inode %d which has no attribute", ent.Inode)
 				// Statistics count it the way clients recompute them:
 				// a node of length 0.
 				dn.stat.inodes++
@@ -214,7 +214,7 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 				continue
 			}
 			if cn.attr.Typ != ent.Typ {
-				rep.add("entry-type", k.Entries(dir)+" "+strconv.Quote(name), "entry type %s, attribute type %s", ent.Typ, cn.attr.Typ)
+				rep.add(KindEntryType, k.Entries(dir)+" "+strconv.Quote(name), "entry type %s, attribute type %s", ent.Typ, cn.attr.Typ)
 			}
 			dn.stat.inodes++
 			if cn.attr.Typ == codec.TypeFile {
@@ -244,11 +244,11 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 	}
 	if usedSpace != s.usedSpace {
 		rep.addFix(Fix{Action: FixUsedSpace, Old: s.usedSpace, Values: [3]int64{usedSpace}},
-			"usedSpace", k.UsedSpace(), "stored %d, recount %d", s.usedSpace, usedSpace)
+			KindUsedSpace, k.UsedSpace(), "stored %d, recount %d", s.usedSpace, usedSpace)
 	}
 	if usedInodes != s.totalInodes {
 		rep.addFix(Fix{Action: FixTotalInodes, Old: s.totalInodes, Values: [3]int64{usedInodes}},
-			"totalInodes", k.TotalInodes(), "stored %d, recount %d", s.totalInodes, usedInodes)
+			KindTotalInodes, k.TotalInodes(), "stored %d, recount %d", s.totalInodes, usedInodes)
 	}
 	if !opts.SkipDirStats {
 		s.checkDirStats(rep, nodes)
@@ -266,11 +266,11 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 	case ino == codec.RootInode || ino == codec.TrashInode:
 	case n.names == 0 && sustained:
 		if a.Nlink != 0 {
-			rep.add("sustained", key, "sustained inode has nlink %d, want 0", a.Nlink)
+			rep.add(KindSustained, key, "sustained inode has nlink %d, want 0", a.Nlink)
 		}
 	case n.names == 0 && s.detached[ino]:
 	case n.names == 0:
-		rep.add("leaked-inode", key, "%s is named by no directory entry", a.Typ)
+		rep.add(KindLeakedInode, key, "%s is named by no directory entry", a.Typ)
 	}
 	if a.Typ == codec.TypeDirectory {
 		want := uint32(2 + n.subdirs)
@@ -279,48 +279,48 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 		}
 		if a.Nlink != want {
 			rep.addFix(Fix{Action: FixNlink, Ino: ino, Old: int64(a.Nlink), Values: [3]int64{int64(want)}},
-				"nlink", key, "directory nlink %d, want %d", a.Nlink, want)
+				KindNlink, key, "directory nlink %d, want %d", a.Nlink, want)
 		}
 		if a.Length != codec.DirLength {
-			rep.add("dir-length", key, "directory length %d, want 4096", a.Length)
+			rep.add(KindDirLength, key, "directory length %d, want 4096", a.Length)
 		}
 		if n.names > 1 {
-			rep.add("dir-links", key, "directory has %d names", n.names)
+			rep.add(KindDirLinks, key, "directory has %d names", n.names)
 		}
 	} else if n.names > 0 && a.Nlink != uint32(n.names) {
 		rep.addFix(Fix{Action: FixNlink, Ino: ino, Old: int64(a.Nlink), Values: [3]int64{int64(n.names)}},
-			"nlink", key, "nlink %d, but %d entries name it", a.Nlink, n.names)
+			KindNlink, key, "nlink %d, but %d entries name it", a.Nlink, n.names)
 	}
 	// Parent tracking.
 	if ino != codec.RootInode && ino != codec.TrashInode && n.names > 0 {
 		if a.Parent > 0 {
 			if len(n.parents) != 1 || n.parents[a.Parent] == 0 {
-				rep.add("parent", key, "Parent is %d but entries are in %v", a.Parent, keysOf(n.parents))
+				rep.add(KindParent, key, "Parent is %d but entries are in %v", a.Parent, keysOf(n.parents))
 			}
 		} else {
 			if a.Typ == codec.TypeDirectory {
-				rep.add("parent", key, "directory with Parent 0")
+				rep.add(KindParent, key, "directory with Parent 0")
 			}
 			stored := s.parents[ino]
 			for p, cnt := range n.parents {
 				if stored[p] != int64(cnt) {
 					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: stored[p], Values: [3]int64{int64(cnt)}},
-						"parent-count", k.Parents(ino)+" "+p.String(), "stored %d, %d entries", stored[p], cnt)
+						KindParentCount, k.Parents(ino)+" "+p.String(), "stored %d, %d entries", stored[p], cnt)
 				}
 			}
 			for p, cnt := range stored {
 				if cnt > 0 && n.parents[p] == 0 {
 					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: cnt},
-						"parent-count", k.Parents(ino)+" "+p.String(), "stored %d, no entry", cnt)
+						KindParentCount, k.Parents(ino)+" "+p.String(), "stored %d, no entry", cnt)
 				}
 			}
 		}
 	}
 	if a.Typ == codec.TypeSymlink {
 		if _, ok := s.symlinks[ino]; !ok {
-			rep.add("symlink", k.Symlink(ino), "symlink without target")
+			rep.add(KindSymlink, k.Symlink(ino), "symlink without target")
 		} else if uint64(len(s.symlinks[ino])) != a.Length {
-			rep.add("symlink", key, "length %d, target has %d bytes", a.Length, len(s.symlinks[ino]))
+			rep.add(KindSymlink, key, "length %d, target has %d bytes", a.Length, len(s.symlinks[ino]))
 		}
 	}
 }
@@ -349,19 +349,19 @@ func (s *snapshot) checkDirStats(rep *Report, nodes map[codec.Ino]*node) {
 		}
 		if !ok {
 			rep.addFix(Fix{Action: FixDirStat, Ino: ino, Values: [3]int64{n.stat.length, n.stat.space, n.stat.inodes}},
-				"dirstat", k.DirUsedSpace()+" "+ino.String(), "missing (recount %d/%d/%d)", n.stat.length, n.stat.space, n.stat.inodes)
+				KindDirStat, k.DirUsedSpace()+" "+ino.String(), "missing (recount %d/%d/%d)", n.stat.length, n.stat.space, n.stat.inodes)
 			continue
 		}
 		if got != n.stat {
 			rep.addFix(Fix{Action: FixDirStat, Ino: ino, Values: [3]int64{n.stat.length, n.stat.space, n.stat.inodes}},
-				"dirstat", k.DirUsedSpace()+" "+ino.String(), "stored length/space/inodes %d/%d/%d, recount %d/%d/%d",
+				KindDirStat, k.DirUsedSpace()+" "+ino.String(), "stored length/space/inodes %d/%d/%d, recount %d/%d/%d",
 				got.length, got.space, got.inodes, n.stat.length, n.stat.space, n.stat.inodes)
 		}
 	}
 	for ino := range s.dirStats {
 		if n := nodes[ino]; n == nil || !n.hasAttr {
 			rep.addFix(Fix{Action: FixDropDirStat, Ino: ino},
-				"dirstat-orphan", k.DirUsedSpace()+" "+ino.String(), "statistics of a directory that does not exist")
+				KindDirStatStray, k.DirUsedSpace()+" "+ino.String(), "statistics of a directory that does not exist")
 		}
 	}
 }
@@ -401,13 +401,13 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 	}
 	for ino, q := range s.dirQuotas {
 		if n := nodes[ino]; n == nil || !n.hasAttr {
-			rep.add("quota-orphan", k.DirQuotaUsedInodes()+" "+ino.String(), "quota of a directory that does not exist")
+			rep.add(KindQuotaStray, k.DirQuotaUsedInodes()+" "+ino.String(), "quota of a directory that does not exist")
 			continue
 		}
 		sp, in := usage(ino, 0)
 		if q.usedSpace != sp || q.usedInodes != in {
 			rep.addFix(Fix{Action: FixDirQuota, Ino: ino, Values: [3]int64{sp, in}},
-				"dirquota", k.DirQuotaUsedSpace()+" "+ino.String(), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, sp, in)
+				KindDirQuota, k.DirQuotaUsedSpace()+" "+ino.String(), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, sp, in)
 		}
 	}
 	if !s.format.UserGroupQuota {
@@ -447,8 +447,8 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 			}
 		}
 	}
-	cmp(FixUserQuota, "userquota", k.UserQuotaUsedSpace(), s.userQuotas, users)
-	cmp(FixGroupQuota, "groupquota", k.GroupQuotaUsedSpace(), s.groupQuotas, groups)
+	cmp(FixUserQuota, KindUserQuota, k.UserQuotaUsedSpace(), s.userQuotas, users)
+	cmp(FixGroupQuota, KindGroupQuota, k.GroupQuotaUsedSpace(), s.groupQuotas, groups)
 }
 
 // checkOrphans reports keys that belong to inodes that do not exist.
@@ -457,27 +457,27 @@ func (s *snapshot) checkOrphans(rep *Report, nodes map[codec.Ino]*node) {
 	exists := func(ino codec.Ino) bool { n := nodes[ino]; return n != nil && n.hasAttr }
 	for ino := range s.symlinks {
 		if !exists(ino) {
-			rep.add("orphan", k.Symlink(ino), "symlink target of a missing inode")
+			rep.add(KindOrphan, k.Symlink(ino), "symlink target of a missing inode")
 		}
 	}
 	for ino := range s.xattrs {
 		if !exists(ino) {
-			rep.add("orphan", k.Xattrs(ino), "xattrs of a missing inode")
+			rep.add(KindOrphan, k.Xattrs(ino), "xattrs of a missing inode")
 		}
 	}
 	for ino := range s.parents {
 		if !exists(ino) {
-			rep.add("orphan", k.Parents(ino), "parent counts of a missing inode")
+			rep.add(KindOrphan, k.Parents(ino), "parent counts of a missing inode")
 		}
 	}
 	for ino, indexes := range s.chunkIndexes {
 		if exists(ino) || s.deleting[ino] {
 			if n := nodes[ino]; n != nil && n.hasAttr && n.attr.Typ != codec.TypeFile {
-				rep.add("orphan", k.Chunk(ino, indexes[0]), "chunk list of a %s", n.attr.Typ)
+				rep.add(KindOrphan, k.Chunk(ino, indexes[0]), "chunk list of a %s", n.attr.Typ)
 			}
 			continue
 		}
-		rep.add("orphan", k.Chunk(ino, indexes[0]), "chunk lists of a missing inode not queued in delfiles")
+		rep.add(KindOrphan, k.Chunk(ino, indexes[0]), "chunk lists of a missing inode not queued in delfiles")
 	}
 }
 
@@ -489,12 +489,12 @@ func (s *snapshot) checkSlices(rep *Report) {
 		stored, ok := s.sliceRefs[ref]
 		want := int64(n - 1)
 		if (!ok && want != 0) || (ok && stored != want) {
-			rep.add("sliceRef", k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "stored %d (absent=0), %d records reference it", stored, n)
+			rep.add(KindSliceRef, k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "stored %d (absent=0), %d records reference it", stored, n)
 		}
 	}
 	for ref, v := range s.sliceRefs {
 		if _, used := s.sliceUses[ref]; !used && v >= 0 {
-			rep.add("sliceRef", k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "count %d but no record references it", v)
+			rep.add(KindSliceRef, k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "count %d but no record references it", v)
 		}
 	}
 }
