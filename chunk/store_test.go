@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/rueidisfs/rueidisfs/internal/datatest"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -18,14 +17,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/compress"
 )
 
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 7))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32() >> 24)
-	}
-	return b
-}
+func randomBytes(seed uint64, n int) []byte { return datatest.RandomBytes(seed, n) }
 
 func newStore(t testing.TB, st Storage, conf Config) *Store {
 	t.Helper()

@@ -3,7 +3,6 @@ package fileio_test
 import (
 	"bytes"
 	"context"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -175,14 +174,7 @@ func (v *volume) readAll(name string) []byte {
 	return buf.Bytes()
 }
 
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 11))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32() >> 24)
-	}
-	return b
-}
+func randomBytes(seed uint64, n int) []byte { return datatest.RandomBytes(seed, n) }
 
 // model is the expected content of a file.
 type model []byte

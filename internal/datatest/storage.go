@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -128,4 +129,14 @@ func (f *Faulty) RangedGets(key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ranged[key]
+}
+
+// RandomBytes returns n pseudo-random bytes, the same for the same seed.
+func RandomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32() >> 24)
+	}
+	return b
 }
