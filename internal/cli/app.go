@@ -112,6 +112,7 @@ func (a *app) commands() []*cli.Command {
 		a.infoCommand(),
 		a.summaryCommand(),
 		a.rmrCommand(),
+		a.restoreCommand(),
 		a.catCommand(),
 		a.putCommand(),
 		a.compactCommand(),

@@ -27,7 +27,6 @@ func missingJuicefsCommands() []juicefsCommand {
 		{"warmup", true, "fill the cache of a mount"},
 		{"objbench", true, "test an object storage"},
 		{"clone", true, "copy a file or tree without copying its data"},
-		{"restore", true, "bring files back from the trash"},
 		{"sync", false, "copy data between storages"},
 		{"gateway", false, "S3 gateway"},
 		{"webdav", false, "WebDAV server"},
