@@ -113,6 +113,7 @@ func (a *app) commands() []*cli.Command {
 		a.summaryCommand(),
 		a.rmrCommand(),
 		a.restoreCommand(),
+		a.cloneCommand(),
 		a.catCommand(),
 		a.putCommand(),
 		a.compactCommand(),

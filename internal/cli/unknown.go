@@ -26,7 +26,6 @@ func missingJuicefsCommands() []juicefsCommand {
 		{"bench", true, "performance test through a mount"},
 		{"warmup", true, "fill the cache of a mount"},
 		{"objbench", true, "test an object storage"},
-		{"clone", true, "copy a file or tree without copying its data"},
 		{"sync", false, "copy data between storages"},
 		{"gateway", false, "S3 gateway"},
 		{"webdav", false, "WebDAV server"},

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// TestClone: juicefs clone's shapes: META-URL SRC DST, a DST ending in "/",
+// --preserve, and the refusals (DST taken, DST inside SRC), which change
+// nothing.
+func TestClone(t *testing.T) {
+	fv := loadFixture(t, "basic", false)
+	url := fv.url
+	r := run(t, "clone", url, "/docs", "/docs-copy").ok(t)
+	if !strings.Contains(r.stderr, "Cloned 11 of 11 entries from /docs to /docs-copy") {
+		t.Errorf("clone does not say what it copied:\n%s", r.stderr)
+	}
+	want := run(t, "summary", url, "/docs", "--csv").ok(t).stdout
+	if got := run(t, "summary", url, "/docs-copy", "--csv").ok(t).stdout; got != want {
+		t.Errorf("the copy sums up differently:\n%s\nwant\n%s", got, want)
+	}
+	run(t, "clone", url, "hello.txt", "/docs/", "-p").ok(t)
+	e := engine(t, url)
+	ctx := context.Background()
+	orig, _, err := e.Resolve(ctx, meta.RootInode, "hello.txt")
+	must(t, err)
+	copied, _, err := e.Resolve(ctx, meta.RootInode, "docs/hello.txt")
+	must(t, err)
+	a, b := mustAttr(t, e, orig), mustAttr(t, e, copied)
+	if a.Uid != b.Uid || a.Mode != b.Mode || a.Mtime != b.Mtime || a.Length != b.Length {
+		t.Errorf("clone -p did not preserve the attributes: %+v, original %+v", b, a)
+	}
+
+	before := run(t, "dump", url).ok(t).stdout
+	run(t, "clone", url, "/docs", "/docs-copy").fails(t, "/docs-copy already exists")
+	run(t, "clone", url, "/docs", "/docs/inner").fails(t, "the clone DST path should not be under the SRC path")
+	run(t, "clone", url, "/nowhere", "/x").fails(t, "lookup inode for /nowhere: no such file or directory")
+	run(t, "clone", url, "/docs", "/no/dir/x").fails(t, "lookup inode for /no/dir: no such file or directory")
+	if after := run(t, "dump", url).ok(t).stdout; after != before {
+		t.Errorf("refused clones changed the volume")
+	}
+}
+
+// TestCloneMountPaths: clone takes juicefs's form, SRC and DST inside a
+// mount (DST need not exist).
+func TestCloneMountPaths(t *testing.T) {
+	fv := loadFixture(t, "basic", false)
+	mnt := t.TempDir()
+	if err := os.Mkdir(filepath.Join(mnt, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakeMount(mnt, "").run(t, "clone", filepath.Join(mnt, "docs"), filepath.Join(mnt, "copy")).fails(t,
+		"cannot reach a volume through its mount point yet; give the volume's META-URL and the path inside the volume instead: rueidisfs clone META-URL /docs")
+	fakeMount(mnt, fv.url).run(t, "clone", filepath.Join(mnt, "docs"), filepath.Join(mnt, "copy")).ok(t)
+	if _, _, err := engine(t, fv.url).Resolve(context.Background(), meta.RootInode, "copy"); err != nil {
+		t.Errorf("no copy after a clone through the mount: %v", err)
+	}
+}
+
+func mustAttr(t *testing.T, e *meta.Engine, ino meta.Ino) meta.Attr {
+	t.Helper()
+	a, err := e.GetAttr(context.Background(), ino)
+	must(t, err)
+	return a
+}
