@@ -15,12 +15,15 @@
 #                internal/faulttest): Redis restarts, stalls, killed
 #                connections, SCRIPT FLUSH, Sentinel and Cluster failovers and
 #                slot migrations during a workload, and the client-side cache
-#                across them; about a minute. Without the race detector: when
+#                across them; about two minutes. Without the race detector: when
 #                connections are killed, rueidis v1.0.79 hands a command back
 #                to its pool after a writer goroutine read it, which -race
 #                reports (benign: the goroutine is done). Run it with
 #                GOTESTFLAGS=-race to check the engine's own code, expecting
 #                that report now and then.
+#   make test-failovers
+#                the Sentinel failover tests with ten failovers each (manual
+#                and by killing the master) instead of two; about ten minutes.
 
 GO          ?= go
 TIMEOUT     ?= 20m
@@ -57,7 +60,7 @@ export VERSITYGW
 RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... ./chunk/... ./fileio/... 2>/dev/null)
 OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
 
-.PHONY: all build install test test-faults fmt-check vet staticcheck s3-server test-race test-other clean
+.PHONY: all build install test test-faults test-failovers fmt-check vet staticcheck s3-server test-race test-other clean
 
 all: build
 
@@ -106,3 +109,6 @@ test-faults: $(STATICCHECK)
 
 clean:
 	rm -f bin/rueidisfs
+
+test-failovers:
+	RUEIDISFS_FAILOVERS=10 $(GO) test -tags faults -timeout 60m $(GOTESTFLAGS) -run 'TestSentinelFailover$$|TestSentinelManualFailover$$' -v ./internal/faulttest/

@@ -46,6 +46,10 @@ var (
 
 // Errors that stay inside the engine.
 var (
+	// errFailoverUnderWay marks a mutation answered while a Sentinel
+	// failover may have been changing the master: its outcome on the master
+	// that stays is unknown, and the call is sent again.
+	errFailoverUnderWay = errors.New("a Sentinel failover began while the mutation was under way")
 	// errInodeTaken: the inode number a create was given already exists.
 	errInodeTaken = errors.New("inode number already in use")
 	// errRecountBusy: the directory changed too recently to be recounted

@@ -169,7 +169,19 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 		if guarded && attempt > 0 {
 			args[len(args)-1] = "1"
 		}
+		fo := e.conn.Failover
+		var gen uint64
+		if fo != nil {
+			gen = fo.Gen()
+		}
 		reply, err := script.exec(ctx, e, keys, args)
+		if fo != nil && guarded && fo.Changed(gen) && (err == nil || errors.Is(err, ErrNotReplicated) || classifyFault(ctx, err) != faultFinal) {
+			// A Sentinel failover may have begun while the call was under
+			// way: the master that answered may not be the one that stays.
+			// The identical call, sent again once the new master is known,
+			// is settled there by its replay marker.
+			err = fmt.Errorf("%w (%v)", errFailoverUnderWay, err)
+		}
 		if err == nil || errors.Is(err, ErrNotReplicated) {
 			if e.sentHook != nil {
 				e.sentHook(script, keys, args)

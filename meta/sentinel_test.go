@@ -112,6 +112,7 @@ func TestSentinel(t *testing.T) {
 		t.Logf("first write after the failover took %v", time.Since(begin))
 		voltest.Eventually(t, 10*time.Second, "the reader sees the first chmod after the failover", modeIs(reader, f, 0o640))
 		namespaceOps(t, e, "after-failover")
+		g.AwaitConverted(t) // the old master is the replica the next failover promotes
 	})
 
 	t.Run("master-killed", func(t *testing.T) {

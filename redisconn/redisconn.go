@@ -66,6 +66,9 @@ type Conn struct {
 	RESP3 bool
 	// Config is the meta URL the connection was made from.
 	Config *metaurl.Config
+	// Failover tells writers when a Sentinel failover may be changing the
+	// master (see Failover); nil except for writable Sentinel clients.
+	Failover *Failover
 }
 
 // Close closes the client.
@@ -114,6 +117,8 @@ type dialer struct {
 	tls     *tls.Config
 	cluster bool
 	seeds   []string // the addresses to start from, when not cfg.Addrs
+	// failover is the Failover of the last Sentinel client made.
+	failover *Failover
 }
 
 // topology finds out whether the server is a Cluster (a single-server URL
@@ -158,6 +163,14 @@ func (d *dialer) client(cache bool) (rueidis.Client, *cachestore.Registry, error
 	} else {
 		o.DisableCache = true
 	}
+	if d.cfg.Mode == metaurl.ModeSentinel && !o.ReplicaOnly {
+		c, fo, err := dialSentinel(context.Background(), d.cfg, o, d.log)
+		if err != nil {
+			return nil, nil, err
+		}
+		d.failover = fo
+		return c, reg, nil
+	}
 	c, err := rueidis.NewClient(o)
 	return c, reg, err
 }
@@ -186,7 +199,7 @@ func (d *dialer) connect(ctx context.Context, conn *Conn) error {
 		}
 		return describeDialError(cfg, err)
 	}
-	conn.Client, conn.Cache = client, reg
+	conn.Client, conn.Cache, conn.Failover = client, reg, d.failover
 	return nil
 }
 
@@ -212,7 +225,7 @@ func (d *dialer) checkCaching(ctx context.Context, conn *Conn) error {
 	if err != nil {
 		return describeDialError(d.cfg, err)
 	}
-	conn.Client, conn.Cache = client, nil
+	conn.Client, conn.Cache, conn.Failover = client, nil, d.failover
 	return nil
 }
 

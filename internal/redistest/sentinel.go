@@ -201,9 +201,11 @@ func (g *SentinelGroup) CurrentMaster(t testing.TB) *Server {
 }
 
 // Failover runs SENTINEL FAILOVER and waits until every sentinel names the
-// replica as master, the replica has become master, and the old master
-// replicates from it (it is told so right away instead of after the
-// sentinels' 8 s grace period). Master and Replica are swapped.
+// replica as master and the replica has become master. Master and Replica
+// are swapped. The old master is left alone, as Sentinel leaves it: a
+// writable master for seconds, until the sentinels turn it into a replica
+// (AwaitConverted waits for that). Clients that keep writing to it lose
+// those writes then.
 func (g *SentinelGroup) Failover(t testing.TB) {
 	t.Helper()
 	old, promoted := g.Master, g.Replica
@@ -221,12 +223,32 @@ func (g *SentinelGroup) Failover(t testing.TB) {
 		return err // NOGOODSLAVE until the sentinel has fresh replica info
 	})
 	if err == nil {
-		err = g.waitSwitched(old, promoted)
+		err = g.waitSwitched(promoted)
 	}
 	if err != nil {
 		t.Fatalf("redistest: sentinel failover %s -> %s: %v\n%s", old.Addr, promoted.Addr, err, g.logTails())
 	}
 	g.Master, g.Replica = promoted, old
+}
+
+// AwaitConverted waits until the sentinels have turned the old master
+// (Replica, after Failover or a restart after FailoverKill) into a replica
+// of the new one and it is in sync.
+func (g *SentinelGroup) AwaitConverted(t testing.TB) {
+	t.Helper()
+	err := waitFor(sentinelWait, 50*time.Millisecond, func() error {
+		info, err := g.Replica.callString("INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if infoField(info, "role") == "master" || infoField(info, "master_port") != strconv.Itoa(g.Master.Port()) {
+			return fmt.Errorf("%s is not a replica of %s yet", g.Replica.Addr, g.Master.Addr)
+		}
+		return replicaInSync(g.Replica)
+	})
+	if err != nil {
+		t.Fatalf("redistest: %v\n%s", err, g.logTails())
+	}
 }
 
 // FailoverKill kills the master (SIGKILL) and waits until the sentinels
@@ -237,15 +259,15 @@ func (g *SentinelGroup) FailoverKill(t testing.TB) {
 	t.Helper()
 	old, promoted := g.Master, g.Replica
 	old.Kill(t)
-	if err := g.waitSwitched(old, promoted); err != nil {
+	if err := g.waitSwitched(promoted); err != nil {
 		t.Fatalf("redistest: sentinel failover after killing %s: %v\n%s", old.Addr, err, g.logTails())
 	}
 	g.Master, g.Replica = promoted, old
 }
 
 // waitSwitched waits until the sentinels name promoted as master and it
-// has role master; a running old master is made its replica.
-func (g *SentinelGroup) waitSwitched(old, promoted *Server) error {
+// has role master.
+func (g *SentinelGroup) waitSwitched(promoted *Server) error {
 	return waitFor(sentinelWait, 50*time.Millisecond, func() error {
 		addr, err := g.masterAddr()
 		if err != nil {
@@ -261,19 +283,7 @@ func (g *SentinelGroup) waitSwitched(old, promoted *Server) error {
 		if role := infoField(info, "role"); role != "master" {
 			return fmt.Errorf("%s still has role %s", promoted.Addr, role)
 		}
-		if !old.Running() {
-			return nil
-		}
-		info, err = old.callString("INFO", "replication")
-		if err != nil {
-			return err
-		}
-		if infoField(info, "role") == "master" || infoField(info, "master_port") != strconv.Itoa(promoted.Port()) {
-			if _, err := old.call("REPLICAOF", "127.0.0.1", strconv.Itoa(promoted.Port())); err != nil {
-				return fmt.Errorf("REPLICAOF on the old master %s: %w", old.Addr, err)
-			}
-		}
-		return replicaInSync(old)
+		return nil
 	})
 }
 

@@ -36,6 +36,7 @@ func TestSentinel(t *testing.T) {
 	if g.Master == old || g.CurrentMaster(t) != g.Master || g.Replica != old {
 		t.Fatal("Failover did not swap master and replica")
 	}
+	g.AwaitConverted(t)
 	if role := g.Replica.Info(t, "replication", "role"); role != "slave" {
 		t.Fatalf("old master has role %s", role)
 	}
