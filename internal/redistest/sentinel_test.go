@@ -50,6 +50,7 @@ func TestSentinel(t *testing.T) {
 	if got := mustString(t, g.Master.Do(t, 2, "GET", "k")); got != "2" {
 		t.Fatalf("new master has %q", got)
 	}
+	g.Master.WaitReplicas(t, 1) // replication is asynchronous: the kill below must not lose it
 
 	begin = time.Now()
 	old = g.Master
