@@ -91,6 +91,11 @@ type Tx struct {
 	// noSpeculation forbids overlay reads (set when an attempt must base an
 	// error on values Redis vouches for).
 	noSpeculation bool
+	// unconfirmed is set when a condition's value did not come from Redis
+	// in this call's previous attempt (the cache, the overlay, a read that
+	// may be older than the call, an assumption): an outcome that writes
+	// nothing must then be checked at commit (see runTx).
+	unconfirmed bool
 	// after runs once the transaction committed, with the script's results.
 	after []func(results []rueidis.RedisMessage)
 }
@@ -98,6 +103,16 @@ type Tx struct {
 // runTx executes fn in a check-and-apply transaction. fn reads through tx,
 // decides, and queues writes; returning an error aborts without writing. fn
 // may run several times and must not have side effects outside tx.
+//
+// An outcome that writes nothing is checked too. An errno (ENOENT, EEXIST,
+// ENOTEMPTY, EACCES, ...) or a success with nothing to write decided from
+// values Redis has not confirmed in this call (a cached value may be older
+// than the call, by the invalidation delay or because this client's own
+// write is not yet visible) is sent to the script with its conditions and
+// no writes: it stands only if they still hold; otherwise fn decides again
+// from the current values, as after any conflict. A mutation therefore
+// never fails, or does nothing, because of a value that was already
+// replaced when it began.
 func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if e.readOnly() {
 		return syscall.EROFS
@@ -109,8 +124,8 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			return err
 		}
 		tx := &Tx{e: e, ctx: ctx, fresh: fresh, noSpeculation: noSpec}
-		err := fn(tx)
-		if err != nil {
+		outcome := fn(tx)
+		if outcome != nil {
 			if tx.speculative && !noSpec {
 				// The decision may rest on our own stale write: decide again
 				// from values Redis vouches for.
@@ -118,9 +133,11 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 				attempt--
 				continue
 			}
-			return err
-		}
-		if len(tx.writes) == 0 {
+			if !tx.mustConfirm(outcome) {
+				return outcome
+			}
+			tx.writes, tx.after = nil, nil
+		} else if len(tx.writes) == 0 && !tx.mustConfirm(nil) {
 			return nil
 		}
 		results, state, err := e.commit(ctx, tx)
@@ -129,6 +146,9 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			return err
 		}
 		if state == nil {
+			if len(tx.writes) == 0 {
+				return outcome // confirmed: every condition held
+			}
 			// Applied; err is nil or ErrNotReplicated (wait-replicas), which
 			// the caller gets once the local state reflects the change.
 			e.txStats.commits.Add(1)
@@ -148,6 +168,21 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			}
 		}
 	}
+}
+
+// mustConfirm tells whether an attempt that ends with outcome (nil: success)
+// without writing must have its conditions checked by Redis before it is
+// returned: it rests on values not confirmed in this call, and the outcome
+// is a decision (an errno or a no-op), not a failure to read.
+func (tx *Tx) mustConfirm(outcome error) bool {
+	if !tx.unconfirmed || len(tx.conds) == 0 {
+		return false
+	}
+	if outcome == nil {
+		return true
+	}
+	var errno syscall.Errno
+	return errors.As(outcome, &errno) && errno != syscall.EROFS
 }
 
 func conflictKeys(tx *Tx, state map[condID]cond) []string {
@@ -196,7 +231,9 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	if okFlag == 2 {
 		e.txStats.replays.Add(1)
 	}
-	e.ackMarker(call.keys[0])
+	if len(tx.writes) > 0 { // a check alone leaves no marker
+		e.ackMarker(call.keys[0])
+	}
 	e.afterCommit(tx, reply[1:])
 	return reply[1:], nil, lateErr
 }
@@ -450,7 +487,7 @@ func (tx *Tx) known(kind condKind, key, field string) (cond, bool) {
 		return cond{}, false
 	}
 	if v, present, ok := tx.e.overlay.get(key, field); ok {
-		tx.speculative = true
+		tx.speculative, tx.unconfirmed = true, true
 		return cond{kind: kind, key: key, field: field, present: present, value: v}, true
 	}
 	return cond{}, false
@@ -466,6 +503,7 @@ func (tx *Tx) get(key string, kind condKind) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
+	tx.unconfirmed = true
 	tx.addCond(cond{kind: kind, key: key, present: present, value: v})
 	return v, present, nil
 }
@@ -503,6 +541,7 @@ func (tx *Tx) MGet(keys ...string) ([]string, []bool, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	tx.unconfirmed = true
 	for j, i := range missing {
 		vals[i], present[i] = mv[j], mp[j]
 		tx.addCond(cond{kind: condGet, key: keys[i], present: mp[j], value: mv[j]})
@@ -520,6 +559,7 @@ func (tx *Tx) HGet(key, field string) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
+	tx.unconfirmed = true
 	tx.addCond(cond{kind: condHGet, key: key, field: field, present: present, value: v})
 	return v, present, nil
 }
@@ -532,6 +572,7 @@ func (tx *Tx) ExpectFieldAbsent(key, field string) {
 		tx.addCond(c)
 		return
 	}
+	tx.unconfirmed = true
 	tx.addCond(cond{kind: condHGet, key: key, field: field})
 }
 
@@ -561,7 +602,7 @@ func (tx *Tx) assumeAbsent(kind condKind, key, field, cacheCmd string) (cond, bo
 	if tx.noSpeculation || tx.e.cache.Cached(key, cacheCmd) {
 		return cond{}, false
 	}
-	tx.speculative = true
+	tx.speculative, tx.unconfirmed = true, true
 	c := cond{kind: kind, key: key, field: field}
 	tx.addCond(c)
 	return c, true
@@ -597,6 +638,7 @@ func (tx *Tx) Exists(key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	tx.unconfirmed = true
 	tx.addCond(cond{kind: condExists, key: key, present: n})
 	return n, nil
 }
@@ -618,6 +660,7 @@ func (tx *Tx) ExpectNoKey(key string) {
 		tx.addCond(c)
 		return
 	}
+	tx.unconfirmed = true
 	tx.addCond(cond{kind: condExists, key: key})
 }
 

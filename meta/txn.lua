@@ -156,5 +156,7 @@ for i = 1, nwrites do
   pos = pos + nargs
   out[i + 1] = r
 end
-call('SET', keys[1], cmsgpack.pack(out), 'PX', ${MARKER_TTL_MS})
+if nwrites > 0 then -- a check alone (nothing to write) needs no marker
+  call('SET', keys[1], cmsgpack.pack(out), 'PX', ${MARKER_TTL_MS})
+end
 return out
