@@ -160,3 +160,24 @@ func TestDiskCacheUnusable(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestDiskCacheFullDisk: a cache disk with less free space than the ratio
+// asks for stores no more blocks (and evicts); reads go on.
+func TestDiskCacheFullDisk(t *testing.T) {
+	st := datatest.NewDir(t)
+	conf := cachedConf(t.TempDir())
+	conf.FreeSpaceRatio = 0.99999 // no disk has that much free
+	s := newStore(t, st, conf)
+	waitFor(t, "the free-space check", s.disk.lowSpace.Load)
+	for i := range 5 {
+		data := randomBytes(uint64(i), 1000)
+		writeSlice(t, s, uint64(300+i), data)
+		got, err := readSlice(s, uint64(300+i), 1000, 0, 1000)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read with a full cache disk: %v", err)
+		}
+	}
+	if n := s.disk.entries.len(); n != 0 {
+		t.Fatalf("%d blocks cached on a disk short of space", n)
+	}
+}
