@@ -9,7 +9,7 @@ type ACLEntry struct {
 	Perm uint16 // r=4, w=2, x=1
 }
 
-// ACLRule is a POSIX ACL as stored in the acl hash (keyspace.md §6.9). Rules
+// ACLRule is a POSIX ACL as stored in the acl hash. Rules
 // are immutable once stored and are referenced by ID from inode attributes.
 type ACLRule struct {
 	Owner       uint16

@@ -1,6 +1,6 @@
 package codec
 
-// Attr holds the attributes of a node as stored in i{ino} (keyspace.md §6.2).
+// Attr holds the attributes of a node as stored in i{ino}.
 type Attr struct {
 	Flags      uint8    // Flag* bits
 	Typ        FileType // node type, stored in the top 4 bits of the mode field

@@ -7,9 +7,8 @@
 //
 // rueidisfs shares its keyspace with the official JuiceFS client, so every
 // encoder here produces exactly the bytes JuiceFS 1.4.1 writes, and every
-// decoder accepts whatever JuiceFS 1.4.1 accepts. The normative description of
-// the layouts is sections 6 and 7 of the keyspace specification
-// (shared/spec/keyspace.md); names of the constants follow that document.
+// decoder accepts whatever JuiceFS 1.4.1 accepts; the tests hold them to
+// values the official client wrote (testdata).
 //
 // Decoders never panic on malformed input. They return a *CorruptError, which
 // callers can tag with the Redis key (and hash field) the value came from via

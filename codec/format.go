@@ -13,10 +13,10 @@ type Tier struct {
 	Tag          string `json:"Tag"`
 }
 
-// Format is the volume format stored as JSON in the setting key (keyspace.md
-// §6.14). Field order, names, types and omitempty options are those of
-// JuiceFS 1.4.1, so that MarshalSetting reproduces its bytes: the JSON field
-// order follows the struct order.
+// Format is the volume format stored as JSON in the setting key. Field order,
+// names, types and omitempty options are those of JuiceFS 1.4.1, so that
+// MarshalSetting reproduces its bytes: the JSON field order follows the
+// struct order.
 type Format struct {
 	Name              string
 	UUID              string
@@ -90,8 +90,8 @@ func (f *Format) WithoutSecrets() *Format {
 }
 
 // EffectiveTiers returns the tiers a client uses: Tiers, or, for older
-// volumes without it, a single tier 0 with the legacy StorageClass
-// (keyspace.md §12.1). The result is a new map.
+// volumes without it, a single tier 0 with the legacy StorageClass. The
+// result is a new map.
 func (f *Format) EffectiveTiers() map[uint8]Tier {
 	if f.Tiers == nil {
 		return map[uint8]Tier{0: {ID: 0, StorageClass: f.StorageClass}}

@@ -38,7 +38,7 @@ func TestFixtureSettings(t *testing.T) {
 }
 
 // TestFormatFieldOrder sets every field and checks names, order and the
-// JuiceFS indentation against keyspace.md §6.14.
+// JuiceFS indentation of the setting value.
 func TestFormatFieldOrder(t *testing.T) {
 	f := Format{
 		Name: "v", UUID: "u", Storage: "s3", StorageClass: "STANDARD",

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// LockOwnerKey returns the lockf/lockp hash field of a lock holder
-// (keyspace.md §6.10): decimal session ID, '_', and the 64-bit lock owner as
-// exactly 16 upper-case hexadecimal digits, e.g. "3_00000000DEADBEEF".
+// LockOwnerKey returns the lockf/lockp hash field of a lock holder: decimal
+// session ID, '_', and the 64-bit lock owner as exactly 16 upper-case
+// hexadecimal digits, e.g. "3_00000000DEADBEEF".
 func LockOwnerKey(sid, owner uint64) string {
 	const hexDigits = "0123456789ABCDEF"
 	var buf [20 + 1 + 16]byte
@@ -38,7 +38,7 @@ func ParseLockOwnerKey(field string) (sid, owner uint64, ok bool) {
 }
 
 // DelFileMember returns the delfiles zset member of a file whose data must be
-// deleted (keyspace.md §6.11): "{ino}:{length}". The length tells the data
+// deleted: "{ino}:{length}". The length tells the data
 // cleaner how many chunks to visit.
 func DelFileMember(ino Ino, length uint64) string {
 	var buf [41]byte
@@ -117,7 +117,7 @@ func ParseDelSlicesField(field string) (id uint64, unixSec int64, ok bool) {
 }
 
 // TrashEntryName returns the name a deleted node gets in its trash
-// sub-directory (keyspace.md §6.12): "{parent}-{ino}-{name}", cut to its first
+// sub-directory: "{parent}-{ino}-{name}", cut to its first
 // 255 bytes (even inside a UTF-8 sequence) when longer.
 func TrashEntryName(parent, ino Ino, name string) string {
 	b := make([]byte, 0, min(MaxNameLen, 42+len(name)))

@@ -1,7 +1,7 @@
 package codec
 
-// Entry is the value of a field of a d{ino} hash: the child's type and inode
-// (keyspace.md §6.3). The field name is the entry name.
+// Entry is the value of a field of a d{ino} hash: the child's type and inode.
+// The field name is the entry name.
 type Entry struct {
 	Typ   FileType
 	Inode Ino
@@ -28,8 +28,8 @@ func UnmarshalEntry[B Bytes](b B) (Entry, error) {
 // any value <= 0 means unlimited.
 const QuotaUnlimited int64 = -1
 
-// QuotaLimits is the value of a dirQuota, userQuota or groupQuota field
-// (keyspace.md §6.6). Usage is stored separately as decimal integers.
+// QuotaLimits is the value of a dirQuota, userQuota or groupQuota field.
+// Usage is stored separately as decimal integers.
 type QuotaLimits struct {
 	MaxSpace  int64 // bytes; <= 0 = unlimited
 	MaxInodes int64 // <= 0 = unlimited
@@ -58,8 +58,7 @@ func UnmarshalQuota[B Bytes](b B) (QuotaLimits, error) {
 	return QuotaLimits{MaxSpace: int64(be64(b, 0)), MaxInodes: int64(be64(b, 8))}, nil
 }
 
-// DelSliceRecord names one slice kept alive in a delSlices value
-// (keyspace.md §6.5).
+// DelSliceRecord names one slice kept alive in a delSlices value.
 type DelSliceRecord struct {
 	ID   uint64
 	Size uint32
@@ -95,7 +94,7 @@ func UnmarshalDelSliceRecords[B Bytes](b B) ([]DelSliceRecord, error) {
 }
 
 // PosixLock is one byte-range lock of one owner, an element of a lockp{ino}
-// field value (keyspace.md §6.7). Start and End are inclusive; an owner's
+// field value. Start and End are inclusive; an owner's
 // records are sorted by Start and do not overlap.
 type PosixLock struct {
 	Type  uint32 // LockRead or LockWrite (Linux F_* values)

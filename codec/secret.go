@@ -10,7 +10,7 @@ import (
 	"io"
 )
 
-// Secret encryption of the setting (keyspace.md §6.14, "Secret encryption").
+// Secret encryption of the setting.
 //
 // The three secrets of a format (SecretKey, SessionToken, EncryptKey) are
 // stored encrypted when KeyEncrypted is true: each non-empty one is

@@ -6,7 +6,7 @@ import (
 )
 
 // SessionInfo describes a client session; it is the value of the
-// sessionInfos hash field of the session ID (keyspace.md §6.13) and is shown
+// sessionInfos hash field of the session ID and is shown
 // by `juicefs status`. The fields and their order are those of JuiceFS 1.4.1.
 type SessionInfo struct {
 	Version    string // client version, e.g. "1.4.1+unknown"

@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// SliceRecord is one element of a c{ino}_{indx} list (keyspace.md §6.4): the
+// SliceRecord is one element of a c{ino}_{indx} list: the
 // piece [Off, Off+Len) of slice (ID, Size) placed at chunk offset Pos. ID 0
 // is a record of zeros (hole, truncation).
 type SliceRecord struct {
@@ -56,7 +56,7 @@ type Slice struct {
 }
 
 // BuildLayout computes the visible layout of a chunk from its records, the
-// result of Read (operations.md §2.9.3) and the input of compaction.
+// result of Read and the input of compaction.
 //
 // Records are replayed in list order and a later record hides whatever an
 // earlier one put in the range it covers. The result is a list of contiguous

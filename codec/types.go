@@ -7,7 +7,7 @@ import "strconv"
 // session IDs, lengths).
 type Ino uint64
 
-// Special inode numbers (keyspace.md §7.3).
+// Special inode numbers.
 const (
 	// RootInode is the root directory. Inode 0 is invalid and is used as an
 	// alias of the root by callers.
@@ -49,7 +49,7 @@ func (i Ino) IsNormal() bool { return i >= RootInode && i < TrashInode }
 // String formats i the way it appears in key names: unsigned decimal.
 func (i Ino) String() string { return strconv.FormatUint(uint64(i), 10) }
 
-// Sizes and limits (keyspace.md §7.2).
+// Sizes and limits.
 const (
 	// ChunkSize is the span of file data covered by one c{ino}_{indx} list.
 	ChunkSize = 64 << 20
@@ -112,7 +112,7 @@ func Align4K(n uint64) uint64 {
 }
 
 // FileType is the node type stored in bits 15..12 of the attribute mode and
-// as the first byte of a directory entry (keyspace.md §7.1).
+// as the first byte of a directory entry.
 type FileType uint8
 
 // File types.
@@ -208,7 +208,7 @@ func FileTypeFromStatMode(mode uint32) (t FileType, ok bool) {
 	return 0, false
 }
 
-// Attribute Flags bits (keyspace.md §7.5).
+// Attribute Flags bits.
 const (
 	FlagImmutable      uint8 = 0x01 // chattr +i: no change at all
 	FlagAppend         uint8 = 0x02 // chattr +a: append only
@@ -218,8 +218,8 @@ const (
 	FlagSkipTrash      uint8 = 0x20 // chattr +s: deletions bypass the trash; inherited by new children
 )
 
-// SetAttrMask selects which attributes a SetAttr call changes (keyspace.md
-// §7.4); the values are part of the change-log format.
+// SetAttrMask selects which attributes a SetAttr call changes; the values are
+// part of the change-log format.
 type SetAttrMask uint16
 
 // SetAttr mask bits.
@@ -238,7 +238,7 @@ const (
 	SetAttrFlag     SetAttrMask = 1 << 15
 )
 
-// Rename flags (keyspace.md §7.6).
+// Rename flags.
 const (
 	RenameNoReplace uint32 = 1
 	RenameExchange  uint32 = 2
@@ -246,13 +246,13 @@ const (
 	RenameRestore   uint32 = 32 // internal: restore from trash, only with RenameNoReplace
 )
 
-// Xattr set flags, Linux values (keyspace.md §7.7).
+// Xattr set flags, Linux values.
 const (
 	XattrCreate  uint32 = 1 // fail with EEXIST if the attribute exists
 	XattrReplace uint32 = 2 // fail with ENODATA if it does not
 )
 
-// Fallocate modes (keyspace.md §7.8).
+// Fallocate modes.
 const (
 	FallocKeepSize      uint8 = 0x01
 	FallocPunchHole     uint8 = 0x02 // only together with FallocKeepSize
@@ -261,21 +261,20 @@ const (
 	FallocInsertRange   uint8 = 0x20 // not supported
 )
 
-// POSIX lock types as stored in lockp records: the Linux F_* values
-// (keyspace.md §7.9).
+// POSIX lock types as stored in lockp records: the Linux F_* values.
 const (
 	LockRead   uint32 = 0 // F_RDLCK
 	LockWrite  uint32 = 1 // F_WRLCK
 	LockUnlock uint32 = 2 // F_UNLCK
 )
 
-// Flock values of lockf hash fields (keyspace.md §6.8).
+// Flock values of lockf hash fields.
 const (
 	FlockRead  = "R"
 	FlockWrite = "W"
 )
 
-// QuotaType selects the quota family (keyspace.md §7.10).
+// QuotaType selects the quota family.
 type QuotaType uint8
 
 // Quota types.
@@ -286,7 +285,7 @@ const (
 	QuotaAll   QuotaType = 3 // query only
 )
 
-// ACL types (keyspace.md §7.10).
+// ACL types.
 const (
 	ACLTypeNone    uint8 = 0
 	ACLTypeAccess  uint8 = 1
@@ -296,14 +295,14 @@ const (
 // ACLNone is the ACL rule ID meaning "no rule" in AccessACL/DefaultACL.
 const ACLNone uint32 = 0
 
-// Clone mode bits (keyspace.md §7.10).
+// Clone mode bits.
 const (
 	CloneOverwrite         uint8 = 0x01
 	ClonePreserveAttr      uint8 = 0x02
 	ClonePreserveHardlinks uint8 = 0x08 // not implemented by JuiceFS
 )
 
-// Atime modes of the client option (keyspace.md §7.10).
+// Atime modes of the client option.
 const (
 	AtimeNo     = "noatime"
 	AtimeRel    = "relatime"

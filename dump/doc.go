@@ -1,5 +1,5 @@
 // Package dump writes and reads the JSON metadata dump of a JuiceFS volume,
-// the format of `juicefs dump` and `juicefs load` 1.4.1 (operations.md §4),
+// the format of `juicefs dump` and `juicefs load` 1.4.1,
 // so that a volume can be backed up, inspected, or moved to another
 // database, and dumps are interchangeable with the official client's.
 //

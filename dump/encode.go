@@ -7,8 +7,8 @@ import (
 )
 
 // This file writes the tree part of a dump. Every function appends to a byte
-// slice; the layout is that of operations.md §4.2, which JuiceFS produces
-// with hand-made formatting around compact JSON values.
+// slice; the layout is JuiceFS's, which it produces with hand-made
+// formatting around compact JSON values.
 
 const indentUnit = "  "
 

@@ -14,7 +14,7 @@ func needsPercent(c byte) bool {
 }
 
 // Escape returns s in the %-escaped form the dump uses for entry names,
-// symlink targets and xattr values (operations.md §4.4): every byte of an
+// symlink targets and xattr values: every byte of an
 // invalid UTF-8 sequence, every byte up to 0x20 and the characters %, " and \
 // become %XX (upper-case hex); valid multi-byte characters are kept. The
 // result is printable and needs no further JSON escaping.

@@ -34,8 +34,8 @@ type LoadOptions struct {
 }
 
 // Load restores a JSON metadata dump (made by Dump or by `juicefs dump`)
-// into the empty database of e, as `juicefs load` does (operations.md
-// §4.5); see docs/dump.md for the few deliberate differences.
+// into the empty database of e, as `juicefs load` does; see docs/dump.md
+// for the few deliberate differences.
 //
 // The database must be empty (with a Cluster prefix: hold no key of it),
 // otherwise ErrNotEmpty. The document is first read entirely and checked

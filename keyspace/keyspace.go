@@ -1,5 +1,5 @@
 // Package keyspace names every Redis key of a JuiceFS 1.4.1 volume
-// (keyspace.md §3-§5) and parses key names back, for scans and fsck.
+// and parses key names back, for scans and fsck.
 //
 // All names carry the volume's prefix: "" for a standalone or Sentinel
 // deployment, "{N}" (a Redis Cluster hash tag, N the database number of the
@@ -363,5 +363,5 @@ func (k Keys) TxnLog() string { return k.get(fTxnLog) }
 func (k Keys) TxnLastLog() string { return k.get(fTxnLastLog) }
 
 // LastChangelog is only written when a binary dump is loaded; the engine
-// itself never uses it (keyspace.md §15).
+// itself never uses it.
 func (k Keys) LastChangelog() string { return k.get(fLastChangelog) }

@@ -257,7 +257,7 @@ func TestFaclUnchangedWritesNothing(t *testing.T) {
 	}
 }
 
-// logEscapeForTest is the change-log escaping of keyspace.md §6.15.
+// logEscapeForTest is the change-log escaping of JuiceFS's change log.
 func logEscapeForTest(b []byte) string {
 	const hex = "0123456789ABCDEF"
 	var out []byte

@@ -38,8 +38,9 @@
 //
 // Reads go through rueidis' server-assisted client-side cache (see package
 // cachestore); every mutation is one EVALSHA of a generic check-and-apply
-// script (see docs/design.md). All commands share rueidis' auto-pipelined
-// connection; nothing in this package uses blocking commands.
+// script (see docs/design.md). Commands share rueidis' auto-pipelined
+// connections; only a mutation followed by WAIT (the wait-replicas option)
+// uses a connection of rueidis' pool for blocking commands.
 package meta
 
 import (
