@@ -85,31 +85,45 @@ func OpenInput(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
+	r, err := Decompress(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Decompress reads the content of the dump named name from r: gunzipped
+// for a name ending in .gz, Zstandard-decompressed for .zstd, as is
+// otherwise. Closing the result closes r when r is an io.Closer.
+func Decompress(name string, r io.Reader) (io.ReadCloser, error) {
+	closeR := func() error { return nil }
+	if c, ok := r.(io.Closer); ok {
+		closeR = c.Close
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
 	switch {
-	case strings.HasSuffix(path, ".gz"):
+	case strings.HasSuffix(name, ".gz"):
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("load %s: %w", path, err)
+			return nil, fmt.Errorf("load %s: %w", name, err)
 		}
-		return &decompressed{gz, gz.Close, f}, nil
-	case strings.HasSuffix(path, ".zstd"):
+		return &decompressed{gz, gz.Close, closeR}, nil
+	case strings.HasSuffix(name, ".zstd"):
 		zr, err := zstd.NewReader(br)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("load %s: %w", path, err)
+			return nil, fmt.Errorf("load %s: %w", name, err)
 		}
-		return &decompressed{zr, func() error { zr.Close(); return nil }, f}, nil
+		return &decompressed{zr, func() error { zr.Close(); return nil }, closeR}, nil
 	}
-	return f, nil
+	return &decompressed{br, func() error { return nil }, closeR}, nil
 }
 
 // decompressed is a decompressing reader of a file.
 type decompressed struct {
 	io.Reader
 	closeReader func() error
-	f           *os.File
+	closeFile   func() error
 }
 
-func (d *decompressed) Close() error { return errors.Join(d.closeReader(), d.f.Close()) }
+func (d *decompressed) Close() error { return errors.Join(d.closeReader(), d.closeFile()) }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/backup"
 	"github.com/rueidisfs/rueidisfs/codec"
-	"github.com/rueidisfs/rueidisfs/dump"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -118,11 +117,11 @@ type backupFile struct {
 	close func()
 }
 
-// openBackup opens a binary backup. Standard input and compressed files
-// (.gz, .zstd) are first copied, decompressed, into a temporary file (in
-// --tmp-dir): a backup is read at the offsets its footer gives.
+// openBackup opens a binary backup. Standard input, compressed files (.gz,
+// .zstd) and encrypted ones are first copied, in clear, into a temporary
+// file (in --tmp-dir): a backup is read at the offsets its footer gives.
 func (a *app) openBackup(c *cli.Context, src string) (*backupFile, error) {
-	if src != "" && !strings.HasSuffix(src, ".gz") && !strings.HasSuffix(src, ".zstd") {
+	if src != "" && !strings.HasSuffix(src, ".gz") && !strings.HasSuffix(src, ".zstd") && !c.IsSet("encrypt-rsa-key") {
 		f, err := os.Open(src)
 		if err != nil {
 			return nil, fmt.Errorf("open the backup: %w", err)
@@ -134,14 +133,9 @@ func (a *app) openBackup(c *cli.Context, src string) (*backupFile, error) {
 		}
 		return &backupFile{f: f, size: st.Size(), name: src, close: func() { f.Close() }}, nil
 	}
-	var r io.ReadCloser = io.NopCloser(a.stdin)
-	name := "STDIN"
-	if src != "" {
-		var err error
-		if r, err = dump.OpenInput(src); err != nil {
-			return nil, fmt.Errorf("open the backup: %w", err)
-		}
-		name = src
+	r, name, err := a.openDump(c, src)
+	if err != nil {
+		return nil, err
 	}
 	defer r.Close()
 	tmp, err := os.CreateTemp(c.String("tmp-dir"), "rueidisfs-backup-*.bin")

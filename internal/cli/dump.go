@@ -148,8 +148,8 @@ $ rueidisfs load meta-dump.bin --binary --stat
 			&cli.BoolFlag{Name: "binary", Usage: "FILE is a binary backup (dump --binary, of rueidisfs or juicefs)"},
 			&cli.BoolFlag{Name: "stat", Usage: "with --binary: show the segments of the backup FILE (META-URL may be left out) instead of loading it"},
 			&cli.Int64Flag{Name: "offset", Usage: "with --binary --stat: -1 lists the offsets of the segments too; N shows the records of the segment at byte N"},
-			&cli.StringFlag{Name: "encrypt-rsa-key", Usage: "RSA private key (PEM) of an encrypted backup: not supported by rueidisfs yet (decrypt it with juicefs first)"},
-			&cli.StringFlag{Name: "encrypt-algo", Value: "aes256gcm-rsa", Usage: "algorithm of an encrypted backup: aes256gcm-rsa or chacha20-rsa (with --encrypt-rsa-key)"},
+			&cli.StringFlag{Name: "encrypt-rsa-key", Usage: "the volume's RSA private key (PEM): FILE is an encrypted backup, as a mount of an encrypted volume stores them in its bucket (passphrase in JFS_RSA_PASSPHRASE)"},
+			&cli.StringFlag{Name: "encrypt-algo", Value: "aes256gcm-rsa", Usage: "the volume's encryption algorithm, with --encrypt-rsa-key: aes256gcm-rsa or chacha20-rsa"},
 		},
 		Action: a.load,
 	}
@@ -158,9 +158,6 @@ $ rueidisfs load meta-dump.bin --binary --stat
 func (a *app) load(c *cli.Context) error {
 	if err := checkArgs(c, 1, 2); err != nil {
 		return err
-	}
-	if c.IsSet("encrypt-rsa-key") {
-		return errors.New("--encrypt-rsa-key: encrypted backups are not supported by rueidisfs yet; decrypt the backup with juicefs load --encrypt-rsa-key into a database, dump it again, and load that")
 	}
 	if c.Bool("stat") || c.IsSet("offset") {
 		if !c.Bool("binary") {
@@ -175,15 +172,9 @@ func (a *app) load(c *cli.Context) error {
 		a.log.Info("--threads has no effect on a JSON dump, which is loaded in order (as juicefs does)")
 	}
 	// Open the dump first: a missing file is reported before any connection.
-	src := c.Args().Get(1)
-	var r io.ReadCloser = io.NopCloser(a.stdin)
-	name := "STDIN"
-	if src != "" {
-		var err error
-		if r, err = dump.OpenInput(src); err != nil {
-			return fmt.Errorf("open the dump: %w", err)
-		}
-		name = src
+	r, name, err := a.openDump(c, c.Args().Get(1))
+	if err != nil {
+		return err
 	}
 	defer r.Close()
 	e, err := a.openEngine(c, meta.Options{})

@@ -6,6 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/autobackup"
+	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/objstore/encrypt"
+	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 
 	"github.com/rueidisfs/rueidisfs/internal/fixtures"
 )
@@ -71,7 +77,7 @@ func TestDumpLoadRoundTrip(t *testing.T) {
 	if n, _ := srv3.Do(t, db3, "DBSIZE").AsInt64(); n != 0 {
 		t.Fatalf("a rejected load left %d keys", n)
 	}
-	run(t, "load", url3, bad, "--encrypt-rsa-key", "k.pem").fails(t, "not supported")
+	run(t, "load", url3, bad, "--encrypt-rsa-key", "k.pem").fails(t, "load the RSA key: open k.pem: no such file or directory")
 }
 
 // TestLoadFromStdin reads the dump from standard input.
@@ -174,4 +180,89 @@ func TestBinaryDumpLoad(t *testing.T) {
 	}
 	run(t, "load", url, backupFile, "--binary").fails(t, "is used by volume fixture-basic")
 	run(t, "load", url5, backupFile, "--stat").fails(t, "--stat and --offset describe binary backups: add --binary")
+}
+
+// TestLoadEncryptedBackup: load --encrypt-rsa-key reads the backups a mount
+// of an encrypted volume stores in its bucket (one encrypted object each),
+// JSON or binary, as juicefs load does; the wrong key is refused, and
+// nothing is written.
+func TestLoadEncryptedBackup(t *testing.T) {
+	key := "../../objstore/encrypt/testdata/official/key-pkcs1.pem"
+	url, _, _ := newDB(t)
+	bucket := t.TempDir()
+	run(t, "format", url, "enc", "--bucket", bucket, "--encrypt-rsa-key", key).ok(t)
+	e := engine(t, url)
+	ctx := context.Background()
+	for _, d := range []string{"a", "b"} {
+		if _, _, err := e.Mkdir(ctx, meta.RootInode, d, 0o755, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Sync(ctx)
+	f, err := e.Load(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := volstore.Open(ctx, f, volstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := autobackup.Try(ctx, e, store, autobackup.Options{Interval: time.Hour})
+	if err != nil || path == "" {
+		t.Fatalf("backup: %q, %v", path, err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(bucket, "enc", "meta", "dump-*.json.gz"))
+	if len(matches) != 1 {
+		t.Fatalf("backups in the bucket: %v", matches)
+	}
+	want := run(t, "dump", url).ok(t).stdout
+	url2, _, _ := newDB(t)
+	run(t, "load", url2, matches[0], "--encrypt-rsa-key", key).ok(t)
+	norm := func(s string) string { // load recomputes the id counters
+		var out []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.Contains(l, `"nextInodes"`) && !strings.Contains(l, `"nextChunk"`) && !strings.Contains(l, `"nextSession"`) {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	if got := run(t, "dump", url2).ok(t).stdout; norm(got) != norm(want) {
+		t.Errorf("the encrypted backup loads into a different volume")
+	}
+
+	// A binary backup, encrypted the same way.
+	plain := filepath.Join(t.TempDir(), "meta.bin")
+	run(t, "dump", url, plain, "--binary", "--keep-secret-key").ok(t)
+	data, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemText, _ := os.ReadFile(key)
+	rsaKey, err := encrypt.ParseKey(string(pemText), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := encrypt.New(nil, rsaKey, "aes256gcm-rsa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := box.Seal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encFile := filepath.Join(t.TempDir(), "meta.bin.enc")
+	os.WriteFile(encFile, sealed, 0o600)
+	url3, _, _ := newDB(t)
+	run(t, "load", url3, encFile, "--binary", "--encrypt-rsa-key", key).ok(t)
+	if got := run(t, "dump", url3).ok(t).stdout; got != want {
+		t.Errorf("the encrypted binary backup loads into a different volume")
+	}
+
+	url4, srv4, db4 := newDB(t)
+	other := "../../objstore/encrypt/testdata/official/key-pkcs8.pem"
+	run(t, "load", url4, matches[0], "--encrypt-rsa-key", other).fails(t, "does not open with the volume's private key")
+	if n, _ := srv4.Do(t, db4, "DBSIZE").AsInt64(); n != 0 {
+		t.Fatalf("a refused load left %d keys", n)
+	}
 }
