@@ -129,9 +129,8 @@ func TestWriteFailureUndone(t *testing.T) {
 // FuzzCheck: whatever the bytes, Check answers without panicking, and a
 // backup it accepts loads its records into nothing it could not hold.
 func FuzzCheck(f *testing.F) {
-	for _, vol := range volumes {
-		f.Add(officialBackup(f, vol))
-	}
+	f.Add(officialBackup(f, "empty")) // small seeds keep the fuzzer fast
+	f.Add(officialBackup(f, "acl-quota"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = backup.Check(context.Background(), bytes.NewReader(b), int64(len(b)), 2, nil)
 	})
