@@ -3,7 +3,6 @@ package dump
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -401,6 +400,3 @@ func (h *headWriter) quotas(key string) (map[uint64]dumpedQuota, error) {
 	}
 	return out, nil
 }
-
-// errCycle is returned when a directory contains one of its ancestors.
-var errCycle = errors.New("directory cycle")

@@ -19,6 +19,14 @@ var (
 	ErrLoadFailed = errors.New("loading the metadata dump failed")
 )
 
+// Errors that stay inside the package.
+var (
+	// errCycle: a directory contains one of its ancestors.
+	errCycle = errors.New("directory cycle")
+	// errSpoolCorrupt: the load's spool file does not read back as written.
+	errSpoolCorrupt = errors.New("the load spool is corrupt")
+)
+
 // FormatError reports a rejected dump: the byte offset in the input near
 // which the problem was found (the input as given to Load, after any
 // decompression), the JSON path of the value, and the reason.

@@ -313,7 +313,7 @@ func (p *parser) parse() error {
 		}
 		p.pop()
 	}
-	if t, err := p.dec.Token(); err != io.EOF {
+	if t, err := p.dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil {
 			return p.jsonErr(err, p.dec.InputOffset())
 		}

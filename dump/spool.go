@@ -3,7 +3,6 @@ package dump
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 
@@ -119,8 +118,6 @@ type spoolReader struct {
 	s *spool
 	r *bufio.Reader
 }
-
-var errSpoolCorrupt = errors.New("the load spool is corrupt")
 
 // next returns the next record, or io.EOF.
 func (r *spoolReader) next(rec *spoolRecord) error {

@@ -110,9 +110,27 @@ func KnownPhases() []string { return []string{"stat", "readdir", "rename", "remo
 // mdtest names it.
 func TreeRoot(root string) string { return path.Join(root, "test-dir.0-0") }
 
+// Engine is what the workload needs of a metadata engine; *meta.Engine has
+// it.
+type Engine interface {
+	Mkdir(ctx context.Context, parent meta.Ino, name string, mode, umask uint16) (meta.Ino, meta.Attr, error)
+	Create(ctx context.Context, parent meta.Ino, name string, mode, umask uint16, flags uint32) (meta.Ino, meta.Attr, error)
+	Release(ctx context.Context, ino meta.Ino) error
+	NewSlice(ctx context.Context) (uint64, error)
+	Write(ctx context.Context, ino meta.Ino, indx uint32, off uint32, s codec.Slice, mtime time.Time) error
+	Lookup(ctx context.Context, parent meta.Ino, name string) (meta.Ino, meta.Attr, error)
+	GetAttr(ctx context.Context, ino meta.Ino) (meta.Attr, error)
+	Readdir(ctx context.Context, ino meta.Ino, plus bool) ([]meta.Entry, error)
+	Rename(ctx context.Context, srcParent meta.Ino, srcName string, dstParent meta.Ino, dstName string, flags uint32) (meta.Ino, meta.Attr, error)
+	Unlink(ctx context.Context, parent meta.Ino, name string, skipTrash bool) error
+	Rmdir(ctx context.Context, parent meta.Ino, name string, skipTrash bool) error
+}
+
+var _ Engine = (*meta.Engine)(nil)
+
 // runner holds the state of one run.
 type runner struct {
-	e    *meta.Engine
+	e    Engine
 	opts Options
 	prog Progress
 	// dirs lists the tree's directories (paths relative to the root
@@ -123,7 +141,7 @@ type runner struct {
 
 // Run runs the workload under path root of the volume and reports each
 // phase's result through report.
-func Run(ctx context.Context, e *meta.Engine, root string, opts Options, prog Progress, report func(Result)) error {
+func Run(ctx context.Context, e Engine, root string, opts Options, prog Progress, report func(Result)) error {
 	opts.setDefaults()
 	if prog == nil {
 		prog = nopProgress{}

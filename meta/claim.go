@@ -5,9 +5,6 @@ import (
 	"errors"
 )
 
-// errClaimTaken ends a claim transaction that found another value.
-var errClaimTaken = errors.New("claimed by another client")
-
 // ClaimRootXattr sets the extended attribute name of the root directory to
 // value if it still holds old ("": not set), in one transaction: of several
 // clients that read the same old value and claim at the same time, exactly

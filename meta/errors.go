@@ -60,6 +60,8 @@ var (
 	// errUnreachable: walking up a directory's parents does not lead to
 	// the root.
 	errUnreachable = errors.New("directory is not reachable from the root")
+	// errClaimTaken ends a claim transaction that found another value.
+	errClaimTaken = errors.New("claimed by another client")
 )
 
 // quotaError is an ErrQuotaInconsistent with its own message.

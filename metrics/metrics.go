@@ -16,14 +16,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rueidisfs/rueidisfs/cachestore"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
 const namespace = "rueidisfs"
 
+// Counters is what the metrics read of an engine; *meta.Engine has it.
+type Counters interface {
+	CacheStats() cachestore.Stats
+	TxStats() meta.TxStats
+}
+
+var _ Counters = (*meta.Engine)(nil)
+
 // Collector reads an engine's counters at every scrape.
 type Collector struct {
-	e      *meta.Engine
+	e      Counters
 	labels prometheus.Labels
 	descs  map[string]*prometheus.Desc
 }
@@ -32,7 +41,7 @@ var _ prometheus.Collector = (*Collector)(nil)
 
 // NewCollector returns a collector for e whose metrics carry the volume name
 // as label "vol_name".
-func NewCollector(e *meta.Engine, volume string) *Collector {
+func NewCollector(e Counters, volume string) *Collector {
 	c := &Collector{e: e, labels: prometheus.Labels{"vol_name": volume}, descs: map[string]*prometheus.Desc{}}
 	for name, help := range map[string]string{
 		"cache_hits_total":                "Reads answered from the client-side cache.",
@@ -101,7 +110,7 @@ func (s *Server) Close() error {
 
 // Serve registers the engine's metrics (and the Go runtime's) in a new
 // registry and serves them at http://addr/metrics.
-func Serve(addr string, e *meta.Engine, volume string) (*Server, error) {
+func Serve(addr string, e Counters, volume string) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(e, volume), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lis, err := net.Listen("tcp", addr)

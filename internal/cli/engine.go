@@ -17,9 +17,6 @@ import (
 
 // Helpers shared by the commands.
 
-// errAborted is returned when the user does not confirm.
-var errAborted = errors.New("aborted")
-
 // openEngine connects to the volume named by the command's first argument,
 // the META-URL. It logs the meta address (password masked) first, as juicefs
 // does, and gives the engine the command line's logger and environment.
