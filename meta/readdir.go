@@ -29,10 +29,7 @@ func (e *Engine) Readdir(ctx context.Context, ino Ino, plus bool) ([]Entry, erro
 	if err != nil {
 		return nil, err
 	}
-	parent := attr.Parent
-	if ino == RootInode || parent == 0 {
-		parent = ino
-	}
+	parent := dotdot(ino, &attr)
 	out := []Entry{
 		{Inode: ino, Name: ".", Attr: Attr{Typ: codec.TypeDirectory}},
 		{Inode: parent, Name: "..", Attr: Attr{Typ: codec.TypeDirectory}},
@@ -51,6 +48,15 @@ func (e *Engine) Readdir(ctx context.Context, ino Ino, plus bool) ([]Entry, erro
 		e.touchAtime(ctx, ino)
 	}
 	return out, nil
+}
+
+// dotdot is the inode ".." of directory ino (with attribute attr) names:
+// its parent, or itself for the root and a directory without one.
+func dotdot(ino Ino, attr *Attr) Ino {
+	if ino == RootInode || attr.Parent == 0 {
+		return ino
+	}
+	return attr.Parent
 }
 
 func (e *Engine) openDirCheck(ctx context.Context, ino Ino, plus bool) (Attr, error) {
@@ -211,10 +217,7 @@ func (e *Engine) OpenDir(ctx context.Context, ino Ino, plus, sorted bool) (*DirS
 	if err != nil {
 		return nil, err
 	}
-	parent := attr.Parent
-	if ino == RootInode || parent == 0 {
-		parent = ino
-	}
+	parent := dotdot(ino, &attr)
 	dot := Entry{Inode: ino, Name: ".", Attr: attr}
 	dotdot := Entry{Inode: parent, Name: "..", Attr: Attr{Typ: codec.TypeDirectory}}
 	if plus {

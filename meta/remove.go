@@ -288,55 +288,10 @@ func (e *Engine) Unlink(ctx context.Context, parent Ino, name string, skipTrash 
 	if parent == 0 {
 		parent = RootInode
 	}
-	c := CallerOf(ctx)
-	if parent == RootInode && name == TrashName || parent.IsTrash() && c.Uid != 0 {
+	if parent == RootInode && name == TrashName || parent.IsTrash() && CallerOf(ctx).Uid != 0 {
 		return syscall.EPERM
 	}
-	if e.readOnly() {
-		return syscall.EROFS
-	}
-	trash, err := e.removalTrash(ctx, parent, skipTrash)
-	if err != nil {
-		return err
-	}
-	var r *removal
-	err = e.runTx(ctx, func(tx *Tx) error {
-		dkey := e.keys.Entries(parent)
-		ent, ev, err := e.txEntry(tx, dkey, name)
-		if err != nil {
-			return err
-		}
-		if ent.Typ == codec.TypeDirectory {
-			return syscall.EPERM
-		}
-		pkey := e.keys.Inode(parent)
-		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirRemoveName)
-		if err != nil {
-			return err
-		}
-		r = newRemoval(parent, name, ent, ev, trash)
-		if err := e.txRemovedNode(tx, r, parent, name); err != nil {
-			return err
-		}
-		if err := e.checkRemoval(tx, c, &pattr, r, false); err != nil {
-			return err
-		}
-		now := e.now()
-		e.decideRemoval(r, now)
-		tx.HDel(dkey, name)
-		if !parent.IsTrash() {
-			tx.PatchDir(pkey, &pattr, 0)
-		}
-		e.queueRemoval(tx, r, parent, now)
-		tx.Log("UNLINK(%d,%s,%d,%t,true):%d", parent, logEscape(name), r.trash, r.opened, r.ino)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	e.afterRemoval(r, parent.IsTrash())
-	e.afterNamesRemoved(ctx, parent, r.removedDelta())
-	return nil
+	return e.removeName(ctx, parent, name, skipTrash, false)
 }
 
 // Rmdir removes an empty directory (to the trash when enabled).
@@ -344,15 +299,20 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 	if parent == 0 {
 		parent = RootInode
 	}
-	c := CallerOf(ctx)
 	switch {
 	case name == ".":
 		return syscall.EINVAL
 	case name == "..":
 		return syscall.ENOTEMPTY
-	case parent == RootInode && name == TrashName, parent == TrashInode, parent.IsTrash() && c.Uid != 0:
+	case parent == RootInode && name == TrashName, parent == TrashInode, parent.IsTrash() && CallerOf(ctx).Uid != 0:
 		return syscall.EPERM
 	}
+	return e.removeName(ctx, parent, name, skipTrash, true)
+}
+
+// removeName removes name from parent: a non-directory (Unlink) or, with
+// dir, an empty directory (Rmdir).
+func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTrash, dir bool) error {
 	if e.readOnly() {
 		return syscall.EROFS
 	}
@@ -360,6 +320,7 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 	if err != nil {
 		return err
 	}
+	c := CallerOf(ctx)
 	var r *removal
 	err = e.runTx(ctx, func(tx *Tx) error {
 		dkey := e.keys.Entries(parent)
@@ -367,7 +328,10 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 		if err != nil {
 			return err
 		}
-		if ent.Typ != codec.TypeDirectory {
+		switch {
+		case !dir && ent.Typ == codec.TypeDirectory:
+			return syscall.EPERM
+		case dir && ent.Typ != codec.TypeDirectory:
 			return syscall.ENOTDIR
 		}
 		pkey := e.keys.Inode(parent)
@@ -375,26 +339,36 @@ func (e *Engine) Rmdir(ctx context.Context, parent Ino, name string, skipTrash b
 		if err != nil {
 			return err
 		}
-		if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(ent.Inode)); err != nil {
-			return err
-		} else if nonEmpty {
-			return syscall.ENOTEMPTY
+		if dir {
+			if nonEmpty, err := tx.ExistsLikelyNot(e.keys.Entries(ent.Inode)); err != nil {
+				return err
+			} else if nonEmpty {
+				return syscall.ENOTEMPTY
+			}
 		}
 		r = newRemoval(parent, name, ent, ev, trash)
 		if err := e.txRemovedNode(tx, r, parent, name); err != nil {
 			return err
 		}
-		if err := e.checkRemoval(tx, c, &pattr, r, true); err != nil {
+		if err := e.checkRemoval(tx, c, &pattr, r, dir); err != nil {
 			return err
 		}
 		now := e.now()
 		e.decideRemoval(r, now)
 		tx.HDel(dkey, name)
 		if !parent.IsTrash() {
-			tx.PatchDir(pkey, &pattr, -1)
+			nlinkDelta := 0
+			if dir {
+				nlinkDelta = -1
+			}
+			tx.PatchDir(pkey, &pattr, nlinkDelta)
 		}
 		e.queueRemoval(tx, r, parent, now)
-		tx.Log("RMDIR(%d,%s,%d):%d", parent, logEscape(name), r.trash, r.ino)
+		if dir {
+			tx.Log("RMDIR(%d,%s,%d):%d", parent, logEscape(name), r.trash, r.ino)
+		} else {
+			tx.Log("UNLINK(%d,%s,%d,%t,true):%d", parent, logEscape(name), r.trash, r.opened, r.ino)
+		}
 		return nil
 	})
 	if err != nil {
