@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -177,4 +178,54 @@ func TestErrorsConfirmed(t *testing.T) {
 		t.Errorf("mkdir in a directory B opened to everyone: %v", err)
 	}
 	v.check(a)
+}
+
+// TestLookupDuringReplacement: while client B keeps renaming new files over
+// a name, client A's lookups of that name may find in its cache an entry
+// whose inode B has just deleted. A lookup must then settle on what Redis
+// holds: never an error (the name always exists) and never an attribute of
+// nothing (mode 0, nlink 0).
+func TestLookupDuringReplacement(t *testing.T) {
+	v := newVolume(t, 0)
+	a, b := v.e, v.open(meta.Options{})
+	d := mustMkdir(t, b, bg, meta.RootInode, "d", 0o777)
+	mustCreate(t, b, bg, d, "x", 0o644)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("t%d", i)
+			if _, _, err := b.Mknod(bg, d, name, codec.TypeFile, 0o644, 0, 0); err != nil {
+				done <- err
+				return
+			}
+			if _, _, err := b.Rename(bg, d, name, d, "x", 0); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	bad := 0
+	for i := 0; i < 3000; i++ {
+		_, attr, err := a.Lookup(bg, d, "x")
+		if err != nil || attr.Nlink == 0 || attr.Mode&0o777 != 0o644 {
+			if bad++; bad <= 5 {
+				t.Errorf("lookup %d: %+v %v", i, attr, err)
+			}
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if bad > 0 {
+		t.Errorf("%d of 3000 lookups were wrong", bad)
+	}
+	v.check(b)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
@@ -155,7 +156,7 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, err
 	}
 	if !ok {
-		return ent.Inode, Attr{Typ: ent.Typ, Parent: parent}, nil
+		return e.lookupSettled(ctx, parent, dkey, name, ent.Inode)
 	}
 	a, err := e.decodeAttr(akey, av)
 	if err != nil {
@@ -165,6 +166,46 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		e.stats.rememberParent(ent.Inode, parent)
 	}
 	return ent.Inode, a, nil
+}
+
+// lookupSettled answers a lookup whose entry named inode gone, whose
+// attribute was not found: the entry came from the cache and was removed or
+// replaced since (a commit deletes the attribute before it changes the
+// entry, so the attribute's invalidation can even arrive first), or the
+// volume is corrupt. Entry and attribute are read again from Redis,
+// uncached, until they agree; an entry that still names gone when read
+// after gone's attribute was found missing is corrupt.
+func (e *Engine) lookupSettled(ctx context.Context, parent Ino, dkey, name string, gone Ino) (Ino, Attr, error) {
+	for {
+		v, ok, err := fieldReply(e, dkey, e.rdb.Do(ctx, e.rdb.B().Hmget().Key(dkey).Field(name).Build()))
+		if err != nil {
+			return 0, Attr{}, err
+		}
+		if !ok {
+			return 0, Attr{}, syscall.ENOENT
+		}
+		ent, err := e.decodeEntry(dkey, name, v)
+		if err != nil {
+			return 0, Attr{}, err
+		}
+		if ent.Inode == gone {
+			return 0, Attr{}, corrupt(dkey, fmt.Errorf("entry %q names inode %d, which has no attribute", name, gone))
+		}
+		akey := e.keys.Inode(ent.Inode)
+		av, err := e.rdb.Do(ctx, e.rdb.B().Get().Key(akey).Build()).ToString()
+		if rueidis.IsRedisNil(err) {
+			gone = ent.Inode
+			continue
+		}
+		if err != nil {
+			return 0, Attr{}, e.redisErr("GET "+akey, err)
+		}
+		a, err := e.decodeAttr(akey, av)
+		if err == nil && a.Typ == codec.TypeDirectory && !parent.IsTrash() {
+			e.stats.rememberParent(ent.Inode, parent)
+		}
+		return ent.Inode, a, err
+	}
 }
 
 // lookupDots answers a lookup of "." or ".." in parent.
