@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -228,4 +229,62 @@ func TestLookupDuringReplacement(t *testing.T) {
 		t.Errorf("%d of 3000 lookups were wrong", bad)
 	}
 	v.check(b)
+}
+
+// TestCopyAfterCompaction: client A copies a range of a file whose chunk
+// list it has cached, right after client B compacted that chunk (replacing
+// its slices by one and dropping the old ones). The copy must reference
+// only slices the source still has, never the deleted ones.
+func TestCopyAfterCompaction(t *testing.T) {
+	v := newVolume(t, 0)
+	compact := meta.Options{Compact: func(context.Context, uint64, []codec.Slice) error { return nil }}
+	b := v.open(compact)
+	a, slow := staleClient(t, v)
+	src := mustCreate(t, b, bg, meta.RootInode, "src", 0o644)
+	dst := mustCreate(t, b, bg, meta.RootInode, "dst", 0o644)
+	for i := uint32(0); i < 4; i++ {
+		id, err := b.NewSlice(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Write(bg, src, 0, i*1000, codec.Slice{ID: id, Size: 1000, Len: 1000}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Read(bg, src, 0); err != nil { // A caches the four slices
+		t.Fatal(err)
+	}
+	if _, _, err := a.CopyFileRange(bg, src, 0, dst, 0, 1, 0); err != nil { // and reads the list in a transaction
+		t.Fatal(err)
+	}
+	slow()
+	if err := b.CompactChunk(bg, src, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.CopyFileRange(bg, src, 0, dst, 0, 4000, 0); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(e *meta.Engine, ino meta.Ino) map[uint64]bool {
+		slices, err := e.Read(bg, ino, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[uint64]bool{}
+		for _, s := range slices {
+			if s.ID != 0 {
+				out[s.ID] = true
+			}
+		}
+		return out
+	}
+	have := ids(b, src)
+	if len(have) != 1 {
+		t.Fatalf("the source has slices %v after compaction, want one", have)
+	}
+	for id := range ids(b, dst) {
+		if !have[id] {
+			t.Errorf("the copy references slice %d, which the compaction deleted (the source has %v)", id, have)
+		}
+	}
+	v.check(a, b)
 }

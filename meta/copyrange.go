@@ -62,7 +62,7 @@ func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout 
 			return err
 		}
 		setTimes(&attr, e.now(), false, true, true)
-		if err := e.queueCopiedRecords(ctx, tx, fin, offIn, fout, offOut, n); err != nil {
+		if err := e.queueCopiedRecords(tx, fin, offIn, fout, offOut, n); err != nil {
 			return err
 		}
 		tx.Set(outKey, marshalAttr(&attr))
@@ -80,17 +80,19 @@ func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout 
 	return copied, newLength, nil
 }
 
-// queueCopiedRecords reads the source chunks covering [offIn, offIn+n) (not
-// as conditions of the transaction, like the official client, which does
-// not watch them) and queues the destination records and reference
-// increments.
-func (e *Engine) queueCopiedRecords(ctx context.Context, tx *Tx, fin Ino, offIn uint64, fout Ino, offOut, n uint64) error {
+// queueCopiedRecords reads the source chunks covering [offIn, offIn+n) and
+// queues the destination records and reference increments. The source lists
+// are conditions of the transaction: read from the cache, they may predate
+// a compaction (by this or another client) that replaced and deleted the
+// slices they name, which the copy would then reference. (The official
+// client does not watch them.)
+func (e *Engine) queueCopiedRecords(tx *Tx, fin Ino, offIn uint64, fout Ino, offOut, n uint64) error {
 	first, last := offIn/codec.ChunkSize, (offIn+n)/codec.ChunkSize
 	keys := make([]string, 0, last-first+1)
 	for i := first; i <= last; i++ {
 		keys = append(keys, e.keys.Chunk(fin, uint32(i)))
 	}
-	lists, err := e.cachedLRanges(ctx, keys)
+	lists, err := tx.LRanges(keys)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/codec"
 )
 
 //go:embed txn.lua
@@ -49,6 +51,7 @@ const (
 	condAttr   condKind = 'p' // attribute bytes that permission/type decisions use
 	condHGet   condKind = 'h' // one hash field
 	condExists condKind = 'x' // key existence
+	condList   condKind = 'l' // a whole list (of fixed-size records), as the concatenation of its elements
 )
 
 // cond is one value a transaction's decision was based on.
@@ -371,6 +374,8 @@ func (tx *Tx) commands() []string {
 			add("HGET")
 		case condExists:
 			add("EXISTS")
+		case condList:
+			add("LRANGE")
 		}
 	}
 	for _, w := range tx.writes {
@@ -483,7 +488,7 @@ func (tx *Tx) known(kind condKind, key, field string) (cond, bool) {
 			return c, true
 		}
 	}
-	if kind == condExists || tx.noSpeculation {
+	if kind == condExists || kind == condList || tx.noSpeculation {
 		return cond{}, false
 	}
 	if v, present, ok := tx.e.overlay.get(key, field); ok {
@@ -562,6 +567,52 @@ func (tx *Tx) HGet(key, field string) (string, bool, error) {
 	tx.unconfirmed = true
 	tx.addCond(cond{kind: condHGet, key: key, field: field, present: present, value: v})
 	return v, present, nil
+}
+
+// LRanges reads whole lists of slice records (chunk lists) and makes the
+// commit depend on each being unchanged: a copy made from them must not
+// reference slices that a compaction has meanwhile replaced and deleted.
+func (tx *Tx) LRanges(keys []string) ([][]string, error) {
+	out := make([][]string, len(keys))
+	var missing []string
+	var at []int
+	for i, k := range keys {
+		if c, ok := tx.known(condList, k, ""); ok {
+			tx.addCond(c)
+			recs, err := splitRecords(k, c.value)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = recs
+			continue
+		}
+		missing, at = append(missing, k), append(at, i)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	lists, err := tx.e.cachedLRanges(tx.ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	tx.unconfirmed = true
+	for j, l := range lists {
+		out[at[j]] = l
+		tx.addCond(cond{kind: condList, key: missing[j], present: true, value: strings.Join(l, "")})
+	}
+	return out, nil
+}
+
+// splitRecords cuts the concatenated records of a list condition apart.
+func splitRecords(key, v string) ([]string, error) {
+	if len(v)%codec.SliceRecordSize != 0 {
+		return nil, corrupt(key, fmt.Errorf("slice list of %d bytes, not a multiple of %d", len(v), codec.SliceRecordSize))
+	}
+	recs := make([]string, 0, len(v)/codec.SliceRecordSize)
+	for len(v) > 0 {
+		recs, v = append(recs, v[:codec.SliceRecordSize]), v[codec.SliceRecordSize:]
+	}
+	return recs, nil
 }
 
 // ExpectFieldAbsent makes the commit depend on a hash field not existing,

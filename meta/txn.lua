@@ -19,6 +19,8 @@
 --                  ordinary updates of a directory change
 --              'h' HGET field equals value (or field absent)
 --              'x' key exists (present '1') or not ('0'); value ignored
+--              'l' the whole list, its elements concatenated, equals value
+--                  (present is always '1'; an absent list is empty)
 --   then the number of writes, then per write:
 --         command, key index, argument count, arguments...
 --       command is a Redis command applied to KEYS[key index] with the
@@ -56,6 +58,7 @@ local seen = {}
 local function read(kind, key, field)
   if kind == 'h' then return call('HGET', key, field) end
   if kind == 'x' then return call('EXISTS', key) == 1 end
+  if kind == 'l' then return table.concat(call('LRANGE', key, 0, -1)) end
   local v = call('GET', key)
   seen[key] = v
   return v
