@@ -117,6 +117,7 @@ func (a *app) commands() []*cli.Command {
 		a.catCommand(),
 		a.putCommand(),
 		a.compactCommand(),
+		a.objbenchCommand(),
 		a.versionCommand(),
 	}
 }

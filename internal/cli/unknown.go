@@ -25,7 +25,6 @@ func missingJuicefsCommands() []juicefsCommand {
 		{"profile", true, "profile of a mount's access log"},
 		{"bench", true, "performance test through a mount"},
 		{"warmup", true, "fill the cache of a mount"},
-		{"objbench", true, "test an object storage"},
 		{"sync", false, "copy data between storages"},
 		{"gateway", false, "S3 gateway"},
 		{"webdav", false, "WebDAV server"},

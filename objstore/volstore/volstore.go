@@ -46,26 +46,10 @@ func Open(ctx context.Context, f *codec.Format, opts Options) (objstore.Store, e
 	if format.Bucket == "" {
 		return nil, errors.New("the volume's bucket is empty: set it with `config --bucket`")
 	}
-	storage := strings.ToLower(format.Storage)
 	cred := s3.Credentials{AccessKey: format.AccessKey, SecretKey: format.SecretKey, SessionToken: format.SessionToken}
-	var st objstore.Store
-	if format.Shards > 1 {
-		buckets, err := shard.Buckets(format.Bucket, format.Shards)
-		if err != nil {
-			return nil, err
-		}
-		stores := make([]objstore.Store, len(buckets))
-		for i, b := range buckets {
-			if stores[i], err = openBucket(ctx, storage, b, cred, opts); err != nil {
-				return nil, err
-			}
-		}
-		st = shard.New(stores)
-	} else {
-		var err error
-		if st, err = openBucket(ctx, storage, format.Bucket, cred, opts); err != nil {
-			return nil, err
-		}
+	st, err := OpenBuckets(ctx, format.Storage, format.Bucket, format.Shards, cred, opts)
+	if err != nil {
+		return nil, err
 	}
 	st = objstore.WithPrefix(st, format.Name+"/")
 	if format.EncryptKey == "" {
@@ -80,6 +64,27 @@ func Open(ctx context.Context, f *codec.Format, opts Options) (objstore.Store, e
 		return nil, err
 	}
 	return encrypt.New(st, key, format.EncryptAlgo)
+}
+
+// OpenBuckets opens the bucket of a storage type, or with shards > 1 the
+// buckets a bucket pattern names (see shard.Buckets), without a volume's
+// prefix.
+func OpenBuckets(ctx context.Context, storage, bucket string, shards int, cred s3.Credentials, opts Options) (objstore.Store, error) {
+	storage = strings.ToLower(storage)
+	if shards <= 1 {
+		return openBucket(ctx, storage, bucket, cred, opts)
+	}
+	buckets, err := shard.Buckets(bucket, shards)
+	if err != nil {
+		return nil, err
+	}
+	stores := make([]objstore.Store, len(buckets))
+	for i, b := range buckets {
+		if stores[i], err = openBucket(ctx, storage, b, cred, opts); err != nil {
+			return nil, err
+		}
+	}
+	return shard.New(stores), nil
 }
 
 // openBucket opens one bucket of a storage type.
