@@ -189,29 +189,21 @@ func (d *dumper) readEdges(ctx context.Context, keys []string, emit func(*batch)
 	b := newBatch(SegEdge, fieldEdges)
 	for _, key := range keys {
 		parent, _ := d.keys.ParseEntriesKey(key)
-		var cursor uint64
-		for {
-			e, err := d.c.Do(ctx, d.c.B().Hscan().Key(key).Cursor(cursor).Count(bigBatch).Build()).AsScanEntry()
+		err := d.hscan(ctx, key, func(name, value string) error {
+			ent, err := codec.UnmarshalEntry(value)
 			if err != nil {
-				return redisErr("HSCAN "+key, err)
+				return fmt.Errorf("dump: entry %q of %s: %w", name, key, err)
 			}
-			for i := 0; i+1 < len(e.Elements); i += 2 {
-				ent, err := codec.UnmarshalEntry(e.Elements[i+1])
-				if err != nil {
-					return fmt.Errorf("dump: entry %q of %s: %w", e.Elements[i], key, err)
-				}
-				b.add(&Edge{Parent: uint64(parent), Inode: uint64(ent.Inode), Name: []byte(e.Elements[i]), Type: uint32(ent.Typ)})
-				if b.n >= bigBatch {
-					if err := emit(b); err != nil {
-						return err
-					}
-					b = newBatch(SegEdge, fieldEdges)
-				}
+			b.add(&Edge{Parent: uint64(parent), Inode: uint64(ent.Inode), Name: []byte(name), Type: uint32(ent.Typ)})
+			if b.n < bigBatch {
+				return nil
 			}
-			if e.Cursor == 0 {
-				break
-			}
-			cursor = e.Cursor
+			err = emit(b)
+			b = newBatch(SegEdge, fieldEdges)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return emit(b)

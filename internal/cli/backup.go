@@ -81,14 +81,11 @@ func (a *app) loadBinary(c *cli.Context) error {
 		return err
 	}
 	defer in.close()
-	e, err := a.openEngine(c, meta.Options{})
+	e, err := a.openLoadTarget(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	if err := a.refuseFormatted(c, e); err != nil {
-		return err
-	}
 	checked, written := a.newSegmentCounts("Checked"), a.newSegmentCounts("Loaded")
 	_, err = backup.Load(c.Context, e, in.f, in.size, backup.LoadOptions{
 		Threads: c.Int("threads"), Logger: a.log,

@@ -177,14 +177,11 @@ func (a *app) load(c *cli.Context) error {
 		return err
 	}
 	defer r.Close()
-	e, err := a.openEngine(c, meta.Options{})
+	e, err := a.openLoadTarget(c)
 	if err != nil {
 		return err
 	}
 	defer a.closeEngine(e)
-	if err := a.refuseFormatted(c, e); err != nil {
-		return err
-	}
 	prog := a.newProgress()
 	phase := ""
 	err = dump.Load(c.Context, e, r, dump.LoadOptions{
@@ -202,6 +199,20 @@ func (a *app) load(c *cli.Context) error {
 		return err
 	}
 	return a.loaded(c, e, name)
+}
+
+// openLoadTarget opens the database a load writes to, refusing one that
+// holds a volume. Close the engine with closeEngine.
+func (a *app) openLoadTarget(c *cli.Context) (*meta.Engine, error) {
+	e, err := a.openEngine(c, meta.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.refuseFormatted(c, e); err != nil {
+		a.closeEngine(e)
+		return nil, err
+	}
+	return e, nil
 }
 
 // refuseFormatted refuses to load into a database that holds a volume.
