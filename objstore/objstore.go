@@ -108,15 +108,43 @@ var ErrNoBucket = errors.New("no such bucket")
 var ErrCorrupt = errors.New("corrupt object")
 
 // ReadAll reads limit bytes of the object named key from off (limit < 0:
-// up to its end) into memory.
+// up to its end) into memory: without a copy when the store holds the
+// bytes in memory already (see Range), into a buffer of the right size
+// when the body tells its size.
 func ReadAll(ctx context.Context, s Store, key string, off, limit int64) ([]byte, error) {
 	r, err := s.Get(ctx, key, off, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	switch body := r.(type) {
+	case *Body:
+		return body.Bytes(), nil
+	case interface{ Size() int64 }:
+		if n := body.Size(); n >= 0 && n < 1<<31 {
+			buf := make([]byte, n)
+			read, err := io.ReadFull(r, buf)
+			if err == io.ErrUnexpectedEOF {
+				err = fmt.Errorf("the body of %s ended after %d of %d bytes: %w", key, read, n, err)
+			}
+			return buf[:read], err
+		}
+	}
 	return io.ReadAll(r)
 }
+
+// Body is the body of a Get whose bytes are in memory.
+type Body struct {
+	*bytes.Reader
+	data []byte
+}
+
+// Bytes returns the bytes of the body not read yet, without a copy; the
+// caller may keep and change them.
+func (b *Body) Bytes() []byte { return b.data[len(b.data)-b.Len():] }
+
+// Close does nothing.
+func (b *Body) Close() error { return nil }
 
 // ListError is a listing that fails at once with err, for a Store that
 // cannot even start one.
@@ -141,15 +169,16 @@ func CheckKey(key string) error {
 }
 
 // Range returns the part of data a Get of [off, off+limit) gives (limit <
-// 0: up to the end), for stores that hold whole objects in memory.
-func Range(data []byte, off, limit int64) io.ReadCloser {
+// 0: up to the end), for stores that hold whole objects in memory. The
+// body hands data out (see Body.Bytes): data must not be used afterwards.
+func Range(data []byte, off, limit int64) *Body {
 	size := int64(len(data))
 	off = min(max(off, 0), size)
 	end := size
 	if limit >= 0 && limit < size-off {
 		end = off + limit
 	}
-	return io.NopCloser(bytes.NewReader(data[off:end]))
+	return &Body{Reader: bytes.NewReader(data[off:end]), data: data[off:end]}
 }
 
 // Create creates the bucket of s when s can, as `format` does before its

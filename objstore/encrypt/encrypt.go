@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -81,7 +83,10 @@ func newAESGCM(key []byte) (cipher.AEAD, error) {
 func (e *Store) String() string { return e.s.String() + "(encrypted)" }
 
 // Seal returns the envelope of plaintext.
-func (e *Store) Seal(plaintext []byte) ([]byte, error) {
+func (e *Store) Seal(plaintext []byte) ([]byte, error) { return e.seal(nil, plaintext) }
+
+// seal appends the envelope of plaintext to dst.
+func (e *Store) seal(dst, plaintext []byte) ([]byte, error) {
 	var dataKey [dataKeySize]byte
 	if _, err := rand.Read(dataKey[:]); err != nil {
 		return nil, err
@@ -95,7 +100,7 @@ func (e *Store) Seal(plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	header := 3 + len(wrapped) + aead.NonceSize()
-	out := make([]byte, header, header+len(plaintext)+aead.Overhead())
+	out := slices.Grow(dst[:0], header+len(plaintext)+aead.Overhead())[:header]
 	out[0], out[1], out[2] = byte(len(wrapped)>>8), byte(len(wrapped)), byte(aead.NonceSize())
 	copy(out[3:], wrapped)
 	nonce := out[3+len(wrapped) : header]
@@ -104,6 +109,10 @@ func (e *Store) Seal(plaintext []byte) ([]byte, error) {
 	}
 	return aead.Seal(out, nonce, plaintext, nil), nil
 }
+
+// envelopes recycles the buffers of Put: a store keeps nothing of what it
+// was given once Put returns.
+var envelopes = sync.Pool{New: func() any { return new([]byte) }}
 
 // Open returns the plaintext of an envelope, decrypted in place (the
 // envelope's bytes are reused). Envelopes that do not open wrap
@@ -153,10 +162,13 @@ func (e *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := objstore.CheckKey(key); err != nil {
 		return err
 	}
-	envelope, err := e.Seal(data)
+	buf := envelopes.Get().(*[]byte)
+	defer envelopes.Put(buf)
+	envelope, err := e.seal(*buf, data)
 	if err != nil {
 		return fmt.Errorf("encrypt %s: %w", key, err)
 	}
+	*buf = envelope[:0]
 	return e.s.Put(ctx, key, envelope)
 }
 

@@ -70,7 +70,7 @@ func (s *Store) Get(ctx context.Context, key string, off, limit int64) (io.ReadC
 	if !ok {
 		return nil, notFound("get", key)
 	}
-	return objstore.Range(o.data, off, limit), nil // never modified in place
+	return objstore.Range(bytes.Clone(o.data), off, limit), nil // the reader may change what it reads
 }
 
 // Put stores a copy of data.
