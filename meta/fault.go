@@ -153,18 +153,25 @@ func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []strin
 // execMutation runs a mutation script and sends it again after faults, as
 // described above. guarded says that the script honours the replay marker
 // passed among its keys; without it a call whose outcome is unknown is not
-// sent again. With wait-replicas, a reply is returned together with
-// ErrNotReplicated when the replicas did not confirm it.
+// sent again. resent says that this very call (same marker) may have been
+// sent before, by an earlier execMutation that gave up. With wait-replicas,
+// a reply is returned together with ErrNotReplicated when the replicas did
+// not confirm it.
 //
-// A guarded script gets one more, last argument: "1" when the call is sent
-// again, "0" the first time. Only a call sent again can find its marker (the
-// marker's name is new), so the first send skips looking for it, which
-// saves the script a read on every mutation.
-func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys, args []string, guarded bool) ([]rueidis.RedisMessage, error) {
+// A guarded script gets one more, last argument: "1" when the call may have
+// been sent before, "0" the first time. Only a call sent again can find its
+// marker (the marker's name is new), so the first send skips looking for
+// it, which saves the script a read on every mutation.
+//
+// Once an attempt may have been applied (its reply lost), the outcome stays
+// unknown until an attempt is answered: giving up, even on an error that
+// proves the last attempt did not run, returns ErrOutcomeUnknown.
+func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys, args []string, guarded, resent bool) ([]rueidis.RedisMessage, error) {
 	first := time.Now()
 	if guarded {
-		args = append(args, "0")
+		args = append(args, boolArg(resent))
 	}
+	unknown := false // an earlier attempt may have been applied
 	for attempt := 0; ; attempt++ {
 		if guarded && attempt > 0 {
 			args[len(args)-1] = "1"
@@ -189,13 +196,20 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 			return reply, err
 		}
 		kind := classifyFault(ctx, err)
+		unknown = unknown || kind == faultUnknown
 		if kind == faultFinal {
+			// An answer of Redis to a call sent again means its marker was
+			// not there: nothing was applied. Anything else (a cancelled
+			// context, a closing client) settles nothing.
+			if _, answered := rueidis.IsRedisErr(err); unknown && !answered {
+				return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+			}
 			return nil, err
 		}
 		giveUp := attempt >= e.url.IORetries || time.Since(first) > replayWindow ||
 			(kind == faultUnknown && !guarded)
 		if giveUp {
-			if kind == faultUnknown {
+			if unknown {
 				return nil, fmt.Errorf("%w (%d attempts): %w", ErrOutcomeUnknown, attempt+1, err)
 			}
 			return nil, err
@@ -206,7 +220,7 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if kind == faultUnknown {
+			if unknown {
 				return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 			}
 			return nil, ctx.Err()

@@ -327,6 +327,7 @@ func (e *Engine) FlushStats(ctx context.Context) { e.stats.flushAll(ctx) }
 type dirStatFlush struct {
 	keys, args []string
 	since      time.Time
+	sent       bool // sent before without an answer: it may have been applied
 }
 
 // flushDirStats adds the pending deltas to the stored statistics with one
@@ -380,7 +381,7 @@ func (s *statsBatcher) sendFlushCalls(ctx context.Context) []Ino {
 	calls := s.unsent
 	s.unsent = nil
 	for i, f := range calls {
-		reply, err := s.e.execMutation(ctx, s.script, f.keys, f.args, true)
+		reply, err := s.e.execMutation(ctx, s.script, f.keys, f.args, true, f.sent)
 		if errors.Is(err, ErrNotReplicated) {
 			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v", err))
 			err = nil
@@ -391,6 +392,7 @@ func (s *statsBatcher) sendFlushCalls(ctx context.Context) []Ino {
 				continue
 			}
 			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; will send it again", err))
+			calls[i].sent = true
 			s.unsent = append(s.unsent, calls[i:]...)
 			break
 		}

@@ -204,7 +204,7 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
 	call := encodeTx(tx, e.newMarker(), e.now())
 	e.noteWriting(tx)
-	reply, err := e.execMutation(ctx, e.txnScript, call.keys, call.args, true)
+	reply, err := e.execMutation(ctx, e.txnScript, call.keys, call.args, true, false)
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
 	if errors.Is(err, ErrNotReplicated) {
 		lateErr, err = err, nil

@@ -76,14 +76,20 @@ func (p *Proxy) HoldReplies(args ...string) (release func()) {
 		c.matched = false
 	}
 	p.mu.Unlock()
-	var once sync.Once
 	return func() {
-		once.Do(func() {
-			p.mu.Lock()
-			p.holding = nil
-			p.mu.Unlock()
-			close(ch)
-		})
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.release == ch {
+			p.releaseHeld()
+		}
+	}
+}
+
+// releaseHeld lets held replies go (p.mu held).
+func (p *Proxy) releaseHeld() {
+	if p.holding != nil {
+		p.holding = nil
+		close(p.release)
 	}
 }
 
@@ -100,6 +106,35 @@ func (p *Proxy) Held() int {
 	return n
 }
 
+// Break closes every connection through the proxy, dropping replies still
+// held or on their way, and refuses new connections (the port is closed)
+// until Resume: a reply lost with its connection, then a server that cannot
+// be reached.
+func (p *Proxy) Break() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for c := range p.conns {
+		c.client.Close()
+		c.server.Close()
+	}
+	p.releaseHeld() // after the connections are gone: nothing held is delivered
+}
+
+// Resume accepts connections again after Break, on the same address.
+func (p *Proxy) Resume(t testing.TB) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.Addr)
+	if err != nil {
+		t.Fatalf("redistest: proxy: listen again on %s: %v", p.Addr, err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.accept()
+}
+
 // Close stops the proxy and breaks every connection through it.
 func (p *Proxy) Close() {
 	p.mu.Lock()
@@ -108,23 +143,24 @@ func (p *Proxy) Close() {
 		return
 	}
 	p.closed = true
-	if p.holding != nil {
-		p.holding = nil
-		close(p.release)
-	}
+	p.releaseHeld()
 	for c := range p.conns {
 		c.client.Close()
 		c.server.Close()
 	}
+	ln := p.ln
 	p.mu.Unlock()
-	p.ln.Close()
+	ln.Close()
 	p.wg.Wait()
 }
 
 func (p *Proxy) accept() {
 	defer p.wg.Done()
+	p.mu.Lock()
+	ln := p.ln
+	p.mu.Unlock()
 	for {
-		client, err := p.ln.Accept()
+		client, err := ln.Accept()
 		if err != nil {
 			return
 		}

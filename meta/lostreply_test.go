@@ -1,0 +1,87 @@
+package meta_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/fsck"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// lostReplies opens a client of v through a proxy that can lose the reply
+// of a call (lose: hold the replies of the connection that sends args, run
+// call, then break every connection and refuse new ones, so that the engine
+// gives up after its few retries) and let the client reach Redis again.
+func lostReplies(t *testing.T, v *volume) (*meta.Engine, func(call func(), args ...string), func()) {
+	t.Helper()
+	p := redistest.StartProxy(t, v.srv)
+	e, err := meta.Open(bg, p.URL("redis", v.db)+"?io-retries=2&min-retry-backoff=5ms&max-retry-backoff=10ms", meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.NewSession(bg, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(bg) })
+	lose := func(call func(), args ...string) {
+		t.Helper()
+		release := p.HoldReplies(args...)
+		defer release()
+		done := make(chan struct{})
+		go func() { defer close(done); call() }()
+		voltest.Eventually(t, 10*time.Second, "the call's reply is held", voltest.Holds(func() bool { return p.Held() > 0 }))
+		p.Break()
+		<-done
+	}
+	return e, lose, func() { p.Resume(t) }
+}
+
+// TestLostReplyOutcome: a mutation applied by Redis whose reply is lost, and
+// whose resends cannot reach Redis, may have been applied: it must say so
+// (ErrOutcomeUnknown), not report the last resend's connection error as if
+// nothing had happened.
+func TestLostReplyOutcome(t *testing.T) {
+	v := newVolumeWith(t, volumeOpts{noCheck: true})
+	a, lose, resume := lostReplies(t, v)
+	d := mustMkdir(t, a, bg, meta.RootInode, "d", 0o777)
+	var err error
+	lose(func() { _, _, err = a.Mknod(bg, d, "f", codec.TypeFile, 0o644, 0, 0) }, "EVALSHA")
+	if !errors.Is(err, meta.ErrOutcomeUnknown) {
+		t.Errorf("mknod whose reply was lost: %v, want ErrOutcomeUnknown", err)
+	}
+	resume()
+	if _, _, err := v.e.Lookup(bg, d, "f"); err != nil {
+		t.Fatalf("the mknod was applied, yet: %v", err)
+	}
+	// The directory statistics cannot count an operation of unknown
+	// outcome (docs/deployments.md); everything else must be exact.
+	voltest.RecountWith(t, fsck.Options{SkipDirStats: true}, v.e, a)
+}
+
+// TestLostDirStatFlush: a directory-statistics flush whose reply is lost and
+// whose resends fail is sent again at the next flush; it was applied the
+// first time, so it must not be applied again (its replay marker says so).
+func TestLostDirStatFlush(t *testing.T) {
+	v := newVolume(t, 0)
+	a, lose, resume := lostReplies(t, v)
+	d := mustMkdir(t, a, bg, meta.RootInode, "d", 0o777)
+	a.FlushStats(bg) // d's statistics exist from now on
+	for i := 0; i < 10; i++ {
+		mustCreate(t, a, bg, d, "f"+string(rune('0'+i)), 0o644)
+	}
+	lose(func() { a.FlushStats(bg) }, a.Keys().DirUsedInodes())
+	resume()
+	a.FlushStats(bg)
+	st, err := v.e.GetDirStat(bg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Inodes != 10 {
+		t.Errorf("directory statistics count %d inodes for 10 entries", st.Inodes)
+	}
+	v.check(a)
+}
