@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,7 +72,7 @@ func TestLostDirStatFlush(t *testing.T) {
 	d := mustMkdir(t, a, bg, meta.RootInode, "d", 0o777)
 	a.FlushStats(bg) // d's statistics exist from now on
 	for i := 0; i < 10; i++ {
-		mustCreate(t, a, bg, d, "f"+string(rune('0'+i)), 0o644)
+		mustCreate(t, a, bg, d, fmt.Sprintf("f%d", i), 0o644)
 	}
 	lose(func() { a.FlushStats(bg) }, a.Keys().DirUsedInodes())
 	resume()
@@ -82,6 +83,36 @@ func TestLostDirStatFlush(t *testing.T) {
 	}
 	if st.Inodes != 10 {
 		t.Errorf("directory statistics count %d inodes for 10 entries", st.Inodes)
+	}
+	v.check(a)
+}
+
+// TestLostQuotaFlush: a quota flush whose reply is lost, and whose resends
+// fail, is sent again at the next flush: applied the first time, it must not
+// be applied again, and its usage must not be sent a second time as new.
+func TestLostQuotaFlush(t *testing.T) {
+	v := newVolume(t, 0)
+	a, lose, resume := lostReplies(t, v)
+	d := mustMkdir(t, a, bg, meta.RootInode, "q", 0o777)
+	if _, err := a.Quotas().Set(bg, meta.QuotaDir, "/q", -1, 100, false, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		mustCreate(t, a, bg, d, fmt.Sprintf("f%d", i), 0o644)
+	}
+	a.FlushStats(bg) // the directory statistics go first, then
+	for i := 10; i < 20; i++ {
+		mustCreate(t, a, bg, d, fmt.Sprintf("f%d", i), 0o644)
+	}
+	lose(func() { a.FlushStats(bg) }, a.Keys().DirQuotaUsedInodes())
+	resume()
+	a.FlushStats(bg)
+	q, err := v.e.Quotas().Get(bg, meta.QuotaDir, "/q")
+	if err != nil || q == nil {
+		t.Fatalf("quota: %v %v", q, err)
+	}
+	if q.UsedInodes != 20 {
+		t.Errorf("the quota counts %d inodes for 20 files", q.UsedInodes)
 	}
 	v.check(a)
 }

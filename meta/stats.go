@@ -82,7 +82,9 @@ type statsBatcher struct {
 	dirQ    map[Ino]*quota
 	userQ   map[uint32]*quota
 	groupQ  map[uint32]*quota
-	flushMu sync.Mutex
+	flushMu sync.Mutex // serialises quota flushes and loads, guards unsentQuota
+	// unsentQuota holds quota flush calls that failed, to send again.
+	unsentQuota []quotaFlush
 
 	parentMu sync.Mutex
 	parents  map[Ino]Ino // directory → parent, for quota walks
@@ -429,65 +431,6 @@ func (s *statsBatcher) recountMissing(ctx context.Context, missing []Ino, waitQu
 		if err != nil && !errors.Is(err, syscall.ENOENT) {
 			s.e.log.Warn(fmt.Sprintf("recompute statistics of directory %d: %v", ino, err))
 		}
-	}
-}
-
-// flushQuotas writes the pending quota usage of every quota in one atomic
-// batch: HSETNX of unlimited limits (so that a quota another client just
-// created is not overwritten) and HINCRBY of the usage.
-func (s *statsBatcher) flushQuotas(ctx context.Context) {
-	f := s.format()
-	if !f.DirStats && !f.UserGroupQuota {
-		return
-	}
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	type flush struct {
-		q              *quota
-		limits, sp, in string
-		field          string
-		space, inodes  int64
-	}
-	var todo []flush
-	k := s.e.keys
-	collect := func(q *quota, limits, sp, in, field string) {
-		space, inodes := q.newSpace.Load(), q.newInodes.Load()
-		if space != 0 || inodes != 0 {
-			todo = append(todo, flush{q, limits, sp, in, field, space, inodes})
-		}
-	}
-	s.quotaMu.RLock()
-	for ino, q := range s.dirQ {
-		collect(q, k.DirQuota(), k.DirQuotaUsedSpace(), k.DirQuotaUsedInodes(), strconv.FormatUint(uint64(ino), 10))
-	}
-	for id, q := range s.userQ {
-		collect(q, k.UserQuota(), k.UserQuotaUsedSpace(), k.UserQuotaUsedInodes(), strconv.FormatUint(uint64(id), 10))
-	}
-	for id, q := range s.groupQ {
-		collect(q, k.GroupQuota(), k.GroupQuotaUsedSpace(), k.GroupQuotaUsedInodes(), strconv.FormatUint(uint64(id), 10))
-	}
-	s.quotaMu.RUnlock()
-	if len(todo) == 0 {
-		return
-	}
-	unlimited := string(codec.UnlimitedQuota().Marshal())
-	err := s.e.runTx(ctx, func(tx *Tx) error {
-		for _, t := range todo {
-			tx.Do("HSETNX", t.limits, t.field, unlimited)
-			tx.HIncrBy(t.sp, t.field, t.space)
-			tx.HIncrBy(t.in, t.field, t.inodes)
-		}
-		return nil
-	})
-	if err != nil {
-		s.e.log.Warn(fmt.Sprintf("flush quotas: %v", err))
-		return
-	}
-	for _, t := range todo {
-		t.q.newSpace.Add(-t.space)
-		t.q.usedSpace.Add(t.space)
-		t.q.newInodes.Add(-t.inodes)
-		t.q.usedInodes.Add(t.inodes)
 	}
 }
 
