@@ -189,12 +189,12 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 		}
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return err
 	}
 	e.afterResize(ctx, ino, &attr, d)
 	e.compactAfterWrite(ctx, ino, indx, records)
-	return nil
+	return err
 }
 
 // Read returns the visible layout of chunk indx of file ino (see

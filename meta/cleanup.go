@@ -61,7 +61,7 @@ func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err
 		tx.Log("DELSUSTAINED(0,%d)", ino)
 		return nil
 	})
-	if err != nil || r == nil {
+	if !applied(err) || r == nil {
 		return kept, err
 	}
 	e.afterDelete(r)
@@ -70,7 +70,7 @@ func (c Cleaner) DeleteLeakedInode(ctx context.Context, ino Ino) (kept bool, err
 			e.log.Warn(fmt.Sprintf("purge data of leaked inode %d: %v (left in delfiles)", ino, err))
 		}
 	}
-	return false, nil
+	return false, err
 }
 
 // DeleteLeakedChunk deletes a chunk list Inspector.Leaks found, with its
@@ -219,11 +219,11 @@ func (e *Engine) cleanupDetachedNode(ctx context.Context, ino Ino) error {
 		tx.Log("CLEANUP(%d)", ino)
 		return nil
 	})
-	if err != nil || r == nil {
+	if !applied(err) || r == nil {
 		return err
 	}
 	e.afterDeleteDir(ino, true, &r.attr)
-	return nil
+	return err
 }
 
 // PurgeDeletedFile deletes the data of a file listed by

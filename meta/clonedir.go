@@ -223,7 +223,7 @@ func (cl *cloner) batchTxOnce(ctx context.Context, dst Ino, ents []Entry) error 
 		}
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return err
 	}
 	e.stats.volume(space, copied)
@@ -231,5 +231,5 @@ func (cl *cloner) batchTxOnce(ctx context.Context, dst Ino, ents []Entry) error 
 		e.stats.userGroup(o.uid, o.gid, u.space, u.inodes)
 	}
 	cl.count(uint64(copied))
-	return nil
+	return err
 }

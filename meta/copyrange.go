@@ -73,11 +73,11 @@ func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout 
 		copied, newLength = n, attr.Length
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return 0, 0, err
 	}
 	e.afterResize(ctx, fout, &attr, d)
-	return copied, newLength, nil
+	return copied, newLength, err
 }
 
 // queueCopiedRecords reads the source chunks covering [offIn, offIn+n) and

@@ -113,7 +113,7 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 		e.log.Warn(fmt.Sprintf("inode %d is already in use: the counter %s went back (a failover lost its last increments); reserving a new range", ino, e.keys.NextInode()))
 		e.inodes.discard()
 	}
-	if err != nil {
+	if !applied(err) {
 		return 0, Attr{}, err
 	}
 	e.stats.volume(space, inodes)
@@ -123,7 +123,7 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 	if typ == codec.TypeDirectory {
 		e.stats.rememberParent(ino, parent)
 	}
-	return ino, attr, nil
+	return ino, attr, err
 }
 
 // mknodTx is the transaction of mknod for the new inode ino.
@@ -358,7 +358,7 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 		e.queueLink(tx, ino, &attr, parent, &pattr, name)
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return Attr{}, err
 	}
 	// The official client adds the inode's length to dirDataLength whatever
@@ -366,7 +366,7 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 	// recount (and fsck) expects.
 	e.stats.dirStat(parent, int64(lengthOf(&attr)), space, 1)
 	e.stats.dirQuota(ctx, parent, space, 1)
-	return attr, nil
+	return attr, err
 }
 
 // checkLinkQuota checks a new name of the node attr in parent against the

@@ -116,3 +116,49 @@ func TestLostQuotaFlush(t *testing.T) {
 	}
 	v.check(a)
 }
+
+// TestNotReplicatedAccounting: with wait-replicas and no replica to confirm
+// anything, every mutation is applied but fails with ErrNotReplicated. This
+// client's own accounting (directory statistics, quotas, volume usage) must
+// still follow what was applied, or it under-counts until fsck.
+func TestNotReplicatedAccounting(t *testing.T) {
+	v := newVolume(t, 0)
+	e, err := meta.Open(bg, v.url+"?wait-replicas=1&wait-timeout=10ms", meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(bg)
+	if err := e.NewSession(bg, true); err != nil && !errors.Is(err, meta.ErrNotReplicated) {
+		t.Fatal(err)
+	}
+	d := mustMkdir(t, v.e, bg, meta.RootInode, "d", 0o777)
+	if _, err := v.e.Quotas().Set(bg, meta.QuotaDir, "/d", -1, 1000, false, false); err != nil {
+		t.Fatal(err)
+	}
+	e.LoadQuotasForTest(bg)
+	notRep := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, meta.ErrNotReplicated) {
+			t.Fatalf("%s: %v, want ErrNotReplicated", what, err)
+		}
+	}
+	f, _, err := e.Mknod(bg, d, "f", codec.TypeFile, 0o644, 0, 0)
+	notRep("mknod", err)
+	_, _, err = e.Mkdir(bg, d, "sub", 0o755, 0)
+	notRep("mkdir", err)
+	_, err = e.Link(bg, f, d, "g")
+	notRep("link", err)
+	_, err = e.Truncate(bg, f, 0, 100000, true)
+	notRep("truncate", err)
+	_, err = e.Fallocate(bg, f, 0, 0, 200000)
+	notRep("fallocate", err)
+	_, _, err = e.Rename(bg, d, "g", d, "h", 0)
+	notRep("rename", err)
+	notRep("unlink", e.Unlink(bg, d, "h", true))
+	notRep("rmdir", e.Rmdir(bg, d, "sub", true))
+	g, _, err := e.Mknod(bg, d, "g", codec.TypeFile, 0o644, 0, 0)
+	notRep("mknod", err)
+	_, _, err = e.CopyFileRange(bg, f, 0, g, 0, 100000, 0)
+	notRep("copy_file_range", err)
+	v.check(e)
+}

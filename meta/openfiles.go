@@ -154,9 +154,9 @@ func (e *Engine) deleteSustained(ctx context.Context, sid uint64, ino Ino) error
 		tx.Log("DELSUSTAINED(%d,%d)", sid, ino)
 		return nil
 	})
-	if err != nil || r == nil {
+	if !applied(err) || r == nil {
 		return err
 	}
 	e.afterRemoval(r, false)
-	return nil
+	return err
 }

@@ -298,7 +298,7 @@ func (qs Quotas) Delete(ctx context.Context, qtype codec.QuotaType, key string) 
 		tx.Log("DELQUOTA(%d,%d)", qtype, id)
 		return nil
 	})
-	if err == nil {
+	if applied(err) {
 		e.reloadQuotas(ctx)
 	}
 	return err

@@ -371,12 +371,12 @@ func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTr
 		}
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return err
 	}
 	e.afterRemoval(r, parent.IsTrash())
 	e.afterNamesRemoved(ctx, parent, r.removedDelta())
-	return nil
+	return err
 }
 
 // Entry is a directory entry as returned by Readdir.

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -58,15 +59,16 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 			return 0, Attr{}, err
 		}
 	}
-	if err := e.runTx(ctx, func(tx *Tx) error { return e.txRename(ctx, tx, rn) }); err != nil {
+	err = e.runTx(ctx, func(tx *Tx) error { return e.txRename(ctx, tx, rn) })
+	if !applied(err) {
 		return 0, Attr{}, err
 	}
 	if rn.noop {
-		a, err := e.GetAttr(ctx, rn.ino)
-		return rn.ino, a, err
+		a, aerr := e.GetAttr(ctx, rn.ino)
+		return rn.ino, a, errors.Join(err, aerr)
 	}
 	e.afterRename(ctx, rn)
-	return rn.ino, rn.attr, nil
+	return rn.ino, rn.attr, err
 }
 
 // checkRename checks what Rename can refuse before reading anything.

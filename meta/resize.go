@@ -67,14 +67,14 @@ func (e *Engine) Truncate(ctx context.Context, ino Ino, flags uint8, length uint
 		tx.Log("TRUNCATE(%d,%d,%d,%d)", ino, old, length, flags)
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return Attr{}, err
 	}
 	e.afterResize(ctx, ino, &attr, d)
 	if d.length < 0 {
 		e.dropChunksBeyond(ctx, ino, length, length-uint64(d.length))
 	}
-	return attr, nil
+	return attr, err
 }
 
 // dropChunksBeyond deletes the chunk lists a shrink left entirely past the
@@ -233,9 +233,9 @@ func (e *Engine) Fallocate(ctx context.Context, ino Ino, mode uint8, off, size u
 		tx.Log("FALLOCATE(%d,%d,%d,%d)", ino, off, size, mode)
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return 0, err
 	}
 	e.afterResize(ctx, ino, &attr, d)
-	return attr.Length, nil
+	return attr.Length, err
 }

@@ -61,11 +61,11 @@ func (e *Engine) SetAttr(ctx context.Context, ino Ino, set codec.SetAttrMask, at
 		res = dirty
 		return nil
 	})
-	if err != nil {
+	if !applied(err) {
 		return Attr{}, err
 	}
 	e.moveOwnerUsage(&old, &res)
-	return res, nil
+	return res, err
 }
 
 // CheckSetAttr tells whether SetAttr(ino, set, attr) would be refused by

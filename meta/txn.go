@@ -173,6 +173,11 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 }
 
+// applied tells whether a transaction that returned err was applied: with
+// ErrNotReplicated (wait-replicas) it was, and this client's own accounting
+// must follow, although the caller gets the error.
+func applied(err error) bool { return err == nil || errors.Is(err, ErrNotReplicated) }
+
 // mustConfirm tells whether an attempt that ends with outcome (nil: success)
 // without writing must have its conditions checked by Redis before it is
 // returned: it rests on values not confirmed in this call, and the outcome
