@@ -113,12 +113,17 @@ func (s *Server) Close() error {
 func Serve(addr string, e Counters, volume string) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(e, volume), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return ServeGatherer(addr, reg)
+}
+
+// ServeGatherer serves the metrics of g at http://addr/metrics.
+func ServeGatherer(addr string, g prometheus.Gatherer) (*Server, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, lis: lis}
 	go func() {
 		if err := s.srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {

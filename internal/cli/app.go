@@ -118,6 +118,8 @@ func (a *app) commands() []*cli.Command {
 		a.putCommand(),
 		a.compactCommand(),
 		a.objbenchCommand(),
+		a.mountCommand(),
+		a.umountCommand(),
 		a.versionCommand(),
 	}
 }

@@ -1,0 +1,125 @@
+package fusefs
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/rueidisfs/rueidisfs/vfs"
+)
+
+// Options are the kernel-facing settings of a mount.
+type Options struct {
+	// FsName is the source shown by mount(8), "JuiceFS:<volume>" as JuiceFS
+	// shows it; the file-system type is fuse.juicefs, so that tools which
+	// look for JuiceFS mounts find ours.
+	FsName string
+	// MountOptions are the -o options passed to the kernel (allow_other,
+	// ro, …); writeback_cache and async_dio become capabilities instead,
+	// debug enables go-fuse's tracing.
+	MountOptions []string
+	// ACL: the volume has POSIX ACLs; the kernel then evaluates them and
+	// leaves the umask to the file system.
+	ACL bool
+	// MaxWrite is the largest write request (and read-ahead) size.
+	MaxWrite int
+	// Logger receives go-fuse's messages.
+	Logger *log.Logger
+}
+
+// Server is a running mount.
+type Server struct {
+	*fuse.Server
+	fs *FS
+}
+
+// Mount mounts v on mountpoint and starts serving it; it returns once the
+// kernel accepted the mount.
+func Mount(mountpoint string, v *vfs.VFS, o Options) (*Server, error) {
+	fs := New(v)
+	mo := &fuse.MountOptions{
+		FsName:               o.FsName,
+		Name:                 "juicefs",
+		EnableLocks:          true,
+		EnableSymlinkCaching: true,
+		EnableAcl:            o.ACL,
+		MaxWrite:             o.MaxWrite,
+		MaxReadAhead:         1 << 20,
+		MaxBackground:        50,
+		DirectMount:          os.Geteuid() == 0,
+		Logger:               o.Logger,
+		ExtraCapabilities:    fuse.CAP_READDIRPLUS_AUTO | fuse.CAP_PARALLEL_DIROPS,
+	}
+	if mo.MaxWrite == 0 {
+		mo.MaxWrite = 1 << 20
+	}
+	if o.ACL {
+		mo.ExtraCapabilities |= fuse.CAP_DONT_MASK
+	}
+	opts := []string{"default_permissions"}
+	for _, opt := range o.MountOptions {
+		switch opt {
+		case "":
+		case "debug":
+			mo.Debug = true
+		case "writeback_cache":
+			mo.ExtraCapabilities |= fuse.CAP_WRITEBACK_CACHE
+		case "async_dio":
+			mo.ExtraCapabilities |= fuse.CAP_ASYNC_DIO
+		case "allow_other", "allow_root":
+			mo.AllowOther = true
+		case "nonempty":
+			// Checked by the caller; the kernel does not know it.
+		default:
+			opts = append(opts, opt)
+		}
+	}
+	if os.Geteuid() == 0 {
+		mo.AllowOther = true
+	}
+	mo.Options = opts
+	srv, err := fuse.NewServer(fs, mountpoint, mo)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		_ = srv.Unmount()
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	return &Server{Server: srv, fs: fs}, nil
+}
+
+// Unmount detaches the mount point: lazily when force is set (the mount
+// disappears at once and is cleaned once nothing uses it any more).
+func Unmount(mountpoint string, force bool) error {
+	flags := 0
+	if force {
+		flags = syscall.MNT_DETACH
+	}
+	if err := syscall.Unmount(mountpoint, flags); err == nil {
+		return nil
+	} else if err != syscall.EPERM {
+		return fmt.Errorf("unmount %s: %w", mountpoint, err)
+	}
+	args := "-u"
+	if force {
+		args = "-uz"
+	}
+	return runFusermount(args, mountpoint)
+}
+
+// ParseOptions splits a -o value ("allow_other,ro") into options.
+func ParseOptions(s string) []string {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package vfs
+
+import (
+	"context"
+	"io"
+	"sync"
+	"syscall"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+)
+
+// Opened describes a new handle: its number and how the kernel should treat
+// the file's pages (keep what it cached, or bypass its cache).
+type Opened struct {
+	Fh        uint64
+	KeepCache bool
+	DirectIO  bool
+}
+
+// pageCachePolicy decides whether the kernel may keep the pages it cached
+// of a file when the file is opened again: only when the file's mtime and
+// length are what they were at its previous open by this mount, so that
+// changes made by other clients are read again (close-to-open consistency).
+type pageCachePolicy struct {
+	mu   sync.Mutex
+	seen map[Ino]fileVersion
+}
+
+type fileVersion struct {
+	mtime  int64
+	mtimeN uint32
+	length uint64
+}
+
+func (p *pageCachePolicy) keep(ino Ino, a *Attr) bool {
+	v := fileVersion{a.Mtime, a.Mtimensec, a.Length}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil || len(p.seen) > 100000 {
+		p.seen = map[Ino]fileVersion{}
+	}
+	old, ok := p.seen[ino]
+	p.seen[ino] = v
+	return ok && old == v
+}
+
+// Open opens ino with the open(2) flags.
+func (v *VFS) Open(ctx context.Context, ino Ino, flags uint32) (Opened, syscall.Errno) {
+	if IsInternal(ino) {
+		return v.openInternal(ctx, ino, flags)
+	}
+	writable := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if writable || flags&syscall.O_TRUNC != 0 {
+		if st := v.writeAllowed(); st != 0 {
+			return Opened{}, st
+		}
+	}
+	mino := v.toMeta(ino)
+	attr, err := v.m.Open(ctx, mino, flags)
+	if err != nil {
+		return Opened{}, errno(err)
+	}
+	h := v.newFileHandle(ino, flags, attr)
+	if flags&syscall.O_TRUNC != 0 && attr.Length > 0 {
+		if st := v.truncate(ctx, ino, 0, h.fh); st != 0 {
+			v.Release(ctx, ino, h.fh)
+			return Opened{}, st
+		}
+		attr.Length = 0
+	}
+	return Opened{Fh: h.fh, KeepCache: v.pages.keep(mino, &attr)}, 0
+}
+
+// Create creates and opens the regular file name in parent (O_EXCL in flags
+// refuses an existing one).
+func (v *VFS) Create(ctx context.Context, parent Ino, name string, mode, umask uint16, flags uint32) (Entry, Opened, syscall.Errno) {
+	var attr Attr
+	e, st := v.create(parent, name, func(mparent Ino) (Ino, Attr, error) {
+		ino, a, err := v.m.Create(ctx, mparent, name, mode&0o7777, umask, flags)
+		attr = a
+		return ino, a, err
+	})
+	if st != 0 {
+		return Entry{}, Opened{}, st
+	}
+	h := v.newFileHandle(e.Ino, flags, attr)
+	v.pages.keep(v.toMeta(e.Ino), &attr)
+	return e, Opened{Fh: h.fh}, 0
+}
+
+// newFileHandle registers a handle of a node the engine opened; a regular
+// file gets its content.
+func (v *VFS) newFileHandle(ino Ino, flags uint32, attr Attr) *handle {
+	h := &handle{ino: ino, flags: flags}
+	if attr.Typ == codec.TypeFile && v.data != nil {
+		h.file = v.data.Attach(v.toMeta(ino), flags)
+	}
+	v.handles.add(h)
+	return h
+}
+
+// Read reads size bytes at off through handle fh into buf.
+func (v *VFS) Read(ctx context.Context, ino Ino, fh uint64, off int64, buf []byte) (int, syscall.Errno) {
+	h := v.handles.get(ino, fh)
+	if h == nil {
+		return 0, syscall.EBADF
+	}
+	if h.node != nil {
+		return h.node.read(ctx, buf, off)
+	}
+	if h.file == nil {
+		return 0, syscall.EBADF
+	}
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	n, err := h.file.ReadAt(ctx, buf, off)
+	if err != nil && err != io.EOF {
+		return 0, dataErrno(err)
+	}
+	return n, 0
+}
+
+// Write writes data at off through handle fh.
+func (v *VFS) Write(ctx context.Context, ino Ino, fh uint64, off int64, data []byte) (int, syscall.Errno) {
+	h := v.handles.get(ino, fh)
+	if h == nil {
+		return 0, syscall.EBADF
+	}
+	if h.node != nil {
+		return h.node.write(ctx, v, data)
+	}
+	if h.file == nil || !h.writable() {
+		return 0, syscall.EBADF
+	}
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	if uint64(off)+uint64(len(data)) > maxFileSize {
+		return 0, syscall.EFBIG
+	}
+	n, err := h.file.WriteAt(ctx, data, off)
+	if err != nil {
+		return n, dataErrno(err)
+	}
+	return n, 0
+}
+
+// dataErrno maps a data-layer error: the engine's "no such file" while
+// reading or writing means the file was deleted under the handle.
+func dataErrno(err error) syscall.Errno {
+	st := errno(err)
+	switch st {
+	case syscall.ENOENT, syscall.EPERM, syscall.EINVAL:
+		return syscall.EBADF
+	}
+	return st
+}
+
+// Flush is a close(2) of a descriptor of handle fh by lock owner owner: it
+// commits the handle's writes and drops the owner's POSIX locks.
+func (v *VFS) Flush(ctx context.Context, ino Ino, fh, owner uint64) syscall.Errno {
+	h := v.handles.get(ino, fh)
+	if h == nil {
+		return syscall.EBADF
+	}
+	if h.node != nil {
+		h.node.flush()
+		return 0
+	}
+	var st syscall.Errno
+	if h.file != nil && h.writable() {
+		st = dataErrno(h.file.Flush(ctx))
+	}
+	v.releasePosixLocks(ctx, h, owner)
+	return st
+}
+
+// Fsync commits the writes of handle fh.
+func (v *VFS) Fsync(ctx context.Context, ino Ino, fh uint64) syscall.Errno {
+	h := v.handles.get(ino, fh)
+	if h == nil {
+		return syscall.EBADF
+	}
+	if h.file != nil && h.writable() {
+		return dataErrno(h.file.Flush(ctx))
+	}
+	return 0
+}
+
+// Release closes handle fh: its writes are committed, its locks dropped,
+// and the engine told that this client has one open file less.
+func (v *VFS) Release(ctx context.Context, ino Ino, fh uint64) syscall.Errno {
+	h := v.handles.remove(ino, fh)
+	if h == nil {
+		return syscall.EBADF
+	}
+	if h.node != nil {
+		h.node.close()
+		return 0
+	}
+	v.releaseAllLocks(ctx, h)
+	if h.file != nil {
+		return dataErrno(h.file.Close(context.WithoutCancel(ctx)))
+	}
+	return errno(v.m.Release(ctx, v.toMeta(ino)))
+}
+
+// Fallocate allocates, zeroes or punches [off, off+length) of the file of
+// handle fh (mode: FALLOC_FL_* bits).
+func (v *VFS) Fallocate(ctx context.Context, ino Ino, fh uint64, mode uint32, off, length uint64) syscall.Errno {
+	if IsInternal(ino) {
+		return syscall.EPERM
+	}
+	if int64(off) < 0 || int64(length) <= 0 {
+		return syscall.EINVAL
+	}
+	h := v.handles.get(ino, fh)
+	if h == nil || !h.writable() {
+		return syscall.EBADF
+	}
+	if off+length > maxFileSize {
+		return syscall.EFBIG
+	}
+	if h.file == nil {
+		_, err := v.m.Fallocate(ctx, v.toMeta(ino), uint8(mode), off, length)
+		return errno(err)
+	}
+	return errno(h.file.Fallocate(ctx, uint8(mode), off, length))
+}
+
+// CopyFileRange copies length bytes at offIn of handle fhIn's file to offOut
+// of handle fhOut's file by reference (no data is copied: the new records
+// point to the source's slices).
+func (v *VFS) CopyFileRange(ctx context.Context, inIno Ino, fhIn uint64, offIn uint64, outIno Ino, fhOut uint64, offOut, length uint64, flags uint32) (uint64, syscall.Errno) {
+	if IsInternal(inIno) {
+		return 0, syscall.ENOTSUP
+	}
+	if IsInternal(outIno) {
+		return 0, syscall.EPERM
+	}
+	if flags != 0 {
+		return 0, syscall.EINVAL
+	}
+	hin, hout := v.handles.get(inIno, fhIn), v.handles.get(outIno, fhOut)
+	if hin == nil || hout == nil || !hout.writable() {
+		return 0, syscall.EBADF
+	}
+	if inIno == outIno && offIn < offOut+length && offOut < offIn+length {
+		return 0, syscall.EINVAL
+	}
+	if offOut+length > maxFileSize {
+		return 0, syscall.EFBIG
+	}
+	if hin.file == nil || hout.file == nil {
+		n, _, err := v.m.CopyFileRange(ctx, v.toMeta(inIno), offIn, v.toMeta(outIno), offOut, length, flags)
+		return n, errno(err)
+	}
+	n, err := hout.file.CopyRange(ctx, hin.file, offIn, offOut, length)
+	return n, errno(err)
+}
