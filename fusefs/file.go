@@ -199,10 +199,14 @@ func (fs *FS) GetLk(cancel <-chan struct{}, in *fuse.LkIn, out *fuse.LkOut) fuse
 }
 
 // SetLk implements fuse.RawFileSystem.
-func (fs *FS) SetLk(cancel <-chan struct{}, in *fuse.LkIn) fuse.Status { return fs.setLk(cancel, in, false) }
+func (fs *FS) SetLk(cancel <-chan struct{}, in *fuse.LkIn) fuse.Status {
+	return fs.setLk(cancel, in, false)
+}
 
 // SetLkw implements fuse.RawFileSystem.
-func (fs *FS) SetLkw(cancel <-chan struct{}, in *fuse.LkIn) fuse.Status { return fs.setLk(cancel, in, true) }
+func (fs *FS) SetLkw(cancel <-chan struct{}, in *fuse.LkIn) fuse.Status {
+	return fs.setLk(cancel, in, true)
+}
 
 func (fs *FS) setLk(cancel <-chan struct{}, in *fuse.LkIn, block bool) fuse.Status {
 	start, ctx := time.Now(), fs.ctx(cancel, &in.InHeader, 0)

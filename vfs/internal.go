@@ -11,15 +11,15 @@ import (
 // that its tools recognise them: every inode from minInternal up is one of
 // them (or the trash, which lives in the engine).
 const (
-	minInternal   Ino = 0x7FFFFFFF00000000
-	accessLogIno      = minInternal + 1
-	controlIno        = minInternal + 2
-	statsIno          = minInternal + 3
-	configIno         = minInternal + 4
-	trashIno          = meta.TrashInode
-	internalTTL       = time.Hour // kernel cache timeout of their entries
-	trashName         = ".trash"
-	internalPrefix    = ".jfs"
+	minInternal    Ino = 0x7FFFFFFF00000000
+	accessLogIno       = minInternal + 1
+	controlIno         = minInternal + 2
+	statsIno           = minInternal + 3
+	configIno          = minInternal + 4
+	trashIno           = meta.TrashInode
+	internalTTL        = time.Hour // kernel cache timeout of their entries
+	trashName          = ".trash"
+	internalPrefix     = ".jfs"
 )
 
 // IsInternal tells whether ino is an internal file or the trash.
