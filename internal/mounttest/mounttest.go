@@ -184,7 +184,9 @@ func (m *Mount) Unmount(t testing.TB) {
 }
 
 // Path joins the mount point and a path inside the mount.
-func (m *Mount) Path(elem ...string) string { return filepath.Join(append([]string{m.Dir}, elem...)...) }
+func (m *Mount) Path(elem ...string) string {
+	return filepath.Join(append([]string{m.Dir}, elem...)...)
+}
 
 // testLogger sends warnings to the test log.
 func testLogger(t testing.TB) *slog.Logger {
