@@ -14,6 +14,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -228,4 +229,16 @@ func NeedRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root (it mounts a FUSE file system and switches users)")
 	}
+}
+
+// Command prepares name with args to run in directory dir. When the test
+// process serves a mount, a child it starts must not use the mount before
+// its program runs: Go starts children with vfork, and while the child
+// prepares (changes directory, loads the program) the parent's thread is
+// suspended in a way the garbage collector cannot stop, so a collection
+// then waits for the child, the child for the mount, and the mount for the
+// collection. The child therefore starts a shell outside the mount, which
+// changes to dir and runs the program.
+func Command(dir, name string, args ...string) *exec.Cmd {
+	return exec.Command("/bin/sh", append([]string{"-c", `cd "$1" && shift && exec "$@"`, "sh", dir, name}, args...)...)
 }
