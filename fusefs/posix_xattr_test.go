@@ -148,7 +148,7 @@ func TestSubdirQuota(t *testing.T) {
 	must(t, err)
 	_, _, err = e.Mkdir(ctx, sub, "inside", 0o755, 0)
 	must(t, err)
-	_, err = e.SetQuota(ctx, codec.QuotaDir, "/projects", 1<<30, 1000, false, false)
+	_, err = e.Quotas().Set(ctx, codec.QuotaDir, "/projects", 1<<30, 1000, false, false)
 	must(t, err)
 	m := v.Mount(t, mounttest.MountOptions{Subdir: sub})
 	if _, err := os.Stat(m.Path("inside")); err != nil {

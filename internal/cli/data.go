@@ -113,17 +113,21 @@ type dataPath struct {
 // the data flags. The engine deletes the objects of the slices it releases
 // through the chunk store. Close with closeData, then closeEngine.
 func (a *app) openDataVolume(c *cli.Context, readOnly bool) (*meta.Engine, *dataPath, error) {
+	return a.openDataVolumeWith(c, meta.Options{NoBackgroundJobs: true, ReadOnly: readOnly})
+}
+
+// openDataVolumeWith is openDataVolume with other engine options (the
+// mount's).
+func (a *app) openDataVolumeWith(c *cli.Context, opts meta.Options) (*meta.Engine, *dataPath, error) {
 	d := &dataPath{}
 	var openErr error
-	opts := meta.Options{NoBackgroundJobs: true, ReadOnly: readOnly,
-		SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
-			if d.store, openErr = a.openChunkStore(c, f); openErr != nil {
-				return nil, openErr
-			}
-			return d.store.Remove, nil
-		},
-		Compact: fileio.Compactor(func() *chunk.Store { return d.store }),
+	opts.SliceDeleter = func(f *codec.Format) (meta.DeleteSliceFunc, error) {
+		if d.store, openErr = a.openChunkStore(c, f); openErr != nil {
+			return nil, openErr
+		}
+		return d.store.Remove, nil
 	}
+	opts.Compact = fileio.Compactor(func() *chunk.Store { return d.store })
 	e, _, err := a.openVolumeWith(c, opts)
 	if err != nil {
 		return nil, nil, err

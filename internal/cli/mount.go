@@ -44,17 +44,9 @@ $ rueidisfs mount --read-only redis://localhost/1 /mnt/jfs
 
 # Mount a sub-directory, with extended attributes
 $ rueidisfs mount -d --subdir /projects/a --enable-xattr redis://localhost/1 /mnt/a`,
-		Flags:  concatFlags(a.mountServiceFlags(), a.fuseFlags(), a.mountMetaFlags(), a.metaCacheFlags(), a.dataFlags(false), a.metricsFlags()),
+		Flags:  concatFlags(a.mountServiceFlags(), a.fuseFlags(), clientFlags()),
 		Action: a.mount,
 	}
-}
-
-func concatFlags(groups ...[]cli.Flag) []cli.Flag {
-	var all []cli.Flag
-	for _, g := range groups {
-		all = append(all, g...)
-	}
-	return all
 }
 
 func (a *app) mountServiceFlags() []cli.Flag {
@@ -83,38 +75,6 @@ func (a *app) fuseFlags() []cli.Flag {
 	}
 }
 
-func (a *app) mountMetaFlags() []cli.Flag {
-	const cat = "META"
-	return []cli.Flag{
-		&cli.StringFlag{Name: "subdir", Category: cat, Usage: "mount this directory of the volume as the root (created when missing)"},
-		&cli.StringFlag{Name: "heartbeat", Category: cat, Value: "12s", Usage: "interval of the session heartbeat (seconds when bare); every client of a volume should use the same"},
-		&cli.BoolFlag{Name: "read-only", Category: cat, Usage: "allow lookups and reads only"},
-		&cli.BoolFlag{Name: "no-bgjob", Category: cat, Usage: "run no background jobs (cleanup of stale sessions, deleted files, trash)"},
-		&cli.StringFlag{Name: "atime-mode", Category: cat, Value: "noatime", Usage: "when to update the access time: noatime, relatime or strictatime"},
-		&cli.StringFlag{Name: "skip-dir-mtime", Category: cat, Value: "100ms", Usage: "leave the mtime of a directory alone when it changed less than this long ago"},
-		&cli.StringFlag{Name: "backup-meta", Category: cat, Value: "0", Usage: "accepted for compatibility with juicefs; rueidisfs makes no metadata backups (use dump)"},
-	}
-}
-
-func (a *app) metaCacheFlags() []cli.Flag {
-	const cat = "META CACHE"
-	return []cli.Flag{
-		&cli.StringFlag{Name: "attr-cache", Category: cat, Value: "1.0s", Usage: "how long the kernel caches attributes"},
-		&cli.StringFlag{Name: "entry-cache", Category: cat, Value: "1.0s", Usage: "how long the kernel caches file entries"},
-		&cli.StringFlag{Name: "dir-entry-cache", Category: cat, Value: "1.0s", Usage: "how long the kernel caches directory entries"},
-		&cli.StringFlag{Name: "negative-entry-cache", Category: cat, Value: "0", Usage: "how long the kernel caches failed lookups"},
-		&cli.StringFlag{Name: "open-cache", Category: cat, Value: "0s", Usage: "accepted for compatibility with juicefs: attributes come from the client-side cache, kept current by Redis"},
-	}
-}
-
-func (a *app) metricsFlags() []cli.Flag {
-	const cat = "METRICS"
-	return []cli.Flag{
-		&cli.StringFlag{Name: "metrics", Category: cat, Value: "127.0.0.1:9567", Usage: "address of the Prometheus metrics (a free port is picked when the default is busy)"},
-		&cli.BoolFlag{Name: "no-usage-report", Category: cat, Usage: "accepted for compatibility with juicefs; rueidisfs sends no usage report"},
-	}
-}
-
 // defaultLogFile is juicefs's: /var/log/<name>.log for root, else
 // ~/.<name>/<name>.log.
 func (a *app) defaultLogFile() string {
@@ -124,19 +84,6 @@ func (a *app) defaultLogFile() string {
 	return filepath.Join(a.home, "."+a.name, a.name+".log")
 }
 
-// parseSeconds reads a duration: Go syntax ("1.5s", "100ms") or a bare
-// number of seconds, as juicefs accepts both.
-func parseSeconds(flag, s string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 {
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("invalid value %q for --%s: a duration such as 1s or 500ms", s, flag)
-	}
-	return d, nil
-}
-
 // mountSettings are the flags of mount, read and checked.
 type mountSettings struct {
 	mountpoint string
@@ -144,8 +91,7 @@ type mountSettings struct {
 	fuseOpts   []string
 	vfs        vfs.Config
 	maxWrite   int
-	heartbeat  time.Duration
-	skipMtime  time.Duration
+	engine     meta.Options
 }
 
 func (a *app) readMountSettings(c *cli.Context) (*mountSettings, error) {
@@ -170,13 +116,18 @@ func (a *app) readMountSettings(c *cli.Context) (*mountSettings, error) {
 		flag string
 		dst  *time.Duration
 	}{{"attr-cache", &s.vfs.AttrTimeout}, {"entry-cache", &s.vfs.EntryTimeout}, {"dir-entry-cache", &s.vfs.DirEntryTimeout},
-		{"negative-entry-cache", &s.vfs.NegEntryTimeout}, {"heartbeat", &s.heartbeat}, {"skip-dir-mtime", &s.skipMtime}}
+		{"negative-entry-cache", &s.vfs.NegEntryTimeout}}
 	for _, d := range durations {
 		if *d.dst, err = parseSeconds(d.flag, c.String(d.flag)); err != nil {
 			return nil, err
 		}
 	}
-	if s.heartbeat == 0 {
+	if s.engine, err = engineOptions(c); err != nil {
+		return nil, err
+	}
+	s.engine.ReadOnly = s.readOnly
+	s.engine.MountPoint = mp
+	if s.engine.Heartbeat == 0 {
 		return nil, errors.New("invalid value 0 for --heartbeat: the session would look dead to every other client")
 	}
 	io, err := parseBytes("max-fuse-io", c.String("max-fuse-io"), 'K')
@@ -233,8 +184,13 @@ func hasOption(opts []string, name string) bool {
 // returns.
 func (a *app) serve(c *cli.Context, s *mountSettings) error {
 	ctx := context.Background()
-	e, err := a.openEngine(c, meta.Options{ReadOnly: s.readOnly, Heartbeat: s.heartbeat, NoBackgroundJobs: c.Bool("no-bgjob"),
-		AtimeMode: c.String("atime-mode"), SkipDirMtime: s.skipMtime, MountPoint: s.mountpoint})
+	a.noteIgnoredFlags(c, mountHonours, "rueidisfs does not implement it")
+	if !c.IsSet("cache-dir") {
+		if err := c.Set("cache-dir", a.defaultCacheDir()); err != nil {
+			return err
+		}
+	}
+	e, d, err := a.openDataVolumeWith(c, s.engine)
 	if err != nil {
 		return err
 	}
@@ -243,15 +199,11 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 		return fmt.Errorf("load setting: %w", err)
 	}
 	defer a.closeSession(e)
+	defer a.closeData(d)
 	f := e.Format()
 	if s.vfs.Subdir, err = a.chroot(ctx, e, c.String("subdir"), s.readOnly); err != nil {
 		return err
 	}
-	d, err := a.openData(c, e, f)
-	if err != nil {
-		return err
-	}
-	defer a.closeData(d)
 	reg := prometheus.NewRegistry()
 	s.vfs.Logger = a.log
 	s.vfs.Metrics = prometheus.WrapRegistererWithPrefix("juicefs_", reg)
@@ -283,6 +235,13 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 	a.log.Info(s.mountpoint + " is unmounted; committing buffered data")
 	return nil
 }
+
+// mountHonours lists the client options mount honours; the others are
+// accepted and named in a log line.
+var mountHonours = []string{"subdir", "heartbeat", "read-only", "no-bgjob", "atime-mode", "skip-dir-mtime",
+	"attr-cache", "entry-cache", "dir-entry-cache", "negative-entry-cache", "buffer-size", "prefetch",
+	"cache-dir", "cache-mode", "cache-size", "free-space-ratio", "cache-large-write", "io-retries",
+	"max-uploads", "max-downloads", "metrics", "no-usage-report", "open-cache", "skip-dir-nlink"}
 
 // chroot resolves the --subdir directory (creating what is missing, unless
 // read-only) and returns its inode; 0 for the whole volume.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,7 +50,7 @@ func checkMountpoint(mp string, nonempty bool) error {
 	if !st.IsDir() {
 		return fmt.Errorf("mount point %s is not a directory", mp)
 	}
-	if m := findMount(mp); m != nil {
+	if m, ok := mountedAt(mp); ok {
 		return fmt.Errorf("mount point %s is busy: %s is already mounted there", mp, m.source)
 	}
 	if nonempty {
@@ -68,57 +67,10 @@ func checkMountpoint(mp string, nonempty bool) error {
 	return nil
 }
 
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	point, fstype, source string
-}
-
-// findMount returns the mount whose mount point is exactly mp, nil if none.
-func findMount(mp string) *mountEntry {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var found *mountEntry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent major:minor root point options [optional...] - type source super
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, fl := range fields {
-			if fl == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
-			continue
-		}
-		if unescapeMount(fields[4]) == mp {
-			found = &mountEntry{point: mp, fstype: fields[sep+1], source: unescapeMount(fields[sep+2])}
-		}
-	}
-	return found
-}
-
-// unescapeMount undoes the octal escapes of mountinfo (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+// mountedAt returns the mount whose mount point is exactly mp.
+func mountedAt(mp string) (mountedPath, bool) {
+	m, err := findMount(mp)
+	return m, err == nil && m.mountPoint == mp
 }
 
 // daemonize starts this command again as a background process (a new
@@ -163,7 +115,7 @@ func (a *app) daemonize(c *cli.Context, mp string) error {
 		}
 		if mountReady(mp) {
 			name := mp
-			if m := findMount(mp); m != nil {
+			if m, ok := mountedAt(mp); ok {
 				name = strings.TrimPrefix(m.source, "JuiceFS:")
 			}
 			fmt.Fprintf(a.stdout, "OK, %s is ready at %s\n", name, mp)

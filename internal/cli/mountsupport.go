@@ -74,6 +74,9 @@ func residentBytes() float64 {
 // free port is picked, as juicefs does. It returns the function stopping it.
 func (a *app) serveMetrics(c *cli.Context, reg *prometheus.Registry) func() {
 	addr := c.String("metrics")
+	if !c.IsSet("metrics") {
+		addr = "127.0.0.1:9567"
+	}
 	srv, err := metrics.ServeGatherer(addr, reg)
 	if err != nil && !c.IsSet("metrics") {
 		srv, err = metrics.ServeGatherer("127.0.0.1:0", reg)
@@ -92,9 +95,9 @@ func (a *app) serveMetrics(c *cli.Context, reg *prometheus.Registry) func() {
 func (a *app) mountConfig(c *cli.Context, s *mountSettings, e *meta.Engine, f *codec.Format) func() []byte {
 	return func() []byte {
 		conf := map[string]any{
-			"Meta": map[string]any{"Heartbeat": s.heartbeat, "MountPoint": s.mountpoint,
+			"Meta": map[string]any{"Heartbeat": s.engine.Heartbeat, "MountPoint": s.mountpoint,
 				"Subdir": c.String("subdir"), "ReadOnly": s.readOnly, "NoBGJob": c.Bool("no-bgjob"), "Sid": e.SID(),
-				"AtimeMode": c.String("atime-mode"), "SkipDirMtime": s.skipMtime},
+				"AtimeMode": s.engine.AtimeMode, "SkipDirMtime": s.engine.SkipDirMtime},
 			"Format":          f.WithoutSecrets(),
 			"Chunk":           map[string]any{"CacheDir": c.String("cache-dir"), "BufferSize": c.String("buffer-size"), "Writeback": false},
 			"Version":         meta.Version,

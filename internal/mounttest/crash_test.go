@@ -103,7 +103,7 @@ func TestCrash(t *testing.T) {
 	e := v.Engine(t, meta.Options{NoBackgroundJobs: true})
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if _, err := e.GetSession(context.Background(), oldSid, false); err != nil {
+		if _, err := e.Inspect().Session(context.Background(), oldSid, false); err != nil {
 			break
 		}
 		if time.Now().After(deadline) {

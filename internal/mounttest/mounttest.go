@@ -125,6 +125,20 @@ func (v *Volume) Mount(t testing.TB, o MountOptions) *Mount {
 		o.Meta.Logger = testLogger(t)
 	}
 	o.Meta.MountPoint = dir
+	var store *chunk.Store
+	o.Meta.SliceDeleter = func(f *codec.Format) (meta.DeleteSliceFunc, error) {
+		st, err := volstore.Open(ctx, f, volstore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		store, err = chunk.New(st, chunk.Config{BlockSize: objstore.BlockSize(f), Compression: f.Compression,
+			HashPrefix: f.HashPrefix, VolumeUUID: f.UUID, Logger: o.Meta.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return store.Remove, nil
+	}
+	o.Meta.Compact = fileio.Compactor(func() *chunk.Store { return store })
 	e, err := meta.Open(ctx, v.URL, o.Meta)
 	if err != nil {
 		t.Fatal(err)
@@ -132,17 +146,10 @@ func (v *Volume) Mount(t testing.TB, o MountOptions) *Mount {
 	if err := e.NewSession(ctx, true); err != nil {
 		t.Fatal(err)
 	}
+	if store == nil {
+		t.Fatal("the engine did not open the data path")
+	}
 	f := e.Format()
-	st, err := volstore.Open(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := chunk.New(st, chunk.Config{BlockSize: objstore.BlockSize(f), Compression: f.Compression,
-		HashPrefix: f.HashPrefix, VolumeUUID: f.UUID, Logger: o.Meta.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.SetDeleteSlice(store.Remove)
 	data := fileio.New(e, store, fileio.Options{Logger: o.Meta.Logger})
 	conf := o.VFS
 	conf.Subdir = o.Subdir
