@@ -9,7 +9,10 @@
 #                concurrent packages), then the fault suite. The tests start
 #                their own redis-server processes; the redis-server binary
 #                must be installed; the S3-compatible server versitygw is
-#                built by the first run (make s3-server).
+#                built by the first run (make s3-server). The mount tests
+#                (fusefs, internal/mounttest) mount volumes through FUSE:
+#                they need root, /dev/fuse and fuse3, and run tar, go, git,
+#                sqlite3, rsync and setfacl in the mounts.
 #   make test-faults
 #                the fault-injection suite alone (build tag "faults", package
 #                internal/faulttest): Redis restarts, stalls, killed
@@ -57,7 +60,7 @@ VERSITYGW         := $(CURDIR)/bin/tools/versitygw-$(VERSITYGW_VERSION)/versityg
 export VERSITYGW
 
 # Packages with goroutines of their own run under the race detector.
-RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... ./chunk/... ./fileio/... 2>/dev/null)
+RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... ./chunk/... ./fileio/... ./vfs/... ./fusefs/... 2>/dev/null)
 OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
 
 .PHONY: all build install test test-faults test-failovers fmt-check vet staticcheck s3-server test-race test-other clean

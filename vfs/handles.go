@@ -84,21 +84,3 @@ func (t *handleTable) remove(ino Ino, fh uint64) *handle {
 	}
 	return h
 }
-
-// all returns every open handle (for unmount).
-func (t *handleTable) all() []*handle {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]*handle, 0, len(t.m))
-	for _, h := range t.m {
-		out = append(out, h)
-	}
-	return out
-}
-
-// count returns the number of open handles.
-func (t *handleTable) count() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
-}

@@ -19,8 +19,6 @@ type juicefsCommand struct {
 // exactly one of the two.
 func missingJuicefsCommands() []juicefsCommand {
 	return []juicefsCommand{
-		{"mount", true, "mount a volume with FUSE"},
-		{"umount", true, "unmount a volume"},
 		{"stats", true, "live statistics of a mount"},
 		{"profile", true, "profile of a mount's access log"},
 		{"bench", true, "performance test through a mount"},

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +48,7 @@ func newMount(t *testing.T) *mounttest.Mount {
 // compares every file, mode and symbolic link with the original.
 func TestTarball(t *testing.T) {
 	m := newMount(t)
-	src := filepath.Join(runtime.GOROOT(), "src")
+	src := filepath.Join(goroot(t), "src")
 	trees := sourceTrees
 	if os.Getenv("RUEIDISFS_FULL_TREE") != "" {
 		trees = []string{"."}
@@ -193,7 +193,7 @@ func TestSQLite(t *testing.T) {
 // content, modes, times and links survive both ways.
 func TestRsync(t *testing.T) {
 	m := newMount(t)
-	src := filepath.Join(runtime.GOROOT(), "src", "encoding")
+	src := filepath.Join(goroot(t), "src", "encoding")
 	in := m.Path("copy")
 	run(t, "/", nil, "rsync", "-a", src+"/", in+"/")
 	compareTrees(t, src, in)
@@ -204,6 +204,14 @@ func TestRsync(t *testing.T) {
 	if got := run(t, "/", nil, "rsync", "-a", "--itemize-changes", src+"/", in+"/"); strings.TrimSpace(got) != "" {
 		t.Fatalf("rsync finds differences after a copy:\n%s", got)
 	}
+}
+
+// goroot is the Go installation the go command uses.
+func goroot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	must(t, err)
+	return strings.TrimSpace(string(out))
 }
 
 func must(t *testing.T, err error) {
