@@ -3,6 +3,10 @@ package vfs
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,10 +52,20 @@ type ControlHandler func(ctx context.Context, cmd uint32, body []byte, r *Contro
 
 // ControlReply is how a command answers.
 type ControlReply struct {
-	a, b atomic.Uint64
-	data []byte
-	text []byte // legacy info: length-prefixed text
+	a, b   atomic.Uint64
+	data   []byte
+	text   []byte // legacy info: length-prefixed text
+	toMeta func(Ino) Ino
+	root   Ino
 }
+
+// MetaIno is the engine's inode of an inode number the tool saw in the
+// mount (they differ for the root of a sub-directory mount).
+func (r *ControlReply) MetaIno(ino Ino) Ino { return r.toMeta(ino) }
+
+// Root is the engine's inode of the mount's root, where the paths of
+// warmup requests start.
+func (r *ControlReply) Root() Ino { return r.root }
 
 // Progress sets the two counters the next progress frame reports.
 func (r *ControlReply) Progress(a, b uint64) {
@@ -118,7 +132,7 @@ func (s *controlSession) write(data []byte) (int, syscall.Errno) {
 
 // run executes one command and appends its reply frames.
 func (s *controlSession) run(ctx context.Context, cmd uint32, body []byte) {
-	r := &ControlReply{}
+	r := &ControlReply{toMeta: s.v.toMeta, root: s.v.root}
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(progressEvery)
@@ -181,4 +195,94 @@ func (s *controlSession) read(buf []byte, off int64) int {
 		s.base += 1 << 20
 	}
 	return n
+}
+
+// ControlCall sends command cmd with body to the mount holding dir, through
+// its .control file, as the tools do; progress receives the counters of the
+// progress frames. It returns the JSON of a data reply, nil for a status
+// reply of 0, or the errno of a failed command.
+func ControlCall(ctx context.Context, dir string, cmd uint32, body []byte, progress func(a, b uint64)) ([]byte, error) {
+	f, err := openControl(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	req := binary.BigEndian.AppendUint32(nil, cmd)
+	req = binary.BigEndian.AppendUint32(req, uint32(len(body)))
+	if _, err := f.Write(append(req, body...)); err != nil {
+		return nil, fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	r := &controlReader{f: f, ctx: ctx}
+	for {
+		marker, err := r.next(1)
+		if err != nil {
+			return nil, err
+		}
+		switch marker[0] {
+		case frameProgress:
+			b, err := r.next(16)
+			if err != nil {
+				return nil, err
+			}
+			if progress != nil {
+				progress(binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]))
+			}
+		case frameData:
+			n, err := r.next(4)
+			if err != nil {
+				return nil, err
+			}
+			return r.next(int(binary.BigEndian.Uint32(n)))
+		case 0:
+			return nil, nil
+		default:
+			return nil, syscall.Errno(marker[0])
+		}
+	}
+}
+
+// openControl opens the control file of the mount holding dir.
+func openControl(dir string) (*os.File, error) {
+	var err error
+	for _, name := range []string{internalPrefix + ".control", ".control"} {
+		var f *os.File
+		if f, err = os.OpenFile(filepath.Join(dir, name), os.O_RDWR, 0); err == nil {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("%s is not inside a mounted volume: %w", dir, err)
+}
+
+// controlReader reads reply bytes as they come: an empty read means the
+// mount has nothing yet, and is retried after a pause growing from 20 ms to
+// 300 ms.
+type controlReader struct {
+	f   *os.File
+	ctx context.Context
+	buf []byte
+}
+
+func (r *controlReader) next(n int) ([]byte, error) {
+	wait := 20 * time.Millisecond
+	chunk := make([]byte, 64<<10)
+	for len(r.buf) < n {
+		m, err := r.f.Read(chunk)
+		if m > 0 {
+			r.buf = append(r.buf, chunk[:m]...)
+			wait = 20 * time.Millisecond
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read %s: %w", r.f.Name(), err)
+		}
+		select {
+		case <-r.ctx.Done():
+			return nil, r.ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 300*time.Millisecond)
+	}
+	out := r.buf[:n:n]
+	r.buf = r.buf[n:]
+	return out, nil
 }

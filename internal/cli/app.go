@@ -78,6 +78,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		build:  readBuildInfo(),
 	}
 	a.findMount = findMount
+	a.resolveMount = resolveThroughConfig
 	a.home, _ = os.UserHomeDir()
 	a.handler = &lineHandler{mu: &sync.Mutex{}, w: stderr, name: a.name, pid: os.Getpid(), level: &a.level}
 	a.log = slog.New(a.handler)
@@ -120,6 +121,7 @@ func (a *app) commands() []*cli.Command {
 		a.objbenchCommand(),
 		a.mountCommand(),
 		a.umountCommand(),
+		a.warmupCommand(),
 		a.versionCommand(),
 	}
 }

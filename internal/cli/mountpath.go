@@ -22,9 +22,10 @@ import (
 const mountedPathsHelp = `
 
 As with juicefs, the META-URL may be left out and MOUNTED-PATH given instead:
-a path on this machine inside a mounted volume. (rueidisfs cannot reach a
-volume through its mount point yet: such a path gets a message naming the
-META-URL form to use.)`
+a path on this machine inside a volume mounted by rueidisfs (its .config
+names the META-URL, without the password: set META_PASSWORD when Redis needs
+one). A path in a juicefs mount gets a message naming the META-URL form to
+use.`
 
 // toolPath is one path argument of a tool.
 type toolPath struct {
@@ -68,6 +69,10 @@ func (m mountedPath) isVolumeMount() bool {
 // sub-directory is mounted). The mount command provides it; until then
 // paths inside a mount get a message saying which form to use.
 type mountResolver func(ctx context.Context, m mountedPath) (metaURL, inVolume string, err error)
+
+// errNoMountAccess: the path is in a volume's mount, but the mount does not
+// tell how to reach the volume.
+var errNoMountAccess = errors.New("that mount does not name its META-URL (juicefs mounts do not)")
 
 // toolTarget reads the positional arguments of a tool. With inodes the
 // paths are inode numbers; juicefs then finds the mount from the current
@@ -145,11 +150,15 @@ func (a *app) reachThroughMount(c *cli.Context, local string) (metaURL, inVolume
 		return "", "", fmt.Errorf("%s is not inside a mounted JuiceFS volume (it is on the %s file system mounted at %s); give the volume's META-URL and a path inside it: %s",
 			local, m.fsType, m.mountPoint, usage)
 	}
-	if a.resolveMount == nil {
+	err = errNoMountAccess
+	if a.resolveMount != nil {
+		metaURL, inVolume, err = a.resolveMount(c.Context, m)
+	}
+	if errors.Is(err, errNoMountAccess) {
 		return "", "", fmt.Errorf("%s is inside the volume mounted at %s, but %w; give the volume's META-URL and the path inside the volume instead: %s %s META-URL %s",
 			local, m.mountPoint, errNoMountAccess, a.name, c.Command.Name, m.rel)
 	}
-	return a.resolveMount(c.Context, m)
+	return metaURL, inVolume, err
 }
 
 // findMount finds the mount holding the absolute path p, from the mount

@@ -72,7 +72,7 @@ func TestToolsTakeMountPaths(t *testing.T) {
 		{"rmr", in("docs"), "/docs"},
 	} {
 		notYet.run(t, tc.cmd, tc.path).fails(t, tc.path+" is inside the volume mounted at "+mnt+
-			", but rueidisfs cannot reach a volume through its mount point yet; give the volume's META-URL and the path inside the volume instead: rueidisfs "+
+			", but that mount does not name its META-URL (juicefs mounts do not); give the volume's META-URL and the path inside the volume instead: rueidisfs "+
 			tc.cmd+" META-URL "+tc.rel)
 	}
 	outside := t.TempDir()

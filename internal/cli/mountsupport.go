@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"net/url"
 	"io"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/metaurl"
 	"github.com/rueidisfs/rueidisfs/metrics"
 )
 
@@ -110,6 +112,7 @@ func (a *app) mountConfig(c *cli.Context, s *mountSettings, e *meta.Engine, f *c
 			"Pid":             os.Getpid(),
 			"PPid":            os.Getppid(),
 			"Mountpoint":      s.mountpoint,
+			"MetaURL":         metaURLWithoutPassword(c.Args().First(), a.getenv),
 			"FuseOpts":        s.fuseOpts,
 		}
 		b, _ := json.MarshalIndent(conf, "", " ")
@@ -130,4 +133,24 @@ func (l logLines) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// metaURLWithoutPassword is the META-URL of the mount as .config tells it to
+// the tools: the password left out (they read META_PASSWORD for it).
+func metaURLWithoutPassword(raw string, getenv func(string) string) string {
+	cfg, _, err := metaurl.Parse(raw, getenv)
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(cfg.Redacted())
+	if err != nil {
+		return ""
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+		if u.User.Username() == "" {
+			u.User = nil
+		}
+	}
+	return u.String()
 }
