@@ -2,8 +2,8 @@ package cli
 
 import (
 	"encoding/json"
-	"net/url"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
