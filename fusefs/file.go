@@ -52,6 +52,11 @@ func (fs *FS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Re
 	start, ctx := time.Now(), fs.ctx(cancel, &in.InHeader, 0)
 	size := min(int(in.Size), len(buf))
 	n, st := fs.v.Read(ctx, vfs.Ino(in.NodeId), in.Fh, int64(in.Offset), buf[:size])
+	if vfs.IsInternal(vfs.Ino(in.NodeId)) {
+		// Reading .accesslog must not feed itself; internal files are no
+		// workload anyway.
+		return fuse.ReadResultData(buf[:n]), status(st)
+	}
 	fs.v.Observe(ctx, "read", st, start, func() string {
 		return fmt.Sprintf("(%d,%d,%d,%d): (%d)", in.NodeId, in.Size, in.Offset, in.Fh, n)
 	})

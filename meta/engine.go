@@ -130,6 +130,9 @@ type Options struct {
 	// data layer provides it. Without it chunks are never compacted by
 	// this client (others may).
 	Compact CompactFunc
+	// ObserveTxn, when set, receives the duration of every transaction
+	// (all its attempts), for a mount's metrics.
+	ObserveTxn func(time.Duration)
 }
 
 // Clock tells the time.

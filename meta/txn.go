@@ -120,6 +120,10 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if e.readOnly() {
 		return syscall.EROFS
 	}
+	if observe := e.opts.ObserveTxn; observe != nil {
+		start := time.Now()
+		defer func() { observe(time.Since(start)) }()
+	}
 	var fresh map[condID]cond
 	noSpec := false
 	for attempt := 0; ; attempt++ {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 )
 
@@ -57,6 +58,9 @@ type app struct {
 	// resolveMount reaches a volume through a path inside its mount, for
 	// the tools that take juicefs's PATH form; nil: not possible yet.
 	resolveMount mountResolver
+	// objectMetrics, when set (by mount), receives the metrics of object
+	// requests.
+	objectMetrics prometheus.Registerer
 	// findMount finds the mount holding an absolute path (tests replace it).
 	findMount func(string) (mountedPath, error)
 
@@ -122,6 +126,9 @@ func (a *app) commands() []*cli.Command {
 		a.mountCommand(),
 		a.umountCommand(),
 		a.warmupCommand(),
+		a.statsCommand(),
+		a.profileCommand(),
+		a.benchCommand(),
 		a.versionCommand(),
 	}
 }

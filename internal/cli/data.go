@@ -155,6 +155,9 @@ func (a *app) openChunkStore(c *cli.Context, f *codec.Format) (*chunk.Store, err
 		return nil, fmt.Errorf("object storage: %w", err)
 	}
 	a.log.Info("Data use " + st.String())
+	if a.objectMetrics != nil {
+		st = newMeteredStore(st, a.objectMetrics)
+	}
 	return chunk.New(st, conf)
 }
 

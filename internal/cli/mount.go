@@ -190,6 +190,10 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 			return err
 		}
 	}
+	reg := prometheus.NewRegistry()
+	jfs := prometheus.WrapRegistererWithPrefix("juicefs_", reg)
+	a.objectMetrics = jfs
+	s.engine.ObserveTxn = txnHistogram(jfs)
 	e, d, err := a.openDataVolumeWith(c, s.engine)
 	if err != nil {
 		return err
@@ -204,9 +208,8 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 	if s.vfs.Subdir, err = a.chroot(ctx, e, c.String("subdir"), s.readOnly); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
 	s.vfs.Logger = a.log
-	s.vfs.Metrics = prometheus.WrapRegistererWithPrefix("juicefs_", reg)
+	s.vfs.Metrics = jfs
 	s.vfs.ConfigJSON = a.mountConfig(c, s, e, f)
 	s.vfs.Stats = func() []byte { return vfs.StatsText(reg) }
 	s.vfs.Control = a.controlHandler(e, d)

@@ -43,6 +43,15 @@ func (a *app) registerMountMetrics(reg *prometheus.Registry, e *meta.Engine) {
 	reg.MustRegister(metrics.NewCollector(e, e.Format().Name))
 }
 
+// txnHistogram registers the histogram of metadata transaction durations
+// and returns the function observing them.
+func txnHistogram(reg prometheus.Registerer) func(time.Duration) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "transaction_durations_histogram_seconds",
+		Help: "Transactions latency distributions.", Buckets: prometheus.ExponentialBuckets(0.0001, 1.5, 30)})
+	reg.MustRegister(h)
+	return func(d time.Duration) { h.Observe(d.Seconds()) }
+}
+
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
