@@ -91,6 +91,7 @@ func Mount(mountpoint string, v *vfs.VFS, o Options) (*Server, error) {
 		_ = srv.Unmount()
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
+	v.SetNotifier(srv)
 	return &Server{Server: srv, fs: fs}, nil
 }
 

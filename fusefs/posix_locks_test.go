@@ -17,7 +17,10 @@ import (
 
 // POSIX record locks belong to a process: to see one conflict with
 // another, the test runs itself again as a helper process holding or
-// waiting for a lock (lockHelperEnv names the action and the file).
+// waiting for a lock (lockHelperEnv names the action and the file). The
+// helper also runs the mmap case: a page fault on a file of the mount
+// cannot be served by the process that faults (the Go runtime may be
+// stopping the world for a collection, waiting for the faulting thread).
 
 const lockHelperEnv = "RUEIDISFS_LOCK_HELPER"
 
@@ -29,6 +32,14 @@ func lockHelperMain() bool {
 		return false
 	}
 	action, path, _ := strings.Cut(spec, ":")
+	if action == "mmap" {
+		if err := mmapRoundTrip(path); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("ok")
+		return true
+	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		fmt.Println("error", err)

@@ -3,6 +3,7 @@ package fusefs_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -303,26 +304,41 @@ func dataCases() []posixCase {
 		{"mmap", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "f")
 			writeFile(t, p, make([]byte, 64<<10))
-			f, err := os.OpenFile(p, os.O_RDWR, 0)
-			must(t, err)
-			mem, err := unix.Mmap(int(f.Fd()), 0, 64<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-			must(t, err)
-			copy(mem[100:], "through the page cache")
-			must(t, unix.Msync(mem, unix.MS_SYNC))
-			must(t, unix.Munmap(mem))
-			must(t, f.Close())
+			h := startLockHelper(t, "mmap", p)
+			h.expect(t, "ok", 30*time.Second)
 			if got := readFile(t, p); string(got[100:122]) != "through the page cache" {
 				t.Fatalf("mmap write reads back %q", got[100:122])
 			}
-			f, err = os.Open(p)
-			must(t, err)
-			defer f.Close()
-			ro, err := unix.Mmap(int(f.Fd()), 0, 64<<10, unix.PROT_READ, unix.MAP_PRIVATE)
-			must(t, err)
-			defer unix.Munmap(ro)
-			if string(ro[100:122]) != "through the page cache" {
-				t.Fatal("mmap read differs")
-			}
 		}},
 	}
+}
+
+// mmapRoundTrip writes through a shared mapping of path, syncs it, and
+// reads it back through a private mapping (run by a helper process).
+func mmapRoundTrip(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	mem, err := unix.Mmap(int(f.Fd()), 0, 64<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	copy(mem[100:], "through the page cache")
+	if err := unix.Msync(mem, unix.MS_SYNC); err != nil {
+		return err
+	}
+	if err := unix.Munmap(mem); err != nil {
+		return err
+	}
+	ro, err := unix.Mmap(int(f.Fd()), 0, 64<<10, unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return err
+	}
+	defer unix.Munmap(ro)
+	if string(ro[100:122]) != "through the page cache" {
+		return fmt.Errorf("a private mapping reads %q", ro[100:122])
+	}
+	return nil
 }

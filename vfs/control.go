@@ -57,7 +57,12 @@ type ControlReply struct {
 	text   []byte // legacy info: length-prefixed text
 	toMeta func(Ino) Ino
 	root   Ino
+	v      *VFS
 }
+
+// InvalidateEntry makes the kernel forget the entry name of directory
+// parent (as the tool saw it), which the command removed.
+func (r *ControlReply) InvalidateEntry(parent Ino, name string) { r.v.invalidateEntry(parent, name) }
 
 // MetaIno is the engine's inode of an inode number the tool saw in the
 // mount (they differ for the root of a sub-directory mount).
@@ -132,7 +137,7 @@ func (s *controlSession) write(data []byte) (int, syscall.Errno) {
 
 // run executes one command and appends its reply frames.
 func (s *controlSession) run(ctx context.Context, cmd uint32, body []byte) {
-	r := &ControlReply{toMeta: s.v.toMeta, root: s.v.root}
+	r := &ControlReply{toMeta: s.v.toMeta, root: s.v.root, v: s.v}
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(progressEvery)

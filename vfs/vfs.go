@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rueidisfs/rueidisfs/codec"
@@ -127,6 +128,26 @@ type VFS struct {
 	groups  groupCache
 	pages   pageCachePolicy
 	metrics *metrics
+	// notifier tells the kernel about changes it cannot see (set by the
+	// FUSE layer once mounted).
+	notifier Notifier
+}
+
+// Notifier tells the kernel to forget what it cached.
+type Notifier interface {
+	// EntryNotify drops the kernel's entry name of directory parent.
+	EntryNotify(parent uint64, name string) fuse.Status
+}
+
+// SetNotifier gives the VFS the way to invalidate the kernel's caches.
+func (v *VFS) SetNotifier(n Notifier) { v.notifier = n }
+
+// invalidateEntry drops the kernel's entry name in parent (kernel numbers),
+// after a change made behind the kernel's back (a tool's rmr).
+func (v *VFS) invalidateEntry(parent Ino, name string) {
+	if v.notifier != nil {
+		v.notifier.EntryNotify(uint64(parent), name)
+	}
 }
 
 // New returns the file system of the volume m, with file contents from

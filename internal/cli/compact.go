@@ -15,7 +15,7 @@ func (a *app) compactCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "compact",
 		Usage:     "Merge the slices of files into fewer, bigger ones",
-		ArgsUsage: "META-URL PATH...",
+		ArgsUsage: "META-URL PATH... | MOUNTED-PATH...",
 		Category:  "TOOL",
 		Description: `Compacts every chunk of each file PATH (relative to the volume's root;
 directories are walked recursively): the slices a chunk collected (one per
@@ -26,7 +26,7 @@ would have expired; otherwise their objects are deleted at once.
 
 Examples:
 $ rueidisfs compact redis://localhost/1 /logs
-$ rueidisfs compact redis://localhost/1 data/db.sqlite --threads 4`,
+$ rueidisfs compact redis://localhost/1 data/db.sqlite --threads 4`+mountedPathsHelp,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "threads", Aliases: []string{"p"}, Value: 10, Usage: "files compacted in parallel"},
 		}, a.dataFlags(true)...),
@@ -35,11 +35,15 @@ $ rueidisfs compact redis://localhost/1 data/db.sqlite --threads 4`,
 }
 
 func (a *app) compact(c *cli.Context) error {
-	if err := checkArgs(c, 2, -1); err != nil {
+	target, err := a.toolTarget(c, false)
+	if err != nil {
+		return err
+	}
+	if err := target.checkPaths(c, 1, -1); err != nil {
 		return err
 	}
 	threads := max(c.Int("threads"), 1)
-	e, d, err := a.openDataVolume(c, false)
+	e, d, err := a.openDataVolumeWith(c, target.metaURL, meta.Options{NoBackgroundJobs: true})
 	if err != nil {
 		return err
 	}
@@ -72,15 +76,15 @@ func (a *app) compact(c *cli.Context) error {
 			}
 		}()
 	}
-	for _, p := range c.Args().Slice()[1:] {
-		ino, attr, err := resolvePath(c.Context, e, p, true)
+	for _, p := range target.paths {
+		ino, attr, err := resolvePath(c.Context, e, p.inVolume, true)
 		if err == nil {
 			err = walkFiles(c.Context, e, ino, attr.Typ, files)
 		}
 		if err != nil {
 			close(files)
 			wg.Wait()
-			return fmt.Errorf("%s: %s", p, errnoText(err))
+			return fmt.Errorf("%s: %s", p.arg, errnoText(err))
 		}
 	}
 	close(files)

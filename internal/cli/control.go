@@ -80,14 +80,17 @@ func (a *app) controlHandler(e *meta.Engine, d *dataPath) vfs.ControlHandler {
 }
 
 func controlRmr(ctx context.Context, e *meta.Engine, r *controlRequest, reply *vfs.ControlReply) syscall.Errno {
-	parent := reply.MetaIno(meta.Ino(r.u64()))
+	seen := meta.Ino(r.u64())
 	name := string(r.take(int(r.u8())))
 	skipTrash := r.optU8(0)&1 != 0
 	threads := int(r.optU8(50))
 	if r.bad {
 		return syscall.EINVAL
 	}
-	_, err := e.Remove(ctx, parent, name, skipTrash, max(threads, 1), func(n int) { reply.Progress(uint64(n), 0) })
+	_, err := e.Remove(ctx, reply.MetaIno(seen), name, skipTrash, max(threads, 1), func(n int) { reply.Progress(uint64(n), 0) })
+	if err == nil {
+		reply.InvalidateEntry(seen, name)
+	}
 	return meta.ToErrno(err)
 }
 
@@ -236,32 +239,26 @@ func controlCompact(ctx context.Context, e *meta.Engine, r *controlRequest, repl
 	if err != nil {
 		return meta.ToErrno(err)
 	}
-	total := (attr.Length + codec.ChunkSize - 1) / codec.ChunkSize
-	var done uint64
-	err = compactTree(ctx, e, ino, attr, func() { done++; reply.Progress(total, done) })
-	return meta.ToErrno(err)
-}
-
-// compactTree compacts a file, or every file below a directory.
-func compactTree(ctx context.Context, e *meta.Engine, ino meta.Ino, attr meta.Attr, chunkDone func()) error {
-	switch attr.Typ {
-	case codec.TypeFile:
-		return e.Compact(ctx, ino, func(uint32) { chunkDone() })
-	case codec.TypeDirectory:
-		entries, err := e.Readdir(ctx, ino, true)
-		if err != nil {
-			return err
+	// Files are compacted one after the other, as they are found.
+	files := make(chan meta.Ino)
+	walked := make(chan error, 1)
+	go func() {
+		walked <- walkFiles(ctx, e, ino, attr.Typ, files)
+		close(files)
+	}()
+	var total, done uint64
+	for file := range files {
+		if a, err := e.GetAttr(ctx, file); err == nil {
+			total += (a.Length + codec.ChunkSize - 1) / codec.ChunkSize
 		}
-		for _, ent := range entries {
-			if ent.Name == "." || ent.Name == ".." {
-				continue
+		reply.Progress(total, done)
+		if err := e.Compact(ctx, file, func(uint32) { done++; reply.Progress(total, done) }); err != nil {
+			for range files {
 			}
-			if err := compactTree(ctx, e, ent.Inode, ent.Attr, chunkDone); err != nil {
-				return err
-			}
+			return meta.ToErrno(err)
 		}
 	}
-	return nil
+	return meta.ToErrno(<-walked)
 }
 
 // warmupReply is the reply of warmup (1004).

@@ -113,12 +113,12 @@ type dataPath struct {
 // the data flags. The engine deletes the objects of the slices it releases
 // through the chunk store. Close with closeData, then closeEngine.
 func (a *app) openDataVolume(c *cli.Context, readOnly bool) (*meta.Engine, *dataPath, error) {
-	return a.openDataVolumeWith(c, meta.Options{NoBackgroundJobs: true, ReadOnly: readOnly})
+	return a.openDataVolumeWith(c, c.Args().First(), meta.Options{NoBackgroundJobs: true, ReadOnly: readOnly})
 }
 
-// openDataVolumeWith is openDataVolume with other engine options (the
-// mount's).
-func (a *app) openDataVolumeWith(c *cli.Context, opts meta.Options) (*meta.Engine, *dataPath, error) {
+// openDataVolumeWith is openDataVolume for the volume of the META-URL raw,
+// with other engine options (the mount's).
+func (a *app) openDataVolumeWith(c *cli.Context, raw string, opts meta.Options) (*meta.Engine, *dataPath, error) {
 	d := &dataPath{}
 	var openErr error
 	opts.SliceDeleter = func(f *codec.Format) (meta.DeleteSliceFunc, error) {
@@ -128,7 +128,7 @@ func (a *app) openDataVolumeWith(c *cli.Context, opts meta.Options) (*meta.Engin
 		return d.store.Remove, nil
 	}
 	opts.Compact = fileio.Compactor(func() *chunk.Store { return d.store })
-	e, _, err := a.openVolumeWith(c, opts)
+	e, _, err := a.openVolumeAt(c, raw, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -194,7 +194,7 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 	jfs := prometheus.WrapRegistererWithPrefix("juicefs_", reg)
 	a.objectMetrics = jfs
 	s.engine.ObserveTxn = txnHistogram(jfs)
-	e, d, err := a.openDataVolumeWith(c, s.engine)
+	e, d, err := a.openDataVolumeWith(c, c.Args().First(), s.engine)
 	if err != nil {
 		return err
 	}

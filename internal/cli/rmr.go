@@ -1,15 +1,19 @@
 package cli
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/vfs"
 )
 
 // maxRmrThreads is the most directories rmr empties in parallel.
@@ -56,6 +60,9 @@ func (a *app) rmr(c *cli.Context) error {
 	if skipTrash && !a.isRoot {
 		return errors.New("only root can remove files directly (--skip-trash)")
 	}
+	if target.mounted && hasControlFile(target.paths[0].arg) {
+		return a.rmrThroughMount(c, target, skipTrash, threads)
+	}
 	e, _, err := a.openVolumeAt(c, target.metaURL, meta.Options{NoBackgroundJobs: true, SliceDeleter: a.quietSliceDeleter})
 	if err != nil {
 		return err
@@ -94,4 +101,55 @@ func (a *app) rmr(c *cli.Context) error {
 		a.log.Info(fmt.Sprintf("Removed %d entries", total))
 	}
 	return nil
+}
+
+// rmrThroughMount asks the mount holding each path to remove it, as
+// juicefs rmr does: the mount also makes the kernel forget the removed
+// entry, so that it is gone from the mount at once.
+func (a *app) rmrThroughMount(c *cli.Context, target *toolTarget, skipTrash bool, threads int) error {
+	prog := a.newProgress()
+	spin := prog.Spin("Removing entries", false)
+	defer prog.Wait()
+	defer spin.Done()
+	for _, tp := range target.paths {
+		abs, err := filepath.Abs(tp.arg)
+		if err != nil {
+			return err
+		}
+		parent, name := filepath.Dir(abs), filepath.Base(abs)
+		var st syscall.Stat_t
+		if err := syscall.Stat(parent, &st); err != nil {
+			return fmt.Errorf("lookup inode for %s: %s", parent, errnoText(err))
+		}
+		body := binary.BigEndian.AppendUint64(nil, st.Ino)
+		body = append(append(append(body, byte(len(name))), name...), boolByte(skipTrash), byte(threads))
+		done := int64(0)
+		_, err = vfs.ControlCall(c.Context, parent, vfs.CtlRmr, body, func(n, _ uint64) {
+			spin.Add(int64(n)-done, 0)
+			done = int64(n)
+		})
+		if err != nil {
+			return fmt.Errorf("RMR %q: %s", tp.arg, errnoText(err))
+		}
+	}
+	return nil
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// hasControlFile tells whether the directory of path p belongs to a mount
+// that takes commands (a .control file resolves there).
+func hasControlFile(p string) bool {
+	dir := filepath.Dir(p)
+	for _, name := range []string{".jfs.control", ".control"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,13 @@
 //
 // A test needs /dev/fuse and root; without them it fails (CI installs
 // fuse3 and runs as root), it never skips.
+//
+// A test process serving a mount must not page-fault on a mapping of a file
+// of that mount, nor start a child that uses the mount before its program
+// runs (see Command): the faulting thread, or the parent suspended by
+// vfork, cannot be stopped by the garbage collector, which then waits for
+// the mount that waits for the collection. Such work goes to a child
+// process.
 package mounttest
 
 import (
