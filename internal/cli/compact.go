@@ -26,7 +26,7 @@ would have expired; otherwise their objects are deleted at once.
 
 Examples:
 $ rueidisfs compact redis://localhost/1 /logs
-$ rueidisfs compact redis://localhost/1 data/db.sqlite --threads 4`+mountedPathsHelp,
+$ rueidisfs compact redis://localhost/1 data/db.sqlite --threads 4` + mountedPathsHelp,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "threads", Aliases: []string{"p"}, Value: 10, Usage: "files compacted in parallel"},
 		}, a.dataFlags(true)...),
