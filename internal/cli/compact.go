@@ -39,9 +39,6 @@ func (a *app) compact(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := target.checkPaths(c, 1, -1); err != nil {
-		return err
-	}
 	threads := max(c.Int("threads"), 1)
 	e, d, err := a.openDataVolumeWith(c, target.metaURL, meta.Options{NoBackgroundJobs: true})
 	if err != nil {
