@@ -6,7 +6,7 @@ import "errors"
 var (
 	// errAborted: the user did not confirm.
 	errAborted = errors.New("aborted")
-	// errNoMountAccess: the path is in a volume's mount, but this build
-	// cannot reach a volume through its mount point.
-	errNoMountAccess = errors.New("rueidisfs cannot reach a volume through its mount point yet")
+	// errNoMountAccess: the path is in a volume's mount, but the mount does
+	// not tell how to reach the volume.
+	errNoMountAccess = errors.New("that mount does not name its META-URL (juicefs mounts do not)")
 )

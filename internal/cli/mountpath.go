@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,10 +70,6 @@ func (m mountedPath) isVolumeMount() bool {
 // sub-directory is mounted). The mount command provides it; until then
 // paths inside a mount get a message saying which form to use.
 type mountResolver func(ctx context.Context, m mountedPath) (metaURL, inVolume string, err error)
-
-// errNoMountAccess: the path is in a volume's mount, but the mount does not
-// tell how to reach the volume.
-var errNoMountAccess = errors.New("that mount does not name its META-URL (juicefs mounts do not)")
 
 // toolTarget reads the positional arguments of a tool. With inodes the
 // paths are inode numbers; juicefs then finds the mount from the current

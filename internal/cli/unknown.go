@@ -19,13 +19,6 @@ type juicefsCommand struct {
 // exactly one of the two.
 func missingJuicefsCommands() []juicefsCommand {
 	return []juicefsCommand{
-		{"stats", true, "live statistics of a mount"},
-		{"profile", true, "profile of a mount's access log"},
-		{"bench", true, "performance test through a mount"},
-		{"warmup", true, "fill the cache of a mount"},
-		{"objbench", true, "test an object storage"},
-		{"clone", true, "copy a file or tree without copying its data"},
-		{"restore", true, "bring files back from the trash"},
 		{"sync", false, "copy data between storages"},
 		{"gateway", false, "S3 gateway"},
 		{"webdav", false, "WebDAV server"},
