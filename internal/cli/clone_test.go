@@ -55,7 +55,7 @@ func TestCloneMountPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	fakeMount(mnt, "").run(t, "clone", filepath.Join(mnt, "docs"), filepath.Join(mnt, "copy")).fails(t,
-		"cannot reach a volume through its mount point yet; give the volume's META-URL and the path inside the volume instead: rueidisfs clone META-URL /docs")
+		"that mount does not name its META-URL (juicefs mounts do not); give the volume's META-URL and the path inside the volume instead: rueidisfs clone META-URL /docs")
 	fakeMount(mnt, fv.url).run(t, "clone", filepath.Join(mnt, "docs"), filepath.Join(mnt, "copy")).ok(t)
 	if _, _, err := engine(t, fv.url).Resolve(context.Background(), meta.RootInode, "copy"); err != nil {
 		t.Errorf("no copy after a clone through the mount: %v", err)
