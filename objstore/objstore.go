@@ -45,6 +45,9 @@ type Object struct {
 	Key   string // relative to the store listing it
 	Size  int64  // stored bytes (after compression and encryption)
 	Mtime time.Time
+	// StorageClass is the object's class on storages that have them, as
+	// Head tells it ("" elsewhere, and in listings).
+	StorageClass string
 }
 
 // Store is one object storage, or a layer over one.

@@ -201,8 +201,8 @@ func (in *infoOf) layout(ctx context.Context, e *meta.Engine, f *codec.Format, r
 }
 
 // actualClass looks up the last object of a file to show its storage class
-// next to the tier's, as juicefs does ("actual(...)"); the file storage has
-// no storage classes.
+// next to the tier's, as juicefs does ("actual(...)"); objects of the file
+// storage have none.
 func (a *app) actualClass(ctx context.Context, store objstore.Store, f *codec.Format, objects [][]string, tier codec.Tier) string {
 	last := ""
 	for i := len(objects) - 1; i >= 0 && last == ""; i-- {
@@ -211,11 +211,12 @@ func (a *app) actualClass(ctx context.Context, store objstore.Store, f *codec.Fo
 	if last == "" {
 		return tier.StorageClass
 	}
-	if _, err := store.Head(ctx, last); err != nil {
+	o, err := store.Head(ctx, last)
+	if err != nil {
 		a.log.Warn(fmt.Sprintf("Failed to get object info by Head for key %q (get restore status): %v", last, err))
 		return tier.StorageClass
 	}
-	const actual = "" // storage class of a file object
+	actual := o.StorageClass
 	switch {
 	case tier.ID != 0 && actual != tier.StorageClass, tier.ID == 0 && tier.StorageClass != "" && actual != tier.StorageClass:
 		return fmt.Sprintf("expected(%s),actual(%s)", tier.StorageClass, actual)

@@ -44,6 +44,9 @@ type Options struct {
 	// PageSize is how many keys one listing request asks for (default and
 	// most 1000).
 	PageSize int32
+	// StorageClass and Tag ("key=value") are given to every object put
+	// (none: the bucket's defaults), as a volume's tier 0 asks.
+	StorageClass, Tag string
 }
 
 func (o *Options) setDefaults() {
@@ -216,6 +219,12 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if s.checksum {
 		in.Metadata = map[string]string{crcKey: crcOf(data)}
 	}
+	if s.opts.StorageClass != "" {
+		in.StorageClass = types.StorageClass(s.opts.StorageClass)
+	}
+	if k, v, ok := strings.Cut(s.opts.Tag, "="); ok && k != "" && v != "" && !strings.Contains(v, "=") {
+		in.Tagging = aws.String(url.QueryEscape(k) + "=" + url.QueryEscape(v))
+	}
 	return s.retry.do(ctx, s.op("put", key), func(ctx context.Context) error {
 		in.Body = bytes.NewReader(data)
 		_, err := s.client.PutObject(ctx, in)
@@ -234,7 +243,11 @@ func (s *Store) Head(ctx context.Context, key string) (objstore.Object, error) {
 		if err != nil {
 			return err
 		}
-		o = objstore.Object{Key: key, Size: aws.ToInt64(out.ContentLength), Mtime: aws.ToTime(out.LastModified)}
+		o = objstore.Object{Key: key, Size: aws.ToInt64(out.ContentLength), Mtime: aws.ToTime(out.LastModified),
+			StorageClass: string(out.StorageClass)}
+		if o.StorageClass == "" {
+			o.StorageClass = string(types.StorageClassStandard) // S3 names no default class
+		}
 		return nil
 	})
 	return o, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,5 +207,39 @@ func corruptFile(t *testing.T, srv *s3test.Server, bucket, key string) {
 	b[len(b)/2] ^= 1
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStorageClass: objects are put with the volume's storage class and
+// tag (seen on the wire: versitygw keeps neither), and Head tells the
+// class, STANDARD when S3 names none.
+func TestStorageClass(t *testing.T) {
+	srv := s3test.Shared(t)
+	ctx := s3test.Context(t)
+	proxy, endpoint := startProxy(t, srv.Endpoint)
+	url := endpoint + "/" + srv.MakeBucket(t)
+	var header http.Header
+	record := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		header = r.Header.Clone()
+		next.ServeHTTP(w, r)
+	}
+	plain := open(t, "s3", url, testKeys, s3.Options{})
+	proxy.then(record)
+	if err := plain.Put(ctx, "plain", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if header.Get("X-Amz-Storage-Class") != "" || header.Get("X-Amz-Tagging") != "" || header.Get("X-Amz-Meta-Crc32c") != "2839306131" { // the CRC-32C of "x", in decimal
+		t.Errorf("plain put sent %v", header)
+	}
+	if o, err := plain.Head(ctx, "plain"); err != nil || o.StorageClass != "STANDARD" {
+		t.Errorf("default class: %+v %v", o, err)
+	}
+	classed := open(t, "s3", url, testKeys, s3.Options{StorageClass: "STANDARD_IA", Tag: "team=storage/jfs 1"})
+	proxy.then(record)
+	if err := classed.Put(ctx, "ia", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if header.Get("X-Amz-Storage-Class") != "STANDARD_IA" || header.Get("X-Amz-Tagging") != "team=storage%2Fjfs+1" {
+		t.Errorf("put sent %v", header)
 	}
 }

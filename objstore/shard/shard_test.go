@@ -81,3 +81,28 @@ func TestBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestOfficialPlacement: where the official client put the objects of a
+// volume "shvol" formatted with --shards 3 --bucket '/tmp/sh/b-%d' (one
+// 10,000,000-byte file copied in through its mount, then a 9,000,001-byte
+// file written by rueidisfs and read back through the official mount).
+func TestOfficialPlacement(t *testing.T) {
+	for key, bucket := range map[string]uint32{
+		"shvol/chunks/0/0/1_0_4194304":    1,
+		"shvol/chunks/0/0/1_1_4194304":    0,
+		"shvol/chunks/0/0/1_2_1611392":    1,
+		"shvol/chunks/0/4/4097_0_4194304": 1, // written by rueidisfs
+		"shvol/chunks/0/4/4097_2_611393":  0,
+		"shvol/juicefs_uuid":              2,
+	} {
+		buckets := []objstore.Store{mem.New(), mem.New(), mem.New()}
+		if err := shard.New(buckets).Put(context.Background(), key, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range buckets {
+			if _, err := b.Head(context.Background(), key); (err == nil) != (uint32(i) == bucket) {
+				t.Errorf("%s: in bucket %d? %v; the official client chose %d", key, i, err == nil, bucket)
+			}
+		}
+	}
+}

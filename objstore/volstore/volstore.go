@@ -28,7 +28,8 @@ var Storages = []string{"file", "s3", "minio"}
 
 // Options tune Open; the zero value gives the defaults.
 type Options struct {
-	// S3 tunes the requests to S3 storages.
+	// S3 tunes the requests to S3 storages. Its storage class and tag
+	// default to those of the volume's tier 0.
 	S3 s3.Options
 	// Getenv reads JFS_RSA_PASSPHRASE (nil: os.Getenv).
 	Getenv func(string) string
@@ -47,6 +48,13 @@ func Open(ctx context.Context, f *codec.Format, opts Options) (objstore.Store, e
 		return nil, errors.New("the volume's bucket is empty: set it with `config --bucket`")
 	}
 	cred := s3.Credentials{AccessKey: format.AccessKey, SecretKey: format.SecretKey, SessionToken: format.SessionToken}
+	tier := format.EffectiveTiers()[0]
+	if opts.S3.StorageClass == "" {
+		opts.S3.StorageClass = tier.StorageClass
+	}
+	if opts.S3.Tag == "" {
+		opts.S3.Tag = tier.Tag
+	}
 	st, err := OpenBuckets(ctx, format.Storage, format.Bucket, format.Shards, cred, opts)
 	if err != nil {
 		return nil, err
