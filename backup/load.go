@@ -60,6 +60,9 @@ func Load(ctx context.Context, t Volume, r io.ReaderAt, size int64, opts LoadOpt
 	if err := checkEmpty(ctx, t); err != nil {
 		return nil, err
 	}
+	if n := s.Records[SegChangeLog]; n > 0 {
+		opts.Logger.Info(fmt.Sprintf("the backup holds %d change-log entries; they are not loaded, as juicefs does not load them", n))
+	}
 	l := &loader{c: t.Client(), t: t, r: r, opts: opts}
 	if err := l.write(ctx, s); err != nil {
 		return nil, l.undo(ctx, s, err)

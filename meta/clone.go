@@ -47,23 +47,8 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 		return 0, 0, err
 	}
 	c := CallerOf(ctx)
-	attr, err := e.GetAttr(ctx, src)
+	attr, err := e.checkClone(ctx, c, src, dstParent, name)
 	if err != nil {
-		return 0, 0, err
-	}
-	if err := e.checkAccess(ctx, c, &attr, MayRead); err != nil {
-		return 0, 0, err
-	}
-	pattr, err := e.GetAttr(ctx, dstParent)
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
-		return 0, 0, err
-	}
-	if _, _, err := e.Lookup(ctx, dstParent, name); err == nil {
-		return 0, 0, syscall.EEXIST
-	} else if !errors.Is(err, syscall.ENOENT) {
 		return 0, 0, err
 	}
 	// The copies take the directory statistics stored in Redis: send this
@@ -102,6 +87,32 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 		e.stats.rememberParent(top, dstParent)
 	}
 	return cl.done.Load(), nodes, nil
+}
+
+// checkClone applies Clone's checks before anything is copied: the
+// caller may read src and write into dstParent, where name is free. It
+// returns the attribute of src.
+func (e *Engine) checkClone(ctx context.Context, c Caller, src, dstParent Ino, name string) (Attr, error) {
+	attr, err := e.GetAttr(ctx, src)
+	if err != nil {
+		return Attr{}, err
+	}
+	if err := e.checkAccess(ctx, c, &attr, MayRead); err != nil {
+		return Attr{}, err
+	}
+	pattr, err := e.GetAttr(ctx, dstParent)
+	if err != nil {
+		return Attr{}, err
+	}
+	if err := e.checkAccess(ctx, c, &pattr, MayWrite|MayExec); err != nil {
+		return Attr{}, err
+	}
+	if _, _, err := e.Lookup(ctx, dstParent, name); err == nil {
+		return Attr{}, syscall.EEXIST
+	} else if !errors.Is(err, syscall.ENOENT) {
+		return Attr{}, err
+	}
+	return attr, nil
 }
 
 // cloner is one Clone under way.
