@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -62,9 +65,64 @@ func TestCloneMountPaths(t *testing.T) {
 	}
 }
 
+func mustResolve(t *testing.T, e *meta.Engine, p string) meta.Ino {
+	t.Helper()
+	ino, _, err := e.Resolve(context.Background(), meta.RootInode, p)
+	must(t, err)
+	return ino
+}
+
 func mustAttr(t *testing.T, e *meta.Engine, ino meta.Ino) meta.Attr {
 	t.Helper()
 	a, err := e.GetAttr(context.Background(), ino)
 	must(t, err)
 	return a
+}
+
+// TestCloneLikeOfficial: the official client cloned data/overwrite.dat to
+// data/overwrite-clone.dat in the fixture; our clone of the same file
+// stores the same attribute (but for the inode and times) and the same
+// chunk records, and raises the reference of every slice by one.
+func TestCloneLikeOfficial(t *testing.T) {
+	fv := loadFixture(t, "basic", false)
+	ctx := context.Background()
+	refs := func() map[string]string {
+		m, err := fv.srv.Do(t, fv.db, "HGETALL", "sliceRef").AsStrMap()
+		must(t, err)
+		return m
+	}
+	before := refs()
+	run(t, "clone", fv.url, "data/overwrite.dat", "data/our-clone.dat").ok(t)
+	e := engine(t, fv.url)
+	theirs, _, err := e.Resolve(ctx, meta.RootInode, "data/overwrite-clone.dat")
+	must(t, err)
+	ours, _, err := e.Resolve(ctx, meta.RootInode, "data/our-clone.dat")
+	must(t, err)
+	a, b := mustAttr(t, e, theirs), mustAttr(t, e, ours)
+	src := mustAttr(t, e, mustResolve(t, e, "data/overwrite.dat"))
+	if umask := newApp(nil, nil, nil, nil).umask(); b.Mode != src.Mode&^umask {
+		t.Errorf("our clone's mode %o, want %o less the umask %o", b.Mode, src.Mode, umask)
+	}
+	// The official clone was made with umask 022; times are the clones'.
+	for _, x := range []*meta.Attr{&a, &b} {
+		x.Atime, x.Mtime, x.Ctime, x.Atimensec, x.Mtimensec, x.Ctimensec, x.Mode = 0, 0, 0, 0, 0, 0, 0
+	}
+	if a != b {
+		t.Errorf("our clone's attribute %+v, the official clone's %+v", b, a)
+	}
+	list := func(ino meta.Ino) []string {
+		l, err := fv.srv.Do(t, fv.db, "LRANGE", fmt.Sprintf("c%d_0", ino), "0", "-1").AsStrSlice()
+		must(t, err)
+		return l
+	}
+	if !slices.Equal(list(ours), list(theirs)) {
+		t.Errorf("our clone's chunk records differ from the official clone's")
+	}
+	after := refs()
+	for _, f := range []string{"k11_200000", "k12_60000", "k14_60000"} {
+		was, _ := strconv.Atoi(before[f])
+		if now, _ := strconv.Atoi(after[f]); now != was+1 {
+			t.Errorf("sliceRef %s: %d after the clone, %d before", f, now, was)
+		}
+	}
 }

@@ -105,3 +105,30 @@ func TestRestoreBadInput(t *testing.T) {
 		t.Errorf("the existing hour was not restored:\n%s", r.stderr)
 	}
 }
+
+// TestRestoreOfficialTrash: the trash the official client filled in the
+// fixture is restored as juicefs restore restores it (checked by hand: the
+// two clients leave the same trees): first the removed tree rebuilt in the
+// trash, then everything put back where it was.
+func TestRestoreOfficialTrash(t *testing.T) {
+	fv := loadFixture(t, "basic", false)
+	const hour = "2026-11-27-11"
+	r := run(t, "restore", fv.url, hour).ok(t)
+	if !strings.Contains(r.stderr, hour+": rebuilt 3, need-put-back 5, conflicts 0, failed 0") {
+		t.Errorf("restore of the official trash:\n%s", r.stderr)
+	}
+	e := engine(t, fv.url)
+	ctx := context.Background()
+	if _, _, err := e.Resolve(ctx, meta.TrashInode, hour+"/373-374-gone/y/z.txt"); err != nil {
+		t.Errorf("the removed tree is not rebuilt in the trash: %v", err)
+	}
+	r = run(t, "restore", fv.url, hour, "--put-back").ok(t)
+	if !strings.Contains(r.stderr, hour+": restored 5, conflicts 0, failed 0") {
+		t.Errorf("restore --put-back of the official trash:\n%s", r.stderr)
+	}
+	for _, p := range []string{"scratch/gone/y/z.txt", "scratch/gone/x.txt", "scratch/tmp-delete.bin", "trash-me.txt", "links/old-link"} {
+		if _, _, err := e.Resolve(ctx, meta.RootInode, p); err != nil {
+			t.Errorf("%s is not back: %v", p, err)
+		}
+	}
+}
