@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 )
@@ -120,12 +121,29 @@ func ReadAll(ctx context.Context, s Store, key string, off, limit int64) ([]byte
 		return nil, err
 	}
 	defer r.Close()
-	switch body := r.(type) {
-	case *Body:
+	if body, ok := r.(*Body); ok {
 		return body.Bytes(), nil
-	case interface{ Size() int64 }:
-		if n := body.Size(); n >= 0 && n < 1<<31 {
-			buf := make([]byte, n)
+	}
+	return readBody(r, key, nil)
+}
+
+// ReadInto reads the whole object named key into buf, reused when it is
+// large enough, and returns the bytes read.
+func ReadInto(ctx context.Context, s Store, key string, buf []byte) ([]byte, error) {
+	r, err := s.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return readBody(r, key, buf)
+}
+
+// readBody reads r to its end into buf, sized at once when r tells its
+// size.
+func readBody(r io.Reader, key string, buf []byte) ([]byte, error) {
+	if sized, ok := r.(interface{ Size() int64 }); ok {
+		if n := sized.Size(); n >= 0 && n < 1<<31 {
+			buf = slices.Grow(buf[:0], int(n))[:n]
 			read, err := io.ReadFull(r, buf)
 			if err == io.ErrUnexpectedEOF {
 				err = fmt.Errorf("the body of %s ended after %d of %d bytes: %w", key, read, n, err)
@@ -133,7 +151,9 @@ func ReadAll(ctx context.Context, s Store, key string, off, limit int64) ([]byte
 			return buf[:read], err
 		}
 	}
-	return io.ReadAll(r)
+	b := bytes.NewBuffer(buf[:0])
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
 }
 
 // Body is the body of a Get whose bytes are in memory.

@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/sys/unix"
 
 	"github.com/rueidisfs/rueidisfs/objstore"
 	"github.com/rueidisfs/rueidisfs/objstore/encrypt"
@@ -42,8 +45,8 @@ func benchDir(b *testing.B) string {
 // and fetched and decrypted (get), on a `file` bucket in a tmpfs, next to
 // the physical limits measured the same way: the cipher libraries alone
 // (wrapping the data key with RSA-OAEP and sealing, or unwrapping and
-// opening) and the storage alone. scripts/bench-objstore.sh prints our
-// overhead over the sum of the two.
+// opening) and the storage alone, each in a run of its own (see
+// BenchmarkOverhead for the comparison scripts/bench-objstore.sh prints).
 func BenchmarkEncrypted(b *testing.B) {
 	ctx := context.Background()
 	data := storetest.Data(1, benchBlock)
@@ -169,4 +172,130 @@ func benchLibrary(b *testing.B, name string, newAEAD func([]byte) (cipher.AEAD, 
 			}
 		}
 	})
+}
+
+// BenchmarkOverhead alternates, block by block, the physical limit (the
+// cipher libraries, then the storage alone) and our path over the same
+// block, so that a loaded machine slows both alike, and reports both
+// times and our overhead in percent: wall-clock times, and the CPU time of
+// the benchmark's thread (user and system, the kernel's copies into and
+// out of the tmpfs included), which other work on the machine does not
+// inflate.
+func BenchmarkOverhead(b *testing.B) {
+	ctx := context.Background()
+	data := storetest.Data(1, benchBlock)
+	key := readKey(b, "key-pkcs1.pem", "")
+	st, err := file.New(benchDir(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	label := []byte("keys")
+	for _, algo := range []struct {
+		name string
+		aead func([]byte) (cipher.AEAD, error)
+	}{{encrypt.AES256GCM, aesGCM}, {encrypt.ChaCha20, chacha20poly1305.New}} {
+		enc, err := encrypt.New(st, key, algo.name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dataKey, nonce := make([]byte, 32), make([]byte, 12)
+		sealed := make([]byte, 0, len(data)+overhead)
+		b.Run(algo.name+"/put", func(b *testing.B) {
+			runtime.LockOSThread() // for the thread's CPU time
+			defer runtime.UnlockOSThread()
+			var limit, ours clock
+			i := 0
+			for b.Loop() {
+				t0 := now()
+				_, _ = rand.Read(dataKey)
+				_, _ = rand.Read(nonce)
+				wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, dataKey, label)
+				if err != nil {
+					b.Fatal(err)
+				}
+				aead, _ := algo.aead(dataKey)
+				sealed = aead.Seal(append(sealed[:0], make([]byte, 3+len(wrapped)+len(nonce))...), nonce, data, nil)
+				if err := st.Put(ctx, fmt.Sprintf("limit/%d", i%16), sealed); err != nil {
+					b.Fatal(err)
+				}
+				t1 := now()
+				if err := enc.Put(ctx, fmt.Sprintf("ours/%d", i%16), data); err != nil {
+					b.Fatal(err)
+				}
+				t2 := now()
+				limit, ours = limit.add(t0, t1), ours.add(t1, t2)
+				i++
+			}
+			report(b, limit, ours)
+		})
+		b.Run(algo.name+"/get", func(b *testing.B) {
+			wrapped, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, dataKey, label)
+			aead, _ := algo.aead(dataKey)
+			if err := st.Put(ctx, "limit/get", aead.Seal(make([]byte, 3+len(wrapped)+len(nonce)), nonce, data, nil)); err != nil {
+				b.Fatal(err)
+			}
+			envelope := make([]byte, len(data)+overhead)
+			plain := make([]byte, 0, len(data))
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var limit, ours clock
+			for b.Loop() {
+				t0 := now()
+				r, err := st.Get(ctx, "limit/get", 0, -1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, envelope); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+				k, err := rsa.DecryptOAEP(sha256.New(), nil, key, wrapped, label)
+				if err != nil {
+					b.Fatal(err)
+				}
+				aead, _ := algo.aead(k)
+				if plain, err = aead.Open(plain[:0], nonce, envelope[3+len(wrapped)+len(nonce):], nil); err != nil {
+					b.Fatal(err)
+				}
+				t1 := now()
+				r, err = enc.Get(ctx, "ours/0", 0, -1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, plain[:len(data)]); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+				t2 := now()
+				limit, ours = limit.add(t0, t1), ours.add(t1, t2)
+			}
+			report(b, limit, ours)
+		})
+	}
+}
+
+// clock is a wall-clock time and the CPU time of the calling thread.
+type clock struct{ wall, cpu time.Duration }
+
+func now() clock {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_THREAD, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return clock{wall: time.Duration(time.Now().UnixNano()), cpu: cpu}
+}
+
+// add adds the time from a to b.
+func (c clock) add(a, b clock) clock {
+	return clock{wall: c.wall + b.wall - a.wall, cpu: c.cpu + b.cpu - a.cpu}
+}
+
+func report(b *testing.B, limit, ours clock) {
+	n := float64(b.N)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(limit.wall.Microseconds())/n, "limit-µs/block")
+	b.ReportMetric(float64(ours.wall.Microseconds())/n, "ours-µs/block")
+	b.ReportMetric((float64(ours.wall)/float64(limit.wall)-1)*100, "overhead-%")
+	b.ReportMetric(float64(limit.cpu.Microseconds())/n, "limit-cpu-µs/block")
+	b.ReportMetric(float64(ours.cpu.Microseconds())/n, "ours-cpu-µs/block")
+	b.ReportMetric((float64(ours.cpu)/float64(limit.cpu)-1)*100, "cpu-overhead-%")
 }

@@ -118,6 +118,21 @@ var envelopes = sync.Pool{New: func() any { return new([]byte) }}
 // envelope's bytes are reused). Envelopes that do not open wrap
 // objstore.ErrCorrupt.
 func (e *Store) Open(envelope []byte) ([]byte, error) {
+	s, err := e.unwrap(envelope)
+	if err != nil {
+		return nil, err
+	}
+	return s.open(s.ciphertext[:0])
+}
+
+// sealed is an envelope whose data key is unwrapped: what opens it.
+type sealed struct {
+	aead              cipher.AEAD
+	nonce, ciphertext []byte
+}
+
+// unwrap reads an envelope's header and unwraps its data key.
+func (e *Store) unwrap(envelope []byte) (*sealed, error) {
 	if len(envelope) < 3 {
 		return nil, fmt.Errorf("%w: %d bytes are too few for an encrypted object", objstore.ErrCorrupt, len(envelope))
 	}
@@ -137,24 +152,48 @@ func (e *Store) Open(envelope []byte) ([]byte, error) {
 	if nonceLen != aead.NonceSize() {
 		return nil, fmt.Errorf("%w: nonce of %d bytes, want %d", objstore.ErrCorrupt, nonceLen, aead.NonceSize())
 	}
-	plain, err := aead.Open(envelope[body:body], envelope[3+keyLen:body], envelope[body:], nil)
+	if len(envelope)-body < aead.Overhead() {
+		return nil, fmt.Errorf("%w: %d bytes of ciphertext, shorter than its tag", objstore.ErrCorrupt, len(envelope)-body)
+	}
+	return &sealed{aead: aead, nonce: envelope[3+keyLen : body], ciphertext: envelope[body:]}, nil
+}
+
+// plainSize is the size of the plaintext.
+func (s *sealed) plainSize() int { return len(s.ciphertext) - s.aead.Overhead() }
+
+// open authenticates and decrypts into dst (which may be the ciphertext's
+// own bytes, from its start).
+func (s *sealed) open(dst []byte) ([]byte, error) {
+	plain, err := s.aead.Open(dst, s.nonce, s.ciphertext, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: its bytes do not authenticate (corrupted, or another algorithm)", objstore.ErrCorrupt)
 	}
 	return plain, nil
 }
 
-// Get fetches the whole object, opens it and returns the range asked.
+// Get fetches the whole object into a recycled buffer and unwraps its data
+// key; the bytes are authenticated and decrypted when first read, straight
+// into the reader's buffer when it takes the whole range at once.
 func (e *Store) Get(ctx context.Context, key string, off, limit int64) (io.ReadCloser, error) {
-	envelope, err := objstore.ReadAll(ctx, e.s, key, 0, -1)
+	buf := envelopes.Get().(*[]byte)
+	envelope, err := objstore.ReadInto(ctx, e.s, key, *buf)
 	if err != nil {
+		envelopes.Put(buf)
 		return nil, err
 	}
-	plain, err := e.Open(envelope)
+	*buf = envelope[:0]
+	s, err := e.unwrap(envelope)
 	if err != nil {
+		envelopes.Put(buf)
 		return nil, fmt.Errorf("decrypt %s: %w", key, err)
 	}
-	return objstore.Range(plain, off, limit), nil
+	size := int64(s.plainSize())
+	from := min(max(off, 0), size)
+	to := size
+	if limit >= 0 && limit < size-from {
+		to = from + limit
+	}
+	return &plainBody{key: key, sealed: s, buf: buf, from: from, to: to}, nil
 }
 
 // Put stores the envelope of data.

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/rueidisfs/rueidisfs/compress"
 	"github.com/rueidisfs/rueidisfs/objstore"
@@ -156,6 +157,24 @@ func TestEnvelope(t *testing.T) {
 		start := min(int(r[0]), len(data))
 		if err != nil || !bytes.Equal(got, data[start:max(start, end)]) {
 			t.Errorf("range %v: %d bytes, %v", r, len(got), err)
+		}
+	}
+	// Bodies read in any way give the same bytes, and nothing once closed.
+	for _, r := range [][2]int64{{0, -1}, {0, 5000}, {10, 4000}, {4999, -1}} {
+		body, err := st.Get(ctx, "a", r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := len(data)
+		if r[1] >= 0 {
+			end = int(r[0] + r[1])
+		}
+		if err := iotest.TestReader(body, data[r[0]:end]); err != nil {
+			t.Errorf("range %v: %v", r, err)
+		}
+		body.Close()
+		if n, err := body.Read(make([]byte, 10)); n != 0 || err == nil {
+			t.Errorf("read after close: %d, %v", n, err)
 		}
 	}
 	// Damaged envelopes are corrupt objects, never wrong bytes.
