@@ -134,25 +134,27 @@ func (l *loader) write(ctx context.Context, s *Summary) error {
 	return l.send(ctx, last)
 }
 
-// writeSegment writes the records of one segment in pipelines.
+// writeSegment writes the records of one segment in pipelines of grouped
+// commands.
 func (l *loader) writeSegment(ctx context.Context, seg Segment) error {
 	rr := newRecordReader(l.r, seg)
-	cmds := make([]rueidis.Completed, 0, writeBatch)
+	w := newGroupedWrites()
 	n := 0
 	flush := func() error {
-		if err := l.send(ctx, cmds); err != nil {
+		if err := l.send(ctx, w.commands(l.c.B())); err != nil {
 			return err
 		}
 		if l.opts.Progress != nil && n > 0 {
 			l.opts.Progress("write", seg.Type, n)
 		}
-		cmds, n = cmds[:0], 0
+		w.reset()
+		n = 0
 		return nil
 	}
 	err := rr.each(func(field protowire.Number, rec message, _ int64) error {
-		cmds = l.commands(cmds, field, rec)
+		l.queue(w, field, rec)
 		n++
-		if len(cmds) >= writeBatch {
+		if w.size >= writeBatch {
 			return flush()
 		}
 		return nil
@@ -181,9 +183,9 @@ func (l *loader) send(ctx context.Context, cmds []rueidis.Completed) error {
 	return nil
 }
 
-// commands appends the commands that store one record, as juicefs load
-// --binary stores it.
-func (l *loader) commands(cmds []rueidis.Completed, field protowire.Number, rec message) []rueidis.Completed {
+// queue adds the writes that store one record as juicefs load --binary
+// stores it (strings SET, hash fields HSET, lists RPUSH, ...).
+func (l *loader) queue(w *groupedWrites, field protowire.Number, rec message) {
 	b, k := l.c.B(), l.t.Keys()
 	switch r := rec.(type) {
 	case *Counter:
@@ -191,53 +193,51 @@ func (l *loader) commands(cmds []rueidis.Completed, field protowire.Number, rec 
 		if r.Key == "nextInode" || r.Key == "nextChunk" {
 			v-- // Redis keeps the last number handed out
 		}
-		return append(cmds, b.Set().Key(k.Counter(r.Key)).Value(strconv.FormatInt(v, 10)).Build())
+		w.set(k.Counter(r.Key), strconv.FormatInt(v, 10))
 	case *Node:
-		return append(cmds, b.Set().Key(k.Inode(codec.Ino(r.Inode))).Value(string(r.Data)).Build())
+		w.set(k.Inode(codec.Ino(r.Inode)), string(r.Data))
 	case *Edge:
 		ent := codec.Entry{Typ: codec.FileType(r.Type), Inode: codec.Ino(r.Inode)}
-		return append(cmds, b.Hset().Key(k.Entries(codec.Ino(r.Parent))).FieldValue().FieldValue(string(r.Name), string(ent.Marshal())).Build())
+		w.hset(k.Entries(codec.Ino(r.Parent)), string(r.Name), string(ent.Marshal()))
 	case *Chunk:
 		elems := make([]string, 0, len(r.Slices)/codec.SliceRecordSize)
 		for off := 0; off < len(r.Slices); off += codec.SliceRecordSize {
 			elems = append(elems, string(r.Slices[off:off+codec.SliceRecordSize]))
 		}
-		return append(cmds, b.Rpush().Key(k.Chunk(codec.Ino(r.Inode), r.Index)).Element(elems...).Build())
+		w.cmd(b.Rpush().Key(k.Chunk(codec.Ino(r.Inode), r.Index)).Element(elems...).Build(), len(elems))
 	case *Symlink:
-		return append(cmds, b.Set().Key(k.Symlink(codec.Ino(r.Inode))).Value(string(r.Target)).Build())
+		w.set(k.Symlink(codec.Ino(r.Inode)), string(r.Target))
 	case *Sustained:
 		members := make([]string, len(r.Inodes))
 		for i, ino := range r.Inodes {
 			members[i] = strconv.FormatUint(ino, 10)
 		}
-		return append(cmds, b.Sadd().Key(k.Sustained(r.Sid)).Member(members...).Build())
+		w.cmd(b.Sadd().Key(k.Sustained(r.Sid)).Member(members...).Build(), len(members))
 	case *DelFile:
 		member := codec.DelFileMember(codec.Ino(r.Inode), r.Length)
-		return append(cmds, b.Zadd().Key(k.DelFiles()).ScoreMember().ScoreMember(float64(r.Expire), member).Build())
+		w.cmd(b.Zadd().Key(k.DelFiles()).ScoreMember().ScoreMember(float64(r.Expire), member).Build(), 1)
 	case *SliceRef:
-		return append(cmds, b.Hset().Key(k.SliceRef()).FieldValue().FieldValue(k.SliceRefField(r.ID, r.Size), strconv.FormatInt(r.Refs-1, 10)).Build())
+		w.hset(k.SliceRef(), k.SliceRefField(r.ID, r.Size), strconv.FormatInt(r.Refs-1, 10))
 	case *ACL:
-		return append(cmds, b.Hset().Key(k.ACL()).FieldValue().FieldValue(strconv.FormatUint(uint64(r.ID), 10), string(r.Data)).Build())
+		w.hset(k.ACL(), strconv.FormatUint(uint64(r.ID), 10), string(r.Data))
 	case *Xattr:
-		return append(cmds, b.Hset().Key(k.Xattrs(codec.Ino(r.Inode))).FieldValue().FieldValue(string(r.Name), string(r.Value)).Build())
+		w.hset(k.Xattrs(codec.Ino(r.Inode)), string(r.Name), string(r.Value))
 	case *Quota:
 		limits, space, inodes, _ := k.Quota(quotaType(field, r))
 		id := strconv.FormatUint(r.Key, 10)
 		q := codec.QuotaLimits{MaxSpace: r.MaxSpace, MaxInodes: r.MaxInodes}
-		return append(cmds,
-			b.Hset().Key(limits).FieldValue().FieldValue(id, string(q.Marshal())).Build(),
-			b.Hset().Key(inodes).FieldValue().FieldValue(id, strconv.FormatInt(r.UsedInodes, 10)).Build(),
-			b.Hset().Key(space).FieldValue().FieldValue(id, strconv.FormatInt(r.UsedSpace, 10)).Build())
+		w.hset(limits, id, string(q.Marshal()))
+		w.hset(inodes, id, strconv.FormatInt(r.UsedInodes, 10))
+		w.hset(space, id, strconv.FormatInt(r.UsedSpace, 10))
 	case *DirStat:
 		ino := strconv.FormatUint(r.Inode, 10)
-		return append(cmds,
-			b.Hset().Key(k.DirDataLength()).FieldValue().FieldValue(ino, strconv.FormatInt(r.DataLength, 10)).Build(),
-			b.Hset().Key(k.DirUsedInodes()).FieldValue().FieldValue(ino, strconv.FormatInt(r.UsedInodes, 10)).Build(),
-			b.Hset().Key(k.DirUsedSpace()).FieldValue().FieldValue(ino, strconv.FormatInt(r.UsedSpace, 10)).Build())
+		w.hset(k.DirDataLength(), ino, strconv.FormatInt(r.DataLength, 10))
+		w.hset(k.DirUsedInodes(), ino, strconv.FormatInt(r.UsedInodes, 10))
+		w.hset(k.DirUsedSpace(), ino, strconv.FormatInt(r.UsedSpace, 10))
 	case *Parent:
-		return append(cmds, b.Hincrby().Key(k.Parents(codec.Ino(r.Inode))).Field(strconv.FormatUint(r.Parent, 10)).Increment(r.Count).Build())
+		w.cmd(b.Hincrby().Key(k.Parents(codec.Ino(r.Inode))).Field(strconv.FormatUint(r.Parent, 10)).Increment(r.Count).Build(), 1)
 	}
-	return cmds // change-log entries are not loaded, as in juicefs
+	// change-log entries are not loaded, as in juicefs
 }
 
 // quotaType is the family of a quota record: its field for users and
