@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: set up everything rueidisfs needs on a fresh Debian machine that
-# has Go, then run the main job against a volume and show its status.
+# has Go, then format a volume, mount it, work in the mount, show the
+# volume's status with the mount's session, and unmount it.
 #
 #   ./scripts/demo.sh                       throwaway redis-server, removed at the end
 #   META_URL=redis://host:6379/5 ./scripts/demo.sh   use that database instead
@@ -27,15 +28,23 @@ as_root() {
 
 command -v go >/dev/null || { echo "demo.sh: Go is not installed (https://go.dev/dl/, 1.26 or newer)" >&2; exit 1; }
 
-if ! command -v redis-server >/dev/null; then
-	say "Installing redis-server with apt"
+packages=()
+command -v redis-server >/dev/null || packages+=(redis-server)
+command -v fusermount3 >/dev/null || packages+=(fuse3)
+if [ ${#packages[@]} -gt 0 ]; then
+	say "Installing ${packages[*]} with apt"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
 fi
+[ -e /dev/fuse ] || { echo "demo.sh: /dev/fuse is missing: this machine cannot mount FUSE file systems" >&2; exit 1; }
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/rueidisfs-demo.XXXXXX")
 redis_pid=""
+mnt=""
 cleanup() {
+	if [ -n "$mnt" ] && mountpoint -q "$mnt"; then
+		"$workdir/rueidisfs" umount --force "$mnt" || true
+	fi
 	if [ -n "$redis_pid" ]; then
 		kill "$redis_pid" 2>/dev/null || true
 		wait "$redis_pid" 2>/dev/null || true
@@ -93,12 +102,27 @@ say "Formatting volume $VOLUME"
 "$rueidisfs" format "$META_URL" "$VOLUME" --bucket "$workdir/bucket" --no-update
 
 # --- main job ---------------------------------------------------------------
-# The metadata workload: juicefs mdtest's tree and create phase (the flags of
-# the reference measurement in the README), then stat, readdir, rename and
-# remove phases, with the client-side cache and transaction counters.
-say "Main job: rueidisfs mdtest"
-"$rueidisfs" mdtest "$META_URL" "/mdtest-$(date +%s)" --threads 4 --dirs 3 --depth 3 --files 20 --phases all --stats
-# -----------------------------------------------------------------------------
+# Mount the volume in the background, use it as any directory, and look at
+# it from the tools' side.
+mnt="$workdir/mnt"
+say "Mounting $VOLUME on $mnt"
+"$rueidisfs" mount -d --log "$workdir/mount.log" --cache-dir "$workdir/cache" "$META_URL" "$mnt"
 
-say "Volume status"
+say "Working in the mount"
+cp -r /etc/apt "$mnt/apt"
+echo "hello from rueidisfs" >"$mnt/hello.txt"
+cat "$mnt/hello.txt"
+ls -la "$mnt"
+df -h "$mnt"
+flock "$mnt/hello.txt" -c 'echo "holding a lock the volume keeps (a juicefs mount would wait for it)"'
+
+say "Benchmark through the mount"
+"$rueidisfs" bench "$mnt" --big-file-size 64 --small-file-count 50 -p 2
+
+say "Volume status (the mount's session)"
 "$rueidisfs" --quiet status "$META_URL"
+
+say "Unmounting"
+"$rueidisfs" umount "$mnt"
+mnt=""
+# -----------------------------------------------------------------------------
