@@ -82,7 +82,7 @@ func (fs *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint
 
 // Flush implements fuse.RawFileSystem: a close(2) of a descriptor.
 func (fs *FS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
-	start, ctx := time.Now(), fs.ctx(cancel, &in.InHeader, 0)
+	start, ctx := time.Now(), fs.interruptibleCtx(cancel, &in.InHeader)
 	st := fs.v.Flush(ctx, vfs.Ino(in.NodeId), in.Fh, in.LockOwner)
 	fs.v.Observe(ctx, "flush", st, start, func() string { return fmt.Sprintf("(%d,%d,%016X)", in.NodeId, in.Fh, in.LockOwner) })
 	return status(st)
@@ -90,7 +90,7 @@ func (fs *FS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 
 // Fsync implements fuse.RawFileSystem.
 func (fs *FS) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	start, ctx := time.Now(), fs.ctx(cancel, &in.InHeader, 0)
+	start, ctx := time.Now(), fs.interruptibleCtx(cancel, &in.InHeader)
 	st := fs.v.Fsync(ctx, vfs.Ino(in.NodeId), in.Fh)
 	fs.v.Observe(ctx, "fsync", st, start, func() string { return fmt.Sprintf("(%d,%d)", in.NodeId, in.FsyncFlags) })
 	return status(st)
@@ -214,7 +214,7 @@ func (fs *FS) SetLkw(cancel <-chan struct{}, in *fuse.LkIn) fuse.Status {
 }
 
 func (fs *FS) setLk(cancel <-chan struct{}, in *fuse.LkIn, block bool) fuse.Status {
-	start, ctx := time.Now(), fs.ctx(cancel, &in.InHeader, 0)
+	start, ctx := time.Now(), fs.interruptibleCtx(cancel, &in.InHeader)
 	var st syscall.Errno
 	op := "setlk"
 	if in.LkFlags&fuse.LK_FLOCK != 0 {

@@ -39,8 +39,8 @@ func (fs *FS) String() string { return "rueidisfs" }
 // Init keeps the server for notifications.
 func (fs *FS) Init(s *fuse.Server) { fs.server = s }
 
-// request is the context of one kernel request: cancelled when the kernel
-// interrupts it. It allocates nothing and starts no goroutine.
+// request is the context of one kernel request, cancelled when cancel is
+// closed (nil: never). It allocates nothing and starts no goroutine.
 type request struct{ cancel <-chan struct{} }
 
 func (r request) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -55,9 +55,20 @@ func (r request) Err() error {
 	}
 }
 
-// ctx builds the context of a request: its cancellation and its caller.
-func (fs *FS) ctx(cancel <-chan struct{}, h *fuse.InHeader, umask uint32) context.Context {
-	return fs.v.CallerContext(request{cancel}, h.Uid, h.Gid, h.Pid, uint16(umask))
+// ctx builds the context of a request: its caller. It is never cancelled:
+// the kernel interrupts a request whenever the calling thread receives a
+// signal, and Go programs receive preemption signals all the time, so an
+// ordinary request runs to its end (it takes milliseconds) rather than fail
+// with EINTR.
+func (fs *FS) ctx(_ <-chan struct{}, h *fuse.InHeader, umask uint32) context.Context {
+	return fs.v.CallerContext(request{}, h.Uid, h.Gid, h.Pid, uint16(umask))
+}
+
+// interruptibleCtx is ctx for the requests that may wait for long (a
+// blocking lock, a flush waiting for uploads): the kernel's interrupt
+// cancels them, and the VFS honours it once they have waited a while.
+func (fs *FS) interruptibleCtx(cancel <-chan struct{}, h *fuse.InHeader) context.Context {
+	return fs.v.CallerContext(request{cancel}, h.Uid, h.Gid, h.Pid, 0)
 }
 
 func status(st syscall.Errno) fuse.Status { return fuse.Status(st) }

@@ -9,10 +9,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/fusefs"
 	"github.com/rueidisfs/rueidisfs/internal/mounttest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
@@ -165,4 +168,43 @@ func TestSubdirQuota(t *testing.T) {
 	if st.Files != 1000 {
 		t.Fatalf("df -i of a sub-directory with a 1000-inode quota shows %d inodes", st.Files)
 	}
+}
+
+// TestInterruptedRequests: the kernel interrupts a request whenever the
+// calling thread gets a signal (Go programs get preemption signals all the
+// time); ordinary requests complete anyway, a blocked lock gives up (EINTR)
+// once it has waited a second.
+func TestInterruptedRequests(t *testing.T) {
+	mounttest.NeedRoot(t)
+	v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 64})
+	m := v.Mount(t, mounttest.MountOptions{})
+	fs := fusefs.New(m.VFS)
+	interrupted := make(chan struct{})
+	close(interrupted)
+	hdr := fuse.InHeader{NodeId: 1}
+	var out fuse.CreateOut
+	in := &fuse.CreateIn{InHeader: hdr, Flags: syscall.O_RDWR, Mode: 0o644}
+	if st := fs.Create(interrupted, in, "f", &out); st != fuse.OK {
+		t.Fatalf("an interrupted create: %v", st)
+	}
+	var entry fuse.EntryOut
+	if st := fs.Lookup(interrupted, &hdr, "f", &entry); st != fuse.OK || entry.NodeId != out.NodeId {
+		t.Fatalf("an interrupted lookup: %v", st)
+	}
+	// A second open file holds a lock; a blocked request for it gives up
+	// after the grace.
+	holder, err := os.OpenFile(m.Path("f"), os.O_RDWR, 0)
+	must(t, err)
+	defer holder.Close()
+	must(t, unix.Flock(int(holder.Fd()), unix.LOCK_EX))
+	lk := &fuse.LkIn{InHeader: fuse.InHeader{NodeId: out.NodeId}, Fh: out.Fh, Owner: 99, LkFlags: fuse.LK_FLOCK,
+		Lk: fuse.FileLock{Typ: syscall.F_WRLCK}}
+	start := time.Now()
+	if st := fs.SetLkw(interrupted, lk); st != fuse.Status(syscall.EINTR) {
+		t.Fatalf("an interrupted blocked flock: %v, want EINTR", st)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("the blocked flock gave up after %v, before its grace", d)
+	}
+	fs.Release(nil, &fuse.ReleaseIn{InHeader: fuse.InHeader{NodeId: out.NodeId}, Fh: out.Fh})
 }

@@ -170,7 +170,9 @@ func (v *VFS) Flush(ctx context.Context, ino Ino, fh, owner uint64) syscall.Errn
 	}
 	var st syscall.Errno
 	if h.file != nil && h.writable() {
-		st = dataErrno(h.file.Flush(ctx))
+		pctx, done := patientContext(ctx, true, flushGrace)
+		st = dataErrno(h.file.Flush(pctx))
+		done()
 	}
 	v.releasePosixLocks(ctx, h, owner)
 	return st
@@ -183,6 +185,8 @@ func (v *VFS) Fsync(ctx context.Context, ino Ino, fh uint64) syscall.Errno {
 		return syscall.EBADF
 	}
 	if h.file != nil && h.writable() {
+		ctx, done := patientContext(ctx, true, flushGrace)
+		defer done()
 		return dataErrno(h.file.Flush(ctx))
 	}
 	return 0

@@ -17,10 +17,15 @@ import (
 // so that close(2) drops the POSIX locks of the closing owner and the last
 // release of the handle drops whatever is left (a flock, OFD locks).
 
-// interruptGrace: a blocked lock request gives up on a kernel interrupt only
-// once it has waited this long, as JuiceFS does. Signals a program handles
-// quietly would otherwise make its lock calls fail with EINTR.
-const interruptGrace = time.Second
+// A request that waits gives up on a kernel interrupt only once it has
+// waited a while, as JuiceFS does: signals a program handles quietly
+// would otherwise make its calls fail with EINTR. A blocked lock waits
+// lockGrace; a flush waiting for its uploads flushGrace (two object
+// timeouts).
+const (
+	lockGrace  = time.Second
+	flushGrace = 2 * time.Minute
+)
 
 // Getlk returns the first lock of another owner that conflicts with l on
 // ino, or l with type F_UNLCK when nothing does.
@@ -55,7 +60,7 @@ func (v *VFS) Setlk(ctx context.Context, ino Ino, fh, owner uint64, l codec.Posi
 		}
 		h.mu.Unlock()
 	}
-	ctx, done := patientContext(ctx, block)
+	ctx, done := patientContext(ctx, block, lockGrace)
 	defer done()
 	return errno(v.m.Setlk(ctx, v.toMeta(ino), owner, block, l))
 }
@@ -70,7 +75,7 @@ func (v *VFS) Flock(ctx context.Context, ino Ino, fh, owner uint64, ltype uint32
 		return syscall.EBADF
 	}
 	owner ^= fh
-	ctx, done := patientContext(ctx, block)
+	ctx, done := patientContext(ctx, block, lockGrace)
 	defer done()
 	if err := v.m.Flock(ctx, v.toMeta(ino), owner, ltype, block); err != nil {
 		return errno(err)
@@ -116,14 +121,14 @@ func (v *VFS) unlockPosix(ctx context.Context, ino Ino, owner uint64) {
 	}
 }
 
-// patientContext returns the context a lock request runs with: a blocking
-// one honours the kernel's interrupt only after interruptGrace.
-func patientContext(ctx context.Context, block bool) (context.Context, func()) {
-	if !block {
+// patientContext returns the context a waiting request runs with: it
+// honours the kernel's interrupt only after grace.
+func patientContext(ctx context.Context, wait bool, grace time.Duration) (context.Context, func()) {
+	if !wait {
 		return ctx, func() {}
 	}
 	patient, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	deadline := time.Now().Add(interruptGrace)
+	deadline := time.Now().Add(grace)
 	stop := context.AfterFunc(ctx, func() {
 		time.AfterFunc(time.Until(deadline), cancel)
 	})
