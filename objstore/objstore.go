@@ -169,12 +169,6 @@ func (b *Body) Bytes() []byte { return b.data[len(b.data)-b.Len():] }
 // Close does nothing.
 func (b *Body) Close() error { return nil }
 
-// ListError is a listing that fails at once with err, for a Store that
-// cannot even start one.
-func ListError(err error) iter.Seq2[Object, error] {
-	return func(yield func(Object, error) bool) { yield(Object{}, err) }
-}
-
 // CheckKey tells whether key is a usable object key: not empty, not
 // absolute, without empty, "." or ".." elements (a final "/" names a
 // directory marker and is allowed).
