@@ -92,6 +92,7 @@ type mountSettings struct {
 	vfs        vfs.Config
 	maxWrite   int
 	engine     meta.Options
+	backup     time.Duration // --backup-meta
 }
 
 func (a *app) readMountSettings(c *cli.Context) (*mountSettings, error) {
@@ -145,6 +146,9 @@ func (a *app) readMountSettings(c *cli.Context) (*mountSettings, error) {
 		}
 		mask := uint16(v)
 		s.vfs.Umask = &mask
+	}
+	if s.backup, err = a.backupInterval(c); err != nil {
+		return nil, err
 	}
 	s.vfs.ReadOnly = s.readOnly
 	s.vfs.EnableXattr = c.Bool("enable-xattr")
@@ -223,6 +227,8 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 		return err
 	}
 	a.log.Info(fmt.Sprintf("%s is mounted at %s (session %d)", f.Name, s.mountpoint, e.SID()))
+	stopBackups := a.startBackups(c, e, f, s.backup, s.readOnly, jfs)
+	defer stopBackups()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sig)
@@ -241,7 +247,7 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 
 // mountHonours lists the client options mount honours; the others are
 // accepted and named in a log line.
-var mountHonours = []string{"subdir", "heartbeat", "read-only", "no-bgjob", "atime-mode", "skip-dir-mtime",
+var mountHonours = []string{"subdir", "heartbeat", "read-only", "no-bgjob", "atime-mode", "skip-dir-mtime", "backup-meta", "backup-skip-trash",
 	"attr-cache", "entry-cache", "dir-entry-cache", "negative-entry-cache", "buffer-size", "prefetch",
 	"cache-dir", "cache-mode", "cache-size", "free-space-ratio", "cache-large-write", "io-retries",
 	"max-uploads", "max-downloads", "metrics", "no-usage-report", "open-cache", "skip-dir-nlink"}
