@@ -82,7 +82,7 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 		return cl.done.Load(), nodes, err
 	}
 	e.stats.dirStat(dstParent, int64(lengthOf(&attr)), int64(codec.Align4K(lengthOf(&attr))), 1)
-	e.stats.dirQuota(ctx, dstParent, int64(sum.Size), int64(nodes))
+	e.stats.dirQuota(ctx, dstParent, cl.space.Load(), int64(cl.done.Load()))
 	if attr.Typ == codec.TypeDirectory {
 		e.stats.rememberParent(top, dstParent)
 	}
@@ -122,13 +122,15 @@ type cloner struct {
 	preserve bool
 	umask    uint16
 	slots    chan struct{} // sub-directories copied in parallel
-	done     atomic.Uint64
+	done     atomic.Uint64 // nodes copied
+	space    atomic.Int64  // their space
 	total    uint64
 	progress func(done, total uint64)
 	mu       sync.Mutex // serialises progress
 }
 
-func (cl *cloner) count(n uint64) {
+func (cl *cloner) count(n uint64, space int64) {
+	cl.space.Add(space)
 	done := cl.done.Add(n)
 	if cl.progress != nil {
 		cl.mu.Lock()
@@ -178,11 +180,35 @@ func (cl *cloner) entry(ctx context.Context, src, parent Ino, name string, top b
 	space := int64(codec.Align4K(lengthOf(&attr)))
 	e.stats.volume(space, 1)
 	e.stats.userGroup(attr.Uid, attr.Gid, space, 1)
-	cl.count(1)
+	cl.count(1, space)
 	if attr.Typ != codec.TypeDirectory {
 		return ino, nil
 	}
-	return ino, cl.children(ctx, src, ino)
+	sum, err := cl.children(ctx, src, ino)
+	if err != nil {
+		return ino, err
+	}
+	return ino, cl.setDirStats(ctx, ino, sum)
+}
+
+// setDirStats stores the statistics of a copied directory, from what was
+// copied into it (the original's may lag behind changes other clients
+// have not flushed yet).
+func (cl *cloner) setDirStats(ctx context.Context, dir Ino, sum dirStatDelta) error {
+	e := cl.e
+	if f := e.format.Load(); f == nil || !f.DirStats {
+		return nil
+	}
+	field, b := dir.String(), e.rdb.B()
+	for _, r := range e.rdb.DoMulti(ctx,
+		b.Hset().Key(e.keys.DirDataLength()).FieldValue().FieldValue(field, strconv.FormatInt(sum.length, 10)).Build(),
+		b.Hset().Key(e.keys.DirUsedSpace()).FieldValue().FieldValue(field, strconv.FormatInt(sum.space, 10)).Build(),
+		b.Hset().Key(e.keys.DirUsedInodes()).FieldValue().FieldValue(field, strconv.FormatInt(sum.inodes, 10)).Build()) {
+		if err := r.Error(); err != nil {
+			return e.redisErr("HSET directory statistics", err)
+		}
+	}
+	return nil
 }
 
 // entryTx is the transaction that copies node src to new inode ino.
@@ -256,12 +282,10 @@ type nodeData struct {
 	xattrs []string   // field, value, ...
 	target string     // symlink
 	chunks [][]string // file: slice records of each chunk
-	stats  []string   // directory: length, space, inodes (nil: none)
 }
 
-// readNodes reads the extended attributes, symlink targets, chunk lists
-// or directory statistics of nodes (with their attributes), in one
-// pipeline. Like the official client, which does not watch them, a copy
+// readNodes reads the extended attributes, symlink targets and chunk
+// lists of nodes (with their attributes), in one pipeline. Like the official client, which does not watch them, a copy
 // takes them as they are now. A symlink whose target is gone gives a nil
 // entry (the node is being removed).
 func (cl *cloner) readNodes(ctx context.Context, inos []Ino, attrs []*Attr) ([]*nodeData, error) {
@@ -275,10 +299,6 @@ func (cl *cloner) readNodes(ctx context.Context, inos []Ino, attrs []*Attr) ([]*
 		switch a := attrs[i]; a.Typ {
 		case codec.TypeSymlink:
 			cmds = append(cmds, b.Get().Key(e.keys.Symlink(ino)).Build())
-		case codec.TypeDirectory:
-			f := ino.String()
-			cmds = append(cmds, b.Hget().Key(e.keys.DirDataLength()).Field(f).Build(),
-				b.Hget().Key(e.keys.DirUsedSpace()).Field(f).Build(), b.Hget().Key(e.keys.DirUsedInodes()).Field(f).Build())
 		case codec.TypeFile:
 			for c := uint64(0); a.Length > 0 && c <= a.Length/codec.ChunkSize; c++ {
 				cmds = append(cmds, b.Lrange().Key(e.keys.Chunk(ino, uint32(c))).Start(0).Stop(-1).Build())
@@ -316,17 +336,6 @@ func (cl *cloner) parseNode(ino Ino, a *Attr, res []rueidis.RedisResult) (*nodeD
 		} else if err != nil {
 			return nil, e.redisErr("GET "+e.keys.Symlink(ino), err)
 		}
-	case codec.TypeDirectory:
-		for _, r := range res[1:] {
-			v, err := r.ToString()
-			if rueidis.IsRedisNil(err) {
-				d.stats = nil // recounted when first needed
-				break
-			} else if err != nil {
-				return nil, e.redisErr("HGET directory statistics", err)
-			}
-			d.stats = append(d.stats, v)
-		}
 	case codec.TypeFile:
 		for c, r := range res[1:] {
 			key := e.keys.Chunk(ino, uint32(c))
@@ -359,13 +368,6 @@ func (cl *cloner) queueNode(tx *Tx, ino Ino, a *Attr, d *nodeData, refs map[stri
 	switch a.Typ {
 	case codec.TypeSymlink:
 		tx.Set(e.keys.Symlink(ino), d.target)
-	case codec.TypeDirectory:
-		if len(d.stats) == 3 {
-			f := ino.String()
-			tx.HSet(e.keys.DirDataLength(), f, d.stats[0])
-			tx.HSet(e.keys.DirUsedSpace(), f, d.stats[1])
-			tx.HSet(e.keys.DirUsedInodes(), f, d.stats[2])
-		}
 	case codec.TypeFile:
 		for i, list := range d.chunks {
 			if len(list) == 0 {

@@ -19,15 +19,20 @@ const cloneBatch = 1000
 // children copies the entries of directory src into its copy dst:
 // sub-directories one by one (up to the cloner's slots in parallel), the
 // other nodes in batches. Entries removed meanwhile are left out, and the
-// link count of dst lowered for the directories among them.
-func (cl *cloner) children(ctx context.Context, src, dst Ino) error {
+// link count of dst lowered for the directories among them. It returns the
+// statistics of what it copied into dst.
+func (cl *cloner) children(ctx context.Context, src, dst Ino) (dirStatDelta, error) {
 	e := cl.e
+	var (
+		mu  sync.Mutex
+		sum dirStatDelta
+	)
 	ds, err := e.OpenDir(ctx, src, true, false)
 	if errors.Is(err, syscall.ENOENT) {
-		return nil
+		return sum, nil
 	}
 	if err != nil {
-		return err
+		return sum, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -44,7 +49,12 @@ func (cl *cloner) children(ctx context.Context, src, dst Ino) error {
 		}
 		if err != nil {
 			cancel(err)
+			return
 		}
+		mu.Lock()
+		sum.space += codec.DirLength
+		sum.inodes++
+		mu.Unlock()
 	}
 	for ctx.Err() == nil {
 		batch, err := ds.Next(ctx, cloneBatch)
@@ -75,19 +85,23 @@ func (cl *cloner) children(ctx context.Context, src, dst Ino) error {
 			}
 		}
 		if len(others) > 0 {
-			if err := cl.batch(ctx, dst, others); err != nil {
+			copied, err := cl.batch(ctx, dst, others)
+			if err != nil {
 				cancel(err)
 			}
+			mu.Lock()
+			sum.length, sum.space, sum.inodes = sum.length+copied.length, sum.space+copied.space, sum.inodes+copied.inodes
+			mu.Unlock()
 		}
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return err
+		return sum, err
 	}
 	if n := skipped.Load(); n > 0 {
-		return cl.dropLinks(ctx, dst, n)
+		return sum, cl.dropLinks(ctx, dst, n)
 	}
-	return nil
+	return sum, nil
 }
 
 // dropLinks lowers the link count of directory dir by n (sub-directories
@@ -107,16 +121,20 @@ func (cl *cloner) dropLinks(ctx context.Context, dir Ino, n uint32) error {
 }
 
 // batch copies non-directories (files, symlinks, special files) of a
-// directory into its copy dst, cloneBatch per transaction.
-func (cl *cloner) batch(ctx context.Context, dst Ino, ents []Entry) error {
+// directory into its copy dst, cloneBatch per transaction, and returns the
+// statistics of what it copied.
+func (cl *cloner) batch(ctx context.Context, dst Ino, ents []Entry) (dirStatDelta, error) {
+	var sum dirStatDelta
 	for len(ents) > 0 {
 		n := min(len(ents), cloneBatch)
-		if err := cl.batchTx(ctx, dst, ents[:n]); err != nil {
-			return err
+		copied, err := cl.batchTx(ctx, dst, ents[:n])
+		if err != nil {
+			return sum, err
 		}
+		sum.length, sum.space, sum.inodes = sum.length+copied.length, sum.space+copied.space, sum.inodes+copied.inodes
 		ents = ents[n:]
 	}
-	return nil
+	return sum, nil
 }
 
 // usage is space and inodes charged to one owner.
@@ -124,23 +142,23 @@ type usage struct{ space, inodes int64 }
 
 type owner struct{ uid, gid uint32 }
 
-func (cl *cloner) batchTx(ctx context.Context, dst Ino, ents []Entry) error {
+func (cl *cloner) batchTx(ctx context.Context, dst Ino, ents []Entry) (dirStatDelta, error) {
 	for taken := 0; ; taken++ {
-		err := cl.batchTxOnce(ctx, dst, ents)
+		sum, err := cl.batchTxOnce(ctx, dst, ents)
 		if !errors.Is(err, errInodeTaken) || taken == 3 {
-			return err
+			return sum, err
 		}
 		cl.e.inodes.discard()
 	}
 }
 
-func (cl *cloner) batchTxOnce(ctx context.Context, dst Ino, ents []Entry) error {
+func (cl *cloner) batchTxOnce(ctx context.Context, dst Ino, ents []Entry) (dirStatDelta, error) {
 	e := cl.e
 	inos := make([]Ino, len(ents))
 	for i := range ents {
 		var err error
 		if inos[i], err = e.newInode(ctx); err != nil {
-			return err
+			return dirStatDelta{}, err
 		}
 	}
 	srcKeys := make([]string, len(ents))
@@ -151,9 +169,10 @@ func (cl *cloner) batchTxOnce(ctx context.Context, dst Ino, ents []Entry) error 
 		owners map[owner]usage
 		copied int64
 		space  int64
+		length int64
 	)
 	err := e.runTx(ctx, func(tx *Tx) error {
-		owners, copied, space = map[owner]usage{}, 0, 0
+		owners, copied, space, length = map[owner]usage{}, 0, 0, 0
 		if _, err := e.txParentDir(ctx, tx, cl.c, e.keys.Inode(dst), dirAddName); err != nil {
 			return err
 		}
@@ -212,6 +231,7 @@ func (cl *cloner) batchTxOnce(ctx context.Context, dst Ino, ents []Entry) error 
 			cl.queueNode(tx, inos[i], &a, data[k], refs)
 			s := int64(codec.Align4K(lengthOf(&a)))
 			space += s
+			length += int64(lengthOf(&a))
 			copied++
 			u := owners[owner{a.Uid, a.Gid}]
 			owners[owner{a.Uid, a.Gid}] = usage{u.space + s, u.inodes + 1}
@@ -224,12 +244,12 @@ func (cl *cloner) batchTxOnce(ctx context.Context, dst Ino, ents []Entry) error 
 		return nil
 	})
 	if !applied(err) {
-		return err
+		return dirStatDelta{}, err
 	}
 	e.stats.volume(space, copied)
 	for o, u := range owners {
 		e.stats.userGroup(o.uid, o.gid, u.space, u.inodes)
 	}
-	cl.count(uint64(copied))
-	return err
+	cl.count(uint64(copied), space)
+	return dirStatDelta{length: length, space: space, inodes: copied}, err
 }

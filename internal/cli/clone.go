@@ -90,13 +90,14 @@ func (a *app) clone(c *cli.Context) error {
 	prog := a.newProgress()
 	prog.Start("Cloning entries", 0)
 	caller := meta.WithCaller(ctx, a.caller())
-	copied, total, err := e.Clone(caller, srcParent, srcIno, dstParent, dstName, c.Bool("preserve"), a.umask(), threads,
-		func(done, total uint64) { prog.Set(int64(done), int64(total)) })
+	// The total comes from directory statistics, which may lag behind.
+	copied, _, err := e.Clone(caller, srcParent, srcIno, dstParent, dstName, c.Bool("preserve"), a.umask(), threads,
+		func(done, total uint64) { prog.Set(int64(done), int64(max(done, total))) })
 	prog.Wait()
 	if err != nil {
 		return fmt.Errorf("clone failed: %s", errnoText(err))
 	}
-	a.log.Info(fmt.Sprintf("Cloned %d of %d entries from %s to %s", copied, total, src.arg, dst.arg))
+	a.log.Info(fmt.Sprintf("Cloned %s from %s to %s", plural(copied, "entry"), src.arg, dst.arg))
 	return nil
 }
 

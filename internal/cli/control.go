@@ -18,8 +18,8 @@ import (
 )
 
 // The commands a mount runs for the tools that write to its .control file
-// (juicefs's info, summary, rmr, compact and warmup, and rueidisfs's
-// warmup), with the caller's identity, replying in JuiceFS's shapes so
+// (juicefs's info, summary, rmr, compact, warmup and clone, and
+// rueidisfs's warmup), with the caller's identity, replying in JuiceFS's shapes so
 // that the official tools read them.
 
 // controlRequest reads the fields of a request body.
@@ -69,6 +69,8 @@ func (a *app) controlHandler(e *meta.Engine, d *dataPath) vfs.ControlHandler {
 			st = controlCompact(ctx, e, r, reply)
 		case vfs.CtlWarmup:
 			st = controlWarmup(ctx, e, d, r, reply)
+		case vfs.CtlClone:
+			st = a.controlClone(ctx, e, r, reply)
 		default:
 			return syscall.EINVAL
 		}

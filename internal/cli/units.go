@@ -143,10 +143,14 @@ func fixBlockSize(s uint64, warn func(string)) uint64 {
 	return p
 }
 
-// plural is "1 key", "2 keys": n with the noun, an "s" added unless n is 1.
+// plural is "1 key", "2 keys", "2 entries": n with the noun, in the
+// plural unless n is 1.
 func plural[N int | int64 | uint64](n N, noun string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, noun)
+	}
+	if stem, ok := strings.CutSuffix(noun, "y"); ok && stem != "" && !strings.ContainsAny(stem[len(stem)-1:], "aeiou") {
+		return fmt.Sprintf("%d %sies", n, stem)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
