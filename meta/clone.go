@@ -19,17 +19,19 @@ import (
 // without copying data, as JuiceFS's clone stores it: every node gets a
 // new inode with a copy of the attribute (owned by the caller, with the
 // permission bits less umask and the current time, unless preserve), of
-// the extended attributes, symlink target and directory statistics, and
-// of the chunk lists of a file, whose slices gain one reference each. A
+// the extended attributes and symlink target, and of the chunk lists of a
+// file, whose slices gain one reference each. A
 // directory is built detached (its top is listed in detachedNodes, not in
 // dstParent) and attached when complete, so a crash leaves nothing
 // half-visible and gc removes the remains. Hard links become separate
 // files. threads sub-directories are copied in parallel; progress, when
 // set, is called with the nodes copied so far and the total.
 //
-// Unlike juicefs, FIFOs, sockets and devices are copied too (juicefs skips
-// them, leaving the copied directory statistics off), and the usage of
-// every new node is charged to its new owner.
+// Unlike juicefs, a copied directory gets the statistics of what was
+// copied into it (juicefs copies the original's, which may lag behind
+// other clients' pending changes), FIFOs, sockets and devices are copied
+// too (juicefs skips them), and the usage of every new node is charged to
+// its new owner.
 func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name string, preserve bool, umask uint16, threads int, progress func(done, total uint64)) (copied, total uint64, err error) {
 	if dstParent == 0 {
 		dstParent = RootInode
@@ -51,8 +53,8 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 	if err != nil {
 		return 0, 0, err
 	}
-	// The copies take the directory statistics stored in Redis: send this
-	// client's pending deltas first.
+	// The summary below reads the directory statistics stored in Redis:
+	// send this client's pending deltas first.
 	e.stats.flushAll(ctx)
 	sum, err := e.GetSummary(ctx, src, true, false)
 	if err != nil {
