@@ -311,3 +311,46 @@ func settingUUID(t *testing.T, name string) string {
 	}
 	return f.UUID
 }
+
+// FuzzOpen: whatever bytes an object holds, opening it fails as corrupt
+// or gives back what was sealed; it never panics.
+func FuzzOpen(f *testing.F) {
+	key := readKey(f, "key-pkcs1.pem", "")
+	st, err := encrypt.New(mem.New(), key, encrypt.AES256GCM)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := st.Seal([]byte("sealed"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{1, 0, 12})
+	f.Add([]byte{0, 0, 0, 1, 2, 3})
+	f.Fuzz(func(t *testing.T, envelope []byte) {
+		plain, err := st.Open(bytes.Clone(envelope))
+		if err != nil && !errors.Is(err, objstore.ErrCorrupt) {
+			t.Errorf("not a corrupt object: %v", err)
+		}
+		if err == nil && string(plain) != "sealed" {
+			t.Errorf("opened as %q", plain)
+		}
+	})
+}
+
+// FuzzParseKey: any text is a key or one error, never a panic.
+func FuzzParseKey(f *testing.F) {
+	for _, name := range []string{"key-pkcs1.pem", "key-pkcs8.pem", "key-pkcs8-enc.pem", "key-legacy-enc.pem"} {
+		b, err := os.ReadFile(filepath.Join(official, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b), "fixture-pass")
+	}
+	f.Fuzz(func(t *testing.T, pemText, passphrase string) {
+		key, err := encrypt.ParseKey(pemText, passphrase)
+		if (key == nil) == (err == nil) {
+			t.Errorf("key %v, error %v", key != nil, err)
+		}
+	})
+}
