@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# bench-compare.sh: BenchmarkMetaOps (package meta) next to JuiceFS 1.4.1's
+# own metadata benchmark, on one throwaway redis-server, in alternating
+# rounds, with the medians side by side, the ratio, and each operation's
+# time over one measured round trip.
+#
+#   ./scripts/bench-compare.sh                     rueidisfs only
+#   ./scripts/bench-compare.sh /path/to/juicefs    a JuiceFS source tree (v1.4.1)
+#
+# With a JuiceFS source tree, its metadata benchmark (pkg/meta, the
+# function behind BenchmarkRedis) is compiled with `go test` from that tree,
+# unchanged: `go test -overlay` adds one file of this script's own, an entry
+# point that takes the meta URL from the environment (JuiceFS's benchmark
+# has its Redis address built in). It runs twice per round: as is, and with
+# JuiceFS's client-side cache (client-cache=true). The compiled benchmark is
+# kept in $CACHE_DIR for the next run; a JUICEFS argument naming a file
+# instead of a directory is taken to be such a compiled benchmark.
+#
+# Environment: ROUNDS (default 3), ITER (iterations of each operation,
+# default 2000), PORT (of the throwaway redis-server, default 7790), BENCH
+# (a regular expression of the operations to run, default all), CACHE_DIR
+# (default ~/.cache/rueidisfs-bench). Needs redis-server, redis-cli, go.
+#
+# Every figure is µs per operation, the median over the rounds. "over RTT"
+# is rueidisfs's time minus one round trip (a PING through the same
+# client, measured in the same rounds): the client's work plus Redis'
+# work for a mutation, which costs exactly one round trip.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+ITER=${ITER:-2000}
+PORT=${PORT:-7790}
+BENCH=${BENCH:-.}
+CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rueidisfs-bench}
+JUICEFS=${1:-}
+
+for tool in redis-server redis-cli go; do
+	command -v "$tool" >/dev/null || { echo "bench-compare.sh: $tool is needed" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rueidisfs-bench-compare.XXXXXX")
+cleanup() {
+	redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "==> building BenchmarkMetaOps"
+go test -c -o "$work/meta.test" ./meta
+
+jfs_test=""
+if [ -n "$JUICEFS" ] && [ -d "$JUICEFS" ]; then
+	[ -f "$JUICEFS/pkg/meta/benchmarks_test.go" ] ||
+		{ echo "bench-compare.sh: $JUICEFS is not a JuiceFS source tree (no pkg/meta/benchmarks_test.go)" >&2; exit 1; }
+	rev=$(git -C "$JUICEFS" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	mkdir -p "$CACHE_DIR"
+	jfs_test=$CACHE_DIR/juicefs-meta-$rev.test
+	if [ "$rev" = unknown ] || [ ! -x "$jfs_test" ]; then
+		echo "==> building JuiceFS's metadata benchmark from $JUICEFS (a few minutes the first time)"
+		cat >"$work/url_bench_test.go" <<-'EOF'
+			package meta
+
+			import (
+				"os"
+				"testing"
+			)
+
+			// BenchmarkRedisURL runs JuiceFS's metadata benchmarks on the
+			// Redis database JFS_BENCH_META names.
+			func BenchmarkRedisURL(b *testing.B) { benchmarkAll(b, NewClient(os.Getenv("JFS_BENCH_META"), nil)) }
+		EOF
+		printf '{"Replace":{"%s":"%s"}}\n' "$(cd "$JUICEFS" && pwd)/pkg/meta/zz_rueidisfs_url_bench_test.go" \
+			"$work/url_bench_test.go" >"$work/overlay.json"
+		(cd "$JUICEFS" && go test -overlay "$work/overlay.json" -c -o "$jfs_test" ./pkg/meta)
+	fi
+elif [ -n "$JUICEFS" ]; then
+	[ -x "$JUICEFS" ] || { echo "bench-compare.sh: $JUICEFS is neither a JuiceFS source tree nor an executable" >&2; exit 1; }
+	jfs_test=$JUICEFS
+fi
+
+redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+	--daemonize yes --logfile "$work/redis.log"
+for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+url=redis://127.0.0.1:$PORT
+
+# run LABEL DB COMMAND...: one benchmark run; "LABEL op ns" lines go to
+# the results.
+run() {
+	local label=$1 db=$2; shift 2
+	redis-cli -p "$PORT" -n "$db" flushdb >/dev/null
+	"$@" -test.run '^$' -test.benchtime "${ITER}x" >"$work/out" 2>"$work/err" ||
+		{ cat "$work/out" "$work/err" >&2; exit 1; }
+	awk -v l="$label" -v want="$BENCH" '
+		/^Benchmark/ && $4 == "ns/op" {
+			name = $1; sub(/-[0-9]+$/, "", name); n = split(name, p, "/"); op = p[n]
+			c = l; if (name ~ /cache=false/) c = l "-off"
+			if (op ~ want || op == "roundtrip") print c, op, $3 }' "$work/out" >>"$work/results"
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for r in $(seq "$ROUNDS"); do
+	echo "==> round $r of $ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))"
+	RUEIDISFS_BENCH_META=$url/1 run rueidisfs 1 "$work/meta.test" -test.bench "BenchmarkMetaOps/cache=/(^roundtrip\$|$BENCH)"
+	if [ -n "$jfs_test" ]; then
+		JFS_BENCH_META=$url/2 run juicefs 2 "$jfs_test" -test.bench "BenchmarkRedisURL/($BENCH)"
+		JFS_BENCH_META="$url/3?client-cache=true" run juicefs-cc 3 "$jfs_test" -test.bench "BenchmarkRedisURL/($BENCH)"
+	fi
+	redis-benchmark -p "$PORT" -c 1 -n 20000 -t ping -q 2>/dev/null | tr '\r' '\n' |
+		awk '/PING_MBULK: [0-9.]+ requests per second/ { print "redis-benchmark ping", 1e9 / $2 }' >>"$work/results"
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo
+echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
+echo "Load average: $load_before before, $load_after after; $ROUNDS rounds of $ITER iterations"
+awk -v jfs="$jfs_test" '
+	{ v[$1 SUBSEP $2] = v[$1 SUBSEP $2] " " $3; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+	function median(s,   a, k, i, j, t) {
+		k = split(s, a, " "); if (k == 0) return ""
+		for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return (k % 2) ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
+	}
+	function us(ns) { if (ns == "") return "-"; ns /= 1000; return ns < 10 ? sprintf("%.2f", ns) : sprintf("%.0f", ns) }
+	END {
+		rtt = median(v["rueidisfs" SUBSEP "roundtrip"])
+		printf "Round trip: %s µs (PING through rueidisfs'"'"' client), %s µs (redis-benchmark PING, one connection)\n\n", us(rtt), us(median(v["redis-benchmark" SUBSEP "ping"]))
+		if (jfs != "") {
+			print "| operation | rueidisfs | cache off | JuiceFS | JuiceFS client-cache | ratio | over RTT |"
+			print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+		} else {
+			print "| operation | rueidisfs | cache off | over RTT |"
+			print "| --- | ---: | ---: | ---: |"
+		}
+		for (i = 1; i <= n; i++) {
+			op = order[i]; if (op == "roundtrip" || op == "ping") continue
+			ours = median(v["rueidisfs" SUBSEP op]); off = median(v["rueidisfs-off" SUBSEP op])
+			over = (ours != "" && ours > rtt) ? us(ours - rtt) : "-"
+			if (jfs == "") { printf "| %s | %s | %s | %s |\n", op, us(ours), us(off), over; continue }
+			j = median(v["juicefs" SUBSEP op]); jc = median(v["juicefs-cc" SUBSEP op])
+			best = j; if (jc != "" && (best == "" || jc < best)) best = jc
+			ratio = (ours != "" && best > 0) ? sprintf("%.2f", ours / best) : "-"
+			printf "| %s | %s | %s | %s | %s | %s | %s |\n", op, us(ours), us(off), us(j), us(jc), ratio, over
+		}
+		if (jfs != "") print "\nratio: rueidisfs (cache on) over the faster of the two JuiceFS columns."
+	}' "$work/results"
