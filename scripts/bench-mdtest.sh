@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# bench-mdtest.sh: the mdtest curve. `rueidisfs mdtest` (and `juicefs
+# mdtest` when JUICEFS names an official juicefs binary) creating files at
+# 1, 2, 4, 8, 16 and 32 threads on one throwaway redis-server, alternating
+# the two clients, with Redis' CPU next to each figure.
+#
+#   ./scripts/bench-mdtest.sh                       rueidisfs only
+#   JUICEFS=/path/to/juicefs ./scripts/bench-mdtest.sh
+#
+# Each run is `mdtest META-URL PATH --threads T --dirs DIRS --depth DEPTH
+# --files FILES` (3, 3, 20 by default: 40 directories, 800 files per
+# thread) on a volume of its own client's format, in a fresh PATH.
+#
+# Environment: THREADS (default "1 2 4 8 16 32"), ROUNDS (default 3),
+# DIRS, DEPTH, FILES, PORT (of the throwaway redis-server, default 7791),
+# JUICEFS. Needs redis-server and redis-cli.
+#
+# Printed per thread count, medians over the rounds: files created per
+# second; Redis' CPU (user + system) during the run as a share of one core;
+# Redis' CPU time per file created.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+THREADS=${THREADS:-1 2 4 8 16 32}
+ROUNDS=${ROUNDS:-3}
+DIRS=${DIRS:-3}
+DEPTH=${DEPTH:-3}
+FILES=${FILES:-20}
+PORT=${PORT:-7791}
+JUICEFS=${JUICEFS:-}
+
+for tool in redis-server redis-cli; do
+	command -v "$tool" >/dev/null || { echo "bench-mdtest.sh: $tool is needed" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rueidisfs-bench-mdtest.XXXXXX")
+cleanup() {
+	redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+make build >/dev/null
+rueidisfs=$PWD/bin/rueidisfs
+redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+	--daemonize yes --logfile "$work/redis.log"
+for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+url=redis://127.0.0.1:$PORT
+
+"$rueidisfs" -q format "$url/1" bench --bucket "$work/bucket1"
+clients=(rueidisfs)
+if [ -n "$JUICEFS" ]; then
+	"$JUICEFS" format --storage file --bucket "$work/bucket2" "$url/2" bench >/dev/null 2>&1 ||
+		{ echo "bench-mdtest.sh: $JUICEFS format failed" >&2; exit 1; }
+	clients+=(juicefs)
+fi
+
+# redis_cpu prints Redis' CPU seconds so far (user + system).
+redis_cpu() { redis-cli -p "$PORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f", s }'; }
+
+# run CLIENT THREADS ROUND: one mdtest; "client threads files/s cpu-share
+# cpu-µs-per-file" goes to the results.
+run() {
+	local c=$1 t=$2 r=$3 bin=$rueidisfs db=1
+	[ "$c" = juicefs ] && bin=$JUICEFS db=2
+	local cpu0 t0 cpu1 t1
+	cpu0=$(redis_cpu) t0=$(date +%s.%N)
+	"$bin" mdtest "$url/$db" "/r$r-t$t" --threads "$t" --dirs "$DIRS" --depth "$DEPTH" --files "$FILES" \
+		--no-bgjob >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
+	t1=$(date +%s.%N) cpu1=$(redis_cpu)
+	sed -n 's/.*Created \([0-9]*\) files in .*(\([0-9.]*\) files\/s).*/\1 \2/p' "$work/out" | tail -1 |
+		awk -v c="$c" -v t="$t" -v dc="$(echo "$cpu1 - $cpu0" | bc -l)" -v dt="$(echo "$t1 - $t0" | bc -l)" \
+			'{ printf "%s %s %s %.0f %.1f\n", c, t, $2, 100 * dc / dt, 1e6 * dc / $1 }' >>"$work/results"
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for r in $(seq "$ROUNDS"); do
+	echo "==> round $r of $ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))"
+	for t in $THREADS; do
+		for c in "${clients[@]}"; do run "$c" "$t" "$r"; done
+	done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+rtt=$("$rueidisfs" status "$url/1" 2>&1 | sed -n 's/.*Ping redis latency: \([^ ]*\).*/\1/p')
+
+echo
+echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
+echo "Load average: $load_before before, $load_after after; $ROUNDS rounds; round trip $rtt (one PING at the end)"
+echo "mdtest --dirs $DIRS --depth $DEPTH --files $FILES: files created per second (median), Redis CPU (share of one core, µs per file)"
+echo
+awk -v jfs="$JUICEFS" '
+	{ k = $1 SUBSEP $2; f[k] = f[k] " " $3; u[k] = u[k] " " $4; p[k] = p[k] " " $5; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+	function median(s,   a, k, i, j, t) {
+		k = split(s, a, " "); if (k == 0) return ""
+		for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return (k % 2) ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
+	}
+	function cell(c, t) { k = c SUBSEP t; return sprintf("%.0f | %.0f %%, %.0f µs", median(f[k]), median(u[k]), median(p[k])) }
+	END {
+		if (jfs != "") {
+			print "| threads | rueidisfs files/s | Redis CPU | juicefs files/s | Redis CPU | ratio |"
+			print "| ---: | ---: | ---: | ---: | ---: | ---: |"
+		} else {
+			print "| threads | rueidisfs files/s | Redis CPU |"
+			print "| ---: | ---: | ---: |"
+		}
+		for (i = 1; i <= n; i++) {
+			t = order[i]
+			if (jfs == "") { printf "| %s | %s |\n", t, cell("rueidisfs", t); continue }
+			printf "| %s | %s | %s | %.2f |\n", t, cell("rueidisfs", t), cell("juicefs", t),
+				median(f["rueidisfs" SUBSEP t]) / median(f["juicefs" SUBSEP t])
+		}
+	}' "$work/results"
