@@ -75,7 +75,7 @@ type Registry struct {
 	// Redis), so that callers can tell busy keys from quiet ones.
 	changeMu   sync.Mutex
 	lastChange map[string]int64 // Now() of the last invalidation
-	clock      func() time.Time // what Now() reads
+	clock      func() time.Time // what Now() reads; nil: the monotonic clock
 	start      time.Time        // origin of Now()
 	// epoch changes whenever change times may have been lost: the table
 	// was reset, a connection (and its tracking) broke, or everything was
@@ -91,16 +91,21 @@ type Registry struct {
 
 // NewRegistry returns a registry whose stores keep at most maxEntries entries
 // each (per connection). maxEntries <= 0 means 1.
-func NewRegistry(maxEntries int) *Registry { return NewRegistryClock(maxEntries, time.Now) }
+func NewRegistry(maxEntries int) *Registry { return NewRegistryClock(maxEntries, nil) }
 
 // NewRegistryClock is NewRegistry with the clock of Now and LastChange
-// (tests move a fake one instead of sleeping).
+// (tests move a fake one instead of sleeping; nil is the system's
+// monotonic clock).
 func NewRegistryClock(maxEntries int, clock func() time.Time) *Registry {
 	if maxEntries <= 0 {
 		maxEntries = 1
 	}
+	start := time.Now()
+	if clock != nil {
+		start = clock()
+	}
 	// Now() starts at 1: a change time of 0 means none known.
-	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), clock: clock, start: clock().Add(-1)}
+	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), clock: clock, start: start.Add(-1)}
 	r.stores.Store(&[]*Store{})
 	return r
 }
@@ -171,7 +176,12 @@ const maxTrackedChanges = 1 << 16
 // Now is the registry's clock (nanoseconds since it was made), the one
 // LastChange uses: take it before sending a read to later ask whether the
 // key changed since.
-func (r *Registry) Now() int64 { return int64(r.clock().Sub(r.start)) }
+func (r *Registry) Now() int64 {
+	if r.clock == nil {
+		return int64(time.Since(r.start)) // one monotonic reading, no wall clock
+	}
+	return int64(r.clock().Sub(r.start))
+}
 
 // NoteChange records that keys are changing now without dropping anything
 // cached: the engine calls it before it sends a write, so that LastChange
@@ -249,8 +259,7 @@ type keyState struct {
 type entry struct {
 	key, cmd string
 	elem     *list.Element // non-nil while a value is cached
-	val      rueidis.RedisMessage
-	expireAt int64 // unix milliseconds
+	cell     *Cell         // the value, while elem is non-nil
 	hits     atomic.Uint32
 	flights  []*flight // oldest first
 	// unpaired: a caller gave up a read of this command that may or may
@@ -299,11 +308,12 @@ func (f *flight) Wait(ctx context.Context) (rueidis.RedisMessage, error) {
 // many hits, so the hot read path stays under the read lock.
 const promoteEvery = 64
 
-// Flight implements rueidis.CacheStore.
-func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueidis.RedisMessage, rueidis.CacheEntry) {
-	nowMs := now.UnixMilli()
-	if v, ok := s.hit(key, cmd, nil, nowMs); ok {
-		return v, nil
+// Flight implements rueidis.CacheStore. Expiry is measured on the
+// package's monotonic clock (see Cell), not on rueidis' now.
+func (s *Store) Flight(key, cmd string, ttl time.Duration, _ time.Time) (rueidis.RedisMessage, rueidis.CacheEntry) {
+	nowMs := monoMs()
+	if c := s.hit(key, cmd, nil, nowMs); c != nil {
+		return c.msg, nil
 	}
 
 	s.mu.Lock()
@@ -324,9 +334,9 @@ func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueid
 		ks.cmds[cmd] = e
 	}
 	if e.elem != nil {
-		if e.expireAt > nowMs {
+		if e.cell.expireAt > nowMs {
 			s.reg.hits.Add(1)
-			return e.val, nil
+			return e.cell.msg, nil
 		}
 		s.dropValue(e)
 	}
@@ -339,15 +349,15 @@ func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueid
 	return rueidis.RedisMessage{}, nil
 }
 
-// hit returns the unexpired value cached for key and the command cmd, or
+// hit returns the unexpired cell cached for key and the command cmd, or
 // cmdBytes when not nil (a command composed in a buffer: looking it up
-// allocates nothing), counting the hit; false otherwise. Read lock only.
-func (s *Store) hit(key, cmd string, cmdBytes []byte, nowMs int64) (rueidis.RedisMessage, bool) {
+// allocates nothing), counting the hit; nil otherwise. Read lock only.
+func (s *Store) hit(key, cmd string, cmdBytes []byte, nowMs int64) *Cell {
 	s.mu.RLock()
 	ks := s.keys[key]
 	if ks == nil {
 		s.mu.RUnlock()
-		return rueidis.RedisMessage{}, false
+		return nil
 	}
 	var e *entry
 	if cmdBytes == nil {
@@ -355,11 +365,11 @@ func (s *Store) hit(key, cmd string, cmdBytes []byte, nowMs int64) (rueidis.Redi
 	} else {
 		e = ks.cmds[string(cmdBytes)]
 	}
-	if e == nil || e.elem == nil || e.expireAt <= nowMs {
+	if e == nil || e.elem == nil || e.cell.expireAt <= nowMs {
 		s.mu.RUnlock()
-		return rueidis.RedisMessage{}, false
+		return nil
 	}
-	v := e.val
+	c := e.cell
 	promote := e.hits.Add(1)%promoteEvery == 0
 	s.mu.RUnlock()
 	s.reg.hits.Add(1)
@@ -370,7 +380,7 @@ func (s *Store) hit(key, cmd string, cmdBytes []byte, nowMs int64) (rueidis.Redi
 		}
 		s.mu.Unlock()
 	}
-	return v, true
+	return c
 }
 
 // Update implements rueidis.CacheStore: the reply of the oldest flight of
@@ -393,8 +403,7 @@ func (s *Store) Update(key, cmd string, val rueidis.RedisMessage) (pxat int64) {
 	if e.elem != nil {
 		s.dropValue(e)
 	}
-	e.val = val
-	e.expireAt = pxat
+	e.cell = &Cell{msg: val, expireAt: monoMs() + f.ttl.Milliseconds()}
 	e.elem = s.lru.PushBack(e)
 	s.reg.entries.Add(1)
 	s.evict()
@@ -557,7 +566,8 @@ func (s *Store) lookup(key, cmd string) *entry {
 func (s *Store) dropValue(e *entry) {
 	s.lru.Remove(e.elem)
 	e.elem = nil
-	e.val = rueidis.RedisMessage{}
+	e.cell.dead.Store(true)
+	e.cell = nil
 	s.reg.entries.Add(-1)
 }
 
@@ -596,18 +606,28 @@ func (s *Store) evict() {
 // from all of them. It counts a hit; a miss is not counted (the caller
 // then reads through rueidis, which counts it).
 func (r *Registry) Get(key, cmd, arg string) (rueidis.RedisMessage, bool) {
+	if c := r.Cell(key, cmd, arg); c != nil {
+		return c.msg, true
+	}
+	return rueidis.RedisMessage{}, false
+}
+
+// Cell is Get returning the cell that holds the value (nil when none), so
+// that the caller can keep what it derives from the value with it (see
+// Cell.Memo).
+func (r *Registry) Cell(key, cmd, arg string) *Cell {
 	var buf [128]byte
 	var composed []byte
 	if arg != "" {
 		composed = append(append(buf[:0], cmd...), arg...)
 	}
-	now := time.Now().UnixMilli()
+	now := monoMs()
 	for _, s := range r.snapshot() {
-		if v, ok := s.hit(key, cmd, composed, now); ok {
-			return v, true
+		if c := s.hit(key, cmd, composed, now); c != nil {
+			return c
 		}
 	}
-	return rueidis.RedisMessage{}, false
+	return nil
 }
 
 // Cached reports whether a complete, unexpired value of (key, cmd) is cached
@@ -616,11 +636,11 @@ func (r *Registry) Get(key, cmd, arg string) (rueidis.RedisMessage, bool) {
 // concatenated (e.g. "GET", or "HGET"+field). Callers use it only to choose
 // between a cached read and another strategy, never for correctness.
 func (r *Registry) Cached(key, cmd string) bool {
-	now := time.Now().UnixMilli()
+	now := monoMs()
 	for _, s := range r.snapshot() {
 		s.mu.RLock()
 		e := s.lookup(key, cmd)
-		ok := e != nil && e.elem != nil && e.expireAt > now
+		ok := e != nil && e.elem != nil && e.cell.expireAt > now
 		s.mu.RUnlock()
 		if ok {
 			return true

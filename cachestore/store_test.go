@@ -302,3 +302,67 @@ func TestAbandonedReadNeverSent(t *testing.T) {
 		t.Fatal("a reply was cached while replies could not be matched with reads")
 	}
 }
+
+// TestCellLifetime: a cached value's cell, and the memo kept with it, live
+// exactly as long as the value is cached: a local invalidation, Redis'
+// invalidation, an eviction, a whole-cache invalidation, the
+// connection closing and expiry each end it, and the next value of the
+// same command gets a new cell without the memo.
+func TestCellLifetime(t *testing.T) {
+	vs := values(t, "one", "two", "three")
+	now := time.Now()
+	fill := func(s rueidis.CacheStore, key string, v rueidis.RedisMessage, ttl time.Duration) {
+		s.Flight(key, "GET", ttl, now)
+		s.Update(key, "GET", v)
+	}
+	for _, c := range []struct {
+		name string
+		end  func(reg *cachestore.Registry, s rueidis.CacheStore)
+	}{
+		{"local invalidation", func(reg *cachestore.Registry, _ rueidis.CacheStore) { reg.Invalidate("k") }},
+		{"Redis invalidation", func(_ *cachestore.Registry, s rueidis.CacheStore) { s.Delete(values(t, "k")) }},
+		{"Redis flush", func(_ *cachestore.Registry, s rueidis.CacheStore) { s.Delete(nil) }},
+		{"eviction", func(_ *cachestore.Registry, s rueidis.CacheStore) {
+			fill(s, "a", vs[1], time.Minute)
+			fill(s, "b", vs[2], time.Minute)
+		}},
+		{"invalidate all", func(reg *cachestore.Registry, _ rueidis.CacheStore) { reg.InvalidateAll() }},
+		{"connection closed", func(_ *cachestore.Registry, s rueidis.CacheStore) { s.Close(nil) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reg, s := newStore(2)
+			fill(s, "k", vs[0], time.Minute)
+			cell := reg.Cell("k", "GET", "")
+			if cell == nil || !cell.Valid() || str(t, cell.Message()) != "one" || cell.Memo() != nil {
+				t.Fatalf("fresh cell %+v", cell)
+			}
+			cell.SetMemo(1)
+			if got := reg.Cell("k", "GET", ""); got != cell || got.Memo() != 1 {
+				t.Fatal("a hit does not return the cell with its memo")
+			}
+			c.end(reg, s)
+			if cell.Valid() {
+				t.Fatal("the cell outlived its value")
+			}
+			if got := reg.Cell("k", "GET", ""); got != nil && (got == cell || got.Memo() != nil) {
+				t.Fatal("a new value came with the old cell or its memo")
+			}
+		})
+	}
+	t.Run("expiry", func(t *testing.T) {
+		reg, s := newStore(2)
+		fill(s, "k", vs[0], time.Millisecond)
+		cell := reg.Cell("k", "GET", "")
+		if cell == nil {
+			t.Fatal("no cell")
+		}
+		for deadline := time.Now().Add(time.Second); cell.Valid(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the cell outlived its TTL")
+			}
+		}
+		if reg.Cell("k", "GET", "") != nil {
+			t.Fatal("an expired cell was returned")
+		}
+	})
+}

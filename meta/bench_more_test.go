@@ -96,7 +96,12 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 	})
 	for _, n := range []int{1, 10} {
 		b.Run(fmt.Sprintf("read_%d", n), func(b *testing.B) {
-			ino := mustBenchCreate(b, e, benchDir(b, e, "read"), "file")
+			// The file stays open, as in JuiceFS's benchmark (Create opens).
+			ino, _, err := e.Create(bg, benchDir(b, e, "read"), "file", 0o644, 0o022, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Release(bg, ino)
 			const step = 1024
 			for j := 0; j < n; j++ {
 				id, err := e.NewSlice(bg)

@@ -18,8 +18,8 @@ import (
 // Truncate, Fallocate and CopyFileRange append zero records (slice id 0) or
 // copies of records; nothing but compaction and file deletion ever removes a
 // record. Chunk lists are read through the client-side cache, which Redis
-// invalidates when any client appends to them, so this engine keeps no chunk
-// cache of its own (the official client's open-file chunk cache).
+// invalidates when any client appends to them; the layouts built from them
+// are kept with the cached values (see Read), never on their own.
 
 // fileDelta is the change of a file's length and charged space made by one
 // operation, which the accounting of its parent directories, quotas and
@@ -202,14 +202,54 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 // id 0, no trailing hole. A chunk without records gives an empty layout for
 // a regular file, EPERM for any other node and ENOENT for a missing one. A
 // malformed list is a corruption error naming its key. The inode's atime is
-// touched according to the atime mode.
+// touched according to the atime mode. The layout is shared with later
+// reads of the same chunk and must not be modified.
+//
+// The layout is built once per cached chunk list and kept with it (see
+// cachestore.Cell): Redis' invalidation of the list, or this client's own
+// write to it, drops both. A file open in this client keeps the cells of
+// the chunks it read, so that reading it again costs a map lookup, as
+// with the official client's open-file cache, and stays exact.
 func (e *Engine) Read(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice, error) {
-	key := e.keys.Chunk(ino, indx)
-	vals, err := e.cachedLRange(ctx, key)
+	layout, err := e.readLayout(ctx, ino, indx)
 	if err != nil {
 		return nil, err
 	}
-	var layout []codec.Slice
+	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly() {
+		e.touchAtime(ctx, ino)
+	}
+	return layout, nil
+}
+
+// chunkLayout is the decoded form of a cached chunk list.
+type chunkLayout struct{ layout []codec.Slice }
+
+func (e *Engine) readLayout(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice, error) {
+	if c := e.files.chunkCell(ino, indx); c != nil && c.Valid() {
+		e.cache.CountHit()
+		return c.Memo().(*chunkLayout).layout, nil
+	}
+	key := e.keys.Chunk(ino, indx)
+	var vals []string
+	c := e.cachedCell(key, cmdLRange, lrangeAllArg)
+	if c != nil {
+		if m, ok := c.Memo().(*chunkLayout); ok {
+			e.files.keepChunk(ino, indx, c)
+			return m.layout, nil
+		}
+		msg := c.Message()
+		l, err := msg.AsStrSlice()
+		if err != nil {
+			return nil, e.redisErr("LRANGE "+key, err)
+		}
+		vals = l
+	} else {
+		l, err := e.cachedLRange(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		vals = l
+	}
 	if len(vals) == 0 {
 		a, err := e.GetAttr(ctx, ino)
 		if err != nil {
@@ -218,18 +258,19 @@ func (e *Engine) Read(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice,
 		if a.Typ != codec.TypeFile {
 			return nil, syscall.EPERM
 		}
-	} else {
-		recs, err := codec.UnmarshalSliceRecords(vals)
-		if err != nil {
-			return nil, corrupt(key, err)
-		}
-		layout = codec.BuildLayout(recs)
-		if len(recs) >= readCompactAt || len(layout) >= readCompactAt {
-			e.compactInBackground(ino, indx)
-		}
+		return nil, nil
 	}
-	if e.opts.AtimeMode != codec.AtimeNo && !e.readOnly() {
-		e.touchAtime(ctx, ino)
+	recs, err := codec.UnmarshalSliceRecords(vals)
+	if err != nil {
+		return nil, corrupt(key, err)
+	}
+	layout := codec.BuildLayout(recs)
+	if len(recs) >= readCompactAt || len(layout) >= readCompactAt {
+		e.compactInBackground(ino, indx)
+	}
+	if c != nil {
+		c.SetMemo(&chunkLayout{layout})
+		e.files.keepChunk(ino, indx, c)
 	}
 	return layout, nil
 }

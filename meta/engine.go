@@ -142,6 +142,16 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
+// cacheClock is the clock of the client-side cache's change times: nil (the
+// cache store's own monotonic clock, cheaper to read than the wall clock)
+// unless a test moves a clock of its own.
+func (o *Options) cacheClock() func() time.Time {
+	if _, system := o.Clock.(systemClock); system {
+		return nil
+	}
+	return o.Clock.Now
+}
+
 // now is the engine's time (Options.Clock).
 func (e *Engine) now() time.Time { return e.opts.Clock.Now() }
 
@@ -253,7 +263,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 	for _, w := range warnings {
 		opts.Logger.Warn(w)
 	}
-	conn, err := redisconn.Dial(ctx, cfg, redisconn.Options{Logger: opts.Logger, ReadOnly: opts.ReadOnly, Clock: opts.Clock.Now})
+	conn, err := redisconn.Dial(ctx, cfg, redisconn.Options{Logger: opts.Logger, ReadOnly: opts.ReadOnly, Clock: opts.cacheClock()})
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +284,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 	}
 	if e.cache == nil {
 		// Keep the hooks total: a registry that no store ever joins.
-		e.cache = cachestore.NewRegistryClock(1, opts.Clock.Now)
+		e.cache = cachestore.NewRegistryClock(1, opts.cacheClock())
 	}
 	e.life, e.endLife = context.WithCancel(context.Background())
 	e.inodes = idAllocator{e: e, key: e.keys.NextInode(), batch: inodeBatch, skipBelow: 2}

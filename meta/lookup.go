@@ -24,6 +24,34 @@ var resolveScriptSource = luaSource("resolve.lua", resolveLua)
 // directory. It has no entry in d1: it is resolved in code.
 const TrashName = ".trash"
 
+// cachedAttr reads and decodes the attribute at key: from the client-side
+// cache when it holds it, decoded once per cached value, else from Redis
+// (through the cache).
+func (e *Engine) cachedAttr(ctx context.Context, key string) (Attr, bool, error) {
+	if c := e.cachedCell(key, cmdGet, ""); c != nil {
+		if a, ok := c.Memo().(*Attr); ok {
+			return *a, true, nil
+		}
+		v, ok, err := stringReply(e, "GET", key, rueidis.NewResult(c.Message(), nil))
+		if err != nil || !ok {
+			return Attr{}, ok, err
+		}
+		a, err := e.decodeAttr(key, v)
+		if err != nil {
+			return Attr{}, true, err
+		}
+		memo := a
+		c.SetMemo(&memo)
+		return a, true, nil
+	}
+	v, ok, err := e.cachedGet(ctx, key)
+	if err != nil || !ok {
+		return Attr{}, ok, err
+	}
+	a, err := e.decodeAttr(key, v)
+	return a, true, err
+}
+
 func (e *Engine) decodeAttr(key, v string) (Attr, error) {
 	var a Attr
 	if err := codec.UnmarshalAttr([]byte(v), &a); err != nil {
@@ -76,21 +104,17 @@ func (e *Engine) GetAttr(ctx context.Context, ino Ino) (Attr, error) {
 	key := e.keys.Inode(ino)
 	if ino == RootInode || ino == TrashInode {
 		tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		v, ok, err := e.cachedGet(tctx, key)
+		a, ok, err := e.cachedAttr(tctx, key)
 		cancel()
-		if err != nil || !ok {
+		if !ok { // absent, or Redis did not answer in time
 			return synthesizedRoot(ino), nil
 		}
-		return e.decodeAttr(key, v)
+		return a, err // err: a corrupt value
 	}
-	v, ok, err := e.cachedGet(ctx, key)
-	if err != nil {
-		return Attr{}, err
-	}
-	if !ok {
+	a, ok, err := e.cachedAttr(ctx, key)
+	if err == nil && !ok {
 		return Attr{}, syscall.ENOENT
 	}
-	a, err := e.decodeAttr(key, v)
 	if err == nil && a.Typ == codec.TypeDirectory {
 		e.stats.rememberParent(ino, a.Parent)
 	}
@@ -139,28 +163,20 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	dkey := e.keys.Entries(parent)
-	v, ok, err := e.lookupEntry(ctx, parent, dkey, name)
+	ref, ok, err := e.lookupEntry(ctx, parent, dkey, name)
 	if err != nil {
 		return 0, Attr{}, err
 	}
 	if !ok {
 		return 0, Attr{}, syscall.ENOENT
 	}
-	ent, err := e.decodeEntry(dkey, name, v)
-	if err != nil {
-		return 0, Attr{}, err
-	}
-	akey := e.keys.Inode(ent.Inode)
-	av, ok, err := e.cachedGet(ctx, akey)
+	ent := ref.entry
+	a, ok, err := e.cachedAttr(ctx, ref.attrKey)
 	if err != nil {
 		return 0, Attr{}, err
 	}
 	if !ok {
 		return e.lookupSettled(ctx, parent, dkey, name, ent.Inode)
-	}
-	a, err := e.decodeAttr(akey, av)
-	if err != nil {
-		return 0, Attr{}, err
 	}
 	if a.Typ == codec.TypeDirectory && !parent.IsTrash() {
 		e.stats.rememberParent(ent.Inode, parent)
@@ -224,11 +240,52 @@ func (e *Engine) lookupDots(ctx context.Context, parent Ino, name string) (Ino, 
 	return a.Parent, pa, err
 }
 
-// lookupEntry reads the raw entry of name in directory parent (key dkey):
-// from a prefetched snapshot of the directory when there is a valid one
-// (waiting for a prefetch in flight), else through the client-side cache;
-// a miss may start a prefetch of the directory for the lookups to come.
-func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (string, bool, error) {
+// entryRef is a decoded directory entry with the key of its attribute.
+type entryRef struct {
+	entry   codec.Entry
+	attrKey string
+}
+
+// lookupEntry reads and decodes the entry of name in directory parent (key
+// dkey): from the client-side cache when it holds it (decoded once per
+// cached value), else from a prefetched snapshot of the directory when
+// there is a valid one (waiting for a prefetch in flight), else from Redis
+// through the cache; a miss may start a prefetch of the directory for the
+// lookups to come.
+func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (entryRef, bool, error) {
+	if c := e.cachedCell(dkey, cmdField, name); c != nil {
+		if ref, ok := c.Memo().(*entryRef); ok {
+			return *ref, true, nil
+		}
+		v, ok, err := fieldReply(e, dkey, rueidis.NewResult(c.Message(), nil))
+		if err != nil || !ok {
+			return entryRef{}, ok, err
+		}
+		ref, err := e.entryRef(dkey, name, v)
+		if err == nil {
+			c.SetMemo(&ref)
+		}
+		return ref, true, err
+	}
+	v, ok, err := e.readEntry(ctx, parent, dkey, name)
+	if err != nil || !ok {
+		return entryRef{}, ok, err
+	}
+	ref, err := e.entryRef(dkey, name, v)
+	return ref, true, err
+}
+
+func (e *Engine) entryRef(dkey, name, v string) (entryRef, error) {
+	ent, err := e.decodeEntry(dkey, name, v)
+	if err != nil {
+		return entryRef{}, err
+	}
+	return entryRef{entry: ent, attrKey: e.keys.Inode(ent.Inode)}, nil
+}
+
+// readEntry reads the raw entry of name in directory parent when the cache
+// does not hold it (see lookupEntry).
+func (e *Engine) readEntry(ctx context.Context, parent Ino, dkey, name string) (string, bool, error) {
 	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
 	if !snap && e.prefetch.wait(ctx, parent) {
 		v, ok, snap = e.prefetch.lookup(e, parent, dkey, name)
@@ -236,7 +293,7 @@ func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string)
 	if snap {
 		return v, ok, nil
 	}
-	r := e.readCachedKey(ctx, dkey, cmdField, name, func() rueidis.Cacheable { return e.fieldRead(dkey, name) })
+	r := e.readCached(ctx, e.fieldRead(dkey, name))
 	if !r.IsCacheHit() {
 		if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
 			// This lookup paid its round trip; the next ones in this

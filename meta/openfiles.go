@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/rueidisfs/rueidisfs/cachestore"
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -30,6 +31,9 @@ type openFiles struct {
 type openFile struct {
 	refs      int
 	sustained bool // unlinked while open: delete at last close
+	// chunks holds the cached chunk lists read while the file is open,
+	// with their layouts (see Engine.Read).
+	chunks map[uint32]*cachestore.Cell
 }
 
 func (o *openFiles) init() { o.files = make(map[Ino]*openFile) }
@@ -67,6 +71,32 @@ func (o *openFiles) isOpen(ino Ino) bool {
 	defer o.mu.Unlock()
 	f := o.files[ino]
 	return f != nil && f.refs > 0
+}
+
+// chunkCell returns the cell of chunk indx of ino kept by keepChunk, or
+// nil; it may have died since (see cachestore.Cell.Valid).
+func (o *openFiles) chunkCell(ino Ino, indx uint32) *cachestore.Cell {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if f := o.files[ino]; f != nil {
+		return f.chunks[indx]
+	}
+	return nil
+}
+
+// keepChunk keeps the cell of chunk indx of ino, whose memo is the chunk's
+// layout, while the file is open.
+func (o *openFiles) keepChunk(ino Ino, indx uint32, c *cachestore.Cell) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f := o.files[ino]
+	if f == nil {
+		return
+	}
+	if f.chunks == nil {
+		f.chunks = make(map[uint32]*cachestore.Cell)
+	}
+	f.chunks[indx] = c
 }
 
 func (o *openFiles) markSustained(ino Ino) {

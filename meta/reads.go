@@ -116,14 +116,22 @@ var cachedCommandNames = []struct {
 // and building a rueidis command and asking the clock twice cost more than
 // the hit itself.
 func (e *Engine) cacheHit(key, cmd, arg string) (rueidis.RedisResult, bool) {
+	c := e.cachedCell(key, cmd, arg)
+	if c == nil {
+		return rueidis.RedisResult{}, false
+	}
+	return rueidis.NewResult(c.Message(), nil), true
+}
+
+// cachedCell returns the client-side cache's cell of key and cmd+arg (see
+// cacheHit), or nil when it holds none. What a reader decodes from the
+// value is kept with the cell (cachestore.Cell.Memo), so that the hot
+// reads decode each value once.
+func (e *Engine) cachedCell(key, cmd, arg string) *cachestore.Cell {
 	if e.conn.Cache == nil {
-		return rueidis.RedisResult{}, false
+		return nil
 	}
-	m, ok := e.cache.Get(key, cmd, arg)
-	if !ok {
-		return rueidis.RedisResult{}, false
-	}
-	return rueidis.NewResult(m, nil), true
+	return e.cache.Cell(key, cmd, arg)
 }
 
 // readCachedKey reads one cacheable command of key: from the cache when it

@@ -41,7 +41,7 @@ type Options struct {
 	// only need a raw connection).
 	SkipServerChecks bool
 	// Clock is the clock of the client-side cache's change times
-	// (default time.Now).
+	// (default: the system's monotonic clock).
 	Clock func() time.Time
 }
 
@@ -154,11 +154,7 @@ func (d *dialer) client(cache bool) (rueidis.Client, *cachestore.Registry, error
 	}
 	var reg *cachestore.Registry
 	if cache {
-		clock := d.opts.Clock
-		if clock == nil {
-			clock = time.Now
-		}
-		reg = cachestore.NewRegistryClock(d.cfg.ClientCacheSize, clock)
+		reg = cachestore.NewRegistryClock(d.cfg.ClientCacheSize, d.opts.Clock)
 		o.NewCacheStoreFn = reg.NewStoreFn()
 	} else {
 		o.DisableCache = true
