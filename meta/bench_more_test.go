@@ -15,7 +15,8 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 	b.Run("setattr", func(b *testing.B) {
 		ino := mustBenchCreate(b, e, benchDir(b, e, "setattr"), "file")
 		attr := meta.Attr{Mode: 0o644}
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			attr.Mode ^= 1
 			if _, err := e.SetAttr(bg, ino, codec.SetAttrMode, &attr); err != nil {
@@ -26,7 +27,8 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 	b.Run("setxattr", func(b *testing.B) {
 		ino := mustBenchCreate(b, e, benchDir(b, e, "setxattr"), "fxattr")
 		value := []byte("value0")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			value[5] = byte(i%10 + 48)
 			if err := e.SetXattr(bg, ino, "key", value, 0); err != nil {
@@ -39,7 +41,8 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 		if err := e.SetXattr(bg, ino, "key", []byte("value"), 0); err != nil {
 			b.Fatal(err)
 		}
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, err := e.GetXattr(bg, ino, "key"); err != nil {
 				b.Fatal(err)
@@ -48,13 +51,14 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 	})
 	b.Run("removexattr", func(b *testing.B) {
 		ino := mustBenchCreate(b, e, benchDir(b, e, "removexattr"), "fxattr")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
-			b.StopTimer()
+			m.pause()
 			if err := e.SetXattr(bg, ino, "key", []byte("value"), 0); err != nil {
 				b.Fatal(err)
 			}
-			b.StartTimer()
+			m.resume()
 			if err := e.RemoveXattr(bg, ino, "key"); err != nil {
 				b.Fatal(err)
 			}
@@ -68,7 +72,8 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 					b.Fatal(err)
 				}
 			}
-			b.ResetTimer()
+			m := startMeter(b, e)
+			defer m.done()
 			for i := 0; i < b.N; i++ {
 				if _, err := e.ListXattr(bg, ino); err != nil {
 					b.Fatal(err)
@@ -80,7 +85,8 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 		ino := mustBenchCreate(b, e, benchDir(b, e, "write"), "file")
 		const step = 1024
 		var off uint32
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			id, err := e.NewSlice(bg)
 			if err != nil {
@@ -112,7 +118,8 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 					b.Fatal(err)
 				}
 			}
-			b.ResetTimer()
+			m := startMeter(b, e)
+			defer m.done()
 			for i := 0; i < b.N; i++ {
 				if _, err := e.Read(bg, ino, 0); err != nil {
 					b.Fatal(err)

@@ -85,6 +85,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	// figure contains (scripts/bench-compare.sh subtracts it).
 	b.Run("roundtrip", func(b *testing.B) {
 		c := e.Client()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if err := c.Do(bg, c.B().Ping().Build()).Error(); err != nil {
 				b.Fatal(err)
@@ -93,7 +95,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	})
 	b.Run("mkdir", func(b *testing.B) {
 		p := benchDir(b, e, "mkdir")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, _, err := e.Mkdir(bg, p, fmt.Sprintf("d%d", i), 0o755, 0); err != nil {
 				b.Fatal(err)
@@ -105,7 +108,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 		if _, _, err := e.Mkdir(bg, p, "d0", 0o755, 0); err != nil {
 			b.Fatal(err)
 		}
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, _, err := e.Rename(bg, p, fmt.Sprintf("d%d", i), p, fmt.Sprintf("d%d", i+1), 0); err != nil {
 				b.Fatal(err)
@@ -114,13 +118,14 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	})
 	b.Run("rmdir", func(b *testing.B) {
 		p := benchDir(b, e, "rmdir")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
-			b.StopTimer()
+			m.pause()
 			if _, _, err := e.Mkdir(bg, p, "dir", 0o755, 0); err != nil {
 				b.Fatal(err)
 			}
-			b.StartTimer()
+			m.resume()
 			if err := e.Rmdir(bg, p, "dir", false); err != nil {
 				b.Fatal(err)
 			}
@@ -136,7 +141,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 				}
 				e.Release(bg, ino)
 			}
-			b.ResetTimer()
+			m := startMeter(b, e)
+			defer m.done()
 			for i := 0; i < b.N; i++ {
 				ents, err := e.Readdir(bg, p, true)
 				if err != nil {
@@ -150,7 +156,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	}
 	b.Run("mknod", func(b *testing.B) {
 		p := benchDir(b, e, "mknod")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, _, err := e.Mknod(bg, p, fmt.Sprintf("f%d", i), codec.TypeFile, 0o644, 0o022, 0); err != nil {
 				b.Fatal(err)
@@ -159,7 +166,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	})
 	b.Run("create", func(b *testing.B) {
 		p := benchDir(b, e, "create")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			ino, _, err := e.Create(bg, p, fmt.Sprintf("f%d", i), 0o644, 0o022, 0)
 			if err != nil {
@@ -171,7 +179,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	b.Run("rename", func(b *testing.B) {
 		p := benchDir(b, e, "rename")
 		mustBenchCreate(b, e, p, "f0")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, _, err := e.Rename(bg, p, fmt.Sprintf("f%d", i), p, fmt.Sprintf("f%d", i+1), 0); err != nil {
 				b.Fatal(err)
@@ -180,11 +189,12 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	})
 	b.Run("unlink", func(b *testing.B) {
 		p := benchDir(b, e, "unlink")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
-			b.StopTimer()
+			m.pause()
 			mustBenchCreate(b, e, p, "file")
-			b.StartTimer()
+			m.resume()
 			if err := e.Unlink(bg, p, "file", false); err != nil {
 				b.Fatal(err)
 			}
@@ -193,7 +203,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	b.Run("lookup", func(b *testing.B) {
 		p := benchDir(b, e, "lookup")
 		mustBenchCreate(b, e, p, "file")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, _, err := e.Lookup(bg, p, "file"); err != nil {
 				b.Fatal(err)
@@ -203,7 +214,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	b.Run("getattr", func(b *testing.B) {
 		p := benchDir(b, e, "getattr")
 		ino := mustBenchCreate(b, e, p, "file")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, err := e.GetAttr(bg, ino); err != nil {
 				b.Fatal(err)
@@ -214,7 +226,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 		p := benchDir(b, e, "access")
 		ino := mustBenchCreate(b, e, p, "file")
 		ctx := meta.WithCaller(bg, meta.Caller{Uid: 100, Gids: []uint32{1}})
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if err := e.Access(ctx, ino, meta.MayRead, nil); err != nil {
 				b.Fatal(err)
@@ -224,7 +237,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	b.Run("link", func(b *testing.B) {
 		p := benchDir(b, e, "link")
 		ino := mustBenchCreate(b, e, p, "source")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, err := e.Link(bg, ino, p, fmt.Sprintf("l%d", i)); err != nil {
 				b.Fatal(err)
@@ -234,7 +248,8 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 	b.Run("symlink", func(b *testing.B) {
 		p := benchDir(b, e, "symlink")
 		mustBenchCreate(b, e, p, "source")
-		b.ResetTimer()
+		m := startMeter(b, e)
+		defer m.done()
 		for i := 0; i < b.N; i++ {
 			if _, _, err := e.Symlink(bg, p, fmt.Sprintf("s%d", i), "/benchSymlink/source"); err != nil {
 				b.Fatal(err)
