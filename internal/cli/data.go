@@ -150,11 +150,16 @@ func (a *app) openChunkStore(c *cli.Context, f *codec.Format) (*chunk.Store, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := a.openObjects(f)
+	st, err := a.openClientObjects(c, f)
 	if err != nil {
 		return nil, fmt.Errorf("object storage: %w", err)
 	}
 	a.log.Info("Data use " + st.String())
+	if c.Bool("check-storage") {
+		if err := a.testStorage(c.Context, st); err != nil {
+			return nil, fmt.Errorf("storage %s is not configured correctly: %w", st, err)
+		}
+	}
 	if a.objectMetrics != nil {
 		st = newMeteredStore(st, a.objectMetrics)
 	}

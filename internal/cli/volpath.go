@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
@@ -147,7 +149,39 @@ func storeSliceDeleter(store objstore.Store, f *codec.Format, counted func()) me
 // openObjects opens the object storage of f (see volstore.Open); finding
 // the region of a bare AWS bucket name may take up to a minute.
 func (a *app) openObjects(f *codec.Format) (objstore.Store, error) {
+	return a.openObjectsWith(f, volstore.Options{})
+}
+
+func (a *app) openObjectsWith(f *codec.Format, opts volstore.Options) (objstore.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return volstore.Open(ctx, f, volstore.Options{Getenv: a.getenv})
+	opts.Getenv = a.getenv
+	return volstore.Open(ctx, f, opts)
+}
+
+// openClientObjects opens the object storage of f as a client's options
+// ask (those of mount): another storage type or bucket for this client
+// only, the storage class and tag of the objects it writes, and the
+// deadlines of one download and one upload. Commands without these
+// options open the volume's storage as it is.
+func (a *app) openClientObjects(c *cli.Context, f *codec.Format) (objstore.Store, error) {
+	format, opts := *f, volstore.Options{}
+	if c.IsSet("storage") {
+		format.Storage = c.String("storage")
+	}
+	if c.IsSet("bucket") {
+		format.Bucket = c.String("bucket")
+	}
+	opts.S3.StorageClass, opts.S3.Tag = c.String("storage-class"), c.String("tag")
+	for _, t := range []struct {
+		flag string
+		to   *time.Duration
+	}{{"get-timeout", &opts.S3.Timeout}, {"put-timeout", &opts.S3.PutTimeout}} {
+		d, err := parseSeconds(t.flag, c.String(t.flag))
+		if err != nil {
+			return nil, err
+		}
+		*t.to = d
+	}
+	return a.openObjectsWith(&format, opts)
 }

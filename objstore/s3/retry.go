@@ -52,6 +52,12 @@ func (retryableBody) IsErrorRetryable(err error) aws.Ternary {
 	return aws.UnknownTernary
 }
 
+// withTimeout is r with another deadline for each try.
+func (r retrier) withTimeout(d time.Duration) retrier {
+	r.timeout = d
+	return r
+}
+
 // do runs fn until it succeeds, fails for good, or the tries run out; each
 // try gets its own deadline. The error names op and says why.
 func (r retrier) do(ctx context.Context, op string, fn func(context.Context) error) error {

@@ -37,8 +37,9 @@ import (
 type Options struct {
 	// Attempts is how many times a request is tried (default 8).
 	Attempts int
-	// Timeout bounds one try of a request, its body included (default 60 s).
-	Timeout time.Duration
+	// Timeout bounds one try of a request, its body included (default 60 s);
+	// PutTimeout, when set, bounds the tries of uploads instead.
+	Timeout, PutTimeout time.Duration
 	// MaxBackoff bounds the wait between two tries (default 10 s).
 	MaxBackoff time.Duration
 	// PageSize is how many keys one listing request asks for (default and
@@ -55,6 +56,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
+	}
+	if o.PutTimeout <= 0 {
+		o.PutTimeout = o.Timeout
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 10 * time.Second
@@ -225,7 +229,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if k, v, ok := strings.Cut(s.opts.Tag, "="); ok && k != "" && v != "" && !strings.Contains(v, "=") {
 		in.Tagging = aws.String(url.QueryEscape(k) + "=" + url.QueryEscape(v))
 	}
-	return s.retry.do(ctx, s.op("put", key), func(ctx context.Context) error {
+	return s.retry.withTimeout(s.opts.PutTimeout).do(ctx, s.op("put", key), func(ctx context.Context) error {
 		in.Body = bytes.NewReader(data)
 		_, err := s.client.PutObject(ctx, in)
 		return err

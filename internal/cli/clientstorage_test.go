@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/objstore"
+)
+
+// TestClientStorageOverrides: a client's --storage and --bucket replace the
+// volume's for it alone, and bad timeouts are refused.
+func TestClientStorageOverrides(t *testing.T) {
+	volumeBucket, clientBucket := t.TempDir(), t.TempDir()
+	f := &codec.Format{Name: "vol", Storage: "file", Bucket: volumeBucket + "/"}
+	a := newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}, func(string) string { return "" })
+	open := func(args ...string) (objstore.Store, error) {
+		var st objstore.Store
+		var openErr error
+		app := &cli.App{Flags: clientStorageFlags(), Action: func(c *cli.Context) error {
+			st, openErr = a.openClientObjects(c, f)
+			return nil
+		}}
+		if err := app.Run(append([]string{"mount"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		return st, openErr
+	}
+	st, err := open("--bucket", clientBucket, "--get-timeout", "5", "--put-timeout", "1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(context.Background(), "k", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(clientBucket, "vol", "k")); err != nil {
+		t.Errorf("the object is not in the client's bucket: %v", err)
+	}
+	if f.Bucket != volumeBucket+"/" {
+		t.Errorf("the volume's format changed: %s", f.Bucket)
+	}
+	if st, err = open(); err != nil || !strings.Contains(st.String(), volumeBucket) {
+		t.Errorf("without options: %v %v", st, err)
+	}
+	for args, says := range map[string]string{
+		"--get-timeout=soon": `invalid value "soon" for --get-timeout`,
+		"--storage=gs":       `storage "gs": object storage type not supported`,
+	} {
+		if _, err := open(args); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("%s: %v, want %q", args, err, says)
+		}
+	}
+}
