@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -48,9 +49,30 @@ func TestClientStorageOverrides(t *testing.T) {
 	if st, err = open(); err != nil || !strings.Contains(st.String(), volumeBucket) {
 		t.Errorf("without options: %v %v", st, err)
 	}
+	// Bandwidth limits: the volume's, or the client's. 1 Mbps is 125,000
+	// bytes a second: 250,000 bytes take a second past the first.
+	for _, args := range [][]string{{"--upload-limit", "1"}, nil} {
+		f.UploadLimit = 0
+		if args == nil {
+			f.UploadLimit = 1
+		}
+		st, err := open(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := st.Put(context.Background(), "big", make([]byte, 250000)); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 900*time.Millisecond {
+			t.Errorf("%v: 250,000 bytes put in %v", args, d)
+		}
+	}
+	f.UploadLimit = 0
 	for args, says := range map[string]string{
-		"--get-timeout=soon": `invalid value "soon" for --get-timeout`,
-		"--storage=gs":       `storage "gs": object storage type not supported`,
+		"--get-timeout=soon":  `invalid value "soon" for --get-timeout`,
+		"--upload-limit=fast": `invalid value "fast" for --upload-limit`,
+		"--storage=gs":        `storage "gs": object storage type not supported`,
 	} {
 		if _, err := open(args); err == nil || !strings.Contains(err.Error(), says) {
 			t.Errorf("%s: %v, want %q", args, err, says)

@@ -251,7 +251,7 @@ var mountHonours = []string{"subdir", "heartbeat", "read-only", "no-bgjob", "ati
 	"attr-cache", "entry-cache", "dir-entry-cache", "negative-entry-cache", "buffer-size", "prefetch",
 	"cache-dir", "cache-mode", "cache-size", "free-space-ratio", "cache-large-write", "io-retries",
 	"max-uploads", "max-downloads", "metrics", "no-usage-report", "open-cache", "skip-dir-nlink",
-	"storage", "bucket", "storage-class", "tag", "get-timeout", "put-timeout", "check-storage"}
+	"storage", "bucket", "storage-class", "tag", "get-timeout", "put-timeout", "check-storage", "upload-limit", "download-limit"}
 
 // chroot resolves the --subdir directory (creating what is missing, unless
 // read-only) and returns its inode; 0 for the whole volume.

@@ -14,6 +14,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
+	"github.com/rueidisfs/rueidisfs/objstore/limit"
 	"github.com/rueidisfs/rueidisfs/objstore/volstore"
 )
 
@@ -161,9 +162,10 @@ func (a *app) openObjectsWith(f *codec.Format, opts volstore.Options) (objstore.
 
 // openClientObjects opens the object storage of f as a client's options
 // ask (those of mount): another storage type or bucket for this client
-// only, the storage class and tag of the objects it writes, and the
-// deadlines of one download and one upload. Commands without these
-// options open the volume's storage as it is.
+// only, the storage class and tag of the objects it writes, the deadlines
+// of one download and one upload, and bandwidth limits (by default the
+// volume's, set with config). Commands without these options open the
+// volume's storage with the volume's limits.
 func (a *app) openClientObjects(c *cli.Context, f *codec.Format) (objstore.Store, error) {
 	format, opts := *f, volstore.Options{}
 	if c.IsSet("storage") {
@@ -183,5 +185,17 @@ func (a *app) openClientObjects(c *cli.Context, f *codec.Format) (objstore.Store
 		}
 		*t.to = d
 	}
-	return a.openObjectsWith(&format, opts)
+	st, err := a.openObjectsWith(&format, opts)
+	if err != nil {
+		return nil, err
+	}
+	limits := [2]int64{f.UploadLimit, f.DownloadLimit} // Mbps
+	for i, flag := range []string{"upload-limit", "download-limit"} {
+		if c.IsSet(flag) {
+			if limits[i], err = parseMbps(flag, c.String(flag)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return limit.New(st, limits[0]*1e6/8, limits[1]*1e6/8), nil
 }
