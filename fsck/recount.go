@@ -370,41 +370,52 @@ func (s *snapshot) checkDirStats(rep *Report, nodes map[codec.Ino]*node) {
 // quota directory itself) and user/group usage.
 func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Options) {
 	k := s.keys
-	var usage func(ino codec.Ino, depth int) (int64, int64)
-	usage = func(ino codec.Ino, depth int) (space, inodes int64) {
+	// usage sums the tree below a directory, following only the entries
+	// of sub-directories whose parent is the directory holding the entry
+	// (a cross-link counts as one node, not as its tree), each directory
+	// once: it ends, and stays linear, on any damaged tree.
+	type sum struct{ space, inodes int64 }
+	memo := map[codec.Ino]sum{}
+	var usage func(ino codec.Ino) (int64, int64)
+	usage = func(ino codec.Ino) (int64, int64) {
+		if u, ok := memo[ino]; ok {
+			return u.space, u.inodes
+		}
+		memo[ino] = sum{} // a cycle back here adds nothing
 		n := nodes[ino]
-		if n == nil || depth > 4096 {
+		if n == nil {
 			return 0, 0
 		}
+		var u sum
 		for _, c := range n.children {
 			cn := nodes[c]
 			if cn == nil {
 				continue
 			}
-			inodes++
-			if !cn.hasAttr {
-				space += 4096 // as a summary counts a dangling entry
-				continue
+			u.inodes++
+			switch {
+			case !cn.hasAttr:
+				u.space += 4096 // as a summary counts a dangling entry
+			case cn.attr.Typ == codec.TypeFile:
+				u.space += int64(codec.Align4K(cn.attr.Length))
+			default:
+				u.space += 4096
 			}
-			if cn.attr.Typ == codec.TypeFile {
-				space += int64(codec.Align4K(cn.attr.Length))
-			} else {
-				space += 4096
-			}
-			if cn.attr.Typ == codec.TypeDirectory {
-				sp, in := usage(c, depth+1)
-				space += sp
-				inodes += in
+			if cn.hasAttr && cn.attr.Typ == codec.TypeDirectory && cn.attr.Parent == ino {
+				sp, in := usage(c)
+				u.space += sp
+				u.inodes += in
 			}
 		}
-		return
+		memo[ino] = u
+		return u.space, u.inodes
 	}
 	for ino, q := range s.dirQuotas {
 		if n := nodes[ino]; n == nil || !n.hasAttr {
 			rep.add(KindQuotaStray, k.DirQuotaUsedInodes()+" "+ino.String(), "quota of a directory that does not exist")
 			continue
 		}
-		sp, in := usage(ino, 0)
+		sp, in := usage(ino)
 		if q.usedSpace != sp || q.usedInodes != in {
 			rep.addFix(Fix{Action: FixDirQuota, Ino: ino, Values: [3]int64{sp, in}},
 				KindDirQuota, k.DirQuotaUsedSpace()+" "+ino.String(), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, sp, in)

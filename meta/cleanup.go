@@ -193,7 +193,7 @@ func (e *Engine) cleanupDetachedNode(ctx context.Context, ino Ino) error {
 	if _, ok, err := e.Inspect().Attr(ctx, ino); err != nil {
 		return err
 	} else if ok {
-		s := &rmrState{e: e, skipTrash: true, slots: make(chan struct{}, 10)}
+		s := e.newRmrState(true, 10, nil)
 		if _, err := s.emptyDir(ctx, ino); err != nil {
 			return err
 		}

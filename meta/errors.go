@@ -42,6 +42,11 @@ var (
 	// ErrQuotaInconsistent is wrapped by Quotas.Check's error when stored
 	// usage differs from the recount and repair was not asked for.
 	ErrQuotaInconsistent = errors.New("quota is inconsistent")
+	// ErrNotATree: a walk of the namespace found the directory tree damaged
+	// (a directory cycle, an entry naming a directory that lives elsewhere,
+	// parents that do not lead to the root) and stopped rather than leave
+	// the tree it was asked to walk. fsck reports and repairs such damage.
+	ErrNotATree = errors.New("the directory tree is damaged (run fsck)")
 )
 
 // Errors that stay inside the engine.

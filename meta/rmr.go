@@ -37,9 +37,16 @@ type rmrState struct {
 	e          *Engine
 	skipTrash  bool
 	slots      chan struct{}
+	guard      *treeGuard // the removal never leaves the tree it empties
 	count      atomic.Int64
 	progressMu sync.Mutex
 	progress   func(n int)
+}
+
+// newRmrState prepares a removal with at most threads directories emptied
+// in parallel.
+func (e *Engine) newRmrState(skipTrash bool, threads int, progress func(n int)) *rmrState {
+	return &rmrState{e: e, skipTrash: skipTrash, slots: make(chan struct{}, threads), guard: newTreeGuard(), progress: progress}
 }
 
 func (s *rmrState) add(n int) {
@@ -78,9 +85,10 @@ func (e *Engine) Remove(ctx context.Context, parent Ino, name string, skipTrash 
 	if err != nil {
 		return 0, err
 	}
-	s := &rmrState{e: e, skipTrash: skipTrash, progress: progress}
 	if attr.Typ != codec.TypeDirectory {
-		s.add(1)
+		if progress != nil {
+			progress(1)
+		}
 		return 1, e.Unlink(ctx, parent, name, skipTrash)
 	}
 	switch {
@@ -89,7 +97,10 @@ func (e *Engine) Remove(ctx context.Context, parent Ino, name string, skipTrash 
 	case threads > 255:
 		threads = 255
 	}
-	s.slots = make(chan struct{}, threads)
+	s := e.newRmrState(skipTrash, threads, progress)
+	if err := s.guard.enter(ctx, parent, name, ino, &attr); err != nil {
+		return 0, err
+	}
 	err = s.emptyEntry(ctx, parent, name, ino)
 	return int(s.count.Load()), err
 }
@@ -138,13 +149,12 @@ func (s *rmrState) emptyDir(ctx context.Context, ino Ino) (int, error) {
 		if err := s.e.Access(ctx, ino, MayWrite|MayExec, nil); err != nil {
 			return seen, err
 		}
-		var files []Entry
+		files, dirs := splitDirs(entries)
+		if err := s.enterAll(ctx, ino, dirs); err != nil {
+			return seen, err
+		}
 		subdirs := newFanOut(s.slots)
-		for _, ent := range entries {
-			if ent.Attr.Typ != codec.TypeDirectory {
-				files = append(files, ent)
-				continue
-			}
+		for _, ent := range dirs {
 			if err := ctx.Err(); err != nil {
 				subdirs.fail(err)
 				break
@@ -168,6 +178,39 @@ func (s *rmrState) emptyDir(ctx context.Context, ino Ino) (int, error) {
 			return seen, nil // the trash root is tried once
 		}
 	}
+}
+
+// splitDirs splits entries into those of other nodes and those of
+// directories.
+func splitDirs(entries []Entry) (files, dirs []Entry) {
+	for _, ent := range entries {
+		if ent.Attr.Typ == codec.TypeDirectory {
+			dirs = append(dirs, ent)
+		} else {
+			files = append(files, ent)
+		}
+	}
+	return files, dirs
+}
+
+// enterAll reads the attributes of the sub-directories dirs of directory
+// ino and checks, before anything is removed, that the removal may enter
+// every one of them (see treeGuard).
+func (s *rmrState) enterAll(ctx context.Context, ino Ino, dirs []Entry) error {
+	found := make([]bool, len(dirs))
+	if err := s.e.readAttrs(ctx, dirs, found); err != nil {
+		return err
+	}
+	for i := range dirs {
+		var attr *Attr
+		if found[i] {
+			attr = &dirs[i].Attr
+		}
+		if err := s.guard.enter(ctx, ino, dirs[i].Name, dirs[i].Inode, attr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // listEntriesLimit lists up to limit entries of a directory (types only).

@@ -116,25 +116,24 @@ type Summary struct {
 // GetSummary summarises inode ino: a file counts itself; a directory counts
 // itself and its children, recursively with recursive. With strict (or when
 // directory statistics are off) children are listed and counted one by one;
-// otherwise the directory statistics give sizes without listing.
+// otherwise the directory statistics give sizes without listing. A damaged
+// tree (see ErrNotATree) ends the summary with that error.
 func (e *Engine) GetSummary(ctx context.Context, ino Ino, recursive, strict bool) (Summary, error) {
 	a, err := e.GetAttr(ctx, ino)
 	if err != nil {
 		return Summary{}, err
 	}
-	var s Summary
 	if a.Typ != codec.TypeDirectory {
-		s.Files = 1
-		s.Size = codec.Align4K(lengthOf(&a))
+		s := Summary{Files: 1, Size: codec.Align4K(lengthOf(&a))}
 		if a.Typ == codec.TypeFile {
 			s.Length = a.Length
 		}
 		return s, nil
 	}
-	var mu sync.Mutex
-	s.Dirs, s.Size = 1, 4096
-	err = e.summarizeDir(ctx, ino, &a, recursive, strict, &s, &mu, make(chan struct{}, 50))
-	return s, err
+	w := e.newSummaryWalk(recursive, strict, make(chan struct{}, 50), newTreeGuard())
+	w.sum = Summary{Dirs: 1, Size: 4096}
+	err = w.dir(ctx, ino, &a)
+	return w.sum, err
 }
 
 func lengthOf(a *Attr) uint64 {
@@ -144,80 +143,106 @@ func lengthOf(a *Attr) uint64 {
 	return 0
 }
 
-func (e *Engine) summarizeDir(ctx context.Context, ino Ino, a *Attr, recursive, strict bool, s *Summary, mu *sync.Mutex, slots chan struct{}) error {
-	f := e.format.Load()
-	useStats := !strict && f != nil && f.DirStats
+// summaryWalk sums a directory's tree, in parallel while slots are free.
+type summaryWalk struct {
+	e                 *Engine
+	recursive, strict bool
+	slots             chan struct{}
+	guard             *treeGuard
+	mu                sync.Mutex
+	sum               Summary
+}
+
+func (e *Engine) newSummaryWalk(recursive, strict bool, slots chan struct{}, guard *treeGuard) *summaryWalk {
+	return &summaryWalk{e: e, recursive: recursive, strict: strict, slots: slots, guard: guard}
+}
+
+func (w *summaryWalk) add(s Summary) {
+	w.mu.Lock()
+	w.sum.Files, w.sum.Dirs, w.sum.Size, w.sum.Length = w.sum.Files+s.Files, w.sum.Dirs+s.Dirs, w.sum.Size+s.Size, w.sum.Length+s.Length
+	w.mu.Unlock()
+}
+
+// dir adds what directory ino (attribute a) holds and, when recursive,
+// walks into its sub-directories.
+func (w *summaryWalk) dir(ctx context.Context, ino Ino, a *Attr) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f := w.e.format.Load()
 	var subdirs []Entry
-	if useStats {
-		st, err := e.GetDirStat(ctx, ino)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		s.Size += uint64(st.Space)
-		s.Length += uint64(st.Length)
-		mu.Unlock()
-		if a.Nlink <= 2 {
-			mu.Lock()
-			s.Files += uint64(st.Inodes)
-			mu.Unlock()
-		} else {
-			entries, err := e.listEntries(ctx, ino)
-			if err != nil {
-				return err
-			}
-			var files, dirs uint64
-			for _, ent := range entries {
-				if ent.Attr.Typ == codec.TypeDirectory {
-					dirs++
-					subdirs = append(subdirs, ent)
-				} else {
-					files++
-				}
-			}
-			mu.Lock()
-			s.Files += files
-			s.Dirs += dirs
-			mu.Unlock()
-		}
+	var err error
+	if !w.strict && f != nil && f.DirStats {
+		subdirs, err = w.fromStats(ctx, ino, a)
 	} else {
-		entries, err := e.listEntries(ctx, ino)
-		if err != nil {
-			return err
-		}
-		if err := e.fillAttrs(ctx, entries); err != nil {
-			return err
-		}
-		var add Summary
-		for _, ent := range entries {
-			if ent.Attr.Typ == codec.TypeDirectory {
-				add.Dirs++
-				add.Size += 4096
-				subdirs = append(subdirs, ent)
-			} else {
-				add.Files++
-				add.Size += codec.Align4K(lengthOf(&ent.Attr))
-				add.Length += lengthOf(&ent.Attr)
-			}
-		}
-		mu.Lock()
-		s.Files, s.Dirs, s.Size, s.Length = s.Files+add.Files, s.Dirs+add.Dirs, s.Size+add.Size, s.Length+add.Length
-		mu.Unlock()
+		subdirs, err = w.fromEntries(ctx, ino)
 	}
-	if !recursive {
-		return nil
+	if err != nil || !w.recursive {
+		return err
 	}
-	children := newFanOut(slots)
+	children := newFanOut(w.slots)
 	for _, sd := range subdirs {
 		children.tryGo(func() error {
-			sa, err := e.GetAttr(ctx, sd.Inode)
+			sa, err := w.e.GetAttr(ctx, sd.Inode)
 			if err == nil {
-				err = e.summarizeDir(ctx, sd.Inode, &sa, recursive, strict, s, mu, slots)
+				if err = w.guard.enter(ctx, ino, sd.Name, sd.Inode, &sa); err == nil {
+					err = w.dir(ctx, sd.Inode, &sa)
+				}
 			}
 			return ignoreENOENT(err)
 		})
 	}
 	return children.wait()
+}
+
+// fromStats adds a directory's statistics and returns its sub-directories
+// (none are listed when its link count says it has none).
+func (w *summaryWalk) fromStats(ctx context.Context, ino Ino, a *Attr) ([]Entry, error) {
+	st, err := w.e.GetDirStat(ctx, ino)
+	if err != nil {
+		return nil, err
+	}
+	add := Summary{Size: uint64(st.Space), Length: uint64(st.Length)}
+	if a.Nlink <= 2 {
+		add.Files = uint64(st.Inodes)
+		w.add(add)
+		return nil, nil
+	}
+	entries, err := w.e.listEntries(ctx, ino)
+	if err != nil {
+		return nil, err
+	}
+	files, subdirs := splitDirs(entries)
+	add.Files, add.Dirs = uint64(len(files)), uint64(len(subdirs))
+	w.add(add)
+	return subdirs, nil
+}
+
+// fromEntries adds a directory's entries, counted one by one, and returns
+// its sub-directories.
+func (w *summaryWalk) fromEntries(ctx context.Context, ino Ino) ([]Entry, error) {
+	entries, err := w.e.listEntries(ctx, ino)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.e.fillAttrs(ctx, entries); err != nil {
+		return nil, err
+	}
+	var add Summary
+	var subdirs []Entry
+	for _, ent := range entries {
+		if ent.Attr.Typ == codec.TypeDirectory {
+			add.Dirs++
+			add.Size += 4096
+			subdirs = append(subdirs, ent)
+		} else {
+			add.Files++
+			add.Size += codec.Align4K(lengthOf(&ent.Attr))
+			add.Length += lengthOf(&ent.Attr)
+		}
+	}
+	w.add(add)
+	return subdirs, nil
 }
 
 // GetParents returns the directories holding names of ino, with how many
@@ -286,7 +311,11 @@ func (e *Engine) GetPaths(ctx context.Context, ino Ino) ([]string, error) {
 // dirPath rebuilds the path of a directory by walking up its parents.
 func (e *Engine) dirPath(ctx context.Context, dir Ino) (string, error) {
 	var names []string
+	var g upwardGuard
 	for dir != RootInode {
+		if err := g.step(ctx, dir); err != nil {
+			return "", err
+		}
 		if dir == TrashInode {
 			names = append(names, TrashName)
 			break

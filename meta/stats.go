@@ -185,7 +185,12 @@ func (s *statsBatcher) walkQuotas(ctx context.Context, dir Ino, fn func(ino Ino,
 	if !s.format().DirStats || !s.hasDirQuotas() {
 		return
 	}
+	var g upwardGuard
 	for dir != 0 {
+		if err := g.step(ctx, dir); err != nil {
+			s.e.log.Warn(fmt.Sprintf("quotas above directory %d: %v", dir, err))
+			return
+		}
 		s.quotaMu.RLock()
 		q := s.dirQ[dir]
 		s.quotaMu.RUnlock()

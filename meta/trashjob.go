@@ -112,7 +112,7 @@ func (c Cleaner) ExpireTrash(ctx context.Context, edge time.Time, progress func(
 		return 0, fmt.Errorf("list the trash: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Inode < entries[j].Inode })
-	s := &rmrState{e: e, skipTrash: true, slots: make(chan struct{}, 1)}
+	s := e.newRmrState(true, 1, nil)
 	done := make(chan struct{})
 	var reporter sync.WaitGroup
 	if progress != nil {

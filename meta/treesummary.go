@@ -49,7 +49,7 @@ func (e *Engine) GetTreeSummary(ctx context.Context, ino Ino, depth, topN uint8,
 		return root, nil
 	}
 	root.Dirs, root.Size = 1, 4096
-	w := &treeWalk{e: e, topN: int(topN), strict: strict, progress: progress, slots: make(chan struct{}, 50)}
+	w := &treeWalk{e: e, topN: int(topN), strict: strict, progress: progress, slots: make(chan struct{}, 50), guard: newTreeGuard()}
 	if err := w.fill(ctx, root, int(depth)); err != nil {
 		return nil, err
 	}
@@ -63,6 +63,7 @@ type treeWalk struct {
 	progressMu sync.Mutex
 	progress   func(count, bytes uint64)
 	slots      chan struct{}
+	guard      *treeGuard
 }
 
 func (w *treeWalk) report(count, bytes uint64) {
@@ -82,11 +83,11 @@ func (w *treeWalk) fill(ctx context.Context, tree *TreeSummary, depth int) error
 		if err != nil {
 			return err
 		}
-		var s Summary
-		var mu sync.Mutex
-		if err := w.e.summarizeDir(ctx, tree.Inode, &a, true, w.strict, &s, &mu, w.slots); err != nil {
+		sw := w.e.newSummaryWalk(true, w.strict, w.slots, w.guard)
+		if err := sw.dir(ctx, tree.Inode, &a); err != nil {
 			return err
 		}
+		s := sw.sum
 		w.report(s.Files+s.Dirs, s.Size)
 		tree.Dirs += s.Dirs
 		tree.Files += s.Files
@@ -97,7 +98,8 @@ func (w *treeWalk) fill(ctx context.Context, tree *TreeSummary, depth int) error
 	if err != nil {
 		return err
 	}
-	if err := w.e.fillAttrs(ctx, entries); err != nil {
+	found := make([]bool, len(entries))
+	if err := w.e.readAttrs(ctx, entries, found); err != nil {
 		return err
 	}
 	tree.Children = make([]*TreeSummary, len(entries))
@@ -112,7 +114,11 @@ func (w *treeWalk) fill(ctx context.Context, tree *TreeSummary, depth int) error
 			continue
 		}
 		child.Dirs = 1
-		if subdirs.failed() {
+		if subdirs.failed() || !found[i] {
+			continue // a directory without attribute counts as empty
+		}
+		if err := w.guard.enter(ctx, tree.Inode, ent.Name, ent.Inode, &entries[i].Attr); err != nil {
+			subdirs.fail(err)
 			break
 		}
 		subdirs.tryGo(func() error { return ignoreENOENT(w.fill(ctx, child, depth-1)) })
