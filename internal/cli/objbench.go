@@ -123,7 +123,7 @@ func (a *app) objbench(c *cli.Context) error {
 	} else {
 		fmt.Fprintln(a.stdout, "Start Functional Testing ...")
 		rows := [][]string{{"CATEGORY", "TEST", "RESULT"}}
-		for _, r := range objbench.Functional(ctx, st) {
+		for _, r := range objbench.Functional(ctx, st, 0) {
 			rows = append(rows, []string{r.Category, r.Test, r.Result})
 			if r.Err != nil {
 				a.log.Debug(fmt.Sprintf("%s: %v", r.Test, r.Err))

@@ -40,12 +40,21 @@ const testKey = "put_test_file"
 type checker struct {
 	ctx context.Context
 	st  objstore.Store
+	big int
 }
 
+// BigObjectSize is the size of the big object of the checks, as juicefs
+// puts it.
+const BigObjectSize = 256 << 20
+
 // Functional runs the checks on st, which should be empty (a prefix of
-// its own in a bucket).
-func Functional(ctx context.Context, st objstore.Store) []Check {
-	c := checker{ctx, st}
+// its own in a bucket); big is the size of the big object (0:
+// BigObjectSize).
+func Functional(ctx context.Context, st objstore.Store, big int) []Check {
+	if big <= 0 {
+		big = BigObjectSize
+	}
+	c := checker{ctx, st, big}
 	cases := []struct {
 		category, test string
 		run            func() error
@@ -245,9 +254,9 @@ func (c checker) specialKey() error {
 }
 
 func (c checker) bigObject() error {
-	block := make([]byte, 4<<20)
+	block := make([]byte, min(c.big, 4<<20))
 	fillRandom(block, 1)
-	content := bytes.Repeat(block, 64) // 256 MiB
+	content := bytes.Repeat(block, c.big/len(block))
 	if err := c.st.Put(c.ctx, testKey, content); err != nil {
 		return err
 	}

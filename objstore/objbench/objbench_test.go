@@ -47,7 +47,7 @@ func stores(t *testing.T) map[string]objstore.Store {
 func TestFunctional(t *testing.T) {
 	for name, st := range stores(t) {
 		st = objstore.WithPrefix(st, "__bench__/")
-		checks := objbench.Functional(context.Background(), st)
+		checks := objbench.Functional(context.Background(), st, 8<<20)
 		if len(checks) != 16 {
 			t.Fatalf("%s: %d checks", name, len(checks))
 		}
@@ -82,7 +82,7 @@ func TestFunctionalFailures(t *testing.T) {
 		}
 		return nil
 	}
-	for _, c := range objbench.Functional(context.Background(), st) {
+	for _, c := range objbench.Functional(context.Background(), st, 8<<20) {
 		switch c.Test {
 		case "get an object", "get partial object":
 			if c.Err == nil || len(c.Result) != 48 || !strings.HasSuffix(c.Result, "...") {
