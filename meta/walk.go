@@ -27,16 +27,16 @@ type treeGuard struct {
 	// via maps every directory entered to the entry it was entered
 	// through (a walk that lists a directory again enters its
 	// sub-directories again, through the same entries).
-	via map[Ino]entryRef
+	via map[Ino]dirEntryName
 }
 
-// entryRef names a directory entry: name in directory parent.
-type entryRef struct {
+// dirEntryName names a directory entry: name in directory parent.
+type dirEntryName struct {
 	parent Ino
 	name   string
 }
 
-func newTreeGuard() *treeGuard { return &treeGuard{via: map[Ino]entryRef{}} }
+func newTreeGuard() *treeGuard { return &treeGuard{via: map[Ino]dirEntryName{}} }
 
 // enter reports whether the walk may go through entry name of directory
 // parent into directory child, whose attribute is attr (nil when it is
@@ -55,7 +55,7 @@ func (g *treeGuard) enter(ctx context.Context, parent Ino, name string, child In
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	ref := entryRef{parent, name}
+	ref := dirEntryName{parent, name}
 	if prev, ok := g.via[child]; ok && prev != ref {
 		return fmt.Errorf("%w: directory %d is named both %q in directory %d and %q in directory %d",
 			ErrNotATree, child, prev.name, prev.parent, name, parent)
