@@ -240,8 +240,8 @@ func (e *Engine) lookupDots(ctx context.Context, parent Ino, name string) (Ino, 
 	return a.Parent, pa, err
 }
 
-// entryRef is a decoded directory entry with the key of its attribute.
-type entryRef struct {
+// cachedEntry is a decoded directory entry with the key of its attribute.
+type cachedEntry struct {
 	entry   codec.Entry
 	attrKey string
 }
@@ -252,16 +252,16 @@ type entryRef struct {
 // there is a valid one (waiting for a prefetch in flight), else from Redis
 // through the cache; a miss may start a prefetch of the directory for the
 // lookups to come.
-func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (entryRef, bool, error) {
+func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (cachedEntry, bool, error) {
 	if c := e.cachedCell(dkey, cmdField, name); c != nil {
-		if ref, ok := c.Memo().(*entryRef); ok {
+		if ref, ok := c.Memo().(*cachedEntry); ok {
 			return *ref, true, nil
 		}
 		v, ok, err := fieldReply(e, dkey, rueidis.NewResult(c.Message(), nil))
 		if err != nil || !ok {
-			return entryRef{}, ok, err
+			return cachedEntry{}, ok, err
 		}
-		ref, err := e.entryRef(dkey, name, v)
+		ref, err := e.decodeCachedEntry(dkey, name, v)
 		if err == nil {
 			c.SetMemo(&ref)
 		}
@@ -269,18 +269,18 @@ func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string)
 	}
 	v, ok, err := e.readEntry(ctx, parent, dkey, name)
 	if err != nil || !ok {
-		return entryRef{}, ok, err
+		return cachedEntry{}, ok, err
 	}
-	ref, err := e.entryRef(dkey, name, v)
+	ref, err := e.decodeCachedEntry(dkey, name, v)
 	return ref, true, err
 }
 
-func (e *Engine) entryRef(dkey, name, v string) (entryRef, error) {
+func (e *Engine) decodeCachedEntry(dkey, name, v string) (cachedEntry, error) {
 	ent, err := e.decodeEntry(dkey, name, v)
 	if err != nil {
-		return entryRef{}, err
+		return cachedEntry{}, err
 	}
-	return entryRef{entry: ent, attrKey: e.keys.Inode(ent.Inode)}, nil
+	return cachedEntry{entry: ent, attrKey: e.keys.Inode(ent.Inode)}, nil
 }
 
 // readEntry reads the raw entry of name in directory parent when the cache
