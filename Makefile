@@ -13,6 +13,10 @@
 #                (fusefs, internal/mounttest) mount volumes through FUSE:
 #                they need root, /dev/fuse and fuse3, and run tar, go, git,
 #                sqlite3, rsync and setfacl in the mounts.
+#   make test-mount-heavy
+#                the mount tests with the heavier workloads: the whole of
+#                GOROOT/src unpacked in a mount and compared (several
+#                minutes), the crash test run five times.
 #   make test-faults
 #                the fault-injection suite alone (build tag "faults", package
 #                internal/faulttest): Redis restarts, stalls, killed
@@ -63,7 +67,7 @@ export VERSITYGW
 RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... ./chunk/... ./fileio/... ./vfs/... ./fusefs/... 2>/dev/null)
 OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
 
-.PHONY: all build install test test-faults test-failovers fmt-check vet staticcheck s3-server test-race test-other clean
+.PHONY: test-mount-heavy all build install test test-faults test-failovers fmt-check vet staticcheck s3-server test-race test-other clean
 
 all: build
 
@@ -115,3 +119,7 @@ clean:
 
 test-failovers:
 	RUEIDISFS_FAILOVERS=10 $(GO) test -tags faults -timeout 60m $(GOTESTFLAGS) -run 'TestSentinelFailover$$|TestSentinelManualFailover$$' -v ./internal/faulttest/
+
+test-mount-heavy:
+	RUEIDISFS_FULL_TREE=1 $(GO) test -timeout 60m $(GOTESTFLAGS) -run '^(TestTarball|TestRsync|TestGoBuild)$$' -v ./internal/mounttest/
+	$(GO) test -timeout 30m -count 5 $(GOTESTFLAGS) -run '^TestCrash$$' ./internal/mounttest/
