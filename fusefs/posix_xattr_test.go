@@ -18,6 +18,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/fusefs"
 	"github.com/rueidisfs/rueidisfs/internal/mounttest"
 	"github.com/rueidisfs/rueidisfs/meta"
+	"github.com/rueidisfs/rueidisfs/vfs"
 )
 
 func xattrCases() []posixCase {
@@ -207,4 +208,40 @@ func TestInterruptedRequests(t *testing.T) {
 		t.Fatalf("the blocked flock gave up after %v, before its grace", d)
 	}
 	fs.Release(nil, &fuse.ReleaseIn{InHeader: fuse.InHeader{NodeId: out.NodeId}, Fh: out.Fh})
+}
+
+// TestTrashAndReadOnly: on a volume with a trash, removed files can be
+// found and copied back from .trash; a read-only mount reads and refuses
+// every change; without --enable-xattr, extended attributes are not
+// supported.
+func TestTrashAndReadOnly(t *testing.T) {
+	mounttest.NeedRoot(t)
+	v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 64, TrashDays: 1})
+	m := v.Mount(t, mounttest.MountOptions{})
+	writeFile(t, m.Path("precious"), []byte("keep me"))
+	must(t, os.Remove(m.Path("precious")))
+	hours, err := os.ReadDir(m.Path(".trash"))
+	must(t, err)
+	if len(hours) != 1 {
+		t.Fatalf(".trash holds %d entries, want one hour directory", len(hours))
+	}
+	inTrash, err := os.ReadDir(m.Path(".trash", hours[0].Name()))
+	must(t, err)
+	if len(inTrash) != 1 || !strings.HasSuffix(inTrash[0].Name(), "precious") {
+		t.Fatalf("the hour directory holds %v", inTrash)
+	}
+	if got := readFile(t, m.Path(".trash", hours[0].Name(), inTrash[0].Name())); string(got) != "keep me" {
+		t.Fatalf("the removed file reads %q from the trash", got)
+	}
+	_, err = unix.Getxattr(m.Path(".trash"), "user.x", nil)
+	wantErrno(t, "getxattr without --enable-xattr", err, syscall.EOPNOTSUPP)
+
+	writeFile(t, m.Path("kept"), []byte("read me"))
+	ro := v.Mount(t, mounttest.MountOptions{VFS: vfs.Config{ReadOnly: true}, Meta: meta.Options{ReadOnly: true}})
+	if got := readFile(t, ro.Path("kept")); string(got) != "read me" {
+		t.Fatalf("a read-only mount reads %q", got)
+	}
+	wantErrno(t, "write on a read-only mount", os.WriteFile(ro.Path("kept"), nil, 0o644), syscall.EROFS)
+	wantErrno(t, "mkdir on a read-only mount", os.Mkdir(ro.Path("d"), 0o755), syscall.EROFS)
+	wantErrno(t, "unlink on a read-only mount", os.Remove(ro.Path("kept")), syscall.EROFS)
 }

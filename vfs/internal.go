@@ -22,8 +22,10 @@ const (
 	internalPrefix     = ".jfs"
 )
 
-// IsInternal tells whether ino is an internal file or the trash.
-func IsInternal(ino Ino) bool { return ino >= minInternal }
+// IsInternal tells whether ino is an internal file or the trash's root.
+// The trash's hour directories (numbered after the trash's root) are
+// ordinary directories of the engine.
+func IsInternal(ino Ino) bool { return ino >= minInternal && ino <= trashIno }
 
 // internalNode is one internal file as lookups and getattr see it.
 type internalNode struct {
