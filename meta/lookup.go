@@ -163,6 +163,9 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	dkey := e.keys.Entries(parent)
+	if ino, a, done, err := e.lookupOnce(ctx, parent, dkey, name); done {
+		return ino, a, err
+	}
 	ref, ok, err := e.lookupEntry(ctx, parent, dkey, name)
 	if err != nil {
 		return 0, Attr{}, err
@@ -182,6 +185,38 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		e.stats.rememberParent(ent.Inode, parent)
 	}
 	return ent.Inode, a, nil
+}
+
+// lookupOnce answers, in one round trip, a lookup that neither the
+// client-side cache nor a directory snapshot can answer: the resolve script
+// reads the entry and the child's attribute together, where reading them
+// here takes two dependent round trips (this is what a mount's lookups of
+// names just created, renamed or not yet seen cost). The miss still counts
+// toward prefetching the directory. done is false when the caller should
+// look up as usual: the cache can answer, a prefetch is under way, or the
+// script cannot (ACLs, a corrupt value).
+func (e *Engine) lookupOnce(ctx context.Context, parent Ino, dkey, name string) (Ino, Attr, bool, error) {
+	if e.CacheEnabled() {
+		if e.cache.Cached(dkey, cmdField+name) || e.prefetch.busy(parent) {
+			return 0, Attr{}, false, nil
+		}
+		if _, _, snap := e.prefetch.lookup(e, parent, dkey, name); snap {
+			return 0, Attr{}, false, nil
+		}
+		if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
+			if !e.spawn(nil, func() { e.prefetchDir(e.life, parent, dkey, ready) }) {
+				e.prefetch.done(parent, nil, ready)
+			}
+		}
+	}
+	ino, a, err := e.resolveRemote(ctx, parent, []string{name})
+	if errors.Is(err, syscall.ENOTSUP) {
+		return 0, Attr{}, false, nil
+	}
+	if err == nil && a.Typ == codec.TypeDirectory && !parent.IsTrash() {
+		e.stats.rememberParent(ino, parent)
+	}
+	return ino, a, true, err
 }
 
 // lookupSettled answers a lookup whose entry named inode gone, whose

@@ -26,9 +26,9 @@ import (
 // invalidated on their own, so nothing can go stale. A directory that keeps
 // changing is never prefetched, since every change would drop the work.
 const (
-	prefetchAfterMisses = 1                    // lookup misses before prefetching a directory
+	prefetchAfterMisses = 8                    // lookup misses since the directory last changed before prefetching it
 	prefetchQuiet       = 5 * time.Millisecond // the directory must not have changed for this long
-	prefetchMaxEntries  = 4096                 // larger directories are never prefetched
+	prefetchMaxEntries  = 1 << 16              // larger directories are never prefetched
 	maxPrefetchTracked  = 4096                 // directories whose misses are counted
 	maxSnapshotEntries  = 1 << 18              // entries held in all snapshots together
 )
@@ -41,7 +41,8 @@ type dirPrefetch struct {
 }
 
 type prefetchState struct {
-	misses   int
+	misses   int   // since the directory last changed
+	changed  int64 // the change the misses are counted after
 	fetched  int64 // when the last prefetch started (registry clock)
 	inFlight bool
 	ready    chan struct{} // closed when the prefetch in flight is done
@@ -96,6 +97,11 @@ func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) chan struct{} {
 		st = &prefetchState{}
 		p.dirs[dir] = st
 	}
+	if changed != st.changed {
+		// Misses count only while the directory stays as it is: one that
+		// keeps changing (renames, creates) would drop every snapshot.
+		st.changed, st.misses = changed, 0
+	}
 	switch {
 	case st.inFlight:
 		return nil
@@ -112,6 +118,14 @@ func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) chan struct{} {
 	st.misses, st.inFlight, st.fetched = 0, true, now
 	st.ready = make(chan struct{})
 	return st.ready
+}
+
+// busy tells whether a prefetch of dir is in flight.
+func (p *dirPrefetch) busy(dir Ino) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.dirs[dir]
+	return st != nil && st.inFlight
 }
 
 // wait waits for the prefetch of dir in flight, if any, and reports whether
