@@ -12,8 +12,8 @@ import (
 )
 
 // readahead follows one handle's sequential reads: while each read starts
-// where the previous one ended, the window of blocks fetched ahead doubles
-// up to MaxReadahead; a jump resets it.
+// near where the previous ones ended, the window of blocks fetched ahead
+// doubles up to MaxReadahead; a jump resets it.
 type readahead struct {
 	next   int64 // where a sequential read would start
 	window int
@@ -124,12 +124,19 @@ func (f *File) readAhead(off int64, n int, length uint64) {
 	f.mu.Lock()
 	ra := &f.ra
 	bs := f.fs.store.BlockSize()
-	if off == ra.next && off != 0 || off == 0 {
+	// The kernel reads ahead itself and sends several reads at once, which
+	// may arrive a little out of order: a read near where the stream is
+	// still counts as sequential.
+	near := off >= ra.next-int64(bs) && off <= ra.next+int64(bs)
+	if off == 0 || ra.next != 0 && near {
 		ra.window = min(max(2*ra.window, bs), f.fs.opts.MaxReadahead)
 	} else {
 		ra.window = 0
 	}
-	ra.next = off + int64(n)
+	ra.next = max(ra.next, off+int64(n))
+	if !near && off != 0 {
+		ra.next = off + int64(n)
+	}
 	from, window := uint64(ra.next), ra.window
 	f.mu.Unlock()
 	if window == 0 || from >= length {
