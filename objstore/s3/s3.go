@@ -165,7 +165,8 @@ func (s *Store) Get(ctx context.Context, key string, off, limit int64) (io.ReadC
 		if size < 0 || size > 1<<30 {
 			size = 0
 		}
-		buf := bytes.NewBuffer(make([]byte, 0, size))
+		// Room for the whole body and the final read that finds its end.
+		buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
 		if _, err := buf.ReadFrom(out.Body); err != nil {
 			return &bodyError{err}
 		}
