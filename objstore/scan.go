@@ -54,7 +54,7 @@ func (o *LeakScan) Run(ctx context.Context, s Store) (LeakReport, error) {
 		if err != nil {
 			return r, err
 		}
-		if obj.Mtime.IsZero() { // not every listing tells
+		if obj.Mtime.IsZero() || obj.Size == 0 { // not every listing tells them
 			if obj, err = s.Head(ctx, obj.Key); errors.Is(err, fs.ErrNotExist) {
 				continue
 			} else if err != nil {
