@@ -29,6 +29,7 @@ const (
 	KindQuotaStray    = "quota-orphan"   // a quota of a directory that does not exist
 	KindOrphan        = "orphan"         // a key of an inode that does not exist
 	KindSliceRef      = "sliceRef"       // a slice reference count
+	KindCycle         = "cycle"          // directories inside each other, cut off from the tree
 
 	// Only found by Check.
 	KindMissingAttr = "missing-attr" // a directory (or a node on the path) without attribute
@@ -40,5 +41,5 @@ func ProblemKinds() []string {
 	return []string{KindUsedSpace, KindTotalInodes, KindNlink, KindParentCount, KindDirStat, KindDirStatStray,
 		KindDirQuota, KindUserQuota, KindGroupQuota, KindDanglingDir, KindNotADir, KindDanglingEntry, KindEntryType,
 		KindLeakedInode, KindSustained, KindDirLength, KindDirLinks, KindParent, KindSymlink, KindQuotaStray,
-		KindOrphan, KindSliceRef}
+		KindOrphan, KindSliceRef, KindCycle}
 }

@@ -73,6 +73,7 @@ const (
 	FixDirQuota              // usage of the quota of directory Ino = Values (space, inodes)
 	FixUserQuota             // usage of uid ID = Values (space, inodes)
 	FixGroupQuota            // usage of gid ID = Values (space, inodes)
+	FixReattach              // move directory Ino, named Name in Parent, to the root as lost+found-<Ino>
 )
 
 // Fix is how a problem can be repaired: which value to store where. The
@@ -85,6 +86,7 @@ type Fix struct {
 	ID     uint64
 	Old    int64
 	Values [3]int64
+	Name   string
 }
 
 // Options select what the recount compares.
@@ -254,6 +256,7 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 		s.checkDirStats(rep, nodes)
 	}
 	s.checkQuotas(rep, nodes, opts)
+	s.checkCycles(rep, nodes)
 	s.checkOrphans(rep, nodes)
 	s.checkSlices(rep)
 }

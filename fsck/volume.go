@@ -7,8 +7,37 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
+
+// repairAll applies the repairs of rep's problems in repairOrder. With
+// reattachFirst, when a cycle was reattached it stops there and reports
+// true: the other repairs must be computed again.
+func repairAll(ctx context.Context, e *meta.Engine, rep *Report, reattachFirst bool) (reattached bool) {
+	idx := make([]int, 0, len(rep.Problems))
+	for i, p := range rep.Problems {
+		if p.Fix != nil {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		return repairOrder[rep.Problems[idx[a]].Fix.Action] < repairOrder[rep.Problems[idx[b]].Fix.Action]
+	})
+	for _, i := range idx {
+		p := &rep.Problems[i]
+		if reattached && p.Fix.Action != FixReattach {
+			return true
+		}
+		if err := applyFix(ctx, e, p.Fix); err != nil {
+			p.Detail += fmt.Sprintf("; repair failed: %v", err)
+			continue
+		}
+		p.Repaired = true
+		reattached = reattached || (reattachFirst && p.Fix.Action == FixReattach)
+	}
+	return reattached
+}
 
 // repairOrder: links first (they do not depend on anything else), then the
 // per-directory and per-quota values, the volume counters last.
@@ -17,6 +46,7 @@ var repairOrder = map[FixAction]int{
 	FixDirStat: 1, FixDropDirStat: 1,
 	FixDirQuota: 2, FixUserQuota: 2, FixGroupQuota: 2,
 	FixUsedSpace: 3, FixTotalInodes: 3,
+	FixReattach: -1, // first: the counts after it are those of the reattached tree
 }
 
 // Volume checks the whole volume (`fsck` without --path): everything the
@@ -40,28 +70,26 @@ func Volume(ctx context.Context, e *meta.Engine, repair bool) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load meta format: %w", err)
 	}
-	rep, err := Recount(ctx, e.Client(), e.Keys(), Options{SkipDirStats: !f.DirStats})
+	opts := Options{SkipDirStats: !f.DirStats}
+	rep, err := Recount(ctx, e.Client(), e.Keys(), opts)
 	if err != nil {
 		return nil, err
 	}
-	if repair {
-		idx := make([]int, 0, len(rep.Problems))
-		for i, p := range rep.Problems {
-			if p.Fix != nil {
-				idx = append(idx, i)
+	if repair && repairAll(ctx, e, rep, true) {
+		// Reattached trees change the counts the other repairs were
+		// computed from: count again and repair what remains.
+		e.Sync(ctx)
+		again, err := Recount(ctx, e.Client(), e.Keys(), opts)
+		if err != nil {
+			return nil, err
+		}
+		repairAll(ctx, e, again, false)
+		for _, p := range rep.Problems {
+			if p.Fix != nil && p.Fix.Action == FixReattach {
+				again.Problems = append(again.Problems, p)
 			}
 		}
-		sort.SliceStable(idx, func(a, b int) bool {
-			return repairOrder[rep.Problems[idx[a]].Fix.Action] < repairOrder[rep.Problems[idx[b]].Fix.Action]
-		})
-		for _, i := range idx {
-			p := &rep.Problems[i]
-			if err := applyFix(ctx, e, p.Fix); err != nil {
-				p.Detail += fmt.Sprintf("; repair failed: %v", err)
-				continue
-			}
-			p.Repaired = true
-		}
+		rep = again
 	}
 	for _, p := range rep.Problems {
 		if !p.Repaired {
@@ -97,6 +125,9 @@ func applyFix(ctx context.Context, e *meta.Engine, f *Fix) error {
 		return r.QuotaUsage(ctx, meta.QuotaUser, f.ID, v[0], v[1])
 	case FixGroupQuota:
 		return r.QuotaUsage(ctx, meta.QuotaGroup, f.ID, v[0], v[1])
+	case FixReattach:
+		_, _, err := e.Rename(ctx, f.Parent, f.Name, meta.RootInode, fmt.Sprintf("lost+found-%d", f.Ino), codec.RenameNoReplace)
+		return err
 	}
 	return fmt.Errorf("unknown repair %d", f.Action)
 }

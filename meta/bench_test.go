@@ -116,6 +116,32 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 			}
 		}
 	})
+	b.Run("mvdir_across", func(b *testing.B) {
+		// Between two parents four levels down: the move reads (from the
+		// cache) and re-checks every ancestor of the destination, so that
+		// no rename can close a cycle.
+		p := benchDir(b, e, "mvdir_across")
+		var parents [2]meta.Ino
+		for i := range parents {
+			d := p
+			for depth := 0; depth < 4; depth++ {
+				var err error
+				if d, _, err = e.Mkdir(bg, d, fmt.Sprintf("p%d", i), 0o755, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			parents[i] = d
+		}
+		if _, _, err := e.Mkdir(bg, parents[0], "d", 0o755, 0); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := e.Rename(bg, parents[i%2], "d", parents[(i+1)%2], "d", 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("rmdir", func(b *testing.B) {
 		p := benchDir(b, e, "rmdir")
 		m := startMeter(b, e)

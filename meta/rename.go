@@ -240,10 +240,10 @@ func (e *Engine) txRenameParents(ctx context.Context, tx *Tx, rn *rename) error 
 	if rn.attr, err = e.decodeAttr(ikey, iv); err != nil {
 		return err
 	}
-	// The kernel prevents deeper cycles for mounted file systems; like the
-	// official engine we catch a directory moved into itself or its child.
-	if rn.ino == rn.dstParent || rn.ino == rn.dpattr.Parent {
-		return syscall.EPERM
+	if rn.typ == codec.TypeDirectory && rn.srcParent != rn.dstParent {
+		if err := e.txNotBelow(tx, rn.ino, rn.dstParent, &rn.dpattr); err != nil {
+			return err
+		}
 	}
 	if rn.attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
 		return syscall.EPERM
@@ -253,6 +253,45 @@ func (e *Engine) txRenameParents(ctx context.Context, tx *Tx, rn *rename) error 
 		return syscall.EACCES
 	}
 	return nil
+}
+
+// txNotBelow refuses (EPERM) to move directory moved into dir (attribute
+// dattr, read in tx) when dir is moved itself or lies below it: the move
+// would detach moved and its subtree from the tree in a cycle. The kernel
+// refuses that within one mount, and the official client checks only dir
+// and its parent; across clients only the engine can see it. Every
+// ancestor of dir up to the root is read as a condition of the transaction
+// (its parent is among the bytes checked), so when another client moves
+// any of them meanwhile the commit fails and the walk is made again: two
+// renames that would each close half of a cycle cannot both commit.
+func (e *Engine) txNotBelow(tx *Tx, moved, dir Ino, dattr *Attr) error {
+	cur, parent := dir, dattr.Parent
+	var g upwardGuard
+	for {
+		if cur == moved {
+			return syscall.EPERM
+		}
+		if parent == 0 || parent == RootInode || cur.IsTrash() || parent.IsTrash() {
+			return nil
+		}
+		if err := g.step(tx.ctx, cur); err != nil {
+			return err
+		}
+		cur = parent
+		key := e.keys.Inode(cur)
+		v, ok, err := tx.GetAttrBytes(key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return syscall.ENOENT // an ancestor was removed meanwhile
+		}
+		a, err := e.decodeAttr(key, v)
+		if err != nil {
+			return err
+		}
+		parent = a.Parent
+	}
 }
 
 // txRenameTarget applies the rules on the existing destination dent and
@@ -271,6 +310,11 @@ func (e *Engine) txRenameTarget(ctx context.Context, tx *Tx, rn *rename, dent co
 		t.trash = 0
 	}
 	if rn.exchange {
+		if dent.Typ == codec.TypeDirectory && rn.srcParent != rn.dstParent {
+			if err := e.txNotBelow(tx, dent.Inode, rn.srcParent, &rn.spattr); err != nil {
+				return err
+			}
+		}
 		moveAttr(&t.attr, dent.Typ, rn.dstParent, rn.srcParent, &rn.dstDelta, &rn.srcDelta, now)
 		return nil
 	}

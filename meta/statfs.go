@@ -308,7 +308,10 @@ func (e *Engine) GetPaths(ctx context.Context, ino Ino) ([]string, error) {
 	return paths, nil
 }
 
-// dirPath rebuilds the path of a directory by walking up its parents.
+// dirPath rebuilds the path of a directory by walking up its parents. A
+// directory whose parents lead back to it (a cycle detached from the tree,
+// which only a corrupt volume or an older client's rename can hold) is
+// unreachable, as is one whose parent does not list it.
 func (e *Engine) dirPath(ctx context.Context, dir Ino) (string, error) {
 	var names []string
 	var g upwardGuard

@@ -101,7 +101,7 @@ func (a *app) fsck(c *cli.Context) error {
 	}
 	if problems > 0 {
 		msgs = append(msgs, fmt.Sprintf("%d problems found in the metadata (listed above); "+
-			"`fsck --path / --recursive --repair --sync-dir-stat` repairs link counts, directory statistics and usage counters, `gc --delete` removes leaked metadata", problems))
+			"`fsck --path / --recursive --repair --sync-dir-stat` repairs link counts, directory statistics and usage counters and reattaches detached directories, `gc --delete` removes leaked metadata", problems))
 	}
 	if len(msgs) > 0 {
 		return errors.New(strings.Join(msgs, "\n"))
@@ -113,6 +113,21 @@ func (a *app) fsck(c *cli.Context) error {
 func (a *app) fsckPath(ctx context.Context, e *meta.Engine, f *codec.Format, prog *progress, opts fsck.CheckOptions) (map[meta.Ino][]meta.SliceID, error) {
 	if opts.SyncDirStat && !f.DirStats {
 		a.log.Warn("dir stats is disabled, flag '--sync-dir-stat' will be ignored")
+	}
+	if opts.Repair && opts.Recursive && opts.Path == "/" {
+		// Directories cut off from the tree in a cycle are reattached
+		// first, so that the walk below counts them.
+		cycles, err := fsck.ReattachCycles(ctx, e)
+		if err != nil {
+			return nil, fmt.Errorf("reattach detached directories: %w", err)
+		}
+		for _, pr := range cycles {
+			if pr.Repaired {
+				a.log.Info(pr.String())
+			} else {
+				a.log.Warn(pr.String())
+			}
+		}
 	}
 	spin := prog.Spin("Checked nodes", false)
 	opts.Progress = func() { spin.Add(1, 0) }
