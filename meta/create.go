@@ -129,8 +129,8 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 // mknodTx is the transaction of mknod for the new inode ino.
 func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string, typ codec.FileType, mode, umask uint16, rdev uint32, target string, ino Ino, out *Attr) error {
 	return e.runTx(ctx, func(tx *Tx) error {
-		pkey := e.keys.Inode(parent)
-		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirAddName)
+		at := e.dirName(parent, name)
+		pattr, err := e.txParentDir(ctx, tx, c, at.pkey, dirAddName)
 		if err != nil {
 			return err
 		}
@@ -141,10 +141,9 @@ func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string,
 		if err := e.stats.checkGroupQuota(attr.Gid, 4096, 1); err != nil {
 			return err
 		}
-		dkey := e.keys.Entries(parent)
-		tx.ExpectFieldAbsent(dkey, name)
-		if v, present := tx.KnownField(dkey, name); present {
-			return e.existsError(ctx, tx, dkey, name, v, typ, parent)
+		tx.ExpectFieldAbsent(at.dkey, name)
+		if v, present := tx.KnownField(at.dkey, name); present {
+			return e.existsError(ctx, tx, at.dkey, name, v, typ, parent)
 		}
 		if err := e.initNode(ctx, c, &attr, &pattr, mode, umask, target); err != nil {
 			return err
@@ -154,7 +153,7 @@ func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string,
 		if present, _ := tx.KnownKey(ikey); present {
 			return errInodeTaken
 		}
-		e.queueCreate(tx, parent, &pattr, name, ino, &attr, target)
+		e.queueCreate(tx, at, &pattr, ino, ikey, &attr, target)
 		tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
 		*out = attr
 		return nil
@@ -187,20 +186,32 @@ func (e *Engine) initNode(ctx context.Context, c Caller, attr, pattr *Attr, mode
 	return nil
 }
 
-// queueCreate queues the writes of a new node ino named name in parent:
-// its attribute, entry, symlink target, empty statistics of a directory,
-// the parent's link count and times, and the volume counters.
-func (e *Engine) queueCreate(tx *Tx, parent Ino, pattr *Attr, name string, ino Ino, attr *Attr, target string) {
-	tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
+// dirName is a name in a directory, with the keys of the directory's
+// attribute and entries that a transaction on the name uses.
+type dirName struct {
+	parent     Ino
+	name       string
+	pkey, dkey string
+}
+
+func (e *Engine) dirName(parent Ino, name string) dirName {
+	return dirName{parent: parent, name: name, pkey: e.keys.Inode(parent), dkey: e.keys.Entries(parent)}
+}
+
+// queueCreate queues the writes of a new node ino (attribute key ikey)
+// named at: its attribute, entry, symlink target, empty statistics of a
+// directory, the parent's link count and times, and the volume counters.
+func (e *Engine) queueCreate(tx *Tx, at dirName, pattr *Attr, ino Ino, ikey string, attr *Attr, target string) {
+	tx.Set(ikey, marshalAttr(attr))
 	nlinkDelta := 0
 	if attr.Typ == codec.TypeDirectory {
 		nlinkDelta = 1
 	}
-	tx.PatchDir(e.keys.Inode(parent), pattr, nlinkDelta)
+	tx.PatchDir(at.pkey, pattr, nlinkDelta)
 	if attr.Typ == codec.TypeSymlink {
 		tx.Set(e.keys.Symlink(ino), target)
 	}
-	tx.HSet(e.keys.Entries(parent), name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
+	tx.HSet(at.dkey, at.name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
 	if attr.Typ == codec.TypeDirectory {
 		e.queueEmptyDirStats(tx, ino)
 	}
@@ -332,7 +343,8 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 		// again and again (a backup tool) then finds its attribute among
 		// this client's own writes instead of paying a round trip.
 		var err error
-		if attr, err = e.txAttr(tx, e.keys.Inode(ino)); err != nil {
+		ikey := e.keys.Inode(ino)
+		if attr, err = e.txAttr(tx, ikey); err != nil {
 			return err
 		}
 		if attr.Typ == codec.TypeDirectory {
@@ -342,20 +354,19 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 		if err := e.checkLinkQuota(ctx, &attr, parent, space); err != nil {
 			return err
 		}
-		pkey := e.keys.Inode(parent)
-		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirAddName)
+		at := e.dirName(parent, name)
+		pattr, err := e.txParentDir(ctx, tx, c, at.pkey, dirAddName)
 		if err != nil {
 			return err
 		}
 		if attr.Flags&(codec.FlagAppend|codec.FlagImmutable) != 0 {
 			return syscall.EPERM
 		}
-		dkey := e.keys.Entries(parent)
-		tx.ExpectFieldAbsent(dkey, name)
-		if _, present := tx.KnownField(dkey, name); present {
+		tx.ExpectFieldAbsent(at.dkey, name)
+		if _, present := tx.KnownField(at.dkey, name); present {
 			return syscall.EEXIST
 		}
-		e.queueLink(tx, ino, &attr, parent, &pattr, name)
+		e.queueLink(tx, ino, ikey, &attr, at, &pattr)
 		return nil
 	})
 	if !applied(err) {
@@ -380,17 +391,18 @@ func (e *Engine) checkLinkQuota(ctx context.Context, attr *Attr, parent Ino, spa
 	return e.stats.checkDirQuotas(ctx, space, 1, parent)
 }
 
-// queueLink queues the writes of a new name of node ino (attr, updated
-// here) in directory parent: the entry, the node's link count, ctime and
+// queueLink queues the writes of a new name at of node ino (attribute key
+// ikey; attr, updated here): the entry, the node's link count, ctime and
 // parent tracking, the parent's times.
-func (e *Engine) queueLink(tx *Tx, ino Ino, attr *Attr, parent Ino, pattr *Attr, name string) {
+func (e *Engine) queueLink(tx *Tx, ino Ino, ikey string, attr *Attr, at dirName, pattr *Attr) {
+	parent, name := at.parent, at.name
 	oldParent := attr.Parent
 	attr.Parent = 0
 	attr.Nlink++
 	setTimes(attr, e.now(), false, false, true)
-	tx.HSet(e.keys.Entries(parent), name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
-	tx.PatchDir(e.keys.Inode(parent), pattr, 0)
-	tx.Set(e.keys.Inode(ino), string(attr.Marshal()))
+	tx.HSet(at.dkey, name, string(codec.Entry{Typ: attr.Typ, Inode: ino}.Marshal()))
+	tx.PatchDir(at.pkey, pattr, 0)
+	tx.Set(ikey, marshalAttr(attr))
 	pk := e.keys.Parents(ino)
 	if oldParent > 0 {
 		tx.HIncrBy(pk, oldParent.String(), 1)

@@ -18,6 +18,7 @@ import (
 // changes its attribute, queueRemoval writes, afterRemoval accounts.
 type removal struct {
 	ino       Ino
+	ikey      string // the node's attribute key, once known
 	typ       codec.FileType
 	entry     string // the 9-byte entry value of the removed name
 	attr      Attr
@@ -30,8 +31,11 @@ type removal struct {
 // newRemoval describes the removal of name (naming ent, stored as ev) from
 // parent, moving the node to trash (0: none) when the rules allow it.
 func newRemoval(parent Ino, name string, ent codec.Entry, ev string, trash Ino) *removal {
-	return &removal{ino: ent.Inode, typ: ent.Typ, entry: ev, trash: trash,
-		trashName: codec.TrashEntryName(parent, ent.Inode, name)}
+	r := &removal{ino: ent.Inode, typ: ent.Typ, entry: ev, trash: trash}
+	if trash != 0 {
+		r.trashName = codec.TrashEntryName(parent, ent.Inode, name)
+	}
+	return r
 }
 
 // deleted reports whether the node lost its last link (deleted or sustained).
@@ -56,7 +60,7 @@ func (r *removal) length() int64 {
 // name of parent); a missing one is logged and the removal goes on without
 // it, as the official client does.
 func (e *Engine) txRemovedNode(tx *Tx, r *removal, parent Ino, name string) error {
-	ikey := e.keys.Inode(r.ino)
+	ikey := e.removedKey(r)
 	v, ok, err := tx.Get(ikey)
 	if err != nil {
 		return err
@@ -103,6 +107,14 @@ func (e *Engine) checkRemoval(tx *Tx, c Caller, pattr *Attr, r *removal, rmdir b
 	return err
 }
 
+// removedKey returns the attribute key of the node of r.
+func (e *Engine) removedKey(r *removal) string {
+	if r.ikey == "" {
+		r.ikey = e.keys.Inode(r.ino)
+	}
+	return r.ikey
+}
+
 // decideRemoval applies the removal to the node's attribute: ctime, and
 // the trash parent, or one link less (a directory: all of them).
 func (e *Engine) decideRemoval(r *removal, now time.Time) {
@@ -132,11 +144,11 @@ func (e *Engine) decideRemoval(r *removal, now time.Time) {
 // queueRemoval queues the writes of a decided removal of a name in parent
 // (the entry itself and the parent's attribute are the caller's).
 func (e *Engine) queueRemoval(tx *Tx, r *removal, parent Ino, now time.Time) {
-	ikey := e.keys.Inode(r.ino)
+	ikey := e.removedKey(r)
 	pkey := e.keys.Parents(r.ino)
 	if r.typ == codec.TypeDirectory {
 		if r.trash != 0 {
-			tx.Set(ikey, string(r.attr.Marshal()))
+			tx.Set(ikey, marshalAttr(&r.attr))
 			tx.HSet(e.keys.Entries(r.trash), r.trashName, r.entry)
 			e.queueDropDirStats(tx, r.ino)
 		} else {
@@ -145,7 +157,7 @@ func (e *Engine) queueRemoval(tx *Tx, r *removal, parent Ino, now time.Time) {
 		return
 	}
 	if r.attr.Nlink > 0 {
-		tx.Set(ikey, string(r.attr.Marshal()))
+		tx.Set(ikey, marshalAttr(&r.attr))
 		if r.trash != 0 {
 			tx.HSet(e.keys.Entries(r.trash), r.trashName, r.entry)
 			if r.attr.Parent == 0 {
@@ -159,7 +171,7 @@ func (e *Engine) queueRemoval(tx *Tx, r *removal, parent Ino, now time.Time) {
 	}
 	switch {
 	case r.typ == codec.TypeFile && r.opened:
-		tx.Set(ikey, string(r.attr.Marshal()))
+		tx.Set(ikey, marshalAttr(&r.attr))
 		tx.Do("SADD", e.keys.Sustained(e.sid.Load()), r.ino.String())
 	case r.typ == codec.TypeFile:
 		tx.Do("ZADD", e.keys.DelFiles(), strconv.FormatInt(now.Unix(), 10), codec.DelFileMember(r.ino, r.attr.Length))
@@ -321,9 +333,9 @@ func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTr
 		return err
 	}
 	c := CallerOf(ctx)
+	pkey, dkey := e.keys.Inode(parent), e.keys.Entries(parent)
 	var r *removal
 	err = e.runTx(ctx, func(tx *Tx) error {
-		dkey := e.keys.Entries(parent)
 		ent, ev, err := e.txEntry(tx, dkey, name)
 		if err != nil {
 			return err
@@ -334,7 +346,6 @@ func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTr
 		case dir && ent.Typ != codec.TypeDirectory:
 			return syscall.ENOTDIR
 		}
-		pkey := e.keys.Inode(parent)
 		pattr, err := e.txParentDir(ctx, tx, c, pkey, dirRemoveName)
 		if err != nil {
 			return err

@@ -19,9 +19,12 @@ type rename struct {
 	exchange             bool
 	trash                Ino // where a replaced destination goes, 0 for none
 	quota                quotaMove
+	// keys of the parents' entries and attributes
+	srcDkey, dstDkey, spKey, dpKey string
 
 	// Decided by the transaction.
 	ino            Ino
+	ikey           string // the moved node's attribute key
 	typ            codec.FileType
 	attr           Attr     // of the moved node, as written
 	target         *removal // replaced or exchanged destination
@@ -50,6 +53,8 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 	if err := e.checkRename(ctx, rn); err != nil {
 		return 0, Attr{}, err
 	}
+	rn.srcDkey, rn.dstDkey = e.keys.Entries(rn.srcParent), e.keys.Entries(rn.dstParent)
+	rn.spKey, rn.dpKey = e.keys.Inode(rn.srcParent), e.keys.Inode(rn.dstParent)
 	var err error
 	if rn.quota, err = e.renameQuotaMove(ctx, rn); err != nil {
 		return 0, Attr{}, err
@@ -166,7 +171,7 @@ func moveAttr(a *Attr, typ codec.FileType, from, to Ino, fromDelta, toDelta *int
 // txRenameEntries reads the source entry and the destination entry (dok:
 // it exists) and applies the rules on them.
 func (e *Engine) txRenameEntries(tx *Tx, rn *rename) (dent codec.Entry, dok bool, err error) {
-	srcDkey, dstDkey := e.keys.Entries(rn.srcParent), e.keys.Entries(rn.dstParent)
+	srcDkey, dstDkey := rn.srcDkey, rn.dstDkey
 	sent, sv, err := e.txEntry(tx, srcDkey, rn.srcName)
 	if err != nil {
 		return dent, false, err
@@ -218,16 +223,17 @@ func (e *Engine) txRenameEntries(tx *Tx, rn *rename) (dent codec.Entry, dok bool
 // rules on them.
 func (e *Engine) txRenameParents(ctx context.Context, tx *Tx, rn *rename) error {
 	c := CallerOf(ctx)
-	ikey := e.keys.Inode(rn.ino)
+	rn.ikey = e.keys.Inode(rn.ino)
+	ikey := rn.ikey
 	var err error
-	if rn.spattr, err = e.txParentDir(ctx, tx, c, e.keys.Inode(rn.srcParent), dirRemoveName); err != nil {
+	if rn.spattr, err = e.txParentDir(ctx, tx, c, rn.spKey, dirRemoveName); err != nil {
 		return err
 	}
 	addTo := dirAddName
 	if rn.flags&codec.RenameRestore != 0 {
 		addTo.notInTrash = false // restoring from the trash
 	}
-	if rn.dpattr, err = e.txParentDir(ctx, tx, c, e.keys.Inode(rn.dstParent), addTo); err != nil {
+	if rn.dpattr, err = e.txParentDir(ctx, tx, c, rn.dpKey, addTo); err != nil {
 		return err
 	}
 	iv, iok, err := tx.Get(ikey)
@@ -332,12 +338,11 @@ func (e *Engine) txRenameTarget(ctx context.Context, tx *Tx, rn *rename, dent co
 
 // queueRename queues the writes of a decided rename.
 func (e *Engine) queueRename(tx *Tx, rn *rename, now time.Time) {
-	srcDkey, dstDkey := e.keys.Entries(rn.srcParent), e.keys.Entries(rn.dstParent)
-	spKey, dpKey := e.keys.Inode(rn.srcParent), e.keys.Inode(rn.dstParent)
+	srcDkey, dstDkey, spKey, dpKey := rn.srcDkey, rn.dstDkey, rn.spKey, rn.dpKey
 	t := rn.target
 	switch {
 	case rn.exchange:
-		tx.Set(e.keys.Inode(t.ino), string(t.attr.Marshal()))
+		tx.Set(e.removedKey(t), marshalAttr(&t.attr))
 		tx.HSet(srcDkey, rn.srcName, rn.dstEntry)
 		if rn.srcParent != rn.dstParent && t.attr.Parent == 0 {
 			tx.HIncrBy(e.keys.Parents(t.ino), rn.srcParent.String(), 1)
@@ -361,7 +366,7 @@ func (e *Engine) queueRename(tx *Tx, rn *rename, now time.Time) {
 			tx.HIncrBy(e.keys.Parents(rn.ino), rn.srcParent.String(), -1)
 		}
 	}
-	tx.Set(e.keys.Inode(rn.ino), string(rn.attr.Marshal()))
+	tx.Set(rn.ikey, marshalAttr(&rn.attr))
 	tx.HSet(dstDkey, rn.dstName, rn.srcEntry)
 	tx.PatchDir(dpKey, &rn.dpattr, rn.dstDelta)
 	var replaced Ino
