@@ -211,6 +211,7 @@ type Engine struct {
 	fenced atomic.Bool
 
 	txnScript      *mutationScript
+	shapes         shapes // scripts compiled for transaction shapes
 	chunkDelScript *rueidis.Lua
 	resolveScript  *rueidis.Lua
 	overlay        *overlay
@@ -276,7 +277,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 		cache:          conn.Cache,
 		cacheTTL:       cfg.ClientCacheTTL,
 		keys:           keyspace.New(conn.Prefix),
-		txnScript:      newMutationScript(txnScriptSource),
+		txnScript:      newTxnScript(),
 		chunkDelScript: rueidis.NewLuaScript(chunkDelScriptSource),
 		resolveScript:  rueidis.NewLuaScriptReadOnly(resolveScriptSource),
 		overlay:        newOverlay(opts.OverlaySize, 2*time.Second),

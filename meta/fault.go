@@ -101,6 +101,7 @@ func classifyFault(ctx context.Context, err error) faultKind {
 type mutationScript struct {
 	lua      *rueidis.Lua
 	src, sha string
+	txn      bool // txn.lua or a transaction compiled from its shape (same replies)
 }
 
 func newMutationScript(src string) *mutationScript {

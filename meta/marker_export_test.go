@@ -29,7 +29,7 @@ func (e *Engine) ResendForTest(ctx context.Context, call SentCall) (flag int64, 
 	if err != nil {
 		return 0, 0, err
 	}
-	if call.script != e.txnScript {
+	if !call.script.txn {
 		return -1, len(reply), nil
 	}
 	flag, err = reply[0].AsInt64()
@@ -37,4 +37,4 @@ func (e *Engine) ResendForTest(ctx context.Context, call SentCall) (flag int64, 
 }
 
 // IsTxnForTest reports whether call is a txn.lua call.
-func (e *Engine) IsTxnForTest(call SentCall) bool { return call.script == e.txnScript }
+func (e *Engine) IsTxnForTest(call SentCall) bool { return call.script.txn }

@@ -22,6 +22,12 @@ var txnLua string
 
 var txnScriptSource = luaSource("txn.lua", txnLua)
 
+func newTxnScript() *mutationScript {
+	s := newMutationScript(txnScriptSource)
+	s.txn = true
+	return s
+}
+
 // maxTxnAttempts bounds how often a transaction is re-run after its conditions
 // failed. Every retry starts from the values the failed attempt returned, so
 // needing many means another client keeps changing the same keys.
@@ -211,9 +217,9 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 // commit sends the transaction. It returns the per-write results on success,
 // or the current state of every condition when a condition failed.
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
-	call := encodeTx(tx, e.newMarker(), e.now())
+	call := e.encodeCall(tx, e.newMarker(), e.now())
 	e.noteWriting(tx)
-	reply, err := e.execMutation(ctx, e.txnScript, call.keys, call.args, true, false)
+	reply, err := e.execMutation(ctx, call.script, call.keys, call.args, true, false)
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
 	if errors.Is(err, ErrNotReplicated) {
 		lateErr, err = err, nil
@@ -250,8 +256,12 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	return reply[1:], nil, lateErr
 }
 
-// txCall is the KEYS and ARGV of one call of the transaction script.
-type txCall struct{ keys, args []string }
+// txCall is one call of a transaction script: txn.lua or the script
+// compiled for the transaction's shape (see encodeCall), its KEYS and ARGV.
+type txCall struct {
+	script     *mutationScript
+	keys, args []string
+}
 
 // encodeTx lays out tx for the transaction script (see txn.lua): KEYS[1]
 // is the replay marker, then every key the conditions and writes name,
@@ -420,7 +430,7 @@ func (e *Engine) afterCommit(tx *Tx, results []rueidis.RedisMessage) {
 			for _, f := range w.args {
 				e.overlay.setAbsent(w.key, f)
 			}
-		case "!dirpatch":
+		case cmdDirPatch:
 			if v, err := results[i].ToString(); err == nil {
 				e.overlay.setValue(w.key, "", v)
 			}
@@ -767,8 +777,11 @@ func (tx *Tx) PatchDir(key string, dir *Attr, delta int) {
 			return
 		}
 	}
-	tx.Do("!dirpatch", key, strconv.Itoa(delta))
+	tx.Do(cmdDirPatch, key, strconv.Itoa(delta))
 }
+
+// cmdDirPatch is the write of PatchDir, applied by the script itself.
+const cmdDirPatch = "!dirpatch"
 
 // After registers a function run once the transaction committed.
 func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }

@@ -4,7 +4,9 @@
 -- its client-side cache). This script re-checks, atomically, that every one of
 -- those values is still what the client saw, and only then applies the writes.
 -- All decision logic stays in Go; the script only compares and applies, so one
--- script serves every operation and a mutation costs one round trip.
+-- script serves every operation and a mutation costs one round trip. It is
+-- the reference: most transactions are sent to a script compiled for their
+-- shape (meta/txnshape.go) that does exactly what this one does for them.
 --
 -- KEYS[1]: the transaction's replay marker (see below); KEYS[2..]: every key
 -- the transaction reads or writes (one hash slot in Cluster).

@@ -1,0 +1,250 @@
+package meta
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Compiled transactions.
+//
+// txn.lua interprets a transaction: it walks its arguments to find each
+// condition and write, and that walk costs Redis' single thread about as
+// much as the checks and writes themselves. So a transaction is sent to a
+// script compiled for its shape instead: the kinds, keys and presence of
+// its conditions and the commands, keys and argument counts of its writes.
+// The compiled script is straight-line Lua doing exactly what txn.lua does
+// for that shape, with only the values in ARGV, generated once per shape
+// and called by its SHA-1 from then on. One operation nearly always has
+// the same shape (a create: the parent's attribute, the name's and the new
+// inode's absence; the inode, the parent's patch, the entry, two counters),
+// so a few dozen scripts serve almost every call. Shapes with more than
+// maxShapeItems conditions and writes (batches), and new shapes once
+// maxShapes are compiled, are sent to txn.lua. TestCompiledMatchesGeneric
+// runs random transactions through both and compares replies and keys.
+const (
+	maxShapeItems = 48
+	maxShapes     = 256
+)
+
+// shapes holds the scripts compiled for the shapes an engine has sent.
+type shapes struct {
+	mu      sync.Mutex
+	scripts map[string]*mutationScript
+}
+
+// encodeCall lays tx out for the script compiled for its shape, or for
+// txn.lua (see encodeTx) when it has none.
+func (e *Engine) encodeCall(tx *Tx, marker string, now time.Time) txCall {
+	if len(tx.conds)+len(tx.writes) > maxShapeItems {
+		return e.encodeGeneric(tx, marker, now)
+	}
+	ix := keyIndexer{keys: make([]string, 1, 1+len(tx.conds)+len(tx.writes))}
+	ix.keys[0] = marker
+	var buf [256]byte
+	shape := buf[:0]
+	args := make([]string, 0, 3+2*len(tx.conds)+3*len(tx.writes))
+	if tx.patches() {
+		args = append(args, strconv.FormatInt(now.Unix(), 10), strconv.Itoa(now.Nanosecond()))
+	}
+	for _, c := range tx.conds {
+		shape = append(shape, byte(c.kind))
+		shape = append(shape, ix.index(c.key)...)
+		shape = append(shape, "-+"[b2i(c.present)])
+		if c.kind == condHGet {
+			args = append(args, c.field)
+		}
+		if c.present && c.kind != condExists {
+			args = append(args, c.value)
+		}
+	}
+	for _, w := range tx.writes {
+		shape = append(shape, '|')
+		shape = append(shape, w.cmd...)
+		shape = append(shape, ' ')
+		shape = append(shape, ix.index(w.key)...)
+		shape = append(shape, ' ')
+		shape = strconv.AppendInt(shape, int64(len(w.args)), 10)
+		args = append(args, w.args...)
+	}
+	script := e.shapes.script(shape, tx, ix.keys)
+	if script == nil {
+		return e.encodeGeneric(tx, marker, now)
+	}
+	return txCall{script: script, keys: ix.keys, args: args}
+}
+
+// encodeGeneric is encodeTx for txn.lua.
+func (e *Engine) encodeGeneric(tx *Tx, marker string, now time.Time) txCall {
+	call := encodeTx(tx, marker, now)
+	call.script = e.txnScript
+	return call
+}
+
+// patches reports whether tx patches a directory (its script needs the
+// time).
+func (tx *Tx) patches() bool {
+	for _, w := range tx.writes {
+		if w.cmd == cmdDirPatch {
+			return true
+		}
+	}
+	return false
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// script returns the script compiled for shape (compiling it from tx, whose
+// keys are keys), or nil when maxShapes are compiled already.
+func (s *shapes) script(shape []byte, tx *Tx, keys []string) *mutationScript {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sc, ok := s.scripts[string(shape)]; ok {
+		return sc
+	}
+	if len(s.scripts) >= maxShapes {
+		return nil
+	}
+	if s.scripts == nil {
+		s.scripts = make(map[string]*mutationScript)
+	}
+	sc := newMutationScript(compileTx(tx, keys))
+	sc.txn = true
+	s.scripts[string(shape)] = sc
+	return sc
+}
+
+// compileTx generates the script of tx's shape; keys are its KEYS (the
+// marker first).
+func compileTx(tx *Tx, keys []string) string {
+	keyIndex := make(map[string]int, len(keys))
+	for i, k := range keys {
+		keyIndex[k] = i + 1
+	}
+	g := luaGen{}
+	arg := 0
+	nextArg := func() int { arg++; return arg }
+	g.line("-- rueidisfs transaction compiled for one shape (meta/txnshape.go)")
+	g.line("local k, a, call = KEYS, ARGV, redis.call")
+	g.line("local sub, len = string.sub, string.len")
+	g.line("if a[#a] == '1' then")
+	g.line("  local done = call('GET', k[1])")
+	g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
+	g.line("end")
+	if tx.patches() {
+		s, ns := nextArg(), nextArg()
+		g.line("local now = struct.pack('>i8>I4', tonumber(a[%d]), tonumber(a[%d]))", s, ns)
+		g.line("local function patch(v, key, delta)")
+		g.line("  if not v or len(v) < ${ATTR_MIN_LEN} then return false end")
+		g.line("  local nlink = struct.unpack('>I4', v, ${ATTR_NLINK} + 1) + delta")
+		g.line("  if nlink < 0 then nlink = 0 end")
+		g.line("  local r = sub(v, 1, ${ATTR_MTIME}) .. now .. now .. struct.pack('>I4', nlink) .. sub(v, ${ATTR_LENGTH} + 1)")
+		g.line("  call('SET', key, r)")
+		g.line("  return r")
+		g.line("end")
+	}
+	// current[key] names the local holding key's current value, when the
+	// conditions read it with GET and no write changed it since (txn.lua's
+	// "seen").
+	current := map[int]string{}
+	var checks, state []string
+	for i, c := range tx.conds {
+		v := "c" + strconv.Itoa(i+1)
+		key := keyIndex[c.key]
+		switch c.kind {
+		case condExists:
+			g.line("local %s = call('EXISTS', k[%d]) == 1", v, key)
+			if c.present {
+				checks = append(checks, v)
+			} else {
+				checks = append(checks, "not "+v)
+			}
+			state = append(state, v+" and '1' or '0'", "''")
+			continue
+		case condHGet:
+			g.line("local %s = call('HGET', k[%d], a[%d])", v, key, nextArg())
+		case condList:
+			g.line("local %s = table.concat(call('LRANGE', k[%d], 0, -1))", v, key)
+		default:
+			g.line("local %s = call('GET', k[%d])", v, key)
+			current[key] = v
+		}
+		switch {
+		case !c.present:
+			checks = append(checks, "not "+v)
+		case c.kind == condAttr:
+			g.needSame = true
+			checks = append(checks, v+" and same("+v+", a["+strconv.Itoa(nextArg())+"])")
+		default:
+			checks = append(checks, v+" == a["+strconv.Itoa(nextArg())+"]")
+		}
+		state = append(state, v+" and '1' or '0'", v+" or ''")
+	}
+	if len(checks) > 0 {
+		g.line("if not (%s) then", strings.Join(checks, " and "))
+		g.line("  return {0, %s}", strings.Join(state, ", "))
+		g.line("end")
+	}
+	results := []string{"1"}
+	for j, w := range tx.writes {
+		r := "r" + strconv.Itoa(j+1)
+		key := keyIndex[w.key]
+		if w.cmd == cmdDirPatch {
+			v := current[key]
+			if v == "" {
+				v = "call('GET', k[" + strconv.Itoa(key) + "])"
+			}
+			g.line("local %s = patch(%s, k[%d], tonumber(a[%d]))", r, v, key, nextArg())
+			current[key] = r
+		} else {
+			call := "call('" + w.cmd + "', k[" + strconv.Itoa(key) + "]"
+			for range w.args {
+				call += ", a[" + strconv.Itoa(nextArg()) + "]"
+			}
+			g.line("local %s = %s)", r, call)
+			g.line("if type(%s) ~= 'number' then %s = 0 end", r, r)
+			delete(current, key)
+		}
+		results = append(results, r)
+	}
+	g.line("local out = {%s}", strings.Join(results, ", "))
+	if len(tx.writes) > 0 {
+		g.line("call('SET', k[1], cmsgpack.pack(out), 'PX', ${MARKER_TTL_MS})")
+	}
+	g.line("return out")
+	src := g.String()
+	if g.needSame {
+		src = strings.Replace(src, "local sub, len = string.sub, string.len\n", "local sub, len = string.sub, string.len\n"+sameFunc, 1)
+	}
+	return luaSource("compiled transaction", src)
+}
+
+// sameFunc is txn.lua's comparison of the attribute bytes a decision
+// depends on (condition kind 'p').
+const sameFunc = `local function same(cur, want)
+  return cur == want or (len(cur) >= ${ATTR_MIN_LEN} and len(want) >= ${ATTR_MIN_LEN} and
+    sub(cur, 1, ${ATTR_ATIME}) == sub(want, 1, ${ATTR_ATIME}) and
+    sub(cur, ${ATTR_PARENT} + 1) == sub(want, ${ATTR_PARENT} + 1))
+end
+`
+
+// luaGen accumulates generated Lua.
+type luaGen struct {
+	strings.Builder
+	needSame bool
+}
+
+func (g *luaGen) line(format string, args ...any) {
+	if len(args) > 0 {
+		format = fmt.Sprintf(format, args...)
+	}
+	g.WriteString(format)
+	g.WriteByte('\n')
+}

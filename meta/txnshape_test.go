@@ -1,0 +1,223 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/redistest"
+)
+
+// TestCompiledMatchesGeneric sends random transactions, every kind of
+// condition (holding or not) and every kind of write, to txn.lua on one
+// database and to the script compiled for their shape on another, both
+// databases starting alike: the replies must be the same and so must the
+// keys afterwards, transaction after transaction, and so must the replies
+// of the calls sent again (replays).
+func TestCompiledMatchesGeneric(t *testing.T) {
+	srv, db := redistest.NewDB(t)
+	_, db2 := redistest.NewDB(t)
+	e, err := Open(context.Background(), srv.URL("redis", db), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	generic, compiled := srv.Client(t, db), srv.Client(t, db2)
+	w := &txWorld{rng: rand.New(rand.NewPCG(1, 2))}
+	for _, c := range []rueidis.Client{generic, compiled} {
+		w.seed(t, c)
+	}
+	n := 800
+	if testing.Short() {
+		n = 200
+	}
+	applied, compiledCalls := 0, 0
+	for i := 0; i < n; i++ {
+		tx := w.randomTx(t, e, generic)
+		if len(e.shapes.scripts) == maxShapes {
+			e.shapes.scripts = nil // random shapes are many: compile them all
+		}
+		marker := e.keys.TxnMarker(uint64(i))
+		now := time.Unix(1700000000+int64(i), int64(i))
+		g, c := encodeTx(tx, marker, now), e.encodeCall(tx, marker, now)
+		if c.script != e.txnScript {
+			compiledCalls++
+		}
+		for _, replay := range []string{"0", "1"} {
+			gr := w.send(t, e, generic, e.txnScript, g, replay)
+			cr := w.send(t, e, compiled, c.script, c, replay)
+			if gr != cr {
+				t.Fatalf("transaction %d (replay %s): txn.lua replied %s, the compiled script %s\nconditions %+v\nwrites %+v\nscript:\n%s",
+					i, replay, gr, cr, tx.conds, tx.writes, c.script.src)
+			}
+			if replay == "0" && strings.HasPrefix(gr, "1 ") {
+				applied++
+			}
+		}
+		if gk, ck := w.dump(t, generic), w.dump(t, compiled); gk != ck {
+			t.Fatalf("transaction %d: the keys differ\ntxn.lua:  %s\ncompiled: %s\nconditions %+v\nwrites %+v", i, gk, ck, tx.conds, tx.writes)
+		}
+	}
+	if applied < n/4 || compiledCalls < n {
+		t.Fatalf("%d of %d transactions applied, %d compiled: the test does not exercise enough", applied, n, compiledCalls)
+	}
+	t.Logf("%d transactions, %d applied", n, applied)
+}
+
+// txWorld is the keyspace the random transactions work on: strings holding
+// attributes (and one too short to be one), hashes, lists, counters.
+type txWorld struct {
+	rng *rand.Rand
+}
+
+var (
+	worldStrings  = []string{"i1", "i2", "i3", "short"}
+	worldHashes   = []string{"h1", "h2"}
+	worldLists    = []string{"l1", "l2"}
+	worldCounters = []string{"n1"}
+	worldFields   = []string{"f1", "f2", "f3"}
+)
+
+func (w *txWorld) attr(i int) string {
+	a := codec.Attr{Typ: codec.TypeDirectory, Mode: uint16(0o700 + i%8), Nlink: uint32(2 + i%3), Length: 4096, Parent: 1, Mtime: int64(i)}
+	return string(a.Marshal())
+}
+
+func (w *txWorld) seed(t *testing.T, c rueidis.Client) {
+	ctx := context.Background()
+	cmds := rueidis.Commands{
+		c.B().Set().Key("i1").Value(w.attr(1)).Build(),
+		c.B().Set().Key("i2").Value(w.attr(2)).Build(),
+		c.B().Set().Key("short").Value("abc").Build(),
+		c.B().Hset().Key("h1").FieldValue().FieldValue("f1", "v1").FieldValue("f2", "v2").Build(),
+		c.B().Rpush().Key("l1").Element("r1", "r2").Build(),
+	}
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
+
+// randomTx builds a transaction whose conditions mostly hold (their values
+// read from db) and sometimes not.
+func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
+	ctx := context.Background()
+	tx := &Tx{e: e, ctx: ctx}
+	rng := w.rng
+	wrong := rng.IntN(4) == 0
+	for range rng.IntN(5) {
+		var c cond
+		switch rng.IntN(5) {
+		case 0, 1:
+			c = cond{kind: pick(rng, []condKind{condGet, condAttr}), key: pick(rng, worldStrings)}
+			v, err := db.Do(ctx, db.B().Get().Key(c.key).Build()).ToString()
+			c.present, c.value = err == nil, v
+		case 2:
+			c = cond{kind: condHGet, key: pick(rng, worldHashes), field: pick(rng, worldFields)}
+			v, err := db.Do(ctx, db.B().Hget().Key(c.key).Field(c.field).Build()).ToString()
+			c.present, c.value = err == nil, v
+		case 3:
+			c = cond{kind: condExists, key: pick(rng, slices.Concat(worldStrings, worldHashes, worldLists))}
+			n, _ := db.Do(ctx, db.B().Exists().Key(c.key).Build()).AsInt64()
+			c.present = n == 1
+		case 4:
+			c = cond{kind: condList, key: pick(rng, worldLists), present: true}
+			l, _ := db.Do(ctx, db.B().Lrange().Key(c.key).Start(0).Stop(-1).Build()).AsStrSlice()
+			c.value = strings.Join(l, "")
+		}
+		if wrong && rng.IntN(2) == 0 {
+			switch {
+			case c.kind == condAttr && c.present && rng.IntN(2) == 0:
+				// differs only in the bytes 'p' ignores: still holds
+				b := []byte(c.value)
+				if len(b) > codec.AttrOffMtime {
+					b[codec.AttrOffMtime+7]++
+				}
+				c.value = string(b)
+			case c.kind == condList || rng.IntN(2) == 0:
+				c.value += "x"
+			default:
+				c.present = !c.present
+			}
+		}
+		tx.addCond(c)
+	}
+	for range rng.IntN(6) {
+		switch rng.IntN(8) {
+		case 0:
+			tx.Set(pick(rng, worldStrings), w.attr(rng.IntN(100)))
+		case 1:
+			tx.Del(pick(rng, slices.Concat(worldStrings, worldHashes, worldLists, worldCounters)))
+		case 2:
+			tx.HSet(pick(rng, worldHashes), pick(rng, worldFields), "v"+strconv.Itoa(rng.IntN(10)))
+		case 3:
+			tx.HDel(pick(rng, worldHashes), pick(rng, worldFields), pick(rng, worldFields))
+		case 4:
+			tx.HIncrBy(pick(rng, worldHashes), "n", int64(rng.IntN(7)-3))
+		case 5:
+			tx.IncrBy(pick(rng, worldCounters), int64(rng.IntN(7)-3))
+		case 6:
+			tx.Do("RPUSH", pick(rng, worldLists), "r"+strconv.Itoa(rng.IntN(10)))
+		case 7:
+			tx.Do(cmdDirPatch, pick(rng, worldStrings), strconv.Itoa(rng.IntN(5)-2))
+		}
+	}
+	return tx
+}
+
+// send calls script with call's keys and arguments, the replay flag last,
+// and returns the reply as text.
+func (w *txWorld) send(t *testing.T, e *Engine, c rueidis.Client, script *mutationScript, call txCall, replay string) string {
+	args := append(slices.Clone(call.args), replay)
+	reply, err := script.lua.Exec(context.Background(), c, call.keys, args).ToArray()
+	if err != nil {
+		return "error " + err.Error()
+	}
+	var b strings.Builder
+	for _, m := range reply {
+		if n, err := m.AsInt64(); err == nil {
+			fmt.Fprintf(&b, "%d ", n)
+		} else if s, err := m.ToString(); err == nil {
+			fmt.Fprintf(&b, "%q ", s)
+		} else {
+			b.WriteString("nil ")
+		}
+	}
+	return b.String()
+}
+
+// dump returns every key of the database and its value as text.
+func (w *txWorld) dump(t *testing.T, c rueidis.Client) string {
+	ctx := context.Background()
+	keys, err := c.Do(ctx, c.B().Keys().Pattern("*").Build()).AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		typ, _ := c.Do(ctx, c.B().Type().Key(k).Build()).ToString()
+		var v any
+		switch typ {
+		case "string":
+			v, _ = c.Do(ctx, c.B().Get().Key(k).Build()).ToString()
+		case "hash":
+			v, _ = c.Do(ctx, c.B().Hgetall().Key(k).Build()).AsStrMap()
+		case "list":
+			v, _ = c.Do(ctx, c.B().Lrange().Key(k).Start(0).Stop(-1).Build()).AsStrSlice()
+		}
+		fmt.Fprintf(&b, "%s %s=%q; ", typ, k, v)
+	}
+	return b.String()
+}
