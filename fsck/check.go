@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -243,11 +244,32 @@ func (c *checker) walk(ctx context.Context, n checkNode, visit func(checkNode), 
 		if !ent.HasAttr {
 			child.attr.Parent = n.ino
 		}
+		if c.crossLink(ctx, n, ent, child.path) {
+			continue // the directory is checked where it lives
+		}
 		if err := c.walk(ctx, child, visit, seen); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// crossLink reports entry ent of directory n when it is a stray name of a
+// directory that lives elsewhere (see meta.Inspector.StrayEntry): the walk
+// does not follow it.
+func (c *checker) crossLink(ctx context.Context, n checkNode, ent meta.RawEntry, path string) bool {
+	if !ent.HasAttr || ent.Attr.Typ != codec.TypeDirectory {
+		return false
+	}
+	if stray, err := c.e.Inspect().StrayEntry(ctx, n.ino, ent.Inode, &ent.Attr); err != nil {
+		c.failed(path, ent.Inode, err)
+		return true
+	} else if !stray {
+		return false
+	}
+	c.problem(Problem{Kind: KindCrossLink, Key: c.e.Keys().Entries(n.ino) + " " + strconv.Quote(ent.Name), Path: path,
+		Detail: fmt.Sprintf("names directory %d, which lives in %d; `fsck --repair` (without --path) deletes this entry", ent.Inode, ent.Attr.Parent)})
+	return true
 }
 
 // checkOne examines one node.

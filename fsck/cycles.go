@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rueidisfs/rueidisfs/codec"
@@ -128,4 +129,45 @@ func ReattachCycles(ctx context.Context, e *meta.Engine) ([]Problem, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// checkCrossLinks finds entries naming a directory that lives elsewhere:
+// the root or the trash root, or a directory whose parent (which names it
+// too) is another directory. Such an entry makes the tree a graph: a walk
+// through it reaches the directory twice, or loops (an entry naming the
+// root or an ancestor). The repair deletes the stray entry; the directory
+// stays where its parent has it.
+func (s *snapshot) checkCrossLinks(rep *Report, nodes map[codec.Ino]*node) {
+	for dir, entries := range s.dirs {
+		for name, ent := range entries {
+			cn := nodes[ent.Inode]
+			if !s.stray(dir, ent.Inode, cn) {
+				continue
+			}
+			rep.addFix(Fix{Action: FixDropEntry, Ino: ent.Inode, Parent: dir, Name: name}, KindCrossLink,
+				s.keys.Entries(dir)+" "+strconv.Quote(name), "names directory %d, which lives in %d (repair: delete this entry)", ent.Inode, cn.attr.Parent)
+		}
+	}
+}
+
+// stray reports whether an entry of dir naming ino (node cn) is a stray
+// name: the rule of meta.Inspector.StrayEntry on the snapshot.
+func (s *snapshot) stray(dir, ino codec.Ino, cn *node) bool {
+	if ino == codec.RootInode || ino == codec.TrashInode {
+		return true
+	}
+	if cn == nil || !cn.hasAttr || cn.attr.Typ != codec.TypeDirectory || cn.attr.Parent == dir {
+		return false
+	}
+	return s.names(cn.attr.Parent, ino)
+}
+
+// names reports whether directory dir has an entry naming ino.
+func (s *snapshot) names(dir, ino codec.Ino) bool {
+	for _, ent := range s.dirs[dir] {
+		if ent.Inode == ino {
+			return true
+		}
+	}
+	return false
 }

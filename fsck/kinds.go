@@ -30,6 +30,7 @@ const (
 	KindOrphan        = "orphan"         // a key of an inode that does not exist
 	KindSliceRef      = "sliceRef"       // a slice reference count
 	KindCycle         = "cycle"          // directories inside each other, cut off from the tree
+	KindCrossLink     = "cross-link"     // an entry naming a directory that lives in another one, or the root
 
 	// Only found by Check.
 	KindMissingAttr = "missing-attr" // a directory (or a node on the path) without attribute
@@ -41,5 +42,5 @@ func ProblemKinds() []string {
 	return []string{KindUsedSpace, KindTotalInodes, KindNlink, KindParentCount, KindDirStat, KindDirStatStray,
 		KindDirQuota, KindUserQuota, KindGroupQuota, KindDanglingDir, KindNotADir, KindDanglingEntry, KindEntryType,
 		KindLeakedInode, KindSustained, KindDirLength, KindDirLinks, KindParent, KindSymlink, KindQuotaStray,
-		KindOrphan, KindSliceRef, KindCycle}
+		KindOrphan, KindSliceRef, KindCycle, KindCrossLink}
 }

@@ -74,7 +74,15 @@ const (
 	FixUserQuota             // usage of uid ID = Values (space, inodes)
 	FixGroupQuota            // usage of gid ID = Values (space, inodes)
 	FixReattach              // move directory Ino, named Name in Parent, to the root as lost+found-<Ino>
+	FixDropEntry             // delete entry Name of directory Parent, a stray name of directory Ino
+	FixParent                // the parent field of Ino from Old to Values[0], the one directory naming it
 )
+
+// structural reports whether f repairs the tree itself rather than a
+// counter: the counts the other repairs store change with it.
+func (f *Fix) structural() bool {
+	return f.Action == FixReattach || f.Action == FixDropEntry || f.Action == FixParent
+}
 
 // Fix is how a problem can be repaired: which value to store where. The
 // values come from the recount, the single source of truth of what every
@@ -202,9 +210,10 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 			}
 			cn.parents[dir]++
 			dn.children = append(dn.children, ent.Inode)
-			if ent.Typ == codec.TypeDirectory {
+			if ent.Typ == codec.TypeDirectory && !s.stray(dir, ent.Inode, cn) {
 				// A directory's link count follows its entries' types,
-				// as the official fsck counts it.
+				// as the official fsck counts it; a stray name of a
+				// directory living elsewhere is no sub-directory.
 				dn.subdirs++
 			}
 			if !cn.hasAttr {
@@ -257,6 +266,7 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 	}
 	s.checkQuotas(rep, nodes, opts)
 	s.checkCycles(rep, nodes)
+	s.checkCrossLinks(rep, nodes)
 	s.checkOrphans(rep, nodes)
 	s.checkSlices(rep)
 }
@@ -297,7 +307,12 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 	// Parent tracking.
 	if ino != codec.RootInode && ino != codec.TrashInode && n.names > 0 {
 		if a.Parent > 0 {
-			if len(n.parents) != 1 || n.parents[a.Parent] == 0 {
+			switch {
+			case n.names == 1 && n.parents[a.Parent] == 0:
+				holder := keysOf(n.parents)[0]
+				rep.addFix(Fix{Action: FixParent, Ino: ino, Old: int64(a.Parent), Values: [3]int64{int64(holder)}},
+					KindParent, key, "Parent is %d but its one entry is in %d", a.Parent, holder)
+			case len(n.parents) != 1 || n.parents[a.Parent] == 0:
 				rep.add(KindParent, key, "Parent is %d but entries are in %v", a.Parent, keysOf(n.parents))
 			}
 		} else {

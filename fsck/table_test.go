@@ -205,8 +205,17 @@ func TestVolumeDamageTable(t *testing.T) {
 			v.do("HSET", v.e.Keys().Entries(meta.RootInode), "alias", entryOf(codec.TypeDirectory, tr.sub))
 			return func() { v.do("HDEL", v.e.Keys().Entries(meta.RootInode), "alias") }
 		}},
-		{"parent", func(v *volume, tr *tree) func() {
-			return v.changeAttr(tr.g, func(a *codec.Attr) { a.Parent = meta.RootInode })
+		{"parent", func(v *volume, tr *tree) func() { // the one entry is elsewhere: the parent field follows it
+			v.changeAttr(tr.g, func(a *codec.Attr) { a.Parent = meta.RootInode })
+			return nil
+		}},
+		{"cross-link", func(v *volume, tr *tree) func() { // an entry naming the root: a loop
+			v.do("HSET", v.e.Keys().Entries(tr.sub), "loop", entryOf(codec.TypeDirectory, meta.RootInode))
+			return nil
+		}},
+		{"cross-link", func(v *volume, tr *tree) func() { // a second name of a directory living elsewhere
+			v.do("HSET", v.e.Keys().Entries(meta.RootInode), "alias", entryOf(codec.TypeDirectory, tr.sub))
+			return nil
 		}},
 		{"symlink", func(v *volume, tr *tree) func() {
 			v.do("DEL", v.e.Keys().Symlink(tr.sym))
@@ -286,6 +295,10 @@ func TestCheckDamageTable(t *testing.T) {
 		{fsck.KindDanglingEntry, func(v *volume, tr *tree) func() {
 			v.do("HSET", v.e.Keys().Entries(tr.d), "ghost", entryOf(codec.TypeFile, 515151))
 			return func() { v.do("HDEL", v.e.Keys().Entries(tr.d), "ghost") }
+		}},
+		{fsck.KindCrossLink, func(v *volume, tr *tree) func() { // an entry naming the root: a loop
+			v.do("HSET", v.e.Keys().Entries(tr.sub), "loop", entryOf(codec.TypeDirectory, meta.RootInode))
+			return func() { v.do("HDEL", v.e.Keys().Entries(tr.sub), "loop") }
 		}},
 		{fsck.KindError, func(v *volume, tr *tree) func() { // a chunk list the check cannot read
 			v.do("RPUSH", v.e.Keys().Chunk(tr.f, 0), "junk")

@@ -11,13 +11,13 @@ import (
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
-// repairAll applies the repairs of rep's problems in repairOrder. With
-// reattachFirst, when a cycle was reattached it stops there and reports
-// true: the other repairs must be computed again.
-func repairAll(ctx context.Context, e *meta.Engine, rep *Report, reattachFirst bool) (reattached bool) {
+// repairAll applies the repairs of rep's problems (only the structural
+// ones with structural) in repairOrder and reports whether one was
+// applied.
+func repairAll(ctx context.Context, e *meta.Engine, rep *Report, structural bool) (applied bool) {
 	idx := make([]int, 0, len(rep.Problems))
 	for i, p := range rep.Problems {
-		if p.Fix != nil {
+		if p.Fix != nil && (!structural || p.Fix.structural()) {
 			idx = append(idx, i)
 		}
 	}
@@ -26,18 +26,19 @@ func repairAll(ctx context.Context, e *meta.Engine, rep *Report, reattachFirst b
 	})
 	for _, i := range idx {
 		p := &rep.Problems[i]
-		if reattached && p.Fix.Action != FixReattach {
-			return true
-		}
 		if err := applyFix(ctx, e, p.Fix); err != nil {
 			p.Detail += fmt.Sprintf("; repair failed: %v", err)
 			continue
 		}
 		p.Repaired = true
-		reattached = reattached || (reattachFirst && p.Fix.Action == FixReattach)
+		applied = true
 	}
-	return reattached
+	return applied
 }
+
+// maxStructuralRounds bounds the rounds of structural repairs (one can
+// reveal another: a stray entry dropped leaves a cycle no path reaches).
+const maxStructuralRounds = 5
 
 // repairOrder: links first (they do not depend on anything else), then the
 // per-directory and per-quota values, the volume counters last.
@@ -46,7 +47,9 @@ var repairOrder = map[FixAction]int{
 	FixDirStat: 1, FixDropDirStat: 1,
 	FixDirQuota: 2, FixUserQuota: 2, FixGroupQuota: 2,
 	FixUsedSpace: 3, FixTotalInodes: 3,
-	FixReattach: -1, // first: the counts after it are those of the reattached tree
+	// The tree first, in rounds of their own (see Volume): stray entries,
+	// then parent fields, then cycles no path reaches.
+	FixDropEntry: -3, FixParent: -2, FixReattach: -1,
 }
 
 // Volume checks the whole volume (`fsck` without --path): everything the
@@ -75,21 +78,23 @@ func Volume(ctx context.Context, e *meta.Engine, repair bool) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if repair && repairAll(ctx, e, rep, true) {
-		// Reattached trees change the counts the other repairs were
-		// computed from: count again and repair what remains.
-		e.Sync(ctx)
-		again, err := Recount(ctx, e.Client(), e.Keys(), opts)
-		if err != nil {
-			return nil, err
-		}
-		repairAll(ctx, e, again, false)
-		for _, p := range rep.Problems {
-			if p.Fix != nil && p.Fix.Action == FixReattach {
-				again.Problems = append(again.Problems, p)
+	if repair {
+		// Repairs of the tree change the counts the other repairs are
+		// computed from: count again after each round of them.
+		var structural []Problem
+		for round := 0; round < maxStructuralRounds && repairAll(ctx, e, rep, true); round++ {
+			for _, p := range rep.Problems {
+				if p.Fix != nil && p.Fix.structural() {
+					structural = append(structural, p)
+				}
+			}
+			e.Sync(ctx)
+			if rep, err = Recount(ctx, e.Client(), e.Keys(), opts); err != nil {
+				return nil, err
 			}
 		}
-		rep = again
+		repairAll(ctx, e, rep, false)
+		rep.Problems = append(structural, rep.Problems...)
 	}
 	for _, p := range rep.Problems {
 		if !p.Repaired {
@@ -125,6 +130,10 @@ func applyFix(ctx context.Context, e *meta.Engine, f *Fix) error {
 		return r.QuotaUsage(ctx, meta.QuotaUser, f.ID, v[0], v[1])
 	case FixGroupQuota:
 		return r.QuotaUsage(ctx, meta.QuotaGroup, f.ID, v[0], v[1])
+	case FixDropEntry:
+		return r.DropStrayEntry(ctx, f.Parent, f.Name, f.Ino)
+	case FixParent:
+		return r.Parent(ctx, f.Ino, meta.Ino(f.Old), meta.Ino(v[0]))
 	case FixReattach:
 		_, _, err := e.Rename(ctx, f.Parent, f.Name, meta.RootInode, fmt.Sprintf("lost+found-%d", f.Ino), codec.RenameNoReplace)
 		return err

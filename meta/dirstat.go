@@ -61,8 +61,9 @@ func (e *Engine) readDirStat(ctx context.Context, dir Ino) (st DirStat, ok bool,
 }
 
 // dirNlink counts what a directory's link count should be: 2 plus one per
-// sub-directory entry (always 2 for the trash root and hour directories,
-// which are not charged for their sub-directories).
+// sub-directory entry, stray entries (see Inspector.StrayEntry) excepted
+// (always 2 for the trash root and hour directories, which are not charged
+// for their sub-directories).
 func (e *Engine) dirNlink(ctx context.Context, dir Ino) (uint32, error) {
 	if dir.IsTrash() {
 		return 2, nil
@@ -71,9 +72,20 @@ func (e *Engine) dirNlink(ctx context.Context, dir Ino) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	_, subdirs := splitDirs(entries)
+	found := make([]bool, len(subdirs))
+	if err := e.readAttrs(ctx, subdirs, found); err != nil {
+		return 0, err
+	}
 	n := uint32(2)
-	for _, ent := range entries {
-		if ent.Attr.Typ == codec.TypeDirectory {
+	for i := range subdirs {
+		var stray bool
+		if found[i] {
+			if stray, err = e.Inspect().StrayEntry(ctx, dir, subdirs[i].Inode, &subdirs[i].Attr); err != nil {
+				return 0, err
+			}
+		}
+		if !stray {
 			n++
 		}
 	}

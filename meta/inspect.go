@@ -113,10 +113,36 @@ func (in Inspector) CountDirStat(ctx context.Context, dir Ino) (DirStat, error) 
 }
 
 // DirNlink counts what a directory's link count should be: 2 plus one per
-// sub-directory entry (always 2 for the trash root and hour directories,
-// which are not charged for their sub-directories).
+// sub-directory entry, stray entries excepted (always 2 for the trash root
+// and hour directories, which are not charged for their sub-directories).
 func (in Inspector) DirNlink(ctx context.Context, dir Ino) (uint32, error) {
 	return in.e.dirNlink(ctx, dir)
+}
+
+// StrayEntry reports whether an entry of directory dir naming directory
+// ino, whose attribute is attr, is a stray name: ino is the root or the
+// trash root, or it lives in another directory (its parent field names
+// another directory, which has an entry naming it too). A stray entry is
+// no sub-directory of dir: walks do not follow it, link counts do not count
+// it, and fsck deletes it. fsck's recount applies the same rule to its
+// snapshot.
+func (in Inspector) StrayEntry(ctx context.Context, dir, ino Ino, attr *Attr) (bool, error) {
+	if ino == RootInode || ino == TrashInode {
+		return true, nil
+	}
+	if attr.Parent == dir || attr.Typ != codec.TypeDirectory {
+		return false, nil
+	}
+	entries, err := in.e.listEntries(ctx, attr.Parent)
+	if err != nil {
+		return false, err
+	}
+	for _, ent := range entries {
+		if ent.Inode == ino {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // SustainedInode is a file kept alive by a session after its last name was

@@ -84,6 +84,58 @@ func (r Repairer) Nlink(ctx context.Context, ino Ino, expect, nlink uint32) erro
 	})
 }
 
+// Parent sets the parent field of ino to parent, provided it is still
+// expect (the value the caller's check saw); otherwise nothing is written
+// and ErrChanged is returned. fsck uses it when the one directory naming
+// a node is not the one its attribute names.
+func (r Repairer) Parent(ctx context.Context, ino, expect, parent Ino) error {
+	e := r.e
+	key := e.keys.Inode(ino)
+	return e.runTx(ctx, func(tx *Tx) error {
+		attr, err := e.txAttr(tx, key)
+		if err != nil {
+			return err
+		}
+		if attr.Parent != expect {
+			return fmt.Errorf("%w: parent of inode %d is now %d", ErrChanged, ino, attr.Parent)
+		}
+		attr.Parent = parent
+		tx.Set(key, marshalAttr(&attr))
+		return nil
+	})
+}
+
+// DropStrayEntry deletes entry name of directory dir, provided it still
+// names directory ino and ino lives elsewhere: it is the root or the trash
+// root, or its parent is another directory (otherwise nothing is written
+// and ErrChanged is returned). The directory ino stays where its parent
+// has it; dir's link count and statistics are left to the repairs that
+// recount them.
+func (r Repairer) DropStrayEntry(ctx context.Context, dir Ino, name string, ino Ino) error {
+	e := r.e
+	dkey := e.keys.Entries(dir)
+	return e.runTx(ctx, func(tx *Tx) error {
+		ent, _, err := e.txEntry(tx, dkey, name)
+		if err != nil {
+			return err
+		}
+		if ent.Inode != ino {
+			return fmt.Errorf("%w: entry %q of directory %d now names inode %d", ErrChanged, name, dir, ent.Inode)
+		}
+		if ino != RootInode && ino != TrashInode {
+			attr, err := e.txAttr(tx, e.keys.Inode(ino))
+			if err != nil {
+				return err
+			}
+			if attr.Parent == dir {
+				return fmt.Errorf("%w: directory %d now lives in %d", ErrChanged, ino, dir)
+			}
+		}
+		tx.HDel(dkey, name)
+		return nil
+	})
+}
+
 // ParentCount sets, in the parent tracking of a hard-linked inode (p{ino}),
 // how many names parent holds (0 deletes the field). The inode's attribute
 // must exist and not name a single parent.
