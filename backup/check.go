@@ -110,6 +110,9 @@ func (s *Summary) checkSegments(ctx context.Context, r io.ReaderAt, threads int,
 	if f.Name == "" {
 		return &FormatError{Offset: 0, Reason: "format segment: the volume has no name"}
 	}
+	if err := f.Validate(); err != nil {
+		return &FormatError{Offset: 0, Reason: "format segment: " + err.Error()}
+	}
 	if err := f.CheckMetaVersion(); err != nil {
 		return &FormatError{Offset: 0, Reason: "format segment: " + err.Error()}
 	}

@@ -20,6 +20,39 @@ const (
 	MinClientKerberos = "1.4.0-A"
 )
 
+// Block sizes a volume may have, in KiB (Format.BlockSize): a power of two
+// from 64 KiB to 16 MiB, as JuiceFS's format command sets them.
+const (
+	MinBlockSizeKiB = 64
+	MaxBlockSizeKiB = 16 << 10
+)
+
+// Validate checks the fields every client relies on, so that a damaged or
+// hand-made format is refused before anything trusts it (a block size of
+// 0 divides by zero and makes gc take live blocks for leaked ones): the
+// name and UUID are set, the block size is one a volume can have, the
+// trash days, shards and compression are valid.
+func (f *Format) Validate() error {
+	switch {
+	case f.Name == "":
+		return fmt.Errorf("the volume has no name")
+	case f.UUID == "":
+		return fmt.Errorf("volume %s has no UUID", f.Name)
+	case f.BlockSize < MinBlockSizeKiB || f.BlockSize > MaxBlockSizeKiB || f.BlockSize&(f.BlockSize-1) != 0:
+		return fmt.Errorf("block size %d KiB is not a power of two from %d to %d KiB", f.BlockSize, MinBlockSizeKiB, MaxBlockSizeKiB)
+	case f.TrashDays < 0:
+		return fmt.Errorf("trash days %d is negative", f.TrashDays)
+	case f.Shards < 0 || f.Shards > 256:
+		return fmt.Errorf("shards %d is not from 0 to 256", f.Shards)
+	}
+	switch strings.ToLower(f.Compression) {
+	case "", "none", "lz4", "zstd":
+	default:
+		return fmt.Errorf("compression %q is none of none, lz4 and zstd", f.Compression)
+	}
+	return nil
+}
+
 // Clone returns a copy of f that shares nothing with it; a format without
 // Tiers gets its effective tiers.
 func (f *Format) Clone() *Format {

@@ -24,6 +24,9 @@ type loadPlan struct {
 // commands computed from the whole document to the spool, the setting last
 // (so that a database whose load is interrupted never looks formatted).
 func (p *parser) finish(now time.Time) (*loadPlan, error) {
+	if err := p.format.Validate(); err != nil {
+		return nil, &FormatError{Offset: p.settingOffset, Path: "$.Setting", Err: err}
+	}
 	if err := meta.CheckCompatible(p.format); err != nil {
 		return nil, &FormatError{Offset: p.settingOffset, Path: "$.Setting", Err: err}
 	}

@@ -71,6 +71,9 @@ func (e *Engine) readFormat(ctx context.Context) (*codec.Format, error) {
 		return nil, ErrNotFormatted
 	}
 	f, err := codec.ParseSetting([]byte(v))
+	if err == nil {
+		err = f.Validate()
+	}
 	if err != nil {
 		return nil, corrupt(e.keys.Setting(), err)
 	}
@@ -90,6 +93,9 @@ func (e *Engine) readFormat(ctx context.Context) (*codec.Format, error) {
 func (e *Engine) Init(ctx context.Context, f *codec.Format, force bool) error {
 	if e.readOnly() {
 		return fmt.Errorf("format: the engine is read-only")
+	}
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("invalid format: %w", err)
 	}
 	old, err := e.readFormat(ctx)
 	switch {

@@ -81,16 +81,16 @@ func TestACLUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A mutation denied: the error names the command to grant.
-		e := openNoSession(t, srv.URLAs("redis", "noeval", "pw", 4))
+		e := openNoSession(t, srv.URLAs("redis", "noeval", "pw", 4), true)
 		_, _, err := e.Mknod(ctx, meta.RootInode, "f", codec.TypeFile, 0o644, 0, 0)
 		wantPermission(t, "mknod without +evalsha", err, "may not run EVAL", "+eval")
 		// A command inside the transaction script denied: the error lists the
 		// commands the script was about to run.
-		e = openNoSession(t, srv.URLAs("redis", "nohset", "pw", 4))
+		e = openNoSession(t, srv.URLAs("redis", "nohset", "pw", 4), true)
 		_, _, err = e.Mknod(ctx, meta.RootInode, "f", codec.TypeFile, 0o644, 0, 0)
 		wantPermission(t, "mknod without +hset", err, "may not run one of", "HSET")
 		// Keys outside the user's patterns.
-		e = openNoSession(t, srv.URLAs("redis", "otherkeys", "pw", 4))
+		e = openNoSession(t, srv.URLAs("redis", "otherkeys", "pw", 4), false)
 		_, err = e.Readdir(ctx, meta.RootInode, false)
 		wantPermission(t, "keys outside ~other*", err, "may not access the volume's keys", "~*")
 		if _, err := srv.Do(t, 0, "ACL", "LOG", "RESET").ToString(); err != nil {
@@ -99,13 +99,18 @@ func TestACLUser(t *testing.T) {
 	})
 }
 
-func openNoSession(t *testing.T, url string) *meta.Engine {
+// openNoSession opens an engine at url without a session; with load it
+// reads the volume's format (which mutations need).
+func openNoSession(t *testing.T, url string, load bool) *meta.Engine {
 	t.Helper()
 	e, err := meta.Open(context.Background(), url, meta.Options{NoBackgroundJobs: true})
 	if err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
+	if _, err := e.Load(context.Background(), true); load && err != nil {
+		t.Fatalf("load the format at %s: %v", url, err)
+	}
 	return e
 }
 

@@ -126,6 +126,11 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if e.readOnly() {
 		return syscall.EROFS
 	}
+	if e.format.Load() == nil {
+		// Nothing is changed on a volume whose format this engine has not
+		// read (Load, NewSession) or written (Init): it may be none.
+		return ErrNotFormatted
+	}
 	if observe := e.opts.ObserveTxn; observe != nil {
 		start := time.Now()
 		defer func() { observe(time.Since(start)) }()
