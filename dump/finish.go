@@ -30,6 +30,12 @@ func (p *parser) finish(now time.Time) (*loadPlan, error) {
 	if err := meta.CheckCompatible(p.format); err != nil {
 		return nil, &FormatError{Offset: p.settingOffset, Path: "$.Setting", Err: err}
 	}
+	for ino, off := range p.delFileAt {
+		if ino == uint64(codec.RootInode) || p.isSeen(codec.Ino(ino)) {
+			// gc would delete the data of a file the tree still has.
+			return nil, &FormatError{Offset: off, Path: "$.DelFiles", Err: fmt.Errorf("inode %d is queued for deletion but is in the tree", ino)}
+		}
+	}
 	plan := &loadPlan{}
 	var err error
 	if plan.links, err = p.hardLinks(); err != nil {

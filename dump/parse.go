@@ -43,6 +43,9 @@ type parser struct {
 	groupQuotas   map[uint64]dumpedQuota
 	sustained     int
 	delFiles      int64
+	// delFileAt is where each DelFiles inode was read, checked at the end
+	// against the tree (a file queued for deletion must not be live).
+	delFileAt     map[uint64]int64
 	rootDumpedIno codec.Ino
 	haveTrash     bool
 
@@ -397,6 +400,10 @@ func (p *parser) delFilesList() error {
 			return p.fail("inode %d is not a valid inode number", d.Inode)
 		}
 		p.maxIno = max(p.maxIno, d.Inode)
+		if p.delFileAt == nil {
+			p.delFileAt = map[uint64]int64{}
+		}
+		p.delFileAt[d.Inode] = p.dec.InputOffset()
 		if err := batch.add(strconv.FormatInt(d.Expire, 10), codec.DelFileMember(codec.Ino(d.Inode), d.Length)); err != nil {
 			return err
 		}
