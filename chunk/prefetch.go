@@ -51,6 +51,13 @@ func (p *prefetcher) add(key string, blen int) {
 	}
 }
 
+// pendingKey tells whether the block key is queued or being downloaded.
+func (p *prefetcher) pendingKey(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending[key]
+}
+
 func (p *prefetcher) work() {
 	defer p.wg.Done()
 	for {

@@ -42,8 +42,10 @@ func (s *Store) readBlock(ctx context.Context, key string, blen int, p []byte, b
 		return nil
 	}
 	// Uncompressed: a small part of a block is read with a range request,
-	// and the whole block fetched for the cache in the background.
-	if s.codec.Seekable() && !s.conf.WholeObjects && boff > 0 && len(p) <= blen/4 {
+	// and the whole block fetched for the cache in the background, unless
+	// the whole block is on its way already (readahead): then the reader
+	// waits for it rather than read the same bytes twice.
+	if s.codec.Seekable() && !s.conf.WholeObjects && boff > 0 && len(p) <= blen/4 && !s.prefetch.pendingKey(key) {
 		err := s.readRange(ctx, key, p, boff)
 		if err == nil {
 			s.prefetch.add(key, blen)

@@ -331,3 +331,39 @@ func TestRangeReads(t *testing.T) {
 		})
 	}
 }
+
+// TestReadJoinsReadahead: a small read of a block that readahead is
+// fetching waits for it instead of reading the same bytes again with a
+// range request.
+func TestReadJoinsReadahead(t *testing.T) {
+	st := datatest.NewDir(t)
+	f := datatest.NewFaulty(st)
+	release := make(chan struct{})
+	s := newStore(t, f, Config{Prefetch: 1})
+	data := randomBytes(9, 2*s.BlockSize())
+	writeSlice(t, s, 91, data)
+	key := "chunks/0/0/91_0_65536"
+	f.SetHooks(nil, func(k string) error {
+		if k == key {
+			<-release // the readahead's download is slow
+		}
+		return nil
+	})
+	s.Prefetch(91, uint32(len(data)), 0, s.BlockSize())
+	waitFor(t, "the readahead to start", func() bool { return f.Gets(key) == 1 })
+	done := make(chan error, 1)
+	go func() {
+		got, err := readSlice(s, 91, len(data), 1000, 100)
+		if err == nil && !bytes.Equal(got, data[1000:1100]) {
+			err = errors.New("wrong bytes")
+		}
+		done <- err
+	}()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := f.RangedGets(key); n != 0 {
+		t.Fatalf("%d range requests for a block readahead was fetching", n)
+	}
+}
