@@ -16,14 +16,23 @@ type overlay struct {
 	max int
 
 	mu   sync.Mutex
-	keys map[string]map[string]overlayValue // key → field ("" for strings) → value
-	n    int
+	base time.Time // origin of the values' times (monotonic)
+	keys map[string]overlayKey
+	n    int // values and fields held
+}
+
+// overlayKey is what the overlay knows of one key: its string value, or
+// some of its hash fields.
+type overlayKey struct {
+	value    overlayValue
+	hasValue bool
+	fields   map[string]overlayValue
 }
 
 type overlayValue struct {
 	value   string
 	present bool
-	at      time.Time
+	at      time.Duration // since base
 }
 
 // overlayable reports whether transactions read key, so that remembering
@@ -36,7 +45,7 @@ func (e *Engine) overlayable(key string) bool {
 }
 
 func newOverlay(max int, ttl time.Duration) *overlay {
-	return &overlay{ttl: ttl, max: max, keys: make(map[string]map[string]overlayValue)}
+	return &overlay{ttl: ttl, max: max, base: time.Now(), keys: make(map[string]overlayKey)}
 }
 
 func (o *overlay) get(key, field string) (string, bool, bool) {
@@ -45,12 +54,24 @@ func (o *overlay) get(key, field string) (string, bool, bool) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	v, ok := o.keys[key][field]
+	k, ok := o.keys[key]
 	if !ok {
 		return "", false, false
 	}
-	if time.Since(v.at) > o.ttl {
-		delete(o.keys[key], field)
+	v, ok := k.value, k.hasValue
+	if field != "" {
+		v, ok = k.fields[field]
+	}
+	if !ok {
+		return "", false, false
+	}
+	if time.Since(o.base)-v.at > o.ttl {
+		if field == "" {
+			k.value, k.hasValue = overlayValue{}, false
+			o.keys[key] = k
+		} else {
+			delete(k.fields, field)
+		}
 		o.n--
 		return "", false, false
 	}
@@ -65,27 +86,33 @@ func (o *overlay) put(key, field string, v overlayValue) {
 	defer o.mu.Unlock()
 	if o.n >= o.max {
 		// A guess cache needs no careful eviction: start over.
-		o.keys = make(map[string]map[string]overlayValue)
+		o.keys = make(map[string]overlayKey)
 		o.n = 0
 	}
-	m := o.keys[key]
-	if m == nil {
-		m = make(map[string]overlayValue)
-		o.keys[key] = m
+	v.at = time.Since(o.base)
+	k := o.keys[key]
+	if field == "" {
+		if !k.hasValue {
+			o.n++
+		}
+		k.value, k.hasValue = v, true
+	} else {
+		if k.fields == nil {
+			k.fields = make(map[string]overlayValue)
+		}
+		if _, ok := k.fields[field]; !ok {
+			o.n++
+		}
+		k.fields[field] = v
 	}
-	if _, ok := m[field]; !ok {
-		o.n++
-	}
-	m[field] = v
+	o.keys[key] = k
 }
 
 func (o *overlay) setValue(key, field, value string) {
-	o.put(key, field, overlayValue{value: value, present: true, at: time.Now()})
+	o.put(key, field, overlayValue{value: value, present: true})
 }
 
-func (o *overlay) setAbsent(key, field string) {
-	o.put(key, field, overlayValue{at: time.Now()})
-}
+func (o *overlay) setAbsent(key, field string) { o.put(key, field, overlayValue{}) }
 
 // forgetKey drops everything known about key (all its hash fields).
 func (o *overlay) forgetKey(key string) {
@@ -93,8 +120,10 @@ func (o *overlay) forgetKey(key string) {
 		return
 	}
 	o.mu.Lock()
-	o.n -= len(o.keys[key])
-	delete(o.keys, key)
+	if k, ok := o.keys[key]; ok {
+		o.n -= len(k.fields) + b2i(k.hasValue)
+		delete(o.keys, key)
+	}
 	o.mu.Unlock()
 }
 
@@ -103,7 +132,7 @@ func (o *overlay) clear() {
 		return
 	}
 	o.mu.Lock()
-	o.keys = make(map[string]map[string]overlayValue)
+	o.keys = make(map[string]overlayKey)
 	o.n = 0
 	o.mu.Unlock()
 }

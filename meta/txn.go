@@ -88,8 +88,15 @@ type Tx struct {
 	e      *Engine
 	ctx    context.Context
 	conds  []cond
-	index  map[condID]int
+	index  map[condID]int // of conds, once there are more than maxLinearConds
 	writes []write
+	args   []string // the arguments of every write, one after another
+
+	// Room for a typical transaction, so that building one costs a single
+	// allocation (see newTx).
+	condBuf  [6]cond
+	writeBuf [10]write
+	argBuf   [24]string
 
 	// fresh holds the values returned by the previous attempt's failed
 	// check: they are exactly what Redis held a moment ago.
@@ -141,7 +148,8 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		tx := &Tx{e: e, ctx: ctx, fresh: fresh, noSpeculation: noSpec}
+		tx := newTx(e, ctx)
+		tx.fresh, tx.noSpeculation = fresh, noSpec
 		outcome := fn(tx)
 		if outcome != nil {
 			if tx.speculative && !noSpec {
@@ -192,6 +200,13 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 // ErrNotReplicated (wait-replicas) it was, and this client's own accounting
 // must follow, although the caller gets the error.
 func applied(err error) bool { return err == nil || errors.Is(err, ErrNotReplicated) }
+
+// newTx returns an empty transaction of e.
+func newTx(e *Engine, ctx context.Context) *Tx {
+	tx := &Tx{e: e, ctx: ctx}
+	tx.conds, tx.writes, tx.args = tx.condBuf[:0], tx.writeBuf[:0], tx.argBuf[:0]
+	return tx
+}
 
 // mustConfirm tells whether an attempt that ends with outcome (nil: success)
 // without writing must have its conditions checked by Redis before it is
@@ -414,7 +429,8 @@ func (tx *Tx) commands() []string {
 // before the operation returns: cached values of written keys are dropped,
 // and what we now know the keys hold is remembered for later transactions.
 func (e *Engine) afterCommit(tx *Tx, results []rueidis.RedisMessage) {
-	written := make([]string, 0, len(tx.writes))
+	var buf [16]string
+	written := buf[:0]
 	for i, w := range tx.writes {
 		written = append(written, w.key)
 		if !e.overlayable(w.key) {
@@ -466,29 +482,54 @@ func boolArg(b bool) string {
 // keeps at most one of them per key, the stronger (full compare) winning.
 func stringKind(k condKind) bool { return k == condGet || k == condAttr }
 
-func (tx *Tx) addCond(c cond) {
-	if tx.index == nil {
-		tx.index = make(map[condID]int)
+// maxLinearConds is how many conditions a transaction searches one by one;
+// beyond, it indexes them (batches).
+const maxLinearConds = 16
+
+// condAt returns the position of the condition on id, if any.
+func (tx *Tx) condAt(id condID) (int, bool) {
+	if tx.index != nil {
+		i, ok := tx.index[id]
+		return i, ok
 	}
+	for i := range tx.conds {
+		if c := &tx.conds[i]; c.kind == id.kind && c.key == id.key && c.field == id.field {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func (tx *Tx) addCond(c cond) {
 	if stringKind(c.kind) {
 		for _, k := range [...]condKind{condGet, condAttr} {
-			if i, ok := tx.index[condID{c.key, "", k}]; ok {
+			if i, ok := tx.condAt(condID{c.key, "", k}); ok {
 				if c.kind == condGet && k == condAttr {
-					delete(tx.index, condID{c.key, "", k})
-					tx.index[condID{c.key, "", condGet}] = i
 					tx.conds[i] = c
+					if tx.index != nil {
+						delete(tx.index, condID{c.key, "", k})
+						tx.index[condID{c.key, "", condGet}] = i
+					}
 				}
 				return
 			}
 		}
 	}
 	id := condID{c.key, c.field, c.kind}
-	if i, ok := tx.index[id]; ok {
+	if i, ok := tx.condAt(id); ok {
 		tx.conds[i] = c
 		return
 	}
-	tx.index[id] = len(tx.conds)
 	tx.conds = append(tx.conds, c)
+	switch {
+	case tx.index != nil:
+		tx.index[id] = len(tx.conds) - 1
+	case len(tx.conds) > maxLinearConds:
+		tx.index = make(map[condID]int, 2*len(tx.conds))
+		for i, c := range tx.conds {
+			tx.index[condID{c.key, c.field, c.kind}] = i
+		}
+	}
 }
 
 // known returns what this transaction already knows about a value without a
@@ -500,7 +541,7 @@ func (tx *Tx) known(kind condKind, key, field string) (cond, bool) {
 		kinds = []condKind{condGet, condAttr}
 	}
 	for _, k := range kinds {
-		if i, ok := tx.index[condID{key, field, k}]; ok {
+		if i, ok := tx.condAt(condID{key, field, k}); ok {
 			c := tx.conds[i]
 			c.kind = kind
 			return c, true
@@ -686,7 +727,7 @@ func (tx *Tx) assumeAbsent(kind condKind, key, field, cacheCmd string) (cond, bo
 // KnownField reports what the transaction knows about a hash field without
 // reading it (after ExpectFieldAbsent and a conflict, the actual value).
 func (tx *Tx) KnownField(key, field string) (string, bool) {
-	i, ok := tx.index[condID{key, field, condHGet}]
+	i, ok := tx.condAt(condID{key, field, condHGet})
 	if !ok {
 		return "", false
 	}
@@ -696,7 +737,7 @@ func (tx *Tx) KnownField(key, field string) (string, bool) {
 // KnownKey reports what the transaction knows about a key's existence
 // without reading it (after ExpectNoKey and a conflict, the actual state).
 func (tx *Tx) KnownKey(key string) (present, known bool) {
-	i, ok := tx.index[condID{key, "", condExists}]
+	i, ok := tx.condAt(condID{key, "", condExists})
 	if !ok {
 		return false, false
 	}
@@ -741,7 +782,9 @@ func (tx *Tx) ExpectNoKey(key string) {
 
 // Do queues a write command applied to key.
 func (tx *Tx) Do(cmd, key string, args ...string) {
-	tx.writes = append(tx.writes, write{cmd: cmd, key: key, args: args})
+	n := len(tx.args)
+	tx.args = append(tx.args, args...)
+	tx.writes = append(tx.writes, write{cmd: cmd, key: key, args: tx.args[n:len(tx.args):len(tx.args)]})
 }
 
 // Set queues SET key value.
