@@ -114,6 +114,7 @@ func NewRegistryClock(maxEntries int, clock func() time.Time) *Registry {
 func (r *Registry) NewStoreFn() rueidis.NewCacheStoreFn {
 	return func(rueidis.CacheStoreOption) rueidis.CacheStore {
 		s := &Store{reg: r, keys: make(map[string]*keyState), lru: list.New()}
+		storeOpened()
 		r.mu.Lock()
 		old := *r.stores.Load()
 		stores := append(append(make([]*Store, 0, len(old)+1), old...), s)
@@ -494,8 +495,12 @@ func (s *Store) Close(err error) {
 	}
 	s.flush(err, true)
 	s.mu.Lock()
+	wasClosed := s.closed
 	s.closed = true
 	s.mu.Unlock()
+	if !wasClosed {
+		storeClosed()
+	}
 	s.reg.forget(s)
 	// The connection's tracking is gone with it; the epoch moves after the
 	// values are gone, as in Registry.Invalidate.
@@ -621,7 +626,7 @@ func (r *Registry) Cell(key, cmd, arg string) *Cell {
 	if arg != "" {
 		composed = append(append(buf[:0], cmd...), arg...)
 	}
-	now := monoMs()
+	now := coarseMs()
 	for _, s := range r.snapshot() {
 		if c := s.hit(key, cmd, composed, now); c != nil {
 			return c

@@ -225,8 +225,7 @@ func (e *Engine) Read(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice,
 type chunkLayout struct{ layout []codec.Slice }
 
 func (e *Engine) readLayout(ctx context.Context, ino Ino, indx uint32) ([]codec.Slice, error) {
-	if c := e.files.chunkCell(ino, indx); c != nil && c.Valid() {
-		e.cache.CountHit()
+	if c := e.files.liveChunk(ino, indx); c != nil {
 		return c.Memo().(*chunkLayout).layout, nil
 	}
 	key := e.keys.Chunk(ino, indx)

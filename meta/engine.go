@@ -303,7 +303,11 @@ func (e *Engine) Keys() keyspace.Keys { return e.keys }
 func (e *Engine) Client() rueidis.Client { return e.rdb }
 
 // CacheStats returns the client-side cache counters of this engine.
-func (e *Engine) CacheStats() cachestore.Stats { return e.cache.Stats() }
+func (e *Engine) CacheStats() cachestore.Stats {
+	st := e.cache.Stats()
+	st.Hits += e.files.hitCount() // open files' chunk lists (see Read)
+	return st
+}
 
 // CacheEnabled reports whether server-assisted client-side caching is on.
 func (e *Engine) CacheEnabled() bool { return e.conn.Cache != nil }

@@ -163,10 +163,15 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	dkey := e.keys.Entries(parent)
-	if ino, a, done, err := e.lookupOnce(ctx, parent, dkey, name); done {
-		return ino, a, err
+	ref, ok, found, err := e.cachedLookupEntry(dkey, name)
+	if !found {
+		var ino Ino
+		var a Attr
+		if ino, a, found, err = e.lookupOnce(ctx, parent, dkey, name); found {
+			return ino, a, err
+		}
+		ref, ok, err = e.lookupEntry(ctx, parent, dkey, name)
 	}
-	ref, ok, err := e.lookupEntry(ctx, parent, dkey, name)
 	if err != nil {
 		return 0, Attr{}, err
 	}
@@ -187,26 +192,27 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 	return ent.Inode, a, nil
 }
 
-// lookupOnce answers, in one round trip, a lookup that neither the
-// client-side cache nor a directory snapshot can answer: the resolve script
-// reads the entry and the child's attribute together, where reading them
-// here takes two dependent round trips (this is what a mount's lookups of
-// names just created, renamed or not yet seen cost). The miss still counts
-// toward prefetching the directory. done is false when the caller should
-// look up as usual: the cache can answer, a prefetch is under way, or the
-// script cannot (ACLs, a corrupt value).
+// lookupOnce answers, in one round trip, a lookup that the client-side
+// cache cannot answer (neither the entry nor a listing of the directory is
+// cached): the resolve script reads the entry and the child's attribute
+// together, where reading them here takes two dependent round trips (this
+// is what a mount's lookups of names just created, renamed or not yet seen
+// cost). The miss still counts toward prefetching the directory. done is
+// false when the caller should look up as usual: a prefetch is under way,
+// the name missed before (it is then read through the cache, to be
+// cached), or the script cannot (ACLs, a corrupt value).
 func (e *Engine) lookupOnce(ctx context.Context, parent Ino, dkey, name string) (Ino, Attr, bool, error) {
 	if e.CacheEnabled() {
-		if e.cache.Cached(dkey, cmdField+name) || e.prefetch.busy(parent) {
-			return 0, Attr{}, false, nil
-		}
-		if _, _, snap := e.prefetch.lookup(e, parent, dkey, name); snap {
+		if e.prefetch.busy(parent) {
 			return 0, Attr{}, false, nil
 		}
 		if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
 			if !e.spawn(nil, func() { e.prefetchDir(e.life, parent, dkey, ready) }) {
-				e.prefetch.done(parent, nil, ready)
+				e.prefetch.done(parent, ready)
 			}
+		}
+		if e.prefetch.missedBefore(parent, name) {
+			return 0, Attr{}, false, nil
 		}
 	}
 	ino, a, err := e.resolveRemote(ctx, parent, []string{name})
@@ -281,28 +287,51 @@ type cachedEntry struct {
 	attrKey string
 }
 
-// lookupEntry reads and decodes the entry of name in directory parent (key
-// dkey): from the client-side cache when it holds it (decoded once per
-// cached value), else from a prefetched snapshot of the directory when
-// there is a valid one (waiting for a prefetch in flight), else from Redis
-// through the cache; a miss may start a prefetch of the directory for the
-// lookups to come.
-func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (cachedEntry, bool, error) {
-	if c := e.cachedCell(dkey, cmdField, name); c != nil {
-		if ref, ok := c.Memo().(*cachedEntry); ok {
-			return *ref, true, nil
-		}
-		v, ok, err := fieldReply(e, dkey, rueidis.NewResult(c.Message(), nil))
-		if err != nil || !ok {
-			return cachedEntry{}, ok, err
-		}
-		ref, err := e.decodeCachedEntry(dkey, name, v)
-		if err == nil {
-			c.SetMemo(&ref)
-		}
-		return ref, true, err
+// cachedLookupEntry answers the lookup of name in the directory at dkey
+// from the client-side cache: the entry cached on its own (decoded once per
+// cached value), or in a cached listing of the directory (see listedEntry);
+// found is false when neither is cached.
+func (e *Engine) cachedLookupEntry(dkey, name string) (ref cachedEntry, present, found bool, err error) {
+	c := e.cachedCell(dkey, cmdField, name)
+	if c == nil {
+		return e.listedEntry(dkey, name)
 	}
-	v, ok, err := e.readEntry(ctx, parent, dkey, name)
+	if r, ok := c.Memo().(*cachedEntry); ok {
+		return *r, true, true, nil
+	}
+	v, ok, err := fieldReply(e, dkey, rueidis.NewResult(c.Message(), nil))
+	if err != nil || !ok {
+		return cachedEntry{}, false, true, err
+	}
+	ref, err = e.decodeCachedEntry(dkey, name, v)
+	if err == nil {
+		c.SetMemo(&ref)
+	}
+	return ref, true, true, err
+}
+
+// lookupEntry reads and decodes the entry of name in directory parent (key
+// dkey) that the cache does not hold: from the listing of a prefetch in
+// flight once it is done, else from Redis through the cache; a miss may
+// start a prefetch of the directory for the lookups to come.
+func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (cachedEntry, bool, error) {
+	if e.prefetch.wait(ctx, parent) {
+		if ref, ok, found, err := e.cachedLookupEntry(dkey, name); found {
+			return ref, ok, err
+		}
+	}
+	r := e.readCached(ctx, e.fieldRead(dkey, name))
+	if !r.IsCacheHit() {
+		if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
+			// This lookup paid its round trip; the next ones in this
+			// directory will not, once the prefetch (in the background,
+			// so that this caller does not wait for it) is done.
+			if !e.spawn(nil, func() { e.prefetchDir(e.life, parent, dkey, ready) }) {
+				e.prefetch.done(parent, ready)
+			}
+		}
+	}
+	v, ok, err := fieldReply(e, dkey, r)
 	if err != nil || !ok {
 		return cachedEntry{}, ok, err
 	}
@@ -316,30 +345,6 @@ func (e *Engine) decodeCachedEntry(dkey, name, v string) (cachedEntry, error) {
 		return cachedEntry{}, err
 	}
 	return cachedEntry{entry: ent, attrKey: e.keys.Inode(ent.Inode)}, nil
-}
-
-// readEntry reads the raw entry of name in directory parent when the cache
-// does not hold it (see lookupEntry).
-func (e *Engine) readEntry(ctx context.Context, parent Ino, dkey, name string) (string, bool, error) {
-	v, ok, snap := e.prefetch.lookup(e, parent, dkey, name)
-	if !snap && e.prefetch.wait(ctx, parent) {
-		v, ok, snap = e.prefetch.lookup(e, parent, dkey, name)
-	}
-	if snap {
-		return v, ok, nil
-	}
-	r := e.readCached(ctx, e.fieldRead(dkey, name))
-	if !r.IsCacheHit() {
-		if ready := e.prefetch.missed(e, parent, dkey); ready != nil {
-			// This lookup paid its round trip; the next ones in this
-			// directory will not, once the prefetch (in the background,
-			// so that this caller does not wait for it) is done.
-			if !e.spawn(nil, func() { e.prefetchDir(e.life, parent, dkey, ready) }) {
-				e.prefetch.done(parent, nil, ready)
-			}
-		}
-	}
-	return fieldReply(e, dkey, r)
 }
 
 // Resolve walks a slash-separated path from directory parent, following no
@@ -368,7 +373,7 @@ func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Att
 		default:
 			return 0, Attr{}, syscall.ENOTDIR
 		}
-		if !e.cache.Cached(e.keys.Entries(ino), cmdField+comp) {
+		if dkey := e.keys.Entries(ino); !e.cache.Cached(dkey, cmdField+comp) && !e.cache.Cached(dkey, cmdHGetAll) {
 			if rino, ra, err := e.resolveRemote(ctx, ino, comps[i:]); !errors.Is(err, syscall.ENOTSUP) {
 				return rino, ra, err
 			}

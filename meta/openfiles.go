@@ -26,6 +26,7 @@ const (
 type openFiles struct {
 	mu    sync.Mutex
 	files map[Ino]*openFile
+	hits  uint64 // reads answered from kept chunk cells (see Engine.CacheStats)
 }
 
 type openFile struct {
@@ -73,15 +74,28 @@ func (o *openFiles) isOpen(ino Ino) bool {
 	return f != nil && f.refs > 0
 }
 
-// chunkCell returns the cell of chunk indx of ino kept by keepChunk, or
-// nil; it may have died since (see cachestore.Cell.Valid).
-func (o *openFiles) chunkCell(ino Ino, indx uint32) *cachestore.Cell {
+// liveChunk returns the cell of chunk indx of ino kept by keepChunk while
+// it is alive (see cachestore.Cell.Valid), counting a hit; nil otherwise.
+func (o *openFiles) liveChunk(ino Ino, indx uint32) *cachestore.Cell {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if f := o.files[ino]; f != nil {
-		return f.chunks[indx]
+	f := o.files[ino]
+	if f == nil {
+		return nil
 	}
-	return nil
+	c := f.chunks[indx]
+	if c == nil || !c.Valid() {
+		return nil
+	}
+	o.hits++
+	return c
+}
+
+// hitCount returns how many reads liveChunk answered.
+func (o *openFiles) hitCount() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hits
 }
 
 // keepChunk keeps the cell of chunk indx of ino, whose memo is the chunk's

@@ -10,19 +10,17 @@ import (
 
 // Directory prefetch. Redis tracks cached values per key, so a directory's
 // entries are cached one HGET at a time, and the first lookup of every name
-// costs a round trip (two, with the child's attribute). When lookups keep
-// missing in a directory that has stopped changing — stat(2) storms, `ls -l`,
-// `find` — the engine reads the whole directory once with a tracked
-// (cached) HGETALL, keeps a parsed snapshot of it to answer lookups of any
-// name (present or not) locally, and caches every child's attribute with one
-// pipelined batch of cached reads.
+// costs a round trip. When lookups keep missing in a directory that has
+// stopped changing — stat(2) storms, `ls -l`, `find` — the engine reads the
+// whole directory once with a tracked (cached) HGETALL and caches every
+// child's attribute with one pipelined batch of cached reads.
 //
-// A snapshot is used only while nothing says the directory changed since it
-// was read: Redis tracks the HGETALL, so any change by anyone produces an
-// invalidation of d{dir} (this client's own writes invalidate it locally at
-// once), and the snapshot is dropped when the invalidation time is later
-// than the read, when a connection broke (its tracking is lost with it), or
-// after the cache TTL. Child attributes are separate cached values,
+// A cached HGETALL of a directory (the prefetch's, or a readdir's) answers
+// lookups of any name, present or not: its decoded entries are its memo
+// (see cachestore.Cell), so they live exactly as long as the cached
+// listing, which Redis invalidates on any change of the directory by anyone
+// (this client's own writes drop it at once) and which goes with its
+// connection or the cache TTL. Child attributes are separate cached values,
 // invalidated on their own, so nothing can go stale. A directory that keeps
 // changing is never prefetched, since every change would drop the work.
 const (
@@ -30,52 +28,57 @@ const (
 	prefetchQuiet       = 5 * time.Millisecond // the directory must not have changed for this long
 	prefetchMaxEntries  = 1 << 16              // larger directories are never prefetched
 	maxPrefetchTracked  = 4096                 // directories whose misses are counted
-	maxSnapshotEntries  = 1 << 18              // entries held in all snapshots together
 )
 
 type dirPrefetch struct {
-	mu      sync.Mutex
-	dirs    map[Ino]*prefetchState
-	snaps   map[Ino]*dirSnapshot
-	entries int // in all snapshots
+	mu   sync.Mutex
+	dirs map[Ino]*prefetchState
 }
 
 type prefetchState struct {
-	misses   int   // since the directory last changed
-	changed  int64 // the change the misses are counted after
-	fetched  int64 // when the last prefetch started (registry clock)
+	misses   int             // since the directory last changed
+	changed  int64           // the change the misses are counted after
+	names    map[string]bool // names whose lookups missed since then (see missedBefore)
+	fetched  int64           // when the last prefetch started (registry clock)
 	inFlight bool
 	ready    chan struct{} // closed when the prefetch in flight is done
 }
 
-// dirSnapshot is a directory's entries as read by one tracked HGETALL.
+// dirSnapshot is the memo of a cached HGETALL of a directory: its entries
+// decoded.
 type dirSnapshot struct {
-	taken   int64  // registry clock, before the read was sent
-	epoch   uint64 // registry epoch at that time
-	expires time.Time
-	entries map[string]string // name → raw entry value
+	entries map[string]snapshotEntry
 }
 
-// lookup answers a lookup from a valid snapshot: the raw entry and whether
-// it exists; ok is false when there is no valid snapshot.
-func (p *dirPrefetch) lookup(e *Engine, dir Ino, dkey, name string) (v string, present, ok bool) {
-	p.mu.Lock()
-	s := p.snaps[dir]
-	p.mu.Unlock()
+type snapshotEntry struct {
+	ref cachedEntry
+	err error // the entry's value is corrupt
+}
+
+// listedEntry answers a lookup of name in the directory at dkey from a
+// cached listing of it: the entry and whether it exists; found is false
+// when no listing is cached.
+func (e *Engine) listedEntry(dkey, name string) (ref cachedEntry, present, found bool, err error) {
+	c := e.cachedCell(dkey, cmdHGetAll, "")
+	if c == nil {
+		return cachedEntry{}, false, false, nil
+	}
+	s, _ := c.Memo().(*dirSnapshot)
 	if s == nil {
-		return "", false, false
-	}
-	if s.epoch != e.cache.Epoch() || e.cache.LastChange(dkey) >= s.taken || time.Now().After(s.expires) {
-		p.mu.Lock()
-		if p.snaps[dir] == s {
-			delete(p.snaps, dir)
-			p.entries -= len(s.entries)
+		msg := c.Message()
+		m, err := msg.AsStrMap()
+		if err != nil {
+			return cachedEntry{}, false, false, nil
 		}
-		p.mu.Unlock()
-		return "", false, false
+		s = &dirSnapshot{entries: make(map[string]snapshotEntry, len(m))}
+		for n, v := range m {
+			ref, err := e.decodeCachedEntry(dkey, n, v)
+			s.entries[n] = snapshotEntry{ref, err}
+		}
+		c.SetMemo(s)
 	}
-	v, present = s.entries[name]
-	return v, present, true
+	en, present := s.entries[name]
+	return en.ref, present, true, en.err
 }
 
 // missed counts a lookup in dir that the cache could not answer and reports
@@ -100,13 +103,13 @@ func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) chan struct{} {
 	if changed != st.changed {
 		// Misses count only while the directory stays as it is: one that
 		// keeps changing (renames, creates) would drop every snapshot.
-		st.changed, st.misses = changed, 0
+		st.changed, st.misses, st.names = changed, 0, nil
 	}
 	switch {
 	case st.inFlight:
 		return nil
-	case st.fetched > changed && p.snaps[dir] != nil:
-		return nil // the snapshot is still there; nothing to gain
+	case st.fetched > changed && e.cache.Cached(dkey, cmdHGetAll):
+		return nil // the listing is still cached; nothing to gain
 	case now-changed < int64(prefetchQuiet):
 		st.misses = 0 // still changing
 		return nil
@@ -118,6 +121,31 @@ func (p *dirPrefetch) missed(e *Engine, dir Ino, dkey string) chan struct{} {
 	st.misses, st.inFlight, st.fetched = 0, true, now
 	st.ready = make(chan struct{})
 	return st.ready
+}
+
+// maxMissedNames bounds the names remembered per directory by missedBefore.
+const maxMissedNames = 256
+
+// missedBefore reports whether a lookup of name in dir already missed since
+// the directory last changed (as far as this client knows), and remembers
+// that this one did. A name looked up once is answered in one round trip
+// that caches nothing (see lookupOnce); a name looked up again is worth
+// reading through the cache, so that the lookups after it cost nothing.
+func (p *dirPrefetch) missedBefore(dir Ino, name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.dirs[dir]
+	if st == nil {
+		return false
+	}
+	if st.names[name] {
+		return true
+	}
+	if st.names == nil || len(st.names) >= maxMissedNames {
+		st.names = make(map[string]bool)
+	}
+	st.names[name] = true
+	return false
 }
 
 // busy tells whether a prefetch of dir is in flight.
@@ -150,7 +178,7 @@ func (p *dirPrefetch) wait(ctx context.Context, dir Ino) bool {
 	}
 }
 
-func (p *dirPrefetch) done(dir Ino, s *dirSnapshot, ready chan struct{}) {
+func (p *dirPrefetch) done(dir Ino, ready chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// The state may have been dropped (the table starts over when full);
@@ -159,30 +187,17 @@ func (p *dirPrefetch) done(dir Ino, s *dirSnapshot, ready chan struct{}) {
 	if st := p.dirs[dir]; st != nil && st.ready == ready {
 		st.inFlight = false
 	}
-	if s == nil {
-		return
-	}
-	if p.snaps == nil || p.entries+len(s.entries) > maxSnapshotEntries {
-		p.snaps, p.entries = make(map[Ino]*dirSnapshot), 0
-	}
-	if old := p.snaps[dir]; old != nil {
-		p.entries -= len(old.entries)
-	}
-	p.snaps[dir] = s
-	p.entries += len(s.entries)
 }
 
-// prefetchDir reads a small directory with a tracked HGETALL into a
-// snapshot and caches every child's attribute. Failures only cost the
-// optimisation.
+// prefetchDir reads a directory with a tracked HGETALL (which then answers
+// lookups, see listedEntry) and caches every child's attribute. Failures
+// only cost the optimisation.
 func (e *Engine) prefetchDir(ctx context.Context, dir Ino, dkey string, ready chan struct{}) {
-	var snap *dirSnapshot
-	defer func() { e.prefetch.done(dir, snap, ready) }()
+	defer e.prefetch.done(dir, ready)
 	n, err := e.cachedHLen(ctx, dkey)
 	if err != nil || n == 0 || n > prefetchMaxEntries {
 		return
 	}
-	s := &dirSnapshot{taken: e.cache.Now(), epoch: e.cache.Epoch(), expires: time.Now().Add(e.cacheTTL)}
 	m, err := e.cachedHGetAll(ctx, dkey)
 	if err != nil {
 		return
@@ -198,6 +213,4 @@ func (e *Engine) prefetchDir(ctx context.Context, dir Ino, dkey string, ready ch
 	if len(cmds) > 0 {
 		e.readCachedMulti(ctx, cmds...)
 	}
-	s.entries = m
-	snap = s
 }

@@ -109,3 +109,27 @@ func TestDirSnapshotInvalidation(t *testing.T) {
 	}
 
 }
+
+// TestRepeatedLookupCached: in a directory that keeps changing (never
+// prefetched), a name's first lookup costs one round trip that caches
+// nothing, its second reads entry and attribute through the cache, and the
+// lookups after it are answered by the cache.
+func TestRepeatedLookupCached(t *testing.T) {
+	v := newVolume(t, 0)
+	d := mustMkdir(t, v.e, bg, meta.RootInode, "d", 0o755)
+	f := mustCreate(t, v.e, bg, d, "f", 0o644)
+	r := v.open(meta.Options{})
+	for i := 0; i < 2; i++ {
+		lookupOK(t, r, d, "f")
+	}
+	before := r.CacheStats()
+	for i := 0; i < 10; i++ {
+		if ino := lookupOK(t, r, d, "f"); ino != f {
+			t.Fatalf("lookup found %d, want %d", ino, f)
+		}
+	}
+	after := r.CacheStats()
+	if after.Misses != before.Misses || after.Hits < before.Hits+20 {
+		t.Fatalf("10 lookups after the second: %d misses, %d hits", after.Misses-before.Misses, after.Hits-before.Hits)
+	}
+}
