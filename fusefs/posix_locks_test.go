@@ -205,8 +205,11 @@ func lockCases() []posixCase {
 			if lk.Type != unix.F_WRLCK || lk.Start != 0 || lk.Len != 10 {
 				t.Fatalf("F_OFD_GETLK reports %+v", lk)
 			}
-			must(t, f1.Close()) // the last close of the open file releases it
-			must(t, posixLock(t, f2, unix.F_OFD_SETLK, unix.F_WRLCK, 5, 10))
+			// The last close of the open file releases it. The kernel tells
+			// a FUSE file system of that last close asynchronously (after
+			// close(2) returned), so a blocking request waits for it.
+			must(t, f1.Close())
+			must(t, posixLock(t, f2, unix.F_OFD_SETLKW, unix.F_WRLCK, 5, 10))
 		}},
 	}
 }
