@@ -116,7 +116,7 @@ func BenchmarkBlock(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			i := 0
 			for b.Loop() {
-				if err := s.putBlock(ctx, s.blockKey(uint64(i%64+1), 0, len(data)), data); err != nil {
+				if err := s.putBlock(ctx, s.blockKey(uint64(i%64+1), 0, len(data)), data, 1); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -126,7 +126,7 @@ func BenchmarkBlock(b *testing.B) {
 			key := s.blockKey(1, 0, len(data))
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if err := s.download(ctx, key, len(data)); err != nil {
+				if err := s.download(ctx, key, len(data), true); err != nil {
 					b.Fatal(err)
 				}
 				s.mem.remove(key) // recycles the buffer, as eviction does

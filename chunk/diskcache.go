@@ -1,15 +1,13 @@
 package chunk
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,14 +17,14 @@ import (
 	"github.com/google/uuid"
 )
 
-// The disk cache lays its files out as JuiceFS does: below
-// <cache dir>/<volume UUID>/raw/ every cached block is a file named by the
-// block's object key, holding the block's plain bytes followed by one
-// CRC-32C (Castagnoli, big-endian) per 32 KiB piece of them. Files are
-// written under a ".tmp" name and renamed, so a file with the final name is
-// complete; a file whose checksums do not match is deleted on read.
+// One directory of the disk cache, laid out as JuiceFS lays out its cache
+// directories: below <cache dir>/<volume UUID>/raw/ every cached block is a
+// file named by the block's object key (see cachefile.go for its content),
+// and below rawstaging/ the blocks written with --writeback wait for their
+// upload (see staging.go). Files are written under a ".tmp" name and
+// renamed, so a file with the final name is complete; a file that fails its
+// checksums is deleted on read.
 const (
-	checksumPiece = 32 << 10
 	// entryOverhead is what every cached block is charged beyond its bytes
 	// (a file system block, roughly), as JuiceFS counts.
 	entryOverhead = 4096
@@ -35,88 +33,115 @@ const (
 	// cacheQueue bounds the blocks waiting to be written to the cache;
 	// beyond it blocks are not cached.
 	cacheQueue = 64
+	// expireBatch bounds the blocks one expiry round removes.
+	expireBatch = 1000
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 type diskCache struct {
+	id        string // the UUID in the .lock file
+	dir       string // <dir>/<uuid>/
 	root      string // <dir>/<uuid>/raw/
+	stageRoot string // <dir>/<uuid>/rawstaging/
 	capacity  int64
+	maxItems  int64 // 0: no limit
 	freeRatio float64
 	fileMode  os.FileMode
 	dirMode   os.FileMode
+	checksum  string
+	expire    time.Duration
+	scanEvery time.Duration
 	log       *slog.Logger
 
-	mu      sync.Mutex
-	entries *sampleSet[*cacheEntry]
-	used    int64
+	mu    sync.Mutex
+	index *cacheIndex
 
-	queue    chan cacheWrite
-	downTill atomic.Int64 // unix nanos until which the cache is bypassed
-	lowSpace atomic.Bool  // the disk's free space is below freeRatio
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	queue     chan cacheWrite
+	downTill  atomic.Int64 // unix nanos until which the cache is bypassed
+	lowSpace  atomic.Bool  // free space or inodes below freeRatio
+	stageFull atomic.Bool  // free space or inodes below half of freeRatio
+	hurry     func(*diskCache)
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
-
-type cacheEntry struct {
-	charged int64
-	atime   int64 // unix nanos of the last access
-}
-
-func diskLastUse(e *cacheEntry) int64 { return e.atime }
 
 type cacheWrite struct {
 	key   string
 	block []byte
 }
 
-// openDiskCache prepares <CacheDir>/<VolumeUUID> and indexes the blocks a
-// previous run left there in the background.
-func openDiskCache(conf Config, log *slog.Logger) (*diskCache, error) {
+// openDiskCache prepares <dir>/<VolumeUUID> with a share of the capacity
+// and indexes the blocks a previous run left there in the background.
+func openDiskCache(dir string, conf *Config, capacity, maxItems int64, log *slog.Logger) (*diskCache, error) {
 	if conf.VolumeUUID == "" {
 		return nil, errors.New("no volume UUID to name the cache directory")
 	}
-	dir := filepath.Join(conf.CacheDir, conf.VolumeUUID)
+	dir = filepath.Join(dir, conf.VolumeUUID)
 	dirMode := conf.CacheMode | (conf.CacheMode&0o444)>>1 | (conf.CacheMode&0o444)>>2 // r → rwx
 	if err := os.MkdirAll(filepath.Join(dir, "raw"), dirMode); err != nil {
 		return nil, err
 	}
-	if err := ensureLockFile(dir, conf.CacheMode); err != nil {
+	id, err := lockFileID(dir, conf.CacheMode)
+	if err != nil {
 		return nil, err
 	}
+	sep := string(filepath.Separator)
 	c := &diskCache{
-		root:      filepath.Join(dir, "raw") + string(filepath.Separator),
-		capacity:  conf.CacheSize,
+		id:        id,
+		dir:       dir + sep,
+		root:      filepath.Join(dir, "raw") + sep,
+		stageRoot: filepath.Join(dir, "rawstaging") + sep,
+		capacity:  capacity,
+		maxItems:  maxItems,
 		freeRatio: conf.FreeSpaceRatio,
 		fileMode:  conf.CacheMode,
 		dirMode:   dirMode,
+		checksum:  conf.CacheChecksum,
+		expire:    conf.CacheExpire,
+		scanEvery: conf.CacheScanInterval,
 		log:       log,
-		entries:   newSampleSet[*cacheEntry](),
+		index:     newCacheIndex(conf.CacheEviction),
 		queue:     make(chan cacheWrite, cacheQueue),
+		hurry:     func(*diskCache) {},
 		stop:      make(chan struct{}),
 	}
-	if total, _, err := diskSpace(dir); err == nil {
-		c.capacity = min(c.capacity, int64(float64(total)*(1-c.freeRatio)))
+	if d, err := diskUsage(dir); err == nil {
+		c.capacity = min(c.capacity, int64(float64(d.total)*(1-c.freeRatio)))
+		if d.files > 0 {
+			if limit := int64(float64(d.files) * (1 - c.freeRatio)); c.maxItems == 0 || limit < c.maxItems {
+				c.maxItems = limit
+			}
+		}
 	}
-	c.wg.Add(2)
-	go c.writeLoop()
-	go c.watchLoop()
 	return c, nil
 }
 
-// ensureLockFile creates the .lock file identifying this cache directory,
-// as JuiceFS does (a random UUID in it).
-func ensureLockFile(dir string, mode os.FileMode) error {
+// start runs the background work: writing queued blocks, indexing what is
+// on disk, watching the free space, expiring unused blocks.
+func (c *diskCache) start() {
+	c.wg.Add(2)
+	go c.writeLoop()
+	go c.watchLoop()
+	if c.expire > 0 {
+		c.wg.Add(1)
+		go c.expireLoop()
+	}
+}
+
+// lockFileID reads the .lock file identifying this cache directory, as
+// JuiceFS writes it (a random UUID), creating it first if needed.
+func lockFileID(dir string, mode os.FileMode) (string, error) {
 	p := filepath.Join(dir, ".lock")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 	if errors.Is(err, fs.ErrExist) {
-		return nil
+		b, err := os.ReadFile(p)
+		return strings.TrimSpace(string(b)), err
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	_, err = f.WriteString(uuid.NewString())
-	return errors.Join(err, f.Close())
+	id := uuid.NewString()
+	_, err = f.WriteString(id)
+	return id, errors.Join(err, f.Close())
 }
 
 func (c *diskCache) close() {
@@ -141,14 +166,26 @@ func (c *diskCache) path(key string) string { return c.root + filepath.FromSlash
 func (c *diskCache) contains(key string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.entries.get(key)
+	_, ok := c.index.get(key)
 	return ok
+}
+
+// full reports whether a new block would have to evict and cannot.
+func (c *diskCache) full() bool {
+	return c.index.policy == EvictionNone && (c.lowSpace.Load() || c.index.used >= c.capacity || c.maxItems > 0 && int64(c.index.len()) >= c.maxItems)
 }
 
 // store queues a copy of a block to be written to the cache; when the
 // queue is full, the disk low on space or failing, the block is not cached.
 func (c *diskCache) store(key string, block []byte) {
-	if c.down() || c.lowSpace.Load() || c.contains(key) || len(c.queue) == cap(c.queue) {
+	if c.down() || c.lowSpace.Load() || len(c.queue) == cap(c.queue) {
+		return
+	}
+	c.mu.Lock()
+	_, ok := c.index.get(key)
+	full := c.full()
+	c.mu.Unlock()
+	if ok || full {
 		return
 	}
 	select {
@@ -167,60 +204,26 @@ func (c *diskCache) writeLoop() {
 			if c.down() {
 				continue
 			}
-			if err := c.write(w.key, w.block); err != nil {
+			if err := writeCacheFile(c.path(w.key), w.block, c.checksum != ChecksumNone, c.fileMode, c.dirMode); err != nil {
 				c.failed("write", w.key, err)
 				continue
 			}
-			c.add(w.key, int64(len(w.block)), time.Now().UnixNano())
+			c.add(w.key, len(w.block), time.Now().UnixNano(), false)
 		}
 	}
 }
 
-// write stores block as key's cache file: data, then checksums.
-func (c *diskCache) write(key string, block []byte) error {
-	p := c.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), c.dirMode); err != nil {
-		return err
-	}
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, c.fileMode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(block)
-	if err == nil {
-		_, err = f.Write(checksums(block))
-	}
-	if err = errors.Join(err, f.Close()); err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
-// checksums returns the CRC-32C of every 32 KiB piece of data.
-func checksums(data []byte) []byte {
-	out := make([]byte, 0, 4*((len(data)+checksumPiece-1)/checksumPiece))
-	for off := 0; off < len(data); off += checksumPiece {
-		out = binary.BigEndian.AppendUint32(out, crc32.Checksum(data[off:min(off+checksumPiece, len(data))], castagnoli))
-	}
-	return out
-}
-
 // read fills p from offset off of the cached block key (blen bytes),
-// verifying the checksums of every 32 KiB piece it touches. A cache file
-// that is short or fails its checksums is deleted; false means the caller
-// must read elsewhere.
+// verifying checksums as configured. A cache file that is short or fails
+// its checksums is deleted; false means the caller must read elsewhere.
 func (c *diskCache) read(key string, blen int, p []byte, off int) bool {
 	if c.down() {
 		return false
 	}
 	c.mu.Lock()
-	e, ok := c.entries.get(key)
+	e, ok := c.index.get(key)
 	if ok {
-		e.atime = time.Now().UnixNano()
+		c.index.touch(e, time.Now().UnixNano())
 	}
 	c.mu.Unlock()
 	if !ok {
@@ -235,7 +238,7 @@ func (c *diskCache) read(key string, blen int, p []byte, off int) bool {
 		return false
 	}
 	defer f.Close()
-	if err := readVerified(f, blen, p, off); err != nil {
+	if err := readCacheFile(f, blen, p, off, c.checksum); err != nil {
 		c.log.Warn(fmt.Sprintf("disk cache: %s: %v; removed from the cache", c.path(key), err))
 		c.drop(key, true)
 		return false
@@ -243,43 +246,12 @@ func (c *diskCache) read(key string, blen int, p []byte, off int) bool {
 	return true
 }
 
-// readVerified reads the 32 KiB pieces covering [off, off+len(p)) of a
-// cache file of a blen-byte block and their checksums, and checks them.
-func readVerified(f *os.File, blen int, p []byte, off int) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	pieces := (blen + checksumPiece - 1) / checksumPiece
-	if fi.Size() != int64(blen+4*pieces) {
-		return fmt.Errorf("%d bytes, want %d (block and checksums)", fi.Size(), blen+4*pieces)
-	}
-	first, last := off/checksumPiece, (off+len(p)-1)/checksumPiece
-	start, end := first*checksumPiece, min((last+1)*checksumPiece, blen)
-	buf := make([]byte, end-start+4*(last-first+1))
-	if _, err := f.ReadAt(buf[:end-start], int64(start)); err != nil {
-		return err
-	}
-	if _, err := f.ReadAt(buf[end-start:], int64(blen+4*first)); err != nil && err != io.EOF {
-		return err
-	}
-	data, sums := buf[:end-start], buf[end-start:]
-	for i := 0; i < last-first+1; i++ {
-		piece := data[i*checksumPiece : min((i+1)*checksumPiece, len(data))]
-		if crc32.Checksum(piece, castagnoli) != binary.BigEndian.Uint32(sums[4*i:]) {
-			return fmt.Errorf("checksum mismatch in bytes [%d, %d)", start+i*checksumPiece, start+i*checksumPiece+len(piece))
-		}
-	}
-	copy(p, data[off-start:])
-	return nil
-}
-
 // remove deletes key from the cache (the slice is gone).
 func (c *diskCache) remove(key string) { c.drop(key, true) }
 
 func (c *diskCache) drop(key string, file bool) {
 	c.mu.Lock()
-	c.forget(key)
+	c.index.remove(key)
 	c.mu.Unlock()
 	if file {
 		if err := os.Remove(c.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -288,37 +260,32 @@ func (c *diskCache) drop(key string, file bool) {
 	}
 }
 
-// add indexes a cached block and evicts others when over capacity.
-func (c *diskCache) add(key string, blen int64, atime int64) {
+// add indexes a block in the cache (a staged one: waiting for its upload)
+// and evicts others when over capacity.
+func (c *diskCache) add(key string, blen int, atime int64, staged bool) {
 	c.mu.Lock()
-	if c.entries.add(key, &cacheEntry{charged: blen + entryOverhead, atime: atime}) {
-		c.used += blen + entryOverhead
-	}
-	victims := c.evictLocked(c.capacity)
+	c.index.add(key, &cacheEntry{charged: int64(blen) + entryOverhead, atime: atime, staged: staged})
+	victims := c.evictLocked(c.capacity, c.maxItems)
 	c.mu.Unlock()
 	c.removeFiles(victims)
 }
 
-// forget drops key from the index; c.mu is held.
-func (c *diskCache) forget(key string) {
-	if e, ok := c.entries.remove(key); ok {
-		c.used -= e.charged
-	}
-}
-
-// evictLocked picks blocks to remove until usage is at most 95 % of limit,
-// when it exceeds limit: of two random blocks, the one used longer ago
-// goes (JuiceFS's default "2-random" policy). c.mu is held; the caller
-// removes the files.
-func (c *diskCache) evictLocked(limit int64) []string {
-	if c.used <= limit {
+// evictLocked picks blocks to remove, when usage exceeds limit or the
+// count maxItems, until usage is at most 95 % of limit and the count 99 %
+// of maxItems. c.mu is held; the caller removes the files.
+func (c *diskCache) evictLocked(limit, maxItems int64) []string {
+	over := func(used, n int64) bool { return c.index.used > used || maxItems > 0 && int64(c.index.len()) > n }
+	if !over(limit, maxItems) {
 		return nil
 	}
 	var victims []string
-	for c.used > limit*95/100 && c.entries.len() > 0 {
-		a := c.entries.victim(diskLastUse)
-		c.forget(a)
-		victims = append(victims, a)
+	for over(limit*95/100, maxItems*99/100) {
+		key := c.index.victim()
+		if key == "" {
+			break
+		}
+		c.index.remove(key)
+		victims = append(victims, key)
 	}
 	return victims
 }
@@ -332,12 +299,17 @@ func (c *diskCache) removeFiles(keys []string) {
 	}
 }
 
-// watchLoop indexes what a previous run cached, then checks the disk's free
-// space every second: below the free-space ratio the cache evicts down to
-// what leaves that much free, and stores nothing while it cannot.
+// watchLoop indexes what a previous run cached (again every scanEvery when
+// it is positive; never when negative), and checks the disk's free space
+// every second: below the free-space ratio the cache evicts down to what
+// leaves that much free and stores nothing while it cannot, and staged
+// blocks are uploaded without waiting for their delay.
 func (c *diskCache) watchLoop() {
 	defer c.wg.Done()
-	c.scan()
+	if c.scanEvery >= 0 {
+		c.scan()
+	}
+	lastScan := time.Now()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -345,42 +317,90 @@ func (c *diskCache) watchLoop() {
 		select {
 		case <-c.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
+			if c.scanEvery > 0 && now.Sub(lastScan) >= c.scanEvery {
+				c.scan()
+				lastScan = now
+			}
 		}
 	}
 }
 
 func (c *diskCache) checkSpace() {
-	total, free, err := diskSpace(c.root)
+	d, err := diskUsage(c.root)
 	if err != nil {
 		c.failed("statfs", "", err)
 		return
 	}
-	want := int64(float64(total) * c.freeRatio)
-	if free >= want {
+	c.stageFull.Store(d.short(c.freeRatio / 2))
+	if !d.short(c.freeRatio) {
 		c.lowSpace.Store(false)
 		return
 	}
 	c.lowSpace.Store(true)
+	c.hurry(c)
+	if c.index.policy == EvictionNone {
+		return
+	}
+	wantFree := int64(float64(d.total) * c.freeRatio)
+	wantFiles := int64(float64(d.files) * c.freeRatio)
 	c.mu.Lock()
-	victims := c.evictLocked(max(0, c.used-(want-free)))
+	limit := max(0, c.index.used-max(0, wantFree-d.free))
+	items := int64(c.index.len())
+	if wantFiles > d.ffree {
+		items = max(0, items-(wantFiles-d.ffree))
+	}
+	victims := c.evictLocked(min(limit, c.capacity), items)
 	c.mu.Unlock()
 	c.removeFiles(victims)
 }
 
-// diskSpace returns the size and the space available to this user of the
-// file system holding path.
-func diskSpace(path string) (total, free int64, err error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, 0, err
+// expireLoop removes blocks not read for longer than c.expire, checking
+// every minute (or every c.expire when shorter).
+func (c *diskCache) expireLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(min(time.Minute, c.expire))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-t.C:
+			c.mu.Lock()
+			keys := c.index.expired(now.Add(-c.expire).UnixNano(), expireBatch)
+			for _, k := range keys {
+				c.index.remove(k)
+			}
+			c.mu.Unlock()
+			c.removeFiles(keys)
+		}
 	}
-	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize, nil
 }
 
-// scan indexes the cache files left by an earlier run, removing temporary
-// files older than a minute (an interrupted write) and files whose size
-// does not fit their name.
+// usage is what statfs tells of a cache disk.
+type usage struct{ total, free, files, ffree int64 }
+
+// short reports whether less than ratio of the space or of the inodes is
+// free.
+func (d usage) short(ratio float64) bool {
+	return d.free < int64(float64(d.total)*ratio) || d.files > 0 && d.ffree < int64(float64(d.files)*ratio)
+}
+
+// diskUsage returns the size, the space available to this user and the
+// inodes of the file system holding path.
+func diskUsage(path string) (usage, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return usage{}, err
+	}
+	return usage{int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize, int64(st.Files), int64(st.Ffree)}, nil
+}
+
+// scan indexes the cache files on disk (left by an earlier run, or by
+// JuiceFS), removing temporary files older than a minute (an interrupted
+// write) and files whose size does not fit their name. Files with more
+// than one link are staged blocks (also linked below rawstaging/). Blocks
+// indexed already keep their access time.
 func (c *diskCache) scan() {
 	start := time.Now()
 	n := 0
@@ -408,12 +428,11 @@ func (c *diskCache) scan() {
 		}
 		key := filepath.ToSlash(strings.TrimPrefix(p, c.root))
 		blen, ok := cachedBlockLen(key)
-		pieces := (blen + checksumPiece - 1) / checksumPiece
-		if !ok || fi.Size() != int64(blen+4*pieces) {
+		if _, err := cacheLayout(fi.Size(), blen); !ok || err != nil {
 			os.Remove(p)
 			return nil
 		}
-		c.add(key, int64(blen), accessTime(fi))
+		c.add(key, blen, accessTime(fi), links(fi) > 1)
 		n++
 		return nil
 	})
@@ -421,7 +440,7 @@ func (c *diskCache) scan() {
 		c.log.Warn(fmt.Sprintf("disk cache %s: scan: %v", c.root, err))
 	}
 	if n > 0 {
-		c.log.Info(fmt.Sprintf("disk cache %s: found %d cached blocks in %v", c.root, n, time.Since(start).Round(time.Millisecond)))
+		c.log.Debug(fmt.Sprintf("disk cache %s: found %d cached blocks in %v", c.root, n, time.Since(start).Round(time.Millisecond)))
 	}
 }
 
@@ -435,8 +454,8 @@ func cachedBlockLen(key string) (int, bool) {
 	if len(parts) != 3 {
 		return 0, false
 	}
-	var blen int
-	if _, err := fmt.Sscanf(parts[2], "%d", &blen); err != nil || blen <= 0 || blen > 16<<20 {
+	blen, err := strconv.Atoi(parts[2])
+	if err != nil || blen <= 0 || blen > 16<<20 {
 		return 0, false
 	}
 	return blen, true
@@ -447,4 +466,11 @@ func accessTime(fi fs.FileInfo) int64 {
 		return st.Atim.Sec*1e9 + st.Atim.Nsec
 	}
 	return fi.ModTime().UnixNano()
+}
+
+func links(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }

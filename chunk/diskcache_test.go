@@ -116,10 +116,11 @@ func TestDiskCacheEviction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "cache writes", func() bool { return len(s.disk.queue) == 0 })
-	s.disk.mu.Lock()
-	used, n := s.disk.used, s.disk.entries.len()
-	s.disk.mu.Unlock()
+	waitFor(t, "cache writes", func() bool { return len(s.disk.dirs[0].queue) == 0 })
+	d := s.disk.dirs[0]
+	d.mu.Lock()
+	used, n := d.index.used, d.index.len()
+	d.mu.Unlock()
 	if used > conf.CacheSize || n == 0 {
 		t.Fatalf("cache holds %d blocks, %d bytes, capacity %d", n, used, conf.CacheSize)
 	}
@@ -147,7 +148,7 @@ func TestDiskCacheUnusable(t *testing.T) {
 			t.Fatalf("read with a broken cache: %v", err)
 		}
 	}
-	waitFor(t, "the cache to step aside", s.disk.down)
+	waitFor(t, "the cache to step aside", s.disk.dirs[0].down)
 
 	// A cache directory that cannot even be created is no error either.
 	s2 := newStore(t, st, cachedConf(filepath.Join(raw, "below-a-file")))
@@ -168,7 +169,7 @@ func TestDiskCacheFullDisk(t *testing.T) {
 	conf := cachedConf(t.TempDir())
 	conf.FreeSpaceRatio = 0.99999 // no disk has that much free
 	s := newStore(t, st, conf)
-	waitFor(t, "the free-space check", s.disk.lowSpace.Load)
+	waitFor(t, "the free-space check", s.disk.dirs[0].lowSpace.Load)
 	for i := range 5 {
 		data := randomBytes(uint64(i), 1000)
 		writeSlice(t, s, uint64(300+i), data)
@@ -177,7 +178,7 @@ func TestDiskCacheFullDisk(t *testing.T) {
 			t.Fatalf("read with a full cache disk: %v", err)
 		}
 	}
-	if n := s.disk.entries.len(); n != 0 {
+	if n := s.disk.dirs[0].index.len(); n != 0 {
 		t.Fatalf("%d blocks cached on a disk short of space", n)
 	}
 }

@@ -66,7 +66,7 @@ func (p *prefetcher) work() {
 			return
 		case it := <-p.queue:
 			// Errors are the reader's to report when it gets there.
-			_, _, _ = p.s.fetches.Do(it.key, func() (any, error) { return nil, p.s.download(p.ctx, it.key, it.blen) })
+			_, _, _ = p.s.fetches.Do(it.key, func() (any, error) { return nil, p.s.download(p.ctx, it.key, it.blen, true) })
 			p.mu.Lock()
 			delete(p.pending, it.key)
 			p.mu.Unlock()

@@ -41,6 +41,9 @@ func (s *Store) readBlock(ctx context.Context, key string, blen int, p []byte, b
 	if s.disk != nil && s.disk.read(key, blen, p, boff) {
 		return nil
 	}
+	if s.wb != nil && s.wb.read(key, blen, p, boff) {
+		return nil
+	}
 	// Uncompressed: a small part of a block is read with a range request,
 	// and the whole block fetched for the cache in the background, unless
 	// the whole block is on its way already (readahead): then the reader
@@ -97,7 +100,7 @@ func (s *Store) fetch(ctx context.Context, key string, blen int, p []byte, boff 
 		ch := s.fetches.DoChan(key, func() (any, error) {
 			// Shared by several callers: not bound to the first one's
 			// context, which may be cancelled while others still wait.
-			return nil, s.download(context.WithoutCancel(ctx), key, blen)
+			return nil, s.download(context.WithoutCancel(ctx), key, blen, s.cachesDownloads(blen))
 		})
 		select {
 		case r := <-ch:
@@ -115,16 +118,23 @@ func (s *Store) fetch(ctx context.Context, key string, blen int, p []byte, boff 
 	if err := s.getBlock(ctx, key, block); err != nil {
 		return err
 	}
-	if s.disk != nil {
+	if s.disk != nil && s.cachesDownloads(blen) {
 		s.disk.store(key, block)
 	}
 	copy(p, block[boff:])
 	return nil
 }
 
+// cachesDownloads reports whether a block of blen bytes read from the
+// object storage goes to the disk cache: with CachePartialOnly only short
+// blocks do.
+func (s *Store) cachesDownloads(blen int) bool {
+	return !s.conf.CachePartialOnly || blen < s.conf.BlockSize
+}
+
 // download GETs the object key, decodes it into a block of blen bytes and
-// hands it to the caches.
-func (s *Store) download(ctx context.Context, key string, blen int) error {
+// hands it to the memory cache, and to the disk cache with toDisk.
+func (s *Store) download(ctx context.Context, key string, blen int, toDisk bool) error {
 	if s.mem.contains(key) {
 		return nil // filled while this download waited its turn
 	}
@@ -138,7 +148,7 @@ func (s *Store) download(ctx context.Context, key string, blen int) error {
 		s.blocks.put(block)
 		return err
 	}
-	if s.disk != nil {
+	if s.disk != nil && toDisk {
 		s.disk.store(key, block)
 	}
 	if !s.mem.put(key, block) {

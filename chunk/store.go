@@ -80,21 +80,64 @@ type Config struct {
 	// default attempt² seconds, capped at 30 s.
 	RetryDelay func(attempt int) time.Duration
 
-	// CacheDir is the disk cache's directory ("" or CacheSize 0: none;
-	// "memory": the memory cache takes CacheSize). The volume's UUID is
-	// appended, so that volumes sharing a directory do not mix.
+	// CacheDir is the disk cache's directory, or several separated by
+	// colons (or commas) sharing CacheSize, glob patterns allowed (""
+	// or CacheSize 0: none; "memory": the memory cache takes CacheSize).
+	// The volume's UUID is appended, so that volumes sharing a directory
+	// do not mix.
 	CacheDir string
 	// CacheSize is the disk cache's capacity in bytes (each block counts
 	// its length plus 4 KiB).
 	CacheSize int64
+	// CacheItems bounds the number of cached blocks (0: as many as leave
+	// FreeSpaceRatio of the disk's inodes free).
+	CacheItems int64
 	// FreeSpaceRatio is the share of the cache disk kept free (default
-	// 0.1): below it the cache evicts and stops storing.
+	// 0.1): below it the cache evicts and stops storing; below half of it
+	// blocks are no longer staged.
 	FreeSpaceRatio float64
 	// CacheMode is the permission of cache files (default 0600).
 	CacheMode os.FileMode
 	// CacheLargeWrite also caches full blocks on write (by default only
 	// blocks shorter than BlockSize are, as JuiceFS does).
 	CacheLargeWrite bool
+	// CachePartialOnly: whole blocks downloaded are not cached (blocks
+	// shorter than BlockSize still are, and blocks prefetched after a
+	// partial read).
+	CachePartialOnly bool
+	// CacheEviction is the eviction policy: Eviction2Random (default),
+	// EvictionLRU or EvictionNone.
+	CacheEviction string
+	// CacheExpire: cached blocks not read for this long are removed (0:
+	// never).
+	CacheExpire time.Duration
+	// CacheChecksum is the checksum level of cached blocks: ChecksumNone,
+	// ChecksumFull, ChecksumShrink or ChecksumExtend (default).
+	CacheChecksum string
+	// CacheScanInterval: the cache directories are indexed at start and
+	// again at this interval (0: at start only; negative: never, the
+	// blocks an earlier run cached are not used).
+	CacheScanInterval time.Duration
+
+	// Writeback stages new blocks in the disk cache and lets their slice
+	// be committed before they are uploaded (see writeback.go). Needs a
+	// disk cache.
+	Writeback bool
+	// WritebackThreshold: only blocks shorter than this are staged
+	// (default BlockSize+1: all).
+	WritebackThreshold int
+	// UploadDelay is how long staged blocks wait before their upload.
+	UploadDelay time.Duration
+	// UploadHours limits uploads of staged blocks to hours of the day
+	// ("start-end", see ParseUploadHours; "": any time).
+	UploadHours string
+	// MaxStageWrite bounds the staging writes in flight (default 1000);
+	// beyond it blocks are uploaded directly.
+	MaxStageWrite int
+	// StageTimeout: a staging write taking longer is abandoned and the
+	// block uploaded directly (default 60 s).
+	StageTimeout time.Duration
+
 	// VolumeUUID names the volume's sub-directory of CacheDir.
 	VolumeUUID string
 	// MemCacheSize is the memory cache's capacity (default 64 MiB): blocks
@@ -107,6 +150,9 @@ type Config struct {
 	// Logger receives warnings (a cache disk stepping aside, failed
 	// deletions); nil discards them.
 	Logger *slog.Logger
+
+	uploadFrom, uploadTo int           // UploadHours, parsed
+	stagingRescan        time.Duration // tests: how often staged blocks are retried
 }
 
 func (c *Config) setDefaults() {
@@ -135,6 +181,24 @@ func (c *Config) setDefaults() {
 	if c.CacheMode == 0 {
 		c.CacheMode = 0o600
 	}
+	if c.CacheEviction == "" {
+		c.CacheEviction = Eviction2Random
+	}
+	if c.CacheChecksum == "" {
+		c.CacheChecksum = ChecksumExtend
+	}
+	if c.CacheExpire > 0 && c.CacheExpire < time.Second {
+		c.CacheExpire = time.Second
+	}
+	if c.WritebackThreshold <= 0 {
+		c.WritebackThreshold = c.BlockSize + 1
+	}
+	if c.MaxStageWrite <= 0 {
+		c.MaxStageWrite = 1000
+	}
+	if c.StageTimeout <= 0 {
+		c.StageTimeout = time.Minute
+	}
 	if c.MemCacheSize <= 0 {
 		c.MemCacheSize = 64 << 20
 	}
@@ -158,7 +222,8 @@ type Store struct {
 	downloads chan struct{} // download slots
 	fetches   singleflight.Group
 	mem       *memCache
-	disk      *diskCache // nil without a disk cache
+	disk      *cacheDirs // nil without a disk cache
+	wb        *writeback // nil without a disk cache
 	prefetch  *prefetcher
 
 	bodies    *bodyBuffers // for compressed bodies
@@ -175,6 +240,9 @@ func New(storage Storage, conf Config) (*Store, error) {
 	}
 	c, err := compress.New(conf.Compression)
 	if err != nil {
+		return nil, err
+	}
+	if err := conf.check(); err != nil {
 		return nil, err
 	}
 	s := &Store{
@@ -195,14 +263,37 @@ func New(storage Storage, conf Config) (*Store, error) {
 	s.blocks = newBlockPool(conf.BlockSize, 8)
 	s.mem = newMemCache(memSize, s.blocks)
 	if conf.CacheDir != "" && conf.CacheDir != "memory" && conf.CacheSize > 0 {
-		if s.disk, err = openDiskCache(conf, s.log); err != nil {
+		if s.disk, err = openCacheDirs(&s.conf, s.log); err != nil {
 			// A cache is an optimisation: say why it is off and go on.
 			s.log.Warn(fmt.Sprintf("disk cache %s disabled: %v", conf.CacheDir, err))
 			s.disk = nil
 		}
 	}
+	if s.disk != nil {
+		// Also without --writeback: blocks an earlier run staged are
+		// uploaded.
+		s.wb = newWriteback(s)
+		s.disk.start()
+	} else if conf.Writeback {
+		s.log.Warn("--writeback needs a disk cache: blocks are uploaded before their slice is committed")
+	}
 	s.prefetch = newPrefetcher(s, conf.Prefetch)
 	return s, nil
+}
+
+// check validates the options a user gives.
+func (c *Config) check() error {
+	if err := CheckEviction(c.CacheEviction); err != nil {
+		return err
+	}
+	switch c.CacheChecksum {
+	case ChecksumNone, ChecksumFull, ChecksumShrink, ChecksumExtend:
+	default:
+		return fmt.Errorf("unknown cache checksum level %q: use %s, %s, %s or %s", c.CacheChecksum, ChecksumNone, ChecksumFull, ChecksumShrink, ChecksumExtend)
+	}
+	var err error
+	c.uploadFrom, c.uploadTo, err = ParseUploadHours(c.UploadHours)
+	return err
 }
 
 // Close stops the background work (prefetching, cache writes). Writers
@@ -210,6 +301,9 @@ func New(storage Storage, conf Config) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.prefetch.close()
+		if s.wb != nil {
+			s.wb.close()
+		}
 		if s.disk != nil {
 			s.disk.close()
 		}
@@ -230,23 +324,32 @@ func (s *Store) blockLen(size uint32, indx int) int {
 	return min(s.conf.BlockSize, int(size)-indx*s.conf.BlockSize)
 }
 
-// Remove deletes every block of slice id (size bytes) from the caches and
-// the object storage, as the engine asks when the slice's last reference
-// is gone. Missing objects are no error; on other errors every block is
-// still tried and the last error is returned.
+// Remove deletes every block of slice id (size bytes) from the caches, the
+// staging area and the object storage, as the engine asks when the slice's
+// last reference is gone. Missing objects are no error; on other errors
+// every block is still tried and the last error is returned.
 func (s *Store) Remove(ctx context.Context, id uint64, size uint32) error {
 	var last error
 	for i, n := range objstore.BlockSizes(s.conf.BlockSize, size) {
 		key := s.blockKey(id, i, n)
-		s.mem.remove(key)
-		if s.disk != nil {
-			s.disk.remove(key)
-		}
+		s.forgetBlock(key)
 		if err := s.storage.Delete(ctx, key); err != nil {
 			last = fmt.Errorf("delete object %s: %w", key, err)
 		}
 	}
 	return last
+}
+
+// forgetBlock drops block key from the caches and the staging area (its
+// slice is gone); the object, if any, is the caller's to delete.
+func (s *Store) forgetBlock(key string) {
+	s.mem.remove(key)
+	if s.wb != nil {
+		s.wb.drop(key)
+	}
+	if s.disk != nil {
+		s.disk.remove(key)
+	}
 }
 
 // ErrIO wraps every failure to read or store data, so that callers can

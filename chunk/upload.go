@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// putBlock compresses a block and stores it, trying again after failures
-// (UploadRetries times), at most MaxUploads at a time in the process.
-func (s *Store) putBlock(ctx context.Context, key string, data []byte) error {
+// putBlock compresses a block and stores it, trying up to tries times, at
+// most MaxUploads at a time in the process.
+func (s *Store) putBlock(ctx context.Context, key string, data []byte, tries int) error {
 	select {
 	case s.uploads <- struct{}{}:
 	case <-ctx.Done():
@@ -35,7 +35,7 @@ func (s *Store) putBlock(ctx context.Context, key string, data []byte) error {
 		if err = s.storage.Put(ctx, key, body); err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || attempt >= s.conf.UploadRetries {
+		if ctx.Err() != nil || attempt+1 >= tries {
 			return objectError("upload", key, err)
 		}
 		s.log.Debug(fmt.Sprintf("upload object %s (attempt %d): %v", key, attempt+1, err))

@@ -38,14 +38,22 @@ type Writer struct {
 	mu       sync.Mutex
 	err      error    // first upload failure
 	uploaded []string // keys stored, for Abort
+	staged   []string // keys staged for a later upload, for Abort
+
+	writeback bool // blocks may be staged (Config.Writeback)
 }
 
 // NewWriter starts slice id. The id comes from the metadata engine and is
 // never reused.
 func (s *Store) NewWriter(id uint64) *Writer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Writer{s: s, id: id, ctx: ctx, cancel: cancel}
+	return &Writer{s: s, id: id, ctx: ctx, cancel: cancel, writeback: s.wb != nil && s.wb.enabled}
 }
+
+// SetWriteback turns staging off (or back on, if the store stages) for
+// the blocks not yet handed to an upload: a slice that replaces others
+// (compaction) must be in the object storage before it is committed.
+func (w *Writer) SetWriteback(on bool) { w.writeback = on && w.s.wb != nil && w.s.wb.enabled }
 
 // ID is the slice id.
 func (w *Writer) ID() uint64 { return w.id }
@@ -153,10 +161,11 @@ func (w *Writer) FlushTo(off int) {
 	}
 }
 
-// Finish uploads the remaining blocks and waits for all uploads. On
-// success the slice is stored and Len bytes long; on failure every block
-// already stored is deleted again and the error names the object and the
-// reason. Either way the writer is done.
+// Finish uploads the remaining blocks and waits for all uploads (with
+// writeback: until they are uploaded or staged). On success the slice is
+// stored and Len bytes long; on failure every block already stored is
+// deleted again and the error names the object and the reason. Either way
+// the writer is done.
 func (w *Writer) Finish(ctx context.Context) error {
 	if w.finished {
 		return ErrWriterDone
@@ -217,17 +226,17 @@ func (w *Writer) failed() error {
 
 func (w *Writer) deleteUploaded() {
 	w.mu.Lock()
-	keys := w.uploaded
-	w.uploaded = nil
+	keys, staged := w.uploaded, w.staged
+	w.uploaded, w.staged = nil, nil
 	w.mu.Unlock()
 	for _, key := range keys {
 		if err := w.s.storage.Delete(context.Background(), key); err != nil {
 			w.s.log.Warn(fmt.Sprintf("delete object %s of an abandoned slice: %v (left for gc)", key, err))
 		}
-		w.s.mem.remove(key)
-		if w.s.disk != nil {
-			w.s.disk.remove(key)
-		}
+		w.s.forgetBlock(key)
+	}
+	for _, key := range staged {
+		w.s.forgetBlock(key)
 	}
 }
 
@@ -243,13 +252,20 @@ func (w *Writer) upload(indx int) {
 	charged := w.charged[indx]
 	w.blocks[indx], w.charged[indx] = nil, 0
 	key := w.s.blockKey(w.id, indx, len(data))
+	stage := w.writeback && w.s.wb.stages(len(data))
 	w.wg.Add(1)
 	w.s.buffers.startUpload()
 	go func() {
 		defer w.wg.Done()
 		defer w.s.buffers.endUpload()
 		defer w.s.buffers.release(charged)
-		if err := w.s.putBlock(w.ctx, key, data); err != nil {
+		if stage && w.s.wb.stage(key, data) {
+			w.mu.Lock()
+			w.staged = append(w.staged, key)
+			w.mu.Unlock()
+			return
+		}
+		if err := w.s.putBlock(w.ctx, key, data, w.s.conf.UploadRetries+1); err != nil {
 			w.fail(err)
 			return
 		}

@@ -11,10 +11,13 @@ import (
 // WriteMerged is the data side of compaction (meta.CompactFunc): it writes
 // what the merged layout of a chunk shows as the new slice id, reading each
 // piece through the chunk store (holes as zeros) one block at a time, and
-// returns once every block of the new slice is stored. On a failure nothing
-// of the new slice is left.
+// returns once every block of the new slice is stored in the object
+// storage (never only staged: the slices it replaces go when it is
+// committed, and other clients must be able to read it). On a failure
+// nothing of the new slice is left.
 func WriteMerged(ctx context.Context, store *chunk.Store, id uint64, layout []codec.Slice) error {
 	w := store.NewWriter(id)
+	w.SetWriteback(false)
 	bs := uint32(store.BlockSize())
 	buf := make([]byte, bs)
 	off := 0
