@@ -161,3 +161,16 @@ func (m *cacheDirs) remove(key string) {
 		d.remove(key)
 	}
 }
+
+// CacheDirs returns the directories of the disk cache in use, each with
+// the volume's UUID appended (none without a disk cache).
+func (s *Store) CacheDirs() []string {
+	if s.disk == nil {
+		return nil
+	}
+	var dirs []string
+	for _, d := range s.disk.dirs {
+		dirs = append(dirs, filepath.Clean(d.dir))
+	}
+	return dirs
+}

@@ -384,3 +384,6 @@ func (wb *writeback) scanStaged() {
 		d.scanStaging(func(key string, mtime time.Time) { wb.add(key, d, mtime, false) })
 	}
 }
+
+// Writeback reports whether new blocks are staged before their upload.
+func (s *Store) Writeback() bool { return s.wb != nil && s.wb.enabled }

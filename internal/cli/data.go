@@ -97,7 +97,74 @@ func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error)
 	if r := conf.FreeSpaceRatio; r < 0 || r >= 1 {
 		return conf, fmt.Errorf("invalid value %v for --free-space-ratio: must be in [0, 1)", r)
 	}
-	return conf, nil
+	if err := a.cachePolicy(c, &conf); err != nil {
+		return conf, err
+	}
+	return conf, a.writebackOptions(c, &conf)
+}
+
+// cachePolicy reads the options of the disk cache that mount has beyond
+// those of the tools (for a command without them, the defaults).
+func (a *app) cachePolicy(c *cli.Context, conf *chunk.Config) error {
+	conf.CacheItems = c.Int64("cache-items")
+	if conf.CacheItems < 0 {
+		return fmt.Errorf("invalid value %d for --cache-items: a count of blocks (0: from --free-space-ratio)", conf.CacheItems)
+	}
+	conf.CachePartialOnly = c.Bool("cache-partial-only")
+	conf.CacheEviction = c.String("cache-eviction")
+	if err := chunk.CheckEviction(conf.CacheEviction); err != nil {
+		return fmt.Errorf("invalid value for --cache-eviction: %w", err)
+	}
+	switch v := c.String("verify-cache-checksum"); v {
+	case "", chunk.ChecksumNone, chunk.ChecksumFull, chunk.ChecksumShrink, chunk.ChecksumExtend:
+		conf.CacheChecksum = v
+	default:
+		return fmt.Errorf("invalid value %q for --verify-cache-checksum: use none, full, shrink or extend", v)
+	}
+	var err error
+	if conf.CacheExpire, err = parseSeconds("cache-expire", c.String("cache-expire")); err != nil {
+		return err
+	}
+	if conf.CacheScanInterval, err = parseSeconds("cache-scan-interval", c.String("cache-scan-interval")); err != nil {
+		return err
+	}
+	if conf.CacheDir != "memory" && conf.CacheDir != "" {
+		if _, err := chunk.SplitCacheDirs(conf.CacheDir); err != nil {
+			return fmt.Errorf("invalid value %q for --cache-dir: %w", conf.CacheDir, err)
+		}
+	}
+	return nil
+}
+
+// writebackOptions reads --writeback and the options of staged uploads.
+func (a *app) writebackOptions(c *cli.Context, conf *chunk.Config) error {
+	conf.Writeback = c.Bool("writeback")
+	conf.MaxStageWrite = c.Int("max-stage-write")
+	threshold, err := parseBytes("writeback-threshold-size", c.String("writeback-threshold-size"), 'B')
+	if err != nil {
+		return err
+	}
+	conf.WritebackThreshold = int(min(threshold, 1<<30))
+	if conf.UploadDelay, err = parseSeconds("upload-delay", c.String("upload-delay")); err != nil {
+		return err
+	}
+	if conf.StageTimeout, err = parseSeconds("put-timeout", c.String("put-timeout")); err != nil {
+		return err
+	}
+	conf.UploadHours = c.String("upload-hours")
+	if _, _, err := chunk.ParseUploadHours(conf.UploadHours); err != nil {
+		return fmt.Errorf("invalid value for --upload-hours: %w", err)
+	}
+	noDisk := conf.CacheSize == 0 || conf.CacheDir == "memory"
+	switch {
+	case conf.Writeback && noDisk:
+		a.log.Warn("--writeback needs a disk cache (--cache-dir of a directory, --cache-size above 0): blocks are uploaded before their slice is committed")
+		conf.Writeback = false
+	case !conf.Writeback && (conf.UploadDelay > 0 || conf.UploadHours != ""):
+		a.log.Warn("--upload-delay and --upload-hours apply to --writeback only: ignored")
+		conf.UploadDelay, conf.UploadHours = 0, ""
+	}
+	return nil
 }
 
 // dataPath is an open data path: the chunk store and the file API over an

@@ -214,7 +214,7 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 	}
 	s.vfs.Logger = a.log
 	s.vfs.Metrics = jfs
-	s.vfs.ConfigJSON = a.mountConfig(c, s, e, f)
+	s.vfs.ConfigJSON = a.mountConfig(c, s, e, f, d.store)
 	s.vfs.Stats = func() []byte { return vfs.StatsText(reg) }
 	s.vfs.Control = a.controlHandler(e, d)
 	v := vfs.New(e, d.fs, s.vfs)
@@ -250,6 +250,8 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 var mountHonours = []string{"subdir", "heartbeat", "read-only", "no-bgjob", "atime-mode", "skip-dir-mtime", "backup-meta", "backup-skip-trash",
 	"attr-cache", "entry-cache", "dir-entry-cache", "negative-entry-cache", "buffer-size", "prefetch",
 	"cache-dir", "cache-mode", "cache-size", "free-space-ratio", "cache-large-write", "io-retries",
+	"cache-items", "cache-partial-only", "verify-cache-checksum", "cache-eviction", "cache-scan-interval", "cache-expire",
+	"writeback", "writeback-threshold-size", "upload-delay", "upload-hours", "max-stage-write",
 	"max-uploads", "max-downloads", "metrics", "no-usage-report", "open-cache", "skip-dir-nlink",
 	"storage", "bucket", "storage-class", "tag", "get-timeout", "put-timeout", "check-storage", "upload-limit", "download-limit"}
 

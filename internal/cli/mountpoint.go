@@ -154,14 +154,18 @@ func (a *app) umountCommand() *cli.Command {
 		Description: `Unmounts the volume mounted on MOUNTPOINT (a rueidisfs or a juicefs mount)
 and waits until its process committed what it buffered and ended its
 session. A mount point still in use is refused unless --force detaches it
-at once (it is then unmounted when no longer used).
+at once (it is then unmounted when no longer used). A mount with
+--writeback may still hold blocks in its staging area that are not in the
+object storage: they are uploaded by the next mount on the same cache
+directory; --flush first waits until the mount uploaded them all.
 
 Examples:
 $ rueidisfs umount /mnt/jfs
+$ rueidisfs umount --flush /mnt/jfs
 $ rueidisfs umount --force /mnt/jfs`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "detach the mount point even while it is in use"},
-			&cli.BoolFlag{Name: "flush", Usage: "accepted for compatibility with juicefs (rueidisfs never stages writes)"},
+			&cli.BoolFlag{Name: "flush", Usage: "with a --writeback mount, first wait until every staged block is uploaded"},
 		},
 		Action: a.umount,
 	}
@@ -174,6 +178,11 @@ func (a *app) umount(c *cli.Context) error {
 	mp, err := filepath.Abs(c.Args().First())
 	if err != nil {
 		return err
+	}
+	if c.Bool("flush") {
+		if err := a.waitStaging(mp); err != nil {
+			return err
+		}
 	}
 	pid := mountPid(mp)
 	if err := fusefs.Unmount(mp, c.Bool("force")); err != nil {

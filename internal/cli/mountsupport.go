@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rueidisfs/rueidisfs/chunk"
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/metaurl"
@@ -103,14 +104,20 @@ func (a *app) serveMetrics(c *cli.Context, reg *prometheus.Registry) func() {
 // mountConfig returns the content of .config: the running mount's settings
 // in the shape of JuiceFS's, which its tools read (Pid, Meta.Sid,
 // Chunk.CacheDir, Format.Name, Mountpoint).
-func (a *app) mountConfig(c *cli.Context, s *mountSettings, e *meta.Engine, f *codec.Format) func() []byte {
+func (a *app) mountConfig(c *cli.Context, s *mountSettings, e *meta.Engine, f *codec.Format, store *chunk.Store) func() []byte {
+	// As juicefs tells it (umount --flush reads it): the directories with
+	// the volume's UUID, "memory" without a disk cache.
+	cacheDir := strings.Join(store.CacheDirs(), string(os.PathListSeparator))
+	if cacheDir == "" {
+		cacheDir = "memory"
+	}
 	return func() []byte {
 		conf := map[string]any{
 			"Meta": map[string]any{"Heartbeat": s.engine.Heartbeat, "MountPoint": s.mountpoint,
 				"Subdir": c.String("subdir"), "ReadOnly": s.readOnly, "NoBGJob": c.Bool("no-bgjob"), "Sid": e.SID(),
 				"AtimeMode": s.engine.AtimeMode, "SkipDirMtime": s.engine.SkipDirMtime},
 			"Format":          f.WithoutSecrets(),
-			"Chunk":           map[string]any{"CacheDir": c.String("cache-dir"), "BufferSize": c.String("buffer-size"), "Writeback": false},
+			"Chunk":           map[string]any{"CacheDir": cacheDir, "BufferSize": c.String("buffer-size"), "Writeback": store.Writeback()},
 			"Version":         meta.Version,
 			"AttrTimeout":     s.vfs.AttrTimeout,
 			"DirEntryTimeout": s.vfs.DirEntryTimeout,

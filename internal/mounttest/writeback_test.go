@@ -1,0 +1,120 @@
+package mounttest_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/internal/mounttest"
+)
+
+// stagedFiles lists the staged blocks of a cache directory of volume v.
+func stagedFiles(t *testing.T, v *mounttest.Volume, cache string) []string {
+	t.Helper()
+	var files []string
+	root := filepath.Join(cache, v.Format.UUID, "rawstaging")
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files
+}
+
+// writeFiles writes n files of random sizes (up to three 256 KiB blocks)
+// into dir, fsync'ed and closed, and returns their hashes.
+func writeFiles(t *testing.T, dir string, n int) map[string][32]byte {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(n), 9))
+	sums := map[string][32]byte{}
+	for i := range n {
+		data := make([]byte, 1+r.IntN(3<<18))
+		for j := range data {
+			data[j] = byte(r.Uint32())
+		}
+		name := fmt.Sprintf("f%d", i)
+		must(t, writeDurably(filepath.Join(dir, name), data, true))
+		sums[name] = sha256.Sum256(data)
+	}
+	return sums
+}
+
+// catAll reads every file through `rueidisfs cat` (another client, without
+// a cache: what it reads is in the object storage) and compares hashes.
+func catAll(t *testing.T, v *mounttest.Volume, sums map[string][32]byte) {
+	t.Helper()
+	for name, sum := range sums {
+		out, err := exec.Command(mounttest.Binary(t), "cat", v.URL, name).Output()
+		if err != nil || sha256.Sum256(out) != sum {
+			t.Fatalf("%s read through another client: %v", name, err)
+		}
+	}
+}
+
+// TestWritebackCrash: a --writeback mount with a long upload delay commits
+// fsync'ed files while their blocks are only staged (another client cannot
+// read them yet); it is killed with SIGKILL; a mount started again on the
+// same cache directory uploads every staged block, after which every file
+// reads intact through another client and fsck (which checks every
+// object) is clean.
+func TestWritebackCrash(t *testing.T) {
+	mounttest.NeedRoot(t)
+	v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 256})
+	cache := t.TempDir()
+	p := v.StartMount(t, "", "--writeback", "--upload-delay", "1h", "--cache-dir", cache)
+	sums := writeFiles(t, p.Dir, 12)
+	if len(stagedFiles(t, v, cache)) == 0 {
+		t.Fatal("nothing staged by a --writeback mount")
+	}
+	if out, err := exec.Command(mounttest.Binary(t), "cat", v.URL, "f0").CombinedOutput(); err == nil {
+		t.Fatalf("another client read a file whose blocks are only staged: %.200q", out)
+	}
+	p.Kill()
+
+	p2 := v.StartMount(t, p.Dir, "--writeback", "--cache-dir", cache)
+	deadline := time.Now().Add(time.Minute)
+	for len(stagedFiles(t, v, cache)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blocks still staged a minute after the restart: %s", len(stagedFiles(t, v, cache)), p2.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	catAll(t, v, sums)
+	for name, sum := range sums {
+		got, err := os.ReadFile(filepath.Join(p2.Dir, name))
+		if err != nil || sha256.Sum256(got) != sum {
+			t.Fatalf("%s through the new mount: %v", name, err)
+		}
+	}
+	mounttest.Run(t, "fsck", v.URL)
+}
+
+// TestWritebackUmountFlush: umount --flush of a --writeback mount waits
+// until its staged blocks are uploaded, then unmounts.
+func TestWritebackUmountFlush(t *testing.T) {
+	mounttest.NeedRoot(t)
+	v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 256})
+	cache := t.TempDir()
+	p := v.StartMount(t, "", "--writeback", "--upload-delay", "2s", "--cache-dir", cache)
+	sums := writeFiles(t, p.Dir, 6)
+	if len(stagedFiles(t, v, cache)) == 0 {
+		t.Fatal("nothing staged by a --writeback mount")
+	}
+	out := mounttest.Run(t, "umount", "--flush", p.Dir)
+	if !strings.Contains(out, "All staged blocks are uploaded") {
+		t.Errorf("umount --flush printed %q", out)
+	}
+	if left := stagedFiles(t, v, cache); len(left) > 0 {
+		t.Fatalf("umount --flush returned with %d blocks staged", len(left))
+	}
+	catAll(t, v, sums)
+	mounttest.Run(t, "fsck", v.URL)
+}
