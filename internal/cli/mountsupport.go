@@ -111,13 +111,14 @@ func (a *app) mountConfig(c *cli.Context, s *mountSettings, e *meta.Engine, f *c
 	if cacheDir == "" {
 		cacheDir = "memory"
 	}
+	bufferSize, _ := parseBytes("buffer-size", c.String("buffer-size"), 'M') // bytes, a number as juicefs writes it
 	return func() []byte {
 		conf := map[string]any{
 			"Meta": map[string]any{"Heartbeat": s.engine.Heartbeat, "MountPoint": s.mountpoint,
 				"Subdir": c.String("subdir"), "ReadOnly": s.readOnly, "NoBGJob": c.Bool("no-bgjob"), "Sid": e.SID(),
 				"AtimeMode": s.engine.AtimeMode, "SkipDirMtime": s.engine.SkipDirMtime},
 			"Format":          f.WithoutSecrets(),
-			"Chunk":           map[string]any{"CacheDir": cacheDir, "BufferSize": c.String("buffer-size"), "Writeback": store.Writeback()},
+			"Chunk":           map[string]any{"CacheDir": cacheDir, "BufferSize": bufferSize, "Writeback": store.Writeback()},
 			"Version":         meta.Version,
 			"AttrTimeout":     s.vfs.AttrTimeout,
 			"DirEntryTimeout": s.vfs.DirEntryTimeout,

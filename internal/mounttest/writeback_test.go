@@ -2,6 +2,7 @@ package mounttest_test
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -107,6 +108,20 @@ func TestWritebackUmountFlush(t *testing.T) {
 	sums := writeFiles(t, p.Dir, 6)
 	if len(stagedFiles(t, v, cache)) == 0 {
 		t.Fatal("nothing staged by a --writeback mount")
+	}
+	// .config as juicefs's umount --flush reads it (its field types).
+	var conf struct {
+		Chunk struct {
+			CacheDir   string
+			BufferSize uint64
+			Writeback  bool
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(p.Dir, ".config"))
+	must(t, err)
+	must(t, json.Unmarshal(raw, &conf))
+	if want := filepath.Join(cache, v.Format.UUID); !conf.Chunk.Writeback || conf.Chunk.CacheDir != want || conf.Chunk.BufferSize != 300<<20 {
+		t.Fatalf(".config tells %+v, want writeback in %s with 300 MiB of buffers", conf.Chunk, want)
 	}
 	out := mounttest.Run(t, "umount", "--flush", p.Dir)
 	if !strings.Contains(out, "All staged blocks are uploaded") {
