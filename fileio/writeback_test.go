@@ -84,7 +84,6 @@ func TestWriteback(t *testing.T) {
 	}
 }
 
-
 // readThrough reads a file of v through another client's file API.
 func readThrough(ctx context.Context, fs *fileio.FS, v *volume, name string) ([]byte, error) {
 	ino, _, err := v.e.Lookup(ctx, meta.RootInode, name)
