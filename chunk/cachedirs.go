@@ -68,7 +68,7 @@ func SplitCacheDirs(value string) ([]string, error) {
 // openCacheDirs opens every directory of conf.CacheDir (started by
 // start); one that cannot be used is skipped with a warning, and when none
 // can, the error says why.
-func openCacheDirs(conf *Config, log *slog.Logger) (*cacheDirs, error) {
+func openCacheDirs(conf *Config, log *slog.Logger, metrics *storeMetrics) (*cacheDirs, error) {
 	paths, err := SplitCacheDirs(conf.CacheDir)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func openCacheDirs(conf *Config, log *slog.Logger) (*cacheDirs, error) {
 	m := &cacheDirs{ring: consistenthash.New(ringPoints, murmur3.Sum32), byID: map[string]*diskCache{}}
 	var errs []error
 	for _, p := range paths {
-		d, err := openDiskCache(p, conf, conf.CacheSize/n, conf.CacheItems/n, log)
+		d, err := openDiskCache(p, conf, conf.CacheSize/n, conf.CacheItems/n, log, metrics)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue

@@ -51,6 +51,7 @@ type diskCache struct {
 	expire    time.Duration
 	scanEvery time.Duration
 	log       *slog.Logger
+	metrics   *storeMetrics
 
 	mu    sync.Mutex
 	index *cacheIndex
@@ -71,7 +72,7 @@ type cacheWrite struct {
 
 // openDiskCache prepares <dir>/<VolumeUUID> with a share of the capacity
 // and indexes the blocks a previous run left there in the background.
-func openDiskCache(dir string, conf *Config, capacity, maxItems int64, log *slog.Logger) (*diskCache, error) {
+func openDiskCache(dir string, conf *Config, capacity, maxItems int64, log *slog.Logger, m *storeMetrics) (*diskCache, error) {
 	if conf.VolumeUUID == "" {
 		return nil, errors.New("no volume UUID to name the cache directory")
 	}
@@ -99,6 +100,7 @@ func openDiskCache(dir string, conf *Config, capacity, maxItems int64, log *slog
 		expire:    conf.CacheExpire,
 		scanEvery: conf.CacheScanInterval,
 		log:       log,
+		metrics:   m,
 		index:     newCacheIndex(conf.CacheEviction),
 		queue:     make(chan cacheWrite, cacheQueue),
 		hurry:     func(*diskCache) {},
@@ -179,18 +181,24 @@ func (c *diskCache) full() bool {
 // queue is full, the disk low on space or failing, the block is not cached.
 func (c *diskCache) store(key string, block []byte) {
 	if c.down() || c.lowSpace.Load() || len(c.queue) == cap(c.queue) {
+		c.metrics.cacheDrops.Inc()
 		return
 	}
 	c.mu.Lock()
 	_, ok := c.index.get(key)
 	full := c.full()
 	c.mu.Unlock()
-	if ok || full {
+	if ok {
+		return
+	}
+	if full {
+		c.metrics.cacheDrops.Inc()
 		return
 	}
 	select {
 	case c.queue <- cacheWrite{key, append([]byte(nil), block...)}:
 	default:
+		c.metrics.cacheDrops.Inc()
 	}
 }
 
@@ -202,12 +210,17 @@ func (c *diskCache) writeLoop() {
 			return
 		case w := <-c.queue:
 			if c.down() {
+				c.metrics.cacheDrops.Inc()
 				continue
 			}
+			start := time.Now()
 			if err := writeCacheFile(c.path(w.key), w.block, c.checksum != ChecksumNone, c.fileMode, c.dirMode); err != nil {
 				c.failed("write", w.key, err)
 				continue
 			}
+			c.metrics.cacheWrites.Inc()
+			c.metrics.cacheWriteBytes.Add(float64(len(w.block)))
+			c.metrics.cacheWriteHist.Observe(time.Since(start).Seconds())
 			c.add(w.key, len(w.block), time.Now().UnixNano(), false)
 		}
 	}
@@ -291,6 +304,7 @@ func (c *diskCache) evictLocked(limit, maxItems int64) []string {
 }
 
 func (c *diskCache) removeFiles(keys []string) {
+	c.metrics.cacheEvicts.Add(float64(len(keys)))
 	for _, k := range keys {
 		if err := os.Remove(c.path(k)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			c.failed("evict", k, err)

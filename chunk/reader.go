@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rueidisfs/rueidisfs/compress"
 )
@@ -35,15 +36,18 @@ func (s *Store) ReadAt(ctx context.Context, id uint64, size uint32, p []byte, of
 // readBlock fills p from offset boff of the block named key, blen bytes
 // long.
 func (s *Store) readBlock(ctx context.Context, key string, blen int, p []byte, boff int) error {
+	start := time.Now()
 	if s.mem.read(key, p, boff) {
+		if s.conf.CacheDir == "memory" {
+			s.metrics.hit(len(p), start)
+		}
 		return nil
 	}
-	if s.disk != nil && s.disk.read(key, blen, p, boff) {
+	if s.disk != nil && s.disk.read(key, blen, p, boff) || s.wb != nil && s.wb.read(key, blen, p, boff) {
+		s.metrics.hit(len(p), start)
 		return nil
 	}
-	if s.wb != nil && s.wb.read(key, blen, p, boff) {
-		return nil
-	}
+	s.metrics.miss(len(p))
 	// Uncompressed: a small part of a block is read with a range request,
 	// and the whole block fetched for the cache in the background, unless
 	// the whole block is on its way already (readahead): then the reader

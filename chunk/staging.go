@@ -45,6 +45,7 @@ func (c *diskCache) stage(key string, block []byte) error {
 		return nil
 	}
 	c.add(key, len(block), time.Now().UnixNano(), true)
+	c.metrics.stageWriteBytes.Add(float64(len(block)))
 	return nil
 }
 

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/rueidisfs/rueidisfs/codec"
@@ -150,6 +151,9 @@ type Config struct {
 	// Logger receives warnings (a cache disk stepping aside, failed
 	// deletions); nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, receives the store's metrics (block cache,
+	// staging), named as JuiceFS names them.
+	Metrics prometheus.Registerer
 
 	uploadFrom, uploadTo int           // UploadHours, parsed
 	stagingRescan        time.Duration // tests: how often staged blocks are retried
@@ -226,6 +230,7 @@ type Store struct {
 	wb        *writeback // nil without a disk cache
 	prefetch  *prefetcher
 
+	metrics   *storeMetrics
 	bodies    *bodyBuffers // for compressed bodies
 	blocks    *blockPool   // for downloaded blocks
 	closeOnce sync.Once
@@ -253,6 +258,7 @@ func New(storage Storage, conf Config) (*Store, error) {
 		buffers:   newBudget(conf.BufferSize),
 		uploads:   make(chan struct{}, conf.MaxUploads),
 		downloads: make(chan struct{}, conf.MaxDownloads),
+		metrics:   newStoreMetrics(),
 		// One more than a block's bound, to tell a body too long.
 		bodies: newBodyBuffers(c.Bound(conf.BlockSize)+1, 8),
 	}
@@ -263,7 +269,7 @@ func New(storage Storage, conf Config) (*Store, error) {
 	s.blocks = newBlockPool(conf.BlockSize, 8)
 	s.mem = newMemCache(memSize, s.blocks)
 	if conf.CacheDir != "" && conf.CacheDir != "memory" && conf.CacheSize > 0 {
-		if s.disk, err = openCacheDirs(&s.conf, s.log); err != nil {
+		if s.disk, err = openCacheDirs(&s.conf, s.log, s.metrics); err != nil {
 			// A cache is an optimisation: say why it is off and go on.
 			s.log.Warn(fmt.Sprintf("disk cache %s disabled: %v", conf.CacheDir, err))
 			s.disk = nil
@@ -278,6 +284,9 @@ func New(storage Storage, conf Config) (*Store, error) {
 		s.log.Warn("--writeback needs a disk cache: blocks are uploaded before their slice is committed")
 	}
 	s.prefetch = newPrefetcher(s, conf.Prefetch)
+	if conf.Metrics != nil {
+		s.metrics.register(conf.Metrics, s)
+	}
 	return s, nil
 }
 

@@ -165,6 +165,7 @@ func (wb *writeback) stage(key string, data []byte) bool {
 		err = <-result
 	}
 	if err != nil {
+		wb.s.metrics.stageErrors.Inc()
 		wb.s.log.Warn(fmt.Sprintf("staging block %s: %v: uploading it directly", key, err))
 		return false
 	}
@@ -315,6 +316,7 @@ func (wb *writeback) upload(b *stagedBlock) {
 		}
 		return
 	}
+	wb.s.metrics.stageDelay.Add(time.Since(b.added).Seconds())
 	b.dir.unstage(b.key)
 }
 

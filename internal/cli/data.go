@@ -73,6 +73,7 @@ func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error)
 		CacheLargeWrite: c.Bool("cache-large-write"),
 		VolumeUUID:      f.UUID,
 		Logger:          a.log,
+		Metrics:         a.objectMetrics, // set by mount
 	}
 	if conf.UploadRetries == 0 {
 		conf.UploadRetries = -1 // no retries, as asked
