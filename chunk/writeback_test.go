@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -320,5 +321,46 @@ func TestWritebackOfficialLayout(t *testing.T) {
 	}
 	if !exists(stray) {
 		t.Fatal("a file that is no staged block was removed")
+	}
+}
+
+// TestWarmupActions: FillCache puts every block of a slice in the disk
+// cache (also with CachePartialOnly), CheckCache reports them, EvictCache
+// drops them but leaves staged blocks alone.
+func TestWarmupActions(t *testing.T) {
+	st := datatest.NewDir(t)
+	data := randomBytes(12, 2*65536+10)
+	writeSlice(t, newStore(t, st, Config{}), 95, data)
+	conf := writebackConf(t.TempDir(), time.Hour)
+	conf.CachePartialOnly = true
+	s := newStore(t, st, conf)
+	count := func(id uint64, size int) (cached, missing int) {
+		s.CheckCache(id, uint32(size), func(ok bool, dir string, blen int) {
+			if ok && strings.HasSuffix(dir, "/vol-uuid/") {
+				cached += blen
+			} else if !ok {
+				missing += blen
+			}
+		})
+		return
+	}
+	if c, m := count(95, len(data)); c != 0 || m != len(data) {
+		t.Fatalf("before warmup: %d cached, %d missing", c, m)
+	}
+	if err := s.FillCache(context.Background(), 95, uint32(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if c, m := count(95, len(data)); c != len(data) || m != 0 {
+		t.Fatalf("after warmup: %d cached, %d missing", c, m)
+	}
+	s.EvictCache(95, uint32(len(data)))
+	if c, _ := count(95, len(data)); c != 0 {
+		t.Fatalf("after evict: %d cached", c)
+	}
+	staged := randomBytes(13, 1000)
+	writeSlice(t, s, 96, staged)
+	s.EvictCache(96, 1000)
+	if c, _ := count(96, 1000); c != 1000 {
+		t.Fatal("evict dropped a staged block")
 	}
 }
