@@ -22,6 +22,10 @@ type Cell struct {
 	expireAt int64 // monoMs after which the value is not used
 	dead     atomic.Bool
 	memo     atomic.Pointer[memo]
+
+	store *Store        // the connection's store that cached it
+	entry *entry        // its entry there
+	hits  atomic.Uint32 // hits through the registry (see Registry.Cell)
 }
 
 type memo struct{ v any }

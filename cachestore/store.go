@@ -83,6 +83,15 @@ type Registry struct {
 	// that the epoch did not move.
 	epoch atomic.Uint64
 
+	// cells indexes the values cached on every connection by key and
+	// command (rueidis' cache key without the key), so that a hit costs one
+	// lookup whatever the number of connections. Stores add the values
+	// they cache and remove those they drop (under their own lock, then
+	// this one); when two connections cache the same command, the index
+	// holds the newer.
+	cellMu sync.RWMutex
+	cells  map[string]map[string]*Cell
+
 	hits, misses, joined, invalidations, flushes atomic.Uint64
 	localInvalidations, staleReplies, evictions  atomic.Uint64
 	abandoned                                    atomic.Uint64
@@ -105,7 +114,8 @@ func NewRegistryClock(maxEntries int, clock func() time.Time) *Registry {
 		start = clock()
 	}
 	// Now() starts at 1: a change time of 0 means none known.
-	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), clock: clock, start: start.Add(-1)}
+	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), clock: clock, start: start.Add(-1),
+		cells: make(map[string]map[string]*Cell)}
 	r.stores.Store(&[]*Store{})
 	return r
 }
@@ -404,8 +414,9 @@ func (s *Store) Update(key, cmd string, val rueidis.RedisMessage) (pxat int64) {
 	if e.elem != nil {
 		s.dropValue(e)
 	}
-	e.cell = &Cell{msg: val, expireAt: monoMs() + f.ttl.Milliseconds()}
+	e.cell = &Cell{msg: val, expireAt: monoMs() + f.ttl.Milliseconds(), store: s, entry: e}
 	e.elem = s.lru.PushBack(e)
+	s.reg.index(e)
 	s.reg.entries.Add(1)
 	s.evict()
 	return pxat
@@ -569,11 +580,48 @@ func (s *Store) lookup(key, cmd string) *entry {
 }
 
 func (s *Store) dropValue(e *entry) {
+	s.reg.unindex(e)
 	s.lru.Remove(e.elem)
 	e.elem = nil
 	e.cell.dead.Store(true)
 	e.cell = nil
 	s.reg.entries.Add(-1)
+}
+
+// index adds the value of e to the registry's index (see Registry.cells).
+// The caller holds e's store's lock.
+func (r *Registry) index(e *entry) {
+	r.cellMu.Lock()
+	cmds := r.cells[e.key]
+	if cmds == nil {
+		cmds = make(map[string]*Cell, 1)
+		r.cells[e.key] = cmds
+	}
+	cmds[e.cmd] = e.cell
+	r.cellMu.Unlock()
+}
+
+// unindex removes the value of e from the index, unless another
+// connection's value replaced it there. The caller holds e's store's lock.
+func (r *Registry) unindex(e *entry) {
+	r.cellMu.Lock()
+	if cmds := r.cells[e.key]; cmds[e.cmd] == e.cell {
+		delete(cmds, e.cmd)
+		if len(cmds) == 0 {
+			delete(r.cells, e.key)
+		}
+	}
+	r.cellMu.Unlock()
+}
+
+// promote moves the entry of c to the back of its store's LRU list, if c is
+// still its value.
+func (s *Store) promote(c *Cell) {
+	s.mu.Lock()
+	if e := c.entry; e.cell == c && e.elem != nil {
+		s.lru.MoveToBack(e.elem)
+	}
+	s.mu.Unlock()
 }
 
 // cleanup forgets an entry that holds neither a value nor flights.
@@ -622,17 +670,24 @@ func (r *Registry) Get(key, cmd, arg string) (rueidis.RedisMessage, bool) {
 // Cell.Memo).
 func (r *Registry) Cell(key, cmd, arg string) *Cell {
 	var buf [128]byte
-	var composed []byte
-	if arg != "" {
-		composed = append(append(buf[:0], cmd...), arg...)
+	r.cellMu.RLock()
+	cmds := r.cells[key]
+	var c *Cell
+	if arg == "" {
+		c = cmds[cmd]
+	} else if cmds != nil {
+		b := append(append(buf[:0], cmd...), arg...)
+		c = cmds[string(b)]
 	}
-	now := coarseMs()
-	for _, s := range r.snapshot() {
-		if c := s.hit(key, cmd, composed, now); c != nil {
-			return c
-		}
+	r.cellMu.RUnlock()
+	if c == nil || c.dead.Load() || c.expireAt <= coarseMs() {
+		return nil
 	}
-	return nil
+	if c.hits.Add(1)%promoteEvery == 0 {
+		c.store.promote(c)
+	}
+	r.hits.Add(1)
+	return c
 }
 
 // Cached reports whether a complete, unexpired value of (key, cmd) is cached
@@ -641,15 +696,8 @@ func (r *Registry) Cell(key, cmd, arg string) *Cell {
 // concatenated (e.g. "GET", or "HGET"+field). Callers use it only to choose
 // between a cached read and another strategy, never for correctness.
 func (r *Registry) Cached(key, cmd string) bool {
-	now := monoMs()
-	for _, s := range r.snapshot() {
-		s.mu.RLock()
-		e := s.lookup(key, cmd)
-		ok := e != nil && e.elem != nil && e.cell.expireAt > now
-		s.mu.RUnlock()
-		if ok {
-			return true
-		}
-	}
-	return false
+	r.cellMu.RLock()
+	c := r.cells[key][cmd]
+	r.cellMu.RUnlock()
+	return c != nil && !c.dead.Load() && c.expireAt > coarseMs()
 }
