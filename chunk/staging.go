@@ -52,9 +52,7 @@ func (c *diskCache) stage(key string, block []byte) error {
 // unstage removes the staged copy of an uploaded block; its cached copy
 // becomes an ordinary one.
 func (c *diskCache) unstage(key string) {
-	if err := os.Remove(c.stagePath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.log.Warn(fmt.Sprintf("remove staged block %s: %v", c.stagePath(key), err))
-	}
+	c.removeStaged(key)
 	if blen, ok := cachedBlockLen(key); ok {
 		c.mu.Lock()
 		if e, ok := c.index.get(key); ok && e.staged {
@@ -67,10 +65,15 @@ func (c *diskCache) unstage(key string) {
 // dropStaged removes a staged block and its cached copy (its slice is
 // gone).
 func (c *diskCache) dropStaged(key string) {
+	c.removeStaged(key)
+	c.remove(key)
+}
+
+// removeStaged removes the staged copy of a block, if any.
+func (c *diskCache) removeStaged(key string) {
 	if err := os.Remove(c.stagePath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Warn(fmt.Sprintf("remove staged block %s: %v", c.stagePath(key), err))
 	}
-	c.remove(key)
 }
 
 // readStaged reads a staged block whole and verifies its checksums.

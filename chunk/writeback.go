@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,11 +175,17 @@ func (wb *writeback) stage(key string, data []byte) bool {
 }
 
 // add records a staged block and queues it for upload when due (now with
-// force, unless outside the upload hours).
+// force, unless outside the upload hours). A block whose file is gone
+// (its slice was removed since a scan found it) is not recorded: drop
+// removes files under the same lock.
 func (wb *writeback) add(key string, dir *diskCache, added time.Time, force bool) {
 	wb.mu.Lock()
 	b := wb.pending[key]
 	if b == nil {
+		if _, err := os.Stat(dir.stagePath(key)); err != nil {
+			wb.mu.Unlock()
+			return
+		}
 		b = &stagedBlock{key: key, dir: dir, added: added}
 		wb.pending[key] = b
 	}
@@ -332,19 +339,19 @@ func (wb *writeback) forget(b *stagedBlock) bool {
 }
 
 // drop forgets a staged block whose slice is deleted (or never committed)
-// and removes its staged and cached copies. It reports whether the block
-// was staged. An upload under way deletes its object when it finds the
-// block gone.
+// and removes its staged copies in every cache directory, also one a scan
+// found and did not record yet (the caller removes the cached copy). It
+// reports whether the block was recorded. An upload under way deletes its
+// object when it finds the block gone.
 func (wb *writeback) drop(key string) bool {
 	wb.mu.Lock()
+	defer wb.mu.Unlock()
 	b := wb.pending[key]
 	delete(wb.pending, key)
-	wb.mu.Unlock()
-	if b == nil {
-		return false
+	for _, d := range wb.s.disk.dirs {
+		d.removeStaged(key)
 	}
-	b.dir.dropStaged(key)
-	return true
+	return b != nil
 }
 
 // read fills p from offset off of a staged block, when the cache no longer
