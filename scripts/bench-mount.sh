@@ -11,13 +11,16 @@
 #   usage: scripts/bench-mount.sh [DIR]
 #   DIR holds the buckets and caches (default: a directory in /tmp); JUICEFS
 #   names the official client (default: juicefs in PATH); REDIS_PORT the port
-#   of the Redis it starts (7598); BENCH_FILES the number of files.
+#   of the Redis it starts (7598); BENCH_FILES the number of files; ROUNDS
+#   how many times each measurement runs, alternating the two mounts (3: on
+#   a shared machine single runs vary by a factor of two).
 # Needs root (FUSE, dropping the page cache), redis-server, Go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 juicefs=${JUICEFS:-juicefs}
 port=${REDIS_PORT:-7598}
 files=${BENCH_FILES:-10000}
+rounds=${ROUNDS:-3}
 work=$(mktemp -d "${1:-/tmp}/bench-mount.XXXXXX")
 ours=/mnt/mount-bench-ours
 theirs=/mnt/mount-bench-official
@@ -49,11 +52,13 @@ echo "== FUSE round trip (no-op go-fuse file system)"
 echo
 echo "== metadata through FUSE ($files empty files)"
 for threads in 1 4; do
-	for side in official ours; do
-		mp=$theirs
-		[ "$side" = ours ] && mp=$ours
-		echo "-- $side, $threads thread(s)"
-		"$work/mdbench" -dir "$mp/md-$threads" -files "$files" -threads "$threads"
+	for round in $(seq "$rounds"); do
+		for side in official ours; do
+			mp=$theirs
+			[ "$side" = ours ] && mp=$ours
+			echo "-- $side, $threads thread(s), round $round"
+			"$work/mdbench" -dir "$mp/md-$threads" -files "$files" -threads "$threads"
+		done
 	done
 done
 
@@ -61,12 +66,12 @@ done
 cpu() { awk '$1 == "juicefs_cpu_usage" {print $2}' "$1/.stats"; }
 echo
 echo "== juicefs bench (1 GiB big file, 100 small files of 128 KiB)"
-for side in official ours; do
+for round in $(seq "$rounds"); do for side in official ours; do
 	mp=$theirs
 	[ "$side" = ours ] && mp=$ours
-	echo "-- $side"
+	echo "-- $side, round $round"
 	before=$(cpu "$mp")
 	"$juicefs" bench "$mp" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g'
 	after=$(cpu "$mp")
 	awk -v a="$before" -v b="$after" 'BEGIN {printf "CPU of the mount process: %.2f s per GiB moved (2 GiB of big file, 25 MiB of small files)\n", (b - a) / 2.025}'
-done
+done; done

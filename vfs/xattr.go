@@ -50,16 +50,7 @@ func (v *VFS) ListXattr(ctx context.Context, ino Ino) ([]byte, syscall.Errno) {
 // SetXattr sets extended attribute name of ino (flags: XATTR_CREATE,
 // XATTR_REPLACE).
 func (v *VFS) SetXattr(ctx context.Context, ino Ino, name string, value []byte, flags uint32) syscall.Errno {
-	if !v.xattrEnabled() {
-		return syscall.ENOSYS
-	}
-	if IsInternal(ino) {
-		return syscall.EPERM
-	}
-	if capabilityName(name) {
-		return syscall.ENOTSUP
-	}
-	if st := v.writeAllowed(); st != 0 {
+	if st := v.xattrChangeAllowed(ino, name); st != 0 {
 		return st
 	}
 	return errno(v.m.SetXattr(ctx, v.toMeta(ino), name, value, flags))
@@ -67,17 +58,22 @@ func (v *VFS) SetXattr(ctx context.Context, ino Ino, name string, value []byte, 
 
 // RemoveXattr removes extended attribute name of ino.
 func (v *VFS) RemoveXattr(ctx context.Context, ino Ino, name string) syscall.Errno {
-	if !v.xattrEnabled() {
-		return syscall.ENOSYS
-	}
-	if IsInternal(ino) {
-		return syscall.EPERM
-	}
-	if capabilityName(name) {
-		return syscall.ENOTSUP
-	}
-	if st := v.writeAllowed(); st != 0 {
+	if st := v.xattrChangeAllowed(ino, name); st != 0 {
 		return st
 	}
 	return errno(v.m.RemoveXattr(ctx, v.toMeta(ino), name))
+}
+
+// xattrChangeAllowed checks what setting and removing an extended
+// attribute check alike.
+func (v *VFS) xattrChangeAllowed(ino Ino, name string) syscall.Errno {
+	switch {
+	case !v.xattrEnabled():
+		return syscall.ENOSYS
+	case IsInternal(ino):
+		return syscall.EPERM
+	case capabilityName(name):
+		return syscall.ENOTSUP
+	}
+	return v.writeAllowed()
 }

@@ -39,6 +39,7 @@ func (a *app) registerMountMetrics(reg *prometheus.Registry, e *meta.Engine) {
 			func() float64 { return float64(time.Now().UnixNano()) / 1e9 }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "transaction_restart", Help: "Transaction attempts re-run after a conflict."},
 			func() float64 { return float64(e.TxStats().Conflicts) }),
+
 		collectors.NewGoCollector(),
 	)
 	reg.MustRegister(metrics.NewCollector(e, e.Format().Name))
