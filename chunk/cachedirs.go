@@ -10,15 +10,15 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/golang/groupcache/consistenthash"
+	"github.com/davies/groupcache/consistenthash"
 	"github.com/twmb/murmur3"
 )
 
 // cacheDirs is the disk cache: one or more directories sharing the
 // capacity equally, each block placed in one of them by consistent hashing
 // of its key over the directories' .lock UUIDs (murmur3, 100 points per
-// directory, as JuiceFS places them, so that a cache directory set written
-// by either client is found by the other). A block is looked for in its
+// directory, rebalanced: the ring library JuiceFS uses, so that either
+// client finds the blocks of a set of cache directories the other wrote). A block is looked for in its
 // directory first, then in every other one (placements of older JuiceFS
 // versions, or a set of directories that changed). A directory stepping
 // aside after an error hands its blocks to the next one on the ring.

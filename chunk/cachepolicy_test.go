@@ -255,3 +255,39 @@ func TestCacheOfficialLayouts(t *testing.T) {
 		})
 	}
 }
+
+// TestCachePlacementAsJuiceFS: blocks go to the cache directory JuiceFS
+// puts them in, given the same directories (their .lock UUIDs).
+func TestCachePlacementAsJuiceFS(t *testing.T) {
+	raw, err := os.ReadFile("testdata/juicefs-placement.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	uuids := map[string]string{}
+	want := map[string]string{}
+	var dirs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case strings.HasPrefix(line, "#"):
+		case f[0] == "lock":
+			uuids[f[1]] = f[2]
+			dirs = append(dirs, filepath.Join(base, f[1]))
+			os.MkdirAll(filepath.Join(base, f[1], "vol-uuid"), 0o755)
+			os.WriteFile(filepath.Join(base, f[1], "vol-uuid", ".lock"), []byte(f[2]), 0o600)
+		default:
+			want[f[1]] = f[0]
+		}
+	}
+	s := newStore(t, datatest.NewDir(t), cachedConf(strings.Join(dirs, ":")))
+	for key, dir := range want {
+		got := s.disk.pick(key).dir
+		if wantDir := filepath.Join(base, dir, "vol-uuid") + "/"; got != wantDir {
+			t.Errorf("%s placed in %s, JuiceFS places it in %s", key, got, wantDir)
+		}
+	}
+	if len(want) < 50 {
+		t.Fatalf("only %d blocks in the fixture", len(want))
+	}
+}
