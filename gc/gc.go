@@ -86,6 +86,9 @@ type Report struct {
 	// false: no store was given).
 	Objects        objstore.LeakReport
 	ObjectsScanned bool
+	// Corrupt are the values the scan could not decode, each error naming
+	// its key (Run's error wraps ErrCorrupt then).
+	Corrupt []error
 }
 
 // LeakedMetadata is the number of leaked inodes and chunk lists found.
@@ -102,7 +105,9 @@ type run struct {
 
 // Run collects the garbage of the volume of e, whose format is f (as the
 // engine loaded it). Failures of single deletions are logged and counted
-// out; the error is for a step that could not run.
+// out; the error is for a step that could not run, or wraps ErrCorrupt when
+// corrupt values were found (Report.Corrupt): Run then deletes no leaked
+// inode or object such a value might reference, and reports the rest.
 func Run(ctx context.Context, e *meta.Engine, f *codec.Format, opts Options) (*Report, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = 10
@@ -141,7 +146,18 @@ func Run(ctx context.Context, e *meta.Engine, f *codec.Format, opts Options) (*R
 			return r.rep, err
 		}
 	}
+	if n := len(r.rep.Corrupt); n > 0 {
+		return r.rep, fmt.Errorf("%w: %d values could not be decoded, the first: %v", ErrCorrupt, n, r.rep.Corrupt[0])
+	}
 	return r.rep, nil
+}
+
+// corrupt records values the scan could not decode.
+func (r *run) corrupt(errs ...error) {
+	for _, err := range errs {
+		r.log.Error(err.Error())
+	}
+	r.rep.Corrupt = append(r.rep.Corrupt, errs...)
 }
 
 // expireTrash empties the trash of what is older than its retention.
@@ -188,7 +204,9 @@ func (r *run) deletedFiles(ctx context.Context) error {
 		}
 	})
 	c.Done()
-	if err != nil {
+	if meta.IsCorruption(err) {
+		r.corrupt(err)
+	} else if err != nil {
 		r.log.Warn(fmt.Sprintf("purge deleted files: %v", err))
 	}
 	return nil
@@ -203,10 +221,16 @@ func (r *run) leaks(ctx context.Context) error {
 		return fmt.Errorf("list all slices: %w", err)
 	}
 	r.rep.LeakedInodes, r.rep.LeakedChunks = found.Inodes, found.Chunks
+	r.corrupt(found.Corrupt...)
+	// A corrupt entry may name any of the inodes that look leaked.
+	deleteInodes := r.opts.Delete && len(found.Corrupt) == 0
+	if r.opts.Delete && !deleteInodes && len(found.Inodes) > 0 {
+		r.log.Warn(fmt.Sprintf("the %d leaked inodes are not deleted: a directory entry that could not be decoded may name them", len(found.Inodes)))
+	}
 	cl := r.e.Cleanup()
 	for _, l := range found.Inodes {
 		r.log.Info(fmt.Sprintf("found leaked inode %d (%s)", l.Ino, l.Attr.Typ))
-		if !r.opts.Delete {
+		if !deleteInodes {
 			continue
 		}
 		if kept, err := cl.DeleteLeakedInode(ctx, l.Ino); err != nil {
@@ -218,7 +242,9 @@ func (r *run) leaks(ctx context.Context) error {
 	for _, l := range found.Chunks {
 		r.log.Info(fmt.Sprintf("found leaked chunk %s", l.Key))
 		if r.opts.Delete {
-			if err := cl.DeleteLeakedChunk(ctx, l); err != nil {
+			if err := cl.DeleteLeakedChunk(ctx, l); meta.IsCorruption(err) {
+				r.corrupt(err)
+			} else if err != nil {
 				r.log.Error(fmt.Sprintf("delete leaked chunk %s: %v", l.Key, err))
 			}
 		}
@@ -227,7 +253,9 @@ func (r *run) leaks(ctx context.Context) error {
 		return fmt.Errorf("list all slices: %w", err)
 	}
 	if r.opts.Delete {
-		if _, err := cl.ReleaseUnreferencedSlices(ctx); err != nil {
+		if _, err := cl.ReleaseUnreferencedSlices(ctx); meta.IsCorruption(err) {
+			r.corrupt(err)
+		} else if err != nil {
 			return fmt.Errorf("list all slices: %w", err)
 		}
 	}
@@ -238,7 +266,11 @@ func (r *run) leaks(ctx context.Context) error {
 func (r *run) listSlices(ctx context.Context) (*meta.SliceReport, error) {
 	c := r.opts.Progress.Stage("Listed slices", false)
 	defer c.Done()
-	return r.e.Inspect().Slices(ctx, meta.SliceScan{Pending: true, Progress: func() { c.Add(1, 0) }})
+	rep, err := r.e.Inspect().Slices(ctx, meta.SliceScan{Pending: true, Progress: func() { c.Add(1, 0) }})
+	if rep != nil {
+		r.corrupt(rep.Corrupt...)
+	}
+	return rep, err
 }
 
 // delayedSlices counts the slices compactions keep for the trash and,
@@ -290,7 +322,11 @@ func (r *run) objects(ctx context.Context, slices *meta.SliceReport) error {
 	defer c.Done()
 	scan.OnObject = func() { c.Add(1, 0) }
 	var stop func()
-	if r.opts.Delete {
+	switch {
+	case r.opts.Delete && len(r.rep.Corrupt) > 0:
+		// A value that could not be decoded may reference any object.
+		r.log.Warn("the objects counted as leaked are not deleted: a value that could not be decoded may reference them")
+	case r.opts.Delete:
 		scan.OnLeak, stop = r.deleteObjects(ctx)
 	}
 	objs, err := scan.Run(ctx, r.opts.Store)

@@ -2,8 +2,10 @@ package gc_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/rueidisfs/rueidisfs/gc"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/internal/voltest"
+	"github.com/rueidisfs/rueidisfs/keyspace"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore"
 	"github.com/rueidisfs/rueidisfs/objstore/mem"
@@ -129,5 +132,99 @@ func TestRun(t *testing.T) {
 	rep, err = gc.Run(ctx, e, f, gc.Options{Store: store, SkipAfter: everyObject})
 	if err != nil || rep.LeakedMetadata() != 0 || rep.PendingFiles.Count != 0 || rep.Objects.Leaked.Count != 0 {
 		t.Fatalf("after the delete run: %+v %v", rep, err)
+	}
+}
+
+// TestRunCorrupt: a value gc cannot decode stops every deletion it could
+// affect: Run reports the key, returns ErrCorrupt and leaves the data of the
+// live file alone (before, one malformed chunk-list element made gc --delete
+// take a live file's blocks for leaked ones and exit 0).
+func TestRunCorrupt(t *testing.T) {
+	cases := []struct {
+		name, key string
+		trash     bool
+		damage    func(do func(...string), k keyspace.Keys, live meta.Ino, liveID uint64)
+	}{
+		{name: "malformed chunk-list element", key: "c2_0",
+			damage: func(do func(...string), k keyspace.Keys, live meta.Ino, _ uint64) {
+				do("RPUSH", k.Chunk(live, 0), "not a slice record")
+			}},
+		{name: "corrupt entry naming an old file", key: "d1",
+			damage: func(do func(...string), k keyspace.Keys, live meta.Ino, _ uint64) {
+				do("HSET", k.Entries(meta.RootInode), "live", "garbage")
+			}},
+		{name: "live file queued for deletion", key: "c2_0",
+			damage: func(do func(...string), k keyspace.Keys, live meta.Ino, _ uint64) {
+				do("ZADD", k.DelFiles(), "1", codec.DelFileMember(live, 100<<10))
+			}},
+		{name: "slice reference not a number", key: "sliceRef",
+			damage: func(do func(...string), k keyspace.Keys, _ meta.Ino, liveID uint64) {
+				do("HSET", k.SliceRef(), k.SliceRefField(liveID, 100<<10), "-x")
+			}},
+		{name: "delSlices entry not decodable", key: "delSlices", trash: true,
+			damage: func(do func(...string), k keyspace.Keys, _ meta.Ino, _ uint64) {
+				do("HSET", k.DelSlices(), "777_"+strconv.FormatInt(time.Now().Unix(), 10), "garbage")
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			store := mem.New()
+			v := voltest.New(t, voltest.Options{
+				NoCheck: true,
+				Format: func(f *codec.Format) {
+					f.BlockSize = 64
+					if c.trash {
+						f.TrashDays = 1
+					}
+				},
+				Engine: meta.Options{SliceDeleter: func(f *codec.Format) (meta.DeleteSliceFunc, error) {
+					return func(ctx context.Context, id uint64, size uint32) error {
+						return objstore.RemoveSlice(ctx, store, f, id, size)
+					}, nil
+				}},
+			})
+			ctx := context.Background()
+			e, k := v.E, v.E.Keys()
+			f := e.Format()
+			live, _, err := e.Create(ctx, meta.RootInode, "live", 0o644, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			liveID, _ := e.NewSlice(ctx)
+			if err := e.Write(ctx, live, 0, 0, codec.Slice{ID: liveID, Size: 100 << 10, Len: 100 << 10}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Release(ctx, live); err != nil {
+				t.Fatal(err)
+			}
+			want := putSlice(t, store, f, liveID, 100<<10)
+			if c.trash { // an object of the slice the corrupt delSlices entry kept
+				want = append(want, putSlice(t, store, f, 777, 1000)...)
+			}
+			// The file was created two hours ago: it looks leaked when no
+			// entry names it.
+			a, err := e.GetAttr(ctx, live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Ctime = time.Now().Add(-2 * time.Hour).Unix()
+			v.Srv.Do(t, v.DB, "SET", k.Inode(live), string(a.Marshal()))
+			c.damage(func(args ...string) { t.Helper(); v.Srv.Do(t, v.DB, args...) }, k, live, liveID)
+			e.InvalidateCache(k.Inode(live), k.Entries(meta.RootInode), k.Chunk(live, 0), k.SliceRef())
+
+			rep, err := gc.Run(ctx, e, f, gc.Options{Store: store, SkipAfter: time.Now().Add(time.Hour), Delete: true, Threads: 2})
+			if !errors.Is(err, gc.ErrCorrupt) || len(rep.Corrupt) == 0 || !strings.Contains(rep.Corrupt[0].Error(), strconv.Quote(c.key)) {
+				t.Fatalf("gc --delete: %v, corrupt %v (want ErrCorrupt naming %s)", err, rep.Corrupt, c.key)
+			}
+			left := keysOf(t, store)
+			for _, k := range want {
+				if !slices.Contains(left, k) {
+					t.Errorf("object %s of a live file or the trash was deleted", k)
+				}
+			}
+			if n, _ := v.Srv.Do(t, v.DB, "EXISTS", k.Inode(live)).AsInt64(); n != 1 {
+				t.Error("the live file's attribute is gone")
+			}
+		})
 	}
 }

@@ -6,13 +6,16 @@
 -- the last reference is dropped).
 --
 -- KEYS: [1] the chunk list c{ino}_{indx}, [2] sliceRef, [3] the file's
---       attribute key (only read with a guard), [4] txnLog, [5] txnLastLog
---       (only written when a change-log entry is given)
+--       attribute key, [4] txnLog, [5] txnLastLog (only written when a
+--       change-log entry is given)
 -- ARGV: [1] change-log entry or ''
---       [2] guard: '' (delete unconditionally: the file is gone) or the byte
---           offset where the chunk starts, in which case the chunk is only
---           deleted while the file (KEYS[3]) ends at or before it — a file
---           that was shrunk and is being written again keeps its chunk.
+--       [2] guard: '' (the file is gone: delete the chunk, unless the
+--           file's attribute exists after all — a delfiles member or a
+--           leaked chunk list naming a live file is corruption, and its data
+--           is kept) or the byte offset where the chunk starts, in which
+--           case the chunk is only deleted while the file (KEYS[3]) ends at
+--           or before it — a file that was shrunk and is being written again
+--           keeps its chunk.
 -- Reply: the sliceRef fields k{id}_{size} whose count went below zero (their
 -- data is unreferenced and may be deleted).
 if ARGV[2] ~= '' then
@@ -20,6 +23,8 @@ if ARGV[2] ~= '' then
   if attr and string.len(attr) >= ${ATTR_MIN_LEN} and struct.unpack('>I8', attr, ${ATTR_LENGTH} + 1) > tonumber(ARGV[2]) then
     return {}
   end
+elseif redis.call('EXISTS', KEYS[3]) == 1 then
+  return redis.error_reply('CORRUPT ' .. KEYS[1] .. ' is to be deleted with its file, but the file ' .. KEYS[3] .. ' exists')
 end
 local recs = redis.call('LRANGE', KEYS[1], 0, -1)
 for i = 1, #recs do

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
 	"time"
@@ -41,6 +40,11 @@ type SliceReport struct {
 	// Delayed are slices kept for the trash by compactions (delSlices),
 	// listed when the trash is enabled.
 	Delayed []SliceID
+	// Corrupt are the values that could not be decoded (chunk lists,
+	// sliceRef counts, delSlices entries), each error naming its key: the
+	// slices they reference are unknown, so any object may still be in use
+	// (gc deletes no object then).
+	Corrupt []error
 }
 
 // SliceScan selects what Inspector.Slices lists.
@@ -79,7 +83,7 @@ func (in Inspector) Slices(ctx context.Context, opts SliceScan) (*SliceReport, e
 			}
 			recs, err := codec.UnmarshalSliceRecords(vals)
 			if err != nil {
-				e.log.Error(fmt.Sprintf("corrupt chunk list %s: %v", names[i], err))
+				rep.Corrupt = append(rep.Corrupt, codec.Corrupt(names[i], err))
 				continue
 			}
 			for _, s := range recs {
@@ -96,8 +100,12 @@ func (in Inspector) Slices(ctx context.Context, opts SliceScan) (*SliceReport, e
 	}
 	if opts.Pending {
 		err := e.hscan(ctx, e.keys.SliceRef(), func(field, value string) error {
-			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n >= 0 {
+			n, err := codec.ParseInt(e.keys.SliceRef(), field, value)
+			if err != nil {
+				rep.Corrupt = append(rep.Corrupt, err)
+				return nil
+			}
+			if n >= 0 {
 				return nil
 			}
 			if id, size, ok := e.keys.ParseSliceRefField(field); ok && id > 0 && size > 0 {
@@ -115,7 +123,7 @@ func (in Inspector) Slices(ctx context.Context, opts SliceScan) (*SliceReport, e
 	err = e.hscan(ctx, e.keys.DelSlices(), func(field, value string) error {
 		recs, err := codec.UnmarshalDelSliceRecords(value)
 		if err != nil {
-			e.log.Warn(fmt.Sprintf("invalid value of %s %s: %v", e.keys.DelSlices(), field, err))
+			rep.Corrupt = append(rep.Corrupt, codec.CorruptField(e.keys.DelSlices(), field, err))
 			return nil
 		}
 		for _, r := range recs {
@@ -135,6 +143,11 @@ type LeakReport struct {
 	// Chunks are chunk lists whose inode is gone and not queued in
 	// delfiles.
 	Chunks []LeakedChunk
+	// Corrupt are the values that could not be decoded, each error naming
+	// its key: directory entries (the inode such an entry names is unknown,
+	// so any inode listed in Inodes may still be in use) and attributes of
+	// unreferenced inodes.
+	Corrupt []error
 }
 
 // Leaks finds leaked inodes and chunk lists, sorted (Cleaner.DeleteLeakedInode
@@ -142,7 +155,7 @@ type LeakReport struct {
 func (in Inspector) Leaks(ctx context.Context) (*LeakReport, error) {
 	rep := &LeakReport{}
 	var err error
-	if rep.Inodes, err = in.leakedInodes(ctx); err != nil {
+	if rep.Inodes, err = in.leakedInodes(ctx, rep); err != nil {
 		return rep, err
 	}
 	rep.Chunks, err = in.leakedChunks(ctx)
@@ -151,7 +164,7 @@ func (in Inspector) Leaks(ctx context.Context) (*LeakReport, error) {
 
 // referencedInodes collects every inode named by a directory entry, plus
 // the inodes that legitimately have no entry.
-func (in Inspector) referencedInodes(ctx context.Context) (map[Ino]bool, error) {
+func (in Inspector) referencedInodes(ctx context.Context, rep *LeakReport) (map[Ino]bool, error) {
 	e := in.e
 	found := map[Ino]bool{RootInode: true, TrashInode: true}
 	err := e.scanKeys(ctx, "d[0-9]*", func(keys []string) error {
@@ -162,6 +175,8 @@ func (in Inspector) referencedInodes(ctx context.Context) (map[Ino]bool, error) 
 			err := e.hscan(ctx, k, func(name, v string) error {
 				if ent, err := codec.UnmarshalEntry(v); err == nil {
 					found[ent.Inode] = true
+				} else {
+					rep.Corrupt = append(rep.Corrupt, codec.CorruptField(k, name, err))
 				}
 				return nil
 			})
@@ -193,9 +208,9 @@ func (in Inspector) referencedInodes(ctx context.Context) (map[Ino]bool, error) 
 	return found, nil
 }
 
-func (in Inspector) leakedInodes(ctx context.Context) ([]LeakedInode, error) {
+func (in Inspector) leakedInodes(ctx context.Context, rep *LeakReport) ([]LeakedInode, error) {
 	e := in.e
-	found, err := in.referencedInodes(ctx)
+	found, err := in.referencedInodes(ctx, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +238,7 @@ func (in Inspector) leakedInodes(ctx context.Context) ([]LeakedInode, error) {
 			}
 			a, err := e.decodeAttr(names[i], vals[i])
 			if err != nil {
-				e.log.Error(err.Error())
+				rep.Corrupt = append(rep.Corrupt, err)
 				continue
 			}
 			if time.Unix(a.Ctime, 0).Before(cutoff) {

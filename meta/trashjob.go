@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -309,17 +308,26 @@ func (e *Engine) expireDelayedSlices(ctx context.Context, field string, id uint6
 // ReleaseUnreferencedSlices is the hourly slice-reference job (and part of `gc
 // --delete`): every slice whose reference count is negative is released,
 // and "0" markers left by compactions are removed if still 0. It returns how
-// many negative counts it found.
+// many negative counts it found. Counts that are not integers are left
+// alone and reported as corruption (the error, after the others were
+// released).
 func (c Cleaner) ReleaseUnreferencedSlices(ctx context.Context) (int, error) {
 	e := c.e
 	if e.readOnly() {
 		return 0, syscall.EROFS
 	}
-	type ref struct{ field, value string }
+	type ref struct {
+		field string
+		count int64
+	}
 	var refs []ref
+	var corrupted []error
 	err := e.hscan(ctx, e.keys.SliceRef(), func(field, value string) error {
-		if strings.HasPrefix(value, "-") || value == "0" {
-			refs = append(refs, ref{field, value})
+		n, err := codec.ParseInt(e.keys.SliceRef(), field, value)
+		if err != nil {
+			corrupted = append(corrupted, err)
+		} else if n <= 0 {
+			refs = append(refs, ref{field, n})
 		}
 		return nil
 	})
@@ -331,7 +339,7 @@ func (c Cleaner) ReleaseUnreferencedSlices(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		if r.value == "0" {
+		if r.count == 0 {
 			if err := e.dropZeroSliceRef(ctx, r.field); err != nil {
 				e.log.Warn(fmt.Sprintf("drop zero reference %s: %v", r.field, err))
 			}
@@ -344,7 +352,7 @@ func (c Cleaner) ReleaseUnreferencedSlices(ctx context.Context) (int, error) {
 		e.releaseSlice(ctx, id, size)
 		n++
 	}
-	return n, nil
+	return n, errors.Join(corrupted...)
 }
 
 // dropZeroSliceRef deletes a sliceRef field if it still holds "0" (an

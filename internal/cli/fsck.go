@@ -197,6 +197,10 @@ func (a *app) fsckVolume(ctx context.Context, e *meta.Engine, prog *progress) (i
 	if err != nil {
 		return 0, nil, fmt.Errorf("list all slices: %w", err)
 	}
+	for _, err := range sr.Corrupt {
+		a.log.Error(err.Error())
+		failures++
+	}
 	slices := sr.Used
 	if len(sr.Delayed) > 0 {
 		slices[fsck.DelayedSlicesIno] = append(slices[fsck.DelayedSlicesIno], sr.Delayed...)

@@ -113,7 +113,7 @@ func (a *app) gc(c *cli.Context) error {
 		}
 	}
 	rep, err := gc.Run(ctx, e, f, opts)
-	if err != nil {
+	if err != nil && !errors.Is(err, gc.ErrCorrupt) {
 		return err
 	}
 	prog.Wait()
@@ -121,7 +121,7 @@ func (a *app) gc(c *cli.Context) error {
 		a.log.Info(fmt.Sprintf("Deleted %d pending slices", deletedSlices.Load()))
 	}
 	a.logGCReport(rep, del)
-	return nil
+	return err // corruption: what it may reference was kept
 }
 
 // gcSkipAfter is the modification time after which gc leaves objects alone:
@@ -152,7 +152,7 @@ func (a *app) logGCReport(rep *gc.Report, del bool) {
 		a.log.Info(fmt.Sprintf("%d delslices (%d bytes), %d delfiles (%d bytes) cleaned; objects not scanned",
 			rep.CleanedSlices.Count, rep.CleanedSlices.Bytes, rep.CleanedFiles.Count, rep.CleanedFiles.Bytes))
 	}
-	if !del && (objs.Leaked.Count > 0 || rep.LeakedMetadata() > 0) {
+	if !del && len(rep.Corrupt) == 0 && (objs.Leaked.Count > 0 || rep.LeakedMetadata() > 0) {
 		a.log.Info("Please add `--delete` to clean leaked objects")
 	}
 }

@@ -131,6 +131,41 @@ func TestGCLeaks(t *testing.T) {
 	}
 }
 
+// TestGCCorruptChunkList: one malformed element in a live file's chunk list
+// makes gc --delete keep every object, print its report, name the key and
+// exit 1 (before, it counted the file's blocks as leaked, deleted them and
+// exited 0, as juicefs 1.4.1 does).
+func TestGCCorruptChunkList(t *testing.T) {
+	v := newDataVolume(t, "gccorrupt", "--trash-days", "0")
+	ctx := context.Background()
+	k := v.e.Keys()
+	live, liveBlocks := v.writeFile(t, meta.RootInode, "live", 100<<10)
+	raw := v.e.Client()
+	if err := raw.Do(ctx, raw.B().Rpush().Key(k.Chunk(live, 0)).Element("garbage").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	leaked := v.writeBlocks(t, 12345, 1000, 2*time.Hour)
+	r := run(t, "gc", v.url).fails(t, `corrupt value in key "`+k.Chunk(live, 0)+`"`)
+	if hasLog(r.stderr, "INFO", "Please add `--delete` to clean leaked objects") {
+		t.Errorf("gc suggests deleting what corrupt metadata may reference:\n%s", r.stderr)
+	}
+	r = run(t, "gc", v.url, "--delete").fails(t, `corrupt value in key "`+k.Chunk(live, 0)+`"`)
+	if !hasLog(r.stderr, "WARNING", "the objects counted as leaked are not deleted: a value that could not be decoded may reference them") {
+		t.Errorf("gc --delete does not say why it kept the objects:\n%s", r.stderr)
+	}
+	for _, p := range append(liveBlocks, leaked...) {
+		if !exists(p) {
+			t.Errorf("gc --delete deleted %s", p)
+		}
+	}
+	if hasLog(r.stderr, "INFO", "Please add `--delete` to clean leaked objects") {
+		t.Errorf("gc suggests deleting what corrupt metadata may reference:\n%s", r.stderr)
+	}
+	if err := raw.Do(ctx, raw.B().Lrem().Key(k.Chunk(live, 0)).Count(0).Element("garbage").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // liveSliceID returns the slice of a one-slice file.
 func liveSliceID(t *testing.T, v *dataVolume, ino meta.Ino) uint64 {
 	t.Helper()
