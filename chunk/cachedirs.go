@@ -93,6 +93,9 @@ func openCacheDirs(conf *Config, log *slog.Logger, metrics *storeMetrics) (*cach
 	if len(m.dirs) == 0 {
 		return nil, errors.Join(errs...)
 	}
+	// The ring is laid out on its first lookup; doing it now leaves only
+	// reads, which are safe for concurrent use.
+	m.ring.Get("")
 	for _, err := range errs {
 		log.Warn(fmt.Sprintf("disk cache directory skipped: %v", err))
 	}
