@@ -232,18 +232,39 @@ func (a *app) serve(c *cli.Context, s *mountSettings) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sig)
+	served := make(chan struct{})
 	go func() {
 		for range sig {
 			a.log.Info("received a signal: unmounting " + s.mountpoint)
 			if err := fusefs.Unmount(s.mountpoint, true); err != nil {
 				a.log.Warn(err.Error())
 			}
+			// Detached, the mount ends when its last open file is closed;
+			// a process that never closes one must not keep it alive.
+			go func() {
+				select {
+				case <-served:
+				case <-time.After(stopGrace):
+					a.log.Warn(fmt.Sprintf("files are still open in %s %v after the signal: committing what is buffered and exiting", s.mountpoint, stopGrace))
+					_ = a.closeData(d)
+					a.closeSession(e)
+					os.Exit(stopExitStatus)
+				}
+			}()
 		}
 	}()
 	srv.Wait()
+	close(served)
 	a.log.Info(s.mountpoint + " is unmounted; committing buffered data")
 	return nil
 }
+
+// After a stop signal, a mount whose files stay open is ended after
+// stopGrace with stopExitStatus (as juicefs: 30 s, status 11).
+const (
+	stopGrace      = 30 * time.Second
+	stopExitStatus = 11
+)
 
 // mountHonours lists the client options mount honours; the others are
 // accepted and named in a log line.

@@ -110,7 +110,7 @@ func (a *app) daemonize(c *cli.Context, mp string) error {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("the mount process exited (%v): %s", err, logTail(logPath, start))
+			return fmt.Errorf("the mount process ended (%v): %s", err, logTail(logPath, start))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if mountReady(mp) {
@@ -131,13 +131,22 @@ func mountReady(mp string) bool {
 	return syscall.Stat(mp, &st) == nil && st.Ino == 1
 }
 
-// logTail returns the last lines the mount process wrote to the log.
+// logTail says why the mount process ended, from what it wrote to the log:
+// its fatal error when it logged one, else its last lines.
 func logTail(path string, from int64) string {
 	b, err := os.ReadFile(path)
 	if err != nil || int64(len(b)) < from {
 		return "see " + path
 	}
 	lines := strings.Split(strings.TrimSpace(string(b[from:])), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if _, msg, ok := strings.Cut(lines[i], "<FATAL>: "); ok {
+			if j := strings.LastIndex(msg, " ["); j > 0 && strings.HasSuffix(msg, "]") {
+				msg = msg[:j]
+			}
+			return msg
+		}
+	}
 	if len(lines) > 3 {
 		lines = lines[len(lines)-3:]
 	}
