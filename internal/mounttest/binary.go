@@ -130,6 +130,17 @@ func ready(dir string) bool {
 	return syscall.Stat(dir, &st) == nil && st.Ino == 1
 }
 
+// Wait waits at most d for the mount process to end and tells whether it
+// did.
+func (p *Process) Wait(d time.Duration) bool {
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
 // Kill kills the mount process with SIGKILL, as a crash would, and detaches
 // the broken mount point.
 func (p *Process) Kill() {

@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rueidisfs/rueidisfs/internal/mounttest"
 	"github.com/rueidisfs/rueidisfs/meta"
@@ -75,4 +77,43 @@ func run2(t *testing.T, args ...string) string {
 		t.Fatalf("rueidisfs %s succeeded: %s", strings.Join(args, " "), out)
 	}
 	return string(out)
+}
+
+// TestStopSignal: SIGTERM detaches the mount; a file still open in it can
+// be written and closed, and what was written is there after a remount.
+func TestStopSignal(t *testing.T) {
+	mounttest.NeedRoot(t)
+	v := mounttest.NewVolume(t, mounttest.VolumeOptions{})
+	p := v.StartMount(t, "")
+	f, err := os.Create(filepath.Join(p.Dir, "open"))
+	must(t, err)
+	_, err = f.Write([]byte("before the signal, "))
+	must(t, err)
+	must(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	deadline := time.Now().Add(10 * time.Second)
+	for mounted(p.Dir) {
+		if time.Now().After(deadline) {
+			t.Fatal("SIGTERM did not detach the mount")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err = f.Write([]byte("after it"))
+	must(t, err)
+	must(t, f.Close())
+	if !p.Wait(time.Minute) {
+		t.Fatal("the mount process did not end after SIGTERM and the last close")
+	}
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("the mount process ended with status %d", code)
+	}
+	q := v.StartMount(t, "")
+	if b, err := os.ReadFile(filepath.Join(q.Dir, "open")); err != nil || string(b) != "before the signal, after it" {
+		t.Fatalf("after a remount: %q, %v", b, err)
+	}
+}
+
+// mounted tells whether dir is a mount point of this machine.
+func mounted(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	return err == nil && strings.Contains(string(b), " "+dir+" ")
 }
