@@ -59,6 +59,19 @@ func (a *app) defaultCacheDir() string {
 // chunkConfig reads the data flags into a chunk store configuration for
 // the volume f.
 func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error) {
+	return a.readChunkConfig(c, f, true)
+}
+
+// checkDataFlags validates the data flags before anything is opened, so
+// that a bad value is refused in one line, without a word about the
+// volume.
+func (a *app) checkDataFlags(c *cli.Context) error {
+	_, err := a.readChunkConfig(c, &codec.Format{BlockSize: 4096, Compression: "none"}, false)
+	return err
+}
+
+// readChunkConfig is chunkConfig; without warn it only checks the flags.
+func (a *app) readChunkConfig(c *cli.Context, f *codec.Format, warn bool) (chunk.Config, error) {
 	conf := chunk.Config{
 		BlockSize:       objstore.BlockSize(f),
 		Compression:     f.Compression,
@@ -101,7 +114,7 @@ func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error)
 	if err := a.cachePolicy(c, &conf); err != nil {
 		return conf, err
 	}
-	return conf, a.writebackOptions(c, &conf)
+	return conf, a.writebackOptions(c, &conf, warn)
 }
 
 // cachePolicy reads the options of the disk cache that mount has beyond
@@ -138,7 +151,7 @@ func (a *app) cachePolicy(c *cli.Context, conf *chunk.Config) error {
 }
 
 // writebackOptions reads --writeback and the options of staged uploads.
-func (a *app) writebackOptions(c *cli.Context, conf *chunk.Config) error {
+func (a *app) writebackOptions(c *cli.Context, conf *chunk.Config, warn bool) error {
 	conf.Writeback = c.Bool("writeback")
 	conf.MaxStageWrite = c.Int("max-stage-write")
 	threshold, err := parseBytes("writeback-threshold-size", c.String("writeback-threshold-size"), 'B')
@@ -159,10 +172,10 @@ func (a *app) writebackOptions(c *cli.Context, conf *chunk.Config) error {
 	noDisk := conf.CacheSize == 0 || conf.CacheDir == "memory"
 	switch {
 	case conf.Writeback && noDisk:
-		a.log.Warn("--writeback needs a disk cache (--cache-dir of a directory, --cache-size above 0): blocks are uploaded before their slice is committed")
+		a.warnIf(warn, "--writeback needs a disk cache (--cache-dir of a directory, --cache-size above 0): blocks are uploaded before their slice is committed")
 		conf.Writeback = false
 	case !conf.Writeback && (conf.UploadDelay > 0 || conf.UploadHours != ""):
-		a.log.Warn("--upload-delay and --upload-hours apply to --writeback only: ignored")
+		a.warnIf(warn, "--upload-delay and --upload-hours apply to --writeback only: ignored")
 		conf.UploadDelay, conf.UploadHours = 0, ""
 	}
 	return nil
@@ -241,4 +254,10 @@ func (a *app) closeData(d *dataPath) error {
 	err := d.fs.Close(ctx)
 	d.store.Close()
 	return err
+}
+
+func (a *app) warnIf(warn bool, msg string) {
+	if warn {
+		a.log.Warn(msg)
+	}
 }

@@ -150,6 +150,9 @@ func (a *app) readMountSettings(c *cli.Context) (*mountSettings, error) {
 	if s.backup, err = a.backupInterval(c); err != nil {
 		return nil, err
 	}
+	if err := a.checkDataFlags(c); err != nil {
+		return nil, err
+	}
 	s.vfs.ReadOnly = s.readOnly
 	s.vfs.EnableXattr = c.Bool("enable-xattr")
 	s.vfs.PrefixInternal = c.Bool("prefix-internal")
