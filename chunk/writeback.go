@@ -170,21 +170,22 @@ func (wb *writeback) stage(key string, data []byte) bool {
 		wb.s.log.Warn(fmt.Sprintf("staging block %s: %v: uploading it directly", key, err))
 		return false
 	}
-	wb.add(key, dir, time.Now(), wb.delay == 0)
-	return true
+	// Recorded unless the file vanished meanwhile: then the caller uploads.
+	return wb.add(key, dir, time.Now(), wb.delay == 0)
 }
 
 // add records a staged block and queues it for upload when due (now with
 // force, unless outside the upload hours). A block whose file is gone
 // (its slice was removed since a scan found it) is not recorded: drop
-// removes files under the same lock.
-func (wb *writeback) add(key string, dir *diskCache, added time.Time, force bool) {
+// removes files under the same lock. It reports whether the block is
+// recorded.
+func (wb *writeback) add(key string, dir *diskCache, added time.Time, force bool) bool {
 	wb.mu.Lock()
 	b := wb.pending[key]
 	if b == nil {
 		if _, err := os.Stat(dir.stagePath(key)); err != nil {
 			wb.mu.Unlock()
-			return
+			return false
 		}
 		b = &stagedBlock{key: key, dir: dir, added: added}
 		wb.pending[key] = b
@@ -193,6 +194,7 @@ func (wb *writeback) add(key string, dir *diskCache, added time.Time, force bool
 	if force || time.Since(added) >= wb.delay {
 		wb.enqueue(b, false)
 	}
+	return true
 }
 
 // enqueue hands b to the uploaders unless it is queued already, outside
