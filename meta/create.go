@@ -145,7 +145,7 @@ func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string,
 		if v, present := tx.KnownField(at.dkey, name); present {
 			return e.existsError(ctx, tx, at.dkey, name, v, typ, parent)
 		}
-		if err := e.initNode(ctx, c, &attr, &pattr, mode, umask, target); err != nil {
+		if err := e.initNode(ctx, c, &attr, &pattr, mode, umask, target, tx.Now()); err != nil {
 			return err
 		}
 		ikey := e.keys.Inode(ino)
@@ -163,7 +163,7 @@ func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string,
 // initNode fills the attribute of a new node of type attr.Typ in directory
 // pattr: link count, length, device number, inherited flags, permission
 // bits (and ACLs) and times.
-func (e *Engine) initNode(ctx context.Context, c Caller, attr, pattr *Attr, mode, umask uint16, target string) error {
+func (e *Engine) initNode(ctx context.Context, c Caller, attr, pattr *Attr, mode, umask uint16, target string, now time.Time) error {
 	switch attr.Typ {
 	case codec.TypeDirectory:
 		attr.Nlink, attr.Length = 2, codec.DirLength
@@ -182,7 +182,7 @@ func (e *Engine) initNode(ctx context.Context, c Caller, attr, pattr *Attr, mode
 		return err
 	}
 	attr.Mode = inheritSetgid(c, attr.Typ, pattr, attr.Mode)
-	setTimes(attr, e.now(), true, true, true)
+	setTimes(attr, now, true, true, true)
 	return nil
 }
 

@@ -90,7 +90,8 @@ type Tx struct {
 	conds  []cond
 	index  map[condID]int // of conds, once there are more than maxLinearConds
 	writes []write
-	args   []string // the arguments of every write, one after another
+	args   []string  // the arguments of every write, one after another
+	now    time.Time // see Now
 
 	// Room for a typical transaction, so that building one costs a single
 	// allocation (see newTx).
@@ -201,6 +202,15 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 // must follow, although the caller gets the error.
 func applied(err error) bool { return err == nil || errors.Is(err, ErrNotReplicated) }
 
+// Now is the time of this attempt (Options.Clock), read once: the times an
+// operation writes, and the directory patches of its script, share it.
+func (tx *Tx) Now() time.Time {
+	if tx.now.IsZero() {
+		tx.now = tx.e.now()
+	}
+	return tx.now
+}
+
 // newTx returns an empty transaction of e.
 func newTx(e *Engine, ctx context.Context) *Tx {
 	tx := &Tx{e: e, ctx: ctx}
@@ -237,7 +247,7 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 // commit sends the transaction. It returns the per-write results on success,
 // or the current state of every condition when a condition failed.
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
-	call := e.encodeCall(tx, e.newMarker(), e.now())
+	call := e.encodeCall(tx, e.newMarker(), tx.Now())
 	e.noteWriting(tx)
 	reply, err := e.execMutation(ctx, call.script, call.keys, call.args, true, false)
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
@@ -821,7 +831,7 @@ func (tx *Tx) IncrBy(key string, delta int64) {
 func (tx *Tx) PatchDir(key string, dir *Attr, delta int) {
 	if delta == 0 && dir != nil {
 		mtime := time.Unix(dir.Mtime, int64(dir.Mtimensec))
-		if tx.e.now().Sub(mtime) < tx.e.opts.SkipDirMtime {
+		if tx.Now().Sub(mtime) < tx.e.opts.SkipDirMtime {
 			return
 		}
 	}

@@ -154,12 +154,18 @@ func compileTx(tx *Tx, keys []string) string {
 	// conditions read it with GET and no write changed it since (txn.lua's
 	// "seen").
 	current := map[int]string{}
+	nx := setIfAbsent(tx)
 	var checks, state []string
 	for i, c := range tx.conds {
 		v := "c" + strconv.Itoa(i+1)
 		key := keyIndex[c.key]
-		switch c.kind {
-		case condExists:
+		switch {
+		case i == nx:
+			// Checked by the first write (SET ... NX): read only for the
+			// state of a failure of the other conditions.
+			state = append(state, v+" and '1' or '0'", "''")
+			continue
+		case c.kind == condExists:
 			g.line("local %s = call('EXISTS', k[%d]) == 1", v, key)
 			if c.present {
 				checks = append(checks, v)
@@ -168,9 +174,9 @@ func compileTx(tx *Tx, keys []string) string {
 			}
 			state = append(state, v+" and '1' or '0'", "''")
 			continue
-		case condHGet:
+		case c.kind == condHGet:
 			g.line("local %s = call('HGET', k[%d], a[%d])", v, key, nextArg())
-		case condList:
+		case c.kind == condList:
 			g.line("local %s = table.concat(call('LRANGE', k[%d], 0, -1))", v, key)
 		default:
 			g.line("local %s = call('GET', k[%d])", v, key)
@@ -187,8 +193,12 @@ func compileTx(tx *Tx, keys []string) string {
 		}
 		state = append(state, v+" and '1' or '0'", v+" or ''")
 	}
+	nxVar := "c" + strconv.Itoa(nx+1)
 	if len(checks) > 0 {
 		g.line("if not (%s) then", strings.Join(checks, " and "))
+		if nx >= 0 {
+			g.line("  local %s = call('EXISTS', k[%d]) == 1", nxVar, keyIndex[tx.conds[nx].key])
+		}
 		g.line("  return {0, %s}", strings.Join(state, ", "))
 		g.line("end")
 	}
@@ -208,7 +218,15 @@ func compileTx(tx *Tx, keys []string) string {
 			for range w.args {
 				call += ", a[" + strconv.Itoa(nextArg()) + "]"
 			}
-			g.line("local %s = %s)", r, call)
+			if j == 0 && nx >= 0 {
+				g.line("local %s = %s, 'NX')", r, call)
+				g.line("if not %s then", r)
+				g.line("  local %s = true", nxVar)
+				g.line("  return {0, %s}", strings.Join(state, ", "))
+				g.line("end")
+			} else {
+				g.line("local %s = %s)", r, call)
+			}
 			g.line("if type(%s) ~= 'number' then %s = 0 end", r, r)
 			delete(current, key)
 		}
@@ -224,6 +242,23 @@ func compileTx(tx *Tx, keys []string) string {
 		src = strings.Replace(src, "local sub, len = string.sub, string.len\n", "local sub, len = string.sub, string.len\n"+sameFunc, 1)
 	}
 	return luaSource("compiled transaction", src)
+}
+
+// setIfAbsent returns the condition that a key is absent when the first
+// write sets that key (a new inode's attribute), or -1. The script checks
+// it with that write, SET ... NX, which saves Redis an EXISTS: the write
+// comes after every other check and before any other write, so a failure
+// still leaves nothing written.
+func setIfAbsent(tx *Tx) int {
+	if len(tx.writes) == 0 || tx.writes[0].cmd != "SET" || len(tx.writes[0].args) != 1 {
+		return -1
+	}
+	for i, c := range tx.conds {
+		if c.kind == condExists && !c.present && c.key == tx.writes[0].key {
+			return i
+		}
+	}
+	return -1
 }
 
 // sameFunc is txn.lua's comparison of the attribute bytes a decision

@@ -153,6 +153,13 @@ func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
 		}
 		tx.addCond(c)
 	}
+	if rng.IntN(3) == 0 {
+		// As a create: a key expected absent (rightly or not), set first.
+		k := pick(rng, worldStrings)
+		n, _ := db.Do(ctx, db.B().Exists().Key(k).Build()).AsInt64()
+		tx.addCond(cond{kind: condExists, key: k, present: n == 1 && rng.IntN(2) == 0})
+		tx.Set(k, w.attr(rng.IntN(100)))
+	}
 	for range rng.IntN(6) {
 		switch rng.IntN(8) {
 		case 0:
