@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,14 +19,17 @@ import (
 // (redis-µs/op: parsing, the script, replies, invalidation messages) and,
 // of that, the time Redis spent in scripts (script-µs/op, from INFO
 // commandstats). The Redis figures assume a server that only the
-// benchmark uses. Work done while the meter is paused (the setup of each
-// iteration of unlink, rmdir, removexattr) is left out of all three.
+// benchmark uses; on this machine, Redis' CPU time is that of its main
+// thread, read from /proc. The setup of operations that need one each
+// (unlink, rmdir, removexattr) is done in batches while the timer and the
+// meter are paused (see batched).
 type meter struct {
 	b                *testing.B
 	e                *meta.Engine
 	client, clientAt time.Duration
 	redis, redisAt   float64 // seconds
 	script, scriptAt float64 // µs
+	schedstat        string  // where Redis' CPU time is read (see redisCPU)
 }
 
 // startMeter resets the timer and starts it and the meter (in place of
@@ -46,21 +50,45 @@ func (m *meter) done() {
 	m.b.ReportMetric(m.script/n, "script-µs/op")
 }
 
+// batchSize is how many setups batched runs between two timed stretches.
+const batchSize = 100
+
+// batched runs b.N operations op(i), each after its own setup(i), the
+// setups in batches while the timer and the meter are paused: pausing
+// costs a few round trips (INFO) and a stop of the world (the timer reads
+// the allocation statistics), which would weigh on every operation if it
+// came between each setup and its operation.
+func (m *meter) batched(setup, op func(i int)) {
+	for i := 0; i < m.b.N; i += batchSize {
+		n := min(batchSize, m.b.N-i)
+		m.pause()
+		for j := i; j < i+n; j++ {
+			setup(j)
+		}
+		m.resume()
+		for j := i; j < i+n; j++ {
+			op(j)
+		}
+	}
+}
+
 // pause stops the timer and the meter for work that is not measured (in
 // place of b.StopTimer).
 func (m *meter) pause() {
-	m.b.StopTimer()
+	// The process's time is read before the timer stops: stopping it reads
+	// the allocation statistics (a stop of the world).
 	m.client += m.cpu() - m.clientAt
-	r, s := m.server()
-	m.redis += r - m.redisAt
-	m.script += s - m.scriptAt
+	m.b.StopTimer()
+	m.redis += m.redisCPU() - m.redisAt
+	m.script += m.scriptTime() - m.scriptAt
 }
 
-// resume restarts both (in place of b.StartTimer). The process's time is
-// read last on the way in and first on the way out, so that INFO's round
-// trip stays outside.
+// resume restarts both (in place of b.StartTimer). Each reading is taken
+// after the others on the way in and before them on the way out, so that
+// the work of reading (INFO's round trip and its replies) stays outside.
 func (m *meter) resume() {
-	m.redisAt, m.scriptAt = m.server()
+	m.scriptAt = m.scriptTime()
+	m.redisAt = m.redisCPU()
 	m.clientAt = m.cpu()
 	m.b.StartTimer()
 }
@@ -74,32 +102,60 @@ func (m *meter) cpu() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// server returns Redis' CPU seconds and its time in EVALSHA and EVAL in µs.
-func (m *meter) server() (float64, float64) {
+// redisCPU returns Redis' CPU seconds: of its main thread, read from
+// /proc without disturbing it, when the server runs on this machine, else
+// from INFO cpu.
+func (m *meter) redisCPU() float64 {
+	if m.schedstat == "" {
+		m.schedstat = "-"
+		m.info("server", func(name, v string) {
+			if name == "process_id" {
+				m.schedstat = "/proc/" + v + "/schedstat"
+			}
+		})
+	}
+	if b, err := os.ReadFile(m.schedstat); err == nil {
+		if ns, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64); err == nil {
+			return float64(ns) / 1e9
+		}
+	}
+	var t float64
+	m.info("cpu", func(name, v string) {
+		if name == "used_cpu_user" || name == "used_cpu_sys" {
+			f, _ := strconv.ParseFloat(v, 64)
+			t += f
+		}
+	})
+	return t
+}
+
+// scriptTime returns Redis' time in EVALSHA and EVAL so far, in µs.
+func (m *meter) scriptTime() float64 {
+	var t float64
+	m.info("commandstats", func(name, v string) {
+		if name != "cmdstat_evalsha" && name != "cmdstat_eval" {
+			return
+		}
+		for _, kv := range strings.Split(v, ",") {
+			if k, n, _ := strings.Cut(kv, "="); k == "usec" {
+				f, _ := strconv.ParseFloat(n, 64)
+				t += f
+			}
+		}
+	})
+	return t
+}
+
+// info reads one section of INFO and hands each name: value line to fn.
+func (m *meter) info(section string, fn func(name, v string)) {
 	c := m.e.Client()
-	info, err := c.Do(bg, c.B().Info().Section("cpu", "commandstats").Build()).ToString()
+	info, err := c.Do(bg, c.B().Info().Section(section).Build()).ToString()
 	if err != nil {
 		m.b.Fatal(err)
 	}
-	var redis, script float64
 	for _, line := range strings.Split(info, "\n") {
-		line = strings.TrimSpace(line)
-		name, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch name {
-		case "used_cpu_user", "used_cpu_sys":
-			f, _ := strconv.ParseFloat(v, 64)
-			redis += f
-		case "cmdstat_evalsha", "cmdstat_eval":
-			for _, kv := range strings.Split(v, ",") {
-				if k, n, _ := strings.Cut(kv, "="); k == "usec" {
-					f, _ := strconv.ParseFloat(n, 64)
-					script += f
-				}
-			}
+		if name, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			fn(name, v)
 		}
 	}
-	return redis, script
 }

@@ -53,16 +53,15 @@ func runMoreMetaOps(b *testing.B, e *meta.Engine) {
 		ino := mustBenchCreate(b, e, benchDir(b, e, "removexattr"), "fxattr")
 		m := startMeter(b, e)
 		defer m.done()
-		for i := 0; i < b.N; i++ {
-			m.pause()
-			if err := e.SetXattr(bg, ino, "key", []byte("value"), 0); err != nil {
+		m.batched(func(i int) {
+			if err := e.SetXattr(bg, ino, fmt.Sprintf("key%d", i), []byte("value"), 0); err != nil {
 				b.Fatal(err)
 			}
-			m.resume()
-			if err := e.RemoveXattr(bg, ino, "key"); err != nil {
+		}, func(i int) {
+			if err := e.RemoveXattr(bg, ino, fmt.Sprintf("key%d", i)); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
 	})
 	for _, n := range []int{1, 10} {
 		b.Run(fmt.Sprintf("listxattr_%d", n), func(b *testing.B) {

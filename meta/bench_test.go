@@ -146,16 +146,15 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 		p := benchDir(b, e, "rmdir")
 		m := startMeter(b, e)
 		defer m.done()
-		for i := 0; i < b.N; i++ {
-			m.pause()
-			if _, _, err := e.Mkdir(bg, p, "dir", 0o755, 0); err != nil {
+		m.batched(func(i int) {
+			if _, _, err := e.Mkdir(bg, p, fmt.Sprintf("dir%d", i), 0o755, 0); err != nil {
 				b.Fatal(err)
 			}
-			m.resume()
-			if err := e.Rmdir(bg, p, "dir", false); err != nil {
+		}, func(i int) {
+			if err := e.Rmdir(bg, p, fmt.Sprintf("dir%d", i), false); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
 	})
 	for _, n := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("readdir_%s", map[int]string{10: "10", 1000: "1k"}[n]), func(b *testing.B) {
@@ -217,14 +216,13 @@ func runMetaOps(b *testing.B, e *meta.Engine) {
 		p := benchDir(b, e, "unlink")
 		m := startMeter(b, e)
 		defer m.done()
-		for i := 0; i < b.N; i++ {
-			m.pause()
-			mustBenchCreate(b, e, p, "file")
-			m.resume()
-			if err := e.Unlink(bg, p, "file", false); err != nil {
+		m.batched(func(i int) {
+			mustBenchCreate(b, e, p, fmt.Sprintf("file%d", i))
+		}, func(i int) {
+			if err := e.Unlink(bg, p, fmt.Sprintf("file%d", i), false); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
 	})
 	b.Run("lookup", func(b *testing.B) {
 		p := benchDir(b, e, "lookup")
