@@ -28,6 +28,10 @@
 #                reports (benign: the goroutine is done). Run it with
 #                GOTESTFLAGS=-race to check the engine's own code, expecting
 #                that report now and then.
+#   make test-random
+#                the randomized multi-client test of the fault suite
+#                (TestRandomized) with 10,000 operations per client instead of
+#                300; about ten minutes.
 #   make test-failovers
 #                the Sentinel failover tests with ten failovers each (manual
 #                and by killing the master) instead of two; about ten minutes.
@@ -67,7 +71,7 @@ export VERSITYGW
 RACE_PKGS  := $(shell $(GO) list ./meta/... ./cachestore/... ./redisconn/... ./internal/... ./objstore/... ./chunk/... ./fileio/... ./vfs/... ./fusefs/... 2>/dev/null)
 OTHER_PKGS := $(filter-out $(RACE_PKGS),$(shell $(GO) list ./... 2>/dev/null))
 
-.PHONY: test-mount-heavy all build install test test-faults test-failovers fmt-check vet staticcheck s3-server test-race test-other clean
+.PHONY: test-mount-heavy all build install test test-faults test-failovers test-random fmt-check vet staticcheck s3-server test-race test-other clean
 
 all: build
 
@@ -116,6 +120,9 @@ test-faults: $(STATICCHECK)
 
 clean:
 	rm -f bin/rueidisfs
+
+test-random:
+	RUEIDISFS_RANDOM_OPS=10000 $(GO) test -tags faults -timeout 60m $(GOTESTFLAGS) -run 'TestRandomized$$' -v ./internal/faulttest/
 
 test-failovers:
 	RUEIDISFS_FAILOVERS=10 $(GO) test -tags faults -timeout 60m $(GOTESTFLAGS) -run 'TestSentinelFailover$$|TestSentinelManualFailover$$' -v ./internal/faulttest/

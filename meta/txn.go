@@ -230,7 +230,8 @@ func (tx *Tx) mustConfirm(outcome error) bool {
 		return true
 	}
 	var errno syscall.Errno
-	return errors.As(outcome, &errno) && errno != syscall.EROFS
+	var exists *ExistsError
+	return errors.As(outcome, &errno) && errno != syscall.EROFS || errors.As(outcome, &exists)
 }
 
 func conflictKeys(tx *Tx, state map[condID]cond) []string {
