@@ -78,7 +78,7 @@ func TestRandomized(t *testing.T) {
 		}
 	}
 	h := &History{ReadDelay: time.Second}
-	faultsDone, faults := injectFaults(t, srv)
+	faultsDone, stopFaults := injectFaults(t, srv)
 	var wg sync.WaitGroup
 	for c, e := range engines {
 		for g := 0; g < perClient; g++ {
@@ -119,7 +119,8 @@ func TestRandomized(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d operations by %d clients; faults injected: %s", len(h.ops), clients*perClient, *faults)
+	faults := stopFaults()
+	t.Logf("%d operations by %d clients; faults injected: %s", len(h.ops), clients*perClient, faults)
 	logOutcomes(t, h)
 
 	final := observe(t, open(t, url), dirs)
@@ -304,19 +305,34 @@ func sameTree(a, b Final) error {
 }
 
 // injectFaults kills every client connection again and again, flushes the
-// script cache and restarts the server once (from its append-only file),
-// 40 faults 20 ms apart; the channel closes when it is done, and the string
-// then says what it did.
-func injectFaults(t *testing.T, srv *redistest.Server) (<-chan struct{}, *string) {
-	done := make(chan struct{})
-	var what string
+// script cache (every 4th fault) and restarts the server from its
+// append-only file (every 200th, from the 20th), until stop is called, and
+// at least 40 times: minDone closes after the 40th. The first 40 come 20 ms
+// apart, the others 250 ms apart (every 20 ms, the client behind the
+// slowed proxy would hardly finish an operation). stop returns what it did.
+func injectFaults(t *testing.T, srv *redistest.Server) (minDone <-chan struct{}, stop func() string) {
+	min, quit, done := make(chan struct{}), make(chan struct{}), make(chan string)
 	go func() {
-		defer close(done)
 		kills, flushes, restarts := 0, 0, 0
-		for i := 0; i < 40; i++ {
-			time.Sleep(20 * time.Millisecond)
+		for i := 0; ; i++ {
+			if i == 40 {
+				close(min)
+			}
+			if i >= 40 {
+				select {
+				case <-quit:
+					done <- fmt.Sprintf("%d connection kills, %d script flushes, %d restarts", kills, flushes, restarts)
+					return
+				default:
+				}
+			}
+			if i < 40 {
+				time.Sleep(20 * time.Millisecond)
+			} else {
+				time.Sleep(250 * time.Millisecond)
+			}
 			switch {
-			case i == 20:
+			case i%200 == 20:
 				srv.Kill(t)
 				srv.Restart(t)
 				restarts++
@@ -328,9 +344,8 @@ func injectFaults(t *testing.T, srv *redistest.Server) (<-chan struct{}, *string
 				kills++
 			}
 		}
-		what = fmt.Sprintf("%d connection kills, %d script flushes, %d restarts", kills, flushes, restarts)
 	}()
-	return done, &what
+	return min, func() string { close(quit); return <-done }
 }
 
 func logOutcomes(t *testing.T, h *History) {
