@@ -55,6 +55,9 @@ type VolumeOptions struct {
 	TrashDays int
 	ACL       bool
 	BlockSize int // KiB, default 4096 (JuiceFS's 4 MiB)
+	// Format, when set, adjusts the format before the volume is created
+	// (another storage: then Bucket is not where the objects are).
+	Format func(*codec.Format)
 }
 
 // NewVolume formats a volume on a database of the shared test Redis server.
@@ -68,6 +71,9 @@ func NewVolume(t testing.TB, o VolumeOptions) *Volume {
 	v.Format = &codec.Format{Name: "test", UUID: fmt.Sprintf("00000000-0000-0000-0000-%012d", time.Now().UnixNano()%1e12),
 		Storage: "file", Bucket: v.Bucket, BlockSize: o.BlockSize, Compression: "none", TrashDays: o.TrashDays,
 		MetaVersion: 1, DirStats: true, EnableACL: o.ACL}
+	if o.Format != nil {
+		o.Format(v.Format)
+	}
 	ctx := context.Background()
 	e, err := meta.Open(ctx, v.URL, meta.Options{})
 	if err != nil {

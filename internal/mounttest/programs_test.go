@@ -13,12 +13,16 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/internal/mounttest"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
+	"github.com/rueidisfs/rueidisfs/objstore/s3/s3test"
 )
 
 // Real programs at work in a mount: what they leave must be what they would
 // leave on a local disk.
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	s3test.CleanEnv()
+	redistest.Main(m, s3test.StopShared)
+}
 
 // sourceTrees are the parts of GOROOT/src unpacked by TestTarball; the
 // heavier suite (RUEIDISFS_FULL_TREE=1) takes the whole of it.

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/mounttest"
+	"github.com/rueidisfs/rueidisfs/objstore/s3/s3test"
 )
 
 // stagedFiles lists the staged blocks of a cache directory of volume v.
@@ -60,7 +62,8 @@ func catAll(t *testing.T, v *mounttest.Volume, sums map[string][32]byte) {
 	}
 }
 
-// TestWritebackCrash: a --writeback mount with a long upload delay commits
+// TestWritebackCrash, on a `file` bucket and on a real S3 server: a
+// --writeback mount with a long upload delay commits
 // fsync'ed files while their blocks are only staged (another client cannot
 // read them yet); it is killed with SIGKILL; a mount started again on the
 // same cache directory uploads every staged block, after which every file
@@ -68,7 +71,18 @@ func catAll(t *testing.T, v *mounttest.Volume, sums map[string][32]byte) {
 // object) is clean.
 func TestWritebackCrash(t *testing.T) {
 	mounttest.NeedRoot(t)
-	v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 256})
+	t.Run("file", func(t *testing.T) { writebackCrash(t, nil) })
+	t.Run("s3", func(t *testing.T) {
+		writebackCrash(t, func(f *codec.Format) {
+			srv := s3test.Shared(t)
+			f.Storage, f.Bucket = "s3", srv.Endpoint+"/"+srv.MakeBucket(t)
+			f.AccessKey, f.SecretKey = s3test.AccessKey, s3test.SecretKey
+		})
+	})
+}
+
+func writebackCrash(t *testing.T, format func(*codec.Format)) {
+	v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 256, Format: format})
 	cache := t.TempDir()
 	p := v.StartMount(t, "", "--writeback", "--upload-delay", "1h", "--cache-dir", cache)
 	sums := writeFiles(t, p.Dir, 12)
