@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -47,7 +48,7 @@ func checksumsLen(blen int) int { return 4 * ((blen + checksumPiece - 1) / check
 // false: written under a temporary name in the same directory (created
 // with dirMode) and renamed, so that a file with its final name is whole.
 func writeCacheFile(path string, block []byte, withSums bool, fileMode, dirMode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
+	if err := mkdirMode(filepath.Dir(path), dirMode); err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
@@ -158,4 +159,25 @@ func readAtFull(f *os.File, p []byte, off int64) error {
 		err = fmt.Errorf("short file: %d of %d bytes at %d", n, len(p), off)
 	}
 	return err
+}
+
+// mkdirMode creates dir and its missing parents with exactly mode (the
+// umask does not apply, as JuiceFS enforces it: who may read the cache may
+// also add to it).
+func mkdirMode(dir string, mode os.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirMode(parent, mode); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, mode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return os.Chmod(dir, mode)
 }

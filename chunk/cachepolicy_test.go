@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,5 +290,32 @@ func TestCachePlacementAsJuiceFS(t *testing.T) {
 	}
 	if len(want) < 50 {
 		t.Fatalf("only %d blocks in the fixture", len(want))
+	}
+}
+
+// TestCacheModes: cache files get --cache-mode, directories that mode plus
+// search and write for whoever may read (0644 -> 0777), whatever the umask.
+func TestCacheModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	conf := writebackConf(dir, time.Hour)
+	conf.CacheMode = 0o644
+	s := newStore(t, datatest.NewDir(t), conf)
+	writeSlice(t, s, 7, randomBytes(7, 100))
+	key := s.blockKey(7, 0, 100)
+	for _, p := range []string{cachedPath(dir, key), stagedPath(dir, key)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %o", p, fi.Mode().Perm())
+		}
+		for d := filepath.Dir(p); d != dir; d = filepath.Dir(d) {
+			if fi, _ := os.Stat(d); fi.Mode().Perm() != 0o777 {
+				t.Errorf("%s: mode %o, want 777", d, fi.Mode().Perm())
+			}
+		}
 	}
 }

@@ -78,7 +78,7 @@ func openDiskCache(dir string, conf *Config, capacity, maxItems int64, log *slog
 	}
 	dir = filepath.Join(dir, conf.VolumeUUID)
 	dirMode := conf.CacheMode | (conf.CacheMode&0o444)>>1 | (conf.CacheMode&0o444)>>2 // r → rwx
-	if err := os.MkdirAll(filepath.Join(dir, "raw"), dirMode); err != nil {
+	if err := mkdirMode(filepath.Join(dir, "raw"), dirMode); err != nil {
 		return nil, err
 	}
 	id, err := lockFileID(dir, conf.CacheMode)

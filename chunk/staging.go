@@ -35,7 +35,7 @@ func (c *diskCache) stage(key string, block []byte) error {
 		return err
 	}
 	cached := c.path(key)
-	err := os.MkdirAll(filepath.Dir(cached), c.dirMode)
+	err := mkdirMode(filepath.Dir(cached), c.dirMode)
 	if err == nil {
 		err = os.Link(p, cached)
 	}
