@@ -83,7 +83,7 @@ func clientDataCacheFlags() []cli.Flag {
 	const cat = "DATA CACHE"
 	return []cli.Flag{
 		&cli.StringFlag{Name: "buffer-size", Category: cat, Value: "300M", Usage: "memory for read and write buffers (MiB when bare)"},
-		&cli.StringFlag{Name: "max-readahead", Category: cat, Usage: "most read-ahead buffered per read session (MiB when bare)"},
+		&cli.StringFlag{Name: "max-readahead", Category: cat, Usage: "how far ahead of a sequential reader blocks are fetched (MiB when bare; default 8 blocks)"},
 		&cli.IntFlag{Name: "prefetch", Category: cat, Value: 1, Usage: "blocks prefetched in parallel"},
 		&cli.BoolFlag{Name: "writeback", Category: cat, Usage: "stage written blocks in the cache directory and upload them in the background: close and fsync return before the data is in the object storage (other clients cannot read it until then; losing the cache disk loses it)"},
 		&cli.StringFlag{Name: "writeback-threshold-size", Category: cat, Value: "0", Usage: "with --writeback, only blocks smaller than this are staged (bytes when bare; 0: all)"},

@@ -66,6 +66,9 @@ func (a *app) chunkConfig(c *cli.Context, f *codec.Format) (chunk.Config, error)
 // that a bad value is refused in one line, without a word about the
 // volume.
 func (a *app) checkDataFlags(c *cli.Context) error {
+	if _, err := a.fileOptions(c); err != nil {
+		return err
+	}
 	_, err := a.readChunkConfig(c, &codec.Format{BlockSize: 4096, Compression: "none"}, false)
 	return err
 }
@@ -220,8 +223,20 @@ func (a *app) openDataVolumeWith(c *cli.Context, raw string, opts meta.Options) 
 		}
 		return nil, nil, openErr
 	}
-	d.fs = fileio.New(e, d.store, fileio.Options{Logger: a.log})
+	fopts, err := a.fileOptions(c)
+	if err != nil {
+		a.closeEngine(e)
+		return nil, nil, err
+	}
+	d.fs = fileio.New(e, d.store, fopts)
 	return e, d, nil
+}
+
+// fileOptions reads the options of the file API (--max-readahead: MiB
+// when bare; by default 8 blocks, as juicefs).
+func (a *app) fileOptions(c *cli.Context) (fileio.Options, error) {
+	ra, err := parseBytes("max-readahead", c.String("max-readahead"), 'M')
+	return fileio.Options{Logger: a.log, MaxReadahead: int(min(ra, 1<<30))}, err
 }
 
 // openChunkStore opens the object storage of the volume f and a chunk

@@ -19,6 +19,7 @@ func TestMountDataFlagErrors(t *testing.T) {
 		{[]string{"--cache-items", "-1"}, `invalid value -1 for --cache-items`},
 		{[]string{"--writeback-threshold-size", "1Q"}, `invalid value "1Q" for --writeback-threshold-size`},
 		{[]string{"--cache-dir", "/nonexistent-dir-*"}, `no cache directory in "/nonexistent-dir-*"`},
+		{[]string{"--max-readahead", "lots"}, `invalid value "lots" for --max-readahead`},
 	} {
 		run(t, append(append([]string{"mount"}, tc.flags...), url, mp)...).fails(t, tc.want)
 	}
