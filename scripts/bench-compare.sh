@@ -24,7 +24,9 @@
 # Every figure is µs per operation, the median over the rounds. "over RTT"
 # is rueidisfs's time minus one round trip (a PING through the same
 # client, measured in the same rounds): the client's work plus Redis'
-# work for a mutation, which costs exactly one round trip.
+# work for a mutation, which costs exactly one round trip. A second table
+# splits rueidisfs's operations into the client's and Redis' CPU time (the
+# meter of BenchmarkMetaOps).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -95,7 +97,13 @@ run() {
 		/^Benchmark/ && $4 == "ns/op" {
 			name = $1; sub(/-[0-9]+$/, "", name); n = split(name, p, "/"); op = p[n]
 			c = l; if (name ~ /cache=false/) c = l "-off"
-			if (op ~ want || op == "roundtrip") print c, op, $3 }' "$work/out" >>"$work/results"
+			if (!(op ~ want || op == "roundtrip")) next
+			print c, op, $3
+			# the meter of BenchmarkMetaOps (CPU µs per operation), in ns
+			for (i = 5; i < NF; i += 2) {
+				m = $(i + 1); sub(/-µs\/op$/, "", m)
+				if (m == "client" || m == "redis" || m == "script") print c "-" m, op, $i * 1000
+			} }' "$work/out" >>"$work/results"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -143,4 +151,14 @@ awk -v jfs="$jfs_test" '
 			printf "| %s | %s | %s | %s | %s | %s | %s |\n", op, us(ours), us(off), us(j), us(jc), ratio, over
 		}
 		if (jfs != "") print "\nratio: rueidisfs (cache on) over the faster of the two JuiceFS columns."
+		print "\nWhere the time of rueidisfs (cache on) goes, µs per operation: the time, the"
+		print "CPU time of the client process (every thread) and of Redis, and the time"
+		print "Redis spent in scripts (INFO commandstats), as BenchmarkMetaOps measures them:\n"
+		print "| operation | time | client CPU | Redis CPU | of which scripts |"
+		print "| --- | ---: | ---: | ---: | ---: |"
+		for (i = 1; i <= n; i++) {
+			op = order[i]; if (op == "ping") continue
+			printf "| %s | %s | %s | %s | %s |\n", op, us(median(v["rueidisfs" SUBSEP op])), us(median(v["rueidisfs-client" SUBSEP op])),
+				us(median(v["rueidisfs-redis" SUBSEP op])), us(median(v["rueidisfs-script" SUBSEP op]))
+		}
 	}' "$work/results"
