@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -145,11 +146,13 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	var fresh map[condID]cond
 	noSpec := false
+	tx := txPool.Get().(*Tx)
+	defer txPool.Put(tx)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		tx := newTx(e, ctx)
+		tx.reset(e, ctx)
 		tx.fresh, tx.noSpeculation = fresh, noSpec
 		outcome := fn(tx)
 		if outcome != nil {
@@ -211,11 +214,14 @@ func (tx *Tx) Now() time.Time {
 	return tx.now
 }
 
-// newTx returns an empty transaction of e.
-func newTx(e *Engine, ctx context.Context) *Tx {
-	tx := &Tx{e: e, ctx: ctx}
+// txPool recycles the transactions of runTx (a Tx is a kilobyte and a half,
+// most of a mutation's garbage otherwise).
+var txPool = sync.Pool{New: func() any { return new(Tx) }}
+
+// reset makes tx an empty transaction of e, its arrays ready for use.
+func (tx *Tx) reset(e *Engine, ctx context.Context) {
+	*tx = Tx{e: e, ctx: ctx}
 	tx.conds, tx.writes, tx.args = tx.condBuf[:0], tx.writeBuf[:0], tx.argBuf[:0]
-	return tx
 }
 
 // mustConfirm tells whether an attempt that ends with outcome (nil: success)
