@@ -209,6 +209,11 @@ func (a *app) openDataVolumeWith(c *cli.Context, raw string, opts meta.Options) 
 		if d.store, openErr = a.openChunkStore(c, f); openErr != nil {
 			return nil, openErr
 		}
+		if c.IsSet("max-deletes") && c.Int("max-deletes") <= 0 {
+			// As juicefs: released slices keep their objects (and a
+			// negative reference) for gc.
+			return nil, nil
+		}
 		return d.store.Remove, nil
 	}
 	opts.Compact = fileio.Compactor(func() *chunk.Store { return d.store })

@@ -275,7 +275,7 @@ var mountHonours = []string{"subdir", "heartbeat", "read-only", "no-bgjob", "ati
 	"attr-cache", "entry-cache", "dir-entry-cache", "negative-entry-cache", "buffer-size", "prefetch",
 	"cache-dir", "cache-mode", "cache-size", "free-space-ratio", "cache-large-write", "io-retries",
 	"cache-items", "cache-partial-only", "verify-cache-checksum", "cache-eviction", "cache-scan-interval", "cache-expire",
-	"writeback", "writeback-threshold-size", "upload-delay", "upload-hours", "max-stage-write", "max-readahead",
+	"writeback", "writeback-threshold-size", "upload-delay", "upload-hours", "max-stage-write", "max-readahead", "max-deletes",
 	"max-uploads", "max-downloads", "metrics", "no-usage-report", "open-cache", "skip-dir-nlink",
 	"storage", "bucket", "storage-class", "tag", "get-timeout", "put-timeout", "check-storage", "upload-limit", "download-limit"}
 

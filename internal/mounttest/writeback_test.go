@@ -147,3 +147,45 @@ func TestWritebackUmountFlush(t *testing.T) {
 	catAll(t, v, sums)
 	mounttest.Run(t, "fsck", v.URL)
 }
+
+// TestMaxDeletesZero: with --max-deletes 0 a mount leaves the objects of
+// the data it releases for gc; without, it deletes them.
+func TestMaxDeletesZero(t *testing.T) {
+	mounttest.NeedRoot(t)
+	var took time.Duration // how long the deletion took without the flag
+	for _, keep := range []bool{false, true} {
+		v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 64})
+		var flags []string
+		if keep {
+			flags = []string{"--max-deletes", "0"}
+		}
+		p := v.StartMount(t, "", flags...)
+		name := filepath.Join(p.Dir, "f")
+		must(t, writeDurably(name, make([]byte, 1000), true))
+		objects := func() int {
+			n := 0
+			filepath.WalkDir(filepath.Join(v.Bucket, "test", "chunks"), func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					n++
+				}
+				return nil
+			})
+			return n
+		}
+		if objects() != 1 {
+			t.Fatalf("%d objects after writing one block", objects())
+		}
+		must(t, os.Remove(name))
+		start, wait := time.Now(), 10*time.Second
+		if keep {
+			wait = max(3*took, time.Second) // what deleting took, with room
+		}
+		for objects() > 0 && time.Since(start) < wait {
+			time.Sleep(20 * time.Millisecond)
+		}
+		took = time.Since(start)
+		if got := objects(); keep != (got == 1) {
+			t.Fatalf("--max-deletes 0: %v; %d objects left after the file was removed", keep, got)
+		}
+	}
+}
