@@ -355,13 +355,16 @@ func (c *checker) checkDirAttr(ctx context.Context, n checkNode) bool {
 // checkDirStat checks (and repairs) a directory's statistics.
 func (c *checker) checkDirStat(ctx context.Context, n checkNode) {
 	st, ok, err := c.e.Inspect().StoredDirStat(ctx, n.ino)
-	if err != nil {
-		c.failed(n.path, n.ino, fmt.Errorf("get dir stat: %w", err))
-		return
-	}
 	key := c.e.Keys().DirUsedSpace() + " " + n.ino.String()
 	var detail string
-	if !ok || st.Space < 0 || st.Inodes < 0 || st.Length < 0 {
+	switch {
+	case meta.IsCorruption(err):
+		// Stored statistics are overwritten whatever they hold.
+		detail = fmt.Sprintf("usage stat is broken: %v", err)
+	case err != nil:
+		c.failed(n.path, n.ino, fmt.Errorf("get dir stat: %w", err))
+		return
+	case !ok || st.Space < 0 || st.Inodes < 0 || st.Length < 0:
 		detail = "usage stat is missing or broken"
 	}
 	if !c.opts.Repair && c.opts.SyncDirStat && detail == "" {

@@ -32,6 +32,12 @@ const (
 	KindCycle         = "cycle"          // directories inside each other, cut off from the tree
 	KindCrossLink     = "cross-link"     // an entry naming a directory that lives in another one, or the root
 
+	// Values that cannot be decoded and what follows from them (see
+	// corruption.go): repaired when the recount knows the value.
+	KindCorrupt      = "corrupt"       // a value that cannot be decoded, or a key of the wrong type
+	KindNextID       = "next-id"       // an id counter (nextinode, nextchunk) below an id in use
+	KindDeletingLive = "deleting-live" // a file queued in delfiles whose inode exists
+
 	// Only found by Check.
 	KindMissingAttr = "missing-attr" // a directory (or a node on the path) without attribute
 	KindError       = "error"        // the check itself failed on a node
@@ -42,5 +48,5 @@ func ProblemKinds() []string {
 	return []string{KindUsedSpace, KindTotalInodes, KindNlink, KindParentCount, KindDirStat, KindDirStatStray,
 		KindDirQuota, KindUserQuota, KindGroupQuota, KindDanglingDir, KindNotADir, KindDanglingEntry, KindEntryType,
 		KindLeakedInode, KindSustained, KindDirLength, KindDirLinks, KindParent, KindSymlink, KindQuotaStray,
-		KindOrphan, KindSliceRef, KindCycle, KindCrossLink}
+		KindOrphan, KindSliceRef, KindCycle, KindCrossLink, KindCorrupt, KindNextID, KindDeletingLive}
 }

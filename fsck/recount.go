@@ -63,19 +63,25 @@ type FixAction uint8
 
 // Repairs Volume knows. Values holds the recounted values to store.
 const (
-	FixNone        FixAction = iota
-	FixUsedSpace             // usedSpace = Values[0]
-	FixTotalInodes           // totalInodes = Values[0]
-	FixNlink                 // link count of Ino from Old to Values[0]
-	FixParentCount           // p{Ino} field Parent = Values[0] (0: delete)
-	FixDirStat               // statistics of directory Ino = Values (length, space, inodes)
-	FixDropDirStat           // delete the statistics of missing directory Ino
-	FixDirQuota              // usage of the quota of directory Ino = Values (space, inodes)
-	FixUserQuota             // usage of uid ID = Values (space, inodes)
-	FixGroupQuota            // usage of gid ID = Values (space, inodes)
-	FixReattach              // move directory Ino, named Name in Parent, to the root as lost+found-<Ino>
-	FixDropEntry             // delete entry Name of directory Parent, a stray name of directory Ino
-	FixParent                // the parent field of Ino from Old to Values[0], the one directory naming it
+	FixNone             FixAction = iota
+	FixUsedSpace                  // usedSpace = Values[0]
+	FixTotalInodes                // totalInodes = Values[0]
+	FixNlink                      // link count of Ino from Old to Values[0]
+	FixParentCount                // p{Ino} field Parent = Values[0] (0: delete)
+	FixDirStat                    // statistics of directory Ino = Values (length, space, inodes)
+	FixDropDirStat                // delete the statistics of missing directory Ino
+	FixDirQuota                   // usage of the quota of directory Ino = Values (space, inodes)
+	FixUserQuota                  // usage of uid ID = Values (space, inodes)
+	FixGroupQuota                 // usage of gid ID = Values (space, inodes)
+	FixReattach                   // move directory Ino, named Name in Parent, to the root as lost+found-<Ino>
+	FixDropEntry                  // delete entry Name of directory Parent, a stray name of directory Ino
+	FixParent                     // the parent field of Ino from Old to Values[0], the one directory naming it
+	FixDropField                  // delete field Name of hash Key, which holds Value and names nothing
+	FixDropMember                 // remove member Name, which names nothing, from the set Key
+	FixDropLiveDeletion           // unqueue delfiles member Name: its inode Ino exists
+	FixNextInode                  // raise nextinode to Values[0]
+	FixNextSlice                  // raise nextchunk to Values[0]
+	FixSliceRef                   // the sliceRef field of slice ID (size Values[1]) from Value to Values[0]
 )
 
 // structural reports whether f repairs the tree itself rather than a
@@ -95,6 +101,8 @@ type Fix struct {
 	Old    int64
 	Values [3]int64
 	Name   string
+	Key    string // the key of FixDropField and FixDropMember
+	Value  string // the value seen, for the repairs that compare strings
 }
 
 // Options select what the recount compares.
@@ -105,6 +113,9 @@ type Options struct {
 	UserGroupScanRules bool
 	// SkipDirStats does not compare directory statistics.
 	SkipDirStats bool
+	// SkipSliceCounter does not compare nextchunk with the slice ids in
+	// use (for tests that write slice records with ids of their choosing).
+	SkipSliceCounter bool
 }
 
 // node is what the recount learns about one inode.
@@ -118,7 +129,12 @@ type node struct {
 	children []codec.Ino // for directories
 }
 
-type dirStat struct{ length, space, inodes int64 }
+// dirStat is a directory's statistics; bad, when set, says which stored
+// value is not an integer.
+type dirStat struct {
+	length, space, inodes int64
+	bad                   string
+}
 
 // Report is the result of Recount.
 type Report struct {
@@ -166,6 +182,11 @@ func Recount(ctx context.Context, c rueidis.Client, keys keyspace.Keys, opts Opt
 	}
 	rep := &Report{}
 	s.analyze(rep, opts)
+	if opts.SkipSliceCounter {
+		s.nextChunk = max(s.nextChunk, int64(s.maxSlice))
+	}
+	s.checkCorruption(rep)
+	s.dropUnsafeFixes(rep)
 	sort.Slice(rep.Problems, func(i, j int) bool {
 		if rep.Problems[i].Kind != rep.Problems[j].Kind {
 			return rep.Problems[i].Kind < rep.Problems[j].Kind
@@ -216,6 +237,9 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 				// directory living elsewhere is no sub-directory.
 				dn.subdirs++
 			}
+			if s.badAttrs[ent.Inode] {
+				continue // reported as corrupt
+			}
 			if !cn.hasAttr {
 				rep.add(KindDanglingEntry, k.Entries(dir)+" "+strconv.Quote(name), "names inode %d which has no attribute", ent.Inode)
 				// Statistics count it the way clients recompute them:
@@ -253,11 +277,19 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 		}
 		s.checkNode(rep, ino, n, key)
 	}
-	if usedSpace != s.usedSpace {
+	switch {
+	case s.usedSpaceBad != "":
+		rep.addFix(Fix{Action: FixUsedSpace, Old: -1, Values: [3]int64{usedSpace}},
+			KindCorrupt, k.UsedSpace(), "stored %q is not an integer (repair: store the recount %d)", s.usedSpaceBad, usedSpace)
+	case usedSpace != s.usedSpace:
 		rep.addFix(Fix{Action: FixUsedSpace, Old: s.usedSpace, Values: [3]int64{usedSpace}},
 			KindUsedSpace, k.UsedSpace(), "stored %d, recount %d", s.usedSpace, usedSpace)
 	}
-	if usedInodes != s.totalInodes {
+	switch {
+	case s.totalInodesBad != "":
+		rep.addFix(Fix{Action: FixTotalInodes, Old: -1, Values: [3]int64{usedInodes}},
+			KindCorrupt, k.TotalInodes(), "stored %q is not an integer (repair: store the recount %d)", s.totalInodesBad, usedInodes)
+	case usedInodes != s.totalInodes:
 		rep.addFix(Fix{Action: FixTotalInodes, Old: s.totalInodes, Values: [3]int64{usedInodes}},
 			KindTotalInodes, k.TotalInodes(), "stored %d, recount %d", s.totalInodes, usedInodes)
 	}
@@ -321,12 +353,22 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 			}
 			stored := s.parents[ino]
 			for p, cnt := range n.parents {
+				if bad, ok := s.badParentCounts[ino][p]; ok {
+					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: -1, Values: [3]int64{int64(cnt)}},
+						KindCorrupt, k.Parents(ino)+" "+p.String(), "stored %q is not an integer (repair: store the recount %d)", bad, cnt)
+					continue
+				}
 				if stored[p] != int64(cnt) {
 					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: stored[p], Values: [3]int64{int64(cnt)}},
 						KindParentCount, k.Parents(ino)+" "+p.String(), "stored %d, %d entries", stored[p], cnt)
 				}
 			}
 			for p, cnt := range stored {
+				if bad, ok := s.badParentCounts[ino][p]; ok && n.parents[p] == 0 {
+					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: -1},
+						KindCorrupt, k.Parents(ino)+" "+p.String(), "stored %q is not an integer, and no entry is there (repair: delete the field)", bad)
+					continue
+				}
 				if cnt > 0 && n.parents[p] == 0 {
 					rep.addFix(Fix{Action: FixParentCount, Ino: ino, Parent: p, Old: cnt},
 						KindParentCount, k.Parents(ino)+" "+p.String(), "stored %d, no entry", cnt)
@@ -334,9 +376,9 @@ func (s *snapshot) checkNode(rep *Report, ino codec.Ino, n *node, key string) {
 			}
 		}
 	}
-	if a.Typ == codec.TypeSymlink {
+	if a.Typ == codec.TypeSymlink && !s.badSymlinks[ino] {
 		if _, ok := s.symlinks[ino]; !ok {
-			rep.add(KindSymlink, k.Symlink(ino), "symlink without target")
+			rep.add(KindSymlink, k.Symlink(ino), "symlink without target: its target is lost; remove the symlink (or store its target in %s by hand)", k.Symlink(ino))
 		} else if uint64(len(s.symlinks[ino])) != a.Length {
 			rep.add(KindSymlink, key, "length %d, target has %d bytes", a.Length, len(s.symlinks[ino]))
 		}
@@ -359,6 +401,11 @@ func (s *snapshot) checkDirStats(rep *Report, nodes map[codec.Ino]*node) {
 			continue
 		}
 		got, ok := s.dirStats[ino]
+		if ok && got.bad != "" {
+			rep.addFix(Fix{Action: FixDirStat, Ino: ino, Values: [3]int64{n.stat.length, n.stat.space, n.stat.inodes}},
+				KindCorrupt, k.DirUsedSpace()+" "+ino.String(), "%s (repair: store the recount %d/%d/%d)", got.bad, n.stat.length, n.stat.space, n.stat.inodes)
+			continue
+		}
 		if !ok && (ino == codec.RootInode || ino == codec.TrashInode || n.attr.Parent > codec.TrashInode) {
 			// Format creates no statistics for the root, and removal into
 			// the trash drops a directory's: they are computed when first
@@ -434,6 +481,11 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 			continue
 		}
 		sp, in := usage(ino)
+		if q.bad != "" {
+			rep.addFix(Fix{Action: FixDirQuota, Ino: ino, Values: [3]int64{sp, in}},
+				KindCorrupt, k.DirQuotaUsedSpace()+" "+ino.String(), "%s (repair: store the recount %d/%d)", q.bad, sp, in)
+			continue
+		}
 		if q.usedSpace != sp || q.usedInodes != in {
 			rep.addFix(Fix{Action: FixDirQuota, Ino: ino, Values: [3]int64{sp, in}},
 				KindDirQuota, k.DirQuotaUsedSpace()+" "+ino.String(), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, sp, in)
@@ -464,13 +516,18 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 	cmp := func(action FixAction, kind, key string, stored map[uint64]quotaUse, counted map[uint32][2]int64) {
 		for id, c := range counted {
 			q := stored[uint64(id)]
+			if q.bad != "" {
+				rep.addFix(Fix{Action: action, ID: uint64(id), Values: [3]int64{c[0], c[1]}},
+					KindCorrupt, key+" "+strconv.FormatUint(uint64(id), 10), "%s (repair: store the recount %d/%d)", q.bad, c[0], c[1])
+				continue
+			}
 			if q.usedSpace != c[0] || q.usedInodes != c[1] {
 				rep.addFix(Fix{Action: action, ID: uint64(id), Values: [3]int64{c[0], c[1]}},
 					kind, key+" "+strconv.FormatUint(uint64(id), 10), "stored %d bytes/%d inodes, recount %d/%d", q.usedSpace, q.usedInodes, c[0], c[1])
 			}
 		}
 		for id, q := range stored {
-			if _, ok := counted[uint32(id)]; !ok && (q.usedSpace != 0 || q.usedInodes != 0) {
+			if _, ok := counted[uint32(id)]; !ok && (q.usedSpace != 0 || q.usedInodes != 0 || q.bad != "") {
 				rep.addFix(Fix{Action: action, ID: id},
 					kind, key+" "+strconv.FormatUint(id, 10), "stored %d bytes/%d inodes, owns nothing", q.usedSpace, q.usedInodes)
 			}
@@ -483,7 +540,7 @@ func (s *snapshot) checkQuotas(rep *Report, nodes map[codec.Ino]*node, opts Opti
 // checkOrphans reports keys that belong to inodes that do not exist.
 func (s *snapshot) checkOrphans(rep *Report, nodes map[codec.Ino]*node) {
 	k := s.keys
-	exists := func(ino codec.Ino) bool { n := nodes[ino]; return n != nil && n.hasAttr }
+	exists := func(ino codec.Ino) bool { n := nodes[ino]; return n != nil && n.hasAttr || s.badAttrs[ino] }
 	for ino := range s.symlinks {
 		if !exists(ino) {
 			rep.add(KindOrphan, k.Symlink(ino), "symlink target of a missing inode")
@@ -517,11 +574,23 @@ func (s *snapshot) checkSlices(rep *Report) {
 	for ref, n := range s.sliceUses {
 		stored, ok := s.sliceRefs[ref]
 		want := int64(n - 1)
+		if bad, isBad := s.badRefs[ref]; isBad {
+			rep.addFix(Fix{Action: FixSliceRef, ID: ref.id, Values: [3]int64{want, int64(ref.size)}, Value: bad},
+				KindCorrupt, k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "stored %q is not an integer; %d records reference the slice (repair: store %d)", bad, n, want)
+			continue
+		}
 		if (!ok && want != 0) || (ok && stored != want) {
 			rep.add(KindSliceRef, k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "stored %d (absent=0), %d records reference it", stored, n)
 		}
 	}
 	for ref, v := range s.sliceRefs {
+		if bad, isBad := s.badRefs[ref]; isBad {
+			if _, used := s.sliceUses[ref]; !used {
+				rep.add(KindCorrupt, k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size),
+					"stored %q is not an integer, and no record references the slice: remove the field by hand once its data is known unneeded", bad)
+			}
+			continue
+		}
 		if _, used := s.sliceUses[ref]; !used && v >= 0 {
 			rep.add(KindSliceRef, k.SliceRef()+" "+k.SliceRefField(ref.id, ref.size), "count %d but no record references it", v)
 		}

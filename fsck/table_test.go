@@ -266,7 +266,11 @@ func TestVolumeDamageTable(t *testing.T) {
 			}
 		})
 	}
-	// Every kind the recount can report has a case.
+	// Every kind the recount can report has a case, here or among the
+	// corrupt values (TestVolumeCorruption).
+	for _, c := range corruptionCases() {
+		seen[c.kind] = true
+	}
 	for _, kind := range fsck.ProblemKinds() {
 		if !seen[kind] {
 			t.Errorf("no damage case for problem kind %q", kind)
@@ -292,6 +296,10 @@ func TestCheckDamageTable(t *testing.T) {
 			v.do("HSET", v.e.Keys().DirUsedSpace(), tr.sub.String(), "-1")
 			return nil
 		}},
+		{fsck.KindDirStat, func(v *volume, tr *tree) func() { // statistics that are not integers
+			v.do("HSET", v.e.Keys().DirUsedSpace(), tr.sub.String(), "x")
+			return nil
+		}},
 		{fsck.KindDanglingEntry, func(v *volume, tr *tree) func() {
 			v.do("HSET", v.e.Keys().Entries(tr.d), "ghost", entryOf(codec.TypeFile, 515151))
 			return func() { v.do("HDEL", v.e.Keys().Entries(tr.d), "ghost") }
@@ -305,8 +313,8 @@ func TestCheckDamageTable(t *testing.T) {
 			return func() { v.do("RPOP", v.e.Keys().Chunk(tr.f, 0)) }
 		}},
 	}
-	for _, c := range cases {
-		t.Run(c.kind, func(t *testing.T) {
+	for i, c := range cases {
+		t.Run(strconv.Itoa(i)+"-"+c.kind, func(t *testing.T) {
 			ctx := context.Background()
 			v := newVolume(t, 0, true)
 			tr := buildTree(t, v)

@@ -47,6 +47,8 @@ var repairOrder = map[FixAction]int{
 	FixDirStat: 1, FixDropDirStat: 1,
 	FixDirQuota: 2, FixUserQuota: 2, FixGroupQuota: 2,
 	FixUsedSpace: 3, FixTotalInodes: 3,
+	// Junk first (it names nothing), the id counters any time.
+	FixDropField: -4, FixDropMember: -4, FixDropLiveDeletion: -4, FixNextInode: 0, FixNextSlice: 0, FixSliceRef: 0,
 	// The tree first, in rounds of their own (see Volume): stray entries,
 	// then parent fields, then cycles no path reaches.
 	FixDropEntry: -3, FixParent: -2, FixReattach: -1,
@@ -134,6 +136,18 @@ func applyFix(ctx context.Context, e *meta.Engine, f *Fix) error {
 		return r.DropStrayEntry(ctx, f.Parent, f.Name, f.Ino)
 	case FixParent:
 		return r.Parent(ctx, f.Ino, meta.Ino(f.Old), meta.Ino(v[0]))
+	case FixDropField:
+		return r.DropCorruptField(ctx, f.Key, f.Name, f.Value)
+	case FixDropMember:
+		return r.DropCorruptMember(ctx, f.Key, f.Name)
+	case FixDropLiveDeletion:
+		return r.DropLiveDeletion(ctx, f.Name)
+	case FixNextInode:
+		return r.RaiseNextInode(ctx, uint64(v[0]))
+	case FixNextSlice:
+		return r.RaiseNextSlice(ctx, uint64(v[0]))
+	case FixSliceRef:
+		return r.SliceRef(ctx, f.ID, uint32(v[1]), f.Value, v[0])
 	case FixReattach:
 		_, _, err := e.Rename(ctx, f.Parent, f.Name, meta.RootInode, fmt.Sprintf("lost+found-%d", f.Ino), codec.RenameNoReplace)
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/rueidisfs/rueidisfs/codec"
@@ -249,4 +250,150 @@ func (r Repairer) QuotaUsage(ctx context.Context, qtype codec.QuotaType, id uint
 		e.reloadQuotas(ctx)
 	}
 	return err
+}
+
+// RaiseNextInode makes the inode counter (nextinode, the highest inode
+// number handed out) at least atLeast, overwriting a value that is not an
+// integer: new inodes must never get a number in use. fsck stores the
+// highest inode number it found.
+func (r Repairer) RaiseNextInode(ctx context.Context, atLeast uint64) error {
+	return r.raiseCounter(ctx, r.e.keys.NextInode(), atLeast)
+}
+
+// RaiseNextSlice is RaiseNextInode for slice ids (nextchunk).
+func (r Repairer) RaiseNextSlice(ctx context.Context, atLeast uint64) error {
+	return r.raiseCounter(ctx, r.e.keys.NextChunk(), atLeast)
+}
+
+func (r Repairer) raiseCounter(ctx context.Context, key string, atLeast uint64) error {
+	e := r.e
+	if e.readOnly() {
+		return syscall.EROFS
+	}
+	// A key of another type cannot be read in the transaction; SET
+	// replaces it whatever it holds.
+	wrongType := strings.HasPrefix(fmt.Sprint(e.rdb.Do(ctx, e.rdb.B().Get().Key(key).Build()).Error()), "WRONGTYPE")
+	return e.runTx(ctx, func(tx *Tx) error {
+		if !wrongType {
+			v, ok, err := tx.Get(key)
+			if err != nil {
+				return err
+			}
+			if n, err := strconv.ParseUint(v, 10, 63); ok && err == nil && n >= atLeast {
+				return nil
+			}
+		}
+		tx.Set(key, strconv.FormatUint(atLeast, 10))
+		return nil
+	})
+}
+
+// DropCorruptField deletes field of hash key provided it still holds value:
+// a field whose name or value cannot be decoded (a parent count, directory
+// statistics or quota usage of no inode number, a slice reference of no
+// slice). key must be a key of the volume.
+func (r Repairer) DropCorruptField(ctx context.Context, key, field, value string) error {
+	e := r.e
+	if !strings.HasPrefix(key, e.keys.Prefix()) {
+		return fmt.Errorf("%s is not a key of this volume", key)
+	}
+	return e.runTx(ctx, func(tx *Tx) error {
+		v, ok, err := tx.HGet(key, field)
+		if err != nil || !ok {
+			return err
+		}
+		if v != value {
+			return fmt.Errorf("%w: %s field %q now holds %q", ErrChanged, key, field, v)
+		}
+		tx.HDel(key, field)
+		return nil
+	})
+}
+
+// DropCorruptMember removes a member that names no inode or session from
+// one of the volume's sets of them: delfiles, detachedNodes, allSessions or
+// a session's sustained inodes. A member that does name one is left alone
+// (ErrChanged).
+func (r Repairer) DropCorruptMember(ctx context.Context, key, member string) error {
+	e := r.e
+	if e.readOnly() {
+		return syscall.EROFS
+	}
+	k := e.keys
+	cmd := "ZREM"
+	var valid bool
+	switch {
+	case key == k.DelFiles():
+		_, _, valid = codec.ParseDelFileMember(member)
+		if !valid {
+			_, _, valid = codec.ParseLegacyDelFileMember(member)
+		}
+	case key == k.DetachedNodes() || key == k.AllSessions():
+		_, err := strconv.ParseUint(member, 10, 64)
+		valid = err == nil
+	default:
+		if _, ok := k.ParseSustainedKey(key); !ok {
+			return fmt.Errorf("%s holds no members fsck repairs", key)
+		}
+		cmd = "SREM"
+		_, err := strconv.ParseUint(member, 10, 64)
+		valid = err == nil
+	}
+	if valid {
+		return fmt.Errorf("%w: member %q of %s is valid", ErrChanged, member, key)
+	}
+	return e.runTx(ctx, func(tx *Tx) error {
+		tx.Do(cmd, key, member)
+		return nil
+	})
+}
+
+// DropLiveDeletion removes from delfiles a member naming a file whose
+// attribute still exists: its data must not be purged (the chunk deletion
+// refuses it too). Nothing is written when the attribute is gone (the
+// deletion is legitimate: ErrChanged).
+func (r Repairer) DropLiveDeletion(ctx context.Context, member string) error {
+	e := r.e
+	ino, _, ok := codec.ParseDelFileMember(member)
+	if !ok {
+		if ino, _, ok = codec.ParseLegacyDelFileMember(member); !ok {
+			return r.DropCorruptMember(ctx, e.keys.DelFiles(), member)
+		}
+	}
+	return e.runTx(ctx, func(tx *Tx) error {
+		_, live, err := tx.GetAttrBytes(e.keys.Inode(ino))
+		if err != nil {
+			return err
+		}
+		if !live {
+			return fmt.Errorf("%w: inode %d is gone: its deletion is due", ErrChanged, ino)
+		}
+		tx.Do("ZREM", e.keys.DelFiles(), member)
+		return nil
+	})
+}
+
+// SliceRef stores count in the sliceRef field of slice id (size bytes),
+// provided the field still holds expect (the value fsck saw; "" for an
+// absent field). The field holds the number of references less one, so 0
+// deletes it (an absent field means one reference). fsck uses it to replace
+// a count that is not an integer with the recount.
+func (r Repairer) SliceRef(ctx context.Context, id uint64, size uint32, expect string, count int64) error {
+	e := r.e
+	key, field := e.keys.SliceRef(), e.keys.SliceRefField(id, size)
+	return e.runTx(ctx, func(tx *Tx) error {
+		v, _, err := tx.HGet(key, field)
+		if err != nil {
+			return err
+		}
+		if v != expect {
+			return fmt.Errorf("%w: %s field %s now holds %q", ErrChanged, key, field, v)
+		}
+		if count == 0 {
+			tx.HDel(key, field)
+		} else {
+			tx.HSet(key, field, strconv.FormatInt(count, 10))
+		}
+		return nil
+	})
 }

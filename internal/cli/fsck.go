@@ -28,6 +28,14 @@ object storage, as juicefs fsck does, and names the files whose data is
 lost. Objects can be checked on a file storage only; on other storages the
 metadata is checked alone.
 
+With --repair (and no --path), repairs what the whole-volume check found
+and knows how to repair: usage counters, link counts, parent records of hard
+links, directory statistics, quota usage, slice references that are not
+integers, id counters behind the ids in use, stray entries and wrong parent
+fields, directory cycles (reattached as /lost+found-INODE), and junk fields
+and members that name nothing. The rest is reported: leaked inodes and chunk
+lists are gc's, corrupt attributes, entries and chunk lists need a person.
+
 With --path, walks that path (the whole tree below it with --recursive)
 the way juicefs fsck --path does: directories whose attribute is missing,
 whose link count or statistics are wrong are reported and, with --repair,
@@ -39,11 +47,12 @@ The exit status is 1 when problems remain.
 
 Examples:
 $ rueidisfs fsck redis://localhost/1
+$ rueidisfs fsck redis://localhost/1 --repair
 $ rueidisfs fsck redis://localhost/1 --path /d1/d2 --recursive
 $ rueidisfs fsck redis://localhost/1 --path / --recursive --repair --sync-dir-stat`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "path", Usage: "absolute path within the volume to check"},
-			&cli.BoolFlag{Name: "repair", Usage: "repair what is broken below --path (requires --path)"},
+			&cli.BoolFlag{Name: "repair", Usage: "repair what is broken below --path (without --path: in the whole volume)"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "check (or repair) the whole tree below --path"},
 			&cli.BoolFlag{Name: "sync-dir-stat", Usage: "recompute the statistics of every directory checked, even those that look fine (slow for huge trees)"},
 			&cli.StringFlag{Name: "repair-dir-mode", Value: "0755", Usage: "permission mode of directory attributes rebuilt by --repair (octal)"},
@@ -58,9 +67,6 @@ func (a *app) fsck(c *cli.Context) error {
 	}
 	ctx := c.Context
 	p := c.String("path")
-	if c.Bool("repair") && p == "" {
-		return errors.New("please provide the path to repair with `--path` option")
-	}
 	if p != "" && !strings.HasPrefix(p, "/") {
 		return fmt.Errorf("file path %q should be the absolute path within the volume", p)
 	}
@@ -85,7 +91,7 @@ func (a *app) fsck(c *cli.Context) error {
 			return err
 		}
 	} else {
-		if problems, slices, err = a.fsckVolume(ctx, e, prog); err != nil {
+		if problems, slices, err = a.fsckVolume(ctx, e, prog, c.Bool("repair")); err != nil {
 			return err
 		}
 	}
@@ -101,7 +107,7 @@ func (a *app) fsck(c *cli.Context) error {
 	}
 	if problems > 0 {
 		msgs = append(msgs, fmt.Sprintf("%d problems found in the metadata (listed above); "+
-			"`fsck --path / --recursive --repair --sync-dir-stat` repairs link counts, directory statistics and usage counters and reattaches detached directories, `gc --delete` removes leaked metadata", problems))
+			"`fsck --repair` repairs those marked [fsck --repair], `gc --delete` removes leaked inodes and chunk lists, the others need a decision", problems))
 	}
 	if len(msgs) > 0 {
 		return errors.New(strings.Join(msgs, "\n"))
@@ -155,19 +161,24 @@ func (a *app) fsckPath(ctx context.Context, e *meta.Engine, f *codec.Format, pro
 }
 
 // fsckVolume is the metadata part of fsck without --path: the recount of
-// every counter, then the list of every slice in use. It returns how many
-// problems count as failures: directory statistics that merely differ from
-// the recount are reported but tolerated, as juicefs fsck does not look at
-// their values (clients keep them approximately: the official client leaves
-// stale ones behind, as the acl-quota fixture shows); missing or negative
-// ones are broken, as for juicefs fsck --path.
-func (a *app) fsckVolume(ctx context.Context, e *meta.Engine, prog *progress) (int, map[meta.Ino][]meta.SliceID, error) {
-	rep, err := fsck.Volume(ctx, e, false)
+// every counter (with repair, the repair of what it can), then the list of
+// every slice in use. It returns how many problems count as failures:
+// directory statistics that merely differ from the recount are reported but
+// tolerated, as juicefs fsck does not look at their values (clients keep
+// them approximately: the official client leaves stale ones behind, as the
+// acl-quota fixture shows); missing or negative ones are broken, as for
+// juicefs fsck --path.
+func (a *app) fsckVolume(ctx context.Context, e *meta.Engine, prog *progress, repair bool) (int, map[meta.Ino][]meta.SliceID, error) {
+	rep, err := fsck.Volume(ctx, e, repair)
 	if err != nil && !errors.Is(err, fsck.ErrProblems) {
 		return 0, nil, fmt.Errorf("check metadata: %w", err)
 	}
 	failures := 0
 	for _, pr := range rep.Problems {
+		if pr.Repaired {
+			a.log.Info(pr.String())
+			continue
+		}
 		if pr.Kind == "dirstat-orphan" {
 			a.log.Warn(fmt.Sprintf("%s (left by a deleted directory; harmless)", pr))
 			continue
@@ -180,7 +191,11 @@ func (a *app) fsckVolume(ctx context.Context, e *meta.Engine, prog *progress) (i
 			a.log.Warn(fmt.Sprintf("%s (directory statistics are approximate; %s)", pr, hint))
 			continue
 		}
-		a.log.Warn(pr.String())
+		if pr.Fix != nil {
+			a.log.Warn(pr.String() + " [fsck --repair]")
+		} else {
+			a.log.Warn(pr.String())
+		}
 		failures++
 	}
 	if prog.p == nil {

@@ -178,7 +178,6 @@ func TestFsckRepairs(t *testing.T) {
 func TestFsckArguments(t *testing.T) {
 	url, _, _ := newDB(t)
 	formatVolume(t, url, "fsckargs", "--storage", "gs", "--bucket", "gs://bucket")
-	run(t, "fsck", url, "--repair").fails(t, "please provide the path to repair with `--path` option")
 	run(t, "fsck", url, "--path", "relative").fails(t, `file path "relative" should be the absolute path within the volume`)
 	run(t, "fsck", url, "--path", "/", "--repair-dir-mode", "999").fails(t, `invalid --repair-dir-mode "999"`)
 	run(t, "fsck", url, "--path", "/nowhere").fails(t, "lookup parent 1 name nowhere")
@@ -187,5 +186,71 @@ func TestFsckArguments(t *testing.T) {
 	r := run(t, "fsck", url).ok(t)
 	if !strings.Contains(r.stderr, `storage "gs": object storage type not supported by rueidisfs (rueidisfs reaches file, s3, minio): objects are not verified, only the metadata`) {
 		t.Errorf("no word about the objects:\n%s", r.stderr)
+	}
+}
+
+// TestFsckRepairWholeVolume: fsck --repair without --path repairs what the
+// whole-volume check says it repairs — here damage the --path repair leaves
+// alone: a file's link count of 0, a parent count and a slice reference
+// that are not integers, statistics that are not integers, junk in
+// delfiles — and fsck is clean afterwards.
+func TestFsckRepairWholeVolume(t *testing.T) {
+	v := newDataVolume(t, "repairall", "--trash-days", "0")
+	url, e := v.url, v.e
+	ctx := context.Background()
+	d, _, err := e.Mkdir(ctx, meta.RootInode, "d", 0o755, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := e.Create(ctx, d, "f", 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Link(ctx, f, meta.RootInode, "hl"); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := v.writeFile(t, d, "g", 10)
+	id := liveSliceID(t, v, g)
+	e.Sync(ctx)
+	k := e.Keys()
+	ga, err := e.GetAttr(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga.Nlink = 0
+	raw := e.Client()
+	for _, cmd := range [][]string{
+		{"SET", k.Inode(g), string(ga.Marshal())},               // a named file with nlink 0
+		{"HSET", k.Parents(f), d.String(), "x"},                 // a parent count that is not an integer
+		{"HSET", k.SliceRef(), k.SliceRefField(id, 10), "-x"},   // a slice reference that is not an integer
+		{"HSET", k.DirUsedSpace(), d.String(), "lots"},          // statistics that are not integers
+		{"ZADD", k.DelFiles(), "1", "junk"},                     // a member naming nothing
+		{"ZADD", k.DelFiles(), "1", codec.DelFileMember(g, 10)}, // a live file queued for deletion
+	} {
+		if err := raw.Do(ctx, raw.B().Arbitrary(cmd...).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marked := func(stderr, level, mark string) int {
+		n := 0
+		for _, m := range logMessages(stderr, level) {
+			if strings.HasSuffix(m, mark) {
+				n++
+			}
+		}
+		return n
+	}
+	r := run(t, "fsck", url)
+	r.fails(t, "6 problems found in the metadata")
+	if n := marked(r.stderr, "WARNING", "[fsck --repair]"); n != 6 {
+		t.Errorf("%d problems marked as repaired by fsck --repair, want 6:\n%s", n, r.stderr)
+	}
+	r = run(t, "fsck", url, "--repair").ok(t)
+	if n := marked(r.stderr, "INFO", "[repaired]"); n != 6 {
+		t.Errorf("%d problems repaired, want 6:\n%s", n, r.stderr)
+	}
+	run(t, "fsck", url).ok(t)
+	if a, err := engine(t, url).GetAttr(ctx, g); err != nil || a.Nlink != 1 {
+		t.Errorf("link count of g %v %v", a.Nlink, err)
 	}
 }

@@ -124,7 +124,14 @@ func finishWith(t *testing.T, w *Workload, e *meta.Engine, url string, lossy, un
 			t.Errorf("%d reads contradicted acknowledged operations although none was lost: %s", len(v), strings.Join(first(v, 10), "; "))
 		}
 	}
-	recount(t, e, fsck.Options{SkipDirStats: true})
+	if lossy {
+		// A failover that lost acknowledged writes may have lost the
+		// increments of the id counters too, while clients kept handing
+		// out the ids they had reserved: fsck --repair raises them.
+		lossyRecount(t, e)
+	} else {
+		recount(t, e, fsck.Options{SkipDirStats: true})
+	}
 	e.Sync(ctx)
 	if full, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{}); err == nil && !full.OK() {
 		t.Logf("directory statistics off by lost or unconfirmed operations (fsck repairs them): %d problems", len(full.Problems))
@@ -142,6 +149,25 @@ func recount(t *testing.T, e *meta.Engine, opts fsck.Options) {
 	}
 	if !rep.OK() {
 		t.Errorf("volume inconsistent:\n%s", rep)
+	}
+}
+
+// lossyRecount is recount with directory statistics skipped and id
+// counters behind the ids in use only logged.
+func lossyRecount(t *testing.T, e *meta.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	e.Sync(ctx)
+	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{SkipDirStats: true})
+	if err != nil {
+		t.Fatalf("recount: %v", err)
+	}
+	for _, p := range rep.Problems {
+		if p.Kind == fsck.KindNextID {
+			t.Logf("after the lost writes: %s", p)
+		} else {
+			t.Errorf("volume inconsistent: %s", p)
+		}
 	}
 }
 
