@@ -2,21 +2,24 @@ package fileio_test
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/chunk"
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/datatest"
 	"github.com/rueidisfs/rueidisfs/objstore/s3/s3test"
 )
 
 // BenchmarkWriteback writes BENCH_SMALL_FILES (default 200) files of 128
 // KiB, each closed before the next, on a real S3 server (versitygw on
-// loopback): "direct" waits for every upload at close; "writeback" stages
-// the blocks on a disk cache in a temporary directory and uploads them in
-// the background. Reported: files written per second (what a program
-// waiting for close(2) sees) and, for writeback, the seconds until the
-// staging area drained.
+// loopback) whose every upload is delayed by BENCH_PUT_LATENCY (default
+// 20ms, a cloud object storage's latency; loopback has none): "direct"
+// waits for every upload at close; "writeback" stages the blocks on a disk
+// cache in a temporary directory and uploads them in the background.
+// Reported: files written per second (what a program waiting for close(2)
+// sees) and, for writeback, the seconds until the staging area drained.
 func BenchmarkWriteback(b *testing.B) {
 	for _, writeback := range []bool{false, true} {
 		name := map[bool]string{false: "direct", true: "writeback"}[writeback]
@@ -28,6 +31,15 @@ func BenchmarkWriteback(b *testing.B) {
 			}}
 			if writeback {
 				o.chunk = chunk.Config{CacheDir: b.TempDir(), CacheSize: 1 << 30, Writeback: true}
+			}
+			latency := 20 * time.Millisecond
+			if d, err := time.ParseDuration(os.Getenv("BENCH_PUT_LATENCY")); err == nil {
+				latency = d
+			}
+			o.storage = func(st datatest.Storage) datatest.Storage {
+				f := datatest.NewFaulty(st)
+				f.SetHooks(func(string) error { time.Sleep(latency); return nil }, nil)
+				return f
 			}
 			v := newVolume(b, o)
 			count := envInt("BENCH_SMALL_FILES", 200)
