@@ -101,6 +101,23 @@ func Mount(mountpoint string, v *vfs.VFS, o Options) (*Server, error) {
 	return &Server{Server: srv, fs: fs}, nil
 }
 
+// RaisePriority gives the serving process the nice value -19, as JuiceFS
+// does: every program using the mount waits for it, so on a busy machine it
+// should be the first to run (root only; otherwise nothing changes). Linux
+// keeps a nice value per thread and a new thread inherits its creator's, so
+// every thread there is now gets it.
+func RaisePriority() {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, -19)
+		}
+	}
+}
+
 // kernelReadahead is how far the kernel reads ahead of a sequential reader
 // of the mount. Its default for FUSE, 128 KiB, keeps one small request in
 // flight at a time, and a sequential read then waits for every round trip

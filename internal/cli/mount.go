@@ -191,6 +191,7 @@ func hasOption(opts []string, name string) bool {
 // returns.
 func (a *app) serve(c *cli.Context, s *mountSettings) error {
 	ctx := context.Background()
+	fusefs.RaisePriority() // before the threads of the engine and the data path start
 	a.noteIgnoredFlags(c, mountHonours, "rueidisfs does not implement it")
 	if !c.IsSet("cache-dir") {
 		if err := c.Set("cache-dir", a.defaultCacheDir()); err != nil {
