@@ -245,3 +245,19 @@ func TestTrashAndReadOnly(t *testing.T) {
 	wantErrno(t, "mkdir on a read-only mount", os.Mkdir(ro.Path("d"), 0o755), syscall.EROFS)
 	wantErrno(t, "unlink on a read-only mount", os.Remove(ro.Path("kept")), syscall.EROFS)
 }
+
+// TestUmaskOption: --umask replaces the caller's umask for new nodes.
+func TestUmaskOption(t *testing.T) {
+	mounttest.NeedRoot(t)
+	v := mounttest.NewVolume(t, mounttest.VolumeOptions{BlockSize: 64})
+	mask := uint16(0o077)
+	m := v.Mount(t, mounttest.MountOptions{VFS: vfs.Config{Umask: &mask}})
+	writeFile(t, m.Path("f"), nil)
+	must(t, os.Mkdir(m.Path("d"), 0o777))
+	if st := stat(t, m.Path("f")); st.Mode&0o777 != 0o600 {
+		t.Fatalf("a file created with --umask 077: mode %o", st.Mode&0o777)
+	}
+	if st := stat(t, m.Path("d")); st.Mode&0o777 != 0o700 {
+		t.Fatalf("a directory created with --umask 077: mode %o", st.Mode&0o777)
+	}
+}

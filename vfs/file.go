@@ -76,7 +76,7 @@ func (v *VFS) Open(ctx context.Context, ino Ino, flags uint32) (Opened, syscall.
 func (v *VFS) Create(ctx context.Context, parent Ino, name string, mode, umask uint16, flags uint32) (Entry, Opened, syscall.Errno) {
 	var attr Attr
 	e, st := v.create(parent, name, func(mparent Ino) (Ino, Attr, error) {
-		ino, a, err := v.m.Create(ctx, mparent, name, mode&0o7777, umask, flags)
+		ino, a, err := v.m.Create(ctx, mparent, name, mode&0o7777, v.umask(umask), flags)
 		attr = a
 		return ino, a, err
 	})

@@ -40,10 +40,7 @@ type groupEntry struct {
 // caller's supplementary groups, and the umask of a request creating a node
 // (the mount's --umask replaces it).
 func (v *VFS) CallerContext(ctx context.Context, uid, gid, pid uint32, umask uint16) context.Context {
-	if v.conf.Umask != nil {
-		umask = *v.conf.Umask
-	}
-	return meta.WithCaller(ctx, meta.Caller{Uid: uid, Gids: v.groups.of(uid, gid, pid), Pid: pid, Umask: umask})
+	return meta.WithCaller(ctx, meta.Caller{Uid: uid, Gids: v.groups.of(uid, gid, pid), Pid: pid, Umask: v.umask(umask)})
 }
 
 func (g *groupCache) of(uid, gid, pid uint32) []uint32 {

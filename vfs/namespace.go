@@ -165,14 +165,14 @@ func (v *VFS) Mknod(ctx context.Context, parent Ino, name string, mode uint32, u
 		return Entry{}, syscall.EPERM
 	}
 	return v.create(parent, name, func(mparent Ino) (Ino, Attr, error) {
-		return v.m.Mknod(ctx, mparent, name, typ, uint16(mode&0o7777), umask, rdev)
+		return v.m.Mknod(ctx, mparent, name, typ, uint16(mode&0o7777), v.umask(umask), rdev)
 	})
 }
 
 // Mkdir creates a directory.
 func (v *VFS) Mkdir(ctx context.Context, parent Ino, name string, mode, umask uint16) (Entry, syscall.Errno) {
 	return v.create(parent, name, func(mparent Ino) (Ino, Attr, error) {
-		return v.m.Mkdir(ctx, mparent, name, mode&0o7777, umask)
+		return v.m.Mkdir(ctx, mparent, name, mode&0o7777, v.umask(umask))
 	})
 }
 
@@ -184,6 +184,14 @@ func (v *VFS) Symlink(ctx context.Context, parent Ino, name, target string) (Ent
 	return v.create(parent, name, func(mparent Ino) (Ino, Attr, error) {
 		return v.m.Symlink(ctx, mparent, name, target)
 	})
+}
+
+// umask is the umask of a new node: the caller's, or the mount's --umask.
+func (v *VFS) umask(caller uint16) uint16 {
+	if v.conf.Umask != nil {
+		return *v.conf.Umask
+	}
+	return caller
 }
 
 // create checks what every creation of a name checks, then runs make.
