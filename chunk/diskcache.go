@@ -52,6 +52,8 @@ type diskCache struct {
 	scanEvery time.Duration
 	log       *slog.Logger
 	metrics   *storeMetrics
+	clock     ioClock       // operations in flight
+	maxIO     time.Duration // longest an operation may run before the directory steps aside
 
 	mu    sync.Mutex
 	index *cacheIndex
@@ -101,6 +103,7 @@ func openDiskCache(dir string, conf *Config, capacity, maxItems int64, log *slog
 		scanEvery: conf.CacheScanInterval,
 		log:       log,
 		metrics:   m,
+		maxIO:     conf.maxIODuration,
 		index:     newCacheIndex(conf.CacheEviction),
 		queue:     make(chan cacheWrite, cacheQueue),
 		hurry:     func(*diskCache) {},
@@ -214,7 +217,10 @@ func (c *diskCache) writeLoop() {
 				continue
 			}
 			start := time.Now()
-			if err := writeCacheFile(c.path(w.key), w.block, c.checksum != ChecksumNone, c.fileMode, c.dirMode); err != nil {
+			end := c.clock.begin()
+			err := writeCacheFile(c.path(w.key), w.block, c.checksum != ChecksumNone, c.fileMode, c.dirMode)
+			end()
+			if err != nil {
 				c.failed("write", w.key, err)
 				continue
 			}
@@ -242,6 +248,8 @@ func (c *diskCache) read(key string, blen int, p []byte, off int) bool {
 	if !ok {
 		return false
 	}
+	end := c.clock.begin()
+	defer end()
 	f, err := os.Open(c.path(key))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -327,6 +335,7 @@ func (c *diskCache) watchLoop() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
+		c.checkStuck()
 		c.checkSpace()
 		select {
 		case <-c.stop:

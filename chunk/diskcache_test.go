@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -180,5 +181,42 @@ func TestDiskCacheFullDisk(t *testing.T) {
 	}
 	if n := s.disk.dirs[0].index.len(); n != 0 {
 		t.Fatalf("%d blocks cached on a disk short of space", n)
+	}
+}
+
+// TestDiskCacheStuck: a cache read that hangs (here: the cache file is a
+// FIFO nobody writes) makes the cache step aside once it has run too long;
+// other reads then go to the storage instead of hanging too.
+func TestDiskCacheStuck(t *testing.T) {
+	st := datatest.NewDir(t)
+	dir := t.TempDir()
+	conf := cachedConf(dir)
+	conf.maxIODuration = 200 * time.Millisecond
+	s := newStore(t, st, conf)
+	data := randomBytes(8, 1000)
+	writeSlice(t, s, 72, data) // a short block: cached on write
+	key := "chunks/0/0/72_0_1000"
+	waitFor(t, "the block in the disk cache", func() bool { return s.disk.contains(key) })
+	path := filepath.Join(dir, "vol-uuid", "raw", filepath.FromSlash(key))
+	os.Remove(path)
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stuck := make(chan error, 1)
+	go func() { _, err := readSlice(s, 72, 1000, 0, 1000); stuck <- err }()
+	waitFor(t, "the cache to step aside", s.disk.dirs[0].down)
+	got, err := readSlice(s, 72, 1000, 0, 1000)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read while the cache hangs: %v", err)
+	}
+	// Release the stuck reader: it reads nothing, which fails the cache
+	// file, and falls back to the storage too.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := <-stuck; err != nil {
+		t.Fatalf("the stuck read: %v", err)
 	}
 }

@@ -30,6 +30,8 @@ func (c *diskCache) stage(key string, block []byte) error {
 		return errors.New("the cache directory is bypassed after an error")
 	}
 	p := c.stagePath(key)
+	end := c.clock.begin()
+	defer end()
 	if err := writeCacheFile(p, block, c.checksum != ChecksumNone, c.fileMode, c.dirMode); err != nil {
 		c.failed("stage", key, err)
 		return err
@@ -78,6 +80,8 @@ func (c *diskCache) removeStaged(key string) {
 
 // readStaged reads a staged block whole and verifies its checksums.
 func (c *diskCache) readStaged(key string, blen int) ([]byte, error) {
+	end := c.clock.begin()
+	defer end()
 	f, err := os.Open(c.stagePath(key))
 	if err != nil {
 		return nil, err

@@ -157,6 +157,7 @@ type Config struct {
 
 	uploadFrom, uploadTo int           // UploadHours, parsed
 	stagingRescan        time.Duration // tests: how often staged blocks are retried
+	maxIODuration        time.Duration // tests: when a cache operation counts as stuck
 }
 
 func (c *Config) setDefaults() {
@@ -202,6 +203,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StageTimeout <= 0 {
 		c.StageTimeout = time.Minute
+	}
+	if c.maxIODuration <= 0 {
+		c.maxIODuration = maxIODuration
 	}
 	if c.MemCacheSize <= 0 {
 		c.MemCacheSize = 64 << 20

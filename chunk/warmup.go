@@ -88,7 +88,10 @@ func (c *diskCache) storeNow(key string, block []byte) error {
 	if full {
 		return errors.New("the cache is full (eviction none)")
 	}
-	if err := writeCacheFile(c.path(key), block, c.checksum != ChecksumNone, c.fileMode, c.dirMode); err != nil {
+	end := c.clock.begin()
+	err := writeCacheFile(c.path(key), block, c.checksum != ChecksumNone, c.fileMode, c.dirMode)
+	end()
+	if err != nil {
 		c.failed("write", key, err)
 		return err
 	}
