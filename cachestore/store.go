@@ -71,16 +71,16 @@ type Registry struct {
 	mu     sync.Mutex
 	stores atomic.Pointer[[]*Store] // copy-on-write: read on every Cached call
 
-	// lastChange remembers when keys were last invalidated (locally or by
-	// Redis), so that callers can tell busy keys from quiet ones.
-	changeMu   sync.Mutex
-	lastChange map[string]int64 // Now() of the last invalidation
-	clock      func() time.Time // what Now() reads; nil: the monotonic clock
-	start      time.Time        // origin of Now()
-	// epoch changes whenever change times may have been lost: the table
-	// was reset, a connection (and its tracking) broke, or everything was
-	// invalidated. Whoever relies on "no change since T" must also check
-	// that the epoch did not move.
+	// changes remembers when keys were last invalidated (locally or by
+	// Redis), so that callers can tell busy keys from quiet ones (see
+	// LastChange).
+	changes *changeTable
+	clock   func() time.Time // what Now() reads; nil: the monotonic clock
+	start   time.Time        // origin of Now()
+	// epoch changes whenever change times may have been lost: a
+	// connection (and its tracking) broke, or everything was invalidated.
+	// Whoever relies on "no change since T" must also check that the
+	// epoch did not move.
 	epoch atomic.Uint64
 
 	// cells indexes the values cached on every connection by key and
@@ -114,7 +114,7 @@ func NewRegistryClock(maxEntries int, clock func() time.Time) *Registry {
 		start = clock()
 	}
 	// Now() starts at 1: a change time of 0 means none known.
-	r := &Registry{maxEntries: maxEntries, lastChange: make(map[string]int64), clock: clock, start: start.Add(-1),
+	r := &Registry{maxEntries: maxEntries, changes: newChangeTable(), clock: clock, start: start.Add(-1),
 		cells: make(map[string]map[string]*Cell)}
 	r.stores.Store(&[]*Store{})
 	return r
@@ -180,10 +180,6 @@ func (r *Registry) Stats() Stats {
 	}
 }
 
-// maxTrackedChanges bounds the change-time table; when full it starts over
-// (forgetting only makes keys look quiet a little early).
-const maxTrackedChanges = 1 << 16
-
 // Now is the registry's clock (nanoseconds since it was made), the one
 // LastChange uses: take it before sending a read to later ask whether the
 // key changed since.
@@ -201,15 +197,9 @@ func (r *Registry) NoteChange(keys ...string) { r.noteChange(keys...) }
 
 func (r *Registry) noteChange(keys ...string) {
 	now := r.Now()
-	r.changeMu.Lock()
-	if len(r.lastChange)+len(keys) > maxTrackedChanges {
-		r.lastChange = make(map[string]int64, len(keys))
-		r.epoch.Add(1)
-	}
 	for _, k := range keys {
-		r.lastChange[k] = now
+		r.changes.note(k, now)
 	}
-	r.changeMu.Unlock()
 }
 
 // Epoch returns the current epoch (see Registry.epoch): while it stays the
@@ -217,12 +207,8 @@ func (r *Registry) noteChange(keys ...string) {
 func (r *Registry) Epoch() uint64 { return r.epoch.Load() }
 
 // LastChange returns when key was last invalidated (by Redis or locally),
-// on the clock of Now; 0 when not known.
-func (r *Registry) LastChange(key string) int64 {
-	r.changeMu.Lock()
-	defer r.changeMu.Unlock()
-	return r.lastChange[key]
-}
+// on the clock of Now, or later (see changeTable); 0 when not known.
+func (r *Registry) LastChange(key string) int64 { return r.changes.last(key) }
 
 // snapshot returns the live stores; the slice must not be modified.
 func (r *Registry) snapshot() []*Store { return *r.stores.Load() }
