@@ -3,6 +3,8 @@ package meta
 import (
 	"sync"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // overlay remembers, for a short time, the values this client itself just
@@ -78,12 +80,46 @@ func (o *overlay) get(key, field string) (string, bool, bool) {
 	return v.value, v.present, true
 }
 
-func (o *overlay) put(key, field string, v overlayValue) {
+// record remembers what the writes of a committed transaction left in the
+// keys transactions read (see overlayable), given the script's results.
+func (o *overlay) record(e *Engine, writes []write, results []rueidis.RedisMessage) {
 	if o == nil || o.max <= 0 {
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	for i, w := range writes {
+		if !e.overlayable(w.key) {
+			continue
+		}
+		switch w.cmd {
+		case "SET":
+			o.putLocked(w.key, "", overlayValue{value: w.args[0], present: true})
+		case "DEL":
+			o.forgetLocked(w.key)
+			o.putLocked(w.key, "", overlayValue{})
+		case "HSET":
+			for j := 0; j+1 < len(w.args); j += 2 {
+				o.putLocked(w.key, w.args[j], overlayValue{value: w.args[j+1], present: true})
+			}
+		case "HDEL":
+			for _, f := range w.args {
+				o.putLocked(w.key, f, overlayValue{})
+			}
+		case cmdDirPatch:
+			if v, err := results[i].ToString(); err == nil {
+				o.putLocked(w.key, "", overlayValue{value: v, present: true})
+			} else {
+				o.forgetLocked(w.key)
+			}
+		default:
+			o.forgetLocked(w.key)
+		}
+	}
+}
+
+// putLocked remembers v as the value of (key, field); o.mu is held.
+func (o *overlay) putLocked(key, field string, v overlayValue) {
 	if o.n >= o.max {
 		// A guess cache needs no careful eviction: start over.
 		o.keys = make(map[string]overlayKey)
@@ -108,23 +144,21 @@ func (o *overlay) put(key, field string, v overlayValue) {
 	o.keys[key] = k
 }
 
-func (o *overlay) setValue(key, field, value string) {
-	o.put(key, field, overlayValue{value: value, present: true})
-}
-
-func (o *overlay) setAbsent(key, field string) { o.put(key, field, overlayValue{}) }
-
 // forgetKey drops everything known about key (all its hash fields).
 func (o *overlay) forgetKey(key string) {
 	if o == nil {
 		return
 	}
 	o.mu.Lock()
+	o.forgetLocked(key)
+	o.mu.Unlock()
+}
+
+func (o *overlay) forgetLocked(key string) {
 	if k, ok := o.keys[key]; ok {
 		o.n -= len(k.fields) + b2i(k.hasValue)
 		delete(o.keys, key)
 	}
-	o.mu.Unlock()
 }
 
 func (o *overlay) clear() {

@@ -448,34 +448,10 @@ func (tx *Tx) commands() []string {
 func (e *Engine) afterCommit(tx *Tx, results []rueidis.RedisMessage) {
 	var buf [16]string
 	written := buf[:0]
-	for i, w := range tx.writes {
+	for _, w := range tx.writes {
 		written = append(written, w.key)
-		if !e.overlayable(w.key) {
-			e.overlay.forgetKey(w.key)
-			continue
-		}
-		switch w.cmd {
-		case "SET":
-			e.overlay.setValue(w.key, "", w.args[0])
-		case "DEL":
-			e.overlay.forgetKey(w.key)
-			e.overlay.setAbsent(w.key, "")
-		case "HSET":
-			for j := 0; j+1 < len(w.args); j += 2 {
-				e.overlay.setValue(w.key, w.args[j], w.args[j+1])
-			}
-		case "HDEL":
-			for _, f := range w.args {
-				e.overlay.setAbsent(w.key, f)
-			}
-		case cmdDirPatch:
-			if v, err := results[i].ToString(); err == nil {
-				e.overlay.setValue(w.key, "", v)
-			}
-		default:
-			e.overlay.forgetKey(w.key)
-		}
 	}
+	e.overlay.record(e, tx.writes, results)
 	e.cache.Invalidate(written...)
 }
 
