@@ -73,6 +73,12 @@ func (a *app) checkDataFlags(c *cli.Context) error {
 	return err
 }
 
+// readaheadDownloads is how many blocks are downloaded at once ahead of
+// sequential readers, on top of --prefetch: the chunk store's prefetcher
+// serves both, where juicefs runs its readahead apart from --prefetch (a
+// sequential read of a big file waited for one download at a time).
+const readaheadDownloads = 3
+
 // readChunkConfig is chunkConfig; without warn it only checks the flags.
 func (a *app) readChunkConfig(c *cli.Context, f *codec.Format, warn bool) (chunk.Config, error) {
 	conf := chunk.Config{
@@ -83,7 +89,7 @@ func (a *app) readChunkConfig(c *cli.Context, f *codec.Format, warn bool) (chunk
 		MaxUploads:      c.Int("max-uploads"),
 		MaxDownloads:    c.Int("max-downloads"),
 		UploadRetries:   c.Int("io-retries"),
-		Prefetch:        c.Int("prefetch"),
+		Prefetch:        c.Int("prefetch") + readaheadDownloads,
 		CacheDir:        c.String("cache-dir"),
 		FreeSpaceRatio:  c.Float64("free-space-ratio"),
 		CacheLargeWrite: c.Bool("cache-large-write"),
