@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,12 +33,15 @@ func Binary(t testing.TB) string {
 			return
 		}
 		root := filepath.Dir(strings.TrimSpace(string(out)))
-		dir, err := os.MkdirTemp("", "rueidisfs-bin-")
-		if err != nil {
+		// One directory for every test process, each binary named by the
+		// process that built it; binaries of processes gone are removed.
+		dir := filepath.Join(os.TempDir(), "rueidisfs-mounttest")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			binary.err = err
 			return
 		}
-		binary.path = filepath.Join(dir, "rueidisfs")
+		removeStaleBinaries(dir)
+		binary.path = filepath.Join(dir, fmt.Sprintf("rueidisfs-%d", os.Getpid()))
 		cmd := exec.Command("go", "build", "-o", binary.path, "./cmd/rueidisfs")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -48,6 +52,17 @@ func Binary(t testing.TB) string {
 		t.Fatal(binary.err)
 	}
 	return binary.path
+}
+
+// removeStaleBinaries removes the binaries of test processes that ended.
+func removeStaleBinaries(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "rueidisfs-"))
+		if err == nil && syscall.Kill(pid, 0) != nil {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Process is a mount served by a rueidisfs process.
