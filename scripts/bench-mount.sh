@@ -29,6 +29,7 @@ cleanup() {
 	"$juicefs" umount --force "$theirs" >/dev/null 2>&1 || true
 	[ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
 	rm -rf "$work"
+	rmdir "$ours" "$theirs" 2>/dev/null || true
 }
 trap cleanup EXIT
 
