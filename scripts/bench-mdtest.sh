@@ -11,18 +11,18 @@
 # --files FILES` (3, 3, 20 by default: 40 directories, 800 files per
 # thread) on a volume of its own client's format, in a fresh PATH.
 #
-# Environment: THREADS (default "1 2 4 8 16 32"), ROUNDS (default 3),
+# Environment: THREADS (default "1 2 4 8 16 32"), ROUNDS (default 5),
 # DIRS, DEPTH, FILES, PORT (of the throwaway redis-server, default 7791),
 # JUICEFS. Needs redis-server and redis-cli.
 #
 # Printed per thread count, medians over the rounds: files created per
-# second; Redis' CPU (user + system) during the run as a share of one core;
-# Redis' CPU time per file created.
+# second; Redis' CPU time (user + system) per file created, over the whole
+# run, and the share of one core that makes at that rate.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-1 2 4 8 16 32}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DIRS=${DIRS:-3}
 DEPTH=${DEPTH:-3}
 FILES=${FILES:-20}
@@ -63,14 +63,14 @@ redis_cpu() { redis-cli -p "$PORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(
 run() {
 	local c=$1 t=$2 r=$3 bin=$rueidisfs db=1
 	[ "$c" = juicefs ] && bin=$JUICEFS db=2
-	local cpu0 t0 cpu1 t1
-	cpu0=$(redis_cpu) t0=$(date +%s.%N)
+	local cpu0 cpu1
+	cpu0=$(redis_cpu)
 	"$bin" mdtest "$url/$db" "/r$r-t$t" --threads "$t" --dirs "$DIRS" --depth "$DEPTH" --files "$FILES" \
 		--no-bgjob >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
-	t1=$(date +%s.%N) cpu1=$(redis_cpu)
+	cpu1=$(redis_cpu)
 	sed -n 's/.*Created \([0-9]*\) files in .*(\([0-9.]*\) files\/s).*/\1 \2/p' "$work/out" | tail -1 |
-		awk -v c="$c" -v t="$t" -v dc="$(echo "$cpu1 - $cpu0" | bc -l)" -v dt="$(echo "$t1 - $t0" | bc -l)" \
-			'{ printf "%s %s %s %.0f %.1f\n", c, t, $2, 100 * dc / dt, 1e6 * dc / $1 }' >>"$work/results"
+		awk -v c="$c" -v t="$t" -v dc="$(echo "$cpu1 - $cpu0" | bc -l)" \
+			'{ printf "%s %s %s %.0f %.1f\n", c, t, $2, 100 * dc / $1 * $2, 1e6 * dc / $1 }' >>"$work/results"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -86,7 +86,7 @@ rtt=$("$rueidisfs" status "$url/1" 2>&1 | sed -n 's/.*Ping redis latency: \([^ ]
 echo
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
 echo "Load average: $load_before before, $load_after after; $ROUNDS rounds; round trip $rtt (one PING at the end)"
-echo "mdtest --dirs $DIRS --depth $DEPTH --files $FILES: files created per second (median), Redis CPU (share of one core, µs per file)"
+echo "mdtest --dirs $DIRS --depth $DEPTH --files $FILES: files created per second (median), Redis CPU (share of one core at that rate, µs per file)"
 echo
 awk -v jfs="$JUICEFS" '
 	{ k = $1 SUBSEP $2; f[k] = f[k] " " $3; u[k] = u[k] " " $4; p[k] = p[k] " " $5; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
