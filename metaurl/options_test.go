@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 	if c.ReadTimeout != 30*time.Second || c.WriteTimeout != 5*time.Second ||
 		c.MinRetryBackoff != 20*time.Millisecond || c.MaxRetryBackoff != 10*time.Second ||
 		c.DialTimeout != 5*time.Second || c.IORetries != 10 || !c.ClientCache ||
-		c.ClientCacheSize != 200000 || c.ClientCacheTTL != time.Hour || c.PipelineMultiplex != -1 ||
+		c.ClientCacheSize != 200000 || c.ClientCacheTTL != time.Hour || c.PipelineMultiplex != 0 ||
 		c.MaxFlushDelay != 0 || c.RingScale != 0 || c.Protocol != 3 || c.PoolSize != 0 {
 		t.Errorf("defaults differ from JuiceFS's and the documented ones: %+v", c)
 	}
@@ -197,7 +197,7 @@ func TestOptions(t *testing.T) {
 		{"pipelining", "?pipeline-multiplex=0&max-flush-delay=20us&ring-scale=12",
 			base(func(c *Config) { c.PipelineMultiplex, c.MaxFlushDelay, c.RingScale = 0, 20*time.Microsecond, 12 }), nil},
 		{"pipeline-multiplex max", "?pipeline-multiplex=8", base(func(c *Config) { c.PipelineMultiplex = 8 }), nil},
-		{"pipeline-multiplex default", "?pipeline-multiplex=-1", base(nil), nil},
+		{"pipeline-multiplex rueidis' default", "?pipeline-multiplex=-1", base(func(c *Config) { c.PipelineMultiplex = -1 }), nil},
 		{"max-flush-delay zero", "?max-flush-delay=0", base(nil), nil},
 		{"max-flush-delay large", "?max-flush-delay=5ms", base(func(c *Config) { c.MaxFlushDelay = 5 * time.Millisecond }),
 			[]string{"max-flush-delay 5ms delays every command by up to that much; rueidis suggests about 20us"}},
