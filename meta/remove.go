@@ -174,7 +174,12 @@ func (e *Engine) queueRemoval(tx *Tx, r *removal, parent Ino, now time.Time) {
 		tx.Set(ikey, marshalAttr(&r.attr))
 		tx.Do("SADD", e.keys.Sustained(e.sid.Load()), r.ino.String())
 	case r.typ == codec.TypeFile:
-		tx.Do("ZADD", e.keys.DelFiles(), strconv.FormatInt(now.Unix(), 10), codec.DelFileMember(r.ino, r.attr.Length))
+		if r.attr.Length > 0 {
+			// Queued for the purge of its data (see deleteFileData). An
+			// empty file has none: the official client queues it too and
+			// its purge only takes it out again.
+			tx.Do("ZADD", e.keys.DelFiles(), strconv.FormatInt(now.Unix(), 10), codec.DelFileMember(r.ino, r.attr.Length))
+		}
 		tx.Del(ikey)
 		tx.IncrBy(e.keys.UsedSpace(), -r.space())
 		tx.IncrBy(e.keys.TotalInodes(), -1)
@@ -211,7 +216,7 @@ func (e *Engine) afterRemoval(r *removal, parentInTrash bool) {
 		return
 	}
 	e.afterDelete(r)
-	if r.typ == codec.TypeFile {
+	if r.typ == codec.TypeFile && r.attr.Length > 0 {
 		e.deleteFileDataAsync(r.ino, r.attr.Length, parentInTrash)
 	}
 }
