@@ -157,5 +157,11 @@ func UnmarshalAttr[B Bytes](b B, a *Attr) error {
 	if len(b)-off >= 1 {
 		a.Tier = b[off]
 	}
+	switch {
+	case !a.Typ.Valid():
+		return corruptf("attribute has unknown type %d", a.Typ)
+	case a.Length >= MaxFileLength:
+		return corruptf("attribute has length %d, beyond the largest file (%d)", a.Length, MaxFileLength-1)
+	}
 	return nil
 }

@@ -32,7 +32,7 @@ func TestAttrSpecExample(t *testing.T) {
 func TestAttrLengths(t *testing.T) {
 	base := Attr{Flags: FlagAppend | FlagSkipTrash, Typ: TypeFile, Mode: 0o4755, Uid: 7, Gid: 8,
 		Atime: -5, Atimensec: 999999999, Mtime: 1 << 40, Mtimensec: 1, Ctime: 3, Ctimensec: 2,
-		Nlink: 1, Length: 1<<63 + 5, Rdev: 0x103, Parent: 9}
+		Nlink: 1, Length: MaxFileLength - 1, Rdev: 0x103, Parent: 9}
 	tests := []struct {
 		name          string
 		access, deflt uint32

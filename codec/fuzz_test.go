@@ -35,7 +35,9 @@ func FuzzUnmarshalAttr(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var a Attr
 		err := UnmarshalAttr(b, &a)
-		if (err != nil) != (len(b) < AttrMinLen) {
+		// Decodable: long enough, a known type, a length below the largest.
+		valid := len(b) >= AttrMinLen && FileType(be16(b, AttrOffMode)>>12).Valid() && be64(b, AttrOffLength) < MaxFileLength
+		if (err == nil) != valid {
 			t.Fatalf("len %d: err = %v", len(b), err)
 		}
 		if err != nil {
@@ -60,7 +62,7 @@ func FuzzEntry(f *testing.F) {
 	f.Add([]byte("short"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := UnmarshalEntry(b)
-		if (err == nil) != (len(b) == EntrySize) {
+		if (err == nil) != (len(b) == EntrySize && FileType(b[0]).Valid()) {
 			t.Fatalf("len %d: err = %v", len(b), err)
 		}
 		if err == nil && !bytes.Equal(e.Marshal(), b) {

@@ -21,7 +21,11 @@ func UnmarshalEntry[B Bytes](b B) (Entry, error) {
 	if len(b) != EntrySize {
 		return Entry{}, corruptf("directory entry has %d bytes, need %d", len(b), EntrySize)
 	}
-	return Entry{Typ: FileType(b[0]), Inode: Ino(be64(b, EntryOffInode))}, nil
+	e := Entry{Typ: FileType(b[0]), Inode: Ino(be64(b, EntryOffInode))}
+	if !e.Typ.Valid() {
+		return Entry{}, corruptf("directory entry has unknown type %d", e.Typ)
+	}
+	return e, nil
 }
 
 // QuotaUnlimited is the conventional "no limit" value of QuotaLimits fields;

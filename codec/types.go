@@ -53,6 +53,10 @@ func (i Ino) String() string { return strconv.FormatUint(uint64(i), 10) }
 const (
 	// ChunkSize is the span of file data covered by one c{ino}_{indx} list.
 	ChunkSize = 64 << 20
+	// MaxFileLength bounds the length of a file: every length is below it
+	// (2^31 chunks, as juicefs's file system layer allows). A stored
+	// length at or above it is corruption.
+	MaxFileLength uint64 = ChunkSize << 31
 	// AttrMinLen is the shortest attribute value a reader accepts (through
 	// Rdev, written by very old clients).
 	AttrMinLen = 63

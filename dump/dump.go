@@ -132,6 +132,7 @@ func Dump(ctx context.Context, e *meta.Engine, w io.Writer, opts DumpOptions) er
 		return err
 	}
 	wk := newWalker(ctx, c, keys, bw, opts)
+	wk.f.chunkIndexes = e.Inspect().ChunkIndexes
 	defer wk.stop()
 	if root == meta.RootInode && !opts.SkipTrash {
 		wk.useTotal, wk.total = true, usedInodes

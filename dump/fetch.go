@@ -25,7 +25,15 @@ type fetcher struct {
 
 	mu   sync.Mutex
 	acls map[uint32]*codec.ACLRule // rules are immutable: cached forever
+
+	// chunkIndexes lists the chunk lists of a huge sparse file (those
+	// that exist, see meta.Inspector.ChunkIndexes).
+	chunkIndexes func(ctx context.Context, ino codec.Ino, length uint64) ([]uint32, error)
 }
+
+// sparseChunksAbove: a file spanning more chunks than this has its chunk
+// lists listed (chunkIndexes) rather than read at every index.
+const sparseChunksAbove = 10000
 
 // nodeRequest names a node to read: its entry in the parent directory.
 type nodeRequest struct {
@@ -280,19 +288,25 @@ func (r *round2) plan(i int, entryType codec.FileType) error {
 				return err
 			}
 		}
-		last := (n.attr.Length - 1) / codec.ChunkSize
-		if last > math.MaxUint32 {
-			return fmt.Errorf("dump: %w", codec.Corrupt(f.keys.Inode(n.ino),
-				fmt.Errorf("file length %d is beyond the largest chunk index", n.attr.Length)))
+		last := (n.attr.Length - 1) / codec.ChunkSize // below 2^31: lengths are checked when decoded
+		var indexes []uint32
+		if last >= sparseChunksAbove && f.chunkIndexes != nil {
+			var err error
+			if indexes, err = f.chunkIndexes(r.ctx, n.ino, n.attr.Length); err != nil {
+				return fmt.Errorf("dump: list the chunks of inode %d: %w", n.ino, err)
+			}
+		} else {
+			for indx := uint32(1); uint64(indx) <= last; indx++ {
+				indexes = append(indexes, indx)
+			}
 		}
-		for indx := uint32(1); uint64(indx) <= last; indx++ {
-			indx := indx
+		for _, indx := range indexes {
+			if indx == 0 {
+				continue // read in round one
+			}
 			if err := r.add(b.Lrange().Key(f.keys.Chunk(n.ino, indx)).Start(0).Stop(-1).Build(),
 				func(res rueidis.RedisResult) error { return f.addChunk(n, indx, res) }); err != nil {
 				return err
-			}
-			if indx == math.MaxUint32 {
-				break
 			}
 		}
 	case codec.TypeSymlink:

@@ -3,6 +3,7 @@ package dump_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +66,17 @@ func deepDump(levels int) string {
 	return b.String()
 }
 
+// hugeFiles returns n entries of files of the largest length (inodes from
+// 100), to be placed before an entry of the root.
+func hugeFiles(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `"huge%d": {"attr": {"inode":%d,"type":"regular","mode":420,"nlink":1,"length":144115188075855871}},
+      `, i, 100+i)
+	}
+	return b.String()
+}
+
 type hostileCase struct {
 	name string
 	doc  string
@@ -103,6 +115,8 @@ func hostileCases(t testing.TB) []hostileCase {
 		{name: "duplicate key", doc: replace(t, `"Sustained": [],`, `"Sustained": [], "Sustained": [],`), want: `"Sustained" appears twice`},
 		{name: "string mode", doc: replace(t, `"mode":420`, `"mode":"rw"`), want: "mode: string is not an integer from 0 to 65535", near: `"rw"`},
 		{name: "huge number", doc: replace(t, `"length":5}`, `"length":1e30}`), want: "length: number 1e30 is not an integer from 0 to 18446744073709551615", near: "1e30"},
+		{name: "length beyond the largest file", doc: replace(t, `"length":5}`, `"length":144115188075855872}`), want: "length 144115188075855872 is beyond the largest file"},
+		{name: "lengths adding up past 2^63", doc: replace(t, `"f": {`, hugeFiles(64)+`"f": {`), want: "the lengths of the volume add up to more than 9223372036854775807 bytes"},
 		{name: "negative length", doc: replace(t, `"length":5}`, `"length":-5}`), want: "length: number -5 is not an integer"},
 		{name: "fractional time", doc: replace(t, `"inode":2,"type":"regular","mode":420,"uid":0,"gid":0,"atime":1`, `"inode":2,"type":"regular","mode":420,"uid":0,"gid":0,"atime":1.5`), want: "atime: number 1.5 is not a 64-bit integer"},
 		{name: "inode too large", doc: replace(t, `"inode":2,`, `"inode":18446744073709551616,`), want: "inode: number 18446744073709551616"},

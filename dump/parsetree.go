@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"strings"
 
@@ -235,6 +236,9 @@ func (p *parser) checkAttr(n *nodeState) error {
 		if ns >= 1e9 {
 			return p.fail("nanoseconds %d are not below one second", ns)
 		}
+	}
+	if a.Length >= codec.MaxFileLength {
+		return p.fail("length %d is beyond the largest file (%d)", a.Length, codec.MaxFileLength-1)
 	}
 	if n.kind == kindTreeRoot {
 		ino = codec.RootInode // a sub-directory dump becomes the root
@@ -527,6 +531,9 @@ func (p *parser) entries(n *nodeState, depth int) error {
 		}
 		n.subtree.space += space
 		n.subtree.inodes++
+		if n.stat.length < 0 || n.stat.space < 0 || n.subtree.space < 0 {
+			return p.fail("the lengths in this directory add up to more than %d bytes", int64(math.MaxInt64))
+		}
 	}
 	return batch.flush()
 }
@@ -598,6 +605,10 @@ func (p *parser) finishNode(n *nodeState) (nodeInfo, error) {
 	if n.ino != codec.RootInode && n.ino != codec.TrashInode {
 		p.usedSpace += int64(codec.Align4K(info.length))
 		p.totalInodes++
+		if p.usedSpace < 0 {
+			// Each length is below 2^57: a sum past 2^63 wraps negative.
+			return info, p.fail("the lengths of the volume add up to more than %d bytes", int64(math.MaxInt64))
+		}
 	}
 	return info, nil
 }

@@ -155,7 +155,7 @@ func (s *snapshot) dropUnsafeFixes(rep *Report) {
 		}
 		if unsafe {
 			p.Fix = nil
-			p.Detail += "; not repaired while values the recount needs cannot be decoded (the corrupt problems)"
+			p.Detail += "; not repaired: the recount misses values it could not decode (the corrupt problems) or overflows"
 		}
 	}
 }

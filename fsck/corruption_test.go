@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,6 +96,22 @@ func corruptionCases() []corruptionCase {
 				v.do("DEL", k(v).DirUsedInodes())
 				v.do("SET", k(v).DirUsedInodes(), "x")
 				return u
+			}},
+		{"lengths adding up past 2^63", "usedSpace", func(v *volume, tr *tree) string { return k(v).UsedSpace() },
+			func(v *volume, tr *tree) func() {
+				a := v.attrOf(tr.g)
+				a.Length = codec.MaxFileLength - 1
+				for i := range 64 {
+					ino := meta.Ino(700000 + i)
+					v.putAttr(ino, a)
+					v.do("HSET", k(v).Entries(tr.sub), "huge"+strconv.Itoa(i), entryOf(codec.TypeFile, ino))
+				}
+				return func() {
+					for i := range 64 {
+						v.do("DEL", k(v).Inode(meta.Ino(700000+i)))
+					}
+					v.do("DEL", k(v).Entries(tr.sub))
+				}
 			}},
 		// Repaired with the recounted value.
 		{"used space not an integer", "corrupt", func(v *volume, tr *tree) string { return k(v).UsedSpace() },

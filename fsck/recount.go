@@ -21,6 +21,7 @@ package fsck
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -261,6 +262,7 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 		}
 	}
 	var usedSpace, usedInodes int64
+	overflow := false
 	for ino, n := range nodes {
 		if !n.hasAttr {
 			continue
@@ -274,10 +276,15 @@ func (s *snapshot) analyze(rep *Report, opts Options) {
 			} else {
 				usedSpace += 4096
 			}
+			// Each length is below 2^57: a sum past 2^63 wraps negative.
+			overflow = overflow || usedSpace < 0
 		}
 		s.checkNode(rep, ino, n, key)
 	}
 	switch {
+	case overflow:
+		s.incompleteTree++ // no sum the recount makes can be stored
+		rep.add(KindUsedSpace, k.UsedSpace(), "the lengths of the volume add up to more than %d bytes: no counter holds them", int64(math.MaxInt64))
 	case s.usedSpaceBad != "":
 		rep.addFix(Fix{Action: FixUsedSpace, Old: -1, Values: [3]int64{usedSpace}},
 			KindCorrupt, k.UsedSpace(), "stored %q is not an integer (repair: store the recount %d)", s.usedSpaceBad, usedSpace)

@@ -64,7 +64,8 @@ type snapshot struct {
 	// usedSpaceBad and totalInodesBad hold volume counters that are not
 	// integers.
 	usedSpaceBad, totalInodesBad string
-	// incompleteTree counts corrupt attributes and entries, and
+	// incompleteTree counts corrupt attributes and entries (and a used
+	// space that overflows), and
 	// incompleteSlices corrupt chunk lists and delSlices entries: what the
 	// recount computes from them is incomplete, and the repairs that store
 	// recounted values are not applied (see dropUnsafeFixes).

@@ -139,7 +139,8 @@ func (e *Engine) afterResize(ctx context.Context, ino Ino, a *Attr, d fileDelta)
 // caller has already stored. The file grows to cover the written range; its
 // mtime becomes mtime (when the data was written) and its ctime now. Flags,
 // trash and permissions are not checked (they were at open time); a node
-// that is not a regular file gives EPERM, a range past the chunk EINVAL.
+// that is not a regular file gives EPERM, a range past the chunk EINVAL, an
+// end at or past codec.MaxFileLength EFBIG.
 //
 // No sliceRef entry is created: an absent entry means one reference. When
 // the chunk list grows long, the chunk is compacted (see Options.Compact):
@@ -147,6 +148,9 @@ func (e *Engine) afterResize(ctx context.Context, ino Ino, a *Attr, d fileDelta)
 func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s codec.Slice, mtime time.Time) error {
 	if uint64(off)+uint64(s.Len) > codec.ChunkSize {
 		return syscall.EINVAL
+	}
+	if uint64(indx)*codec.ChunkSize+uint64(off)+uint64(s.Len) >= codec.MaxFileLength {
+		return syscall.EFBIG
 	}
 	key := e.keys.Inode(ino)
 	ckey := e.keys.Chunk(ino, indx)

@@ -19,9 +19,12 @@ import (
 // append-only destination EPERM; permissions are the caller's business (the
 // VFS checked the handles, and rejected flags and overlapping ranges).
 // Growth of the destination is refused beyond quotas (EDQUOT) or capacity
-// (ENOSPC). It returns the number of bytes copied and the destination's new
-// length.
+// (ENOSPC); a range reaching codec.MaxFileLength gives EFBIG. It returns the
+// number of bytes copied and the destination's new length.
 func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout Ino, offOut, size uint64, _ uint32) (copied, newLength uint64, err error) {
+	if offIn >= codec.MaxFileLength || offOut >= codec.MaxFileLength || size >= codec.MaxFileLength-max(offIn, offOut) {
+		return 0, 0, syscall.EFBIG
+	}
 	inKey, outKey := e.keys.Inode(fin), e.keys.Inode(fout)
 	var attr Attr
 	var d fileDelta

@@ -1,10 +1,13 @@
 package meta_test
 
 import (
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
@@ -57,4 +60,48 @@ func mustAttr(t *testing.T, e *meta.Engine, ino meta.Ino) meta.Attr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestMaxFileLength: no operation makes a file reach codec.MaxFileLength
+// (EFBIG, as juicefs's file system layer refuses it), and a stored length
+// at or past it, or an unknown node type, is corruption naming the key.
+func TestMaxFileLength(t *testing.T) {
+	v := newVolumeWith(t, volumeOpts{noCheck: true})
+	e := v.e
+	f := mustCreate(t, e, bg, meta.RootInode, "f", 0o644)
+	g := mustCreate(t, e, bg, meta.RootInode, "g", 0o644)
+	mustWrite(t, e, f, 0, 0, 1, 100, 0, 100)
+	if _, err := e.Truncate(bg, f, 0, codec.MaxFileLength, false); !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("truncate: %v", err)
+	}
+	if err := e.Write(bg, f, 1<<31, 0, codec.Slice{ID: 2, Size: 10, Len: 10}, time.Now()); !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("write: %v", err)
+	}
+	if _, err := e.Fallocate(bg, f, 0, codec.MaxFileLength-10, 10); !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("fallocate: %v", err)
+	}
+	if _, _, err := e.CopyFileRange(bg, f, 0, g, codec.MaxFileLength-50, 100, 0); !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("copy_file_range: %v", err)
+	}
+	k := e.Keys()
+	a := mustAttr(t, e, f)
+	a.Length = 1<<63 - 1
+	v.srv.Do(t, v.db, "SET", k.Inode(f), string(a.Marshal()))
+	e.InvalidateCache()
+	if _, err := e.GetAttr(bg, f); !meta.IsCorruption(err) || !strings.Contains(err.Error(), k.Inode(f)) {
+		t.Errorf("getattr of a length of 2^63-1: %v", err)
+	}
+	ent := codec.Entry{Typ: codec.TypeFile, Inode: g}.Marshal()
+	ent[0] = 9
+	v.srv.Do(t, v.db, "HSET", k.Entries(meta.RootInode), "g", string(ent))
+	e.InvalidateCache()
+	for what, err := range map[string]error{
+		"lookup":  func() error { _, _, err := e.Lookup(bg, meta.RootInode, "g"); return err }(),
+		"resolve": func() error { _, _, err := e.Resolve(bg, meta.RootInode, "g"); return err }(),
+		"readdir": func() error { _, err := e.Readdir(bg, meta.RootInode, false); return err }(),
+	} {
+		if !meta.IsCorruption(err) || !strings.Contains(err.Error(), "unknown type 9") {
+			t.Errorf("%s of an entry of type 9: %v", what, err)
+		}
+	}
 }

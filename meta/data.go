@@ -50,11 +50,14 @@ func (e *Engine) deleteFileDataAsync(ino Ino, length uint64, wait bool) {
 // recorded length, releases the slices no longer referenced and finally
 // removes the file from delfiles.
 func (e *Engine) deleteFileData(ctx context.Context, ino Ino, length uint64) error {
-	chunks := uint32((length + codec.ChunkSize - 1) / codec.ChunkSize)
-	for start := uint32(0); start < chunks; start += 1000 {
-		end := min(start+1000, chunks)
-		cmds := make(rueidis.Commands, 0, end-start)
-		for indx := start; indx < end; indx++ {
+	indexes, err := e.fileChunks(ctx, ino, length)
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(indexes); start += 1000 {
+		batch := indexes[start:min(start+1000, len(indexes))]
+		cmds := make(rueidis.Commands, 0, len(batch))
+		for _, indx := range batch {
 			cmds = append(cmds, e.rdb.B().Llen().Key(e.keys.Chunk(ino, indx)).Build())
 		}
 		for i, r := range e.rdb.DoMulti(ctx, cmds...) {
@@ -65,7 +68,7 @@ func (e *Engine) deleteFileData(ctx context.Context, ino Ino, length uint64) err
 			if n == 0 {
 				continue
 			}
-			if err := e.deleteChunk(ctx, ino, start+uint32(i)); err != nil {
+			if err := e.deleteChunk(ctx, ino, batch[i]); err != nil {
 				return err
 			}
 		}

@@ -213,12 +213,15 @@ func (in Inspector) FileSlices(ctx context.Context, ino Ino) ([]SliceID, error) 
 	if a.Typ != codec.TypeFile {
 		return nil, nil
 	}
-	chunks := uint32((a.Length + codec.ChunkSize - 1) / codec.ChunkSize)
+	indexes, err := e.fileChunks(ctx, ino, a.Length)
+	if err != nil {
+		return nil, err
+	}
 	var out []SliceID
-	for start := uint32(0); start < chunks; start += 1000 {
-		end := min(start+1000, chunks)
-		cmds := make([]rueidisCompleted, 0, end-start)
-		for indx := start; indx < end; indx++ {
+	for start := 0; start < len(indexes); start += 1000 {
+		batch := indexes[start:min(start+1000, len(indexes))]
+		cmds := make([]rueidisCompleted, 0, len(batch))
+		for _, indx := range batch {
 			cmds = append(cmds, e.rdb.B().Lrange().Key(e.keys.Chunk(ino, indx)).Start(0).Stop(-1).Build())
 		}
 		for i, r := range e.rdb.DoMulti(ctx, cmds...) {
@@ -229,7 +232,7 @@ func (in Inspector) FileSlices(ctx context.Context, ino Ino) ([]SliceID, error) 
 			for j, rec := range recs {
 				s, err := codec.UnmarshalSliceRecord(rec)
 				if err != nil {
-					return nil, codec.Corrupt(e.keys.Chunk(ino, start+uint32(i)), fmt.Errorf("element %d: %w", j, err))
+					return nil, codec.Corrupt(e.keys.Chunk(ino, batch[i]), fmt.Errorf("element %d: %w", j, err))
 				}
 				if s.ID > 0 {
 					out = append(out, SliceID{ID: s.ID, Size: s.Size})
@@ -238,6 +241,13 @@ func (in Inspector) FileSlices(ctx context.Context, ino Ino) ([]SliceID, error) 
 		}
 	}
 	return out, nil
+}
+
+// ChunkIndexes returns the indexes of the chunk lists of a file of length
+// to read, ascending: all of them for an ordinary file, only those that
+// exist for a huge sparse one (see fileChunks).
+func (in Inspector) ChunkIndexes(ctx context.Context, ino Ino, length uint64) ([]uint32, error) {
+	return in.e.fileChunks(ctx, ino, length)
 }
 
 // ChunkRecords returns the slice records of chunk indx of ino as stored, in

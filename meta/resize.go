@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,7 +20,8 @@ const scanChunksAbove = 10000
 // Truncate sets the length of regular file ino. flags 1 means "through an
 // open handle": the file may then sit in the trash. Unless skipPermCheck the
 // caller needs write permission. A node that is not a regular file, or is
-// immutable or append-only, gives EPERM.
+// immutable or append-only, gives EPERM; a length at or past
+// codec.MaxFileLength EFBIG.
 //
 // The bytes between the old and the new length are covered with zero
 // records, so that data past a shrunk end never reappears when the file
@@ -27,6 +29,9 @@ const scanChunksAbove = 10000
 // Growth is refused beyond quotas (EDQUOT) or the volume's capacity (ENOSPC).
 // Setting the current length changes nothing, not even mtime.
 func (e *Engine) Truncate(ctx context.Context, ino Ino, flags uint8, length uint64, skipPermCheck bool) (Attr, error) {
+	if length >= codec.MaxFileLength {
+		return Attr{}, syscall.EFBIG
+	}
 	c := CallerOf(ctx)
 	key := e.keys.Inode(ino)
 	var attr Attr
@@ -145,6 +150,35 @@ func (e *Engine) chunksBetween(ctx context.Context, ino Ino, left, right uint64)
 	return out, err
 }
 
+// fileChunks returns the indexes of the chunk lists a file of length may
+// have, ascending: every index below the length when it spans fewer than
+// scanChunksAbove chunks, otherwise (a huge, sparse file) the indexes of
+// the lists that exist, found with SCAN — never one command per chunk of a
+// length of petabytes.
+func (e *Engine) fileChunks(ctx context.Context, ino Ino, length uint64) ([]uint32, error) {
+	n := (min(length, codec.MaxFileLength) + codec.ChunkSize - 1) / codec.ChunkSize
+	if n < scanChunksAbove {
+		out := make([]uint32, n)
+		for i := range out {
+			out[i] = uint32(i)
+		}
+		return out, nil
+	}
+	prefix := e.keys.Prefix() + "c" + ino.String() + "_"
+	var out []uint32
+	err := e.scanKeys(ctx, "c"+ino.String()+"_*", func(keys []string) error {
+		for _, k := range keys {
+			indx, err := strconv.ParseUint(strings.TrimPrefix(k, prefix), 10, 32)
+			if err == nil && indx < n {
+				out = append(out, uint32(indx))
+			}
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return slices.Compact(out), err
+}
+
 // queueTruncateHoles queues the zero records of a truncation over [left,
 // right): from left to the end of its chunk (or to right), a full-chunk
 // record into every listed middle chunk that exists (RPUSHX), and from the
@@ -172,7 +206,8 @@ func (e *Engine) queueTruncateHoles(tx *Tx, ino Ino, left, right uint64, middle 
 // KeepSize the file grows to cover the range; PunchHole (only together with
 // KeepSize) and ZeroRange write zero records over the part of the range
 // below the old length. CollapseRange and InsertRange are not supported
-// (ENOTSUP alone, EINVAL combined); size 0 is EINVAL. A FIFO gives EPIPE,
+// (ENOTSUP alone, EINVAL combined); size 0 is EINVAL, a range reaching
+// codec.MaxFileLength EFBIG. A FIFO gives EPIPE,
 // any other non-file or an immutable file EPERM, an append-only file EPERM
 // for anything but KeepSize; the caller needs write permission. mtime and
 // ctime are set even when nothing else changes.
@@ -187,6 +222,8 @@ func (e *Engine) Fallocate(ctx context.Context, ino Ino, mode uint8, off, size u
 		return 0, syscall.EINVAL
 	case size == 0:
 		return 0, syscall.EINVAL
+	case off >= codec.MaxFileLength || size >= codec.MaxFileLength-off:
+		return 0, syscall.EFBIG
 	}
 	c := CallerOf(ctx)
 	key := e.keys.Inode(ino)

@@ -76,7 +76,10 @@ for comp in string.gmatch(ARGV[2], '[^/]+') do
   if not allowed(attr) then return redis.error_reply('EACCES') end
   local ent = call('HGET', dpfx .. ino, comp)
   if not ent then return redis.error_reply('ENOENT') end
-  if len(ent) ~= ${ENTRY_SIZE} then return redis.error_reply('ENOTSUP') end
+  -- A malformed entry is the client's to report (as corruption).
+  if len(ent) ~= ${ENTRY_SIZE} or byte(ent, 1) < ${TYPE_FIRST} or byte(ent, 1) > ${TYPE_LAST} then
+    return redis.error_reply('ENOTSUP')
+  end
   ino = dec64(ent, ${ENTRY_INODE})
   attr = call('GET', ipfx .. ino)
   if not attr then return redis.error_reply('ENOENT') end

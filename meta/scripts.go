@@ -31,6 +31,9 @@ var scriptConstants = map[string]int64{
 	// Directory entry value: its length and where its inode starts.
 	"ENTRY_SIZE":  codec.EntrySize,
 	"ENTRY_INODE": codec.EntryOffInode,
+	// The node types an entry may hold (its first byte).
+	"TYPE_FIRST": int64(codec.TypeFile),
+	"TYPE_LAST":  int64(codec.TypeSocket),
 	// Chunk list element: its length and where the slice id and size start.
 	"SLICE_RECORD_SIZE": codec.SliceRecordSize,
 	"SLICE_ID":          codec.SliceOffID,

@@ -172,8 +172,13 @@ func (a *app) inspect(c *cli.Context, e *meta.Engine, f *codec.Format, store obj
 // holding them, up to the file's length.
 func (in *infoOf) layout(ctx context.Context, e *meta.Engine, f *codec.Format, raw bool) error {
 	var lastChunk, chunkOff uint64
-	for indx := uint64(0); indx*codec.ChunkSize < in.summary.Length; indx++ {
-		recs, err := e.Inspect().ChunkRecords(ctx, in.ino, uint32(indx))
+	indexes, err := e.Inspect().ChunkIndexes(ctx, in.ino, in.summary.Length)
+	if err != nil {
+		return fmt.Errorf("list the chunks of inode %d: %w", in.ino, err)
+	}
+	for _, i := range indexes {
+		indx := uint64(i)
+		recs, err := e.Inspect().ChunkRecords(ctx, in.ino, i)
 		if err != nil {
 			return fmt.Errorf("read chunk %d of inode %d: %w", indx, in.ino, err)
 		}
