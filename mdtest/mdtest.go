@@ -230,7 +230,9 @@ func (r *runner) parallel(ctx context.Context, phase string, total int, fn func(
 func (r *runner) lookupPath(ctx context.Context, p string) (meta.Ino, meta.Attr, error) {
 	ino := meta.RootInode
 	var attr meta.Attr
-	for _, comp := range strings.Split(strings.Trim(p, "/"), "/") {
+	for rest := p; rest != ""; {
+		var comp string
+		comp, rest, _ = strings.Cut(rest, "/")
 		if comp == "" {
 			continue
 		}
