@@ -19,23 +19,11 @@ RUNS=${RUNS:-3}
 PORT=${PORT:-7690}
 JUICEFS=${JUICEFS:-}
 
-for tool in redis-server redis-cli /usr/bin/time; do
-	command -v "$tool" >/dev/null || { echo "bench-backup.sh: $tool is needed" >&2; exit 1; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/rueidisfs-bench-backup.XXXXXX")
-cleanup() {
-	redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
+. scripts/lib/throwaway-redis.sh
+need redis-server redis-cli /usr/bin/time
+throwaway_redis bench-backup
 make build >/dev/null
 rueidisfs=$PWD/bin/rueidisfs
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-	--daemonize yes --logfile "$work/redis.log"
-for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-url=redis://127.0.0.1:$PORT
 
 # A tree of 111 directories (10 wide, 2 deep), the files spread over 4
 # threads, each file with one slice of 4 KiB (metadata only).

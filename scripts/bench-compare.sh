@@ -19,7 +19,8 @@
 # Environment: ROUNDS (default 3), ITER (iterations of each operation,
 # default 2000), PORT (of the throwaway redis-server, default 7790), BENCH
 # (a regular expression of the operations to run, default all), CACHE_DIR
-# (default ~/.cache/rueidisfs-bench). Needs redis-server, redis-cli, go.
+# (default ~/.cache/rueidisfs-bench). Needs redis-server, redis-cli,
+# redis-benchmark, go.
 #
 # Every figure is µs per operation, the median over the rounds. "over RTT"
 # is rueidisfs's time minus one round trip (a PING through the same
@@ -37,16 +38,9 @@ BENCH=${BENCH:-.}
 CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rueidisfs-bench}
 JUICEFS=${1:-}
 
-for tool in redis-server redis-cli go; do
-	command -v "$tool" >/dev/null || { echo "bench-compare.sh: $tool is needed" >&2; exit 1; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/rueidisfs-bench-compare.XXXXXX")
-cleanup() {
-	redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/lib/throwaway-redis.sh
+need redis-server redis-cli redis-benchmark go
+throwaway_redis bench-compare
 
 echo "==> building BenchmarkMetaOps"
 go test -c -o "$work/meta.test" ./meta
@@ -81,10 +75,6 @@ elif [ -n "$JUICEFS" ]; then
 	jfs_test=$JUICEFS
 fi
 
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-	--daemonize yes --logfile "$work/redis.log"
-for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-url=redis://127.0.0.1:$PORT
 
 # run LABEL DB COMMAND...: one benchmark run; "LABEL op ns" lines go to
 # the results.

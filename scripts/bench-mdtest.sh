@@ -13,7 +13,7 @@
 #
 # Environment: THREADS (default "1 2 4 8 16 32"), ROUNDS (default 5),
 # DIRS, DEPTH, FILES, PORT (of the throwaway redis-server, default 7791),
-# JUICEFS. Needs redis-server and redis-cli.
+# JUICEFS. Needs redis-server, redis-cli and bc.
 #
 # Printed per thread count, medians over the rounds: files created per
 # second; Redis' CPU time (user + system) per file created, over the whole
@@ -29,23 +29,11 @@ FILES=${FILES:-20}
 PORT=${PORT:-7791}
 JUICEFS=${JUICEFS:-}
 
-for tool in redis-server redis-cli; do
-	command -v "$tool" >/dev/null || { echo "bench-mdtest.sh: $tool is needed" >&2; exit 1; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/rueidisfs-bench-mdtest.XXXXXX")
-cleanup() {
-	redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
+. scripts/lib/throwaway-redis.sh
+need redis-server redis-cli bc
+throwaway_redis bench-mdtest
 make build >/dev/null
 rueidisfs=$PWD/bin/rueidisfs
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-	--daemonize yes --logfile "$work/redis.log"
-for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-url=redis://127.0.0.1:$PORT
 
 "$rueidisfs" -q format "$url/1" bench --bucket "$work/bucket1"
 clients=(rueidisfs)
