@@ -19,6 +19,11 @@ import (
 
 func randomBytes(seed uint64, n int) []byte { return datatest.RandomBytes(seed, n) }
 
+// testFreeSpaceRatio is the share of the disk the tests' caches keep free:
+// the default 10 % would leave a test machine whose disk is over 90 % full
+// (a shared CI disk often is) caching nothing, and every cache test failing.
+const testFreeSpaceRatio = 1e-5
+
 func newStore(t testing.TB, st Storage, conf Config) *Store {
 	t.Helper()
 	if conf.BlockSize == 0 {
@@ -26,6 +31,9 @@ func newStore(t testing.TB, st Storage, conf Config) *Store {
 	}
 	if conf.RetryDelay == nil {
 		conf.RetryDelay = func(int) time.Duration { return time.Millisecond }
+	}
+	if conf.FreeSpaceRatio == 0 {
+		conf.FreeSpaceRatio = testFreeSpaceRatio
 	}
 	s, err := New(st, conf)
 	if err != nil {

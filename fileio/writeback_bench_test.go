@@ -30,7 +30,7 @@ func BenchmarkWriteback(b *testing.B) {
 				f.AccessKey, f.SecretKey = s3test.AccessKey, s3test.SecretKey
 			}}
 			if writeback {
-				o.chunk = chunk.Config{CacheDir: b.TempDir(), CacheSize: 1 << 30, Writeback: true}
+				o.chunk = chunk.Config{CacheDir: b.TempDir(), CacheSize: 1 << 30, FreeSpaceRatio: 1e-5, Writeback: true}
 			}
 			latency := 20 * time.Millisecond
 			if d, err := time.ParseDuration(os.Getenv("BENCH_PUT_LATENCY")); err == nil {

@@ -26,7 +26,7 @@ func TestWriteback(t *testing.T) {
 		t.Run(storage, func(t *testing.T) {
 			t.Parallel()
 			cache := t.TempDir()
-			conf := chunk.Config{CacheDir: cache, CacheSize: 1 << 30, Writeback: true, UploadDelay: time.Hour}
+			conf := chunk.Config{CacheDir: cache, CacheSize: 1 << 30, FreeSpaceRatio: 1e-5, Writeback: true, UploadDelay: time.Hour}
 			o := volumeOpts{compression: "zstd", chunk: conf}
 			if storage == "s3" {
 				o.stack = func(f *codec.Format) {

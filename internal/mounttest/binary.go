@@ -77,6 +77,11 @@ type Process struct {
 // Log returns what the process printed so far.
 func (p *Process) Log() string { return p.log.String() }
 
+// TestFreeSpaceRatio is the --free-space-ratio of the test mounts: the
+// default 10 % would leave a test machine whose disk is over 90 % full (a
+// shared CI disk often is) caching nothing.
+const TestFreeSpaceRatio = "0.00001"
+
 // StartMount runs `rueidisfs mount` of the volume on dir (a fresh directory
 // when empty) in the foreground of a child process, with extra flags, and
 // waits until the mount is ready. At the end of the test the mount is
@@ -89,7 +94,7 @@ func (v *Volume) StartMount(t testing.TB, dir string, flags ...string) *Process 
 			t.Fatal(err)
 		}
 	}
-	args := append([]string{"mount", "--no-usage-report", "--metrics", "127.0.0.1:0", "--cache-dir", t.TempDir()}, flags...)
+	args := append([]string{"mount", "--no-usage-report", "--metrics", "127.0.0.1:0", "--cache-dir", t.TempDir(), "--free-space-ratio", TestFreeSpaceRatio}, flags...)
 	args = append(args, v.URL, dir)
 	cmd := exec.Command(Binary(t), args...)
 	log := &syncWriter{}

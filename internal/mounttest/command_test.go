@@ -23,7 +23,7 @@ func TestMountCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mnt") // created by mount
 	logFile := filepath.Join(t.TempDir(), "mount.log")
 	out := mounttest.Run(t, "mount", "-d", "--log", logFile, "--no-usage-report", "--metrics", "127.0.0.1:0",
-		"--cache-dir", t.TempDir(), v.URL, dir)
+		"--cache-dir", t.TempDir(), "--free-space-ratio", mounttest.TestFreeSpaceRatio, v.URL, dir)
 	if want := "OK, test is ready at " + dir; !strings.Contains(out, want) {
 		t.Fatalf("mount -d printed %q, want %q", out, want)
 	}
