@@ -20,6 +20,11 @@ local call, sub, byte, len = redis.call, string.sub, string.byte, string.len
 -- offset off of s, exactly (inodes
 -- of the trash exceed what a Lua double holds).
 local function dec64(s, off)
+  local hi, lo = struct.unpack('>I4>I4', s, off + 1)
+  if hi < 2097152 then
+    -- below 2^53: exact as a Lua number (every ordinary inode)
+    return string.format('%d', hi * 4294967296 + lo)
+  end
   local limbs = {}
   for i = 0, 3 do
     limbs[i + 1] = byte(s, off + 2 * i + 1) * 256 + byte(s, off + 2 * i + 2)

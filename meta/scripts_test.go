@@ -15,11 +15,13 @@ import (
 // write are listed with why.
 func TestScriptConstants(t *testing.T) {
 	allowed := map[string]string{
-		"10":    "decimal digits (resolve.lua's dec64)",
-		"16":    "the file type in the top 4 bits of the mode byte",
-		"64":    "the owner's permission bits of the mode",
-		"256":   "bytes to 16-bit limbs",
-		"65536": "16-bit limbs",
+		"10":         "decimal digits (resolve.lua's dec64)",
+		"16":         "the file type in the top 4 bits of the mode byte",
+		"64":         "the owner's permission bits of the mode",
+		"256":        "bytes to 16-bit limbs",
+		"65536":      "16-bit limbs",
+		"2097152":    "2^21: the high half of an inode below 2^53, a number Lua holds exactly (resolve.lua's dec64)",
+		"4294967296": "2^32, the high half's weight (resolve.lua's dec64)",
 	}
 	names, err := filepath.Glob("*.lua")
 	if err != nil || len(names) == 0 {
