@@ -12,11 +12,10 @@ import (
 	"os"
 	"runtime"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/sys/unix"
 
+	"github.com/rueidisfs/rueidisfs/internal/benchclock"
 	"github.com/rueidisfs/rueidisfs/objstore"
 	"github.com/rueidisfs/rueidisfs/objstore/encrypt"
 	"github.com/rueidisfs/rueidisfs/objstore/file"
@@ -203,10 +202,10 @@ func BenchmarkOverhead(b *testing.B) {
 		b.Run(algo.name+"/put", func(b *testing.B) {
 			runtime.LockOSThread() // for the thread's CPU time
 			defer runtime.UnlockOSThread()
-			var limit, ours clock
+			var limit, ours benchclock.Clock
 			i := 0
 			for b.Loop() {
-				t0 := now()
+				t0 := benchclock.Now()
 				_, _ = rand.Read(dataKey)
 				_, _ = rand.Read(nonce)
 				wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, dataKey, label)
@@ -218,15 +217,15 @@ func BenchmarkOverhead(b *testing.B) {
 				if err := st.Put(ctx, fmt.Sprintf("limit/%d", i%16), sealed); err != nil {
 					b.Fatal(err)
 				}
-				t1 := now()
+				t1 := benchclock.Now()
 				if err := enc.Put(ctx, fmt.Sprintf("ours/%d", i%16), data); err != nil {
 					b.Fatal(err)
 				}
-				t2 := now()
-				limit, ours = limit.add(t0, t1), ours.add(t1, t2)
+				t2 := benchclock.Now()
+				limit, ours = limit.Add(t0, t1), ours.Add(t1, t2)
 				i++
 			}
-			report(b, limit, ours)
+			benchclock.Report(b, limit, ours)
 		})
 		b.Run(algo.name+"/get", func(b *testing.B) {
 			wrapped, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, dataKey, label)
@@ -238,9 +237,9 @@ func BenchmarkOverhead(b *testing.B) {
 			plain := make([]byte, 0, len(data))
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			var limit, ours clock
+			var limit, ours benchclock.Clock
 			for b.Loop() {
-				t0 := now()
+				t0 := benchclock.Now()
 				r, err := st.Get(ctx, "limit/get", 0, -1)
 				if err != nil {
 					b.Fatal(err)
@@ -257,7 +256,7 @@ func BenchmarkOverhead(b *testing.B) {
 				if plain, err = aead.Open(plain[:0], nonce, envelope[3+len(wrapped)+len(nonce):], nil); err != nil {
 					b.Fatal(err)
 				}
-				t1 := now()
+				t1 := benchclock.Now()
 				r, err = enc.Get(ctx, "ours/0", 0, -1)
 				if err != nil {
 					b.Fatal(err)
@@ -266,36 +265,10 @@ func BenchmarkOverhead(b *testing.B) {
 					b.Fatal(err)
 				}
 				r.Close()
-				t2 := now()
-				limit, ours = limit.add(t0, t1), ours.add(t1, t2)
+				t2 := benchclock.Now()
+				limit, ours = limit.Add(t0, t1), ours.Add(t1, t2)
 			}
-			report(b, limit, ours)
+			benchclock.Report(b, limit, ours)
 		})
 	}
-}
-
-// clock is a wall-clock time and the CPU time of the calling thread.
-type clock struct{ wall, cpu time.Duration }
-
-func now() clock {
-	var ru unix.Rusage
-	_ = unix.Getrusage(unix.RUSAGE_THREAD, &ru)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return clock{wall: time.Duration(time.Now().UnixNano()), cpu: cpu}
-}
-
-// add adds the time from a to b.
-func (c clock) add(a, b clock) clock {
-	return clock{wall: c.wall + b.wall - a.wall, cpu: c.cpu + b.cpu - a.cpu}
-}
-
-func report(b *testing.B, limit, ours clock) {
-	n := float64(b.N)
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(float64(limit.wall.Microseconds())/n, "limit-µs/block")
-	b.ReportMetric(float64(ours.wall.Microseconds())/n, "ours-µs/block")
-	b.ReportMetric((float64(ours.wall)/float64(limit.wall)-1)*100, "overhead-%")
-	b.ReportMetric(float64(limit.cpu.Microseconds())/n, "limit-cpu-µs/block")
-	b.ReportMetric(float64(ours.cpu.Microseconds())/n, "ours-cpu-µs/block")
-	b.ReportMetric((float64(ours.cpu)/float64(limit.cpu)-1)*100, "cpu-overhead-%")
 }

@@ -1,0 +1,44 @@
+// Package benchclock measures benchmarks that alternate, item by item, a
+// physical limit and rueidisfs's code doing the same work, in wall-clock
+// time and in the CPU time of the benchmark's thread: other work on a
+// shared machine inflates the first, hardly the second.
+package benchclock
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Clock is a wall-clock time and the CPU time (user and system) of the
+// calling thread, which the caller locks (runtime.LockOSThread).
+type Clock struct{ Wall, CPU time.Duration }
+
+// Now reads both clocks.
+func Now() Clock {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_THREAD, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return Clock{Wall: time.Duration(time.Now().UnixNano()), CPU: cpu}
+}
+
+// Add adds the time from a to b.
+func (c Clock) Add(a, b Clock) Clock {
+	return Clock{Wall: c.Wall + b.Wall - a.Wall, CPU: c.CPU + b.CPU - a.CPU}
+}
+
+// Report gives the totals per item (b.N items) of the limit and of ours,
+// and our overhead over the limit, in both clocks, as the metrics
+// limit-µs/block, ours-µs/block, overhead-%, limit-cpu-µs/block,
+// ours-cpu-µs/block and cpu-overhead-%.
+func Report(b *testing.B, limit, ours Clock) {
+	n := float64(b.N)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(limit.Wall.Microseconds())/n, "limit-µs/block")
+	b.ReportMetric(float64(ours.Wall.Microseconds())/n, "ours-µs/block")
+	b.ReportMetric((float64(ours.Wall)/float64(limit.Wall)-1)*100, "overhead-%")
+	b.ReportMetric(float64(limit.CPU.Microseconds())/n, "limit-cpu-µs/block")
+	b.ReportMetric(float64(ours.CPU.Microseconds())/n, "ours-cpu-µs/block")
+	b.ReportMetric((float64(ours.CPU)/float64(limit.CPU)-1)*100, "cpu-overhead-%")
+}
