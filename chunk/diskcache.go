@@ -54,6 +54,7 @@ type diskCache struct {
 	metrics   *storeMetrics
 	clock     ioClock       // operations in flight
 	maxIO     time.Duration // longest an operation may run before the directory steps aside
+	statfs    func(path string) (usage, error)
 
 	mu    sync.Mutex
 	index *cacheIndex
@@ -104,12 +105,13 @@ func openDiskCache(dir string, conf *Config, capacity, maxItems int64, log *slog
 		log:       log,
 		metrics:   m,
 		maxIO:     conf.maxIODuration,
+		statfs:    conf.diskUsage,
 		index:     newCacheIndex(conf.CacheEviction),
 		queue:     make(chan cacheWrite, cacheQueue),
 		hurry:     func(*diskCache) {},
 		stop:      make(chan struct{}),
 	}
-	if d, err := diskUsage(dir); err == nil {
+	if d, err := c.statfs(dir); err == nil {
 		c.capacity = min(c.capacity, int64(float64(d.total)*(1-c.freeRatio)))
 		if d.files > 0 {
 			if limit := int64(float64(d.files) * (1 - c.freeRatio)); c.maxItems == 0 || limit < c.maxItems {
@@ -350,7 +352,7 @@ func (c *diskCache) watchLoop() {
 }
 
 func (c *diskCache) checkSpace() {
-	d, err := diskUsage(c.root)
+	d, err := c.statfs(c.root)
 	if err != nil {
 		c.failed("statfs", "", err)
 		return

@@ -163,12 +163,23 @@ func TestDiskCacheUnusable(t *testing.T) {
 	_ = context.Background
 }
 
+// diskWithFree stands for statfs on a 100 GiB disk (and a million inodes)
+// with the share free of both: the tests do not depend on the free space
+// of the machine's disk.
+func diskWithFree(share float64) func(string) (usage, error) {
+	return func(string) (usage, error) {
+		const total, files = 100 << 30, 1 << 20
+		return usage{total: total, free: int64(total * share), files: files, ffree: int64(files * share)}, nil
+	}
+}
+
 // TestDiskCacheFullDisk: a cache disk with less free space than the ratio
 // asks for stores no more blocks (and evicts); reads go on.
 func TestDiskCacheFullDisk(t *testing.T) {
 	st := datatest.NewDir(t)
 	conf := cachedConf(t.TempDir())
-	conf.FreeSpaceRatio = 0.99999 // no disk has that much free
+	conf.FreeSpaceRatio = 0.1
+	conf.diskUsage = diskWithFree(0.07)
 	s := newStore(t, st, conf)
 	waitFor(t, "the free-space check", s.disk.dirs[0].lowSpace.Load)
 	for i := range 5 {
@@ -191,7 +202,7 @@ func TestDiskCacheStuck(t *testing.T) {
 	st := datatest.NewDir(t)
 	dir := t.TempDir()
 	conf := cachedConf(dir)
-	conf.maxIODuration = 200 * time.Millisecond
+	conf.maxIODuration = 2 * time.Second // far above a loaded machine's cache write, far below the 10 s waits
 	s := newStore(t, st, conf)
 	data := randomBytes(8, 1000)
 	writeSlice(t, s, 72, data) // a short block: cached on write

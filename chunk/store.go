@@ -155,9 +155,10 @@ type Config struct {
 	// staging), named as JuiceFS names them.
 	Metrics prometheus.Registerer
 
-	uploadFrom, uploadTo int           // UploadHours, parsed
-	stagingRescan        time.Duration // tests: how often staged blocks are retried
-	maxIODuration        time.Duration // tests: when a cache operation counts as stuck
+	uploadFrom, uploadTo int                              // UploadHours, parsed
+	stagingRescan        time.Duration                    // tests: how often staged blocks are retried
+	maxIODuration        time.Duration                    // tests: when a cache operation counts as stuck
+	diskUsage            func(path string) (usage, error) // tests: what statfs tells of a cache disk
 }
 
 func (c *Config) setDefaults() {
@@ -203,6 +204,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StageTimeout <= 0 {
 		c.StageTimeout = time.Minute
+	}
+	if c.diskUsage == nil {
+		c.diskUsage = diskUsage
 	}
 	if c.maxIODuration <= 0 {
 		c.maxIODuration = maxIODuration

@@ -194,12 +194,25 @@ func TestWritebackAbort(t *testing.T) {
 func TestWritebackFallsBack(t *testing.T) {
 	st := datatest.NewDir(t)
 	conf := writebackConf(t.TempDir(), time.Hour)
-	conf.FreeSpaceRatio = 0.99999 // no disk has that much free
+	conf.FreeSpaceRatio = 0.1
+	conf.diskUsage = diskWithFree(0.04) // below half the ratio
 	s := newStore(t, st, conf)
 	waitFor(t, "the free-space check", s.disk.dirs[0].stageFull.Load)
 	writeSlice(t, s, 86, randomBytes(5, 100))
 	if !exists(st.Path("chunks/0/0/86_0_100")) {
 		t.Fatal("block staged on a disk short of space")
+	}
+	// Between half the ratio and the ratio the cache stores nothing more,
+	// but blocks are still staged.
+	dir1 := t.TempDir()
+	conf = writebackConf(dir1, time.Hour)
+	conf.FreeSpaceRatio = 0.1
+	conf.diskUsage = diskWithFree(0.07)
+	s1 := newStore(t, st, conf)
+	waitFor(t, "the free-space check", s1.disk.dirs[0].lowSpace.Load)
+	writeSlice(t, s1, 89, randomBytes(7, 100))
+	if exists(st.Path("chunks/0/0/89_0_100")) || !exists(stagedPath(dir1, "chunks/0/0/89_0_100")) {
+		t.Fatal("block uploaded at once on a disk with more than half the free-space ratio free")
 	}
 
 	s2 := newStore(t, st, writebackConf(t.TempDir(), time.Hour))
