@@ -60,6 +60,7 @@ type diskCache struct {
 	index *cacheIndex
 
 	queue     chan cacheWrite
+	pending   atomic.Int64 // blocks queued or being written (tests wait for 0)
 	downTill  atomic.Int64 // unix nanos until which the cache is bypassed
 	lowSpace  atomic.Bool  // free space or inodes below freeRatio
 	stageFull atomic.Bool  // free space or inodes below half of freeRatio
@@ -200,9 +201,11 @@ func (c *diskCache) store(key string, block []byte) {
 		c.metrics.cacheDrops.Inc()
 		return
 	}
+	c.pending.Add(1)
 	select {
 	case c.queue <- cacheWrite{key, append([]byte(nil), block...)}:
 	default:
+		c.pending.Add(-1)
 		c.metrics.cacheDrops.Inc()
 	}
 }
@@ -214,24 +217,30 @@ func (c *diskCache) writeLoop() {
 		case <-c.stop:
 			return
 		case w := <-c.queue:
-			if c.down() {
-				c.metrics.cacheDrops.Inc()
-				continue
-			}
-			start := time.Now()
-			end := c.clock.begin()
-			err := writeCacheFile(c.path(w.key), w.block, c.checksum != ChecksumNone, c.fileMode, c.dirMode)
-			end()
-			if err != nil {
-				c.failed("write", w.key, err)
-				continue
-			}
-			c.metrics.cacheWrites.Inc()
-			c.metrics.cacheWriteBytes.Add(float64(len(w.block)))
-			c.metrics.cacheWriteHist.Observe(time.Since(start).Seconds())
-			c.add(w.key, len(w.block), time.Now().UnixNano(), false)
+			c.write(w)
+			c.pending.Add(-1)
 		}
 	}
+}
+
+// write writes a queued block to its cache file and indexes it.
+func (c *diskCache) write(w cacheWrite) {
+	if c.down() {
+		c.metrics.cacheDrops.Inc()
+		return
+	}
+	start := time.Now()
+	end := c.clock.begin()
+	err := writeCacheFile(c.path(w.key), w.block, c.checksum != ChecksumNone, c.fileMode, c.dirMode)
+	end()
+	if err != nil {
+		c.failed("write", w.key, err)
+		return
+	}
+	c.metrics.cacheWrites.Inc()
+	c.metrics.cacheWriteBytes.Add(float64(len(w.block)))
+	c.metrics.cacheWriteHist.Observe(time.Since(start).Seconds())
+	c.add(w.key, len(w.block), time.Now().UnixNano(), false)
 }
 
 // read fills p from offset off of the cached block key (blen bytes),

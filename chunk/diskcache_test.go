@@ -117,7 +117,7 @@ func TestDiskCacheEviction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "cache writes", func() bool { return len(s.disk.dirs[0].queue) == 0 })
+	waitFor(t, "cache writes", func() bool { return cacheWritesDone(s) })
 	d := s.disk.dirs[0]
 	d.mu.Lock()
 	used, n := d.index.used, d.index.len()
