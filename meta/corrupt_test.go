@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,5 +104,83 @@ func TestMaxFileLength(t *testing.T) {
 		if !meta.IsCorruption(err) || !strings.Contains(err.Error(), "unknown type 9") {
 			t.Errorf("%s of an entry of type 9: %v", what, err)
 		}
+	}
+}
+
+// TestNoHalfApply: a transaction whose write would fail on a corrupt value
+// — a counter that is not an integer, a key of another type — fails before
+// writing anything, naming the key, in compiled scripts and in txn.lua
+// (a batch). Before, rmr with usedSpace set to a non-number failed
+// mid-script and left leaked inodes and wrong statistics, naming no key.
+func TestNoHalfApply(t *testing.T) {
+	type op func(e *meta.Engine, d meta.Ino) error
+	cases := []struct {
+		name   string
+		damage func(v *volume, d, f meta.Ino)
+		key    string
+		op     op
+	}{
+		{"create, used space not an integer", func(v *volume, d, f meta.Ino) { v.srv.Do(t, v.db, "SET", "usedSpace", "abc") }, "usedSpace",
+			func(e *meta.Engine, d meta.Ino) error { _, _, err := e.Create(bg, d, "new", 0o644, 0, 0); return err }},
+		{"unlink, inode count not an integer", func(v *volume, d, f meta.Ino) { v.srv.Do(t, v.db, "SET", "totalInodes", "1e3") }, "totalInodes",
+			func(e *meta.Engine, d meta.Ino) error { return e.Unlink(bg, d, "f0", true) }},
+		{"unlink, delfiles of another type", func(v *volume, d, f meta.Ino) { v.srv.Do(t, v.db, "SET", "delfiles", "x") }, "delfiles",
+			func(e *meta.Engine, d meta.Ino) error { return e.Unlink(bg, d, "f0", true) }},
+		{"rmdir, statistics of another type", func(v *volume, d, f meta.Ino) {
+			v.srv.Do(t, v.db, "DEL", "dirDataLength")
+			v.srv.Do(t, v.db, "SET", "dirDataLength", "x")
+		}, "dirDataLength",
+			func(e *meta.Engine, d meta.Ino) error { return e.Rmdir(bg, d, "empty", true) }},
+		{"write, chunk list of another type", func(v *volume, d, f meta.Ino) { v.srv.Do(t, v.db, "SET", "c"+f.String()+"_0", "x") }, "c",
+			func(e *meta.Engine, d meta.Ino) error {
+				ino, _, err := e.Lookup(bg, d, "f0")
+				if err != nil {
+					return err
+				}
+				return e.Write(bg, ino, 0, 0, codec.Slice{ID: 77, Size: 10, Len: 10}, time.Now())
+			}},
+		{"rmr (a batch through txn.lua), used space not an integer", func(v *volume, d, f meta.Ino) { v.srv.Do(t, v.db, "SET", "usedSpace", "abc") }, "usedSpace",
+			func(e *meta.Engine, d meta.Ino) error {
+				_, err := e.Remove(bg, meta.RootInode, "d", true, 2, nil)
+				return err
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := newVolumeWith(t, volumeOpts{noCheck: true, engine: meta.Options{NoBackgroundJobs: true}})
+			e := v.e
+			d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o755)
+			mustMkdir(t, e, bg, d, "empty", 0o755)
+			var f meta.Ino
+			for i := range 60 {
+				ino := mustCreate(t, e, bg, d, "f"+strconv.Itoa(i), 0o644)
+				if err := e.Release(bg, ino); err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					f = ino
+					mustWrite(t, e, f, 0, 0, 1, 100, 0, 100) // queued in delfiles when deleted
+				}
+			}
+			e.Sync(bg)
+			c.damage(v, d, f)
+			e.InvalidateCache()
+			before := dumpDB(t, v.srv, v.db)
+			err := c.op(e, d)
+			if !meta.IsCorruption(err) || !strings.Contains(err.Error(), `"`+c.key) {
+				t.Errorf("%v (want a corruption error naming %s)", err, c.key)
+			}
+			after := dumpDB(t, v.srv, v.db)
+			for k, d := range before {
+				if after[k] != d {
+					t.Errorf("%s changed", k)
+				}
+			}
+			for k := range after {
+				if _, ok := before[k]; !ok {
+					t.Errorf("%s was created", k)
+				}
+			}
+		})
 	}
 }

@@ -209,6 +209,9 @@ type Engine struct {
 	// fenced is set when the volume under the engine went away (destroyed,
 	// reformatted, upgraded): every later mutation is refused.
 	fenced atomic.Bool
+	// privilegesProbed: the Redis user may run every command of the
+	// mutation scripts (probePrivileges).
+	privilegesProbed atomic.Bool
 
 	txnScript      *mutationScript
 	shapes         shapes // scripts compiled for transaction shapes

@@ -168,6 +168,9 @@ func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []strin
 // unknown until an attempt is answered: giving up, even on an error that
 // proves the last attempt did not run, returns ErrOutcomeUnknown.
 func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys, args []string, guarded, resent bool) ([]rueidis.RedisMessage, error) {
+	if err := e.probePrivileges(ctx); err != nil {
+		return nil, err
+	}
 	first := time.Now()
 	if guarded {
 		args = append(args, boolArg(resent))

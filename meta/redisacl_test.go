@@ -2,6 +2,10 @@ package meta_test
 
 import (
 	"context"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,28 +17,11 @@ import (
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
-// leastPrivileges are the Redis ACL rules docs/deployments.md gives for the
-// engine's user, command by command (keep both in sync). Key patterns come
-// on top: ~* for a standalone or Sentinel database, ~{DB}* in a Cluster.
-var leastPrivileges = []string{
-	"-@all",
-	// Connection set-up (rueidis; HELLO and AUTH need no grant) and the
-	// server checks; CLUSTER INFO tells a Cluster node given as a single
-	// address (JuiceFS's rule).
-	"+ping", "+select", "+info", "+client|tracking", "+client|caching", "+cluster|info",
-	// Cluster only: topology, replica reads (route-read), and the ASKING
-	// that precedes a command sent after an ASK redirection while the
-	// volume's slot is being migrated.
-	"+cluster|slots", "+readonly", "+asking",
-	// Every mutation is a script; read-only path resolution is one too.
-	"+evalsha", "+eval", "+evalsha_ro", "+eval_ro",
-	// Reads.
-	"+get", "+mget", "+exists", "+hget", "+hmget", "+hgetall", "+hkeys", "+hlen", "+hexists", "+hscan",
-	"+lrange", "+llen", "+smembers", "+zrange", "+zrangebyscore", "+zscore", "+scan", "+dbsize",
-	// Writes, inside scripts and outside them (counters, format, cleanup).
-	"+set", "+del", "+incr", "+incrby", "+decrby", "+hset", "+hsetnx", "+hdel", "+hincrby",
-	"+rpush", "+rpushx", "+sadd", "+srem", "+zadd", "+zrem", "+multi", "+exec",
-}
+// leastPrivileges are the Redis ACL rules the engine needs, command by
+// command, as docs/deployments.md gives them (TestPrivilegesDocumented).
+// Key patterns come on top: ~* for a standalone or Sentinel database,
+// ~{DB}* in a Cluster.
+var leastPrivileges = meta.LeastPrivileges()
 
 // categoryPrivileges is the shorter, category-based grant of the docs.
 var categoryPrivileges = []string{
@@ -58,6 +45,7 @@ func TestACLUser(t *testing.T) {
 		redistest.WithACLUser("jfscat", "cat-pw", cats...),
 		redistest.WithACLUser("noeval", "pw", rules("-evalsha", "-eval")...),
 		redistest.WithACLUser("nohset", "pw", rules("-hset")...),
+		redistest.WithACLUser("nohincrby", "pw", rules("-hincrby")...),
 		redistest.WithACLUser("otherkeys", "pw", append([]string{"resetkeys", "~other*", "resetchannels"}, leastPrivileges...)...))
 
 	for _, u := range []struct{ user, pass string }{{"jfs", "jfs-pw"}, {"jfscat", "cat-pw"}} {
@@ -84,11 +72,26 @@ func TestACLUser(t *testing.T) {
 		e := openNoSession(t, srv.URLAs("redis", "noeval", "pw", 4), true)
 		_, _, err := e.Mknod(ctx, meta.RootInode, "f", codec.TypeFile, 0o644, 0, 0)
 		wantPermission(t, "mknod without +evalsha", err, "may not run EVAL", "+eval")
-		// A command inside the transaction script denied: the error lists the
-		// commands the script was about to run.
+		// A command of the transaction scripts denied: found before the
+		// first mutation, named with its grant.
 		e = openNoSession(t, srv.URLAs("redis", "nohset", "pw", 4), true)
 		_, _, err = e.Mknod(ctx, meta.RootInode, "f", codec.TypeFile, 0o644, 0, 0)
-		wantPermission(t, "mknod without +hset", err, "may not run one of", "HSET")
+		wantPermission(t, "mknod without +hset", err, "may not run HSET", "+hset", "nothing was written")
+		// Before, rmr failed mid-script (Redis does not undo a script's
+		// writes) and left leaked inodes and wrong statistics.
+		for i := range 20 {
+			if _, _, err := admin.Mknod(ctx, dirIno(t, admin, "d"), "f"+strconv.Itoa(i), codec.TypeFile, 0o644, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		admin.Sync(ctx)
+		before := dumpDB(t, srv, 4)
+		e = openNoSession(t, srv.URLAs("redis", "nohincrby", "pw", 4), true)
+		_, err = e.Remove(ctx, meta.RootInode, "d", true, 2, nil)
+		wantPermission(t, "rmr without +hincrby", err, "may not run HINCRBY", "+hincrby", "nothing was written")
+		if after := dumpDB(t, srv, 4); !maps.Equal(before, after) {
+			t.Errorf("rmr refused for a missing privilege changed the keyspace")
+		}
 		// Keys outside the user's patterns.
 		e = openNoSession(t, srv.URLAs("redis", "otherkeys", "pw", 4), false)
 		_, err = e.Readdir(ctx, meta.RootInode, false)
@@ -97,6 +100,37 @@ func TestACLUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func dirIno(t *testing.T, e *meta.Engine, name string) meta.Ino {
+	t.Helper()
+	ino, _, err := e.Lookup(context.Background(), meta.RootInode, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ino
+}
+
+// dumpDB is every key of database db with its DUMP, the session keys left
+// out.
+func dumpDB(t *testing.T, srv *redistest.Server, db int) map[string]string {
+	t.Helper()
+	keys, err := srv.Do(t, db, "KEYS", "*").AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		if k == "allSessions" || k == "sessionInfos" || strings.HasPrefix(k, "lastCleanup") || strings.HasPrefix(k, "nextCleanup") {
+			continue
+		}
+		d, err := srv.Do(t, db, "DUMP", k).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k] = d
+	}
+	return out
 }
 
 // openNoSession opens an engine at url without a session; with load it
@@ -208,5 +242,24 @@ func aclWorkload(t *testing.T, url string) {
 	}
 	if _, err := ro.Readdir(ctx, meta.RootInode, true); err != nil {
 		t.Fatalf("read-only readdir: %v", err)
+	}
+}
+
+// TestPrivilegesDocumented: the least-privilege grant docs/deployments.md
+// shows is the engine's list, rule for rule.
+func TestPrivilegesDocumented(t *testing.T) {
+	b, err := os.ReadFile("../docs/deployments.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "ACL SETUSER jfs on >secret resetchannels -@all ~*"
+	_, block, ok := strings.Cut(string(b), head)
+	if !ok {
+		t.Fatalf("docs/deployments.md shows no %q", head)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	documented := append([]string{"-@all"}, strings.Fields(block)...)
+	if !slices.Equal(documented, leastPrivileges) {
+		t.Errorf("docs/deployments.md grants\n%v\nthe engine needs\n%v", documented, leastPrivileges)
 	}
 }

@@ -42,12 +42,23 @@ var scriptConstants = map[string]int64{
 	"MARKER_TTL_MS": markerTTL.Milliseconds(),
 }
 
+// scriptTables are the Lua tables scripts share with the Go side, by
+// ${NAME}.
+var scriptTables = map[string]func() string{
+	// txn.lua's guard of each write command (see txnguard.go).
+	"WRITE_GUARDS": writeGuardsLua,
+	"GUARD_FUNCS":  func() string { return guardFuncs },
+}
+
 var scriptConstant = regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`)
 
 // luaSource returns the source of script name with its ${NAME} constants
 // replaced by their values. An unknown name is a programming error.
 func luaSource(name, src string) string {
 	return scriptConstant.ReplaceAllStringFunc(src, func(m string) string {
+		if table, ok := scriptTables[m[2:len(m)-1]]; ok {
+			return table()
+		}
 		v, ok := scriptConstants[m[2:len(m)-1]]
 		if !ok {
 			panic(fmt.Sprintf("%s: unknown script constant %s", name, m))

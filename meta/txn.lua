@@ -132,6 +132,36 @@ if not ok then
   return state
 end
 
+-- Guards (meta/txnguard.go): before the first write, whatever would make
+-- one fail — a counter that is not an integer, a key of another type —
+-- fails the transaction with the key named and nothing written (Redis does
+-- not undo the writes of a script that fails half-way).
+do
+  local guards = ${WRITE_GUARDS}
+  ${GUARD_FUNCS}
+  local checked = {}
+  local p = pos + 1
+  for _ = 1, tonumber(argv[pos]) do
+    local cmd, key, nargs = argv[p], keys[tonumber(argv[p + 1])], tonumber(argv[p + 2])
+    local g = guards[cmd]
+    if g == 'f' then
+      local v = redis.pcall('HGET', key, argv[p + 3])
+      if type(v) == 'table' then return corrupt(key, 'is not a hash') end
+      if not isint(v) then return corrupt(key, 'field ' .. argv[p + 3] .. ' holds ' .. string.format('%q', v) .. ', not an integer') end
+    elseif g == 'i' and not checked['i' .. key] then
+      checked['i' .. key] = true
+      local v = redis.pcall('GET', key)
+      if type(v) == 'table' then return corrupt(key, 'is not a string') end
+      if not isint(v) then return corrupt(key, 'holds ' .. string.format('%q', v) .. ', not an integer') end
+    elseif g and g ~= 'i' and not checked[g .. ' ' .. key] then
+      checked[g .. ' ' .. key] = true
+      local t = call('TYPE', key).ok
+      if t ~= g and t ~= 'none' then return corrupt(key, 'holds a ' .. t .. ', not a ' .. g) end
+    end
+    p = p + 3 + nargs
+  end
+end
+
 local now = struct.pack('>i8>I4', tonumber(argv[1]), tonumber(argv[2]))
 
 local out = {1}

@@ -202,6 +202,22 @@ func compileTx(tx *Tx, keys []string) string {
 		g.line("  return {0, %s}", strings.Join(state, ", "))
 		g.line("end")
 	}
+	// The guards run before any write, the SET ... NX included. A guard
+	// failing reports the key existing that the SET ... NX checks, as
+	// txn.lua, which checks it with the other conditions, does.
+	writeArg := make([]int, len(tx.writes))
+	next := arg + 1
+	for j, w := range tx.writes {
+		writeArg[j] = next
+		next += len(w.args)
+	}
+	fail, prelude := "corrupt", ""
+	if nx >= 0 {
+		fail = "fail"
+		prelude = fmt.Sprintf("local function fail(key, what)\n  local %s = call('EXISTS', k[%d]) == 1\n  if %s then return {0, %s} end\n  return corrupt(key, what)\nend\n",
+			nxVar, keyIndex[tx.conds[nx].key], nxVar, strings.Join(state, ", "))
+	}
+	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, fail, prelude)
 	results := []string{"1"}
 	for j, w := range tx.writes {
 		r := "r" + strconv.Itoa(j+1)

@@ -21,7 +21,9 @@ import (
 // database and to the script compiled for their shape on another, both
 // databases starting alike: the replies must be the same and so must the
 // keys afterwards, transaction after transaction, and so must the replies
-// of the calls sent again (replays).
+// of the calls sent again (replays). Some writes meet a value they would
+// fail on (a counter that is no integer, a key of another type): both
+// scripts must then fail alike, naming the key, with nothing written.
 func TestCompiledMatchesGeneric(t *testing.T) {
 	srv, db := redistest.NewDB(t)
 	_, db2 := redistest.NewDB(t)
@@ -39,7 +41,7 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	applied, compiledCalls := 0, 0
+	applied, compiledCalls, guarded := 0, 0, 0
 	for i := 0; i < n; i++ {
 		tx := w.randomTx(t, e, generic)
 		if len(e.shapes.scripts) == maxShapes {
@@ -51,6 +53,7 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 		if c.script != e.txnScript {
 			compiledCalls++
 		}
+		before := w.dump(t, generic)
 		for _, replay := range []string{"0", "1"} {
 			gr := w.send(t, e, generic, e.txnScript, g, replay)
 			cr := w.send(t, e, compiled, c.script, c, replay)
@@ -61,15 +64,21 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 			if replay == "0" && strings.HasPrefix(gr, "1 ") {
 				applied++
 			}
+			if strings.HasPrefix(gr, "corrupt ") {
+				guarded++
+				if after := w.dump(t, generic); after != before {
+					t.Fatalf("transaction %d: %s, but the keys changed\nbefore: %s\nafter:  %s\nwrites %+v", i, gr, before, after, tx.writes)
+				}
+			}
 		}
 		if gk, ck := w.dump(t, generic), w.dump(t, compiled); gk != ck {
 			t.Fatalf("transaction %d: the keys differ\ntxn.lua:  %s\ncompiled: %s\nconditions %+v\nwrites %+v", i, gk, ck, tx.conds, tx.writes)
 		}
 	}
-	if applied < n/4 || compiledCalls < n {
-		t.Fatalf("%d of %d transactions applied, %d compiled: the test does not exercise enough", applied, n, compiledCalls)
+	if applied < n/4 || compiledCalls < n || guarded < n/20 {
+		t.Fatalf("%d of %d transactions applied, %d compiled, %d stopped by a guard: the test does not exercise enough", applied, n, compiledCalls, guarded)
 	}
-	t.Logf("%d transactions, %d applied", n, applied)
+	t.Logf("%d transactions, %d applied, %d stopped by a guard", n, applied, guarded)
 }
 
 // txWorld is the keyspace the random transactions work on: strings holding
@@ -82,7 +91,7 @@ var (
 	worldStrings  = []string{"i1", "i2", "i3", "short"}
 	worldHashes   = []string{"h1", "h2"}
 	worldLists    = []string{"l1", "l2"}
-	worldCounters = []string{"n1"}
+	worldCounters = []string{"n1", "bad"} // bad holds no integer
 	worldFields   = []string{"f1", "f2", "f3"}
 )
 
@@ -99,6 +108,10 @@ func (w *txWorld) seed(t *testing.T, c rueidis.Client) {
 		c.B().Set().Key("short").Value("abc").Build(),
 		c.B().Hset().Key("h1").FieldValue().FieldValue("f1", "v1").FieldValue("f2", "v2").Build(),
 		c.B().Rpush().Key("l1").Element("r1", "r2").Build(),
+		c.B().Set().Key("bad").Value("01").Build(),
+		c.B().Set().Key("wrongstring").Value("x").Build(),
+		c.B().Hset().Key("wronghash").FieldValue().FieldValue("f1", "x").Build(),
+		c.B().Hset().Key("h2").FieldValue().FieldValue("n", "9223372036854775808").Build(),
 	}
 	for _, r := range c.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
@@ -161,7 +174,7 @@ func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
 		tx.Set(k, w.attr(rng.IntN(100)))
 	}
 	for range rng.IntN(6) {
-		switch rng.IntN(8) {
+		switch rng.IntN(11) {
 		case 0:
 			tx.Set(pick(rng, worldStrings), w.attr(rng.IntN(100)))
 		case 1:
@@ -178,6 +191,12 @@ func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
 			tx.Do("RPUSH", pick(rng, worldLists), "r"+strconv.Itoa(rng.IntN(10)))
 		case 7:
 			tx.Do(cmdDirPatch, pick(rng, worldStrings), strconv.Itoa(rng.IntN(5)-2))
+		case 8: // keys of another type (never written otherwise)
+			tx.HSet("wrongstring", pick(rng, worldFields), "v")
+		case 9:
+			tx.Do("RPUSH", "wronghash", "r")
+		case 10:
+			tx.Do("SADD", "wronghash", "m")
 		}
 	}
 	return tx
@@ -188,8 +207,12 @@ func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
 func (w *txWorld) send(t *testing.T, e *Engine, c rueidis.Client, script *mutationScript, call txCall, replay string) string {
 	args := append(slices.Clone(call.args), replay)
 	reply, err := script.lua.Exec(context.Background(), c, call.keys, args).ToArray()
-	if err != nil {
-		return "error " + err.Error()
+	if cerr := scriptCorruption(err); cerr != nil {
+		return "corrupt " + cerr.Error()
+	}
+	if err != nil { // without the script's name and line
+		msg, _, _ := strings.Cut(err.Error(), " script: ")
+		return "error " + msg
 	}
 	var b strings.Builder
 	for _, m := range reply {
