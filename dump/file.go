@@ -6,17 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
 
 // These helpers give the CLI the file handling of `juicefs dump` and
-// `juicefs load`: a dump is written to FILE.tmp and renamed when complete,
-// and a name ending in .gz is gzip-compressed, one ending in .zstd
-// Zstandard-compressed (fastest levels, as juicefs), for JSON dumps and
-// binary backups alike.
+// `juicefs load`: a dump is written to a new temporary file beside FILE
+// and renamed over FILE when complete, and a name ending in .gz is
+// gzip-compressed, one ending in .zstd Zstandard-compressed (fastest
+// levels, as juicefs), for JSON dumps and binary backups alike.
+//
+// A dump holds secrets (the format's keys unless --keep-secret-key is
+// off, session details): the file is created readable by its owner only
+// (0600), with a name nobody could have planted (O_EXCL, never through a
+// symbolic link), and FILE must be absent or a regular file — a device, a
+// directory or a symbolic link is refused rather than replaced.
 
 // OutputFile is a dump being written to a file.
 type OutputFile struct {
@@ -27,11 +35,17 @@ type OutputFile struct {
 	w    io.Writer
 }
 
-// CreateOutput creates path+".tmp" for a dump to be written to path.
+// CreateOutput creates the temporary file of a dump to be written to path.
 func CreateOutput(path string) (*OutputFile, error) {
-	f, err := os.Create(path + ".tmp")
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("dump to %s: it exists and is not a regular file (%s); a dump replaces only a regular file", path, fileKind(fi.Mode()))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("dump to %s: %w", path, err)
+	}
+	// os.CreateTemp opens with O_EXCL and mode 0600.
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dump to %s: %w", path, err)
 	}
 	o := &OutputFile{path: path, tmp: f, buf: bufio.NewWriterSize(f, 1<<20)}
 	o.w = o.buf
@@ -52,6 +66,22 @@ func CreateOutput(path string) (*OutputFile, error) {
 	return o, nil
 }
 
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
+}
+
 // Write writes (compressed) dump bytes.
 func (o *OutputFile) Write(p []byte) (int, error) { return o.w.Write(p) }
 
@@ -62,6 +92,9 @@ func (o *OutputFile) Commit() error {
 		err = o.comp.Close()
 	}
 	err = errors.Join(err, o.buf.Flush(), o.tmp.Sync(), o.tmp.Close())
+	if fi, lerr := os.Lstat(o.path); err == nil && lerr == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("it became %s while the dump was written", fileKind(fi.Mode()))
+	}
 	if err == nil {
 		err = os.Rename(o.tmp.Name(), o.path)
 	}
