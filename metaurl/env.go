@@ -1,10 +1,11 @@
 package metaurl
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rueidisfs/rueidisfs/internal/smallfile"
 )
 
 // Environment variables read by Parse.
@@ -47,7 +48,7 @@ func (p *parser) credentials(cfg *Config) error {
 	}
 	if cfg.Password == "" {
 		if file := p.getenv(EnvMetaPasswordFile); file != "" {
-			b, err := os.ReadFile(file)
+			b, err := smallfile.Read(file, smallfile.Secret)
 			if err != nil {
 				return p.errorf("cannot read the password file named by %s: %v; fix the path or unset %s", EnvMetaPasswordFile, err, EnvMetaPasswordFile)
 			}

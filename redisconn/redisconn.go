@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/rueidisfs/rueidisfs/cachestore"
+	"github.com/rueidisfs/rueidisfs/internal/smallfile"
 	"github.com/rueidisfs/rueidisfs/keyspace"
 	"github.com/rueidisfs/rueidisfs/metaurl"
 )
@@ -368,7 +368,7 @@ func tlsConfig(cfg *metaurl.Config) (*tls.Config, error) {
 		ServerName:         cfg.TLSServerName,
 	}
 	if cfg.TLSCAFile != "" {
-		pem, err := os.ReadFile(cfg.TLSCAFile)
+		pem, err := smallfile.Read(cfg.TLSCAFile, smallfile.Certs)
 		if err != nil {
 			return nil, fmt.Errorf("meta URL option tls-ca-cert-file: %w", err)
 		}

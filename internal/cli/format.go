@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/smallfile"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -347,7 +347,7 @@ func readRSAKey(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := smallfile.Read(path, smallfile.Secret)
 	if err != nil {
 		return "", fmt.Errorf("load the RSA key: %w", err)
 	}
@@ -361,7 +361,7 @@ func readKerberosConf(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := smallfile.Read(path, smallfile.Secret)
 	if err != nil {
 		return "", fmt.Errorf("load the Kerberos configuration: %w", err)
 	}

@@ -186,6 +186,9 @@ func TestFormatOptions(t *testing.T) {
 	run(t, "format", url, "ok-name", "--shards", "300").fails(t, "invalid --shards 300")
 	run(t, "format", url, "ok-name", "--block-size", "4Q").fails(t, `invalid value "4Q" for --block-size`)
 	run(t, "format", url, "ok-name", "--encrypt-rsa-key", kerb).fails(t, "holds no PEM private key")
+	// Endless files: refused at once (they were read until 23 GB).
+	run(t, "format", url, "ok-name", "--encrypt-rsa-key", "/dev/zero").fails(t, "/dev/zero holds more than")
+	run(t, "format", url, "ok-name", "--kerberos-config-file", "/dev/zero").fails(t, "/dev/zero holds more than")
 	if f := run(t, "status", url); f.code == 0 {
 		t.Fatalf("refused formats created a volume in db %d", db)
 	}

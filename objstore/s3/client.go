@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/rueidisfs/rueidisfs/internal/smallfile"
 )
 
 // newClient builds the SDK client for loc. It finds the region of a bare
@@ -121,7 +122,7 @@ func newHTTPClient(loc *location) (*http.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load the client certificate %s and key %s: %w", cert, key, err)
 		}
-		pem, err := os.ReadFile(ca)
+		pem, err := smallfile.Read(ca, smallfile.Certs)
 		if err != nil {
 			return nil, fmt.Errorf("load the CA certificates: %w", err)
 		}
@@ -138,7 +139,7 @@ func newHTTPClient(loc *location) (*http.Client, error) {
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
-		pem, err := os.ReadFile(os.Getenv("AWS_CA_BUNDLE"))
+		pem, err := smallfile.Read(os.Getenv("AWS_CA_BUNDLE"), smallfile.Certs)
 		if err != nil {
 			return nil, fmt.Errorf("load AWS_CA_BUNDLE: %w", err)
 		}
