@@ -41,6 +41,11 @@ func (p *parser) routeRead(cfg *Config, q *query) {
 	}
 }
 
+// InsecureSkipVerifyWarning is the warning of a meta URL that turns
+// certificate verification off.
+const InsecureSkipVerifyWarning = "meta URL option insecure-skip-verify turns TLS certificate verification OFF (insecure): " +
+	"anyone on the network path can pose as the server and read the password and the metadata; give tls-ca-cert-file instead"
+
 // tlsOptions reads insecure-skip-verify, skip_verify and the tls-* files.
 func (p *parser) tlsOptions(cfg *Config, q *query) error {
 	_, skip, hasSkip := p.take(q, "insecure-skip-verify")
@@ -65,6 +70,9 @@ func (p *parser) tlsOptions(cfg *Config, q *query) error {
 		default:
 			return p.errorf("query option skip_verify=%q is not true, false, 1 or 0", sv)
 		}
+	}
+	if cfg.InsecureSkipVerify && cfg.TLS {
+		p.warnf("%s", InsecureSkipVerifyWarning)
 	}
 	_, cfg.TLSCertFile, _ = p.take(q, "tls-cert-file")
 	_, cfg.TLSKeyFile, _ = p.take(q, "tls-key-file")

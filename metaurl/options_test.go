@@ -99,10 +99,10 @@ func TestOptions(t *testing.T) {
 			}), nil},
 		{"skip verify any value", "rediss://h/1?insecure-skip-verify=1", base(func(c *Config) {
 			c.Scheme, c.TLS, c.InsecureSkipVerify = "rediss", true, true
-		}), nil},
+		}), []string{InsecureSkipVerifyWarning}},
 		{"skip verify odd value", "rediss://h/1?insecure-skip-verify=please", base(func(c *Config) {
 			c.Scheme, c.TLS, c.InsecureSkipVerify = "rediss", true, true
-		}), nil},
+		}), []string{InsecureSkipVerifyWarning}},
 		{"skip verify false", "rediss://h/1?insecure-skip-verify=false", base(func(c *Config) { c.Scheme, c.TLS = "rediss", true }),
 			[]string{`meta URL option insecure-skip-verify="false" keeps certificate verification ON in rueidisfs; JuiceFS 1.4.1 would turn it off for any non-empty value`}},
 		{"skip verify OFF", "rediss://h/1?insecure-skip-verify=OFF", base(func(c *Config) { c.Scheme, c.TLS = "rediss", true }),
@@ -110,7 +110,7 @@ func TestOptions(t *testing.T) {
 		{"skip verify empty", "rediss://h/1?insecure-skip-verify=", base(func(c *Config) { c.Scheme, c.TLS = "rediss", true }), nil},
 		{"skip_verify", "rediss://h/1?skip_verify=true", base(func(c *Config) {
 			c.Scheme, c.TLS, c.InsecureSkipVerify = "rediss", true, true
-		}), nil},
+		}), []string{InsecureSkipVerifyWarning}},
 		{"skip_verify false", "rediss://h/1?skip_verify=0", base(func(c *Config) { c.Scheme, c.TLS = "rediss", true }), nil},
 		{"both skip verify", "rediss://h/1?skip_verify=true&insecure-skip-verify=no", base(func(c *Config) { c.Scheme, c.TLS = "rediss", true }),
 			[]string{

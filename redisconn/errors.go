@@ -121,7 +121,7 @@ func describeTLSError(err error) string {
 	msg := err.Error()
 	switch {
 	case errors.As(err, &unknownCA):
-		return "TLS: the server's certificate is not signed by a trusted CA (set tls-ca-cert-file to the CA that signed it, or insecure-skip-verify=true to skip the check)"
+		return "TLS: the server's certificate is not signed by a trusted CA (set tls-ca-cert-file to the CA that signed it)"
 	case errors.As(err, &hostname):
 		return fmt.Sprintf("TLS: the server's certificate is not valid for %q (set tls-server-name to a name it is valid for)", hostname.Host)
 	case errors.As(err, &invalid):

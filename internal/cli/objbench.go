@@ -105,6 +105,7 @@ func (a *app) objbench(c *cli.Context) error {
 		SessionToken: a.flagOrEnv(c, "session-token", "SESSION_TOKEN"),
 	}
 	ctx := c.Context
+	a.warnInsecureBucket(bucket)
 	bucketStore, err := volstore.OpenBuckets(ctx, storage, bucket, c.Int("shards"), cred, volstore.Options{})
 	if err != nil {
 		return fmt.Errorf("create storage failed: %w", err)

@@ -31,11 +31,15 @@ func TestObjbench(t *testing.T) {
 		t.Errorf("objbench left %v in the bucket", entries)
 	}
 
-	// An S3 bucket, keys from the environment as juicefs reads them.
+	// An S3 bucket, keys from the environment as juicefs reads them; the
+	// insecure TLS option is warned about.
 	srv := s3test.Shared(t)
 	s := session{env: map[string]string{"ACCESS_KEY": s3test.AccessKey, "SECRET_KEY": s3test.SecretKey}}
 	name := srv.MakeBucket(t)
-	r = s.run(t, append([]string{"objbench", "--storage", "s3", srv.Endpoint + "/" + name, "--skip-functional-tests"}, small...)...).ok(t)
+	r = s.run(t, append([]string{"objbench", "--storage", "s3", srv.Endpoint + "/" + name + "?tls-insecure-skip-verify=true", "--skip-functional-tests"}, small...)...).ok(t)
+	if !strings.Contains(r.stderr, "tls-insecure-skip-verify turns TLS certificate verification OFF (insecure)") {
+		t.Errorf("no warning about tls-insecure-skip-verify:\n%s", r.stderr)
+	}
 	if strings.Contains(r.stdout, "Functional") || strings.Contains(r.stdout, "failed") || !strings.Contains(r.stdout, "|     upload objects |") {
 		t.Errorf("objbench on s3:\n%s\n%s", r.stdout, r.stderr)
 	}

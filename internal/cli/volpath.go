@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -157,7 +159,21 @@ func (a *app) openObjectsWith(f *codec.Format, opts volstore.Options) (objstore.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	opts.Getenv = a.getenv
+	a.warnInsecureBucket(f.Bucket)
 	return volstore.Open(ctx, f, opts)
+}
+
+// warnInsecureBucket warns when a bucket URL turns certificate
+// verification off.
+func (a *app) warnInsecureBucket(bucket string) {
+	u, err := url.Parse(bucket)
+	if err != nil {
+		return
+	}
+	if on, _ := strconv.ParseBool(u.Query().Get("tls-insecure-skip-verify")); on {
+		a.log.Warn("bucket URL parameter tls-insecure-skip-verify turns TLS certificate verification OFF (insecure): " +
+			"anyone on the network path can pose as the object storage and read or change the data; give ca-certs instead")
+	}
 }
 
 // openClientObjects opens the object storage of f as a client's options
