@@ -215,9 +215,16 @@ func (e *Engine) lookupOnce(ctx context.Context, parent Ino, dkey, name string) 
 			return 0, Attr{}, false, nil
 		}
 	}
-	ino, a, err := e.resolveRemote(ctx, parent, []string{name})
+	ino, a, raw, err := e.resolveRemote(ctx, parent, []string{name})
 	if errors.Is(err, syscall.ENOTSUP) {
 		return 0, Attr{}, false, nil
+	}
+	if err == nil {
+		// A lookup that misses is mostly the kernel's, before an unlink,
+		// rename or rmdir of the name: their transaction takes what it
+		// read as a guess (which its commit checks) instead of reading
+		// the entry and the attribute again, two dependent round trips.
+		e.overlay.hint(dkey, name, string(codec.Entry{Typ: a.Typ, Inode: ino}.Marshal()), e.keys.Inode(ino), raw)
 	}
 	if err == nil && a.Typ == codec.TypeDirectory && !parent.IsTrash() {
 		e.stats.rememberParent(ino, parent)
@@ -374,7 +381,7 @@ func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Att
 			return 0, Attr{}, syscall.ENOTDIR
 		}
 		if dkey := e.keys.Entries(ino); !e.cache.Cached(dkey, cmdField+comp) && !e.cache.Cached(dkey, cmdHGetAll) {
-			if rino, ra, err := e.resolveRemote(ctx, ino, comps[i:]); !errors.Is(err, syscall.ENOTSUP) {
+			if rino, ra, _, err := e.resolveRemote(ctx, ino, comps[i:]); !errors.Is(err, syscall.ENOTSUP) {
 				return rino, ra, err
 			}
 		}
@@ -386,12 +393,13 @@ func (e *Engine) Resolve(ctx context.Context, parent Ino, path string) (Ino, Att
 	return ino, a, nil
 }
 
-// resolveRemote walks comps from dir with the resolve script. ENOTSUP means
+// resolveRemote walks comps from dir with the resolve script and returns
+// the node found with its attribute, decoded and as stored. ENOTSUP means
 // the script could not decide and the caller should walk with lookups.
-func (e *Engine) resolveRemote(ctx context.Context, dir Ino, comps []string) (Ino, Attr, error) {
+func (e *Engine) resolveRemote(ctx context.Context, dir Ino, comps []string) (Ino, Attr, string, error) {
 	for _, c := range comps {
 		if c == "." || c == ".." || c == TrashName || len(c) > codec.MaxNameLen {
-			return 0, Attr{}, syscall.ENOTSUP
+			return 0, Attr{}, "", syscall.ENOTSUP
 		}
 	}
 	caller := CallerOf(ctx)
@@ -405,27 +413,27 @@ func (e *Engine) resolveRemote(ctx context.Context, dir Ino, comps []string) (In
 		msg := err.Error()
 		for _, c := range []syscall.Errno{syscall.ENOENT, syscall.ENOTDIR, syscall.EACCES, syscall.ENOTSUP} {
 			if strings.Contains(msg, errnoName(c)) {
-				return 0, Attr{}, c
+				return 0, Attr{}, "", c
 			}
 		}
 		if _, ok := rueidis.IsRedisErr(err); ok {
 			// Redis refused the script (TRYAGAIN while the volume's Cluster
 			// slot migrates, NOPERM, ...): the lookups may still work.
-			return 0, Attr{}, syscall.ENOTSUP
+			return 0, Attr{}, "", syscall.ENOTSUP
 		}
-		return 0, Attr{}, e.redisErr("resolve", err)
+		return 0, Attr{}, "", e.redisErr("resolve", err)
 	}
 	if len(res) != 2 {
-		return 0, Attr{}, syscall.ENOTSUP
+		return 0, Attr{}, "", syscall.ENOTSUP
 	}
 	s, _ := res[0].ToString()
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, Attr{}, syscall.ENOTSUP
+		return 0, Attr{}, "", syscall.ENOTSUP
 	}
 	v, _ := res[1].ToString()
 	a, err := e.decodeAttr(e.keys.Inode(Ino(n)), v)
-	return Ino(n), a, err
+	return Ino(n), a, v, err
 }
 
 func errnoName(e syscall.Errno) string {

@@ -12,7 +12,8 @@ import (
 // those keys), so they are never returned to readers; transactions may use
 // them as a guess of the current value, which their commit check verifies.
 // This turns "mkdir; mkdir" in one directory into one round trip each instead
-// of re-reading the parent every time.
+// of re-reading the parent every time. It also holds what lookups that
+// missed the cache just read (see hint).
 type overlay struct {
 	ttl time.Duration
 	max int
@@ -116,6 +117,21 @@ func (o *overlay) record(e *Engine, writes []write, results []rueidis.RedisMessa
 			o.forgetLocked(w.key)
 		}
 	}
+}
+
+// hint remembers what a lookup just read from Redis of a name and its
+// node: the entry value of field name in dkey and the attribute at ikey.
+// Transactions take them as guesses like our own writes (their commit
+// checks them; a guess that is outdated costs a conflict reply, which
+// carries the current values).
+func (o *overlay) hint(dkey, name, entry, ikey, attr string) {
+	if o == nil || o.max <= 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.putLocked(dkey, name, overlayValue{value: entry, present: true})
+	o.putLocked(ikey, "", overlayValue{value: attr, present: true})
 }
 
 // putLocked remembers v as the value of (key, field); o.mu is held.
