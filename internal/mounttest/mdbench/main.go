@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,12 +28,14 @@ func main() {
 	threads := flag.Int("threads", 1, "threads")
 	floor := flag.Bool("floor", false, "measure the FUSE round trip of a no-op file system instead")
 	n := flag.Int("n", 100000, "getattr calls of -floor")
+	mount := flag.String("mount", "", "mount point whose .stats gives the CPU time of the mount process (juicefs_cpu_usage)")
+	redisPID := flag.Int("redis-pid", 0, "process id of the Redis server, for its CPU time")
 	flag.Parse()
 	var err error
 	if *floor {
 		err = measureFloor(*n)
 	} else {
-		err = run(*dir, *files, *threads)
+		err = run(*dir, *files, *threads, cpuMeters{mount: *mount, redisPID: *redisPID})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mdbench:", err)
@@ -39,7 +43,7 @@ func main() {
 	}
 }
 
-func run(dir string, files, threads int) error {
+func run(dir string, files, threads int, cpu cpuMeters) error {
 	if dir == "" {
 		return fmt.Errorf("-dir is needed")
 	}
@@ -73,6 +77,7 @@ func run(dir string, files, threads int) error {
 	}
 	for _, p := range phases {
 		dropCaches()
+		cpuBefore := cpu.read()
 		start := time.Now()
 		var wg sync.WaitGroup
 		errs := make(chan error, threads)
@@ -110,7 +115,8 @@ func run(dir string, files, threads int) error {
 			}
 		}
 		secs := time.Since(start).Seconds()
-		fmt.Printf("%-8s %8d files %2d threads %10.0f ops/s\n", p.name, per*threads, threads, float64(per*threads)/secs)
+		ops := per * threads
+		fmt.Printf("%-8s %8d files %2d threads %10.0f ops/s%s\n", p.name, ops, threads, float64(ops)/secs, cpu.perOp(cpuBefore, ops))
 	}
 	return nil
 }
@@ -154,4 +160,64 @@ func measureFloor(n int) error {
 	d := time.Since(start)
 	fmt.Printf("floor    %8d getattr, 1 thread %10.0f ops/s (%.1f µs each)\n", n, float64(n)/d.Seconds(), float64(d.Microseconds())/float64(n))
 	return nil
+}
+
+// cpuMeters reads the CPU time of the processes serving the operations:
+// on a shared machine, throughput follows the load of the other
+// processes, the CPU time an operation costs much less.
+type cpuMeters struct {
+	mount    string // mount point with a .stats file
+	redisPID int
+}
+
+type cpuReading struct{ mount, redis float64 } // seconds; negative: unknown
+
+func (m cpuMeters) read() cpuReading {
+	r := cpuReading{mount: -1, redis: -1}
+	if m.mount != "" {
+		if b, err := os.ReadFile(filepath.Join(m.mount, ".stats")); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "juicefs_cpu_usage" {
+					r.mount, _ = strconv.ParseFloat(f[1], 64)
+				}
+			}
+		}
+	}
+	if m.redisPID > 0 {
+		r.redis = processCPU(m.redisPID)
+	}
+	return r
+}
+
+// perOp formats the CPU microseconds per operation spent since before.
+func (m cpuMeters) perOp(before cpuReading, ops int) string {
+	after := m.read()
+	var out string
+	if before.mount >= 0 && after.mount >= 0 {
+		out += fmt.Sprintf(" %7.1f µs mount CPU/op", (after.mount-before.mount)*1e6/float64(ops))
+	}
+	if before.redis >= 0 && after.redis >= 0 {
+		out += fmt.Sprintf(" %7.1f µs Redis CPU/op", (after.redis-before.redis)*1e6/float64(ops))
+	}
+	return out
+}
+
+// processCPU returns the user and system CPU seconds of process pid, -1
+// when it cannot be read.
+func processCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The fields after the command name (which may hold spaces): utime and
+	// stime are the 12th and 13th of them, in clock ticks (100 per second
+	// on Linux).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	t, _ := strconv.ParseFloat(f[12], 64)
+	return (u + t) / 100
 }
