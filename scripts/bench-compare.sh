@@ -22,7 +22,8 @@
 # (default ~/.cache/rueidisfs-bench). Needs redis-server, redis-cli,
 # redis-benchmark, go.
 #
-# Every figure is µs per operation, the median over the rounds. "over RTT"
+# Every figure is µs per operation, the median over the rounds and their
+# range; the ratio is taken round by round. "over RTT"
 # is rueidisfs's time minus one round trip (a PING through the same
 # client, measured in the same rounds): the client's work plus Redis'
 # work for a mutation, which costs exactly one round trip. A second table
@@ -76,23 +77,23 @@ elif [ -n "$JUICEFS" ]; then
 fi
 
 
-# run LABEL DB COMMAND...: one benchmark run; "LABEL op ns" lines go to
-# the results.
+# run LABEL DB COMMAND...: one benchmark run; "LABEL op ns round" lines go
+# to the results ($r is the round).
 run() {
 	local label=$1 db=$2; shift 2
 	redis-cli -p "$PORT" -n "$db" flushdb >/dev/null
 	"$@" -test.run '^$' -test.benchtime "${ITER}x" >"$work/out" 2>"$work/err" ||
 		{ cat "$work/out" "$work/err" >&2; exit 1; }
-	awk -v l="$label" -v want="$BENCH" '
+	awk -v l="$label" -v want="$BENCH" -v r="$r" '
 		/^Benchmark/ && $4 == "ns/op" {
 			name = $1; sub(/-[0-9]+$/, "", name); n = split(name, p, "/"); op = p[n]
 			c = l; if (name ~ /cache=false/) c = l "-off"
 			if (!(op ~ want || op == "roundtrip")) next
-			print c, op, $3
+			print c, op, $3, r
 			# the meter of BenchmarkMetaOps (CPU µs per operation), in ns
 			for (i = 5; i < NF; i += 2) {
 				m = $(i + 1); sub(/-µs\/op$/, "", m)
-				if (m == "client" || m == "redis" || m == "script") print c "-" m, op, $i * 1000
+				if (m == "client" || m == "redis" || m == "script") print c "-" m, op, $i * 1000, r
 			} }' "$work/out" >>"$work/results"
 }
 
@@ -105,24 +106,50 @@ for r in $(seq "$ROUNDS"); do
 		JFS_BENCH_META="$url/3?client-cache=true" run juicefs-cc 3 "$jfs_test" -test.bench "BenchmarkRedisURL/($BENCH)"
 	fi
 	redis-benchmark -p "$PORT" -c 1 -n 20000 -t ping -q 2>/dev/null | tr '\r' '\n' |
-		awk '/PING_MBULK: [0-9.]+ requests per second/ { print "redis-benchmark ping", 1e9 / $2 }' >>"$work/results"
+		awk -v r="$r" '/PING_MBULK: [0-9.]+ requests per second/ { print "redis-benchmark ping", 1e9 / $2, r }' >>"$work/results"
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
 echo "Load average: $load_before before, $load_after after; $ROUNDS rounds of $ITER iterations"
-awk -v jfs="$jfs_test" '
-	{ v[$1 SUBSEP $2] = v[$1 SUBSEP $2] " " $3; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
-	function median(s,   a, k, i, j, t) {
-		k = split(s, a, " "); if (k == 0) return ""
+awk -v jfs="$jfs_test" -v rounds="$ROUNDS" '
+	{
+		v[$1 SUBSEP $2] = v[$1 SUBSEP $2] " " $3; at[$1 SUBSEP $2 SUBSEP $4] = $3
+		if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+	}
+	function sorted(s, a,   k, i, j, t) {
+		k = split(s, a, " ")
 		for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return k
+	}
+	function median(s,   a, k) {
+		k = sorted(s, a); if (k == 0) return ""
 		return (k % 2) ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
 	}
 	function us(ns) { if (ns == "") return "-"; ns /= 1000; return ns < 10 ? sprintf("%.2f", ns) : sprintf("%.0f", ns) }
+	# cell: the median of a column and, over more than one round, its range
+	function cell(s,   a, k) {
+		k = sorted(s, a); if (k == 0) return "-"
+		return k == 1 ? us(a[1]) : sprintf("%s [%s–%s]", us(median(s)), us(a[1]), us(a[k]))
+	}
+	# ratios: rueidisfs over the faster JuiceFS column, round by round
+	function ratios(op,   r, o, j, jc, s) {
+		for (r = 1; r <= rounds; r++) {
+			o = at["rueidisfs" SUBSEP op SUBSEP r]; j = at["juicefs" SUBSEP op SUBSEP r]; jc = at["juicefs-cc" SUBSEP op SUBSEP r]
+			if (jc != "" && (j == "" || jc + 0 < j + 0)) j = jc
+			if (o != "" && j > 0) s = s " " o / j
+		}
+		return s
+	}
+	function ratiocell(s,   a, k) {
+		k = sorted(s, a); if (k == 0) return "-"
+		return k == 1 ? sprintf("%.2f", a[1]) : sprintf("%.2f [%.2f–%.2f]", median(s), a[1], a[k])
+	}
 	END {
 		rtt = median(v["rueidisfs" SUBSEP "roundtrip"])
-		printf "Round trip: %s µs (PING through rueidisfs'"'"' client), %s µs (redis-benchmark PING, one connection)\n\n", us(rtt), us(median(v["redis-benchmark" SUBSEP "ping"]))
+		printf "Round trip: %s µs (PING through rueidisfs'"'"' client), %s µs (redis-benchmark PING, one connection)\n\n", cell(v["rueidisfs" SUBSEP "roundtrip"]), cell(v["redis-benchmark" SUBSEP "ping"])
+		print "µs per operation, median [min–max] over the rounds.\n"
 		if (jfs != "") {
 			print "| operation | rueidisfs | cache off | JuiceFS | JuiceFS client-cache | ratio | over RTT |"
 			print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -132,17 +159,15 @@ awk -v jfs="$jfs_test" '
 		}
 		for (i = 1; i <= n; i++) {
 			op = order[i]; if (op == "roundtrip" || op == "ping") continue
-			ours = median(v["rueidisfs" SUBSEP op]); off = median(v["rueidisfs-off" SUBSEP op])
+			ours = median(v["rueidisfs" SUBSEP op])
 			over = (ours != "" && ours > rtt) ? us(ours - rtt) : "-"
-			if (jfs == "") { printf "| %s | %s | %s | %s |\n", op, us(ours), us(off), over; continue }
-			j = median(v["juicefs" SUBSEP op]); jc = median(v["juicefs-cc" SUBSEP op])
-			best = j; if (jc != "" && (best == "" || jc < best)) best = jc
-			ratio = (ours != "" && best > 0) ? sprintf("%.2f", ours / best) : "-"
-			printf "| %s | %s | %s | %s | %s | %s | %s |\n", op, us(ours), us(off), us(j), us(jc), ratio, over
+			if (jfs == "") { printf "| %s | %s | %s | %s |\n", op, cell(v["rueidisfs" SUBSEP op]), cell(v["rueidisfs-off" SUBSEP op]), over; continue }
+			printf "| %s | %s | %s | %s | %s | %s | %s |\n", op, cell(v["rueidisfs" SUBSEP op]), cell(v["rueidisfs-off" SUBSEP op]),
+				cell(v["juicefs" SUBSEP op]), cell(v["juicefs-cc" SUBSEP op]), ratiocell(ratios(op)), over
 		}
-		if (jfs != "") print "\nratio: rueidisfs (cache on) over the faster of the two JuiceFS columns."
-		print "\nWhere the time of rueidisfs (cache on) goes, µs per operation: the time, the"
-		print "CPU time of the client process (every thread) and of Redis, and the time"
+		if (jfs != "") print "\nratio: rueidisfs (cache on) over the faster of the two JuiceFS columns, round by round."
+		print "\nWhere the time of rueidisfs (cache on) goes, µs per operation (medians): the time,"
+		print "the CPU time of the client process (every thread) and of Redis, and the time"
 		print "Redis spent in scripts (INFO commandstats), as BenchmarkMetaOps measures them:\n"
 		print "| operation | time | client CPU | Redis CPU | of which scripts |"
 		print "| --- | ---: | ---: | ---: | ---: |"

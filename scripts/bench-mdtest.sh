@@ -16,8 +16,9 @@
 # JUICEFS. Needs redis-server, redis-cli and bc.
 #
 # Printed per thread count, medians over the rounds: files created per
-# second; Redis' CPU time (user + system) per file created, over the whole
-# run, and the share of one core that makes at that rate.
+# second (and their range); Redis' CPU time (user + system) per file
+# created, over the whole run, and the share of one core that makes at that
+# rate; the client process's CPU time per file (start-up included).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,18 +48,18 @@ fi
 redis_cpu() { redis-cli -p "$PORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f", s }'; }
 
 # run CLIENT THREADS ROUND: one mdtest; "client threads files/s cpu-share
-# cpu-µs-per-file" goes to the results.
+# cpu-µs-per-file client-cpu-µs-per-file" goes to the results.
 run() {
 	local c=$1 t=$2 r=$3 bin=$rueidisfs db=1
 	[ "$c" = juicefs ] && bin=$JUICEFS db=2
-	local cpu0 cpu1
+	local cpu0 cpu1 TIMEFORMAT='%U %S'
 	cpu0=$(redis_cpu)
-	"$bin" mdtest "$url/$db" "/r$r-t$t" --threads "$t" --dirs "$DIRS" --depth "$DEPTH" --files "$FILES" \
-		--no-bgjob >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
+	{ time "$bin" mdtest "$url/$db" "/r$r-t$t" --threads "$t" --dirs "$DIRS" --depth "$DEPTH" --files "$FILES" \
+		--no-bgjob >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }; } 2>"$work/time"
 	cpu1=$(redis_cpu)
 	sed -n 's/.*Created \([0-9]*\) files in .*(\([0-9.]*\) files\/s).*/\1 \2/p' "$work/out" | tail -1 |
-		awk -v c="$c" -v t="$t" -v dc="$(echo "$cpu1 - $cpu0" | bc -l)" \
-			'{ printf "%s %s %s %.0f %.1f\n", c, t, $2, 100 * dc / $1 * $2, 1e6 * dc / $1 }' >>"$work/results"
+		awk -v c="$c" -v t="$t" -v dc="$(echo "$cpu1 - $cpu0" | bc -l)" -v cc="$(awk '{ print $1 + $2 }' "$work/time")" \
+			'{ printf "%s %s %s %.0f %.1f %.1f\n", c, t, $2, 100 * dc / $1 * $2, 1e6 * dc / $1, 1e6 * cc / $1 }' >>"$work/results"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -74,23 +75,35 @@ rtt=$("$rueidisfs" status "$url/1" 2>&1 | sed -n 's/.*Ping redis latency: \([^ ]
 echo
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
 echo "Load average: $load_before before, $load_after after; $ROUNDS rounds; round trip $rtt (one PING at the end)"
-echo "mdtest --dirs $DIRS --depth $DEPTH --files $FILES: files created per second (median), Redis CPU (share of one core at that rate, µs per file)"
+echo "mdtest --dirs $DIRS --depth $DEPTH --files $FILES: files created per second, median [min–max];"
+echo "Redis CPU (share of one core at that rate, µs per file) and the client's CPU per file"
+echo "(the whole process, start-up and directory tree included), medians"
 echo
 awk -v jfs="$JUICEFS" '
-	{ k = $1 SUBSEP $2; f[k] = f[k] " " $3; u[k] = u[k] " " $4; p[k] = p[k] " " $5; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
-	function median(s,   a, k, i, j, t) {
-		k = split(s, a, " "); if (k == 0) return ""
+	{
+		k = $1 SUBSEP $2; f[k] = f[k] " " $3; u[k] = u[k] " " $4; p[k] = p[k] " " $5; q[k] = q[k] " " $6
+		if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+	}
+	function sorted(s, a,   k, i, j, t) {
+		k = split(s, a, " ")
 		for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return k
+	}
+	function median(s,   a, k) {
+		k = sorted(s, a); if (k == 0) return ""
 		return (k % 2) ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
 	}
-	function cell(c, t) { k = c SUBSEP t; return sprintf("%.0f | %.0f %%, %.0f µs", median(f[k]), median(u[k]), median(p[k])) }
+	function cell(c, t,   k, a, m) {
+		k = c SUBSEP t; m = sorted(f[k], a)
+		return sprintf("%.0f [%.0f–%.0f] | %.0f %%, %.0f µs | %.0f µs", median(f[k]), a[1], a[m], median(u[k]), median(p[k]), median(q[k]))
+	}
 	END {
 		if (jfs != "") {
-			print "| threads | rueidisfs files/s | Redis CPU | juicefs files/s | Redis CPU | ratio |"
-			print "| ---: | ---: | ---: | ---: | ---: | ---: |"
+			print "| threads | rueidisfs files/s | Redis CPU | client CPU | juicefs files/s | Redis CPU | client CPU | ratio |"
+			print "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		} else {
-			print "| threads | rueidisfs files/s | Redis CPU |"
-			print "| ---: | ---: | ---: |"
+			print "| threads | rueidisfs files/s | Redis CPU | client CPU |"
+			print "| ---: | ---: | ---: | ---: |"
 		}
 		for (i = 1; i <= n; i++) {
 			t = order[i]
