@@ -312,7 +312,10 @@ func (e *Engine) cachedLookupEntry(dkey, name string) (ref cachedEntry, present,
 	}
 	ref, err = e.decodeCachedEntry(dkey, name, v)
 	if err == nil {
-		c.SetMemo(&ref)
+		// A copy: taking ref's address would move ref to the heap on
+		// every call, hits included.
+		memo := ref
+		c.SetMemo(&memo)
 	}
 	return ref, true, true, err
 }
