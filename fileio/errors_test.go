@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rueidisfs/rueidisfs/chunk"
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/fileio"
 	"github.com/rueidisfs/rueidisfs/internal/datatest"
 )
@@ -70,22 +71,90 @@ func (l *lineLog) Write(p []byte) (int, error) {
 }
 
 // TestBadObjectRead: a missing or damaged object fails the read with EIO
-// and exactly one log line naming the object and the reason.
+// and exactly one log line naming the object and the reason: on a plain
+// zstd volume a garbled, cut or missing object; on an encrypted one a
+// tampered or cut envelope, or one sealed with another key.
 func TestBadObjectRead(t *testing.T) {
 	v := newVolume(t, volumeOpts{compression: "zstd", chunk: chunk.Config{MemCacheSize: 1}})
+	checkBadObjects(t, v, "chunks/", map[string]func(path string) error{
+		"garbled": func(p string) error { return os.WriteFile(p, []byte("not zstd at all"), 0o644) },
+		"cut":     func(p string) error { return cutObject(p) },
+		"missing": os.Remove,
+	})
+
+	var other string // an object of the same name sealed with another key
+	ov := newVolume(t, volumeOpts{compression: "zstd", stack: func(f *codec.Format) {
+		f.EncryptKey, f.EncryptAlgo = otherKey(t), "aes256gcm-rsa"
+	}})
+	writeBadObjectFile(t, ov)
+	other = ov.bucket.Path(ov.bucket.Objects("test/chunks/")[0])
+	ev := newVolume(t, volumeOpts{compression: "zstd", chunk: chunk.Config{MemCacheSize: 1}, stack: func(f *codec.Format) {
+		f.EncryptKey, f.EncryptAlgo = testKey(t), "aes256gcm-rsa"
+	}})
+	checkBadObjects(t, ev, "test/chunks/", map[string]func(path string) error{
+		"tampered": func(p string) error {
+			b, err := os.ReadFile(p)
+			if err == nil {
+				b[len(b)-1] ^= 1 // the authentication tag
+				err = os.WriteFile(p, b, 0o644)
+			}
+			return err
+		},
+		"cut": func(p string) error { return cutObject(p) },
+		"sealed with another key": func(p string) error {
+			b, err := os.ReadFile(other)
+			if err == nil {
+				err = os.WriteFile(p, b, 0o644)
+			}
+			return err
+		},
+	})
+}
+
+// writeBadObjectFile writes the file f of TestBadObjectRead: three blocks.
+func writeBadObjectFile(t *testing.T, v *volume) {
 	f := v.create("f")
-	f.WriteAt(ctx, bytes.Repeat([]byte("data "), 30000), 0)
-	f.Close(ctx)
+	if _, err := f.WriteAt(ctx, bytes.Repeat([]byte("data "), 30000), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cutObject drops the last quarter of an object file.
+func cutObject(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	return os.Truncate(p, fi.Size()*3/4)
+}
+
+// checkBadObjects writes a file, then damages its first object (found
+// below prefix in the bucket) each way in turn and reads the file through
+// a file API of its own that logs.
+func checkBadObjects(t *testing.T, v *volume, prefix string, damages map[string]func(path string) error) {
+	t.Helper()
+	writeBadObjectFile(t, v)
 	var log lineLog
 	fs := fileio.New(v.e, v.store, fileio.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	defer fs.Close(ctx)
 	ino := v.open("f", 0).Ino()
-	key := v.bucket.Objects("chunks/")[0]
-	for name, damage := range map[string]func() error{
-		"garbled": func() error { return os.WriteFile(v.bucket.Path(key), []byte("not zstd at all"), 0o644) },
-		"missing": func() error { return os.Remove(v.bucket.Path(key)) },
-	} {
-		if err := damage(); err != nil {
+	objects := v.bucket.Objects(prefix) // the first holds the bytes read
+	if len(objects) == 0 {
+		t.Fatalf("no object below %s", prefix)
+	}
+	key := strings.TrimPrefix(objects[0], "test/")
+	good, err := os.ReadFile(v.bucket.Path(objects[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range damages {
+		if err := os.WriteFile(v.bucket.Path(objects[0]), good, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := damage(v.bucket.Path(objects[0])); err != nil {
 			t.Fatal(err)
 		}
 		log.lines = nil

@@ -15,20 +15,27 @@ import (
 )
 
 var (
-	rsaOnce sync.Once
-	rsaPEM  string
+	rsaKeys [2]struct {
+		once sync.Once
+		pem  string
+	}
 )
 
-// testKey is an RSA key (PKCS#1 PEM) for encrypted volumes, made once.
-func testKey(t *testing.T) string {
-	rsaOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+// testKey is an RSA key (PKCS#1 PEM) for encrypted volumes, made once;
+// otherKey another one.
+func testKey(t *testing.T) string  { return rsaKey(t, 0) }
+func otherKey(t *testing.T) string { return rsaKey(t, 1) }
+
+func rsaKey(t *testing.T, i int) string {
+	k := &rsaKeys[i]
+	k.once.Do(func() {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rsaPEM = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
+		k.pem = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
 	})
-	return rsaPEM
+	return k.pem
 }
 
 // TestStorageMatrix writes and reads files of several shapes through the
