@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/rueidisfs/rueidisfs/compress"
@@ -176,12 +175,7 @@ func BenchmarkBlockOverhead(b *testing.B) {
 		}
 		body := make([]byte, codec.Bound(len(data)))
 		b.Run(alg+"/put", func(b *testing.B) {
-			runtime.LockOSThread() // for the thread's CPU time
-			defer runtime.UnlockOSThread()
-			var limit, ours benchclock.Clock
-			i := 0
-			for b.Loop() {
-				t0 := benchclock.Now()
+			benchclock.Alternate(b, func(i int) {
 				n, err := codec.Compress(body, data)
 				if err != nil {
 					b.Fatal(err)
@@ -189,15 +183,11 @@ func BenchmarkBlockOverhead(b *testing.B) {
 				if err := st.Put(ctx, fmt.Sprintf("raw/%d", i%16), n); err != nil {
 					b.Fatal(err)
 				}
-				t1 := benchclock.Now()
+			}, func(i int) {
 				if err := s.putBlock(ctx, s.blockKey(uint64(i%16+1), 0, len(data)), data, 1); err != nil {
 					b.Fatal(err)
 				}
-				t2 := benchclock.Now()
-				limit, ours = limit.Add(t0, t1), ours.Add(t1, t2)
-				i++
-			}
-			benchclock.Report(b, limit, ours)
+			})
 		})
 		b.Run(alg+"/get", func(b *testing.B) {
 			key := s.blockKey(1, 0, len(data))
@@ -206,11 +196,7 @@ func BenchmarkBlockOverhead(b *testing.B) {
 				b.Fatal(err)
 			}
 			buf, block := make([]byte, len(stored)+1), make([]byte, len(data))
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var limit, ours benchclock.Clock
-			for b.Loop() {
-				t0 := benchclock.Now()
+			benchclock.Alternate(b, func(int) {
 				r, err := st.Get(ctx, "raw/get", 0, -1)
 				if err != nil {
 					b.Fatal(err)
@@ -224,15 +210,12 @@ func BenchmarkBlockOverhead(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				t1 := benchclock.Now()
+			}, func(int) {
 				if err := s.download(ctx, key, len(data), false); err != nil {
 					b.Fatal(err)
 				}
 				s.mem.remove(key) // recycles the buffer, as eviction does
-				t2 := benchclock.Now()
-				limit, ours = limit.Add(t0, t1), ours.Add(t1, t2)
-			}
-			benchclock.Report(b, limit, ours)
+			})
 		})
 		s.Close()
 	}

@@ -5,6 +5,7 @@
 package benchclock
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -47,4 +48,24 @@ func Report(b *testing.B, limit, ours Clock) {
 	b.ReportMetric(float64(limit.CPU.Microseconds())/n, "limit-cpu-µs/block")
 	b.ReportMetric(float64(ours.CPU.Microseconds())/n, "ours-cpu-µs/block")
 	b.ReportMetric((float64(ours.CPU)/float64(limit.CPU)-1)*100, "cpu-overhead-%")
+}
+
+// Alternate runs limit and ours one after the other for each of b.N
+// items (i counts them from 0) on a locked thread, and reports their
+// times (see Report).
+func Alternate(b *testing.B, limit, ours func(i int)) {
+	runtime.LockOSThread() // for the thread's CPU time
+	defer runtime.UnlockOSThread()
+	var tl, to Clock
+	i := 0
+	for b.Loop() {
+		t0 := Now()
+		limit(i)
+		t1 := Now()
+		ours(i)
+		t2 := Now()
+		tl, to = tl.Add(t0, t1), to.Add(t1, t2)
+		i++
+	}
+	Report(b, tl, to)
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -200,12 +199,7 @@ func BenchmarkOverhead(b *testing.B) {
 		dataKey, nonce := make([]byte, 32), make([]byte, 12)
 		sealed := make([]byte, 0, len(data)+overhead)
 		b.Run(algo.name+"/put", func(b *testing.B) {
-			runtime.LockOSThread() // for the thread's CPU time
-			defer runtime.UnlockOSThread()
-			var limit, ours benchclock.Clock
-			i := 0
-			for b.Loop() {
-				t0 := benchclock.Now()
+			benchclock.Alternate(b, func(i int) {
 				_, _ = rand.Read(dataKey)
 				_, _ = rand.Read(nonce)
 				wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, dataKey, label)
@@ -217,15 +211,11 @@ func BenchmarkOverhead(b *testing.B) {
 				if err := st.Put(ctx, fmt.Sprintf("limit/%d", i%16), sealed); err != nil {
 					b.Fatal(err)
 				}
-				t1 := benchclock.Now()
+			}, func(i int) {
 				if err := enc.Put(ctx, fmt.Sprintf("ours/%d", i%16), data); err != nil {
 					b.Fatal(err)
 				}
-				t2 := benchclock.Now()
-				limit, ours = limit.Add(t0, t1), ours.Add(t1, t2)
-				i++
-			}
-			benchclock.Report(b, limit, ours)
+			})
 		})
 		b.Run(algo.name+"/get", func(b *testing.B) {
 			wrapped, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, dataKey, label)
@@ -235,11 +225,7 @@ func BenchmarkOverhead(b *testing.B) {
 			}
 			envelope := make([]byte, len(data)+overhead)
 			plain := make([]byte, 0, len(data))
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var limit, ours benchclock.Clock
-			for b.Loop() {
-				t0 := benchclock.Now()
+			benchclock.Alternate(b, func(int) {
 				r, err := st.Get(ctx, "limit/get", 0, -1)
 				if err != nil {
 					b.Fatal(err)
@@ -256,8 +242,8 @@ func BenchmarkOverhead(b *testing.B) {
 				if plain, err = aead.Open(plain[:0], nonce, envelope[3+len(wrapped)+len(nonce):], nil); err != nil {
 					b.Fatal(err)
 				}
-				t1 := benchclock.Now()
-				r, err = enc.Get(ctx, "ours/0", 0, -1)
+			}, func(int) {
+				r, err := enc.Get(ctx, "ours/0", 0, -1)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -265,10 +251,7 @@ func BenchmarkOverhead(b *testing.B) {
 					b.Fatal(err)
 				}
 				r.Close()
-				t2 := benchclock.Now()
-				limit, ours = limit.Add(t0, t1), ours.Add(t1, t2)
-			}
-			benchclock.Report(b, limit, ours)
+			})
 		})
 	}
 }
