@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"syscall"
@@ -182,5 +183,53 @@ func TestNoHalfApply(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStatsFlushFailures: a directory whose stored statistics hold a value
+// that is not an integer has them recomputed by the flush while the other
+// directories of the same flush get their deltas (before, the script
+// stopped half-way and the deltas were lost); a statistics key of the
+// wrong type fails the flush naming it, and Close reports the statistics
+// it could not store (before, the process exited 0 with them gone).
+func TestStatsFlushFailures(t *testing.T) {
+	v := newVolumeWith(t, volumeOpts{noCheck: true, engine: meta.Options{NoBackgroundJobs: true}})
+	e := v.e
+	a := mustMkdir(t, e, bg, meta.RootInode, "a", 0o755)
+	b := mustMkdir(t, e, bg, meta.RootInode, "b", 0o755)
+	if err := e.FlushStats(bg); err != nil {
+		t.Fatal(err)
+	}
+	v.srv.Do(t, v.db, "HSET", "dirDataLength", a.String(), "1.5")
+	for i := range 3 {
+		mustCreate(t, e, bg, a, "f"+strconv.Itoa(i), 0o644)
+		mustCreate(t, e, bg, b, "f"+strconv.Itoa(i), 0o644)
+	}
+	if err := e.FlushStats(bg); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	for _, d := range []meta.Ino{a, b} {
+		for _, key := range []string{"dirDataLength", "dirUsedSpace", "dirUsedInodes"} {
+			got, _ := v.srv.Do(t, v.db, "HGET", key, d.String()).ToString()
+			want := map[string]string{"dirDataLength": "0", "dirUsedSpace": "12288", "dirUsedInodes": "3"}[key]
+			if got != want {
+				t.Errorf("%s of directory %d: %q, want %s", key, d, got, want)
+			}
+		}
+	}
+
+	v.srv.Do(t, v.db, "DEL", "dirUsedInodes")
+	v.srv.Do(t, v.db, "SET", "dirUsedInodes", "x")
+	mustCreate(t, e, bg, b, "g", 0o644)
+	before := dumpDB(t, v.srv, v.db)
+	err := e.FlushStats(bg)
+	if !errors.Is(err, meta.ErrStatsNotStored) || !strings.Contains(err.Error(), `"dirUsedInodes"`) {
+		t.Fatalf("flush: %v (want ErrStatsNotStored naming dirUsedInodes)", err)
+	}
+	if after := dumpDB(t, v.srv, v.db); !maps.Equal(before, after) {
+		t.Errorf("the failed flush wrote something")
+	}
+	if err := e.Close(bg); !errors.Is(err, meta.ErrStatsNotStored) {
+		t.Fatalf("close: %v (want ErrStatsNotStored)", err)
 	}
 }

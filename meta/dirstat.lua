@@ -12,21 +12,36 @@
 -- it and adds nothing twice)
 -- ARGV: groups of (directory inode, length delta, space delta, inodes delta),
 -- then '1' when the call is sent again ('0' the first time: no marker yet)
--- Reply: the inodes whose statistics are missing.
+-- Reply: the inodes whose statistics are missing, and, prefixed with '!',
+-- those whose statistics hold a value that is not an integer (both are
+-- recomputed from the directories' entries).
+--
+-- Redis does not undo a script that fails half-way, so nothing here may
+-- fail once the first HINCRBY ran: the keys' types are checked first (a
+-- wrong one fails the call naming the key, nothing written) and a
+-- directory with a field HINCRBY would refuse is left to the recount.
+${GUARD_FUNCS}
 local last = #ARGV
 if ARGV[last] == '1' then
   local done = redis.call('GET', KEYS[4])
   if done then return cmsgpack.unpack(done) end
 end
+for k = 1, 3 do
+  local t = redis.call('TYPE', KEYS[k]).ok
+  if t ~= 'hash' and t ~= 'none' then return corrupt(KEYS[k], 'holds a ' .. t .. ', not a hash') end
+end
 local missing = {}
 for i = 1, last - 1, 4 do
   local ino = ARGV[i]
-  if redis.call('HEXISTS', KEYS[2], ino) == 1 then
+  local space = redis.call('HGET', KEYS[2], ino)
+  if not space then
+    missing[#missing + 1] = ino
+  elseif not (isint(space) and isint(redis.call('HGET', KEYS[1], ino)) and isint(redis.call('HGET', KEYS[3], ino))) then
+    missing[#missing + 1] = '!' .. ino
+  else
     if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', KEYS[1], ino, ARGV[i + 1]) end
     if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', KEYS[2], ino, ARGV[i + 2]) end
     if ARGV[i + 3] ~= '0' then redis.call('HINCRBY', KEYS[3], ino, ARGV[i + 3]) end
-  else
-    missing[#missing + 1] = ino
   end
 end
 redis.call('SET', KEYS[4], cmsgpack.pack(missing), 'PX', ${MARKER_TTL_MS})

@@ -47,6 +47,10 @@ var (
 	// parents that do not lead to the root) and stopped rather than leave
 	// the tree it was asked to walk. fsck reports and repairs such damage.
 	ErrNotATree = errors.New("the directory tree is damaged (run fsck)")
+	// ErrStatsNotStored: directory statistics or quota usage this client
+	// counted could not be written to Redis (out of memory, a denied
+	// command, a corrupt value); Close returns it when they are lost.
+	ErrStatsNotStored = errors.New("statistics not stored")
 )
 
 // Errors that stay inside the engine.

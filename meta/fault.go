@@ -186,6 +186,9 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 			gen = fo.Gen()
 		}
 		reply, err := script.exec(ctx, e, keys, args)
+		if c := scriptCorruption(err); c != nil {
+			return nil, c // a script's guard: nothing was written
+		}
 		if fo != nil && guarded && fo.Changed(gen) && (err == nil || errors.Is(err, ErrNotReplicated) || classifyFault(ctx, err) != faultFinal) {
 			// A Sentinel failover may have begun while the call was under
 			// way: the master that answered may not be the one that stays.

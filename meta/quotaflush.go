@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,10 +32,10 @@ type quotaDelta struct {
 // batch: HSETNX of unlimited limits (so that a quota another client just
 // created is not overwritten) and HINCRBY of the usage. Calls that failed
 // before are sent again first.
-func (s *statsBatcher) flushQuotas(ctx context.Context) {
+func (s *statsBatcher) flushQuotas(ctx context.Context) error {
 	f := s.format()
 	if !f.DirStats && !f.UserGroupQuota {
-		return
+		return nil
 	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -43,8 +44,10 @@ func (s *statsBatcher) flushQuotas(ctx context.Context) {
 	if next := s.newQuotaFlush(); next != nil {
 		calls = append(calls, *next)
 	}
+	var failed error
 	for i := range calls {
 		if err := s.sendQuotaFlush(ctx, &calls[i]); err != nil {
+			failed = cmp.Or(failed, fmt.Errorf("%w: quota usage (%w); `quota check --repair` recomputes it", ErrStatsNotStored, err))
 			if time.Since(calls[i].since) > replayWindow {
 				s.e.log.Warn(fmt.Sprintf("flush quotas: %v; giving up after %v: quota usage may be off until `quota check --repair`", err, replayWindow))
 				continue
@@ -52,9 +55,10 @@ func (s *statsBatcher) flushQuotas(ctx context.Context) {
 			s.e.log.Warn(fmt.Sprintf("flush quotas: %v; will send it again", err))
 			calls[i].sent = true
 			s.unsentQuota = append(s.unsentQuota, calls[i:]...)
-			return
+			return failed
 		}
 	}
+	return failed
 }
 
 // newQuotaFlush takes the pending usage of every quota into a new call; nil

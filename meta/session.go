@@ -238,9 +238,9 @@ func (e *Engine) electJob(ctx context.Context, key string, interval int64) (bool
 // removes this client's session the way a stale one is cleaned: its locks
 // are released and files it kept open after deletion are deleted.
 func (e *Engine) CloseSession(ctx context.Context) error {
-	var err error
+	var flushErr, err error
 	if !e.readOnly() {
-		e.stats.flushAll(ctx)
+		e.stats.flushAll(ctx) // what fails is sent again below
 	}
 	if e.sessionStop != nil {
 		e.sessionStop()
@@ -248,13 +248,15 @@ func (e *Engine) CloseSession(ctx context.Context) error {
 		e.sessionStop = nil
 	}
 	if !e.readOnly() {
-		e.stats.flushAll(ctx)
+		// The last chance: what is not stored now is lost, which the
+		// caller (the command's exit status) must hear of.
+		flushErr = e.stats.flushAll(ctx)
 	}
 	if sid := e.sid.Load(); sid != 0 {
 		err = e.cleanSession(ctx, sid)
 		e.sid.Store(0)
 	}
-	return err
+	return errors.Join(flushErr, err)
 }
 
 // CleanStaleSessions removes up to 1000 sessions whose heartbeat expired,

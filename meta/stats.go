@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -319,14 +321,15 @@ func (s *statsBatcher) run(ctx context.Context) {
 
 // flushAll writes everything pending (at close, by Sync and FlushStats, by
 // tests): directories whose statistics are missing are recounted now.
-func (s *statsBatcher) flushAll(ctx context.Context) {
-	s.flushDirStats(ctx, false)
-	s.flushQuotas(ctx)
+func (s *statsBatcher) flushAll(ctx context.Context) error {
+	return errors.Join(s.flushDirStats(ctx, false), s.flushQuotas(ctx))
 }
 
 // FlushStats writes this client's pending directory statistics and quota
-// usage now instead of waiting for the periodic flush.
-func (e *Engine) FlushStats(ctx context.Context) { e.stats.flushAll(ctx) }
+// usage now instead of waiting for the periodic flush. An error
+// (ErrStatsNotStored) says some could not be stored: those not given up
+// yet are sent again by the next flush.
+func (e *Engine) FlushStats(ctx context.Context) error { return e.stats.flushAll(ctx) }
 
 // dirStatFlush is one script call of a directory-statistics flush. A call
 // that failed is sent again, identical (same replay marker), at the next
@@ -343,7 +346,7 @@ type dirStatFlush struct {
 // their entries instead, as the official client does; with waitQuiet (the
 // periodic flush, which runs while operations are) only those this client
 // left alone for a while (see recountDirStat).
-func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) {
+func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) error {
 	s.dirsMu.Lock()
 	defer s.dirsMu.Unlock()
 	s.dirMu.Lock()
@@ -351,10 +354,12 @@ func (s *statsBatcher) flushDirStats(ctx context.Context, waitQuiet bool) {
 	s.dirs = make(map[Ino]dirStatDelta)
 	s.dirMu.Unlock()
 	if !s.format().DirStats {
-		return
+		return nil
 	}
 	s.queueFlushCalls(pending)
-	s.recountMissing(ctx, s.sendFlushCalls(ctx), waitQuiet)
+	missing, err := s.sendFlushCalls(ctx)
+	s.recountMissing(ctx, missing, waitQuiet)
+	return err
 }
 
 // queueFlushCalls turns pending deltas into script calls (one per 1000
@@ -382,9 +387,11 @@ func (s *statsBatcher) queueFlushCalls(pending map[Ino]dirStatDelta) {
 
 // sendFlushCalls sends the queued flush calls in order, keeping the first
 // that fails and those after it for the next flush, and returns the
-// directories whose statistics turned out to be missing.
-func (s *statsBatcher) sendFlushCalls(ctx context.Context) []Ino {
+// directories whose statistics turned out to be missing, and an error
+// (ErrStatsNotStored) when a call failed.
+func (s *statsBatcher) sendFlushCalls(ctx context.Context) ([]Ino, error) {
 	var missing []Ino
+	var failed error
 	calls := s.unsent
 	s.unsent = nil
 	for i, f := range calls {
@@ -396,24 +403,35 @@ func (s *statsBatcher) sendFlushCalls(ctx context.Context) []Ino {
 		if err != nil {
 			if time.Since(f.since) > replayWindow {
 				s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; giving up after %v: they may be off until `fsck` recomputes them", err, replayWindow))
+				failed = cmp.Or(failed, fmt.Errorf("%w: directory statistics of %d directories were given up (%w); `fsck --path / -r --repair --sync-dir-stat` recomputes them", ErrStatsNotStored, len(f.args)/4, err))
 				continue
 			}
 			s.e.log.Warn(fmt.Sprintf("flush directory statistics: %v; will send it again", err))
 			calls[i].sent = true
 			s.unsent = append(s.unsent, calls[i:]...)
+			n := 0
+			for _, c := range calls[i:] {
+				n += len(c.args) / 4
+			}
+			failed = cmp.Or(failed, fmt.Errorf("%w: directory statistics of %d directories (%w); `fsck --path / -r --repair --sync-dir-stat` recomputes them if this client stops before they are", ErrStatsNotStored, n, err))
 			break
 		}
 		s.e.ackMarker(f.keys[3])
 		for _, m := range reply {
 			if ino, err := m.ToString(); err == nil {
-				if n, err := strconv.ParseUint(ino, 10, 64); err == nil {
+				corrupt := strings.HasPrefix(ino, "!")
+				if n, err := strconv.ParseUint(strings.TrimPrefix(ino, "!"), 10, 64); err == nil {
+					if corrupt {
+						s.e.log.Warn(fmt.Sprintf("directory statistics of inode %d hold a value that is not an integer (%s, %s, %s): recomputed from its entries",
+							n, f.keys[0], f.keys[1], f.keys[2]))
+					}
 					missing = append(missing, Ino(n))
 				}
 			}
 		}
 		s.e.cache.Invalidate(f.keys[:3]...)
 	}
-	return missing
+	return missing, failed
 }
 
 // recountMissing recomputes the statistics of the directories in missing

@@ -262,9 +262,6 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		lateErr, err = err, nil
 	}
 	if err != nil {
-		if c := scriptCorruption(err); c != nil {
-			return nil, nil, c // a write guard: nothing was written
-		}
 		if isScriptPermissionError(err) {
 			// Redis 7.0 does not say which command the script was denied.
 			return nil, nil, fmt.Errorf("redis transaction: the Redis user may not run one of the commands of the transaction script (%s; docs/deployments.md lists what the engine needs): %w",

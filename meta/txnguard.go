@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/redis/rueidis"
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -135,15 +136,11 @@ end
 // scriptCorruption turns a script's "CORRUPT <key> <what>" error reply
 // into a codec.CorruptError naming the key (nil for other errors).
 func scriptCorruption(err error) error {
-	if err == nil {
+	rerr, ok := rueidis.IsRedisErr(err)
+	if !ok || !strings.HasPrefix(rerr.Error(), "CORRUPT ") {
 		return nil
 	}
-	msg := err.Error()
-	i := strings.Index(msg, "CORRUPT ")
-	if i < 0 {
-		return nil
-	}
-	key, what, _ := strings.Cut(msg[i+len("CORRUPT "):], " ")
+	key, what, _ := strings.Cut(strings.TrimPrefix(rerr.Error(), "CORRUPT "), " ")
 	if j := strings.Index(what, " script: "); j >= 0 { // Redis appends where the script failed
 		what = what[:j]
 	}

@@ -58,6 +58,10 @@ type app struct {
 	// resolveMount reaches a volume through a path inside its mount, for
 	// the tools that take juicefs's PATH form; nil: not possible yet.
 	resolveMount mountResolver
+	// lostStats is set when closing an engine could not store the
+	// statistics it counted (meta.ErrStatsNotStored): the command then
+	// exits 1 although it did its work.
+	lostStats error
 	// objectMetrics, when set (by mount), receives the metrics of object
 	// requests.
 	objectMetrics prometheus.Registerer
@@ -234,6 +238,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	ca := a.cliApp()
 	err := ca.RunContext(ctx, reorderArgs(ca, args))
+	if err == nil && a.lostStats != nil {
+		// The command did its work, but statistics it changed are lost.
+		err = a.lostStats
+	}
 	if err == nil {
 		return 0
 	}

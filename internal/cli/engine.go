@@ -72,7 +72,9 @@ func (a *app) openVolumeAt(c *cli.Context, raw string, opts meta.Options) (*meta
 func (a *app) closeEngine(e *meta.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := e.Close(ctx); err != nil {
+	if err := e.Close(ctx); errors.Is(err, meta.ErrStatsNotStored) {
+		a.lostStats = fmt.Errorf("close the metadata engine: %w", err)
+	} else if err != nil {
 		a.log.Warn(fmt.Sprintf("close the metadata engine: %v", err))
 	}
 }
