@@ -174,6 +174,10 @@ func hostileCases(t testing.TB) []hostileCase {
 		{name: "duplicate xattr", doc: replace(t, `"symlink": "../f"`, `"symlink": "../f", "xattrs": [{"name":"a","value":"x"},{"name":"a","value":"y"}]`), want: `"a" appears twice`},
 		{name: "xattr value too long", doc: replace(t, `"symlink": "../f"`, `"symlink": "../f", "xattrs": [{"name":"a","value":"`+strings.Repeat("v", 65537)+`"}]`), want: "65537 bytes"},
 		{name: "ACL of wrong type", doc: replace(t, `"symlink": "../f"`, `"symlink": "../f", "posix_acl_access": {"owner":"rw"}`), want: "owner: string is not an integer"},
+		{name: "ACL permission too large", doc: replace(t, `"symlink": "../f"`, `"symlink": "../f", "posix_acl_access": {"owner":6,"group":4,"other":4,"mask":9}`), want: "ACL mask permission 9 is not 0 to 7"},
+		{name: "ACL user permission too large", doc: replace(t, `"symlink": "../f"`, `"symlink": "../f", "posix_acl_access": {"owner":6,"group":4,"other":4,"mask":7,"users":[{"id":5,"perm":8}]}`), want: "ACL user 5 permission 8"},
+		{name: "ACL user named twice", doc: replace(t, `"symlink": "../f"`, `"symlink": "../f", "posix_acl_access": {"owner":6,"group":4,"other":4,"mask":7,"groups":[{"id":5,"perm":4},{"id":5,"perm":6}]}`), want: "ACL names group 5 twice"},
+		{name: "default ACL on a symlink", doc: replace(t, `"symlink": "../f"`, `"symlink": "../f", "posix_acl_default": {"owner":6,"group":4,"other":4,"mask":7}`), want: "a symlink has no default ACL"},
 		{name: "trash root number", doc: replace(t, "\n}\n", `, "Trash": {"attr": {"inode":5,"type":"directory","mode":0,"nlink":2}, "entries": {}}}`), want: "the trash root must be inode"},
 		{name: "trash hour number", doc: replace(t, "\n}\n", `, "Trash": {"attr": {"inode":9223372032828243968,"type":"directory","mode":0,"nlink":2}, "entries": {
 			"2024-01-01-00": {"attr": {"inode":7,"type":"directory","mode":365,"nlink":2}, "entries": {}}}}}`), want: "is not a trash sub-directory inode"},

@@ -287,6 +287,12 @@ func (p *parser) nodeField(n *nodeState, key string, depth int) error {
 			return err
 		}
 		if aj != nil {
+			if key == "posix_acl_default" && n.typ != codec.TypeDirectory {
+				return p.fail("a %s has no default ACL (only directories have one)", n.a.Type)
+			}
+			if err := checkACL(aj); err != nil {
+				return p.fail("%v", err)
+			}
 			r := aclRule(aj)
 			if key == "posix_acl_access" {
 				n.access = &r
@@ -308,6 +314,36 @@ func (p *parser) nodeField(n *nodeState, key string, depth int) error {
 		return p.entries(n, depth)
 	case "attr":
 		return p.fail(`field "attr" appears twice`)
+	}
+	return nil
+}
+
+// checkACL refuses permissions an ACL cannot hold: more than rwx (7),
+// except unset (codec.ACLUnset) for the owner, group, mask and other, and
+// one user or group named twice.
+func checkACL(aj *aclJSON) error {
+	for _, f := range []struct {
+		name string
+		perm uint16
+	}{{"owner", aj.Owner}, {"group", aj.Group}, {"mask", aj.Mask}, {"other", aj.Other}} {
+		if f.perm > 7 && f.perm != codec.ACLUnset {
+			return fmt.Errorf("ACL %s permission %d is not 0 to 7", f.name, f.perm)
+		}
+	}
+	for _, list := range []struct {
+		name    string
+		entries []aclEntryJSON
+	}{{"user", aj.Users}, {"group", aj.Groups}} {
+		seen := make(map[uint32]bool, len(list.entries))
+		for _, e := range list.entries {
+			if e.Perm > 7 {
+				return fmt.Errorf("ACL %s %d permission %d is not 0 to 7", list.name, e.ID, e.Perm)
+			}
+			if seen[e.ID] {
+				return fmt.Errorf("ACL names %s %d twice", list.name, e.ID)
+			}
+			seen[e.ID] = true
+		}
 	}
 	return nil
 }
