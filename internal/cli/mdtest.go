@@ -86,6 +86,9 @@ func (a *app) mdtest(c *cli.Context) error {
 		Threads: c.Int("threads"), Dirs: c.Int("dirs"), Depth: c.Int("depth"),
 		Files: c.Int("files"), Write: c.Int("write"), Umask: 0o022,
 	}
+	if err := checkMdtestCounts(opts); err != nil {
+		return err
+	}
 	var err error
 	if opts.Phases, err = mdtestPhases(c.String("phases")); err != nil {
 		return err
@@ -163,4 +166,49 @@ func mdtestWhere(metaURL, root string, opts mdtest.Options, f *codec.Format, dir
 			tree, plural(f.TrashDays, "day"), metaURL)
 	}
 	return fmt.Sprintf("The tree %s was removed (the volume has no trash)", tree)
+}
+
+// maxMdtestFiles bounds the files one mdtest run may create (a trillion:
+// far beyond any volume, well within int64 arithmetic).
+const maxMdtestFiles = 1 << 40
+
+// checkMdtestCounts refuses negative counts and trees or totals too large
+// to count (they overflowed before).
+func checkMdtestCounts(o mdtest.Options) error {
+	for _, f := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"threads", o.Threads, 1}, {"dirs", o.Dirs, 0}, {"depth", o.Depth, 0}, {"files", o.Files, 0}, {"write", o.Write, 0}} {
+		if f.v < f.min {
+			return fmt.Errorf("invalid --%s %d: must be at least %d", f.name, f.v, f.min)
+		}
+	}
+	tooDeep := fmt.Errorf("--dirs %d with --depth %d makes a tree of more than %d directories", o.Dirs, o.Depth, maxMdtestFiles)
+	total := 1 // the tree's directories
+	switch {
+	case o.Dirs == 0:
+	case o.Dirs == 1:
+		if o.Depth >= maxMdtestFiles {
+			return tooDeep
+		}
+		total += o.Depth
+	default: // at most 40 levels before the bound
+		for level, z := 1, 0; z < o.Depth; z++ {
+			if level > maxMdtestFiles/o.Dirs {
+				return tooDeep
+			}
+			level *= o.Dirs
+			if total += level; total > maxMdtestFiles {
+				return tooDeep
+			}
+		}
+	}
+	if total > maxMdtestFiles/o.Threads || (o.Files > 0 && total*o.Threads > maxMdtestFiles/o.Files) {
+		return fmt.Errorf("--threads %d × --files %d in each of %d directories is more than %d files", o.Threads, o.Files, total, maxMdtestFiles)
+	}
+	if o.Write > 1<<40 {
+		return fmt.Errorf("invalid --write %d: at most 1 TiB a file", o.Write)
+	}
+	return nil
 }

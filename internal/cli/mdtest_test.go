@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/rueidisfs/rueidisfs/mdtest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -77,4 +79,46 @@ func TestMdtestJuicefsFlags(t *testing.T) {
 	run(t, "mdtest", url, "/c", "--read-only").fails(t, "--read-only: mdtest creates files, which a read-only client cannot do")
 	run(t, "mdtest", url, "/c", "--heartbeat", "soon").fails(t, `invalid value "soon" for --heartbeat`)
 	run(t, "mdtest", url, "/c", "--atime-mode", "always").fails(t, `invalid --atime-mode "always"`)
+}
+
+// TestMdtestCounts: negative counts and trees or totals too large to count
+// are refused before anything is created (they were accepted and
+// overflowed).
+func TestMdtestCounts(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--threads", "0"}, "invalid --threads 0"},
+		{[]string{"--files", "-1"}, "invalid --files -1"},
+		{[]string{"--dirs", "-3"}, "invalid --dirs -3"},
+		{[]string{"--depth", "-1"}, "invalid --depth -1"},
+		{[]string{"--write", "-5"}, "invalid --write -5"},
+		{[]string{"--dirs", "10", "--depth", "100"}, "makes a tree of more than"},
+		{[]string{"--dirs", "1", "--depth", "9223372036854775807"}, "makes a tree of more than"},
+		{[]string{"--threads", "4611686018427387904", "--files", "4"}, "files"},
+	} {
+		err := checkMdtestCountsArgs(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v (want %q)", c.args, err, c.want)
+		}
+	}
+	if err := checkMdtestCountsArgs(t, "--dirs", "0", "--depth", "9223372036854775807"); err != nil {
+		t.Errorf("a tree without sub-directories: %v", err)
+	}
+	// Checked before the volume is opened.
+	run(t, "mdtest", "redis://127.0.0.1:1/1", "d", "--files", "-1").fails(t, "invalid --files -1")
+}
+
+func checkMdtestCountsArgs(t *testing.T, args ...string) error {
+	t.Helper()
+	o := mdtest.Options{Threads: 1, Dirs: 3, Depth: 2, Files: 10}
+	for i := 0; i+1 < len(args); i += 2 {
+		v, err := strconv.Atoi(args[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		*map[string]*int{"--threads": &o.Threads, "--dirs": &o.Dirs, "--depth": &o.Depth, "--files": &o.Files, "--write": &o.Write}[args[i]] = v
+	}
+	return checkMdtestCounts(o)
 }
