@@ -32,15 +32,31 @@ for i = 1, #recs do
     return redis.error_reply('CORRUPT slice record ' .. i .. ' of ' .. KEYS[1] .. ' has ' .. string.len(recs[i]) .. ' bytes')
   end
 end
-local freed = {}
+-- Nothing may fail after the first write (Redis keeps a failed script's
+-- earlier writes): the reference counts and the log keys are checked first.
+${GUARD_FUNCS}
+local fields = {}
 for i = 1, #recs do
   local id = struct.unpack('>I8', recs[i], ${SLICE_ID} + 1)
   if id > 0 then
     local size = struct.unpack('>I4', recs[i], ${SLICE_SIZE} + 1)
     local field = 'k' .. string.format('%.0f', id) .. '_' .. string.format('%.0f', size)
-    if redis.call('HINCRBY', KEYS[2], field, -1) < 0 then
-      freed[#freed + 1] = field
-    end
+    local v = redis.pcall('HGET', KEYS[2], field)
+    if type(v) == 'table' then return corrupt(KEYS[2], 'is not a hash') end
+    if not isint(v) then return corrupt(KEYS[2], 'field ' .. field .. ' holds ' .. string.format('%q', v) .. ', not an integer') end
+    fields[#fields + 1] = field
+  end
+end
+if ARGV[1] ~= '' and KEYS[4] then
+  local t = redis.call('TYPE', KEYS[4]).ok
+  if t ~= 'list' and t ~= 'none' then return corrupt(KEYS[4], 'holds a ' .. t .. ', not a list') end
+  local n = redis.pcall('GET', KEYS[5])
+  if type(n) == 'table' or not isint(n) then return corrupt(KEYS[5], 'does not hold an integer') end
+end
+local freed = {}
+for _, field in ipairs(fields) do
+  if redis.call('HINCRBY', KEYS[2], field, -1) < 0 then
+    freed[#freed + 1] = field
   end
 end
 redis.call('DEL', KEYS[1])

@@ -233,3 +233,32 @@ func TestStatsFlushFailures(t *testing.T) {
 		t.Fatalf("close: %v (want ErrStatsNotStored)", err)
 	}
 }
+
+// TestChunkDeleteNoHalfApply: a slice reference count that is not an
+// integer stops the deletion of a chunk before it releases any reference
+// (before, the references ahead of it were released and the chunk kept, so
+// the next attempt released them again: their data could be deleted while
+// another file still used it).
+func TestChunkDeleteNoHalfApply(t *testing.T) {
+	v := newVolumeWith(t, volumeOpts{noCheck: true, engine: meta.Options{NoBackgroundJobs: true}})
+	e := v.e
+	f := mustCreate(t, e, bg, meta.RootInode, "f", 0o644)
+	mustWrite(t, e, f, 0, 0, 100, 100, 0, 100)
+	mustWrite(t, e, f, 0, 100, 101, 100, 0, 100)
+	if err := e.Release(bg, f); err != nil {
+		t.Fatal(err)
+	}
+	v.srv.Do(t, v.db, "HSET", "sliceRef", "k100_100", "1") // shared with another file
+	v.srv.Do(t, v.db, "HSET", "sliceRef", "k101_100", "x")
+	if err := e.Unlink(bg, meta.RootInode, "f", true); err != nil {
+		t.Fatal(err)
+	}
+	e.Cleanup().PurgeDeletedFilesBefore(bg, time.Now().Add(time.Hour), 10)
+	e.Close(bg)
+	if got, _ := v.srv.Do(t, v.db, "HGET", "sliceRef", "k100_100").ToString(); got != "1" {
+		t.Errorf("sliceRef k100_100 is %q: a reference was released although the chunk stays", got)
+	}
+	if n, _ := v.srv.Do(t, v.db, "LLEN", "c"+f.String()+"_0").AsInt64(); n != 2 {
+		t.Errorf("the chunk list has %d records, want 2 (kept)", n)
+	}
+}

@@ -32,7 +32,7 @@ var leastPrivileges = []string{
 	"+lrange", "+llen", "+smembers", "+zrange", "+zrangebyscore", "+zscore", "+scan", "+dbsize", "+type",
 	// Writes, inside scripts and outside them (counters, format, cleanup).
 	"+set", "+del", "+incr", "+incrby", "+decrby", "+hset", "+hsetnx", "+hdel", "+hincrby",
-	"+rpush", "+rpushx", "+sadd", "+srem", "+zadd", "+zrem", "+multi", "+exec",
+	"+rpush", "+rpushx", "+lpush", "+ltrim", "+sadd", "+srem", "+zadd", "+zrem", "+multi", "+exec",
 }
 
 // LeastPrivileges returns the Redis ACL rules the engine's user needs,
@@ -65,6 +65,8 @@ func probeCommands(b rueidis.Builder, key string) rueidis.Commands {
 		b.Rpush().Key(key).Element("x").Build(),
 		b.Rpushx().Key(key).Element("y").Build(),
 		b.Lrange().Key(key).Start(0).Stop(-1).Build(),
+		b.Lpush().Key(key).Element("z").Build(), // compaction
+		b.Ltrim().Key(key).Start(1).Stop(-1).Build(),
 		b.Del().Key(key).Build(),
 		b.Sadd().Key(key).Member("x").Build(),
 		b.Srem().Key(key).Member("x").Build(),

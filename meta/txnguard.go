@@ -17,14 +17,16 @@ import (
 // make one of its writes fail — a counter that is not an integer (INCRBY,
 // HINCRBY), a key of another Redis type (HSET on a string, ZADD on a hash)
 // — and, if anything would, writes nothing and fails with the key named
-// (CORRUPT <key> <what>; errors.go turns that into a codec.CorruptError).
+// (CORRUPT <key> <what>; execMutation turns that into a codec.CorruptError).
 // A key a condition read with a command of its type (HGET, LRANGE) needs no
 // type check. What remains are refusals of the Redis user, which the engine
 // checks before its first transaction (probePrivileges), and running out of
 // memory, which Redis checks before a script starts.
 //
 // txn.lua applies the same rules to the transactions it interprets;
-// compileTx emits them for a shape (guardLua).
+// compileTx emits them for a shape (guardLua); dirstat.lua, chunkdel.lua
+// and compact.lua check their own writes with the same helpers
+// (guardFuncs).
 
 // guardKind is what a write needs checked.
 type guardKind byte
