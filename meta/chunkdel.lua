@@ -41,17 +41,14 @@ for i = 1, #recs do
   if id > 0 then
     local size = struct.unpack('>I4', recs[i], ${SLICE_SIZE} + 1)
     local field = 'k' .. string.format('%.0f', id) .. '_' .. string.format('%.0f', size)
-    local v = redis.pcall('HGET', KEYS[2], field)
-    if type(v) == 'table' then return corrupt(KEYS[2], 'is not a hash') end
-    if not isint(v) then return corrupt(KEYS[2], 'field ' .. field .. ' holds ' .. string.format('%q', v) .. ', not an integer') end
+    local e = badfield(KEYS[2], field)
+    if e then return e end
     fields[#fields + 1] = field
   end
 end
 if ARGV[1] ~= '' and KEYS[4] then
-  local t = redis.call('TYPE', KEYS[4]).ok
-  if t ~= 'list' and t ~= 'none' then return corrupt(KEYS[4], 'holds a ' .. t .. ', not a list') end
-  local n = redis.pcall('GET', KEYS[5])
-  if type(n) == 'table' or not isint(n) then return corrupt(KEYS[5], 'does not hold an integer') end
+  local e = badtype(KEYS[4], 'list') or badint(KEYS[5])
+  if e then return e end
 end
 local freed = {}
 for _, field in ipairs(fields) do

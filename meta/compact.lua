@@ -34,22 +34,17 @@ end
 -- earlier writes): the reference counts and the keys written are checked
 -- first.
 ${GUARD_FUNCS}
-for k = 2, 3 do
-  local t = redis.call('TYPE', KEYS[k]).ok
-  if t ~= 'hash' and t ~= 'none' then return corrupt(KEYS[k], 'holds a ' .. t .. ', not a hash') end
-end
+local e = badtype(KEYS[2], 'hash') or badtype(KEYS[3], 'hash')
+if e then return e end
 if ARGV[5] ~= '1' then
   for i = 9, #ARGV do
-    if not isint(redis.call('HGET', KEYS[2], ARGV[i])) then
-      return corrupt(KEYS[2], 'field ' .. ARGV[i] .. ' does not hold an integer')
-    end
+    e = badfield(KEYS[2], ARGV[i])
+    if e then return e end
   end
 end
 if ARGV[8] ~= '' and KEYS[4] then
-  local t = redis.call('TYPE', KEYS[4]).ok
-  if t ~= 'list' and t ~= 'none' then return corrupt(KEYS[4], 'holds a ' .. t .. ', not a list') end
-  local v = redis.pcall('GET', KEYS[5])
-  if type(v) == 'table' or not isint(v) then return corrupt(KEYS[5], 'does not hold an integer') end
+  e = badtype(KEYS[4], 'list') or badint(KEYS[5])
+  if e then return e end
 end
 redis.call('LTRIM', KEYS[1], n, -1)
 redis.call('LPUSH', KEYS[1], ARGV[3])

@@ -27,8 +27,8 @@ if ARGV[last] == '1' then
   if done then return cmsgpack.unpack(done) end
 end
 for k = 1, 3 do
-  local t = redis.call('TYPE', KEYS[k]).ok
-  if t ~= 'hash' and t ~= 'none' then return corrupt(KEYS[k], 'holds a ' .. t .. ', not a hash') end
+  local e = badtype(KEYS[k], 'hash')
+  if e then return e end
 end
 local missing = {}
 for i = 1, last - 1, 4 do

@@ -144,20 +144,14 @@ do
   for _ = 1, tonumber(argv[pos]) do
     local cmd, key, nargs = argv[p], keys[tonumber(argv[p + 1])], tonumber(argv[p + 2])
     local g = guards[cmd]
+    local e
     if g == 'f' then
-      local v = redis.pcall('HGET', key, argv[p + 3])
-      if type(v) == 'table' then return corrupt(key, 'is not a hash') end
-      if not isint(v) then return corrupt(key, 'field ' .. argv[p + 3] .. ' holds ' .. string.format('%q', v) .. ', not an integer') end
-    elseif g == 'i' and not checked['i' .. key] then
-      checked['i' .. key] = true
-      local v = redis.pcall('GET', key)
-      if type(v) == 'table' then return corrupt(key, 'is not a string') end
-      if not isint(v) then return corrupt(key, 'holds ' .. string.format('%q', v) .. ', not an integer') end
-    elseif g and g ~= 'i' and not checked[g .. ' ' .. key] then
+      e = badfield(key, argv[p + 3])
+    elseif g and not checked[g .. ' ' .. key] then
       checked[g .. ' ' .. key] = true
-      local t = call('TYPE', key).ok
-      if t ~= g and t ~= 'none' then return corrupt(key, 'holds a ' .. t .. ', not a ' .. g) end
+      if g == 'i' then e = badint(key) else e = badtype(key, g) end
     end
+    if e then return e end
     p = p + 3 + nargs
   end
 end

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,9 +73,9 @@ func guardTypeOf(k condKind) string {
 
 // guardLua emits into g the guards of tx's writes, checked before any of
 // them; argIndex(j) is the ARGV index of write j's first argument. A guard
-// that fails calls fail(key, what), which prelude defines (after
-// guardFuncs) unless fail is "corrupt".
-func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) int, fail, prelude string) {
+// that fails returns failExpr, an expression of its error reply e (which
+// prelude may define a function for; prelude comes after guardFuncs).
+func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) int, failExpr, prelude string) {
 	typed := map[string]string{} // keys whose type a condition read proved
 	for _, c := range tx.conds {
 		if t := guardTypeOf(c.kind); t != "" {
@@ -89,42 +90,38 @@ func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) i
 			continue
 		}
 		key := keyIndex[w.key]
+		var check, id string
+		switch gd.kind {
+		case guardIntField:
+			check, id = fmt.Sprintf("badfield(k[%d], a[%d])", key, argIndex(j)), ""
+		case guardInt:
+			check, id = fmt.Sprintf("badint(k[%d])", key), "int "+w.key
+		case guardType:
+			if typed[w.key] == gd.typ {
+				continue
+			}
+			check, id = fmt.Sprintf("badtype(k[%d], '%s')", key, gd.typ), gd.typ+" "+w.key
+		}
+		if id != "" && done[id] {
+			continue
+		}
+		done[id] = true
 		if first {
 			g.WriteString(guardFuncs)
 			g.WriteString(prelude)
 			first = false
 		}
-		if gd.kind == guardIntField {
-			// The field's value, read whatever the hash holds.
-			g.line("do local v = redis.pcall('HGET', k[%d], a[%d]); if type(v) == 'table' then return %s(k[%d], 'is not a hash') end", key, argIndex(j), fail, key)
-			g.line("  if not isint(v) then return %s(k[%d], 'field ' .. a[%d] .. ' holds ' .. string.format('%%q', v) .. ', not an integer') end end", fail, key, argIndex(j))
-			continue
-		}
-		id := w.cmd + " " + w.key
-		if gd.kind == guardType {
-			if typed[w.key] == gd.typ {
-				continue
-			}
-			id = gd.typ + " " + w.key
-		}
-		if done[id] {
-			continue
-		}
-		done[id] = true
-		switch gd.kind {
-		case guardInt:
-			g.line("do local v = redis.pcall('GET', k[%d]); if type(v) == 'table' then return %s(k[%d], 'is not a string') end", key, fail, key)
-			g.line("  if not isint(v) then return %s(k[%d], 'holds ' .. string.format('%%q', v) .. ', not an integer') end end", fail, key)
-		case guardType:
-			g.line("do local t = call('TYPE', k[%d]).ok; if t ~= '%s' and t ~= 'none' then return %s(k[%d], 'holds a ' .. t .. ', not a %s') end end", key, gd.typ, fail, key, gd.typ)
-		}
+		g.line("do local e = %s; if e then return %s end end", check, failExpr)
 	}
 }
 
-// guardFuncs are the Lua helpers of the guards: corrupt(key, what) is the
-// error reply, isint(v) whether Redis' INCRBY/HINCRBY accept value v (or
-// false, an absent key or field) as a signed 64-bit integer: no sign but
-// '-', no leading zero, no space, within range.
+// guardFuncs are the Lua helpers of the guards, shared by every script
+// that writes: corrupt(key, what) is the error reply; isint(v) whether
+// Redis' INCRBY/HINCRBY accept value v (or false, an absent key or field)
+// as a signed 64-bit integer: no sign but '-', no leading zero, no space,
+// within range. badtype, badint and badfield return the error reply when
+// key is of another type than want (absent is fine), when the string key
+// or the hash field does not hold such an integer; nil otherwise.
 const guardFuncs = `local function corrupt(key, what) return redis.error_reply('CORRUPT ' .. key .. ' ' .. what) end
 local function isint(v)
   if v == false or v == '0' then return true end
@@ -132,6 +129,20 @@ local function isint(v)
   if n > 20 or string.match(v, '^%-?[1-9]%d*$') == nil then return false end
   if string.sub(v, 1, 1) == '-' then return n < 20 or v <= '-9223372036854775808' end
   return n < 19 or (n == 19 and v <= '9223372036854775807')
+end
+local function badtype(key, want)
+  local t = redis.call('TYPE', key).ok
+  if t ~= want and t ~= 'none' then return corrupt(key, 'holds a ' .. t .. ', not a ' .. want) end
+end
+local function badint(key)
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' then return corrupt(key, 'is not a string') end
+  if not isint(v) then return corrupt(key, 'holds ' .. string.format('%q', v) .. ', not an integer') end
+end
+local function badfield(key, field)
+  local v = redis.pcall('HGET', key, field)
+  if type(v) == 'table' then return corrupt(key, 'is not a hash') end
+  if not isint(v) then return corrupt(key, 'field ' .. field .. ' holds ' .. string.format('%q', v) .. ', not an integer') end
 end
 `
 

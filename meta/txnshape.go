@@ -211,13 +211,13 @@ func compileTx(tx *Tx, keys []string) string {
 		writeArg[j] = next
 		next += len(w.args)
 	}
-	fail, prelude := "corrupt", ""
+	failExpr, prelude := "e", ""
 	if nx >= 0 {
-		fail = "fail"
-		prelude = fmt.Sprintf("local function fail(key, what)\n  local %s = call('EXISTS', k[%d]) == 1\n  if %s then return {0, %s} end\n  return corrupt(key, what)\nend\n",
+		failExpr = "fail(e)"
+		prelude = fmt.Sprintf("local function fail(e)\n  local %s = call('EXISTS', k[%d]) == 1\n  if %s then return {0, %s} end\n  return e\nend\n",
 			nxVar, keyIndex[tx.conds[nx].key], nxVar, strings.Join(state, ", "))
 	}
-	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, fail, prelude)
+	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, failExpr, prelude)
 	results := []string{"1"}
 	for j, w := range tx.writes {
 		r := "r" + strconv.Itoa(j+1)
