@@ -115,12 +115,15 @@ func Validate(r io.Reader, opts LoadOptions) error {
 	return err
 }
 
-// tempSpool creates a spool in a temporary file, removed by done.
+// tempSpool creates a spool in a temporary file, removed by done. The
+// file's name is removed at once where the system allows it (the spool
+// only uses the open file): a load that is killed leaves no spool behind.
 func tempSpool(dir string) (sp *spool, done func(), err error) {
 	f, err := os.CreateTemp(dir, "rueidisfs-load-*.spool")
 	if err != nil {
 		return nil, nil, fmt.Errorf("load: create the spool: %w", err)
 	}
+	_ = os.Remove(f.Name())
 	return newSpool(f, 64<<10), func() {
 		f.Close()
 		os.Remove(f.Name())
