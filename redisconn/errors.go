@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/redis/rueidis"
@@ -82,6 +83,12 @@ func describeDialError(cfg *metaurl.Config, err error) error {
 		return fmt.Errorf("connect to %s: %s: %w", where, PermissionHint(err), err)
 	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
 		return fmt.Errorf("connect to %s: database %d does not exist on this server: %w", where, cfg.DB, err)
+	case strings.Contains(msg, "received unknown message type"):
+		return fmt.Errorf("connect to %s: the server does not speak the Redis protocol (%s; another service on that port, or a proxy?): %w", where, notRedisReply(msg), err)
+	case strings.Contains(msg, "unknown command 'SENTINEL'"):
+		return fmt.Errorf("connect to %s: %s, but the servers are not sentinels (they do not know SENTINEL); for one server write redis://HOST:PORT/DB: %w", where, howRead(cfg), err)
+	case strings.Contains(msg, "cluster support disabled"):
+		return fmt.Errorf("connect to %s: %s, but the server is no Cluster node; for Sentinel put the master's name first (redis://MASTER,SENTINEL1,SENTINEL2/DB): %w", where, howRead(cfg), err)
 	case strings.Contains(msg, "connection refused"):
 		return fmt.Errorf("connect to %s: connection refused (is redis-server running there?): %w", where, err)
 	case strings.Contains(msg, "no such host"):
@@ -90,6 +97,31 @@ func describeDialError(cfg *metaurl.Config, err error) error {
 		return fmt.Errorf("connect to %s: timed out: %w", where, err)
 	}
 	return fmt.Errorf("connect to %s: %w", where, err)
+}
+
+// howRead says how the URL's hosts were understood.
+func howRead(cfg *metaurl.Config) string {
+	switch cfg.Mode {
+	case metaurl.ModeSentinel:
+		return fmt.Sprintf("the URL was read as Sentinel: master name %q, sentinels %s", cfg.MasterName, strings.Join(cfg.Addrs, ", "))
+	case metaurl.ModeCluster:
+		return fmt.Sprintf("the URL was read as a Redis Cluster (several addresses and no master name): seeds %s", strings.Join(cfg.Addrs, ", "))
+	}
+	return "the URL was read as one server at " + strings.Join(cfg.Addrs, ", ")
+}
+
+// notRedisReply describes the first byte a server that is not Redis
+// answered with, from rueidis' "received unknown message type: N".
+func notRedisReply(msg string) string {
+	_, num, _ := strings.Cut(msg, "received unknown message type: ")
+	end := strings.IndexFunc(num, func(r rune) bool { return r < '0' || r > '9' })
+	if end >= 0 {
+		num = num[:end]
+	}
+	if n, err := strconv.Atoi(num); err == nil && n >= 0 && n < 128 {
+		return fmt.Sprintf("it answered with %q", rune(n))
+	}
+	return "it answered with something else"
 }
 
 // passwordOrigin says where a password that did not come from the URL
