@@ -189,7 +189,9 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 		}
 		if e.changeLogOn() {
 			// The official client logs the list length before it is known: 0.
-			tx.Log("WRITE(%d,%d,%d,%d,%d,%d,%d):0", ino, indx, off, s.ID, s.Len, attr.Mtime, attr.Mtimensec)
+			if tx.Logging() {
+				tx.Log("WRITE(%d,%d,%d,%d,%d,%d,%d):0", ino, indx, off, s.ID, s.Len, attr.Mtime, attr.Mtimensec)
+			}
 		}
 		return nil
 	})

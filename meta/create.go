@@ -154,7 +154,9 @@ func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string,
 			return errInodeTaken
 		}
 		e.queueCreate(tx, at, &pattr, ino, ikey, &attr, target)
-		tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
+		if tx.Logging() {
+			tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
+		}
 		*out = attr
 		return nil
 	})
@@ -408,5 +410,7 @@ func (e *Engine) queueLink(tx *Tx, ino Ino, ikey string, attr *Attr, at dirName,
 		tx.HIncrBy(pk, oldParent.String(), 1)
 	}
 	tx.HIncrBy(pk, parent.String(), 1)
-	tx.Log("LINK(%d,%d,%s,true):%d", ino, parent, logEscape(name), attr.Nlink)
+	if tx.Logging() {
+		tx.Log("LINK(%d,%d,%s,true):%d", ino, parent, logEscape(name), attr.Nlink)
+	}
 }

@@ -380,9 +380,11 @@ func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTr
 			tx.PatchDir(pkey, &pattr, nlinkDelta)
 		}
 		e.queueRemoval(tx, r, parent, now)
-		if dir {
+		switch {
+		case !tx.Logging():
+		case dir:
 			tx.Log("RMDIR(%d,%s,%d):%d", parent, logEscape(name), r.trash, r.ino)
-		} else {
+		default:
 			tx.Log("UNLINK(%d,%s,%d,%t,true):%d", parent, logEscape(name), r.trash, r.opened, r.ino)
 		}
 		return nil

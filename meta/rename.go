@@ -373,8 +373,10 @@ func (e *Engine) queueRename(tx *Tx, rn *rename, now time.Time) {
 	if t != nil {
 		replaced = t.ino
 	}
-	tx.Log("MOVE(%d,%s,%d,%s,%d,%d,%d):%d", rn.srcParent, logEscape(rn.srcName), rn.dstParent, logEscape(rn.dstName),
-		rn.flags, replaced, rn.trash, rn.ino)
+	if tx.Logging() {
+		tx.Log("MOVE(%d,%s,%d,%s,%d,%d,%d):%d", rn.srcParent, logEscape(rn.srcName), rn.dstParent, logEscape(rn.dstName),
+			rn.flags, replaced, rn.trash, rn.ino)
+	}
 }
 
 // afterRename does the accounting of a committed rename.

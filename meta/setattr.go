@@ -56,8 +56,10 @@ func (e *Engine) SetAttr(ctx context.Context, ino Ino, set codec.SetAttrMask, at
 		}
 		setTimes(&dirty, now, false, false, true)
 		tx.Set(key, marshalAttr(&dirty))
-		tx.Log("SETATTR(%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d)", ino, set, 0, dirty.Uid, dirty.Gid, dirty.Mode,
-			dirty.Flags, dirty.Atime, dirty.Mtime, dirty.Atimensec, dirty.Mtimensec, dirty.Ctime, dirty.Ctimensec, dirty.AccessACL)
+		if tx.Logging() {
+			tx.Log("SETATTR(%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d)", ino, set, 0, dirty.Uid, dirty.Gid, dirty.Mode,
+				dirty.Flags, dirty.Atime, dirty.Mtime, dirty.Atimensec, dirty.Mtimensec, dirty.Ctime, dirty.Ctimensec, dirty.AccessACL)
+		}
 		res = dirty
 		return nil
 	})

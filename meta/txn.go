@@ -827,6 +827,14 @@ const cmdDirPatch = "!dirpatch"
 // After registers a function run once the transaction committed.
 func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }
 
+// Logging reports whether the volume keeps a change log. The frequent
+// operations ask before calling Log: building its arguments (escaped
+// names, numbers in interfaces) costs allocations even when Log drops them.
+func (tx *Tx) Logging() bool {
+	f := tx.e.format.Load()
+	return f != nil && f.ChangeLog
+}
+
 // WriteIndex returns the index the next queued write will have, so After
 // callbacks can find its result.
 func (tx *Tx) WriteIndex() int { return len(tx.writes) }
@@ -835,8 +843,7 @@ func (tx *Tx) WriteIndex() int { return len(tx.writes) }
 // change log enabled (txnLog, txnLastLog, in the same atomic unit as the
 // change, as the official client does). op is NAME(args)[:result].
 func (tx *Tx) Log(format string, args ...any) {
-	f := tx.e.format.Load()
-	if f == nil || !f.ChangeLog {
+	if !tx.Logging() {
 		return
 	}
 	tx.Do("RPUSH", tx.e.keys.TxnLog(), tx.e.changeLogEntry(fmt.Sprintf(format, args...)))

@@ -160,7 +160,9 @@ func (e *Engine) SetXattr(ctx context.Context, ino Ino, name string, value []byt
 			}
 		}
 		tx.HSet(key, name, string(value))
-		tx.Log("SETXATTR(%d,%s,%s,%d)", ino, logEscape(name), logEscape(string(value)), flags)
+		if tx.Logging() {
+			tx.Log("SETXATTR(%d,%s,%s,%d)", ino, logEscape(name), logEscape(string(value)), flags)
+		}
 		return nil
 	})
 }
@@ -194,7 +196,9 @@ func (e *Engine) RemoveXattr(ctx context.Context, ino Ino, name string) error {
 		// way); so do we, in one round trip and without reading the value.
 		i := tx.WriteIndex()
 		tx.HDel(key, name)
-		tx.Log("REMOVEXATTR(%d,%s)", ino, logEscape(name))
+		if tx.Logging() {
+			tx.Log("REMOVEXATTR(%d,%s)", ino, logEscape(name))
+		}
 		tx.After(func(results []rueidis.RedisMessage) {
 			removed, _ = results[i].AsInt64()
 		})
