@@ -205,12 +205,13 @@ func (s *Store) getBlock(ctx context.Context, key string, block []byte) error {
 	return nil
 }
 
-// cacheWritten keeps a block just uploaded in the caches; the writer gave
-// the buffer up.
-func (s *Store) cacheWritten(key string, block []byte) {
+// cacheWritten keeps a block just uploaded in the caches, and reports
+// whether the memory cache kept the buffer itself (the disk cache copies
+// it).
+func (s *Store) cacheWritten(key string, block []byte) bool {
 	if s.disk != nil {
 		s.disk.store(key, block)
-	} else {
-		s.mem.put(key, block)
+		return false
 	}
+	return s.mem.put(key, block)
 }

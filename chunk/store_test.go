@@ -375,3 +375,44 @@ func TestReadJoinsReadahead(t *testing.T) {
 		t.Fatalf("%d range requests for a block readahead was fetching", n)
 	}
 }
+
+// TestReusedBlockBuffers: a writer's blocks reuse the buffers of blocks
+// already uploaded, whose bytes are left over; what a slice never wrote
+// still reads as zeros (gaps inside a block, between blocks, and the part
+// of a growing first block above its old length).
+func TestReusedBlockBuffers(t *testing.T) {
+	s := newStore(t, datatest.NewDir(t), Config{})
+	bs := s.BlockSize()
+	ctx := context.Background()
+	writeSlice(t, s, 1, bytes.Repeat([]byte{0xff}, 8*bs))
+	if len(s.blocks.free) == 0 {
+		t.Fatal("no block buffer came back after the upload")
+	}
+	want := make([]byte, 3*bs)
+	w := s.NewWriter(2)
+	for _, piece := range []struct {
+		off  int
+		data []byte
+	}{
+		{0, []byte("a")},
+		{100, []byte("b")},     // a gap in a small first block
+		{bs + 50, []byte("c")}, // the first block grows to a whole one; a gap opens the second
+		{bs + 10, []byte("d")}, // into the gap
+		{2 * bs, randomBytes(7, bs/2)},
+		{3*bs - 5, []byte("tail")}, // a gap inside the third block
+		{60, randomBytes(8, bs-60)},
+	} {
+		if err := w.WriteAt(ctx, piece.data, piece.off); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[piece.off:], piece.data)
+	}
+	want = want[:3*bs-1]
+	if err := w.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readSlice(s, 2, len(want), 0, len(want))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back wrong (%v)", err)
+	}
+}

@@ -79,8 +79,7 @@ func (w *Writer) WriteAt(ctx context.Context, p []byte, off int) error {
 		return err
 	}
 	if off > w.length {
-		// Zeros up to the write; a fresh buffer is zeroed already, so
-		// only extending the buffers is needed.
+		// Zeros up to the write.
 		if err := w.extend(ctx, off); err != nil {
 			return err
 		}
@@ -89,7 +88,7 @@ func (w *Writer) WriteAt(ctx context.Context, p []byte, off int) error {
 	for len(p) > 0 {
 		indx, boff := off/bs, off%bs
 		n := min(len(p), bs-boff)
-		buf, err := w.block(ctx, indx, boff+n)
+		buf, err := w.block(ctx, indx, boff, boff+n)
 		if err != nil {
 			return err
 		}
@@ -106,7 +105,7 @@ func (w *Writer) extend(ctx context.Context, end int) error {
 	for pos := w.length; pos < end; {
 		indx := pos / bs
 		blockEnd := min(end, (indx+1)*bs)
-		if _, err := w.block(ctx, indx, blockEnd-indx*bs); err != nil {
+		if _, err := w.block(ctx, indx, blockEnd-indx*bs, blockEnd-indx*bs); err != nil {
 			return err
 		}
 		pos = blockEnd
@@ -115,9 +114,10 @@ func (w *Writer) extend(ctx context.Context, end int) error {
 	return nil
 }
 
-// block returns the buffer of block indx, at least n bytes long (zeros
-// where nothing was written).
-func (w *Writer) block(ctx context.Context, indx, n int) ([]byte, error) {
+// block returns the buffer of block indx, at least n bytes long: zeros
+// where nothing was written, except from fill on, which the caller
+// overwrites at once.
+func (w *Writer) block(ctx context.Context, indx, fill, n int) ([]byte, error) {
 	for len(w.blocks) <= indx {
 		w.blocks = append(w.blocks, nil)
 		w.charged = append(w.charged, 0)
@@ -143,11 +143,22 @@ func (w *Writer) block(ctx context.Context, indx, n int) ([]byte, error) {
 			return nil, err
 		}
 		w.charged[indx] += grow
-		nb := make([]byte, len(b), c)
+		var nb []byte
+		if c == bs {
+			// A whole block, mostly: reuse one (its content is
+			// unspecified; the caller's bytes and the zeros below
+			// overwrite what is used).
+			nb = w.s.blocks.get(bs)[:len(b)]
+		} else {
+			nb = make([]byte, len(b), c)
+		}
 		copy(nb, b)
 		b = nb
 	}
-	b = b[:n] // bytes between the old length and n are zeros
+	if old := len(b); n > old {
+		b = b[:n]
+		clear(b[old:max(old, min(fill, n))])
+	}
 	w.blocks[indx] = b
 	return b, nil
 }
@@ -205,6 +216,7 @@ func (w *Writer) Abort() {
 func (w *Writer) freeBlock(i int) {
 	w.s.buffers.release(w.charged[i])
 	w.charged[i] = 0
+	w.s.blocks.put(w.blocks[i]) // never handed to anyone
 	w.blocks[i] = nil
 }
 
@@ -266,14 +278,19 @@ func (w *Writer) upload(indx int) {
 			return
 		}
 		if err := w.s.putBlock(w.ctx, key, data, w.s.conf.UploadRetries+1); err != nil {
+			// Not reused: a failed request's body may still be read
+			// by the storage client's transport.
 			w.fail(err)
 			return
 		}
 		w.mu.Lock()
 		w.uploaded = append(w.uploaded, key)
 		w.mu.Unlock()
-		if len(data) < w.s.conf.BlockSize || w.s.conf.CacheLargeWrite {
-			w.s.cacheWritten(key, data)
+		if (len(data) < w.s.conf.BlockSize || w.s.conf.CacheLargeWrite) && w.s.cacheWritten(key, data) {
+			return // the memory cache keeps it
+		}
+		if !stage { // a staging write that timed out may still read it
+			w.s.blocks.put(data)
 		}
 	}()
 }
