@@ -74,6 +74,9 @@ type Config struct {
 	// MaxDownloads is the number of object downloads in flight (default
 	// 200).
 	MaxDownloads int
+	// MaxDeletes is the number of object deletions in flight, over every
+	// Remove (default 10).
+	MaxDeletes int
 	// UploadRetries is how many times a failed upload is tried again
 	// (default 10), waiting RetryDelay(attempt) before each.
 	UploadRetries int
@@ -168,6 +171,9 @@ func (c *Config) setDefaults() {
 	if c.MaxUploads <= 0 {
 		c.MaxUploads = 20
 	}
+	if c.MaxDeletes <= 0 {
+		c.MaxDeletes = 10
+	}
 	if c.MaxDownloads <= 0 {
 		c.MaxDownloads = 200
 	}
@@ -232,6 +238,7 @@ type Store struct {
 	buffers   *budget       // write buffer memory
 	uploads   chan struct{} // upload slots
 	downloads chan struct{} // download slots
+	deletes   chan struct{} // deletion slots
 	fetches   singleflight.Group
 	mem       *memCache
 	disk      *cacheDirs // nil without a disk cache
@@ -266,6 +273,7 @@ func New(storage Storage, conf Config) (*Store, error) {
 		buffers:   newBudget(conf.BufferSize),
 		uploads:   make(chan struct{}, conf.MaxUploads),
 		downloads: make(chan struct{}, conf.MaxDownloads),
+		deletes:   make(chan struct{}, conf.MaxDeletes),
 		metrics:   newStoreMetrics(),
 		// One more than a block's bound, to tell a body too long.
 		bodies: newBodyBuffers(c.Bound(conf.BlockSize)+1, 8),
@@ -344,16 +352,33 @@ func (s *Store) blockLen(size uint32, indx int) int {
 // Remove deletes every block of slice id (size bytes) from the caches, the
 // staging area and the object storage, as the engine asks when the slice's
 // last reference is gone. Missing objects are no error; on other errors
-// every block is still tried and the last error is returned.
+// every block is still tried and one of the errors is returned. The
+// objects are deleted MaxDeletes at a time (over all calls).
 func (s *Store) Remove(ctx context.Context, id uint64, size uint32) error {
-	var last error
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		last error
+	)
 	for i, n := range objstore.BlockSizes(s.conf.BlockSize, size) {
 		key := s.blockKey(id, i, n)
 		s.forgetBlock(key)
-		if err := s.storage.Delete(ctx, key); err != nil {
-			last = fmt.Errorf("delete object %s: %w", key, err)
+		select {
+		case s.deletes <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return fmt.Errorf("delete object %s: %w", key, ctx.Err())
 		}
+		wg.Go(func() {
+			defer func() { <-s.deletes }()
+			if err := s.storage.Delete(ctx, key); err != nil {
+				mu.Lock()
+				last = fmt.Errorf("delete object %s: %w", key, err)
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	return last
 }
 

@@ -275,6 +275,62 @@ func TestRemove(t *testing.T) {
 	}
 }
 
+// gatedDeletes holds every Delete until release is closed, counting those
+// in flight.
+type gatedDeletes struct {
+	*datatest.Dir
+	mu             sync.Mutex
+	inFlight, peak int
+	release        chan struct{}
+}
+
+func (g *gatedDeletes) Delete(ctx context.Context, key string) error {
+	g.mu.Lock()
+	g.inFlight++
+	g.peak = max(g.peak, g.inFlight)
+	g.mu.Unlock()
+	<-g.release
+	g.mu.Lock()
+	g.inFlight--
+	g.mu.Unlock()
+	return g.Dir.Delete(ctx, key)
+}
+
+func (g *gatedDeletes) counts() (inFlight, peak int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inFlight, g.peak
+}
+
+// TestRemoveConcurrency: the objects of a slice are deleted MaxDeletes at
+// a time, over all callers.
+func TestRemoveConcurrency(t *testing.T) {
+	st := &gatedDeletes{Dir: datatest.NewDir(t), release: make(chan struct{})}
+	s := newStore(t, st, Config{MaxDeletes: 3})
+	size := 10*s.BlockSize() + 5
+	for id := uint64(61); id <= 62; id++ {
+		writeSlice(t, s, id, randomBytes(id, size))
+	}
+	done := make(chan error, 2)
+	for id := uint64(61); id <= 62; id++ {
+		go func() { done <- s.Remove(context.Background(), id, uint32(size)) }()
+	}
+	waitFor(t, "three deletions at once", func() bool { n, _ := st.counts(); return n == 3 })
+	time.Sleep(20 * time.Millisecond) // room for a fourth to show
+	close(st.release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, p := st.counts(); p != 3 {
+		t.Fatalf("%d deletions at once, want 3", p)
+	}
+	if objs := st.Objects(""); len(objs) != 0 {
+		t.Fatalf("objects left: %v", objs)
+	}
+}
+
 // TestBufferBackPressure: writers wait while the buffer budget is exceeded
 // and uploads are running, so memory stays near the limit.
 func TestBufferBackPressure(t *testing.T) {

@@ -72,7 +72,7 @@ func clientStorageFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-uploads", Category: cat, Value: 20, Usage: "concurrent uploads"},
 		&cli.IntFlag{Name: "max-downloads", Category: cat, Value: 200, Usage: "concurrent downloads"},
 		&cli.IntFlag{Name: "max-stage-write", Category: cat, Value: 1000, Usage: "with --writeback, most blocks being written to the staging area at once; beyond it blocks are uploaded directly"},
-		&cli.IntFlag{Name: "max-deletes", Category: cat, Value: 10, Usage: "0: delete no objects of released slices (gc does); other values are accepted, the deletions' concurrency is rueidisfs's own"},
+		&cli.IntFlag{Name: "max-deletes", Category: cat, Value: 10, Usage: "number of objects of released slices deleted at once (0: none, they are left for gc)"},
 		&cli.StringFlag{Name: "upload-limit", Category: cat, Usage: "upload bandwidth limit in Mbps"},
 		&cli.StringFlag{Name: "download-limit", Category: cat, Usage: "download bandwidth limit in Mbps"},
 		&cli.BoolFlag{Name: "check-storage", Category: cat, Usage: "test the object storage at start"},

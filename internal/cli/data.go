@@ -88,6 +88,7 @@ func (a *app) readChunkConfig(c *cli.Context, f *codec.Format, warn bool) (chunk
 		WholeObjects:    f.EncryptKey != "",
 		MaxUploads:      c.Int("max-uploads"),
 		MaxDownloads:    c.Int("max-downloads"),
+		MaxDeletes:      c.Int("max-deletes"), // 0 for the tools: the default
 		UploadRetries:   c.Int("io-retries"),
 		Prefetch:        c.Int("prefetch") + readaheadDownloads,
 		CacheDir:        c.String("cache-dir"),
