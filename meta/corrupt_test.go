@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"strconv"
@@ -260,5 +261,50 @@ func TestChunkDeleteNoHalfApply(t *testing.T) {
 	}
 	if n, _ := v.srv.Do(t, v.db, "LLEN", "c"+f.String()+"_0").AsInt64(); n != 2 {
 		t.Errorf("the chunk list has %d records, want 2 (kept)", n)
+	}
+}
+
+// TestCompactNoHalfApply: a slice reference count that is not an integer
+// stops a compaction before it rewrites the chunk list or releases any
+// reference (before, the list was already rewritten and the references
+// ahead of the corrupt one released when the script stopped).
+func TestCompactNoHalfApply(t *testing.T) {
+	v := newVolumeWith(t, volumeOpts{noCheck: true, engine: meta.Options{NoBackgroundJobs: true,
+		Compact: func(context.Context, uint64, []codec.Slice) error { return nil }}})
+	e := v.e
+	f := mustCreate(t, e, bg, meta.RootInode, "f", 0o644)
+	var ids []uint64
+	for i := uint32(0); i < 4; i++ {
+		id, err := e.NewSlice(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		mustWrite(t, e, f, 0, i*1000, id, 1000, 0, 1000)
+	}
+	chunk := "c" + f.String() + "_0"
+	bad := "k" + strconv.FormatUint(ids[2], 10) + "_1000"
+	v.srv.Do(t, v.db, "HSET", "sliceRef", bad, "x")
+	refs := func() map[string]string {
+		m, err := v.srv.Do(t, v.db, "HGETALL", "sliceRef").AsStrMap()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before, list := refs(), dumpDB(t, v.srv, v.db)[chunk]
+	err := e.CompactChunk(bg, f, 0)
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("compaction: %v (want an error naming %s)", err, bad)
+	}
+	if dumpDB(t, v.srv, v.db)[chunk] != list {
+		t.Errorf("%s changed by a compaction that failed", chunk)
+	}
+	after := refs()
+	for _, id := range ids { // the merged slice's own field is released as garbage
+		k := "k" + strconv.FormatUint(id, 10) + "_1000"
+		if before[k] != after[k] {
+			t.Errorf("sliceRef %s went from %q to %q in a compaction that failed", k, before[k], after[k])
+		}
 	}
 }
