@@ -69,11 +69,12 @@ if [ "$skip" != metadata ]; then
 				mp=$theirs
 				[ "$side" = ours ] && mp=$ours
 				echo "-- $side, $threads thread(s), round $round"
-				"$work/mdbench" -dir "$mp/md-$threads" -files "$files" -threads "$threads" -mount "$mp" -redis-pid "$(cat "$work/redis.pid")" |
-					tee /dev/stderr | awk -v s="$side" -v t="$threads" '{print "metadata", $1 "/" t, s, $6, $8, $12}' >>"$results"
+				"$work/mdbench" -dir "$mp/md-$threads" -files "$files" -threads "$threads" -mount "$mp" -redis-pid "$(cat "$work/redis.pid")" >"$work/md.out"
+				cat "$work/md.out"
+				awk -v s="$side" -v t="$threads" '{print "metadata", $1 "/" t, s, $6, $8, $12}' "$work/md.out" >>"$results"
 			done
 		done
-	done 2>&1
+	done
 fi
 
 # cpu MOUNTPOINT: the CPU seconds the mount process has used.
