@@ -28,7 +28,7 @@ var leastPrivileges = []string{
 	// Every mutation is a script; read-only path resolution is one too.
 	"+evalsha", "+eval", "+evalsha_ro", "+eval_ro",
 	// Reads (TYPE: the write guards of transactions, see txnguard.go).
-	"+get", "+mget", "+exists", "+hget", "+hmget", "+hgetall", "+hkeys", "+hlen", "+hexists", "+hscan",
+	"+get", "+mget", "+exists", "+hget", "+hmget", "+hgetall", "+hkeys", "+hlen", "+hscan",
 	"+lrange", "+llen", "+smembers", "+zrange", "+zrangebyscore", "+zscore", "+scan", "+dbsize", "+type",
 	// Writes, inside scripts and outside them (counters, format, cleanup).
 	"+set", "+del", "+incr", "+incrby", "+decrby", "+hset", "+hsetnx", "+hdel", "+hincrby",
