@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/redis/rueidis"
+
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -21,8 +22,9 @@ import (
 // (CORRUPT <key> <what>; execMutation turns that into a codec.CorruptError).
 // A key a condition read with a command of its type (HGET, LRANGE) needs no
 // type check. What remains are refusals of the Redis user, which the engine
-// checks before its first transaction (probePrivileges), and running out of
-// memory, which Redis checks before a script starts.
+// checks before its first mutation (probePrivileges), and running out of
+// memory, which Redis checks at a script's first write only (a script that
+// has written may finish).
 //
 // txn.lua applies the same rules to the transactions it interprets;
 // compileTx emits them for a shape (guardLua); dirstat.lua, chunkdel.lua
@@ -36,7 +38,7 @@ const (
 	guardNone     guardKind = iota
 	guardInt                // the string key is absent or holds an integer
 	guardIntField           // the hash field (the write's first argument) is absent or holds an integer
-	guardType               // the key is absent or of the type in guardTypes
+	guardType               // the key is absent or of the Redis type typ
 )
 
 // writeGuards maps the commands transactions send to their guard; commands
