@@ -9,8 +9,9 @@
 #     mounts, with the CPU time each mount process spent per GiB.
 # Every run is printed as it ends; a summary follows: per row, the medians
 # of the rounds side by side with their ratio, and the CPU time per
-# operation of each mount process and of Redis (steadier than throughput
-# on a shared machine).
+# operation of each mount process, of Redis and of mdbench itself (its
+# system calls: the kernel's side of FUSE), steadier than throughput on a
+# shared machine.
 #
 #   usage: scripts/bench-mount.sh [DIR]
 #   DIR holds the buckets and caches (default: a directory in /tmp); JUICEFS
@@ -45,7 +46,7 @@ go build -o "$work/rueidisfs" ./cmd/rueidisfs
 go build -o "$work/mdbench" ./internal/mounttest/mdbench
 redis-server --port "$port" --save "" --appendonly no --dir "$work" --daemonize yes --pidfile "$work/redis.pid" >/dev/null
 for _ in $(seq 50); do [ -s "$work/redis.pid" ] && redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-results=$work/results # lines: part row side value [mount-cpu redis-cpu]
+results=$work/results # lines: part row side value [mount-cpu redis-cpu mdbench-cpu]
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB;" \
 	"buckets in $work ($(df -T "$work" | awk 'NR==2{print $2}')); $(redis-server --version | cut -d' ' -f1-3); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Redis round trip (redis-cli --latency for 3 s): $(timeout 3 redis-cli -p "$port" --latency --raw 2>/dev/null | awk 'END {printf "min %s ms, max %s ms, avg %s ms", $1, $2, $3}')"
@@ -71,7 +72,7 @@ if [ "$skip" != metadata ]; then
 				echo "-- $side, $threads thread(s), round $round"
 				"$work/mdbench" -dir "$mp/md-$threads" -files "$files" -threads "$threads" -mount "$mp" -redis-pid "$(cat "$work/redis.pid")" >"$work/md.out"
 				cat "$work/md.out"
-				awk -v s="$side" -v t="$threads" '{print "metadata", $1 "/" t, s, $6, $8, $12}' "$work/md.out" >>"$results"
+				awk -v s="$side" -v t="$threads" '{print "metadata", $1 "/" t, s, $6, $8, $12, $16}' "$work/md.out" >>"$results"
 			done
 		done
 	done
@@ -109,14 +110,16 @@ function median(list,   n, a, i, j, t) {
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
 { k = $1 " " $2; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
-  v[k, $3] = v[k, $3] " " $4; if (NF >= 6) { mc[k, $3] = mc[k, $3] " " $5; rc[k, $3] = rc[k, $3] " " $6 } }
+  v[k, $3] = v[k, $3] " " $4
+  if (NF >= 7) { mc[k, $3] = mc[k, $3] " " $5; rc[k, $3] = rc[k, $3] " " $6; bc[k, $3] = bc[k, $3] " " $7 } }
 END {
-	printf "%-26s %12s %12s %7s   %s\n", "row", "official", "ours", "ratio", "CPU µs/op mount+Redis (official | ours)"
+	printf "%-26s %12s %12s %7s   %s\n", "row", "official", "ours", "ratio", "CPU µs/op mount+Redis+mdbench (official | ours)"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; o = median(v[k, "official"]); u = median(v[k, "ours"])
 		r = (k ~ /CPU/) ? (u > 0 ? o / u : 0) : (o > 0 ? u / o : 0)
 		cpu = ""
-		if (mc[k, "ours"] != "") cpu = sprintf("%.0f+%.0f | %.0f+%.0f", median(mc[k, "official"]), median(rc[k, "official"]), median(mc[k, "ours"]), median(rc[k, "ours"]))
+		if (mc[k, "ours"] != "") cpu = sprintf("%.0f+%.0f+%.0f | %.0f+%.0f+%.0f", median(mc[k, "official"]), median(rc[k, "official"]),
+			median(bc[k, "official"]), median(mc[k, "ours"]), median(rc[k, "ours"]), median(bc[k, "ours"]))
 		printf "%-26s %12.1f %12.1f %6.2fx   %s\n", k, o, u, r, cpu
 	}
 	print "(ratio: ours/official; for CPU-s/GiB official/ours, above 1 when ours uses less)"

@@ -170,10 +170,10 @@ type cpuMeters struct {
 	redisPID int
 }
 
-type cpuReading struct{ mount, redis float64 } // seconds; negative: unknown
+type cpuReading struct{ mount, redis, self float64 } // seconds; negative: unknown
 
 func (m cpuMeters) read() cpuReading {
-	r := cpuReading{mount: -1, redis: -1}
+	r := cpuReading{mount: -1, redis: -1, self: processCPU(os.Getpid())}
 	if m.mount != "" {
 		if b, err := os.ReadFile(filepath.Join(m.mount, ".stats")); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
@@ -198,6 +198,11 @@ func (m cpuMeters) perOp(before cpuReading, ops int) string {
 	}
 	if before.redis >= 0 && after.redis >= 0 {
 		out += fmt.Sprintf(" %7.1f µs Redis CPU/op", (after.redis-before.redis)*1e6/float64(ops))
+	}
+	if out != "" && before.self >= 0 && after.self >= 0 {
+		// The system calls of the benchmark itself: the kernel's side of
+		// FUSE, the same for every file system measured.
+		out += fmt.Sprintf(" %7.1f µs mdbench CPU/op", (after.self-before.self)*1e6/float64(ops))
 	}
 	return out
 }
