@@ -17,7 +17,8 @@ func TestLookupSeedsRemoval(t *testing.T) {
 	d := mustMkdir(t, v.e, bg, meta.RootInode, "d", 0o755)
 	mustCreate(t, v.e, bg, d, "f", 0o644)
 	mustCreate(t, v.e, bg, d, "g", 0o644)
-	r := v.open(meta.Options{})
+	// No background jobs: nothing else reads through r's cache.
+	r := v.open(meta.Options{NoBackgroundJobs: true})
 	if _, err := r.GetAttr(bg, d); err != nil { // cached from now on
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestStaleLookupSeed(t *testing.T) {
 	mustCreate(t, w, bg, d, "f", 0o644)
 	g := mustCreate(t, w, bg, d, "g", 0o644)
 	h := mustCreate(t, w, bg, d, "h", 0o644)
-	r := v.open(meta.Options{})
+	r := v.open(meta.Options{NoBackgroundJobs: true}) // nothing else reads through its cache
 
 	// f now names g's node: r's unlink of f removes that one.
 	lookupOK(t, r, d, "f")
