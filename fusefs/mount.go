@@ -53,9 +53,13 @@ func Mount(mountpoint string, v *vfs.VFS, o Options) (*Server, error) {
 		MaxWrite:             o.MaxWrite,
 		MaxReadAhead:         1 << 20,
 		MaxBackground:        50,
-		DirectMount:          os.Geteuid() == 0,
-		Logger:               o.Logger,
-		ExtraCapabilities:    fuse.CAP_READDIRPLUS_AUTO | fuse.CAP_PARALLEL_DIROPS,
+		// Replies carry bytes, never file descriptors: go-fuse's splice
+		// path only adds pipe work to each read, and a warning to the log
+		// for every 1 MiB reply (larger than the pipe).
+		DisableSplice:     true,
+		DirectMount:       os.Geteuid() == 0,
+		Logger:            o.Logger,
+		ExtraCapabilities: fuse.CAP_READDIRPLUS_AUTO | fuse.CAP_PARALLEL_DIROPS,
 	}
 	if mo.MaxWrite == 0 {
 		mo.MaxWrite = 1 << 20
