@@ -153,9 +153,9 @@ func (k Keys) withNum(tag string, n uint64) string {
 	return string(b)
 }
 
-// TxnMarker is the replay marker of one transaction of a rueidisfs client,
-// named by a random 64-bit id (a string holding the transaction's results,
-// expiring after a few minutes; see docs/deployments.md). It is rueidisfs's
+// TxnMarker is a hash of replay markers of a rueidisfs client, named by a
+// random 64-bit id (a field per transaction holding its results; the hash
+// expires after some minutes, see docs/deployments.md). It is rueidisfs's
 // only key of its own: JuiceFS neither writes nor scans names starting with
 // "r", and deletes it with the rest of the volume on destroy.
 func (k Keys) TxnMarker(id uint64) string { return k.withNum(txnMarkerTag, id) }

@@ -7,11 +7,12 @@
 -- being started from a delta. Checking and adding in one script keeps a
 -- concurrent rmdir (which deletes the fields) from being undone.
 --
--- KEYS: dirDataLength, dirUsedSpace, dirUsedInodes, and the replay marker of
--- this call (see txn.lua: a call sent again after its reply was lost finds
--- it and adds nothing twice)
+-- KEYS: dirDataLength, dirUsedSpace, dirUsedInodes, and the hash of this
+-- call's replay marker (see txn.lua: a call sent again after its reply was
+-- lost finds it and adds nothing twice)
 -- ARGV: groups of (directory inode, length delta, space delta, inodes delta),
--- then '1' when the call is sent again ('0' the first time: no marker yet)
+-- then the marker's field, then '1' when the call is sent again ('0' the
+-- first time: no marker yet)
 -- Reply: the inodes whose statistics are missing, and, prefixed with '!',
 -- those whose statistics hold a value that is not an integer (both are
 -- recomputed from the directories' entries).
@@ -23,7 +24,7 @@
 ${GUARD_FUNCS}
 local last = #ARGV
 if ARGV[last] == '1' then
-  local done = redis.call('GET', KEYS[4])
+  local done = redis.call('HGET', KEYS[4], ARGV[last - 1])
   if done then return cmsgpack.unpack(done) end
 end
 for k = 1, 3 do
@@ -31,7 +32,7 @@ for k = 1, 3 do
   if e then return e end
 end
 local missing = {}
-for i = 1, last - 1, 4 do
+for i = 1, last - 2, 4 do
   local ino = ARGV[i]
   local space = redis.call('HGET', KEYS[2], ino)
   if not space then
@@ -44,5 +45,6 @@ for i = 1, last - 1, 4 do
     if ARGV[i + 3] ~= '0' then redis.call('HINCRBY', KEYS[3], ino, ARGV[i + 3]) end
   end
 end
-redis.call('SET', KEYS[4], cmsgpack.pack(missing), 'PX', ${MARKER_TTL_MS})
+redis.call('HSET', KEYS[4], ARGV[last - 1], cmsgpack.pack(missing))
+if redis.call('PTTL', KEYS[4]) < 0 then redis.call('PEXPIRE', KEYS[4], ${MARKER_HASH_TTL_MS}) end
 return missing

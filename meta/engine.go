@@ -220,7 +220,7 @@ type Engine struct {
 	overlay        *overlay
 	txnID          atomic.Uint64 // change-log transaction counter
 	txStats        txCounters
-	acks           markerAcks // replay markers of acknowledged transactions
+	markerState    // replay markers: the hash in use, the acknowledged ones
 	// sentHook, when set (by tests), sees every mutation call that got a
 	// reply, so that a test can send it again as a lost reply would.
 	sentHook func(script *mutationScript, keys, args []string)

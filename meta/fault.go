@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -30,8 +28,8 @@ import (
 //   - The connection failed while the call was under way (reset, EOF, a read
 //     timeout): the script may have run and only its reply been lost. Each
 //     transaction therefore carries a random id; the script, having applied
-//     the writes, stores their results under the id's marker key
-//     (keyspace.TxnMarker, kept markerTTL), and a transaction sent again
+//     the writes, stores their results under the id in a marker hash
+//     (keyspace.TxnMarker, kept markerTTL; see marker.go), and a transaction sent again
 //     whose marker exists returns the stored results without applying
 //     anything. Sending it again is then safe as well, within markerTTL of
 //     the first sending; the engine stops well before.
@@ -45,10 +43,10 @@ import (
 // and the mutation may or may not have been applied: that is the one case
 // the engine cannot settle.
 
-// markerTTL is how long a transaction's replay marker lives (the scripts
-// get it as ${MARKER_TTL_MS}, see scripts.go). Markers are deleted as soon as
-// their transaction is acknowledged (see ackMarker); the TTL only bounds
-// what a client that dies leaves behind.
+// markerTTL is how long a transaction's replay marker lives at least (see
+// marker.go). Markers are deleted as soon as their transaction is
+// acknowledged (see ackMarker); the TTL only bounds what a client that dies
+// leaves behind.
 const markerTTL = 10 * time.Minute
 
 // replayWindow is how long after its first sending a mutation may be sent
@@ -233,60 +231,5 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 			return nil, ctx.Err()
 		case <-t.C:
 		}
-	}
-}
-
-// newMarker returns the replay marker key of a new transaction.
-func (e *Engine) newMarker() string { return e.keys.TxnMarker(rand.Uint64()) }
-
-// markerAcks collects the markers of acknowledged transactions, which
-// nobody will send again, so that they are deleted in batches long before
-// they expire.
-type markerAcks struct {
-	mu      sync.Mutex
-	pending []string
-	wg      sync.WaitGroup
-}
-
-// ackMarker records that the transaction of marker was acknowledged.
-func (e *Engine) ackMarker(marker string) {
-	a := &e.acks
-	a.mu.Lock()
-	a.pending = append(a.pending, marker)
-	var batch []string
-	if len(a.pending) >= markerAckBatch {
-		batch, a.pending = a.pending, nil
-	}
-	a.mu.Unlock()
-	if batch != nil {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			e.deleteMarkers(batch)
-		}()
-	}
-}
-
-// flushMarkers deletes the pending acknowledged markers and waits for the
-// deletions under way.
-func (e *Engine) flushMarkers() {
-	a := &e.acks
-	a.mu.Lock()
-	batch := a.pending
-	a.pending = nil
-	a.mu.Unlock()
-	if len(batch) > 0 {
-		e.deleteMarkers(batch)
-	}
-	a.wg.Wait()
-}
-
-// deleteMarkers deletes markers with one DEL (of small strings: cheap, and a
-// command the engine needs anyway). A failure only leaves them to expire.
-func (e *Engine) deleteMarkers(markers []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.rdb.Do(ctx, e.rdb.B().Del().Key(markers...).Build()).Error(); err != nil {
-		e.log.Debug(fmt.Sprintf("delete %d transaction markers: %v (they expire within %v)", len(markers), err, markerTTL))
 	}
 }

@@ -12,7 +12,8 @@ import (
 
 // TestReplayMarkersBounded: the replay markers of acknowledged transactions
 // are deleted in batches, so an idle client leaves fewer than a batch of
-// them, and none once it is closed.
+// them, and none once it is closed. Markers are fields of a few hashes,
+// each expiring within twice the markers' TTL of 10 minutes.
 func TestReplayMarkersBounded(t *testing.T) {
 	v := newVolume(t, 0)
 	ctx := context.Background()
@@ -22,24 +23,33 @@ func TestReplayMarkersBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	markers := func() []string {
+	markers := func() int64 {
 		keys, err := v.srv.Do(t, v.db, "KEYS", e.Keys().Prefix()+"rueidisfsTxn*").AsStrSlice()
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(keys) > 4 {
+			t.Fatalf("%d marker hashes, want one or two per client", len(keys))
+		}
+		var n int64
 		for _, k := range keys {
 			if _, ok := e.Keys().ParseTxnMarker(k); !ok {
 				t.Fatalf("marker name %q does not parse", k)
 			}
 			ttl, err := v.srv.Do(t, v.db, "PTTL", k).AsInt64()
-			if err != nil || ttl <= 0 || ttl > 600000 {
-				t.Fatalf("marker %s has PTTL %d (%v), want 1..600000", k, ttl, err)
+			if err != nil || ttl <= 0 || ttl > 1200000 {
+				t.Fatalf("marker hash %s has PTTL %d (%v), want 1..1200000", k, ttl, err)
 			}
+			fields, err := v.srv.Do(t, v.db, "HLEN", k).AsInt64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += fields
 		}
-		return keys
+		return n
 	}
 	// The last batch deletion may still be under way: at most two batches.
-	if n := len(markers()); n > 2*256 {
+	if n := markers(); n > 2*256 {
 		t.Fatalf("%d replay markers left after 1000 transactions", n)
 	}
 	// Closing deletes the client's markers; what is left belongs to the
@@ -47,7 +57,7 @@ func TestReplayMarkersBounded(t *testing.T) {
 	if err := e.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(markers()); n > 10 {
+	if n := markers(); n > 10 {
 		t.Fatalf("%d replay markers left after the client closed", n)
 	}
 }

@@ -32,6 +32,7 @@ var leastPrivileges = []string{
 	"+lrange", "+llen", "+smembers", "+zrange", "+zrangebyscore", "+zscore", "+scan", "+dbsize", "+type",
 	// Writes, inside scripts and outside them (counters, format, cleanup).
 	"+set", "+del", "+incr", "+incrby", "+decrby", "+hset", "+hsetnx", "+hdel", "+hincrby",
+	"+pttl", "+pexpire", // the replay markers' hashes (see marker.go)
 	"+rpush", "+rpushx", "+lpush", "+ltrim", "+sadd", "+srem", "+zadd", "+zrem", "+multi", "+exec",
 }
 
@@ -58,6 +59,8 @@ func probeCommands(b rueidis.Builder, key string) rueidis.Commands {
 		b.Type().Key(key).Build(),
 		b.Del().Key(key).Build(),
 		b.Hset().Key(key).FieldValue().FieldValue("f", "1").Build(),
+		b.Pttl().Key(key).Build(),
+		b.Pexpire().Key(key).Milliseconds(60000).Build(),
 		b.Hsetnx().Key(key).Field("g").Value("1").Build(),
 		b.Hincrby().Key(key).Field("f").Increment(1).Build(),
 		b.Hget().Key(key).Field("f").Build(),

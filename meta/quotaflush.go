@@ -114,7 +114,7 @@ func (s *statsBatcher) sendQuotaFlush(ctx context.Context, f *quotaFlush) error 
 	if ok, err := reply[0].AsInt64(); err != nil || (ok != 1 && ok != 2) {
 		return fmt.Errorf("transaction script: unexpected reply to a quota flush (%d, %v)", ok, err)
 	}
-	s.e.ackMarker(f.call.keys[0])
+	s.e.ackMarker(f.call.marker)
 	for _, d := range f.deltas {
 		d.q.usedSpace.Add(d.space)
 		d.q.usedInodes.Add(d.inodes)

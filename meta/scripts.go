@@ -38,8 +38,8 @@ var scriptConstants = map[string]int64{
 	"SLICE_RECORD_SIZE": codec.SliceRecordSize,
 	"SLICE_ID":          codec.SliceOffID,
 	"SLICE_SIZE":        codec.SliceOffSize,
-	// How long a transaction's replay marker lives, in milliseconds.
-	"MARKER_TTL_MS": markerTTL.Milliseconds(),
+	// How long a hash of replay markers lives, in milliseconds.
+	"MARKER_HASH_TTL_MS": markerHashTTL.Milliseconds(),
 }
 
 // scriptTables are the Lua tables scripts share with the Go side, by

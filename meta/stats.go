@@ -336,6 +336,7 @@ func (e *Engine) FlushStats(ctx context.Context) error { return e.stats.flushAll
 // flush: it is applied exactly once however often its reply is lost.
 type dirStatFlush struct {
 	keys, args []string
+	marker     txnMarker // keys[3] and the last of args
 	since      time.Time
 	sent       bool // sent before without an answer: it may have been applied
 }
@@ -374,14 +375,15 @@ func (s *statsBatcher) queueFlushCalls(pending map[Ino]dirStatDelta) {
 	now := time.Now()
 	for start := 0; start < len(inos); start += 1000 {
 		end := min(start+1000, len(inos))
-		args := make([]string, 0, 4*(end-start))
+		args := make([]string, 0, 4*(end-start)+1)
 		for _, ino := range inos[start:end] {
 			d := pending[ino]
 			args = append(args, strconv.FormatUint(uint64(ino), 10),
 				strconv.FormatInt(d.length, 10), strconv.FormatInt(d.space, 10), strconv.FormatInt(d.inodes, 10))
 		}
-		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes(), s.e.newMarker()}
-		s.unsent = append(s.unsent, dirStatFlush{keys: keys, args: args, since: now})
+		m := s.e.newMarker()
+		keys := []string{k.DirDataLength(), k.DirUsedSpace(), k.DirUsedInodes(), m.key}
+		s.unsent = append(s.unsent, dirStatFlush{keys: keys, args: append(args, m.field), marker: m, since: now})
 	}
 }
 
@@ -416,7 +418,7 @@ func (s *statsBatcher) sendFlushCalls(ctx context.Context) ([]Ino, error) {
 			failed = cmp.Or(failed, fmt.Errorf("%w: directory statistics of %d directories (%w); `fsck --path / -r --repair --sync-dir-stat` recomputes them if this client stops before they are", ErrStatsNotStored, n, err))
 			break
 		}
-		s.e.ackMarker(f.keys[3])
+		s.e.ackMarker(f.marker)
 		for _, m := range reply {
 			if ino, err := m.ToString(); err == nil {
 				corrupt := strings.HasPrefix(ino, "!")

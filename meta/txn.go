@@ -287,7 +287,7 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		e.txStats.replays.Add(1)
 	}
 	if len(tx.writes) > 0 { // a check alone leaves no marker
-		e.ackMarker(call.keys[0])
+		e.ackMarker(call.marker)
 	}
 	e.afterCommit(tx, reply[1:])
 	return reply[1:], nil, lateErr
@@ -298,16 +298,17 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 type txCall struct {
 	script     *mutationScript
 	keys, args []string
+	marker     txnMarker // its replay marker: keys[0] and the last of args
 }
 
 // encodeTx lays out tx for the transaction script (see txn.lua): KEYS[1]
 // is the replay marker, then every key the conditions and writes name,
 // once; ARGV holds the time, the conditions and the writes, keys given by
 // their index.
-func encodeTx(tx *Tx, marker string, now time.Time) txCall {
+func encodeTx(tx *Tx, marker txnMarker, now time.Time) txCall {
 	ix := keyIndexer{keys: make([]string, 1, 1+len(tx.conds)+len(tx.writes))}
-	ix.keys[0] = marker
-	args := make([]string, 0, 5+5*len(tx.conds)+6*len(tx.writes))
+	ix.keys[0] = marker.key
+	args := make([]string, 0, 6+5*len(tx.conds)+6*len(tx.writes))
 	args = append(args,
 		strconv.FormatInt(now.Unix(), 10),
 		strconv.Itoa(now.Nanosecond()),
@@ -324,7 +325,8 @@ func encodeTx(tx *Tx, marker string, now time.Time) txCall {
 		args = append(args, w.cmd, ix.index(w.key), strconv.Itoa(len(w.args)))
 		args = append(args, w.args...)
 	}
-	return txCall{keys: ix.keys, args: args}
+	args = append(args, marker.field)
+	return txCall{keys: ix.keys, args: args, marker: marker}
 }
 
 // keyIndexer numbers the keys of a script call. Most transactions touch a

@@ -8,8 +8,9 @@
 -- the reference: most transactions are sent to a script compiled for their
 -- shape (meta/txnshape.go) that does exactly what this one does for them.
 --
--- KEYS[1]: the transaction's replay marker (see below); KEYS[2..]: every key
--- the transaction reads or writes (one hash slot in Cluster).
+-- KEYS[1]: the hash of the transaction's replay marker (see below);
+-- KEYS[2..]: every key the transaction reads or writes (one hash slot in
+-- Cluster).
 -- ARGV:
 --   [1] now, seconds        [2] now, nanoseconds
 --   [3] number of conditions, then per condition:
@@ -27,7 +28,9 @@
 --         command, key index, argument count, arguments...
 --       command is a Redis command applied to KEYS[key index] with the
 --       arguments, or '!dirpatch' (argument: nlink delta): add the delta to a
---       directory's nlink and set its mtime and ctime to now.
+--       directory's nlink and set its mtime and ctime to now;
+--   then the field of the replay marker, then whether the call is sent
+--   again (see below).
 --
 -- Reply: {1, result...} with one element per write on success, where a
 -- '!dirpatch' yields the new attribute value and other commands their
@@ -37,12 +40,14 @@
 --
 -- Replay marker: a client whose connection failed while it waited for the
 -- reply cannot know whether the script ran, so it sends the very same call
--- again. Having applied the writes, the script stores their results under
--- KEYS[1] (a name with a random id, expiring after meta's markerTTL); a
--- call that finds its marker returns {2, results} without
--- applying anything a second time. The last ARGV is '1' when the call is
--- sent again and '0' the first time, when no marker can exist yet. The marker is written in the same
--- atomic unit as the writes, so a failover that loses one loses both.
+-- again. Having applied the writes, the script stores their results in the
+-- hash KEYS[1] under the field ARGV[#ARGV - 1] (the transaction's random
+-- id; the hash, one per client at a time, expires after twice meta's
+-- markerTTL, see meta/marker.go); a call that finds its marker returns
+-- {2, results} without applying anything a second time. The last ARGV is
+-- '1' when the call is sent again and '0' the first time, when no marker
+-- can exist yet. The marker is written in the same atomic unit as the
+-- writes, so a failover that loses one loses both.
 --
 -- Redis' Lua is slow at string work, so the common paths avoid it: values
 -- are compared as (interned) strings first and byte ranges only on mismatch,
@@ -99,7 +104,7 @@ local function check()
 end
 
 if argv[#argv] == '1' then
-  local done = call('GET', keys[1])
+  local done = call('HGET', keys[1], argv[#argv - 1])
   if done then
     local out = cmsgpack.unpack(done)
     out[1] = 2
@@ -186,6 +191,7 @@ for i = 1, nwrites do
   out[i + 1] = r
 end
 if nwrites > 0 then -- a check alone (nothing to write) needs no marker
-  call('SET', keys[1], cmsgpack.pack(out), 'PX', ${MARKER_TTL_MS})
+  call('HSET', keys[1], argv[#argv - 1], cmsgpack.pack(out))
+  if call('PTTL', keys[1]) < 0 then call('PEXPIRE', keys[1], ${MARKER_HASH_TTL_MS}) end
 end
 return out

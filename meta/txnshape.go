@@ -37,15 +37,15 @@ type shapes struct {
 
 // encodeCall lays tx out for the script compiled for its shape, or for
 // txn.lua (see encodeTx) when it has none.
-func (e *Engine) encodeCall(tx *Tx, marker string, now time.Time) txCall {
+func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 	if len(tx.conds)+len(tx.writes) > maxShapeItems {
 		return e.encodeGeneric(tx, marker, now)
 	}
 	ix := keyIndexer{keys: make([]string, 1, 1+len(tx.conds)+len(tx.writes))}
-	ix.keys[0] = marker
+	ix.keys[0] = marker.key
 	var buf [256]byte
 	shape := buf[:0]
-	args := make([]string, 0, 3+2*len(tx.conds)+3*len(tx.writes))
+	args := make([]string, 0, 4+2*len(tx.conds)+3*len(tx.writes))
 	if tx.patches() {
 		args = append(args, strconv.FormatInt(now.Unix(), 10), strconv.Itoa(now.Nanosecond()))
 	}
@@ -69,15 +69,16 @@ func (e *Engine) encodeCall(tx *Tx, marker string, now time.Time) txCall {
 		shape = strconv.AppendInt(shape, int64(len(w.args)), 10)
 		args = append(args, w.args...)
 	}
+	args = append(args, marker.field)
 	script := e.shapes.script(shape, tx, ix.keys)
 	if script == nil {
 		return e.encodeGeneric(tx, marker, now)
 	}
-	return txCall{script: script, keys: ix.keys, args: args}
+	return txCall{script: script, keys: ix.keys, args: args, marker: marker}
 }
 
 // encodeGeneric is encodeTx for txn.lua.
-func (e *Engine) encodeGeneric(tx *Tx, marker string, now time.Time) txCall {
+func (e *Engine) encodeGeneric(tx *Tx, marker txnMarker, now time.Time) txCall {
 	call := encodeTx(tx, marker, now)
 	call.script = e.txnScript
 	return call
@@ -135,7 +136,7 @@ func compileTx(tx *Tx, keys []string) string {
 	g.line("local k, a, call = KEYS, ARGV, redis.call")
 	g.line("local sub, len = string.sub, string.len")
 	g.line("if a[#a] == '1' then")
-	g.line("  local done = call('GET', k[1])")
+	g.line("  local done = call('HGET', k[1], a[#a - 1])")
 	g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
 	g.line("end")
 	if tx.patches() {
@@ -250,7 +251,8 @@ func compileTx(tx *Tx, keys []string) string {
 	}
 	g.line("local out = {%s}", strings.Join(results, ", "))
 	if len(tx.writes) > 0 {
-		g.line("call('SET', k[1], cmsgpack.pack(out), 'PX', ${MARKER_TTL_MS})")
+		g.line("call('HSET', k[1], a[#a - 1], cmsgpack.pack(out))")
+		g.line("if call('PTTL', k[1]) < 0 then call('PEXPIRE', k[1], ${MARKER_HASH_TTL_MS}) end")
 	}
 	g.line("return out")
 	src := g.String()

@@ -47,7 +47,7 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 		if len(e.shapes.scripts) == maxShapes {
 			e.shapes.scripts = nil // random shapes are many: compile them all
 		}
-		marker := e.keys.TxnMarker(uint64(i))
+		marker := txnMarker{key: e.keys.TxnMarker(uint64(i % 3)), field: strconv.Itoa(i)}
 		now := time.Unix(1700000000+int64(i), int64(i))
 		g, c := encodeTx(tx, marker, now), e.encodeCall(tx, marker, now)
 		if c.script != e.txnScript {

@@ -1,0 +1,122 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Replay markers (see fault.go for why they exist).
+//
+// A transaction's marker is a field of a hash: the field is the
+// transaction's random id, its value the script's results. Each client
+// writes its markers into a hash of its own (keyspace.TxnMarker with a
+// random id) for markerTTL, then starts a new one. The script that first
+// writes into a hash gives it an expiry of markerHashTTL, twice markerTTL:
+// every marker written during the hash's markerTTL of use lives at least
+// markerTTL. A new key with an expiry per transaction, as markers were
+// first stored, cost Redis about three times as much as a new field of an
+// existing hash, and deleting it half as much again.
+//
+// The scripts get the hash as a key and the field as their next-to-last
+// argument (the last says whether the call is sent again).
+
+// markerHashTTL is the life of a marker hash (the scripts get it as
+// ${MARKER_HASH_TTL_MS}, see scripts.go).
+const markerHashTTL = 2 * markerTTL
+
+// txnMarker names the replay marker of one transaction.
+type txnMarker struct {
+	key   string // the hash
+	field string // the transaction's id
+}
+
+// markerHash is the hash a client writes its markers into until expires.
+type markerHash struct {
+	key     string
+	expires time.Time // on the monotonic clock
+}
+
+// newMarker returns the replay marker of a new transaction.
+func (e *Engine) newMarker() txnMarker {
+	h := e.markerHash.Load()
+	if h == nil || !time.Now().Before(h.expires) {
+		h = &markerHash{key: e.keys.TxnMarker(rand.Uint64()), expires: time.Now().Add(markerTTL)}
+		e.markerHash.Store(h) // racing writers each store a fresh hash: any is fine
+	}
+	return txnMarker{key: h.key, field: strconv.FormatUint(rand.Uint64(), 36)}
+}
+
+// markerState is what an engine keeps of its markers: the hash in use,
+// and the markers of acknowledged transactions, which nobody will send
+// again, so that they are deleted in batches long before they expire.
+type markerState struct {
+	markerHash atomic.Pointer[markerHash]
+	acks       markerAcks
+}
+
+type markerAcks struct {
+	mu      sync.Mutex
+	pending []txnMarker
+	wg      sync.WaitGroup
+}
+
+// ackMarker records that the transaction of marker m was acknowledged.
+func (e *Engine) ackMarker(m txnMarker) {
+	a := &e.acks
+	a.mu.Lock()
+	a.pending = append(a.pending, m)
+	var batch []txnMarker
+	if len(a.pending) >= markerAckBatch {
+		batch, a.pending = a.pending, nil
+	}
+	a.mu.Unlock()
+	if batch != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			e.deleteMarkers(batch)
+		}()
+	}
+}
+
+// flushMarkers deletes the pending acknowledged markers and waits for the
+// deletions under way.
+func (e *Engine) flushMarkers() {
+	a := &e.acks
+	a.mu.Lock()
+	batch := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	if len(batch) > 0 {
+		e.deleteMarkers(batch)
+	}
+	a.wg.Wait()
+}
+
+// deleteMarkers deletes markers with one HDEL per hash (nearly always one).
+// A failure only leaves them to expire with their hash.
+func (e *Engine) deleteMarkers(markers []txnMarker) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for len(markers) > 0 {
+		key := markers[0].key
+		var fields []string
+		var others []txnMarker
+		for _, m := range markers {
+			if m.key == key {
+				fields = append(fields, m.field)
+			} else {
+				others = append(others, m)
+			}
+		}
+		if err := e.rdb.Do(ctx, e.rdb.B().Hdel().Key(key).Field(fields...).Build()).Error(); err != nil {
+			e.log.Debug(fmt.Sprintf("delete %d transaction markers: %v (they expire with their hash within %v)", len(fields), err, markerHashTTL))
+		}
+		markers = others
+	}
+}
