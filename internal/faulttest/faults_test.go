@@ -167,6 +167,10 @@ func sentinelFailovers(t *testing.T, n int, kill bool) {
 		resumed(t, w, begin)
 		g.AwaitConverted(t) // what the old master took since is gone now
 		t.Logf("failover %d: old master converted %v after the failover began", i+1, time.Since(begin).Round(time.Millisecond))
+		// A replica fresh from its initial copy is reported online up to a
+		// second before the master sends it anything (docs/deployments.md):
+		// the next failover must not come before it has caught up.
+		g.Master.WaitReplicas(t, 1)
 	}
 	late.check(t, url, kill)
 	if !kill {
