@@ -164,3 +164,16 @@ func TestSentinelUser(t *testing.T) {
 	namespaceOps(t, e, "acl")
 	recount(t, e)
 }
+
+// TestSentinelOneDown: with one of the sentinels named in the URL down, a
+// client still connects through the others and works; the one that is down
+// is tried again in the background.
+func TestSentinelOneDown(t *testing.T) {
+	t.Parallel()
+	g := redistest.StartSentinel(t)
+	g.Sentinels[0].Kill(t)
+	e := formatAt(t, g.URL("redis", 5), meta.Options{})
+	if _, _, err := e.Mknod(context.Background(), meta.RootInode, "f", 1, 0o644, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+}

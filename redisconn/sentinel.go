@@ -77,6 +77,7 @@ type sentinelMonitor struct {
 
 	mu        sync.Mutex
 	sentinels map[string]rueidis.Client // by address; nil while unreachable
+	dialing   map[string]bool           // addresses being dialled in the background
 	kick      chan struct{}             // asks the loop to settle the master now
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -101,7 +102,7 @@ func dialSentinel(ctx context.Context, cfg *metaurl.Config, masterOpt rueidis.Cl
 	masterOpt.ForceSingleClient = true
 	fo := newFailover(failoverMaxWait)
 	mctx, cancel := context.WithCancel(context.Background())
-	m := &sentinelMonitor{cfg: cfg, log: log, opt: sopt, sentinels: map[string]rueidis.Client{},
+	m := &sentinelMonitor{cfg: cfg, log: log, opt: sopt, sentinels: map[string]rueidis.Client{}, dialing: map[string]bool{},
 		kick: make(chan struct{}, 1), ctx: mctx, cancel: cancel}
 	m.dial = func(addr string) (*masterClient, error) {
 		o := masterOpt
@@ -142,21 +143,53 @@ func dialSentinel(ctx context.Context, cfg *metaurl.Config, masterOpt rueidis.Cl
 // the sentinels.
 func (m *sentinelMonitor) addSentinel(addr string) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c := m.sentinels[addr]; c != nil || m.ctx.Err() != nil {
+	known := m.sentinels[addr] != nil
+	m.mu.Unlock()
+	if known || m.ctx.Err() != nil {
 		return nil
 	}
 	o := m.opt
 	o.InitAddress = []string{addr}
-	c, err := rueidis.NewClient(o)
-	if err != nil {
-		m.sentinels[addr] = nil
+	c, err := rueidis.NewClient(o) // dials: not under the lock
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err != nil:
+		if m.sentinels[addr] == nil {
+			m.sentinels[addr] = nil
+		}
 		return fmt.Errorf("sentinel %s: %w", addr, err)
+	case m.ctx.Err() != nil || m.sentinels[addr] != nil:
+		c.Close() // closed meanwhile, or added by another goroutine
+		return nil
 	}
 	m.sentinels[addr] = c
 	m.wg.Add(1)
 	go m.listen(addr, c)
 	return nil
+}
+
+// addSentinelLater adds a sentinel in the background, as one of the
+// monitor's goroutines (Close waits for it).
+func (m *sentinelMonitor) addSentinelLater(addr string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil || m.dialing[addr] || m.sentinels[addr] != nil {
+		return
+	}
+	m.dialing[addr] = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.dialing, addr)
+			m.mu.Unlock()
+		}()
+		if err := m.addSentinel(addr); err != nil {
+			m.log.Debug(fmt.Sprintf("Sentinel: %v (tried again at the next look)", err))
+		}
+	}()
 }
 
 // listen follows the events of one sentinel until the monitor closes.
@@ -186,7 +219,7 @@ func (m *sentinelMonitor) event(channel, msg string) {
 	case channel == "+sentinel":
 		// sentinel <id> <ip> <port> @ <name> <ip> <port>
 		if len(f) >= 6 && f[5] == m.cfg.MasterName {
-			go m.addSentinel(net.JoinHostPort(f[2], f[3])) //nolint:errcheck // retried by the next refresh
+			m.addSentinelLater(net.JoinHostPort(f[2], f[3]))
 		}
 	case strings.HasPrefix(channel, "-failover-abort") || channel == "-odown":
 		if eventMaster(f) == m.cfg.MasterName {
@@ -342,7 +375,7 @@ func (m *sentinelMonitor) ask(ctx context.Context) (string, bool, error) {
 	}
 	m.mu.Unlock()
 	for _, a := range down {
-		go m.addSentinel(a) //nolint:errcheck // tried again next time
+		m.addSentinelLater(a)
 	}
 	views := make(chan sentinelView, len(clients))
 	for a, c := range clients {
@@ -388,7 +421,7 @@ func (m *sentinelMonitor) askOne(ctx context.Context, addr string, c rueidis.Cli
 	if others, err := res[1].ToArray(); err == nil {
 		for _, o := range others {
 			if s, err := o.AsStrMap(); err == nil {
-				go m.addSentinel(net.JoinHostPort(s["ip"], s["port"])) //nolint:errcheck // retried by the next refresh
+				m.addSentinelLater(net.JoinHostPort(s["ip"], s["port"]))
 			}
 		}
 	}
