@@ -155,8 +155,8 @@ func (m *sentinelMonitor) addSentinel(addr string) error {
 	defer m.mu.Unlock()
 	switch {
 	case err != nil:
-		if m.sentinels[addr] == nil {
-			m.sentinels[addr] = nil
+		if _, known := m.sentinels[addr]; !known {
+			m.sentinels[addr] = nil // remembered, tried again at every look
 		}
 		return fmt.Errorf("sentinel %s: %w", addr, err)
 	case m.ctx.Err() != nil || m.sentinels[addr] != nil:
