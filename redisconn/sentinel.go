@@ -27,8 +27,13 @@ import (
 // leaves that window open. So the engine watches every sentinel itself:
 //
 //   - At connect it asks all of them and follows the newest configuration
-//     (the highest config epoch); while any of them reports a failover under
-//     way or the master objectively down, writes wait.
+//     (the highest config epoch) once a majority has answered; while any of
+//     them reports a failover under way or the master objectively down, or
+//     the newest configuration that answered is older than one it already
+//     followed, writes wait. (A crashed master that restarts is a writable
+//     master again until Sentinel converts it; sentinels that missed the
+//     failover still name it: trusting them would write where everything is
+//     about to be discarded.)
 //   - It subscribes to every sentinel. The first sign of a failover from any
 //     of them (+try-failover, +elected-leader, the failover-state events,
 //     +selected-slave, +promoted-slave, +odown) holds writes; +switch-master
@@ -76,6 +81,7 @@ type sentinelMonitor struct {
 	fc   *failoverClient
 
 	mu        sync.Mutex
+	epoch     int64                     // config epoch of the master followed now
 	sentinels map[string]rueidis.Client // by address; nil while unreachable
 	dialing   map[string]bool           // addresses being dialled in the background
 	kick      chan struct{}             // asks the loop to settle the master now
@@ -303,7 +309,7 @@ func (m *sentinelMonitor) settle(ctx context.Context, cur *masterClient) (*maste
 	deadline := time.Now().Add(failoverMaxWait)
 	var last error
 	for {
-		addr, busy, err := m.ask(ctx)
+		addr, epoch, busy, err := m.ask(ctx)
 		switch {
 		case err != nil:
 			last = err
@@ -313,6 +319,9 @@ func (m *sentinelMonitor) settle(ctx context.Context, cur *masterClient) (*maste
 		default:
 			next, err := m.masterAt(addr, cur)
 			if err == nil {
+				m.mu.Lock()
+				m.epoch = max(m.epoch, epoch)
+				m.mu.Unlock()
 				return next, nil
 			}
 			m.fc.fo.hold() // the master the sentinels name is not one (yet)
@@ -360,10 +369,16 @@ func isRole(m rueidis.RedisMessage, want string) bool {
 }
 
 // ask asks every sentinel about the master and returns the address of the
-// newest configuration, and whether any sentinel reports a failover under
-// way or the master objectively down. Sentinels it learns of are added.
-func (m *sentinelMonitor) ask(ctx context.Context) (string, bool, error) {
+// newest configuration (the highest config epoch), and whether it cannot be
+// trusted yet: a sentinel reports a failover under way or the master
+// objectively down, or the newest configuration is older than one this
+// client has already followed (the sentinels that answered have not heard
+// of the last failover: the one that made it did not answer). It fails
+// unless a majority of the sentinels it knows answered. Sentinels it learns
+// of are added.
+func (m *sentinelMonitor) ask(ctx context.Context) (addr string, epoch int64, busy bool, err error) {
 	m.mu.Lock()
+	known := len(m.sentinels)
 	clients := make(map[string]rueidis.Client, len(m.sentinels))
 	var down []string
 	for a, c := range m.sentinels {
@@ -373,6 +388,7 @@ func (m *sentinelMonitor) ask(ctx context.Context) (string, bool, error) {
 			clients[a] = c
 		}
 	}
+	followed := m.epoch
 	m.mu.Unlock()
 	for _, a := range down {
 		m.addSentinelLater(a)
@@ -382,23 +398,24 @@ func (m *sentinelMonitor) ask(ctx context.Context) (string, bool, error) {
 		go func() { views <- m.askOne(ctx, a, c) }()
 	}
 	var best *sentinelView
-	busy := false
 	var errs []error
+	answered := 0
 	for range clients {
 		v := <-views
 		if v.err != nil {
 			errs = append(errs, v.err)
 			continue
 		}
+		answered++
 		busy = busy || v.busy
 		if best == nil || v.epoch > best.epoch {
 			best = &v
 		}
 	}
-	if best == nil {
-		return "", false, fmt.Errorf("no sentinel answered for master %q: %w", m.cfg.MasterName, errors.Join(errs...))
+	if best == nil || 2*answered <= known {
+		return "", 0, false, fmt.Errorf("%d of %d sentinels answered for master %q: %w", answered, known, m.cfg.MasterName, errors.Join(errs...))
 	}
-	return best.master, busy, nil
+	return best.master, best.epoch, busy || best.epoch < followed, nil
 }
 
 // askOne asks one sentinel for the master and the other sentinels.

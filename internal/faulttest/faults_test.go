@@ -164,7 +164,10 @@ func sentinelFailovers(t *testing.T, n int, kill bool) {
 			g.Failover(t)
 			t.Logf("failover %d: SENTINEL FAILOVER done in %v", i+1, time.Since(begin).Round(time.Millisecond))
 		}
-		resumed(t, w, begin)
+		if !w.WaitProgress(200, 60*time.Second) {
+			t.Fatalf("failover %d: the workload did not resume: %d failed, errors %v\n%s", i+1, w.Failed(), w.Errors(), g.LogTails())
+		}
+		t.Logf("failover %d: the workload resumed %v after the failover began", i+1, time.Since(begin).Round(time.Millisecond))
 		g.AwaitConverted(t) // what the old master took since is gone now
 		t.Logf("failover %d: old master converted %v after the failover began", i+1, time.Since(begin).Round(time.Millisecond))
 		// A replica fresh from its initial copy is reported online up to a

@@ -357,6 +357,10 @@ func (g *SentinelGroup) Client(t testing.TB, db int) rueidis.Client {
 	return c
 }
 
+// LogTails returns the last lines of every server's log, for a failing
+// test to show.
+func (g *SentinelGroup) LogTails() string { return g.logTails() }
+
 func (g *SentinelGroup) logTails() string {
 	var b strings.Builder
 	for _, s := range append([]*Server{g.Master, g.Replica}, g.Sentinels...) {
