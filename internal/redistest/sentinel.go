@@ -364,7 +364,7 @@ func (g *SentinelGroup) LogTails() string { return g.logTails() }
 func (g *SentinelGroup) logTails() string {
 	var b strings.Builder
 	for _, s := range append([]*Server{g.Master, g.Replica}, g.Sentinels...) {
-		fmt.Fprintf(&b, "--- %s (%s):\n%s\n", s.Addr, s.LogPath(), tail(s.LogPath(), 8))
+		fmt.Fprintf(&b, "--- %s (%s):\n%s\n", s.Addr, s.LogPath(), tail(s.LogPath(), 60))
 	}
 	return b.String()
 }
