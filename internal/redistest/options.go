@@ -186,7 +186,7 @@ func (c *serverConfig) render(dir string, port int, socket string, tf *tlsFiles)
 
 	if s := c.sentinel; s != nil {
 		add("sentinel monitor %s %s %d", s.masterName, s.masterAddr, s.quorum)
-		add("sentinel down-after-milliseconds %s 1000", s.masterName)
+		add("sentinel down-after-milliseconds %s %d", s.masterName, downAfter.Milliseconds())
 		add("sentinel failover-timeout %s 2000", s.masterName)
 		add("sentinel parallel-syncs %s 1", s.masterName)
 		if s.authPass != "" {
