@@ -130,6 +130,59 @@ func TestNoOpOutcomesConfirmed(t *testing.T) {
 	v.check(a)
 }
 
+// TestNoOpCopyAndACLConfirmed: two more no-ops decided from values another
+// client has replaced (see TestNoOpOutcomesConfirmed): a copy_file_range
+// from a source A believes empty copies nothing, and a SetFacl giving the
+// ACL A believes is set changes nothing. B has extended the source and
+// removed the ACL; A's calls must still take effect.
+func TestNoOpCopyAndACLConfirmed(t *testing.T) {
+	v := newACLVolume(t)
+	b := v.e
+	a, slow := staleClient(t, v)
+	// Not in the root: a new volume's root has no statistics yet; the
+	// first flush recomputes them from the entries, and what the other
+	// client has pending for the root is then counted a second time, which
+	// the recount at the end would report.
+	d := mustMkdir(t, b, bg, meta.RootInode, "d", 0o777)
+	src := mustCreate(t, b, bg, d, "src", 0o644)
+	dst := mustCreate(t, b, bg, d, "dst", 0o644)
+	// f is A's: B knows nothing of it, and reads it fresh below.
+	f := mustCreate(t, a, bg, d, "f", 0o644)
+	// A copies from the empty source and sets f's ACL, and caches both
+	// attributes (its own write dropped f's from its cache: read it again).
+	if n, _, err := a.CopyFileRange(bg, src, 0, dst, 0, 1000, 0); err != nil || n != 0 {
+		t.Fatalf("copy from an empty file: %d bytes (%v)", n, err)
+	}
+	if err := a.SetFacl(bg, f, codec.ACLTypeAccess, sharedRule); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetAttr(bg, f); err != nil {
+		t.Fatal(err)
+	}
+	slow()
+
+	if _, err := b.Truncate(bg, src, 0, 1000, true); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := a.CopyFileRange(bg, src, 0, dst, 0, 1000, 0); err != nil || n != 1000 {
+		t.Errorf("copy from a source B extended to 1000 bytes: %d bytes copied (%v), want 1000", n, err)
+	}
+	if err := b.SetFacl(bg, f, codec.ACLTypeAccess, codec.EmptyACLRule()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetFacl(bg, f, codec.ACLTypeAccess, sharedRule); err != nil {
+		t.Fatal(err)
+	}
+
+	if got, err := b.GetAttr(bg, dst); err != nil || got.Length != 1000 {
+		t.Errorf("destination of the copy: length %d (%v), want 1000", got.Length, err)
+	}
+	if got, err := b.GetAttr(bg, f); err != nil || got.AccessACL == 0 {
+		t.Errorf("after A set the ACL B had removed: access ACL id %d (%v), want one", got.AccessACL, err)
+	}
+	v.check(a)
+}
+
 // TestErrorsConfirmed: an error decided from values the client may have
 // cached before another client replaced them must not be returned. After B
 // creates a file, empties a directory or opens a directory to everyone, A's
