@@ -17,9 +17,10 @@ const (
 )
 
 // Read returns the content of the file at path, or an error when it holds
-// more than max bytes.
+// more than max bytes. A named pipe is opened without waiting for a writer:
+// one that has none reads as empty instead of blocking the command.
 func Read(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, err
 	}
