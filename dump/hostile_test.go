@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -233,5 +235,50 @@ func TestLoadMinimal(t *testing.T) {
 	checkVolume(t, e, fsck.Options{})
 	if err := dump.Validate(strings.NewReader(minimalDump), dump.LoadOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// repeatReader yields n copies of b without holding them.
+type repeatReader struct {
+	b byte
+	n int64
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), r.n)
+	for i := range p[:k] {
+		p[i] = r.b
+	}
+	r.n -= k
+	return int(k), nil
+}
+
+// TestLoadHugeToken: a 64 MiB name (or number) is refused with its
+// position, without the decoder holding it: refusing a 100 MB name took
+// 737 MB before.
+func TestLoadHugeToken(t *testing.T) {
+	head := minimalDump[:strings.Index(minimalDump, `"f": {`)]
+	for _, c := range []struct {
+		name        string
+		open, close string
+		fill        byte
+	}{{"name", `"`, `": {}`, 'n'}, {"number", `"x": {"attr": {"inode":`, `}}`, '7'}} {
+		doc := io.MultiReader(strings.NewReader(head+c.open), &repeatReader{c.fill, 64 << 20}, strings.NewReader(c.close+"}}}\n"))
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		err := dump.Validate(doc, dump.LoadOptions{TempDir: t.TempDir()})
+		runtime.ReadMemStats(&after)
+		var fe *dump.FormatError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "longer than") {
+			t.Fatalf("%s: %v (want a FormatError about the length)", c.name, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 32<<20 {
+			t.Errorf("%s: refusing it allocated %d MiB", c.name, grew>>20)
+		}
+		t.Log(err)
 	}
 }

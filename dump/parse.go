@@ -107,7 +107,7 @@ func newParser(r io.Reader, keys keyspace.Keys, sp *spool, log *slog.Logger, max
 		maxDepth = defaultMaxDepth
 	}
 	return &parser{
-		dec:      json.NewDecoder(r),
+		dec:      json.NewDecoder(&tokenLimiter{r: r, max: maxTokenBytes}),
 		keys:     keys,
 		sp:       sp,
 		log:      log,
