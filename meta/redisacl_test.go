@@ -2,6 +2,9 @@ package meta_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/dump"
 	"github.com/rueidisfs/rueidisfs/fsck"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/mdtest"
@@ -161,88 +165,114 @@ func wantPermission(t *testing.T, what string, err error, parts ...string) {
 	t.Logf("%s: %v", what, err)
 }
 
-// aclWorkload exercises every family of keys and commands: format, session
-// life, namespace operations with trash, xattrs, data, quotas, mdtest, the
-// cleanup jobs, gc, summaries, fsck, and closing.
+// aclWorkload runs aclOps at url and fails the test on the first error.
 func aclWorkload(t *testing.T, url string) {
-	ctx := context.Background()
-	e, err := meta.Open(ctx, url, meta.Options{})
-	if err != nil {
-		t.Fatalf("open: %v", err)
+	t.Helper()
+	aclOps(url, func(what string, err error) bool {
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return true
+	})
+}
+
+// aclOps exercises every family of keys and commands, on a volume it
+// formats at url: session life, namespace operations with trash, xattrs,
+// data and a compaction, quotas, mdtest, rmr, summaries, the cleanup jobs,
+// gc, sessions, a dump, fsck's recount, closing, and a read-only client.
+// Each step's error goes to check; the steps that later ones need stop
+// the run when check returns false.
+func aclOps(url string, check func(what string, err error) bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	noCompaction := func(context.Context, uint64, []codec.Slice) error { return nil }
+	e, err := meta.Open(ctx, url, meta.Options{Compact: noCompaction})
+	if !check("open", err) {
+		return
 	}
+	defer e.Close(ctx)
 	f := &codec.Format{Name: "acl", UUID: "00000000-0000-0000-0000-00000000ac01", Storage: "file", BlockSize: 4096,
 		MetaVersion: 1, DirStats: true, TrashDays: 1, UserGroupQuota: true, EnableACL: true, Tiers: map[uint8]codec.Tier{0: {}}}
-	if err := e.Init(ctx, f, false); err != nil {
-		t.Fatalf("format: %v", err)
-	}
-	if err := e.NewSession(ctx, true); err != nil {
-		t.Fatalf("session: %v", err)
+	if !check("format", e.Init(ctx, f, false)) || !check("session", e.NewSession(ctx, true)) {
+		return
 	}
 	if !e.CacheEnabled() {
-		t.Fatal("client-side caching is off")
+		check("client-side caching", errors.New("off"))
 	}
-	namespaceOps(t, e, "ns")
-	if _, err := e.Quotas().Set(ctx, codec.QuotaDir, "/ns", 1<<30, 1000, false, false); err != nil {
-		t.Fatalf("set quota: %v", err)
+	d, _, err := e.Mkdir(ctx, meta.RootInode, "ns", 0o755, 0)
+	sub, _, err2 := e.Mkdir(ctx, d, "sub", 0o755, 0)
+	file, _, err3 := e.Create(ctx, sub, "file", 0o644, 0, 0)
+	if !check("mkdir and create", errors.Join(err, err2, err3)) {
+		return
 	}
+	check("release", e.Release(ctx, file))
+	_, err = e.Link(ctx, file, d, "hardlink")
+	check("link", err)
+	_, _, err = e.Symlink(ctx, d, "symlink", "sub/file")
+	check("symlink", err)
+	check("setxattr", e.SetXattr(ctx, file, "user.k", []byte("v"), 0))
+	_, err = e.ListXattr(ctx, file)
+	check("listxattr", err)
+	for i := range 4 {
+		id, err := e.NewSlice(ctx)
+		if check("new slice", err) {
+			check("write", e.Write(ctx, file, 0, uint32(i)*4096, codec.Slice{ID: id, Size: 4096, Len: 4096}, time.Now()))
+		}
+	}
+	check("compact", e.CompactChunk(ctx, file, 0))
+	_, _, err = e.Rename(ctx, sub, "file", d, "moved", 0)
+	check("rename", err)
+	_, _, err = e.Resolve(ctx, meta.RootInode, "ns/moved")
+	check("resolve", err)
+	check("unlink", e.Unlink(ctx, d, "hardlink", false))
+	check("rmdir", e.Rmdir(ctx, d, "sub", false))
+	_, err = e.Readdir(ctx, d, true)
+	check("readdir", err)
+	_, err = e.Quotas().Set(ctx, codec.QuotaDir, "/ns", 1<<30, 1000, false, false)
+	check("set quota", err)
 	opts := mdtest.Options{Threads: 2, Dirs: 2, Depth: 1, Files: 3, Write: 1 << 20, Phases: mdtest.KnownPhases()}
-	if err := mdtest.Run(ctx, e, "/md", opts, nil, func(mdtest.Result) {}); err != nil {
-		t.Fatalf("mdtest: %v", err)
-	}
-	if _, err := e.Remove(ctx, meta.RootInode, "md", true, 2, nil); err != nil {
-		t.Fatalf("rmr: %v", err)
-	}
-	if _, err := e.GetSummary(ctx, meta.RootInode, true, true); err != nil {
-		t.Fatalf("summary: %v", err)
-	}
+	check("mdtest", mdtest.Run(ctx, e, "/md", opts, nil, func(mdtest.Result) {}))
+	_, err = e.Remove(ctx, meta.RootInode, "md", true, 2, nil)
+	check("rmr", err)
+	_, err = e.GetSummary(ctx, meta.RootInode, true, true)
+	check("summary", err)
 	future := time.Now().Add(48 * time.Hour)
-	if _, err := e.Cleanup().ExpireTrash(ctx, future, nil); err != nil {
-		t.Fatalf("trash cleanup: %v", err)
-	}
-	if _, err := e.Cleanup().PurgeDeletedFilesBefore(ctx, future, 100); err != nil {
-		t.Fatalf("deleted files cleanup: %v", err)
-	}
-	if _, err := e.Cleanup().ReleaseUnreferencedSlices(ctx); err != nil {
-		t.Fatalf("slice cleanup: %v", err)
-	}
+	_, err = e.Cleanup().ExpireTrash(ctx, future, nil)
+	check("trash cleanup", err)
+	_, err = e.Cleanup().PurgeDeletedFilesBefore(ctx, future, 100)
+	check("deleted files cleanup", err)
+	_, err = e.Cleanup().ReleaseUnreferencedSlices(ctx)
+	check("slice cleanup", err)
 	e.Cleanup().CleanStaleSessions(ctx)
-	if _, err := e.Inspect().Leaks(ctx); err != nil {
-		t.Fatalf("gc leaks: %v", err)
-	}
-	if _, err := e.Cleanup().MigrateLegacyRefs(ctx, false); err != nil {
-		t.Fatalf("gc legacy references: %v", err)
-	}
-	if _, err := e.Inspect().Slices(ctx, meta.SliceScan{Pending: true}); err != nil {
-		t.Fatalf("gc slices: %v", err)
-	}
-	if _, err := e.Inspect().Sessions(ctx); err != nil {
-		t.Fatalf("sessions: %v", err)
-	}
-	if _, err := e.Inspect().KeyCount(ctx); err != nil {
-		t.Fatalf("key count: %v", err)
-	}
-	if _, err := e.Quotas().Check(ctx, codec.QuotaDir, "/ns", false, false); err != nil {
-		t.Fatalf("quota check: %v", err)
-	}
+	_, err = e.Inspect().Leaks(ctx)
+	check("gc leaks", err)
+	_, err = e.Cleanup().MigrateLegacyRefs(ctx, false)
+	check("gc legacy references", err)
+	_, err = e.Inspect().Slices(ctx, meta.SliceScan{Pending: true})
+	check("gc slices", err)
+	_, err = e.Inspect().Sessions(ctx)
+	check("sessions", err)
+	_, err = e.Inspect().Session(ctx, e.SID(), true)
+	check("session details", err)
+	_, err = e.Inspect().KeyCount(ctx)
+	check("key count", err)
+	_, err = e.Quotas().Check(ctx, codec.QuotaDir, "/ns", false, false)
+	check("quota check", err)
+	check("dump", dump.Dump(ctx, e, io.Discard, dump.DumpOptions{}))
 	e.Sync(ctx)
 	rep, err := fsck.Recount(ctx, e.Client(), e.Keys(), fsck.Options{})
-	if err != nil || !rep.OK() {
-		t.Fatalf("recount: %v\n%s", err, rep)
+	if check("recount", err) && !rep.OK() {
+		check("recount", fmt.Errorf("inconsistent:\n%s", rep))
 	}
-	if err := e.Close(ctx); err != nil {
-		t.Fatalf("close: %v", err)
-	}
+	check("close", e.Close(ctx))
 	ro, err := meta.Open(ctx, url, meta.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("read-only open: %v", err)
+	if !check("read-only open", err) {
+		return
 	}
 	defer ro.Close(ctx)
-	if err := ro.NewSession(ctx, false); err != nil {
-		t.Fatalf("read-only session: %v", err)
-	}
-	if _, err := ro.Readdir(ctx, meta.RootInode, true); err != nil {
-		t.Fatalf("read-only readdir: %v", err)
-	}
+	check("read-only session", ro.NewSession(ctx, false))
+	_, err = ro.Readdir(ctx, meta.RootInode, true)
+	check("read-only readdir", err)
 }
 
 // TestPrivilegesDocumented: the least-privilege grant docs/deployments.md
