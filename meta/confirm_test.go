@@ -139,10 +139,6 @@ func TestNoOpCopyAndACLConfirmed(t *testing.T) {
 	v := newACLVolume(t)
 	b := v.e
 	a, slow := staleClient(t, v)
-	// Not in the root: a new volume's root has no statistics yet; the
-	// first flush recomputes them from the entries, and what the other
-	// client has pending for the root is then counted a second time, which
-	// the recount at the end would report.
 	d := mustMkdir(t, b, bg, meta.RootInode, "d", 0o777)
 	src := mustCreate(t, b, bg, d, "src", 0o644)
 	dst := mustCreate(t, b, bg, d, "dst", 0o644)

@@ -128,7 +128,7 @@ func (e *Engine) Init(ctx context.Context, f *codec.Format, force bool) error {
 	}
 	now := e.now().Unix()
 	cmds := e.rdb.B()
-	batch := make([]rueidisCompleted, 0, 4+len(drop))
+	batch := make([]rueidisCompleted, 0, 7+len(drop))
 	for _, k := range drop {
 		batch = append(batch, cmds.Del().Key(k).Build())
 	}
@@ -140,6 +140,16 @@ func (e *Engine) Init(ctx context.Context, f *codec.Format, force bool) error {
 	if old == nil {
 		root := rootAttr(0o777, now)
 		batch = append(batch, cmds.Set().Key(e.keys.Inode(RootInode)).Value(string(root.Marshal())).Build())
+		if f.DirStats {
+			// The empty root's statistics, as mkdir stores a new
+			// directory's. Missing, they are recomputed from the entries
+			// at the first flush, which also counts what other clients
+			// have pending for the root: those deltas were counted twice.
+			field := RootInode.String()
+			for _, k := range []string{e.keys.DirUsedInodes(), e.keys.DirDataLength(), e.keys.DirUsedSpace()} {
+				batch = append(batch, cmds.Hset().Key(k).FieldValue().FieldValue(field, "0").Build())
+			}
+		}
 	}
 	if err := e.execAtomically(ctx, batch); err != nil {
 		return fmt.Errorf("write format: %w", err)

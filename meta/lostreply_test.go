@@ -167,3 +167,23 @@ func TestNotReplicatedAccounting(t *testing.T) {
 	notRep("copy_file_range", err)
 	v.check(e)
 }
+
+// TestNewRootStatsTwoClients: on a new volume, two clients grow files in
+// the root before either has flushed its statistics. The root's statistics
+// must count each change once (the first flush used to find them missing
+// and recompute them from the entries, which the second client's pending
+// delta was then added to again).
+func TestNewRootStatsTwoClients(t *testing.T) {
+	v := newVolume(t, 0)
+	b := v.e
+	a := v.open(meta.Options{})
+	fa := mustCreate(t, a, bg, meta.RootInode, "a", 0o644)
+	fb := mustCreate(t, b, bg, meta.RootInode, "b", 0o644)
+	if _, err := a.Truncate(bg, fa, 0, 1000, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Truncate(bg, fb, 0, 3000, true); err != nil {
+		t.Fatal(err)
+	}
+	v.check(a)
+}
