@@ -216,6 +216,15 @@ func TestDiskCacheStuck(t *testing.T) {
 	stuck := make(chan error, 1)
 	go func() { _, err := readSlice(s, 72, 1000, 0, 1000); stuck <- err }()
 	waitFor(t, "the cache to step aside", s.disk.dirs[0].down)
+	// While the operation is stuck, each check moves the end of the time
+	// aside on: the directory never comes back under it.
+	d := s.disk.dirs[0]
+	end := time.Now().Add(time.Second).UnixNano()
+	d.downTill.Store(end)
+	d.checkStuck()
+	if d.downTill.Load() <= end {
+		t.Fatal("the time aside was not extended while an operation was still stuck")
+	}
 	got, err := readSlice(s, 72, 1000, 0, 1000)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read while the cache hangs: %v", err)

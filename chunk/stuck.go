@@ -50,9 +50,17 @@ func (k *ioClock) oldest() time.Duration {
 }
 
 // checkStuck steps the directory aside while one of its operations has
-// been running for longer than its limit.
+// been running for longer than its limit. A directory already aside stays
+// aside as long as that operation has not returned (a hung disk would
+// catch a new operation on each return otherwise).
 func (c *diskCache) checkStuck() {
-	if d := c.clock.oldest(); d > c.maxIO {
-		c.failed("operation", "", fmt.Errorf("stuck for %v", d.Round(time.Second)))
+	d := c.clock.oldest()
+	if d <= c.maxIO {
+		return
 	}
+	if c.down() {
+		c.downTill.Store(time.Now().Add(stepAside).UnixNano())
+		return
+	}
+	c.failed("operation", "", fmt.Errorf("stuck for %v", d.Round(time.Second)))
 }
