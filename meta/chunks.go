@@ -112,7 +112,8 @@ func (e *Engine) checkGrowth(ctx context.Context, ino Ino, a *Attr, space int64)
 // afterResize does the accounting that follows a committed change of a
 // file's length: the volume usage, the statistics and quotas of every
 // directory naming the file (weighted by its number of names there), and
-// the owner's user and group usage.
+// the owner's user and group usage. It is a transaction's after-commit hook
+// (see commitAndAccount).
 func (e *Engine) afterResize(ctx context.Context, ino Ino, a *Attr, d fileDelta) {
 	if d.length == 0 && d.space == 0 {
 		return
@@ -187,6 +188,7 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 		if d.space > 0 {
 			tx.IncrBy(e.keys.UsedSpace(), d.space)
 		}
+		tx.Account(func() { e.afterResize(ctx, ino, &attr, d) })
 		if e.changeLogOn() {
 			// The official client logs the list length before it is known: 0.
 			if tx.Logging() {
@@ -198,7 +200,6 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 	if !applied(err) {
 		return err
 	}
-	e.afterResize(ctx, ino, &attr, d)
 	e.compactAfterWrite(ctx, ino, indx, records)
 	return err
 }

@@ -70,7 +70,7 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 	if attr.Typ == codec.TypeDirectory {
 		top, err = cl.entry(ctx, src, dstParent, name, true)
 		if err == nil {
-			err = e.attachClone(ctx, dstParent, top, name)
+			err = e.attachClone(ctx, dstParent, top, name, &attr)
 		}
 		if err != nil && top != 0 {
 			if cerr := e.cleanupDetachedNode(context.WithoutCancel(ctx), top); cerr != nil {
@@ -83,7 +83,6 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 	if err != nil {
 		return cl.done.Load(), nodes, err
 	}
-	e.stats.dirStat(dstParent, int64(lengthOf(&attr)), int64(codec.Align4K(lengthOf(&attr))), 1)
 	e.stats.dirQuota(ctx, dstParent, cl.space.Load(), int64(cl.done.Load()))
 	if attr.Typ == codec.TypeDirectory {
 		e.stats.rememberParent(top, dstParent)
@@ -260,6 +259,7 @@ func (cl *cloner) entryTx(ctx context.Context, src, parent Ino, name string, top
 		case top:
 			tx.HSet(e.keys.Entries(parent), name, entry)
 			tx.PatchDir(e.keys.Inode(parent), &pattr, 0)
+			tx.Account(func() { e.accountClonedTop(parent, &attr) })
 		default:
 			tx.HSet(e.keys.Entries(parent), name, entry)
 		}
@@ -386,9 +386,16 @@ func (cl *cloner) queueNode(tx *Tx, ino Ino, a *Attr, d *nodeData, refs map[stri
 	}
 }
 
-// attachClone links the completed copy of a directory into its parent and
-// takes it off detachedNodes.
-func (e *Engine) attachClone(ctx context.Context, parent, ino Ino, name string) error {
+// accountClonedTop adds the top of a clone, a node like a, to the
+// statistics of its directory parent (an after-commit hook, see
+// commitAndAccount).
+func (e *Engine) accountClonedTop(parent Ino, a *Attr) {
+	e.stats.dirStat(parent, int64(lengthOf(a)), int64(codec.Align4K(lengthOf(a))), 1)
+}
+
+// attachClone links the completed copy of a directory (a copy of a) into
+// its parent and takes it off detachedNodes.
+func (e *Engine) attachClone(ctx context.Context, parent, ino Ino, name string, a *Attr) error {
 	return e.runTx(ctx, func(tx *Tx) error {
 		pkey := e.keys.Inode(parent)
 		pv, ok, err := tx.GetAttrBytes(pkey)
@@ -418,6 +425,7 @@ func (e *Engine) attachClone(ctx context.Context, parent, ino Ino, name string) 
 		tx.HSet(dkey, name, string(codec.Entry{Typ: codec.TypeDirectory, Inode: ino}.Marshal()))
 		tx.PatchDir(pkey, &pattr, 1)
 		tx.Do("ZREM", e.keys.DetachedNodes(), ino.String())
+		tx.Account(func() { e.accountClonedTop(parent, a) })
 		tx.Log("ATTACH(%d,%d,%s)", ino, parent, logEscape(name))
 		return nil
 	})

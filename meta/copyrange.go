@@ -72,6 +72,7 @@ func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout 
 		if d.space > 0 {
 			tx.IncrBy(e.keys.UsedSpace(), d.space)
 		}
+		tx.Account(func() { e.afterResize(ctx, fout, &attr, d) })
 		tx.Log("COPYFILERANGE(%d,%d,%d,%d,%d):%d", fin, offIn, fout, offOut, n, attr.Length)
 		copied, newLength = n, attr.Length
 		return nil
@@ -79,7 +80,6 @@ func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout 
 	if !applied(err) {
 		return 0, 0, err
 	}
-	e.afterResize(ctx, fout, &attr, d)
 	return copied, newLength, err
 }
 

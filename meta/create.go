@@ -93,10 +93,9 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 		return 0, Attr{}, err
 	}
 	c := CallerOf(ctx)
-	const space, inodes = 4096, 1
 	// The group quota is checked for gid 0 here, as the official client does;
 	// the effective group is checked inside the transaction.
-	if err := e.stats.checkQuota(ctx, space, inodes, c.Uid, 0, parent); err != nil {
+	if err := e.stats.checkQuota(ctx, nodeSpace, 1, c.Uid, 0, parent); err != nil {
 		return 0, Attr{}, err
 	}
 	var ino Ino
@@ -115,13 +114,6 @@ func (e *Engine) mknod(ctx context.Context, parent Ino, name string, typ codec.F
 	}
 	if !applied(err) {
 		return 0, Attr{}, err
-	}
-	e.stats.volume(space, inodes)
-	e.stats.dirStat(parent, 0, space, inodes)
-	e.stats.dirQuota(ctx, parent, space, inodes)
-	e.stats.userGroup(attr.Uid, attr.Gid, space, inodes)
-	if typ == codec.TypeDirectory {
-		e.stats.rememberParent(ino, parent)
 	}
 	return ino, attr, err
 }
@@ -154,12 +146,28 @@ func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string,
 			return errInodeTaken
 		}
 		e.queueCreate(tx, at, &pattr, ino, ikey, &attr, target)
+		tx.Account(func() { e.afterCreate(ctx, parent, ino, out) })
 		if tx.Logging() {
 			tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
 		}
 		*out = attr
 		return nil
 	})
+}
+
+// nodeSpace is the space a new node takes in the volume's accounting.
+const nodeSpace = 4096
+
+// afterCreate accounts the committed creation of node ino (attribute attr)
+// in directory parent.
+func (e *Engine) afterCreate(ctx context.Context, parent, ino Ino, attr *Attr) {
+	e.stats.volume(nodeSpace, 1)
+	e.stats.dirStat(parent, 0, nodeSpace, 1)
+	e.stats.dirQuota(ctx, parent, nodeSpace, 1)
+	e.stats.userGroup(attr.Uid, attr.Gid, nodeSpace, 1)
+	if attr.Typ == codec.TypeDirectory {
+		e.stats.rememberParent(ino, parent)
+	}
 }
 
 // initNode fills the attribute of a new node of type attr.Typ in directory
@@ -369,16 +377,18 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 			return syscall.EEXIST
 		}
 		e.queueLink(tx, ino, ikey, &attr, at, &pattr)
+		// The official client adds the inode's length to dirDataLength
+		// whatever its type; a recount only sums regular files, so we do
+		// what the recount (and fsck) expects.
+		tx.Account(func() {
+			e.stats.dirStat(parent, int64(lengthOf(&attr)), space, 1)
+			e.stats.dirQuota(ctx, parent, space, 1)
+		})
 		return nil
 	})
 	if !applied(err) {
 		return Attr{}, err
 	}
-	// The official client adds the inode's length to dirDataLength whatever
-	// its type; a recount only sums regular files, so we do what the
-	// recount (and fsck) expects.
-	e.stats.dirStat(parent, int64(lengthOf(&attr)), space, 1)
-	e.stats.dirQuota(ctx, parent, space, 1)
 	return attr, err
 }
 

@@ -159,8 +159,7 @@ func (e *Engine) recountDirStat(ctx context.Context, ino Ino, waitQuiet bool) (D
 	if busy(dkey) {
 		return DirStat{}, errRecountBusy
 	}
-	e.stats.dropPending(ino)
-	st, children, err := e.countDirStat(ctx, ino)
+	st, children, err := e.countExclusively(ctx, ino)
 	if err != nil {
 		return st, err
 	}
@@ -173,6 +172,20 @@ func (e *Engine) recountDirStat(ctx context.Context, ino Ino, waitQuiet bool) (D
 		}
 	}
 	return st, e.storeDirStat(ctx, ino, st)
+}
+
+// countExclusively drops this client's pending deltas for directory ino and
+// counts its statistics while none of this client's transactions is between
+// its commit and its accounting (see commitAndAccount): every change that
+// committed before has its delta pending, dropped here as the count
+// includes the change, and every later one commits after the count read,
+// so its delta adds to the stored count. This client's transactions wait
+// meanwhile; the count only reads (it must not start a transaction).
+func (e *Engine) countExclusively(ctx context.Context, ino Ino) (DirStat, []Ino, error) {
+	e.stats.accounting.Lock()
+	defer e.stats.accounting.Unlock()
+	e.stats.dropPending(ino)
+	return e.countDirStat(ctx, ino)
 }
 
 // syncDirStat recomputes a directory's statistics and stores them now.

@@ -38,3 +38,16 @@ func (e *Engine) ResendForTest(ctx context.Context, call SentCall) (flag int64, 
 
 // IsTxnForTest reports whether call is a txn.lua call.
 func (e *Engine) IsTxnForTest(call SentCall) bool { return call.script.txn }
+
+// Keys returns the keys of call.
+func (c SentCall) Keys() []string { return c.keys }
+
+// RecountWaitingForTest reports whether a directory recount is waiting for
+// this client's transactions between commit and accounting to finish.
+func (e *Engine) RecountWaitingForTest() bool {
+	if e.stats.accounting.TryRLock() {
+		e.stats.accounting.RUnlock()
+		return false
+	}
+	return true
+}

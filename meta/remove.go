@@ -15,7 +15,8 @@ import (
 // trash), is sustained (last link of a file this client has open), or is
 // deleted. Every operation that removes a name goes through the same steps:
 // txRemovedNode reads the node, checkRemoval applies the rules, decideRemoval
-// changes its attribute, queueRemoval writes, afterRemoval accounts.
+// changes its attribute, queueRemoval writes, accountRemoval accounts (an
+// after-commit hook of the transaction) and afterRemoval cleans up.
 type removal struct {
 	ino       Ino
 	ikey      string // the node's attribute key, once known
@@ -197,10 +198,10 @@ func (e *Engine) queueRemoval(tx *Tx, r *removal, parent Ino, now time.Time) {
 	}
 }
 
-// afterRemoval does the accounting and cleanup that follows a committed
-// removal (the statistics of the directory that lost the name are the
-// caller's, see afterNamesRemoved).
-func (e *Engine) afterRemoval(r *removal, parentInTrash bool) {
+// accountRemoval does the accounting that follows a committed removal
+// (the statistics of the directory that lost the name are the caller's, see
+// afterNamesRemoved). It is an after-commit hook (see commitAndAccount).
+func (e *Engine) accountRemoval(r *removal) {
 	if r.typ == codec.TypeDirectory {
 		e.stats.forgetParent(r.ino)
 	}
@@ -208,15 +209,23 @@ func (e *Engine) afterRemoval(r *removal, parentInTrash bool) {
 		e.stats.dirStat(r.trash, r.length(), r.space(), 1)
 		return
 	}
-	if !r.deleted() {
+	if r.deleted() && (r.typ != codec.TypeFile || !r.opened) {
+		e.afterDelete(r)
+	}
+}
+
+// afterRemoval does the cleanup that follows a committed and accounted
+// removal: the data of a deleted file is purged, unless this client still
+// has it open (it is sustained until its last close).
+func (e *Engine) afterRemoval(r *removal, parentInTrash bool) {
+	if r.trash != 0 || !r.deleted() || r.typ != codec.TypeFile {
 		return
 	}
-	if r.typ == codec.TypeFile && r.opened {
+	if r.opened {
 		e.files.markSustained(r.ino)
 		return
 	}
-	e.afterDelete(r)
-	if r.typ == codec.TypeFile && r.attr.Length > 0 {
+	if r.attr.Length > 0 {
 		e.deleteFileDataAsync(r.ino, r.attr.Length, parentInTrash)
 	}
 }
@@ -380,6 +389,10 @@ func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTr
 			tx.PatchDir(pkey, &pattr, nlinkDelta)
 		}
 		e.queueRemoval(tx, r, parent, now)
+		tx.Account(func() {
+			e.accountRemoval(r)
+			e.afterNamesRemoved(ctx, parent, r.removedDelta())
+		})
 		switch {
 		case !tx.Logging():
 		case dir:
@@ -393,7 +406,6 @@ func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTr
 		return err
 	}
 	e.afterRemoval(r, parent.IsTrash())
-	e.afterNamesRemoved(ctx, parent, r.removedDelta())
 	return err
 }
 
@@ -413,8 +425,6 @@ const batchUnlinkSize = 250
 // It returns the number of entries attempted (skipped ones included).
 func (e *Engine) BatchUnlink(ctx context.Context, parent Ino, entries []Entry, skipTrash bool) (int, error) {
 	count := 0
-	var dirDelta dirStatDelta
-	defer func() { e.afterNamesRemoved(ctx, parent, dirDelta) }()
 	for len(entries) > 0 {
 		n := min(batchUnlinkSize, len(entries))
 		batch := entries[:n]
@@ -429,10 +439,6 @@ func (e *Engine) BatchUnlink(ctx context.Context, parent Ino, entries []Entry, s
 		}
 		for _, r := range removed {
 			e.afterRemoval(r, parent.IsTrash())
-			d := r.removedDelta()
-			dirDelta.length += d.length
-			dirDelta.space += d.space
-			dirDelta.inodes += d.inodes
 		}
 		count += n
 	}
@@ -477,6 +483,17 @@ func (e *Engine) batchUnlinkOnce(ctx context.Context, parent Ino, batch []Entry,
 			e.queueRemoval(tx, r, parent, now)
 		}
 		removed = live
+		tx.Account(func() {
+			var d dirStatDelta
+			for _, r := range live {
+				e.accountRemoval(r)
+				rd := r.removedDelta()
+				d.length += rd.length
+				d.space += rd.space
+				d.inodes += rd.inodes
+			}
+			e.afterNamesRemoved(ctx, parent, d)
+		})
 		tx.Log("UNLINKBATCH(%d,%s,%d,true)", parent, logEscapeList(names), trash)
 		return nil
 	})

@@ -64,7 +64,13 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 			return 0, Attr{}, err
 		}
 	}
-	err = e.runTx(ctx, func(tx *Tx) error { return e.txRename(ctx, tx, rn) })
+	err = e.runTx(ctx, func(tx *Tx) error {
+		if err := e.txRename(ctx, tx, rn); err != nil || rn.noop {
+			return err
+		}
+		tx.Account(func() { e.accountRename(ctx, rn) })
+		return nil
+	})
 	if !applied(err) {
 		return 0, Attr{}, err
 	}
@@ -72,7 +78,9 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 		a, aerr := e.GetAttr(ctx, rn.ino)
 		return rn.ino, a, errors.Join(err, aerr)
 	}
-	e.afterRename(ctx, rn)
+	if t := rn.target; t != nil && !rn.exchange {
+		e.afterRemoval(t, rn.dstParent.IsTrash())
+	}
 	return rn.ino, rn.attr, err
 }
 
@@ -379,8 +387,9 @@ func (e *Engine) queueRename(tx *Tx, rn *rename, now time.Time) {
 	}
 }
 
-// afterRename does the accounting of a committed rename.
-func (e *Engine) afterRename(ctx context.Context, rn *rename) {
+// accountRename does the accounting of a committed rename (an after-commit
+// hook, see commitAndAccount; a replaced target is cleaned up afterwards).
+func (e *Engine) accountRename(ctx context.Context, rn *rename) {
 	moved := &removal{typ: rn.typ, attr: rn.attr}
 	if rn.srcParent != rn.dstParent {
 		e.stats.dirStat(rn.srcParent, -moved.length(), -moved.space(), -1)
@@ -398,7 +407,7 @@ func (e *Engine) afterRename(ctx context.Context, rn *rename) {
 		return
 	}
 	if !rn.exchange {
-		e.afterRemoval(t, rn.dstParent.IsTrash())
+		e.accountRemoval(t)
 		e.afterNamesRemoved(ctx, rn.dstParent, t.removedDelta())
 		return
 	}

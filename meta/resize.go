@@ -69,13 +69,13 @@ func (e *Engine) Truncate(ctx context.Context, ino Ino, flags uint8, length uint
 		tx.Set(key, marshalAttr(&attr))
 		e.queueTruncateHoles(tx, ino, left, right, middle)
 		tx.IncrBy(e.keys.UsedSpace(), d.space)
+		tx.Account(func() { e.afterResize(ctx, ino, &attr, d) })
 		tx.Log("TRUNCATE(%d,%d,%d,%d)", ino, old, length, flags)
 		return nil
 	})
 	if !applied(err) {
 		return Attr{}, err
 	}
-	e.afterResize(ctx, ino, &attr, d)
 	if d.length < 0 {
 		e.dropChunksBeyond(ctx, ino, length, length-uint64(d.length))
 	}
@@ -267,12 +267,12 @@ func (e *Engine) Fallocate(ctx context.Context, ino Ino, mode uint8, off, size u
 			}
 		}
 		tx.IncrBy(e.keys.UsedSpace(), d.space)
+		tx.Account(func() { e.afterResize(ctx, ino, &attr, d) })
 		tx.Log("FALLOCATE(%d,%d,%d,%d)", ino, off, size, mode)
 		return nil
 	})
 	if !applied(err) {
 		return 0, err
 	}
-	e.afterResize(ctx, ino, &attr, d)
 	return attr.Length, err
 }

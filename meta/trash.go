@@ -81,6 +81,7 @@ func (e *Engine) ensureTrashHour(ctx context.Context, name string) (Ino, error) 
 		tx.IncrBy(e.keys.UsedSpace(), 4096)
 		tx.IncrBy(e.keys.TotalInodes(), 1)
 		tx.Log("CREATE(%d,%s,0,0,%d,365,0,,linux,false):%d", TrashInode, name, codec.TypeDirectory, ino)
+		tx.Account(func() { e.afterCreate(ctx, TrashInode, ino, &attr) })
 		return nil
 	})
 	if err != nil {
@@ -89,9 +90,5 @@ func (e *Engine) ensureTrashHour(ctx context.Context, name string) (Ino, error) 
 	if existing != 0 {
 		return existing, nil
 	}
-	e.stats.volume(4096, 1)
-	e.stats.dirStat(TrashInode, 0, 4096, 1)
-	e.stats.dirQuota(ctx, TrashInode, 4096, 1)
-	e.stats.userGroup(0, 0, 4096, 1)
 	return ino, nil
 }

@@ -212,14 +212,16 @@ func (e *Engine) removeTrashHour(ctx context.Context, name string) error {
 		}
 		tx.HDel(dkey, name)
 		e.queueDeleteDir(tx, r.ino)
+		tx.Account(func() {
+			e.afterDeleteDir(r.ino, r.hasAttr, &r.attr)
+			e.stats.dirStat(TrashInode, 0, -4096, -1)
+		})
 		tx.Log("RMDIR(%d,%s,0):%d", TrashInode, logEscape(name), r.ino)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	e.afterDeleteDir(r.ino, r.hasAttr, &r.attr)
-	e.stats.dirStat(TrashInode, 0, -4096, -1)
 	e.trash.mu.Lock()
 	if e.trash.ino == r.ino {
 		e.trash.name, e.trash.ino = "", 0

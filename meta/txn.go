@@ -170,27 +170,26 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 		} else if len(tx.writes) == 0 && !tx.mustConfirm(nil) {
 			return nil
 		}
-		results, state, err := e.commit(ctx, tx)
-		if err != nil && results == nil && state == nil {
-			e.txStats.errors.Add(1)
-			return err
-		}
-		if state == nil {
-			if len(tx.writes) == 0 {
+		if len(tx.writes) == 0 {
+			results, state, err := e.commit(ctx, tx)
+			if state == nil {
+				if err != nil && results == nil {
+					e.txStats.errors.Add(1)
+					return err
+				}
 				return outcome // confirmed: every condition held
 			}
-			// Applied; err is nil or ErrNotReplicated (wait-replicas), which
-			// the caller gets once the local state reflects the change.
-			e.txStats.commits.Add(1)
-			for _, f := range tx.after {
-				f(results)
+			fresh = state
+		} else {
+			state, err := e.commitAndAccount(ctx, tx)
+			if state == nil {
+				return err
 			}
-			return err
+			fresh = state
 		}
-		fresh = state
 		e.txStats.conflicts.Add(1)
 		if attempt+1 >= maxTxnAttempts {
-			return fmt.Errorf("%w: %d attempts; last conflicting keys %v", ErrContended, attempt+1, conflictKeys(tx, state))
+			return fmt.Errorf("%w: %d attempts; last conflicting keys %v", ErrContended, attempt+1, conflictKeys(tx, fresh))
 		}
 		if attempt >= 3 {
 			if err := sleepCtx(ctx, time.Duration(rand.IntN((attempt+1)*(attempt+1)))*time.Millisecond); err != nil {
@@ -198,6 +197,35 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			}
 		}
 	}
+}
+
+// commitAndAccount sends a transaction that writes and, once it is applied,
+// runs its after-commit hooks, which do its accounting. Both happen under the
+// shared accounting lock, so that a directory recount never sees this
+// client's change in Redis while its statistics delta is still to come (it
+// would count it twice). The hooks therefore only record deltas and read:
+// a hook that started or waited for a transaction could deadlock against a
+// recount waiting for the lock. It returns the state of the conditions when
+// one failed (nothing was applied), nil otherwise, with the error for the
+// caller: nil, ErrNotReplicated after an applied change, or what failed.
+func (e *Engine) commitAndAccount(ctx context.Context, tx *Tx) (map[condID]cond, error) {
+	e.stats.accounting.RLock()
+	defer e.stats.accounting.RUnlock()
+	results, state, err := e.commit(ctx, tx)
+	if state != nil {
+		return state, nil
+	}
+	if err != nil && results == nil {
+		e.txStats.errors.Add(1)
+		return nil, err
+	}
+	// Applied; err is nil or ErrNotReplicated (wait-replicas), which the
+	// caller gets once the local state reflects the change.
+	e.txStats.commits.Add(1)
+	for _, f := range tx.after {
+		f(results)
+	}
+	return nil, err
 }
 
 // applied tells whether a transaction that returned err was applied: with
@@ -828,6 +856,13 @@ const cmdDirPatch = "!dirpatch"
 
 // After registers a function run once the transaction committed.
 func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }
+
+// Account registers the accounting of the transaction (directory statistics,
+// quotas, volume usage): it runs once the transaction committed, before a
+// directory recount can read what it changed (see commitAndAccount).
+func (tx *Tx) Account(fn func()) {
+	tx.after = append(tx.after, func([]rueidis.RedisMessage) { fn() })
+}
 
 // Logging reports whether the volume keeps a change log. The frequent
 // operations ask before calling Log: building its arguments (escaped
