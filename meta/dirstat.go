@@ -129,15 +129,18 @@ func (e *Engine) countDirStat(ctx context.Context, ino Ino) (DirStat, []Ino, err
 // A recount of a directory whose statistics are missing races with this
 // client's own operations in it: one that committed before the recount read
 // the entries but queues its delta after the recount dropped the pending
-// ones is counted twice (the official client has the same window). The
-// flusher therefore recounts a directory only when this client has not
-// written its entries or its children's attributes for recountQuiet (writes
-// are noted before they are sent, so one still in flight counts), and
-// checks again after reading; a busy directory waits for a later flush,
-// at most recountMaxPostponed times, then is recounted regardless. An
-// explicit flush (Sync, FlushStats, closing the session) recounts at once:
-// a volume this client used briefly must not be left without the statistics
-// the official client's fsck expects.
+// ones would be counted twice (the official client has this window). The
+// recount therefore drops and reads while no transaction of this client is
+// between its commit and its accounting (see countExclusively), which
+// stalls this client's transactions for the time of the count. So that a
+// busy client is not stalled every second, the flusher recounts a directory
+// only when this client has not written its entries or its children's
+// attributes for recountQuiet (writes are noted before they are sent), and
+// checks again after reading; a busy directory waits for a later flush, at
+// most recountMaxPostponed times, then is recounted regardless. An explicit
+// flush (Sync, FlushStats, closing the session) recounts at once: a volume
+// this client used briefly must not be left without the statistics the
+// official client's fsck expects.
 const (
 	recountQuiet        = time.Second
 	recountMaxPostponed = 5

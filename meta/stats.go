@@ -72,18 +72,18 @@ type statsBatcher struct {
 	// for capacity checks and fast statfs.
 	usedSpace, usedInodes atomic.Int64
 
-	dirMu sync.Mutex
-	dirs  map[Ino]dirStatDelta
-	// accounting is held shared by every transaction from before its commit
-	// until its after-commit hooks (Tx.After), which add its directory
-	// statistics deltas, have run; a recount holds it exclusively while it
-	// drops the pending deltas and reads the entries (see recountDirStat).
-	accounting sync.RWMutex
-	dirsMu     sync.Mutex     // serialises flushes, guards unsent and recountLater
-	unsent     []dirStatFlush // flush calls that failed, to send again
+	dirMu  sync.Mutex
+	dirs   map[Ino]dirStatDelta
+	dirsMu sync.Mutex     // serialises flushes, guards unsent and recountLater
+	unsent []dirStatFlush // flush calls that failed, to send again
 	// recountLater holds directories with missing statistics whose recount
 	// was postponed (see recountDirStat), with the number of postponements.
 	recountLater map[Ino]int
+	// accounting is held shared by every writing transaction from before
+	// its commit until its accounting (Tx.Account) has added its deltas,
+	// and exclusively by a recount while it drops the pending deltas and
+	// reads the entries (see commitAndAccount, countExclusively).
+	accounting sync.RWMutex
 
 	quotaMu sync.RWMutex
 	dirQ    map[Ino]*quota
