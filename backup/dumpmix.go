@@ -25,8 +25,15 @@ const (
 	kindCount
 )
 
-// kindBatch is how many keys of each kind one job reads.
-var kindBatch = [kindCount]int{bigBatch, bigBatch, smallBatch, bigBatch, smallBatch, smallBatch}
+// kindBatch is how many keys of each kind one job reads. A job reads its
+// directories one after the other, a page of entries at a time, and a
+// directory can hold millions: few directories per job let their reads
+// start during the SCAN and run side by side, where a batch of bigBatch
+// directories (as juicefs reads them) left one job reading every
+// directory of a volume alone after the SCAN.
+var kindBatch = [kindCount]int{bigBatch, dirBatch, smallBatch, bigBatch, smallBatch, smallBatch}
+
+const dirBatch = 10
 
 // classify tells the kind of a key of the volume, if it is one mix dumps.
 func (d *dumper) classify(key string) (keyKind, bool) {
@@ -54,7 +61,8 @@ func (d *dumper) classify(key string) (keyKind, bool) {
 
 // mix dumps the per-inode keys: one SCAN hands batches of keys of each
 // kind to at most Threads jobs, whose segments one writer writes as they
-// come. Memory: the jobs' batches and Threads segments waiting.
+// come. Memory: up to 2×Threads SCAN pages, the jobs' batches and Threads
+// segments waiting.
 func (d *dumper) mix(ctx context.Context) error {
 	scanner, err := redisconn.ScanNode(ctx, d.c, d.keys)
 	if err != nil {
@@ -76,13 +84,29 @@ func (d *dumper) mix(ctx context.Context) error {
 			return jctx.Err()
 		}
 	}
+	// The SCAN runs ahead of the jobs by up to 2×Threads pages: handing
+	// out a batch waits while Threads jobs are busy, and a SCAN waiting
+	// with it would leave Redis idle between pages.
+	pages := make(chan []string, 2*d.opts.Threads)
+	scanned := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		scanned <- d.scan(jctx, scanner, func(keys []string) error {
+			select {
+			case pages <- keys:
+				return nil
+			case <-jctx.Done():
+				return jctx.Err()
+			}
+		})
+	}()
 	var pending [kindCount][]string
 	submit := func(kind keyKind) {
 		keys := pending[kind]
 		pending[kind] = nil
 		jobs.Go(func() error { return d.readKeys(jctx, kind, keys, emit) })
 	}
-	scanErr := d.scan(jctx, scanner, func(keys []string) {
+	for keys := range pages {
 		for _, key := range keys {
 			if kind, ok := d.classify(key); ok {
 				pending[kind] = append(pending[kind], key)
@@ -91,7 +115,8 @@ func (d *dumper) mix(ctx context.Context) error {
 				}
 			}
 		}
-	})
+	}
+	scanErr := <-scanned
 	if scanErr == nil {
 		for kind := range kindCount {
 			if len(pending[kind]) > 0 {
@@ -105,10 +130,10 @@ func (d *dumper) mix(ctx context.Context) error {
 	switch {
 	case writeErr != nil:
 		return writeErr
-	case scanErr != nil:
-		return scanErr
+	case jobErr != nil: // the SCAN then stopped for it
+		return jobErr
 	}
-	return jobErr
+	return scanErr
 }
 
 // drain writes the segments of out until it is closed; after a failure it
@@ -125,8 +150,8 @@ func (d *dumper) drain(out <-chan *batch, cancel func()) error {
 	return failed
 }
 
-// scan calls fn with every page of keys of the volume.
-func (d *dumper) scan(ctx context.Context, node rueidis.Client, fn func([]string)) error {
+// scan calls fn with every page of keys of the volume until fn fails.
+func (d *dumper) scan(ctx context.Context, node rueidis.Client, fn func([]string) error) error {
 	var cursor uint64
 	match := d.keys.Pattern("*")
 	for {
@@ -134,7 +159,9 @@ func (d *dumper) scan(ctx context.Context, node rueidis.Client, fn func([]string
 		if err != nil {
 			return redisErr("SCAN", err)
 		}
-		fn(e.Elements)
+		if err := fn(e.Elements); err != nil {
+			return err
+		}
 		if e.Cursor == 0 {
 			return nil
 		}

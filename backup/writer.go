@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -18,8 +19,17 @@ type batch struct {
 }
 
 func newBatch(typ SegType, field protowire.Number) *batch {
-	return &batch{typ: typ, field: field}
+	b := &batch{typ: typ, field: field}
+	if buf, ok := batchBufs.Get().(*[]byte); ok {
+		b.buf = (*buf)[:0]
+	}
+	return b
 }
+
+// batchBufs keeps the buffers of written batches for the next ones: a
+// dump fills hundreds of segments of up to a MiB each, and growing each
+// from nothing cost a sixth of its CPU in copies and collections.
+var batchBufs sync.Pool
 
 // add appends one record.
 func (b *batch) add(m message) {
@@ -74,7 +84,14 @@ func (sw *segmentWriter) write(typ SegType, msg []byte, n int) error {
 }
 
 // writeBatch writes a batch as one segment.
-func (sw *segmentWriter) writeBatch(b *batch) error { return sw.write(b.typ, b.buf, b.n) }
+// Its buffer goes back to batchBufs: b must not be used after.
+func (sw *segmentWriter) writeBatch(b *batch) error {
+	err := sw.write(b.typ, b.buf, b.n)
+	buf := b.buf[:0]
+	b.buf = nil
+	batchBufs.Put(&buf)
+	return err
+}
 
 // finish writes the end marker and the footer.
 func (sw *segmentWriter) finish() error {
