@@ -116,6 +116,8 @@ type Tx struct {
 	unconfirmed bool
 	// after runs once the transaction committed, with the script's results.
 	after []func(results []rueidis.RedisMessage)
+	// accounts runs after it: the transaction's accounting (see Account).
+	accounts []func()
 }
 
 // runTx executes fn in a check-and-apply transaction. fn reads through tx,
@@ -166,7 +168,7 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			if !tx.mustConfirm(outcome) {
 				return outcome
 			}
-			tx.writes, tx.after = nil, nil
+			tx.writes, tx.after, tx.accounts = nil, nil, nil
 		} else if len(tx.writes) == 0 && !tx.mustConfirm(nil) {
 			return nil
 		}
@@ -224,6 +226,9 @@ func (e *Engine) commitAndAccount(ctx context.Context, tx *Tx) (map[condID]cond,
 	e.txStats.commits.Add(1)
 	for _, f := range tx.after {
 		f(results)
+	}
+	for _, f := range tx.accounts {
+		f()
 	}
 	return nil, err
 }
@@ -858,11 +863,10 @@ const cmdDirPatch = "!dirpatch"
 func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }
 
 // Account registers the accounting of the transaction (directory statistics,
-// quotas, volume usage): it runs once the transaction committed, before a
-// directory recount can read what it changed (see commitAndAccount).
-func (tx *Tx) Account(fn func()) {
-	tx.after = append(tx.after, func([]rueidis.RedisMessage) { fn() })
-}
+// quotas, volume usage): it runs once the transaction committed, after the
+// After functions, before a directory recount can read what it changed (see
+// commitAndAccount).
+func (tx *Tx) Account(fn func()) { tx.accounts = append(tx.accounts, fn) }
 
 // Logging reports whether the volume keeps a change log. The frequent
 // operations ask before calling Log: building its arguments (escaped
