@@ -132,7 +132,8 @@ func (e *Engine) countDirStat(ctx context.Context, ino Ino) (DirStat, []Ino, err
 // ones would be counted twice (the official client has this window). The
 // recount therefore drops and reads while no transaction of this client is
 // between its commit and its accounting (see countExclusively), which
-// stalls this client's transactions for the time of the count. So that a
+// stalls this client's transactions with accounting (those that write,
+// create, remove or rename) for the time of the count. So that a
 // busy client is not stalled every second, the flusher recounts a directory
 // only when this client has not written its entries or its children's
 // attributes for recountQuiet (writes are noted before they are sent), and
@@ -182,8 +183,9 @@ func (e *Engine) recountDirStat(ctx context.Context, ino Ino, waitQuiet bool) (D
 // its commit and its accounting (see commitAndAccount): every change that
 // committed before has its delta pending, dropped here as the count
 // includes the change, and every later one commits after the count read,
-// so its delta adds to the stored count. This client's transactions wait
-// meanwhile; the count only reads (it must not start a transaction).
+// so its delta adds to the stored count. This client's transactions with
+// accounting wait meanwhile; the count only reads (it must not start a
+// transaction).
 func (e *Engine) countExclusively(ctx context.Context, ino Ino) (DirStat, []Ino, error) {
 	e.stats.accounting.Lock()
 	defer e.stats.accounting.Unlock()

@@ -79,8 +79,8 @@ type statsBatcher struct {
 	// recountLater holds directories with missing statistics whose recount
 	// was postponed (see recountDirStat), with the number of postponements.
 	recountLater map[Ino]int
-	// accounting is held shared by every writing transaction from before
-	// its commit until its accounting (Tx.Account) has added its deltas,
+	// accounting is held shared by every transaction with accounting
+	// (Tx.Account) from before its commit until that has added its deltas,
 	// and exclusively by a recount while it drops the pending deltas and
 	// reads the entries (see commitAndAccount, countExclusively).
 	accounting sync.RWMutex

@@ -202,17 +202,21 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // commitAndAccount sends a transaction that writes and, once it is applied,
-// runs its after-commit hooks, which do its accounting. Both happen under the
-// shared accounting lock, so that a directory recount never sees this
-// client's change in Redis while its statistics delta is still to come (it
-// would count it twice). The hooks therefore only record deltas and read:
+// runs its after-commit hooks, which do its accounting. For a transaction
+// with accounting (Tx.Account), both happen under the shared accounting
+// lock, so that a directory recount never sees this client's change in
+// Redis while its statistics delta is still to come (it would count it
+// twice); one without (a heartbeat, an xattr, a lock) has no delta and does
+// not wait for a recount. The hooks therefore only record deltas and read:
 // a hook that started or waited for a transaction could deadlock against a
 // recount waiting for the lock. It returns the state of the conditions when
 // one failed (nothing was applied), nil otherwise, with the error for the
 // caller: nil, ErrNotReplicated after an applied change, or what failed.
 func (e *Engine) commitAndAccount(ctx context.Context, tx *Tx) (map[condID]cond, error) {
-	e.stats.accounting.RLock()
-	defer e.stats.accounting.RUnlock()
+	if len(tx.accounts) > 0 {
+		e.stats.accounting.RLock()
+		defer e.stats.accounting.RUnlock()
+	}
 	results, state, err := e.commit(ctx, tx)
 	if state != nil {
 		return state, nil
