@@ -113,19 +113,10 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
 echo "Load average: $load_before before, $load_after after; $ROUNDS rounds of $ITER iterations"
-awk -v jfs="$jfs_test" -v rounds="$ROUNDS" '
+awk -v jfs="$jfs_test" -v rounds="$ROUNDS" "$(cat scripts/lib/median.awk)"'
 	{
 		v[$1 SUBSEP $2] = v[$1 SUBSEP $2] " " $3; at[$1 SUBSEP $2 SUBSEP $4] = $3
 		if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
-	}
-	function sorted(s, a,   k, i, j, t) {
-		k = split(s, a, " ")
-		for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
-		return k
-	}
-	function median(s,   a, k) {
-		k = sorted(s, a); if (k == 0) return ""
-		return (k % 2) ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
 	}
 	function us(ns) { if (ns == "") return "-"; ns /= 1000; return ns < 10 ? sprintf("%.2f", ns) : sprintf("%.0f", ns) }
 	# cell: the median of a column and, over more than one round, its range

@@ -79,19 +79,10 @@ echo "mdtest --dirs $DIRS --depth $DEPTH --files $FILES: files created per secon
 echo "Redis CPU (share of one core at that rate, µs per file) and the client's CPU per file"
 echo "(the whole process, start-up and directory tree included), medians"
 echo
-awk -v jfs="$JUICEFS" '
+awk -v jfs="$JUICEFS" "$(cat scripts/lib/median.awk)"'
 	{
 		k = $1 SUBSEP $2; f[k] = f[k] " " $3; u[k] = u[k] " " $4; p[k] = p[k] " " $5; q[k] = q[k] " " $6
 		if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
-	}
-	function sorted(s, a,   k, i, j, t) {
-		k = split(s, a, " ")
-		for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
-		return k
-	}
-	function median(s,   a, k) {
-		k = sorted(s, a); if (k == 0) return ""
-		return (k % 2) ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
 	}
 	function cell(c, t,   k, a, m) {
 		k = c SUBSEP t; m = sorted(f[k], a)

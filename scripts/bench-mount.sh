@@ -103,12 +103,7 @@ fi
 # The summary: medians of the rounds, ours next to official.
 echo
 echo "== summary: medians of $rounds rounds (load now $(cut -d' ' -f1-3 /proc/loadavg))"
-awk '
-function median(list,   n, a, i, j, t) {
-	n = split(list, a, " ")
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
+awk "$(cat scripts/lib/median.awk)"'
 { k = $1 " " $2; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
   v[k, $3] = v[k, $3] " " $4
   if (NF >= 7) { mc[k, $3] = mc[k, $3] " " $5; rc[k, $3] = rc[k, $3] " " $6; bc[k, $3] = bc[k, $3] " " $7 } }
