@@ -133,21 +133,7 @@ func (e *Engine) chunksBetween(ctx context.Context, ino Ino, left, right uint64)
 		}
 		return out, nil
 	}
-	prefix := e.keys.Prefix() + "c" + ino.String() + "_"
-	var out []uint32
-	err := e.scanKeys(ctx, "c"+ino.String()+"_*", func(keys []string) error {
-		for _, k := range keys {
-			indx, err := strconv.ParseUint(strings.TrimPrefix(k, prefix), 10, 32)
-			if err != nil {
-				continue // another inode's key matching the pattern, or junk
-			}
-			if indx > first && indx < last {
-				out = append(out, uint32(indx))
-			}
-		}
-		return nil
-	})
-	return out, err
+	return e.existingChunks(ctx, ino, func(indx uint64) bool { return indx > first && indx < last })
 }
 
 // fileChunks returns the indexes of the chunk lists a file of length may
@@ -164,12 +150,23 @@ func (e *Engine) fileChunks(ctx context.Context, ino Ino, length uint64) ([]uint
 		}
 		return out, nil
 	}
+	return e.existingChunks(ctx, ino, func(indx uint64) bool { return indx < n })
+}
+
+// existingChunks returns the indexes of ino's chunk lists that exist and
+// that keep accepts, ascending and each once (SCAN may return a key twice),
+// found with SCAN: for huge sparse files, where a command per possible
+// chunk would never end.
+func (e *Engine) existingChunks(ctx context.Context, ino Ino, keep func(indx uint64) bool) ([]uint32, error) {
 	prefix := e.keys.Prefix() + "c" + ino.String() + "_"
 	var out []uint32
 	err := e.scanKeys(ctx, "c"+ino.String()+"_*", func(keys []string) error {
 		for _, k := range keys {
 			indx, err := strconv.ParseUint(strings.TrimPrefix(k, prefix), 10, 32)
-			if err == nil && indx < n {
+			if err != nil {
+				continue // another inode's key matching the pattern, or junk
+			}
+			if keep(indx) {
 				out = append(out, uint32(indx))
 			}
 		}
