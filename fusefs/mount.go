@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -89,11 +90,18 @@ func Mount(mountpoint string, v *vfs.VFS, o Options) (*Server, error) {
 		mo.AllowOther = true
 	}
 	mo.Options = opts
+	procsForReaders.Lock() // go-fuse sizes its readers by GOMAXPROCS now
+	readers := fuseReaders(runtime.GOMAXPROCS(0))
 	srv, err := fuse.NewServer(fs, mountpoint, mo)
+	procsForReaders.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
-	go srv.Serve()
+	release := reserveReaderProcs(readers)
+	go func() {
+		srv.Serve()
+		release()
+	}()
 	if err := srv.WaitMount(); err != nil {
 		_ = srv.Unmount()
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
