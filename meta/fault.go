@@ -157,10 +157,11 @@ func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []strin
 // a reply is returned together with ErrNotReplicated when the replicas did
 // not confirm it.
 //
-// A guarded script gets one more, last argument: "1" when the call may have
-// been sent before, "0" the first time. Only a call sent again can find its
-// marker (the marker's name is new), so the first send skips looking for
-// it, which saves the script a read on every mutation.
+// A guarded script gets one more, last argument, its marker flag (see
+// markerFlag): "1" when the call may have been sent before, "2" or "0" the
+// first time. Only a call sent again can find its marker (the marker's name
+// is new), so the first send skips looking for it, which saves the script a
+// read on every mutation.
 //
 // Once an attempt may have been applied (its reply lost), the outcome stays
 // unknown until an attempt is answered: giving up, even on an error that
@@ -171,12 +172,12 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 	}
 	first := time.Now()
 	if guarded {
-		args = append(args, boolArg(resent))
+		args = append(args, e.markerFlag(script.txn, keys, resent))
 	}
 	unknown := false // an earlier attempt may have been applied
 	for attempt := 0; ; attempt++ {
 		if guarded && attempt > 0 {
-			args[len(args)-1] = "1"
+			args[len(args)-1] = markerResent
 		}
 		fo := e.conn.Failover
 		var gen uint64
@@ -220,6 +221,7 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 			return nil, err
 		}
 		e.txStats.retries.Add(1)
+		e.markerFault()
 		e.log.Debug(fmt.Sprintf("mutation failed (%v); sending it again", err))
 		t := time.NewTimer(redisconn.Backoff(e.url, attempt))
 		select {

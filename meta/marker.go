@@ -23,7 +23,16 @@ import (
 // existing hash, and deleting it half as much again.
 //
 // The scripts get the hash as a key and the field as their next-to-last
-// argument (the last says whether the call is sent again).
+// argument; the last is the call's marker flag (see markerFlag).
+//
+// Giving the hash its expiry costs a script a PTTL after every marker it
+// writes, unless it is told that the hash has one already: once a
+// transaction script has written a marker into the hash in use and been
+// answered, the hash exists with its expiry (the script that created it
+// gave it one), and the transaction scripts sent after need not look
+// (flag markerTTLKnown). A fault of any mutation forgets this until the
+// next answer, so that a hash lost with a failover is given its expiry
+// again.
 
 // markerHashTTL is the life of a marker hash (the scripts get it as
 // ${MARKER_HASH_TTL_MS}, see scripts.go).
@@ -39,6 +48,46 @@ type txnMarker struct {
 type markerHash struct {
 	key     string
 	expires time.Time // on the monotonic clock
+	// hasTTL: a transaction that wrote a marker into it was answered since
+	// the last fault (see markerFlag).
+	hasTTL atomic.Bool
+}
+
+// The values of a guarded script's last argument, its marker flag.
+const (
+	markerResent   = "1" // the call may have been sent before: look for its marker first
+	markerFirst    = "2" // first sending: no marker yet; give the hash its expiry if it has none
+	markerTTLKnown = "0" // first sending, and the hash has its expiry already (txn.lua and compiled transactions)
+)
+
+// markerFlag returns the marker flag of a script call whose keys are keys:
+// markerTTLKnown for a transaction (txn is set) into the marker hash in use
+// once that hash has its expiry, markerResent for a call sent again,
+// markerFirst otherwise.
+func (e *Engine) markerFlag(txn bool, keys []string, resent bool) string {
+	if resent {
+		return markerResent
+	}
+	if h := e.markerHash.Load(); txn && h != nil && len(keys) > 0 && keys[0] == h.key && h.hasTTL.Load() {
+		return markerTTLKnown
+	}
+	return markerFirst
+}
+
+// markerWritten records that a transaction which wrote its marker into the
+// hash key was answered: the hash exists, with its expiry.
+func (e *Engine) markerWritten(key string) {
+	if h := e.markerHash.Load(); h != nil && h.key == key && !h.hasTTL.Load() {
+		h.hasTTL.Store(true)
+	}
+}
+
+// markerFault forgets that the marker hash in use has its expiry: after a
+// fault (a failover may have lost it) the next transactions look again.
+func (e *Engine) markerFault() {
+	if h := e.markerHash.Load(); h != nil {
+		h.hasTTL.Store(false)
+	}
 }
 
 // newMarker returns the replay marker of a new transaction.

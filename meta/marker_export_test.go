@@ -51,3 +51,7 @@ func (e *Engine) RecountWaitingForTest() bool {
 	}
 	return true
 }
+
+// MarkerFaultForTest does what a fault of a mutation does to the marker
+// hash in use: the next transactions give it its expiry if it has none.
+func (e *Engine) MarkerFaultForTest() { e.markerFault() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rueidisfs/rueidisfs/codec"
@@ -59,6 +60,64 @@ func TestReplayMarkersBounded(t *testing.T) {
 	}
 	if n := markers(); n > 10 {
 		t.Fatalf("%d replay markers left after the client closed", n)
+	}
+}
+
+// TestMarkerHashExpiry: once a transaction has written into the marker
+// hash in use and been answered, the scripts no longer ask the hash's
+// PTTL; after a fault (which may have lost the hash with a failover) they
+// ask again, so a hash created anew gets its expiry.
+func TestMarkerHashExpiry(t *testing.T) {
+	v := newVolume(t, 0)
+	ctx := context.Background()
+	e := v.open(meta.Options{NoBackgroundJobs: true})
+	mknod := func(name string) {
+		t.Helper()
+		if _, _, err := e.Mknod(ctx, meta.RootInode, name, codec.TypeFile, 0o644, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pttlCalls := func() int64 {
+		t.Helper()
+		info, err := v.srv.Do(t, v.db, "INFO", "commandstats").ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(info, "cmdstat_pttl:calls=")
+		if !ok {
+			return 0
+		}
+		n, err := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	mknod("first")
+	before := pttlCalls()
+	for i := range 20 {
+		mknod("f" + strconv.Itoa(i))
+	}
+	if n := pttlCalls() - before; n != 0 {
+		t.Fatalf("%d PTTL calls for 20 transactions into a marker hash known to expire", n)
+	}
+	keys, err := v.srv.Do(t, v.db, "KEYS", e.Keys().Prefix()+"rueidisfsTxn*").AsStrSlice()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("marker hashes %v (%v)", keys, err)
+	}
+	for _, k := range keys {
+		v.srv.Do(t, v.db, "DEL", k) // lost, as with a failover to a replica that lagged
+	}
+	e.MarkerFaultForTest()
+	mknod("after")
+	keys, err = v.srv.Do(t, v.db, "KEYS", e.Keys().Prefix()+"rueidisfsTxn*").AsStrSlice()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("marker hashes after the fault %v (%v)", keys, err)
+	}
+	for _, k := range keys {
+		if ttl, err := v.srv.Do(t, v.db, "PTTL", k).AsInt64(); err != nil || ttl <= 0 {
+			t.Fatalf("marker hash %s created after a fault has PTTL %d (%v)", k, ttl, err)
+		}
 	}
 }
 

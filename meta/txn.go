@@ -324,6 +324,7 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		e.txStats.replays.Add(1)
 	}
 	if len(tx.writes) > 0 { // a check alone leaves no marker
+		e.markerWritten(call.marker.key)
 		e.ackMarker(call.marker)
 	}
 	e.afterCommit(tx, reply[1:])

@@ -45,8 +45,9 @@
 -- id; the hash, one per client at a time, expires after twice meta's
 -- markerTTL, see meta/marker.go); a call that finds its marker returns
 -- {2, results} without applying anything a second time. The last ARGV is
--- '1' when the call is sent again and '0' the first time, when no marker
--- can exist yet. The marker is written in the same atomic unit as the
+-- '1' when the call is sent again, '2' the first time, when no marker can
+-- exist yet, and '0' the first time when the client knows that the hash
+-- has its expiry already (the script then does not look). The marker is written in the same atomic unit as the
 -- writes, so a failover that loses one loses both.
 --
 -- Redis' Lua is slow at string work, so the common paths avoid it: values
@@ -192,6 +193,6 @@ for i = 1, nwrites do
 end
 if nwrites > 0 then -- a check alone (nothing to write) needs no marker
   call('HSET', keys[1], argv[#argv - 1], cmsgpack.pack(out))
-  if call('PTTL', keys[1]) < 0 then call('PEXPIRE', keys[1], ${MARKER_HASH_TTL_MS}) end
+  if argv[#argv] ~= '0' and call('PTTL', keys[1]) < 0 then call('PEXPIRE', keys[1], ${MARKER_HASH_TTL_MS}) end
 end
 return out

@@ -252,7 +252,7 @@ func compileTx(tx *Tx, keys []string) string {
 	g.line("local out = {%s}", strings.Join(results, ", "))
 	if len(tx.writes) > 0 {
 		g.line("call('HSET', k[1], a[#a - 1], cmsgpack.pack(out))")
-		g.line("if call('PTTL', k[1]) < 0 then call('PEXPIRE', k[1], ${MARKER_HASH_TTL_MS}) end")
+		g.line("if a[#a] ~= '0' and call('PTTL', k[1]) < 0 then call('PEXPIRE', k[1], ${MARKER_HASH_TTL_MS}) end")
 	}
 	g.line("return out")
 	src := g.String()
