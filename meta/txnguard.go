@@ -77,6 +77,14 @@ func guardTypeOf(k condKind) string {
 // them; argIndex(j) is the ARGV index of write j's first argument. A guard
 // that fails returns failExpr, an expression of its error reply e (which
 // prelude may define a function for; prelude comes after guardFuncs).
+//
+// The usual path defines no function: each guard reads its key once and
+// checks the value with an expression that holds for nearly every sound
+// value (an integer without sign or leading zero below 19 digits, a key
+// of the right type or none). Only when one of these fails are the
+// helpers defined and every guard checked in full, which also tells
+// apart the values the quick check left out (a long or negative
+// integer) from the corrupt ones.
 func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) int, failExpr, prelude string) {
 	typed := map[string]string{} // keys whose type a condition read proved
 	for _, c := range tx.conds {
@@ -85,36 +93,58 @@ func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) i
 		}
 	}
 	done := map[string]bool{}
-	first := true
+	var quick, full []string
 	for j, w := range tx.writes {
 		gd, ok := writeGuards[w.cmd]
 		if !ok {
 			continue
 		}
 		key := keyIndex[w.key]
+		v := "g" + strconv.Itoa(len(quick)+1)
 		var check, id string
 		switch gd.kind {
 		case guardIntField:
 			check, id = fmt.Sprintf("badfield(k[%d], a[%d])", key, argIndex(j)), ""
+			g.line("local %s = redis.pcall('HGET', k[%d], a[%d])", v, key, argIndex(j))
+			quick = append(quick, quickInt(v))
 		case guardInt:
 			check, id = fmt.Sprintf("badint(k[%d])", key), "int "+w.key
+			if done[id] {
+				continue
+			}
+			g.line("local %s = redis.pcall('GET', k[%d])", v, key)
+			quick = append(quick, quickInt(v))
 		case guardType:
 			if typed[w.key] == gd.typ {
 				continue
 			}
 			check, id = fmt.Sprintf("badtype(k[%d], '%s')", key, gd.typ), gd.typ+" "+w.key
-		}
-		if id != "" && done[id] {
-			continue
+			if done[id] {
+				continue
+			}
+			g.line("local %s = call('TYPE', k[%d]).ok", v, key)
+			quick = append(quick, "("+v+" == '"+gd.typ+"' or "+v+" == 'none')")
 		}
 		done[id] = true
-		if first {
-			g.WriteString(guardFuncs)
-			g.WriteString(prelude)
-			first = false
-		}
-		g.line("do local e = %s; if e then return %s end end", check, failExpr)
+		full = append(full, fmt.Sprintf("do local e = %s; if e then return %s end end", check, failExpr))
 	}
+	if len(quick) == 0 {
+		return
+	}
+	g.line("if not (%s) then", strings.Join(quick, " and "))
+	g.WriteString(guardFuncs)
+	g.WriteString(prelude)
+	for _, l := range full {
+		g.line("%s", l)
+	}
+	g.line("end")
+}
+
+// quickInt is the quick check of guardLua for an integer read into v
+// (false when absent, an error table for another type): true for most
+// integers INCRBY/HINCRBY accept, false for the rest and for other values.
+func quickInt(v string) string {
+	return "(" + v + " == false or " + v + " == '0' or (type(" + v + ") == 'string' and len(" + v + ") < 19 and find(" + v + ", '^%-?[1-9]%d*$') ~= nil))"
 }
 
 // guardFuncs are the Lua helpers of the guards, shared by every script

@@ -134,7 +134,7 @@ func compileTx(tx *Tx, keys []string) string {
 	nextArg := func() int { arg++; return arg }
 	g.line("-- rueidisfs transaction compiled for one shape (meta/txnshape.go)")
 	g.line("local k, a, call = KEYS, ARGV, redis.call")
-	g.line("local sub, len = string.sub, string.len")
+	g.line("local sub, len, find = string.sub, string.len, string.find")
 	g.line("if a[#a] == '1' then")
 	g.line("  local done = call('HGET', k[1], a[#a - 1])")
 	g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
@@ -142,14 +142,6 @@ func compileTx(tx *Tx, keys []string) string {
 	if tx.patches() {
 		s, ns := nextArg(), nextArg()
 		g.line("local now = struct.pack('>i8>I4', tonumber(a[%d]), tonumber(a[%d]))", s, ns)
-		g.line("local function patch(v, key, delta)")
-		g.line("  if not v or len(v) < ${ATTR_MIN_LEN} then return false end")
-		g.line("  local nlink = struct.unpack('>I4', v, ${ATTR_NLINK} + 1) + delta")
-		g.line("  if nlink < 0 then nlink = 0 end")
-		g.line("  local r = sub(v, 1, ${ATTR_MTIME}) .. now .. now .. struct.pack('>I4', nlink) .. sub(v, ${ATTR_LENGTH} + 1)")
-		g.line("  call('SET', key, r)")
-		g.line("  return r")
-		g.line("end")
 	}
 	// current[key] names the local holding key's current value, when the
 	// conditions read it with GET and no write changed it since (txn.lua's
@@ -187,8 +179,7 @@ func compileTx(tx *Tx, keys []string) string {
 		case !c.present:
 			checks = append(checks, "not "+v)
 		case c.kind == condAttr:
-			g.needSame = true
-			checks = append(checks, v+" and same("+v+", a["+strconv.Itoa(nextArg())+"])")
+			checks = append(checks, v+" and "+sameExpr(v, "a["+strconv.Itoa(nextArg())+"]"))
 		default:
 			checks = append(checks, v+" == a["+strconv.Itoa(nextArg())+"]")
 		}
@@ -228,7 +219,13 @@ func compileTx(tx *Tx, keys []string) string {
 			if v == "" {
 				v = "call('GET', k[" + strconv.Itoa(key) + "])"
 			}
-			g.line("local %s = patch(%s, k[%d], tonumber(a[%d]))", r, v, key, nextArg())
+			g.line("local %s = %s", r, v)
+			g.line("if %s and len(%s) >= ${ATTR_MIN_LEN} then", r, r)
+			g.line("  local nlink = struct.unpack('>I4', %s, ${ATTR_NLINK} + 1) + tonumber(a[%d])", r, nextArg())
+			g.line("  if nlink < 0 then nlink = 0 end")
+			g.line("  %s = sub(%s, 1, ${ATTR_MTIME}) .. now .. now .. struct.pack('>I4', nlink) .. sub(%s, ${ATTR_LENGTH} + 1)", r, r, r)
+			g.line("  call('SET', k[%d], %s)", key, r)
+			g.line("else %s = false end", r)
 			current[key] = r
 		} else {
 			call := "call('" + w.cmd + "', k[" + strconv.Itoa(key) + "]"
@@ -255,11 +252,7 @@ func compileTx(tx *Tx, keys []string) string {
 		g.line("if a[#a] ~= '0' and call('PTTL', k[1]) < 0 then call('PEXPIRE', k[1], ${MARKER_HASH_TTL_MS}) end")
 	}
 	g.line("return out")
-	src := g.String()
-	if g.needSame {
-		src = strings.Replace(src, "local sub, len = string.sub, string.len\n", "local sub, len = string.sub, string.len\n"+sameFunc, 1)
-	}
-	return luaSource("compiled transaction", src)
+	return luaSource("compiled transaction", g.String())
 }
 
 // setIfAbsent returns the condition that a key is absent when the first
@@ -279,19 +272,19 @@ func setIfAbsent(tx *Tx) int {
 	return -1
 }
 
-// sameFunc is txn.lua's comparison of the attribute bytes a decision
-// depends on (condition kind 'p').
-const sameFunc = `local function same(cur, want)
-  return cur == want or (len(cur) >= ${ATTR_MIN_LEN} and len(want) >= ${ATTR_MIN_LEN} and
-    sub(cur, 1, ${ATTR_ATIME}) == sub(want, 1, ${ATTR_ATIME}) and
-    sub(cur, ${ATTR_PARENT} + 1) == sub(want, ${ATTR_PARENT} + 1))
-end
-`
+// sameExpr is txn.lua's comparison of the attribute bytes a decision
+// depends on (condition kind 'p') of cur with want, as an expression: the
+// compiled scripts define no function on their usual path (creating a
+// closure on every call costs Redis more than the comparison).
+func sameExpr(cur, want string) string {
+	return "(" + cur + " == " + want + " or (len(" + cur + ") >= ${ATTR_MIN_LEN} and len(" + want + ") >= ${ATTR_MIN_LEN} and " +
+		"sub(" + cur + ", 1, ${ATTR_ATIME}) == sub(" + want + ", 1, ${ATTR_ATIME}) and " +
+		"sub(" + cur + ", ${ATTR_PARENT} + 1) == sub(" + want + ", ${ATTR_PARENT} + 1)))"
+}
 
 // luaGen accumulates generated Lua.
 type luaGen struct {
 	strings.Builder
-	needSame bool
 }
 
 func (g *luaGen) line(format string, args ...any) {

@@ -95,7 +95,7 @@ var (
 	worldStrings  = []string{"i1", "i2", "i3", "short"}
 	worldHashes   = []string{"h1", "h2"}
 	worldLists    = []string{"l1", "l2"}
-	worldCounters = []string{"n1", "bad"} // bad holds no integer
+	worldCounters = []string{"n1", "bad", "long"} // bad holds no integer; long one of 19 digits
 	worldFields   = []string{"f1", "f2", "f3"}
 )
 
@@ -110,7 +110,8 @@ func (w *txWorld) seed(t *testing.T, c rueidis.Client) {
 		c.B().Set().Key("i1").Value(w.attr(1)).Build(),
 		c.B().Set().Key("i2").Value(w.attr(2)).Build(),
 		c.B().Set().Key("short").Value("abc").Build(),
-		c.B().Hset().Key("h1").FieldValue().FieldValue("f1", "v1").FieldValue("f2", "v2").Build(),
+		c.B().Hset().Key("h1").FieldValue().FieldValue("f1", "v1").FieldValue("f2", "v2").FieldValue("n", "-922337203685477580").Build(),
+		c.B().Set().Key("long").Value("1234567890123456789").Build(),
 		c.B().Rpush().Key("l1").Element("r1", "r2").Build(),
 		c.B().Set().Key("bad").Value("01").Build(),
 		c.B().Set().Key("wrongstring").Value("x").Build(),
