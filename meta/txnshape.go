@@ -49,11 +49,15 @@ func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 	if tx.patches() {
 		args = append(args, strconv.FormatInt(now.Unix(), 10), strconv.Itoa(now.Nanosecond()))
 	}
-	for _, c := range tx.conds {
+	folded, into := fieldIfAbsent(tx)
+	for i, c := range tx.conds {
 		shape = append(shape, byte(c.kind))
 		shape = append(shape, ix.index(c.key)...)
 		shape = append(shape, "-+"[b2i(c.present)])
-		if c.kind == condHGet {
+		if i == folded {
+			shape = append(shape, '>')
+			shape = strconv.AppendInt(shape, int64(into), 10)
+		} else if c.kind == condHGet {
 			args = append(args, c.field)
 		}
 		if c.present && c.kind != condExists {
@@ -148,6 +152,7 @@ func compileTx(tx *Tx, keys []string) string {
 	// "seen").
 	current := map[int]string{}
 	nx := setIfAbsent(tx)
+	hc, hw := fieldIfAbsent(tx)
 	var checks, state []string
 	for i, c := range tx.conds {
 		v := "c" + strconv.Itoa(i+1)
@@ -157,6 +162,10 @@ func compileTx(tx *Tx, keys []string) string {
 			// Checked by the first write (SET ... NX): read only for the
 			// state of a failure of the other conditions.
 			state = append(state, v+" and '1' or '0'", "''")
+			continue
+		case i == hc:
+			// Checked by HSETNX, read only for the state of a failure.
+			state = append(state, v+" and '1' or '0'", v+" or ''")
 			continue
 		case c.kind == condExists:
 			g.line("local %s = call('EXISTS', k[%d]) == 1", v, key)
@@ -185,35 +194,80 @@ func compileTx(tx *Tx, keys []string) string {
 		}
 		state = append(state, v+" and '1' or '0'", v+" or ''")
 	}
-	nxVar := "c" + strconv.Itoa(nx+1)
-	if len(checks) > 0 {
-		g.line("if not (%s) then", strings.Join(checks, " and "))
-		if nx >= 0 {
-			g.line("  local %s = call('EXISTS', k[%d]) == 1", nxVar, keyIndex[tx.conds[nx].key])
-		}
-		g.line("  return {0, %s}", strings.Join(state, ", "))
-		g.line("end")
-	}
-	// The guards run before any write, the SET ... NX included. A guard
-	// failing reports the key existing that the SET ... NX checks, as
-	// txn.lua, which checks it with the other conditions, does.
-	writeArg := make([]int, len(tx.writes))
+	writeArg := make([]int, len(tx.writes)) // ARGV index of each write's first argument
 	next := arg + 1
 	for j, w := range tx.writes {
 		writeArg[j] = next
 		next += len(w.args)
 	}
-	failExpr, prelude := "e", ""
+	// folded emits what a failure reports of the folded conditions: the
+	// SET ... NX's key existing (nxState) and the HSETNX's field.
+	nxVar, hVar := "c"+strconv.Itoa(nx+1), "c"+strconv.Itoa(hc+1)
+	folded := func(g *luaGen, nxState string) {
+		if nx >= 0 {
+			g.line("  local %s = %s", nxVar, nxState)
+		}
+		if hc >= 0 {
+			g.line("  local %s = call('HGET', k[%d], a[%d])", hVar, keyIndex[tx.conds[hc].key], writeArg[hw])
+		}
+	}
+	nxExists := ""
 	if nx >= 0 {
-		failExpr = "fail(e)"
-		prelude = fmt.Sprintf("local function fail(e)\n  local %s = call('EXISTS', k[%d]) == 1\n  if %s then return {0, %s} end\n  return e\nend\n",
-			nxVar, keyIndex[tx.conds[nx].key], nxVar, strings.Join(state, ", "))
+		nxExists = fmt.Sprintf("call('EXISTS', k[%d]) == 1", keyIndex[tx.conds[nx].key])
+	}
+	conflict := "return {0, " + strings.Join(state, ", ") + "}"
+	if len(checks) > 0 {
+		g.line("if not (%s) then", strings.Join(checks, " and "))
+		folded(&g, nxExists)
+		g.line("  %s", conflict)
+		g.line("end")
+	}
+	// The guards run before any write, the folded ones included. A guard
+	// failing reports a folded condition that fails, as txn.lua, which
+	// checks them with the other conditions, does.
+	failExpr, prelude := "e", ""
+	if nx >= 0 || hc >= 0 {
+		var present []string
+		if nx >= 0 {
+			present = append(present, nxVar)
+		}
+		if hc >= 0 {
+			present = append(present, hVar)
+		}
+		var b luaGen
+		b.line("local function fail(e)")
+		folded(&b, nxExists)
+		b.line("  if %s then %s end", strings.Join(present, " or "), conflict)
+		b.line("  return e")
+		b.line("end")
+		failExpr, prelude = "fail(e)", b.String()
 	}
 	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, failExpr, prelude)
 	results := []string{"1"}
-	for j, w := range tx.writes {
+	for _, j := range foldedOrder(len(tx.writes), nx, hw) {
+		w := tx.writes[j]
+		arg = writeArg[j] - 1
 		r := "r" + strconv.Itoa(j+1)
 		key := keyIndex[w.key]
+		results = append(results, "")
+		if j == hw {
+			// A refusal undoes the SET ... NX before it, if any.
+			undo := ""
+			if nx >= 0 {
+				undo = fmt.Sprintf("call('DEL', k[%d]); ", keyIndex[tx.writes[0].key])
+			}
+			g.line("local %s = redis.pcall('HSETNX', k[%d], a[%d], a[%d])", r, key, writeArg[j], writeArg[j]+1)
+			g.line("if type(%s) == 'table' then %sreturn %s end", r, undo, r)
+			g.line("if %s == 0 then", r)
+			if undo != "" {
+				g.line("  %s", strings.TrimSuffix(undo, " "))
+			}
+			folded(&g, "false")
+			g.line("  %s", conflict)
+			g.line("end")
+			delete(current, key)
+			continue
+		}
 		if w.cmd == cmdDirPatch {
 			v := current[key]
 			if v == "" {
@@ -235,8 +289,8 @@ func compileTx(tx *Tx, keys []string) string {
 			if j == 0 && nx >= 0 {
 				g.line("local %s = %s, 'NX')", r, call)
 				g.line("if not %s then", r)
-				g.line("  local %s = true", nxVar)
-				g.line("  return {0, %s}", strings.Join(state, ", "))
+				folded(&g, "true")
+				g.line("  %s", conflict)
 				g.line("end")
 			} else {
 				g.line("local %s = %s)", r, call)
@@ -244,7 +298,9 @@ func compileTx(tx *Tx, keys []string) string {
 			g.line("if type(%s) ~= 'number' then %s = 0 end", r, r)
 			delete(current, key)
 		}
-		results = append(results, r)
+	}
+	for j := range tx.writes {
+		results[j+1] = "r" + strconv.Itoa(j+1)
 	}
 	g.line("local out = {%s}", strings.Join(results, ", "))
 	if len(tx.writes) > 0 {
@@ -253,23 +309,6 @@ func compileTx(tx *Tx, keys []string) string {
 	}
 	g.line("return out")
 	return luaSource("compiled transaction", g.String())
-}
-
-// setIfAbsent returns the condition that a key is absent when the first
-// write sets that key (a new inode's attribute), or -1. The script checks
-// it with that write, SET ... NX, which saves Redis an EXISTS: the write
-// comes after every other check and before any other write, so a failure
-// still leaves nothing written.
-func setIfAbsent(tx *Tx) int {
-	if len(tx.writes) == 0 || tx.writes[0].cmd != "SET" || len(tx.writes[0].args) != 1 {
-		return -1
-	}
-	for i, c := range tx.conds {
-		if c.kind == condExists && !c.present && c.key == tx.writes[0].key {
-			return i
-		}
-	}
-	return -1
 }
 
 // sameExpr is txn.lua's comparison of the attribute bytes a decision

@@ -41,7 +41,7 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	applied, compiledCalls, guarded := 0, 0, 0
+	applied, compiledCalls, guarded, foldedCalls := 0, 0, 0, 0
 	for i := 0; i < n; i++ {
 		tx := w.randomTx(t, e, generic)
 		if len(e.shapes.scripts) == maxShapes {
@@ -52,6 +52,9 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 		g, c := encodeTx(tx, marker, now), e.encodeCall(tx, marker, now)
 		if c.script != e.txnScript {
 			compiledCalls++
+		}
+		if strings.Contains(c.script.src, "'HSETNX'") {
+			foldedCalls++
 		}
 		before := w.dump(t, generic)
 		first := markerFirst // the first sending, with or without the marker hash's PTTL
@@ -79,10 +82,69 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 			t.Fatalf("transaction %d: the keys differ\ntxn.lua:  %s\ncompiled: %s\nconditions %+v\nwrites %+v", i, gk, ck, tx.conds, tx.writes)
 		}
 	}
-	if applied < n/4 || compiledCalls < n || guarded < n/20 {
-		t.Fatalf("%d of %d transactions applied, %d compiled, %d stopped by a guard: the test does not exercise enough", applied, n, compiledCalls, guarded)
+	if applied < n/4 || compiledCalls < n || guarded < n/20 || foldedCalls < n/10 {
+		t.Fatalf("%d of %d transactions applied, %d compiled, %d stopped by a guard, %d with a field set if absent: the test does not exercise enough",
+			applied, n, compiledCalls, guarded, foldedCalls)
 	}
-	t.Logf("%d transactions, %d applied, %d stopped by a guard", n, applied, guarded)
+	t.Logf("%d transactions, %d applied, %d stopped by a guard, %d with a field set if absent", n, applied, guarded, foldedCalls)
+}
+
+// TestFoldedRefusals: a create whose name is taken (the HSETNX refuses
+// after the SET ... NX of the new inode succeeded) or whose inode exists
+// (the SET ... NX refuses) writes nothing and replies with the state of
+// every condition, as txn.lua does.
+func TestFoldedRefusals(t *testing.T) {
+	srv, db := redistest.NewDB(t)
+	_, db2 := redistest.NewDB(t)
+	e, err := Open(context.Background(), srv.URL("redis", db), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	generic, compiled := srv.Client(t, db), srv.Client(t, db2)
+	w := &txWorld{}
+	for _, c := range []rueidis.Client{generic, compiled} {
+		w.seed(t, c)
+	}
+	for i, inode := range []string{"i9", "i1", "i9"} { // absent, present, absent
+		for _, name := range []string{"f1", "f3"} { // taken, free
+			tx := &Tx{e: e, ctx: context.Background()}
+			tx.addCond(cond{kind: condAttr, key: "i2", present: true, value: w.attr(2)})
+			tx.addCond(cond{kind: condHGet, key: "h1", field: name})
+			tx.addCond(cond{kind: condExists, key: inode})
+			tx.Set(inode, w.attr(9))
+			tx.HSet("h1", name, "entry")
+			tx.IncrBy("n1", 1)
+			marker := txnMarker{key: e.keys.TxnMarker(7), field: strconv.Itoa(i) + name}
+			now := time.Unix(1700000000, 0)
+			g, c := encodeTx(tx, marker, now), e.encodeCall(tx, marker, now)
+			if !strings.Contains(c.script.src, "'HSETNX'") || !strings.Contains(c.script.src, "'NX')") {
+				t.Fatalf("the create's script folds no check:\n%s", c.script.src)
+			}
+			before := w.dump(t, compiled)
+			gr := w.send(t, e, generic, e.txnScript, g, markerFirst)
+			cr := w.send(t, e, compiled, c.script, c, markerFirst)
+			if gr != cr {
+				t.Fatalf("inode %s, name %s: txn.lua replied %s, the compiled script %s", inode, name, gr, cr)
+			}
+			applied := strings.HasPrefix(cr, "1 ")
+			if applied != (inode == "i9" && name == "f3") {
+				t.Fatalf("inode %s, name %s: reply %s", inode, name, cr)
+			}
+			if after := w.dump(t, compiled); !applied && after != before {
+				t.Fatalf("inode %s, name %s: refused (%s) but the keys changed\nbefore: %s\nafter:  %s", inode, name, cr, before, after)
+			}
+			if gk, ck := w.dump(t, generic), w.dump(t, compiled); gk != ck {
+				t.Fatalf("the keys differ\ntxn.lua:  %s\ncompiled: %s", gk, ck)
+			}
+			if applied { // undo the create for the next round
+				for _, c := range []rueidis.Client{generic, compiled} {
+					c.Do(context.Background(), c.B().Del().Key(inode).Build())
+					c.Do(context.Background(), c.B().Hdel().Key("h1").Field(name).Build())
+				}
+			}
+		}
+	}
 }
 
 // txWorld is the keyspace the random transactions work on: strings holding
@@ -92,7 +154,7 @@ type txWorld struct {
 }
 
 var (
-	worldStrings  = []string{"i1", "i2", "i3", "short"}
+	worldStrings  = []string{"i1", "i2", "i3", "i4", "i5", "short"}
 	worldHashes   = []string{"h1", "h2"}
 	worldLists    = []string{"l1", "l2"}
 	worldCounters = []string{"n1", "bad", "long"} // bad holds no integer; long one of 19 digits
@@ -177,6 +239,17 @@ func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
 		n, _ := db.Do(ctx, db.B().Exists().Key(k).Build()).AsInt64()
 		tx.addCond(cond{kind: condExists, key: k, present: n == 1 && rng.IntN(2) == 0})
 		tx.Set(k, w.attr(rng.IntN(100)))
+	}
+	if rng.IntN(3) == 0 {
+		// As a new entry: a field expected absent (rightly or not), set.
+		h, f := pick(rng, worldHashes), pick(rng, worldFields)
+		_, err := db.Do(ctx, db.B().Hget().Key(h).Field(f).Build()).ToString()
+		present := err == nil
+		tx.addCond(cond{kind: condHGet, key: h, field: f, present: present && rng.IntN(3) == 0})
+		if c, _ := tx.condAt(condID{h, f, condHGet}); tx.conds[c].present {
+			tx.conds[c].value, _ = db.Do(ctx, db.B().Hget().Key(h).Field(f).Build()).ToString()
+		}
+		tx.HSet(h, f, "e"+strconv.Itoa(rng.IntN(10)))
 	}
 	for range rng.IntN(6) {
 		switch rng.IntN(11) {
