@@ -15,6 +15,11 @@ package meta
 //
 // Either way a failure leaves nothing written and reports the state of
 // every condition, as txn.lua, which reads them all first, does.
+//
+// Likewise one counter is not read by the write guards (txnguard.go):
+// intFirst's write runs right after the folded ones, with redis.pcall,
+// and a refusal (the counter holds no integer) undoes them (HDEL of the
+// field, DEL of the key) and fails as the guard would have.
 
 // setIfAbsent returns the condition that a key is absent when the first
 // write sets that key (a new inode's attribute), or -1. The script checks
@@ -57,20 +62,41 @@ func fieldIfAbsent(tx *Tx) (cond, write int) {
 	return -1, -1
 }
 
+// intFirst returns the first write that changes a counter (INCRBY and
+// its kin) which no earlier write touches, or -1; nx is setIfAbsent's
+// condition (its write, 0, is not that write).
+func intFirst(tx *Tx, nx int) int {
+	for j, w := range tx.writes {
+		if g, ok := writeGuards[w.cmd]; !ok || g.kind != guardInt || (j == 0 && nx >= 0) {
+			continue
+		}
+		for _, before := range tx.writes[:j] {
+			if before.key == w.key {
+				return -1
+			}
+		}
+		return j
+	}
+	return -1
+}
+
 // foldedOrder is the order a compiled script runs n writes in: the
 // SET ... NX (write 0, when nx >= 0), then the HSETNX (write hw, when
-// hw >= 0), then the others as queued. Moving the HSETNX forward changes
-// nothing else: no write before it touches its hash (fieldIfAbsent).
-func foldedOrder(n, nx, hw int) []int {
+// hw >= 0), then the counter's (write ic, when ic >= 0), then the others
+// as queued. Moving them forward changes nothing else: no write before
+// them touches their keys (fieldIfAbsent, intFirst).
+func foldedOrder(n, nx, hw, ic int) []int {
 	order := make([]int, 0, n)
 	if nx >= 0 {
 		order = append(order, 0)
 	}
-	if hw >= 0 {
-		order = append(order, hw)
+	for _, j := range []int{hw, ic} {
+		if j >= 0 {
+			order = append(order, j)
+		}
 	}
 	for j := 0; j < n; j++ {
-		if (j != 0 || nx < 0) && j != hw {
+		if (j != 0 || nx < 0) && j != hw && j != ic {
 			order = append(order, j)
 		}
 	}

@@ -85,7 +85,11 @@ func guardTypeOf(k condKind) string {
 // helpers defined and every guard checked in full, which also tells
 // apart the values the quick check left out (a long or negative
 // integer) from the corrupt ones.
-func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) int, failExpr, prelude string) {
+//
+// The counter of tryInt (its first write, see intFirst), if any, has no
+// quick check: that write checks it itself. It keeps its place among the
+// full checks, so that with several bad keys the one named is the same.
+func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) int, failExpr, prelude, tryInt string) {
 	typed := map[string]string{} // keys whose type a condition read proved
 	for _, c := range tx.conds {
 		if t := guardTypeOf(c.kind); t != "" {
@@ -112,8 +116,10 @@ func guardLua(g *luaGen, tx *Tx, keyIndex map[string]int, argIndex func(j int) i
 			if done[id] {
 				continue
 			}
-			g.line("local %s = redis.pcall('GET', k[%d])", v, key)
-			quick = append(quick, quickInt(v))
+			if w.key != tryInt {
+				g.line("local %s = redis.pcall('GET', k[%d])", v, key)
+				quick = append(quick, quickInt(v))
+			}
 		case guardType:
 			if typed[w.key] == gd.typ {
 				continue

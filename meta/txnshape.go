@@ -242,20 +242,39 @@ func compileTx(tx *Tx, keys []string) string {
 		b.line("end")
 		failExpr, prelude = "fail(e)", b.String()
 	}
-	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, failExpr, prelude)
+	ic, tryInt := intFirst(tx, nx), ""
+	if ic >= 0 {
+		tryInt = tx.writes[ic].key
+	}
+	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, failExpr, prelude, tryInt)
 	results := []string{"1"}
-	for _, j := range foldedOrder(len(tx.writes), nx, hw) {
+	undo := "" // the Lua undoing the writes run so far (folded ones only)
+	for _, j := range foldedOrder(len(tx.writes), nx, hw, ic) {
 		w := tx.writes[j]
 		arg = writeArg[j] - 1
 		r := "r" + strconv.Itoa(j+1)
 		key := keyIndex[w.key]
 		results = append(results, "")
+		if j == ic {
+			// A counter with no integer fails as its guard would have,
+			// the folded writes undone.
+			call := fmt.Sprintf("redis.pcall('%s', k[%d]", w.cmd, key)
+			for range w.args {
+				call += ", a[" + strconv.Itoa(nextArg()) + "]"
+			}
+			g.line("local %s = %s)", r, call)
+			g.line("if type(%s) == 'table' then", r)
+			if undo != "" {
+				g.line("  %s", strings.TrimSuffix(undo, " "))
+			}
+			g.WriteString(guardFuncs)
+			g.line("  return badint(k[%d]) or %s", key, r)
+			g.line("end")
+			delete(current, key)
+			continue
+		}
 		if j == hw {
 			// A refusal undoes the SET ... NX before it, if any.
-			undo := ""
-			if nx >= 0 {
-				undo = fmt.Sprintf("call('DEL', k[%d]); ", keyIndex[tx.writes[0].key])
-			}
 			g.line("local %s = redis.pcall('HSETNX', k[%d], a[%d], a[%d])", r, key, writeArg[j], writeArg[j]+1)
 			g.line("if type(%s) == 'table' then %sreturn %s end", r, undo, r)
 			g.line("if %s == 0 then", r)
@@ -265,6 +284,7 @@ func compileTx(tx *Tx, keys []string) string {
 			folded(&g, "false")
 			g.line("  %s", conflict)
 			g.line("end")
+			undo = fmt.Sprintf("call('HDEL', k[%d], a[%d]); ", key, writeArg[j]) + undo
 			delete(current, key)
 			continue
 		}
@@ -292,6 +312,7 @@ func compileTx(tx *Tx, keys []string) string {
 				folded(&g, "true")
 				g.line("  %s", conflict)
 				g.line("end")
+				undo = fmt.Sprintf("call('DEL', k[%d]); ", key)
 			} else {
 				g.line("local %s = %s)", r, call)
 			}
