@@ -25,18 +25,8 @@ import (
 // fail on (a counter that is no integer, a key of another type): both
 // scripts must then fail alike, naming the key, with nothing written.
 func TestCompiledMatchesGeneric(t *testing.T) {
-	srv, db := redistest.NewDB(t)
-	_, db2 := redistest.NewDB(t)
-	e, err := Open(context.Background(), srv.URL("redis", db), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
-	generic, compiled := srv.Client(t, db), srv.Client(t, db2)
-	w := &txWorld{rng: rand.New(rand.NewPCG(1, 2))}
-	for _, c := range []rueidis.Client{generic, compiled} {
-		w.seed(t, c)
-	}
+	e, w, generic, compiled := newTwoWorlds(t)
+	w.rng = rand.New(rand.NewPCG(1, 2))
 	n := 800
 	if testing.Short() {
 		n = 200
@@ -94,18 +84,7 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 // (the SET ... NX refuses) writes nothing and replies with the state of
 // every condition, as txn.lua does.
 func TestFoldedRefusals(t *testing.T) {
-	srv, db := redistest.NewDB(t)
-	_, db2 := redistest.NewDB(t)
-	e, err := Open(context.Background(), srv.URL("redis", db), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
-	generic, compiled := srv.Client(t, db), srv.Client(t, db2)
-	w := &txWorld{}
-	for _, c := range []rueidis.Client{generic, compiled} {
-		w.seed(t, c)
-	}
+	e, w, generic, compiled := newTwoWorlds(t)
 	for i, inode := range []string{"i9", "i1", "i9"} { // absent, present, absent
 		for _, name := range []string{"f1", "f3"} { // taken, free
 			tx := &Tx{e: e, ctx: context.Background()}
@@ -145,6 +124,24 @@ func TestFoldedRefusals(t *testing.T) {
 			}
 		}
 	}
+}
+
+// newTwoWorlds returns an engine (for its scripts) and two databases
+// seeded alike, one for txn.lua, one for the compiled scripts.
+func newTwoWorlds(t *testing.T) (*Engine, *txWorld, rueidis.Client, rueidis.Client) {
+	srv, db := redistest.NewDB(t)
+	_, db2 := redistest.NewDB(t)
+	e, err := Open(context.Background(), srv.URL("redis", db), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	generic, compiled := srv.Client(t, db), srv.Client(t, db2)
+	w := &txWorld{}
+	for _, c := range []rueidis.Client{generic, compiled} {
+		w.seed(t, c)
+	}
+	return e, w, generic, compiled
 }
 
 // txWorld is the keyspace the random transactions work on: strings holding
