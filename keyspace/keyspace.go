@@ -155,10 +155,17 @@ func (k Keys) withNum(tag string, n uint64) string {
 
 // TxnMarker is a hash of replay markers of a rueidisfs client, named by a
 // random 64-bit id (a field per transaction holding its results; the hash
-// expires after some minutes, see docs/deployments.md). It is rueidisfs's
-// only key of its own: JuiceFS neither writes nor scans names starting with
-// "r", and deletes it with the rest of the volume on destroy.
+// expires after some minutes, see docs/deployments.md). It and QuotaFence
+// are rueidisfs's only keys of its own: JuiceFS neither writes nor scans
+// names starting with "r", and deletes them with the rest of the volume on
+// destroy.
 func (k Keys) TxnMarker(id uint64) string { return k.withNum(txnMarkerTag, id) }
+
+// QuotaFence is a string naming the latest new directory quota counted by
+// a rueidisfs client: while the quota's usage is counted it holds a fence
+// (with a lease) that rueidisfs's accounting mutations re-check, afterwards
+// the quota's name without expiry (see meta/quotafence.go).
+func (k Keys) QuotaFence() string { return k.prefix + "rueidisfsQuotaFence" }
 
 // txnMarkerTag starts the names of transaction replay markers.
 const txnMarkerTag = "rueidisfsTxn"

@@ -189,6 +189,7 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 			tx.IncrBy(e.keys.UsedSpace(), d.space)
 		}
 		tx.Account(func() { e.afterResize(ctx, ino, &attr, d) })
+		touchParent(tx, &attr)
 		if e.changeLogOn() {
 			// The official client logs the list length before it is known: 0.
 			if tx.Logging() {

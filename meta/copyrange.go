@@ -73,6 +73,7 @@ func (e *Engine) CopyFileRange(ctx context.Context, fin Ino, offIn uint64, fout 
 			tx.IncrBy(e.keys.UsedSpace(), d.space)
 		}
 		tx.Account(func() { e.afterResize(ctx, fout, &attr, d) })
+		touchParent(tx, &attr)
 		tx.Log("COPYFILERANGE(%d,%d,%d,%d,%d):%d", fin, offIn, fout, offOut, n, attr.Length)
 		copied, newLength = n, attr.Length
 		return nil

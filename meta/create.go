@@ -147,6 +147,7 @@ func (e *Engine) mknodTx(ctx context.Context, c Caller, parent Ino, name string,
 		}
 		e.queueCreate(tx, at, &pattr, ino, ikey, &attr, target)
 		tx.Account(func() { e.afterCreate(ctx, parent, ino, out) })
+		tx.Touches(parent)
 		if tx.Logging() {
 			tx.Log("CREATE(%d,%s,%d,%d,%d,%d,%d,%s,linux,true):%d", parent, logEscape(name), c.Uid, c.Gid(), typ, mode&0o7777, umask, logEscape(target), ino)
 		}
@@ -384,6 +385,7 @@ func (e *Engine) Link(ctx context.Context, ino, parent Ino, name string) (Attr, 
 			e.stats.dirStat(parent, int64(lengthOf(&attr)), space, 1)
 			e.stats.dirQuota(ctx, parent, space, 1)
 		})
+		tx.Touches(parent)
 		return nil
 	})
 	if !applied(err) {

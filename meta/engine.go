@@ -214,6 +214,7 @@ type Engine struct {
 	privilegesProbed atomic.Bool
 
 	txnScript      *mutationScript
+	qfence         quotaFence // see quotafence.go
 	shapes         shapes // scripts compiled for transaction shapes
 	chunkDelScript *rueidis.Lua
 	resolveScript  *rueidis.Lua
@@ -295,6 +296,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (*Engine, error) {
 	e.slices = idAllocator{e: e, key: e.keys.NextChunk(), batch: sliceBatch, skipBelow: 1}
 	e.files.init()
 	e.stats = newStatsBatcher(e)
+	e.qfence.key = e.keys.QuotaFence()
 	return e, nil
 }
 

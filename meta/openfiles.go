@@ -195,6 +195,7 @@ func (e *Engine) deleteSustained(ctx context.Context, sid uint64, ino Ino) error
 		r = deletion(ino, attr)
 		e.queueRemoval(tx, r, 0, e.now())
 		tx.Account(func() { e.accountRemoval(r) })
+		tx.Touches() // no name is removed: no directory's usage changes
 		tx.Do("SREM", e.keys.Sustained(sid), ino.String())
 		tx.Log("DELSUSTAINED(%d,%d)", sid, ino)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
 )
@@ -113,8 +114,10 @@ func (e *Engine) resolveDir(ctx context.Context, path string, create bool) (Ino,
 // quota). Setting a directory quota turns on the volume's directory
 // statistics; a user or group quota turns on user/group quotas and rescans
 // the usage of every user and group. A new directory quota starts with the
-// usage of a recursive summary (strict: counted entry by entry). It returns
-// the quota as stored.
+// usage of its tree counted entry by entry (whatever strict says) while the
+// quota fence holds back rueidisfs's changes inside the directory (see
+// quotafence.go), so that the usage is exact. It returns the quota as
+// stored.
 func (qs Quotas) Set(ctx context.Context, qtype codec.QuotaType, key string, maxSpace, maxInodes int64, strict, create bool) (Quota, error) {
 	e := qs.e
 	if e.readOnly() {
@@ -140,15 +143,18 @@ func (qs Quotas) Set(ctx context.Context, qtype codec.QuotaType, key string, max
 			}
 		}
 	}
-	created, err := e.storeQuota(ctx, qtype, id, maxSpace, maxInodes, -1, -1)
-	if err != nil {
-		return Quota{}, err
+	stored := false
+	if qtype == QuotaDir {
+		if stored, err = e.setNewDirQuota(ctx, Ino(id), maxSpace, maxInodes); err != nil {
+			return Quota{}, fmt.Errorf("set quota of %s: %w", key, err)
+		}
+	}
+	if !stored {
+		if _, err := e.storeQuota(ctx, qtype, id, maxSpace, maxInodes, -1, -1); err != nil {
+			return Quota{}, err
+		}
 	}
 	switch {
-	case created && qtype == QuotaDir:
-		if err := e.initDirQuotaUsage(ctx, Ino(id), strict); err != nil {
-			return Quota{}, fmt.Errorf("set quota usage for %s, please repair it later: %w", key, err)
-		}
 	case scan:
 		if err := qs.ScanUserGroupUsage(ctx); err != nil {
 			return Quota{}, err
@@ -162,16 +168,66 @@ func (qs Quotas) Set(ctx context.Context, qtype codec.QuotaType, key string, max
 	return *q, nil
 }
 
-// initDirQuotaUsage stores the usage of a new directory quota from a
-// recursive summary of the directory.
-func (e *Engine) initDirQuotaUsage(ctx context.Context, dir Ino, strict bool) error {
-	e.stats.flushAll(ctx)
-	sum, err := e.GetSummary(ctx, dir, true, strict)
-	if err != nil {
-		return err
+// setNewDirQuota stores a directory quota that does not exist yet with the
+// exact usage of its tree (see quotafence.go): it takes the fence, counts
+// the tree entry by entry, and stores the quota and its usage while
+// checking that the fence is still its own, in one transaction. It reports
+// false when the quota exists (its limits are then the caller's to store).
+func (e *Engine) setNewDirQuota(ctx context.Context, dir Ino, maxSpace, maxInodes int64) (bool, error) {
+	if q, err := e.readQuota(ctx, QuotaDir, uint64(dir)); err != nil || q != nil {
+		return false, err
 	}
-	_, err = e.storeQuota(ctx, QuotaDir, uint64(dir), -1, -1, int64(sum.Size)-4096, int64(sum.Dirs+sum.Files)-1)
-	return err
+	fence, stopRenewal, err := e.takeFence(ctx, dir)
+	if err != nil {
+		return false, err
+	}
+	stored := false
+	defer func() {
+		stopRenewal()
+		if !stored {
+			e.releaseFence(context.WithoutCancel(ctx), fence)
+		}
+	}()
+	// Another `quota set` may have stored it before the fence was ours.
+	if q, err := e.readQuota(ctx, QuotaDir, uint64(dir)); err != nil || q != nil {
+		return false, err
+	}
+	start := time.Now()
+	sum, err := e.GetSummary(ctx, dir, true, true)
+	if err != nil {
+		return false, fmt.Errorf("count the usage of directory %d: %w", dir, err)
+	}
+	if hook := e.qfence.beforeStore; hook != nil {
+		hook()
+	}
+	counted := strings.Replace(fence, fenceCounting, fenceStored, 1)
+	err = e.runTx(ctx, func(tx *Tx) error {
+		v, present, err := tx.Get(e.qfence.key)
+		if err != nil {
+			return err
+		}
+		if !present || v != fence {
+			return errFenceLost
+		}
+		if _, err := e.queueQuota(tx, QuotaDir, uint64(dir), maxSpace, maxInodes, int64(sum.Size)-4096, int64(sum.Dirs+sum.Files)-1); err != nil {
+			return err
+		}
+		tx.Set(e.qfence.key, counted)
+		return nil
+	})
+	if errors.Is(err, errFenceLost) {
+		return false, fmt.Errorf("the quota was not set: counting the usage of its %d entries took %v, longer than the fence's lease, "+
+			"so writers were let through and the count may be off (was the command stopped or stalled?); run the command again",
+			sum.Dirs+sum.Files-1, time.Since(start).Round(time.Millisecond))
+	}
+	if !applied(err) {
+		return false, err
+	}
+	stored = true
+	if err := e.learnFence(ctx, counted, true); err != nil {
+		e.log.Warn(err.Error())
+	}
+	return true, nil
 }
 
 // reloadQuotas makes this engine enforce quota changes at once instead of
@@ -186,45 +242,52 @@ func (e *Engine) reloadQuotas(ctx context.Context) {
 // where >= 0 (a new quota starts unlimited); usage is written where >= 0,
 // and set to 0 for a new quota. It reports whether the quota is new.
 func (e *Engine) storeQuota(ctx context.Context, qtype codec.QuotaType, id uint64, maxSpace, maxInodes, usedSpace, usedInodes int64) (bool, error) {
+	created := false
+	err := e.runTx(ctx, func(tx *Tx) (err error) {
+		created, err = e.queueQuota(tx, qtype, id, maxSpace, maxInodes, usedSpace, usedInodes)
+		return err
+	})
+	return created, err
+}
+
+// queueQuota queues the writes of storeQuota in tx; it reports whether the
+// quota is new.
+func (e *Engine) queueQuota(tx *Tx, qtype codec.QuotaType, id uint64, maxSpace, maxInodes, usedSpace, usedInodes int64) (bool, error) {
 	limitsKey, spaceKey, inodesKey, ok := e.keys.Quota(qtype)
 	if !ok {
 		return false, fmt.Errorf("invalid quota type %d", qtype)
 	}
 	field := strconv.FormatUint(id, 10)
-	created := false
-	err := e.runTx(ctx, func(tx *Tx) error {
-		v, present, err := tx.HGet(limitsKey, field)
-		if err != nil {
-			return err
+	v, present, err := tx.HGet(limitsKey, field)
+	if err != nil {
+		return false, err
+	}
+	limits := codec.UnlimitedQuota()
+	created := !present
+	if present {
+		if limits, err = codec.UnmarshalQuota(v); err != nil {
+			return false, codec.CorruptField(limitsKey, field, err)
 		}
-		limits := codec.UnlimitedQuota()
-		created = !present
-		if present {
-			if limits, err = codec.UnmarshalQuota(v); err != nil {
-				return codec.CorruptField(limitsKey, field, err)
-			}
-		}
-		if maxSpace >= 0 {
-			limits.MaxSpace = maxSpace
-		}
-		if maxInodes >= 0 {
-			limits.MaxInodes = maxInodes
-		}
-		tx.HSet(limitsKey, field, string(limits.Marshal()))
-		if usedSpace >= 0 {
-			tx.HSet(spaceKey, field, strconv.FormatInt(usedSpace, 10))
-		} else if created {
-			tx.HSet(spaceKey, field, "0")
-		}
-		if usedInodes >= 0 {
-			tx.HSet(inodesKey, field, strconv.FormatInt(usedInodes, 10))
-		} else if created {
-			tx.HSet(inodesKey, field, "0")
-		}
-		tx.Log("SETQUOTA(%d,%d,%d,%d)", qtype, id, maxSpace, maxInodes)
-		return nil
-	})
-	return created, err
+	}
+	if maxSpace >= 0 {
+		limits.MaxSpace = maxSpace
+	}
+	if maxInodes >= 0 {
+		limits.MaxInodes = maxInodes
+	}
+	tx.HSet(limitsKey, field, string(limits.Marshal()))
+	if usedSpace >= 0 {
+		tx.HSet(spaceKey, field, strconv.FormatInt(usedSpace, 10))
+	} else if created {
+		tx.HSet(spaceKey, field, "0")
+	}
+	if usedInodes >= 0 {
+		tx.HSet(inodesKey, field, strconv.FormatInt(usedInodes, 10))
+	} else if created {
+		tx.HSet(inodesKey, field, "0")
+	}
+	tx.Log("SETQUOTA(%d,%d,%d,%d)", qtype, id, maxSpace, maxInodes)
+	return created, nil
 }
 
 // readQuota reads one quota; nil when it has no limits entry.

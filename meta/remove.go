@@ -393,6 +393,7 @@ func (e *Engine) removeName(ctx context.Context, parent Ino, name string, skipTr
 			e.accountRemoval(r)
 			e.afterNamesRemoved(ctx, parent, r.removedDelta())
 		})
+		tx.Touches(parent)
 		switch {
 		case !tx.Logging():
 		case dir:
@@ -483,6 +484,7 @@ func (e *Engine) batchUnlinkOnce(ctx context.Context, parent Ino, batch []Entry,
 			e.queueRemoval(tx, r, parent, now)
 		}
 		removed = live
+		tx.Touches(parent)
 		tx.Account(func() {
 			var d dirStatDelta
 			for _, r := range live {

@@ -41,6 +41,8 @@ type rename struct {
 type quotaMove struct {
 	active        bool
 	space, inodes int64
+	dir           bool // the node moved is a directory
+	ino           Ino
 }
 
 // Rename moves the entry srcName of srcParent to dstName in dstParent.
@@ -56,21 +58,30 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 	rn.srcDkey, rn.dstDkey = e.keys.Entries(rn.srcParent), e.keys.Entries(rn.dstParent)
 	rn.spKey, rn.dpKey = e.keys.Inode(rn.srcParent), e.keys.Inode(rn.dstParent)
 	var err error
-	if rn.quota, err = e.renameQuotaMove(ctx, rn); err != nil {
-		return 0, Attr{}, err
-	}
 	if !rn.exchange {
 		if rn.trash, err = e.trashDir(ctx); err != nil {
 			return 0, Attr{}, err
 		}
 	}
-	err = e.runTx(ctx, func(tx *Tx) error {
-		if err := e.txRename(ctx, tx, rn); err != nil || rn.noop {
-			return err
+	var fenced *dirMoveFence
+	for counts := 0; ; counts++ {
+		err = e.runRenameTx(ctx, rn, fenced)
+		if fenced != nil {
+			fenced.end(ctx, e, applied(err))
 		}
-		tx.Account(func() { e.accountRename(ctx, rn) })
-		return nil
-	})
+		if !errors.Is(err, errMoveNeedsCount) || counts >= 3 {
+			break
+		}
+		if fenced, err = e.countDirMove(ctx, rn); err != nil {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, errMoveNeedsCount):
+		err = fmt.Errorf("%w: the directory kept changing while its usage was counted for its quotas", ErrContended)
+	case errors.Is(err, errFenceLost):
+		err = fmt.Errorf("%w: counting the usage the directory moves between quotas took longer than the quota fence's lease; nothing was moved", ErrContended)
+	}
 	if !applied(err) {
 		return 0, Attr{}, err
 	}
@@ -82,6 +93,44 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 		e.afterRemoval(t, rn.dstParent.IsTrash())
 	}
 	return rn.ino, rn.attr, err
+}
+
+// runRenameTx runs Rename's transaction. Unless fenced (a directory moving
+// between quotas, counted), a directory found to move between quotas ends
+// it with errMoveNeedsCount.
+func (e *Engine) runRenameTx(ctx context.Context, rn *rename, fenced *dirMoveFence) error {
+	quotasSeen, moveKnown := (*fenceState)(nil), false
+	return e.runTx(ctx, func(tx *Tx) error {
+		switch {
+		case fenced != nil:
+			if tx.fence == nil || tx.fence.value != fenced.value {
+				return errFenceLost
+			}
+		case !moveKnown || tx.fence != quotasSeen:
+			// The usage moved between quotas depends on the quotas
+			// known, which change with the quota fence.
+			q, err := e.renameQuotaMove(ctx, rn)
+			if err != nil {
+				return err
+			}
+			if q.active && q.dir {
+				return errMoveNeedsCount
+			}
+			rn.quota, quotasSeen, moveKnown = q, tx.fence, true
+		}
+		if err := e.txRename(ctx, tx, rn); err != nil || rn.noop {
+			return err
+		}
+		if fenced != nil {
+			if rn.ino != fenced.dir {
+				return errMoveNeedsCount // the name now holds another node
+			}
+			tx.Set(e.qfence.key, fenced.moved)
+		}
+		tx.Account(func() { e.accountRename(ctx, rn) })
+		tx.Touches(rn.srcParent, rn.dstParent)
+		return nil
+	})
 }
 
 // checkRename checks what Rename can refuse before reading anything.
@@ -126,7 +175,7 @@ func (e *Engine) renameQuotaMove(ctx context.Context, rn *rename) (quotaMove, er
 	if err != nil {
 		return quotaMove{}, err
 	}
-	q := quotaMove{active: true}
+	q := quotaMove{active: true, dir: sattr.Typ == codec.TypeDirectory, ino: sino}
 	q.space, q.inodes = e.usageOf(ctx, sino, &sattr)
 	// Only the directory quotas of the destination matter: the owner's
 	// and the volume's usage do not change.
@@ -394,9 +443,14 @@ func (e *Engine) accountRename(ctx context.Context, rn *rename) {
 	if rn.srcParent != rn.dstParent {
 		e.stats.dirStat(rn.srcParent, -moved.length(), -moved.space(), -1)
 		e.stats.dirStat(rn.dstParent, moved.length(), moved.space(), 1)
-		if rn.quota.active {
-			e.stats.dirQuota(ctx, rn.srcParent, -rn.quota.space, -rn.quota.inodes)
-			e.stats.dirQuota(ctx, rn.dstParent, rn.quota.space, rn.quota.inodes)
+		if q := rn.quota; q.active {
+			if rn.typ != codec.TypeDirectory {
+				// As the transaction read (and checked) it, not as it
+				// was before: a write may have come in between.
+				q.space, q.inodes = e.usageOf(ctx, rn.ino, &rn.attr)
+			}
+			e.stats.dirQuota(ctx, rn.srcParent, -q.space, -q.inodes)
+			e.stats.dirQuota(ctx, rn.dstParent, q.space, q.inodes)
 		}
 		if rn.typ == codec.TypeDirectory {
 			e.stats.rememberParent(rn.ino, rn.dstParent)

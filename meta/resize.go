@@ -70,6 +70,7 @@ func (e *Engine) Truncate(ctx context.Context, ino Ino, flags uint8, length uint
 		e.queueTruncateHoles(tx, ino, left, right, middle)
 		tx.IncrBy(e.keys.UsedSpace(), d.space)
 		tx.Account(func() { e.afterResize(ctx, ino, &attr, d) })
+		touchParent(tx, &attr)
 		tx.Log("TRUNCATE(%d,%d,%d,%d)", ino, old, length, flags)
 		return nil
 	})
@@ -265,6 +266,7 @@ func (e *Engine) Fallocate(ctx context.Context, ino Ino, mode uint8, off, size u
 		}
 		tx.IncrBy(e.keys.UsedSpace(), d.space)
 		tx.Account(func() { e.afterResize(ctx, ino, &attr, d) })
+		touchParent(tx, &attr)
 		tx.Log("FALLOCATE(%d,%d,%d,%d)", ino, off, size, mode)
 		return nil
 	})

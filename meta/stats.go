@@ -127,6 +127,14 @@ func (s *statsBatcher) rememberParent(dir, parent Ino) {
 	s.parentMu.Unlock()
 }
 
+// clearParents drops every remembered parent (the quota fence changed:
+// directories may have moved since they were remembered).
+func (s *statsBatcher) clearParents() {
+	s.parentMu.Lock()
+	s.parents = make(map[Ino]Ino)
+	s.parentMu.Unlock()
+}
+
 func (s *statsBatcher) forgetParent(dir Ino) {
 	s.parentMu.Lock()
 	delete(s.parents, dir)
@@ -466,7 +474,29 @@ func (s *statsBatcher) recountMissing(ctx context.Context, missing []Ino, waitQu
 
 // loadQuotas refreshes limits and usage of every quota from Redis; directory
 // quotas that disappeared are dropped. It also refreshes the volume usage.
+// A directory quota this client did not know is added with the accounting
+// lock held exclusively: a transaction committed before the quota was
+// stored must not be charged to it by its accounting (see quotafence.go).
 func (s *statsBatcher) loadQuotas(ctx context.Context) error {
+	added, err := s.loadQuotasAs(ctx, false)
+	if err != nil || !added {
+		return err
+	}
+	s.accounting.Lock()
+	defer s.accounting.Unlock()
+	_, err = s.loadQuotasAs(ctx, true)
+	return err
+}
+
+// loadQuotasLocked is loadQuotas with the accounting lock held exclusively.
+func (s *statsBatcher) loadQuotasLocked(ctx context.Context) error {
+	_, err := s.loadQuotasAs(ctx, true)
+	return err
+}
+
+// loadQuotasAs loads the quotas; unless exclusive, directory quotas this
+// client does not know are not added but reported.
+func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (newDirs bool, err error) {
 	k := s.e.keys
 	if sp, err := s.e.getInt(ctx, k.UsedSpace()); err == nil {
 		s.usedSpace.Store(sp)
@@ -476,7 +506,7 @@ func (s *statsBatcher) loadQuotas(ctx context.Context) error {
 	}
 	f := s.format()
 	if !f.DirStats && !f.UserGroupQuota {
-		return nil
+		return false, nil
 	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -500,7 +530,7 @@ func (s *statsBatcher) loadQuotas(ctx context.Context) error {
 		groups = load(k.GroupQuota(), k.GroupQuotaUsedSpace(), k.GroupQuotaUsedInodes())
 	}
 	if loadErr != nil {
-		return loadErr
+		return false, loadErr
 	}
 	s.quotaMu.Lock()
 	defer s.quotaMu.Unlock()
@@ -513,6 +543,10 @@ func (s *statsBatcher) loadQuotas(ctx context.Context) error {
 	for ino, v := range dirs {
 		q := s.dirQ[Ino(ino)]
 		if q == nil {
+			if !exclusive {
+				newDirs = true
+				continue
+			}
 			q = &quota{}
 			s.dirQ[Ino(ino)] = q
 		}
@@ -536,7 +570,7 @@ func (s *statsBatcher) loadQuotas(ctx context.Context) error {
 			sync(q, v)
 		}
 	}
-	return nil
+	return newDirs, nil
 }
 
 // readQuotaHashes reads one family of quota hashes. A quota exists when its

@@ -82,6 +82,7 @@ func (e *Engine) ensureTrashHour(ctx context.Context, name string) (Ino, error) 
 		tx.IncrBy(e.keys.TotalInodes(), 1)
 		tx.Log("CREATE(%d,%s,0,0,%d,365,0,,linux,false):%d", TrashInode, name, codec.TypeDirectory, ino)
 		tx.Account(func() { e.afterCreate(ctx, TrashInode, ino, &attr) })
+		tx.Touches(TrashInode)
 		return nil
 	})
 	if err != nil {

@@ -212,6 +212,7 @@ func (e *Engine) removeTrashHour(ctx context.Context, name string) error {
 		}
 		tx.HDel(dkey, name)
 		e.queueDeleteDir(tx, r.ino)
+		tx.Touches(TrashInode)
 		tx.Account(func() {
 			e.afterDeleteDir(r.ino, r.hasAttr, &r.attr)
 			e.stats.dirStat(TrashInode, 0, -4096, -1)

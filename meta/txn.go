@@ -118,6 +118,13 @@ type Tx struct {
 	after []func(results []rueidis.RedisMessage)
 	// accounts runs after it: the transaction's accounting (see Account).
 	accounts []func()
+	// touched are the directories the accounting changes, when declared
+	// (see Touches and the quota fence).
+	touched      []Ino
+	touchesKnown bool
+	touchBuf     [2]Ino
+	// fence is the quota fence as believed when the attempt began.
+	fence *fenceState
 }
 
 // runTx executes fn in a check-and-apply transaction. fn reads through tx,
@@ -156,6 +163,7 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		tx.reset(e, ctx)
 		tx.fresh, tx.noSpeculation = fresh, noSpec
+		tx.fence = e.qfence.state.Load()
 		outcome := fn(tx)
 		if outcome != nil {
 			if tx.speculative && !noSpec {
@@ -184,8 +192,30 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			fresh = state
 		} else {
 			state, err := e.commitAndAccount(ctx, tx)
+			var hold *fenceHold
+			if errors.As(err, &hold) {
+				// Held back by a count of a new directory quota, or the
+				// fence was never read or changed: nothing was sent.
+				if !hold.rerun {
+					if err := e.awaitFence(ctx, hold.st); err != nil {
+						return err
+					}
+				}
+				attempt--
+				continue
+			}
 			if state == nil {
 				return err
+			}
+			if c, changed := e.fenceConflict(state); changed {
+				// Refused by the fence alone or with other conditions:
+				// learn it first; the attempt is not a conflict.
+				if err := e.learnFence(ctx, c.value, c.present); err != nil {
+					return err
+				}
+				fresh = state
+				attempt--
+				continue
 			}
 			fresh = state
 		}
@@ -216,6 +246,9 @@ func (e *Engine) commitAndAccount(ctx context.Context, tx *Tx) (map[condID]cond,
 	if len(tx.accounts) > 0 {
 		e.stats.accounting.RLock()
 		defer e.stats.accounting.RUnlock()
+		if err := e.fenceAccounting(ctx, tx); err != nil {
+			return nil, err
+		}
 	}
 	results, state, err := e.commit(ctx, tx)
 	if state != nil {
@@ -259,6 +292,7 @@ var txPool = sync.Pool{New: func() any { return new(Tx) }}
 func (tx *Tx) reset(e *Engine, ctx context.Context) {
 	*tx = Tx{e: e, ctx: ctx}
 	tx.conds, tx.writes, tx.args = tx.condBuf[:0], tx.writeBuf[:0], tx.argBuf[:0]
+	tx.touched = tx.touchBuf[:0]
 }
 
 // mustConfirm tells whether an attempt that ends with outcome (nil: success)
