@@ -215,7 +215,7 @@ type Engine struct {
 
 	txnScript      *mutationScript
 	qfence         quotaFence // see quotafence.go
-	shapes         shapes // scripts compiled for transaction shapes
+	shapes         shapes     // scripts compiled for transaction shapes
 	chunkDelScript *rueidis.Lua
 	resolveScript  *rueidis.Lua
 	overlay        *overlay

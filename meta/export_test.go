@@ -1,6 +1,9 @@
 package meta
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // SetAttrForTest sets mode (full 12 bits), uid and gid of an inode directly,
 // for tests that need a particular owner or mode without going through
@@ -24,4 +27,11 @@ func (e *Engine) SetAttrForTest(ctx context.Context, ino Ino, mode uint16, uid, 
 // statistics (which postpones recounts of directories written recently).
 func (e *Engine) FlushDirStatsPeriodicForTest(ctx context.Context) {
 	e.stats.flushDirStats(ctx, true)
+}
+
+// SetQuotaFenceForTest sets the lease of the fences this engine takes,
+// stops their renewal (a stalled setter) with noRenew, and installs a hook
+// run by `quota set` between its count and the store.
+func (e *Engine) SetQuotaFenceForTest(lease time.Duration, noRenew bool, beforeStore func()) {
+	e.qfence.lease, e.qfence.noRenew, e.qfence.beforeStore = lease, noRenew, beforeStore
 }

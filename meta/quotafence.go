@@ -253,6 +253,17 @@ func (e *Engine) learnFence(ctx context.Context, value string, present bool) err
 	if st := e.qfence.state.Load(); st != nil && st.present == present && st.value == value {
 		return nil
 	}
+	if !s.format().DirStats {
+		// A `quota set` may have turned directory statistics on, which
+		// this client would otherwise learn only at its next heartbeat,
+		// charging no directory quota until then. (Its stored value may
+		// already be replaced by a later fence's.)
+		if f, err := e.readFormat(ctx); err == nil && f.CheckMetaVersion() == nil {
+			if old := e.format.Load(); old == nil || old.UUID == f.UUID {
+				e.format.Store(f)
+			}
+		}
+	}
 	if !e.readOnly() {
 		if err := s.loadQuotasLocked(ctx); err != nil {
 			return fmt.Errorf("reload quotas after the quota fence changed: %w", err)
