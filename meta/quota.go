@@ -177,6 +177,9 @@ func (e *Engine) setNewDirQuota(ctx context.Context, dir Ino, maxSpace, maxInode
 	if q, err := e.readQuota(ctx, QuotaDir, uint64(dir)); err != nil || q != nil {
 		return false, err
 	}
+	// What this client changed (the directories --create made) reaches
+	// Redis now: a command's engine has no session to flush it later.
+	e.stats.flushAll(ctx)
 	fence, stopRenewal, err := e.takeFence(ctx, dir)
 	if err != nil {
 		return false, err
