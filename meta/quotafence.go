@@ -136,7 +136,7 @@ func (e *Engine) fenceAccounting(ctx context.Context, tx *Tx) error {
 		// quota move, a limit): decide again with the current ones.
 		return &fenceHold{st: st, rerun: true}
 	}
-	if st.counted != 0 {
+	if st.counted != 0 && !tx.ownsFence {
 		if !tx.touchesKnown {
 			return &fenceHold{st: st}
 		}
@@ -387,10 +387,16 @@ func (e *Engine) countMovedUsage(ctx context.Context, rn *rename, f *dirMoveFenc
 			return errMoveNeedsCount
 		}
 		sum, err := e.GetSummary(ctx, f.dir, true, true)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotATree):
+			// A damaged tree (fsck moving a cycle away): the usage its
+			// statistics give, as renameQuotaMove found it, will do.
+			e.log.Warn(fmt.Sprintf("count the usage of directory %d for its move between quotas: %v", f.dir, err))
+		case err != nil:
 			return fmt.Errorf("count the usage of directory %d: %w", f.dir, err)
+		default:
+			q.space, q.inodes = int64(sum.Size), int64(sum.Dirs+sum.Files)
 		}
-		q.space, q.inodes = int64(sum.Size), int64(sum.Dirs+sum.Files)
 		if err := e.stats.checkDirQuotas(ctx, q.space, q.inodes, rn.dstParent); err != nil {
 			return err
 		}

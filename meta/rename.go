@@ -106,6 +106,10 @@ func (e *Engine) runRenameTx(ctx context.Context, rn *rename, fenced *dirMoveFen
 			if tx.fence == nil || tx.fence.value != fenced.value {
 				return errFenceLost
 			}
+			// Its parents may be inside the directory in a damaged
+			// tree (fsck moving a cycle away): it must not wait for
+			// itself.
+			tx.ownsFence = true
 		case !moveKnown || tx.fence != quotasSeen:
 			// The usage moved between quotas depends on the quotas
 			// known, which change with the quota fence.

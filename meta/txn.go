@@ -123,8 +123,10 @@ type Tx struct {
 	touched      []Ino
 	touchesKnown bool
 	touchBuf     [2]Ino
-	// fence is the quota fence as believed when the attempt began.
-	fence *fenceState
+	// fence is the quota fence as believed when the attempt began;
+	// ownsFence: the transaction is the count's own (a directory move).
+	fence     *fenceState
+	ownsFence bool
 }
 
 // runTx executes fn in a check-and-apply transaction. fn reads through tx,
