@@ -30,9 +30,9 @@ import (
 // transaction script has written a marker into the hash in use and been
 // answered, the hash exists with its expiry (the script that created it
 // gave it one), and the transaction scripts sent after need not look
-// (flag markerTTLKnown). A fault of any mutation forgets this until the
-// next answer, so that a hash lost with a failover is given its expiry
-// again.
+// (flag markerTTLKnown). A fault of any mutation, and a Sentinel
+// failover, forget this until the next answer, so that a hash lost with a
+// failover is given its expiry again.
 
 // markerHashTTL is the life of a marker hash (the scripts get it as
 // ${MARKER_HASH_TTL_MS}, see scripts.go).
@@ -48,9 +48,10 @@ type txnMarker struct {
 type markerHash struct {
 	key     string
 	expires time.Time // on the monotonic clock
-	// hasTTL: a transaction that wrote a marker into it was answered since
-	// the last fault (see markerFlag).
-	hasTTL atomic.Bool
+	// ttlSince is 1 + the failover generation (see markerGen) at which a
+	// transaction that wrote a marker into the hash was answered, 0 when
+	// none has been since the last fault (see markerFlag).
+	ttlSince atomic.Uint64
 }
 
 // The values of a guarded script's last argument, its marker flag.
@@ -68,17 +69,29 @@ func (e *Engine) markerFlag(txn bool, keys []string, resent bool) string {
 	if resent {
 		return markerResent
 	}
-	if h := e.markerHash.Load(); txn && h != nil && len(keys) > 0 && keys[0] == h.key && h.hasTTL.Load() {
+	if h := e.markerHash.Load(); txn && h != nil && len(keys) > 0 && keys[0] == h.key && h.ttlSince.Load() == e.markerGen() {
 		return markerTTLKnown
 	}
 	return markerFirst
 }
 
+// markerGen is 1 + the generation of the Sentinel failover watcher (1
+// without Sentinel): a hash known to expire on one master may be missing
+// on the next.
+func (e *Engine) markerGen() uint64 {
+	if fo := e.conn.Failover; fo != nil {
+		return fo.Gen() + 1
+	}
+	return 1
+}
+
 // markerWritten records that a transaction which wrote its marker into the
 // hash key was answered: the hash exists, with its expiry.
 func (e *Engine) markerWritten(key string) {
-	if h := e.markerHash.Load(); h != nil && h.key == key && !h.hasTTL.Load() {
-		h.hasTTL.Store(true)
+	if h := e.markerHash.Load(); h != nil && h.key == key {
+		if gen := e.markerGen(); h.ttlSince.Load() != gen {
+			h.ttlSince.Store(gen)
+		}
 	}
 }
 
@@ -86,7 +99,7 @@ func (e *Engine) markerWritten(key string) {
 // fault (a failover may have lost it) the next transactions look again.
 func (e *Engine) markerFault() {
 	if h := e.markerHash.Load(); h != nil {
-		h.hasTTL.Store(false)
+		h.ttlSince.Store(0)
 	}
 }
 
