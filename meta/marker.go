@@ -69,7 +69,10 @@ func (e *Engine) markerFlag(txn bool, keys []string, resent bool) string {
 	if resent {
 		return markerResent
 	}
-	if h := e.markerHash.Load(); txn && h != nil && len(keys) > 0 && keys[0] == h.key && h.ttlSince.Load() == e.markerGen() {
+	// In a Cluster (a prefixed volume) rueidis follows a slot's new master
+	// by itself (MOVED), so a failover may pass unseen: the scripts look.
+	h := e.markerHash.Load()
+	if txn && h != nil && len(keys) > 0 && keys[0] == h.key && h.ttlSince.Load() == e.markerGen() && e.keys.Prefix() == "" {
 		return markerTTLKnown
 	}
 	return markerFirst
