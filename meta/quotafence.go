@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +47,7 @@ import (
 // the answers are kept for the fence's life (fenceState.inside).
 //
 // What is trusted: that JuiceFS clients do not write in D's tree while it is
-// counted (they ignore the fence; docs/quotas.md says so), and that a client
+// counted (they ignore the fence; docs/commands.md says so), and that a client
 // that stops keeps nothing pending for D (a new quota has no pending usage:
 // no client charges a quota it has not loaded, and D was not stored).
 
@@ -68,8 +70,8 @@ const (
 type fenceState struct {
 	value   string // the key's value, "" when absent
 	present bool
-	counted Ino // while a count holds the fence: the directory counted
-	// inside caches whether a directory is inside counted's tree.
+	counted []Ino // while a count holds the fence: the directories counted
+	// inside caches whether a directory is inside one of counted's trees.
 	inside sync.Map
 }
 
@@ -87,10 +89,11 @@ type quotaFence struct {
 func newFenceState(value string, present bool) *fenceState {
 	st := &fenceState{value: value, present: present}
 	if rest, ok := strings.CutPrefix(value, fenceCounting); ok && present {
-		dir, _, _ := strings.Cut(rest, " ")
-		var n uint64
-		if _, err := fmt.Sscan(dir, &n); err == nil && n > 0 {
-			st.counted = Ino(n)
+		dirs, _, _ := strings.Cut(rest, " ")
+		for _, d := range strings.Split(dirs, ",") {
+			if n, err := strconv.ParseUint(d, 10, 64); err == nil && n > 0 {
+				st.counted = append(st.counted, Ino(n))
+			}
 		}
 	}
 	return st
@@ -136,7 +139,7 @@ func (e *Engine) fenceAccounting(ctx context.Context, tx *Tx) error {
 		// quota move, a limit): decide again with the current ones.
 		return &fenceHold{st: st, rerun: true}
 	}
-	if st.counted != 0 && !tx.ownsFence {
+	if len(st.counted) > 0 && !tx.ownsFence {
 		if !tx.touchesKnown {
 			return &fenceHold{st: st}
 		}
@@ -154,7 +157,7 @@ func (e *Engine) fenceAccounting(ctx context.Context, tx *Tx) error {
 	return nil
 }
 
-// insideCounted reports whether directory dir is st.counted or below it,
+// insideCounted reports whether directory dir is one of st.counted or below,
 // following the parents in Redis. A directory that is gone counts as
 // inside: its transaction waits (and will find it gone).
 func (e *Engine) insideCounted(ctx context.Context, st *fenceState, dir Ino) (bool, error) {
@@ -166,7 +169,7 @@ func (e *Engine) insideCounted(ctx context.Context, st *fenceState, dir Ino) (bo
 			in = v.(bool)
 			break
 		}
-		if dir == st.counted {
+		if slices.Contains(st.counted, dir) {
 			in = true
 			break
 		}
@@ -277,11 +280,15 @@ func (e *Engine) learnFence(ctx context.Context, value string, present bool) err
 // errFenceLost says the count of a new directory quota outlasted its fence.
 var errFenceLost = errors.New("the quota fence was lost")
 
-// takeFence sets the fence for a count of dir, waiting while another count
-// holds it. It returns the fence's value and a function that stops its
-// renewal.
-func (e *Engine) takeFence(ctx context.Context, dir Ino) (string, func(), error) {
-	value := fmt.Sprintf("%s%d %016x", fenceCounting, dir, rand.Uint64())
+// takeFence sets the fence for a count of dirs, waiting while another
+// count holds it. It returns the fence's value and a function that stops
+// its renewal.
+func (e *Engine) takeFence(ctx context.Context, dirs ...Ino) (string, func(), error) {
+	names := make([]string, len(dirs))
+	for i, d := range dirs {
+		names[i] = d.String()
+	}
+	value := fmt.Sprintf("%s%s %016x", fenceCounting, strings.Join(names, ","), rand.Uint64())
 	lease := e.qfence.lease
 	if lease <= 0 {
 		lease = defaultFenceLease
@@ -329,92 +336,5 @@ func (e *Engine) takeFence(ctx context.Context, dir Ino) (string, func(), error)
 func (e *Engine) releaseFence(ctx context.Context, value string) {
 	if err := quotaFenceScript.Exec(ctx, e.rdb, []string{e.qfence.key}, []string{"release", value}).Error(); err != nil {
 		e.log.Warn(fmt.Sprintf("release the quota fence (it expires by its lease): %v", err))
-	}
-}
-
-// A directory that moves between two quota trees moves the usage of its
-// whole tree from one to the other. So that the usage moved is exact while
-// other clients write inside the directory, the move counts it under the
-// fence, as `quota set` does: mutations inside the directory wait, the tree
-// is counted entry by entry, and the rename commits only while the fence is
-// still its own, setting the key to "moved <dir> <token>". Every client then
-// learns the new value before its next accounting mutation commits: it
-// reloads the quotas and forgets the ancestry it cached, which the move
-// changed.
-
-// errMoveNeedsCount ends a rename transaction that moves a directory
-// between quotas without having counted it (see countDirMove).
-var errMoveNeedsCount = errors.New("a directory moving between quotas must be counted")
-
-// dirMoveFence is the fence of a directory move between quotas.
-type dirMoveFence struct {
-	dir          Ino
-	value, moved string
-	stopRenewal  func()
-}
-
-// countDirMove takes the fence for the directory rn moves, learns it (the
-// quotas as they are now), and counts the usage the move carries.
-func (e *Engine) countDirMove(ctx context.Context, rn *rename) (*dirMoveFence, error) {
-	dir, _, err := e.Lookup(WithCaller(ctx, rootCaller), rn.srcParent, rn.srcName)
-	if err != nil {
-		return nil, err
-	}
-	value, stop, err := e.takeFence(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	f := &dirMoveFence{dir: dir, value: value, moved: strings.Replace(value, fenceCounting, "moved ", 1), stopRenewal: stop}
-	err = e.learnFence(ctx, value, true)
-	if err == nil {
-		err = e.countMovedUsage(ctx, rn, f)
-	}
-	if err != nil {
-		f.end(ctx, e, false)
-		return nil, err
-	}
-	return f, nil
-}
-
-// countMovedUsage sets rn's quota move to the counted usage of f's directory.
-func (e *Engine) countMovedUsage(ctx context.Context, rn *rename, f *dirMoveFence) error {
-	q, err := e.renameQuotaMove(ctx, rn)
-	if err != nil {
-		return err
-	}
-	if q.active {
-		if q.ino != f.dir {
-			return errMoveNeedsCount
-		}
-		sum, err := e.GetSummary(ctx, f.dir, true, true)
-		switch {
-		case errors.Is(err, ErrNotATree):
-			// A damaged tree (fsck moving a cycle away): the usage its
-			// statistics give, as renameQuotaMove found it, will do.
-			e.log.Warn(fmt.Sprintf("count the usage of directory %d for its move between quotas: %v", f.dir, err))
-		case err != nil:
-			return fmt.Errorf("count the usage of directory %d: %w", f.dir, err)
-		default:
-			q.space, q.inodes = int64(sum.Size), int64(sum.Dirs+sum.Files)
-		}
-		if err := e.stats.checkDirQuotas(ctx, q.space, q.inodes, rn.dstParent); err != nil {
-			return err
-		}
-	}
-	rn.quota = q
-	return nil
-}
-
-// end stops the fence's renewal and, unless the move committed (it replaced
-// the fence), releases it; after a commit this client learns the new value.
-func (f *dirMoveFence) end(ctx context.Context, e *Engine, committed bool) {
-	f.stopRenewal()
-	ctx = context.WithoutCancel(ctx)
-	if !committed {
-		e.releaseFence(ctx, f.value)
-		return
-	}
-	if err := e.learnFence(ctx, f.moved, true); err != nil {
-		e.log.Warn(err.Error())
 	}
 }

@@ -3,6 +3,7 @@ package meta_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +77,58 @@ func TestQuotaFenceExpires(t *testing.T) {
 		t.Fatalf("check: %v %+v", err, res.Mismatches)
 	}
 	v.check(writer, setter)
+}
+
+// TestQuotaExchangeDirectories: exchanging (RENAME_EXCHANGE) a directory
+// inside a directory quota with one outside moves the usage of both trees,
+// exactly, while another client keeps creating and writing files in both.
+func TestQuotaExchangeDirectories(t *testing.T) {
+	v := newVolume(t, 0)
+	ctx := context.Background()
+	e := v.e
+	d := mustMkdir(t, e, ctx, meta.RootInode, "D", 0o777)
+	x := mustMkdir(t, e, ctx, d, "x", 0o777)
+	y := mustMkdir(t, e, ctx, meta.RootInode, "y", 0o777)
+	for i := range 5 {
+		mustCreate(t, e, ctx, x, fmt.Sprint("x", i), 0o644)
+		mustCreate(t, e, ctx, mustMkdir(t, e, ctx, y, fmt.Sprint("sub", i), 0o777), "f", 0o644)
+	}
+	if _, err := e.Quotas().Set(ctx, meta.QuotaDir, "/D", -1, -1, false, false); err != nil {
+		t.Fatal(err)
+	}
+	writer := v.open(meta.Options{})
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			ino, _, err := writer.Mknod(ctx, []meta.Ino{x, y}[i%2], fmt.Sprint("w", i), codec.TypeFile, 0o644, 0, 0)
+			if err == nil {
+				err = writer.Write(ctx, ino, 0, 0, codec.Slice{ID: uint64(i + 1), Size: 5000, Len: 5000}, time.Now())
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for i := range 30 {
+		if _, _, err := e.Rename(ctx, d, "x", meta.RootInode, "y", codec.RenameExchange); err != nil {
+			t.Fatalf("exchange %d: %v", i, err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	writer.Sync(ctx)
+	if res, err := e.Quotas().Check(ctx, meta.QuotaDir, "/D", true, false); err != nil {
+		t.Fatalf("check: %v %+v", err, res.Mismatches)
+	}
+	v.check(writer)
 }

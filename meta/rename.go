@@ -43,6 +43,10 @@ type quotaMove struct {
 	space, inodes int64
 	dir           bool // the node moved is a directory
 	ino           Ino
+	// For an exchange with a directory: that directory and its usage.
+	targetDir       bool
+	target          Ino
+	tspace, tinodes int64
 }
 
 // Rename moves the entry srcName of srcParent to dstName in dstParent.
@@ -117,7 +121,7 @@ func (e *Engine) runRenameTx(ctx context.Context, rn *rename, fenced *dirMoveFen
 			if err != nil {
 				return err
 			}
-			if q.active && q.dir {
+			if len(q.movedDirs()) > 0 {
 				return errMoveNeedsCount
 			}
 			rn.quota, quotasSeen, moveKnown = q, tx.fence, true
@@ -126,8 +130,9 @@ func (e *Engine) runRenameTx(ctx context.Context, rn *rename, fenced *dirMoveFen
 			return err
 		}
 		if fenced != nil {
-			if rn.ino != fenced.dir {
-				return errMoveNeedsCount // the name now holds another node
+			q := rn.quota
+			if rn.ino != q.ino || q.targetDir && (rn.target == nil || rn.target.ino != q.target) {
+				return errMoveNeedsCount // a name now holds another node
 			}
 			tx.Set(e.qfence.key, fenced.moved)
 		}
@@ -181,6 +186,16 @@ func (e *Engine) renameQuotaMove(ctx context.Context, rn *rename) (quotaMove, er
 	}
 	q := quotaMove{active: true, dir: sattr.Typ == codec.TypeDirectory, ino: sino}
 	q.space, q.inodes = e.usageOf(ctx, sino, &sattr)
+	if rn.exchange {
+		tino, tattr, err := e.Lookup(WithCaller(ctx, rootCaller), rn.dstParent, rn.dstName)
+		if err != nil {
+			return quotaMove{}, err
+		}
+		if tattr.Typ == codec.TypeDirectory {
+			q.targetDir, q.target = true, tino
+			q.tspace, q.tinodes = e.usageOf(ctx, tino, &tattr)
+		}
+	}
 	// Only the directory quotas of the destination matter: the owner's
 	// and the volume's usage do not change.
 	if err := e.stats.checkDirQuotas(ctx, q.space, q.inodes, rn.dstParent); err != nil {
@@ -470,9 +485,17 @@ func (e *Engine) accountRename(ctx context.Context, rn *rename) {
 		return
 	}
 	if rn.srcParent != rn.dstParent {
-		e.afterNamesRemoved(ctx, rn.dstParent, t.removedDelta())
+		// The destination's node moves to the source's parent: a file
+		// carries its size, a directory the usage of its tree (counted
+		// when it changes quotas).
+		space, inodes := t.space(), int64(1)
+		if q := rn.quota; q.active && q.targetDir {
+			space, inodes = q.tspace, q.tinodes
+		}
+		e.stats.dirStat(rn.dstParent, -t.length(), -t.space(), -1)
+		e.stats.dirQuota(ctx, rn.dstParent, -space, -inodes)
 		e.stats.dirStat(rn.srcParent, t.length(), t.space(), 1)
-		e.stats.dirQuota(ctx, rn.srcParent, t.space(), 1)
+		e.stats.dirQuota(ctx, rn.srcParent, space, inodes)
 		if t.typ == codec.TypeDirectory {
 			e.stats.rememberParent(t.ino, rn.srcParent)
 		}
