@@ -155,8 +155,8 @@ func (k Keys) withNum(tag string, n uint64) string {
 
 // TxnMarker is a hash of replay markers of a rueidisfs client, named by a
 // random 64-bit id (a field per transaction holding its results; the hash
-// expires after some minutes, see docs/deployments.md). It and QuotaFence
-// are rueidisfs's only keys of its own: JuiceFS neither writes nor scans
+// expires after some minutes, see docs/deployments.md). It, QuotaFence and
+// QuotaCounts are rueidisfs's only keys of its own: JuiceFS neither writes nor scans
 // names starting with "r", and deletes them with the rest of the volume on
 // destroy.
 func (k Keys) TxnMarker(id uint64) string { return k.withNum(txnMarkerTag, id) }
@@ -166,6 +166,13 @@ func (k Keys) TxnMarker(id uint64) string { return k.withNum(txnMarkerTag, id) }
 // (with a lease) that rueidisfs's accounting mutations re-check, afterwards
 // the quota's name without expiry (see meta/quotafence.go).
 func (k Keys) QuotaFence() string { return k.prefix + "rueidisfsQuotaFence" }
+
+// QuotaCounts is a hash of the directory quotas whose usage a rueidisfs
+// client stored from a count under the quota fence, or deleted: field the
+// directory's inode, value a token of that store. A client's quota flush
+// adds its usage of a directory quota only while the token is the one it
+// loaded (see meta/quotaflush.go).
+func (k Keys) QuotaCounts() string { return k.prefix + "rueidisfsQuotaCounts" }
 
 // txnMarkerTag starts the names of transaction replay markers.
 const txnMarkerTag = "rueidisfsTxn"

@@ -19,15 +19,7 @@ import (
 // gives up after its few retries) and let the client reach Redis again.
 func lostReplies(t *testing.T, v *volume) (*meta.Engine, func(call func(), args ...string), func()) {
 	t.Helper()
-	p := redistest.StartProxy(t, v.srv)
-	e, err := meta.Open(bg, p.URL("redis", v.db)+"?io-retries=2&min-retry-backoff=5ms&max-retry-backoff=10ms", meta.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.NewSession(bg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close(bg) })
+	e, p := proxiedClient(t, v)
 	lose := func(call func(), args ...string) {
 		t.Helper()
 		release := p.HoldReplies(args...)
@@ -39,6 +31,22 @@ func lostReplies(t *testing.T, v *volume) (*meta.Engine, func(call func(), args 
 		<-done
 	}
 	return e, lose, func() { p.Resume(t) }
+}
+
+// proxiedClient opens a client of v (with a session) through a proxy; it
+// gives up a call after a few quick retries.
+func proxiedClient(t *testing.T, v *volume) (*meta.Engine, *redistest.Proxy) {
+	t.Helper()
+	p := redistest.StartProxy(t, v.srv)
+	e, err := meta.Open(bg, p.URL("redis", v.db)+"?io-retries=2&min-retry-backoff=5ms&max-retry-backoff=10ms", meta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.NewSession(bg, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(bg) })
+	return e, p
 }
 
 // TestLostReplyOutcome: a mutation applied by Redis whose reply is lost, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,10 +170,8 @@ func (qs Quotas) Set(ctx context.Context, qtype codec.QuotaType, key string, max
 }
 
 // setNewDirQuota stores a directory quota that does not exist yet with the
-// exact usage of its tree (see quotafence.go): it takes the fence, counts
-// the tree entry by entry, and stores the quota and its usage while
-// checking that the fence is still its own, in one transaction. It reports
-// false when the quota exists (its limits are then the caller's to store).
+// exact usage of its tree (see countUnderFence). It reports false when the
+// quota exists (its limits are then the caller's to store).
 func (e *Engine) setNewDirQuota(ctx context.Context, dir Ino, maxSpace, maxInodes int64) (bool, error) {
 	if q, err := e.readQuota(ctx, QuotaDir, uint64(dir)); err != nil || q != nil {
 		return false, err
@@ -180,6 +179,26 @@ func (e *Engine) setNewDirQuota(ctx context.Context, dir Ino, maxSpace, maxInode
 	// What this client changed (the directories --create made) reaches
 	// Redis now: a command's engine has no session to flush it later.
 	e.stats.flushAll(ctx)
+	// Another `quota set` may have stored it before the fence was ours.
+	exists := func() (bool, error) {
+		q, err := e.readQuota(ctx, QuotaDir, uint64(dir))
+		return q != nil, err
+	}
+	return e.countUnderFence(ctx, dir, exists, func(tx *Tx, used QuotaUsage) error {
+		_, err := e.queueQuota(tx, QuotaDir, uint64(dir), maxSpace, maxInodes, used.Space, used.Inodes)
+		return err
+	})
+}
+
+// countUnderFence stores the exact usage of directory dir's tree although
+// rueidisfs clients write (see quotafence.go): it takes the fence, runs
+// skip (nil, or false: go on), counts the tree entry by entry, and in one
+// transaction that checks the fence is still its own lets store queue the
+// quota's writes with the usage counted, gives the quota a new count token
+// (the deltas other clients charged before the fence are then dropped by
+// their flushes, see quotaflush.go) and sets the fence to its stored value.
+// It reports whether the quota was stored.
+func (e *Engine) countUnderFence(ctx context.Context, dir Ino, skip func() (bool, error), store func(tx *Tx, used QuotaUsage) error) (bool, error) {
 	fence, stopRenewal, err := e.takeFence(ctx, dir)
 	if err != nil {
 		return false, err
@@ -191,9 +210,10 @@ func (e *Engine) setNewDirQuota(ctx context.Context, dir Ino, maxSpace, maxInode
 			e.releaseFence(context.WithoutCancel(ctx), fence)
 		}
 	}()
-	// Another `quota set` may have stored it before the fence was ours.
-	if q, err := e.readQuota(ctx, QuotaDir, uint64(dir)); err != nil || q != nil {
-		return false, err
+	if skip != nil {
+		if done, err := skip(); err != nil || done {
+			return false, err
+		}
 	}
 	start := time.Now()
 	sum, err := e.GetSummary(ctx, dir, true, true)
@@ -203,6 +223,7 @@ func (e *Engine) setNewDirQuota(ctx context.Context, dir Ino, maxSpace, maxInode
 	if hook := e.qfence.beforeStore; hook != nil {
 		hook()
 	}
+	used := QuotaUsage{Space: int64(sum.Size) - 4096, Inodes: int64(sum.Dirs+sum.Files) - 1}
 	counted := strings.Replace(fence, fenceCounting, fenceStored, 1)
 	err = e.runTx(ctx, func(tx *Tx) error {
 		v, present, err := tx.Get(e.qfence.key)
@@ -212,16 +233,17 @@ func (e *Engine) setNewDirQuota(ctx context.Context, dir Ino, maxSpace, maxInode
 		if !present || v != fence {
 			return errFenceLost
 		}
-		if _, err := e.queueQuota(tx, QuotaDir, uint64(dir), maxSpace, maxInodes, int64(sum.Size)-4096, int64(sum.Dirs+sum.Files)-1); err != nil {
+		if err := store(tx, used); err != nil {
 			return err
 		}
+		tx.HSet(e.keys.QuotaCounts(), dir.String(), counted)
 		tx.Set(e.qfence.key, counted)
 		return nil
 	})
 	if errors.Is(err, errFenceLost) {
-		return false, fmt.Errorf("the quota was not set: counting the usage of its %d entries took %v, longer than the fence's lease, "+
+		return false, fmt.Errorf("the quota was not stored: counting the usage of its %d entries took %v, longer than the fence's lease, "+
 			"so writers were let through and the count may be off (was the command stopped or stalled?); run the command again",
-			sum.Dirs+sum.Files-1, time.Since(start).Round(time.Millisecond))
+			used.Inodes, time.Since(start).Round(time.Millisecond))
 	}
 	if !applied(err) {
 		return false, err
@@ -295,37 +317,72 @@ func (e *Engine) queueQuota(tx *Tx, qtype codec.QuotaType, id uint64, maxSpace, 
 
 // readQuota reads one quota; nil when it has no limits entry.
 func (e *Engine) readQuota(ctx context.Context, qtype codec.QuotaType, id uint64) (*Quota, error) {
-	limitsKey, spaceKey, inodesKey, ok := e.keys.Quota(qtype)
+	keys, ok := e.quotaKeys(qtype)
 	if !ok {
 		return nil, fmt.Errorf("invalid quota type %d", qtype)
 	}
 	field := strconv.FormatUint(id, 10)
-	res := e.rdb.DoMulti(ctx,
-		e.rdb.B().Hget().Key(limitsKey).Field(field).Build(),
-		e.rdb.B().Hget().Key(spaceKey).Field(field).Build(),
-		e.rdb.B().Hget().Key(inodesKey).Field(field).Build())
-	v, err := res[0].ToString()
-	if isNil(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, e.redisErr("HGET "+limitsKey, err)
-	}
-	limits, err := codec.UnmarshalQuota(v)
-	if err != nil {
-		return nil, codec.CorruptField(limitsKey, field, err)
-	}
-	q := &Quota{MaxSpace: limits.MaxSpace, MaxInodes: limits.MaxInodes}
-	for i, dst := range []*int64{&q.UsedSpace, &q.UsedInodes} {
-		key := []string{spaceKey, inodesKey}[i]
-		s, err := res[i+1].ToString()
+	var vals [3]*string
+	for i, r := range e.rdb.DoMulti(ctx,
+		e.rdb.B().Hget().Key(keys[0]).Field(field).Build(),
+		e.rdb.B().Hget().Key(keys[1]).Field(field).Build(),
+		e.rdb.B().Hget().Key(keys[2]).Field(field).Build()) {
+		v, err := r.ToString()
 		if isNil(err) {
 			continue
 		}
 		if err != nil {
-			return nil, e.redisErr("HGET "+key, err)
+			return nil, e.redisErr("HGET "+keys[i], err)
 		}
-		if *dst, err = codec.ParseInt(key, field, s); err != nil {
+		vals[i] = &v
+	}
+	return decodeQuota(keys, field, vals)
+}
+
+// txQuota reads one quota in tx (its fields become conditions); nil when
+// it has no limits entry.
+func (e *Engine) txQuota(tx *Tx, qtype codec.QuotaType, id uint64) (*Quota, error) {
+	keys, ok := e.quotaKeys(qtype)
+	if !ok {
+		return nil, fmt.Errorf("invalid quota type %d", qtype)
+	}
+	field := strconv.FormatUint(id, 10)
+	var vals [3]*string
+	for i, key := range keys {
+		v, present, err := tx.HGet(key, field)
+		if err != nil {
+			return nil, err
+		}
+		if present {
+			vals[i] = &v
+		}
+	}
+	return decodeQuota(keys, field, vals)
+}
+
+// quotaKeys returns the limits, used-space and used-inodes hashes of a
+// quota family.
+func (e *Engine) quotaKeys(qtype codec.QuotaType) ([3]string, bool) {
+	limits, space, inodes, ok := e.keys.Quota(qtype)
+	return [3]string{limits, space, inodes}, ok
+}
+
+// decodeQuota decodes one quota's limits, used space and used inodes
+// (nil: absent) read from keys; nil when it has no limits.
+func decodeQuota(keys [3]string, field string, vals [3]*string) (*Quota, error) {
+	if vals[0] == nil {
+		return nil, nil
+	}
+	limits, err := codec.UnmarshalQuota(*vals[0])
+	if err != nil {
+		return nil, codec.CorruptField(keys[0], field, err)
+	}
+	q := &Quota{MaxSpace: limits.MaxSpace, MaxInodes: limits.MaxInodes}
+	for i, dst := range []*int64{&q.UsedSpace, &q.UsedInodes} {
+		if vals[i+1] == nil {
+			continue
+		}
+		if *dst, err = codec.ParseInt(keys[i+1], field, *vals[i+1]); err != nil {
 			return nil, err
 		}
 	}
@@ -358,6 +415,9 @@ func (qs Quotas) Delete(ctx context.Context, qtype codec.QuotaType, key string) 
 			tx.HDel(limitsKey, field)
 			tx.HDel(spaceKey, field)
 			tx.HDel(inodesKey, field)
+			// Usage clients still hold for the deleted quota must not
+			// recreate it (HSETNX) nor land in one set again later.
+			tx.HSet(e.keys.QuotaCounts(), field, fmt.Sprintf("deleted %016x", rand.Uint64()))
 		} else {
 			tx.HSet(limitsKey, field, string(codec.UnlimitedQuota().Marshal()))
 		}
@@ -428,10 +488,13 @@ func (qs Quotas) List(ctx context.Context, qtype codec.QuotaType, key string) (m
 // quota (key is its path) the recount is a recursive summary (strict:
 // entry by entry); for QuotaUser or QuotaGroup (key ignored) every user and
 // group quota is compared with a scan of the whole volume
-// (Quotas.ScanUserGroupUsage's rules). With repair, differing usage is overwritten
-// (for users and groups: every stored usage is reset first, then the
-// scanned usage stored). Without repair, a difference makes the error wrap
-// ErrQuotaInconsistent; the result is returned either way.
+// (Quotas.ScanUserGroupUsage's rules). With repair, a directory quota's
+// usage is counted entry by entry under the quota fence and stored
+// (repairDirQuota: exact while rueidisfs clients write); users' and
+// groups' differing usage is overwritten (every stored usage is reset
+// first, then the scanned usage stored). Without repair, a difference
+// makes the error wrap ErrQuotaInconsistent; the result is returned either
+// way.
 func (qs Quotas) Check(ctx context.Context, qtype codec.QuotaType, key string, strict, repair bool) (*QuotaCheckResult, error) {
 	e := qs.e
 	if repair && e.readOnly() {
@@ -454,6 +517,9 @@ func (qs Quotas) Check(ctx context.Context, qtype codec.QuotaType, key string, s
 	if q == nil {
 		return nil, fmt.Errorf("no quota for inode %d path %s", id, key)
 	}
+	if repair {
+		return e.repairDirQuota(ctx, key, Ino(id))
+	}
 	sum, err := e.GetSummary(ctx, Ino(id), true, strict)
 	if err != nil {
 		return nil, err
@@ -465,16 +531,40 @@ func (qs Quotas) Check(ctx context.Context, qtype codec.QuotaType, key string, s
 		return res, nil
 	}
 	res.Mismatches = append(res.Mismatches, QuotaMismatch{Key: key, Stored: *q, Actual: actual})
-	if !repair {
-		return res, &quotaError{fmt.Sprintf("quota of %s is inconsistent, please repair it with --repair flag", key)}
+	return res, &quotaError{fmt.Sprintf("quota of %s is inconsistent, please repair it with --repair flag", key)}
+}
+
+// repairDirQuota stores the usage of directory dir's quota (key is its
+// path) counted entry by entry under the quota fence, as `quota set` does
+// for a new quota (countUnderFence), so that it is exact although
+// rueidisfs clients write or hold unflushed usage. It is stored even when
+// it equals the stored usage: the new count token makes the flushes of
+// usage the count already has drop it.
+func (e *Engine) repairDirQuota(ctx context.Context, key string, dir Ino) (*QuotaCheckResult, error) {
+	res := &QuotaCheckResult{Quotas: map[string]Quota{}}
+	var before, after Quota
+	_, err := e.countUnderFence(ctx, dir, nil, func(tx *Tx, used QuotaUsage) error {
+		q, err := e.txQuota(tx, QuotaDir, uint64(dir))
+		if err != nil {
+			return err
+		}
+		if q == nil {
+			return fmt.Errorf("no quota for inode %d path %s (deleted meanwhile)", dir, key)
+		}
+		before, after = *q, *q
+		after.UsedSpace, after.UsedInodes = used.Space, used.Inodes
+		_, err = e.queueQuota(tx, QuotaDir, uint64(dir), -1, -1, used.Space, used.Inodes)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("repair quota of %s: %w", key, err)
 	}
-	if _, err := e.storeQuota(ctx, QuotaDir, id, -1, -1, actual.Space, actual.Inodes); err != nil {
-		return res, err
+	res.Quotas[key] = after
+	if before != after {
+		res.Mismatches = append(res.Mismatches, QuotaMismatch{Key: key, Stored: before,
+			Actual: QuotaUsage{Space: after.UsedSpace, Inodes: after.UsedInodes}})
+		res.Repaired = true
 	}
-	fixed := *q
-	fixed.UsedSpace, fixed.UsedInodes = actual.Space, actual.Inodes
-	res.Quotas[key] = fixed
-	res.Repaired = true
 	e.reloadQuotas(ctx)
 	return res, nil
 }

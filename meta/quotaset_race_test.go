@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,7 +26,46 @@ import (
 // without directory statistics, which `quota set` turns on.
 func TestQuotaSetWhileWriting(t *testing.T) {
 	for round := range 4 {
-		t.Run(fmt.Sprint(round), func(t *testing.T) { quotaSetWhileWriting(t, uint64(round), round%2 == 0) })
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			quotaSetWhileWriting(t, uint64(round), round%2 == 0, false, func(setter *meta.Engine, _ func(int64)) error {
+				_, err := setter.Quotas().Set(bg, meta.QuotaDir, "/D", -1, -1, false, false)
+				return err
+			})
+		})
+	}
+}
+
+// TestQuotaRepairWhileWriting: `quota check --repair` of a directory quota
+// run again and again, and the quota deleted and set again, while other
+// clients write inside and outside it and hold unflushed usage (some flush
+// every few milliseconds, one only every 3 seconds): once the writes
+// stopped and were flushed, the stored usage is exactly the tree's.
+func TestQuotaRepairWhileWriting(t *testing.T) {
+	seeds := 4
+	if s := os.Getenv("QUOTA_REPAIR_SEEDS"); s != "" {
+		seeds, _ = strconv.Atoi(s)
+	}
+	for round := range seeds {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			quotaSetWhileWriting(t, uint64(100+round), true, true, func(admin *meta.Engine, awaitMore func(int64)) error {
+				r := rand.New(rand.NewPCG(uint64(round), 7))
+				for i := range 8 {
+					if r.IntN(4) == 0 {
+						if err := admin.Quotas().Delete(bg, meta.QuotaDir, "/D"); err != nil {
+							return fmt.Errorf("delete %d: %w", i, err)
+						}
+						awaitMore(int64(r.IntN(100)))
+						if _, err := admin.Quotas().Set(bg, meta.QuotaDir, "/D", -1, -1, false, false); err != nil {
+							return fmt.Errorf("set again %d: %w", i, err)
+						}
+					} else if _, err := admin.Quotas().Check(bg, meta.QuotaDir, "/D", r.IntN(2) == 0, true); err != nil {
+						return fmt.Errorf("repair %d: %w", i, err)
+					}
+					awaitMore(int64(r.IntN(150)))
+				}
+				return nil
+			})
+		})
 	}
 }
 
@@ -46,7 +87,11 @@ type quotaName struct {
 	ino    meta.Ino
 }
 
-func quotaSetWhileWriting(t *testing.T, seed uint64, dirStats bool) {
+// quotaSetWhileWriting runs admin (on an engine of its own; awaitMore(n)
+// waits for n more writer operations) while writers work on a volume with
+// directories /D and /out; with quotaFirst, /D has its quota before the
+// writers start.
+func quotaSetWhileWriting(t *testing.T, seed uint64, dirStats, quotaFirst bool, admin func(setter *meta.Engine, awaitMore func(int64)) error) {
 	vv := voltest.New(t, voltest.Options{NoCheck: !dirStats, Format: func(f *codec.Format) { f.DirStats = dirStats }})
 	v := &volume{Volume: vv, t: t, url: vv.URL, e: vv.E, srv: vv.Srv, db: vv.DB}
 	ctx := context.Background()
@@ -59,9 +104,17 @@ func quotaSetWhileWriting(t *testing.T, seed uint64, dirStats bool) {
 	for i := range 2000 {
 		mustCreate(t, e, ctx, dirs[i%fixed], fmt.Sprintf("pre%d", i), 0o644)
 	}
+	if quotaFirst {
+		if _, err := e.Quotas().Set(ctx, meta.QuotaDir, "/D", -1, -1, false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	writers := make([]*quotaWriter, 3)
 	for i := range writers {
-		w := &quotaWriter{e: v.open(meta.Options{}), rnd: rand.New(rand.NewPCG(seed, uint64(i))), id: i}
+		// Writers flush their quota usage at different paces: some land
+		// during the counts, some long after.
+		period := []time.Duration{0, 20 * time.Millisecond, 200 * time.Millisecond}[i%3]
+		w := &quotaWriter{e: v.open(meta.Options{QuotaFlushPeriod: period}), rnd: rand.New(rand.NewPCG(seed, uint64(i))), id: i}
 		for k := range 3 {
 			dir := mustMkdir(t, w.e, ctx, dirs[k%fixed], fmt.Sprintf("w%d-dir%d", i, k), 0o777)
 			w.ownDirs = append(w.ownDirs, dir)
@@ -107,7 +160,7 @@ func quotaSetWhileWriting(t *testing.T, seed uint64, dirStats bool) {
 	awaitOps(300)
 	setter := v.open(meta.Options{})
 	before, start := ops.Load(), time.Now()
-	if _, err := setter.Quotas().Set(ctx, meta.QuotaDir, "/D", -1, -1, false, false); err != nil {
+	if err := admin(setter, func(n int64) { awaitOps(ops.Load() + n) }); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d operations during the %v the quota took to set", ops.Load()-before, time.Since(start))

@@ -68,15 +68,19 @@ func (e *Engine) Rename(ctx context.Context, srcParent Ino, srcName string, dstP
 		}
 	}
 	var fenced *dirMoveFence
-	for counts := 0; ; counts++ {
+	// A count is tried again when the rename changed meanwhile, and the
+	// move is decided again when the quotas changed (set, deleted) before
+	// its count began: both are bounded.
+	for counts, rounds := 0, 0; ; rounds++ {
 		err = e.runRenameTx(ctx, rn, fenced)
 		if fenced != nil {
 			fenced.end(ctx, e, applied(err))
+			counts++
 		}
-		if !errors.Is(err, errMoveNeedsCount) || counts >= 3 {
+		if !errors.Is(err, errMoveNeedsCount) || counts >= 3 || rounds >= 20 {
 			break
 		}
-		if fenced, err = e.countDirMove(ctx, rn); err != nil {
+		if fenced, err = e.countDirMove(ctx, rn); err != nil && !errors.Is(err, errMoveNeedsCount) {
 			break
 		}
 	}

@@ -43,6 +43,10 @@ type quota struct {
 	maxSpace, maxInodes   atomic.Int64
 	usedSpace, usedInodes atomic.Int64
 	newSpace, newInodes   atomic.Int64
+	// token is a directory quota's count token as loaded (Keys.QuotaCounts;
+	// "" when it has none), which its flushed deltas are conditioned on
+	// (see quotaflush.go). Guarded by the batcher's flushMu.
+	token string
 }
 
 // exceeded reports whether adding (space, inodes) would pass a limit. Limits
@@ -474,9 +478,10 @@ func (s *statsBatcher) recountMissing(ctx context.Context, missing []Ino, waitQu
 
 // loadQuotas refreshes limits and usage of every quota from Redis; directory
 // quotas that disappeared are dropped. It also refreshes the volume usage.
-// A directory quota this client did not know is added with the accounting
-// lock held exclusively: a transaction committed before the quota was
-// stored must not be charged to it by its accounting (see quotafence.go).
+// A directory quota this client did not know, or whose count token changed,
+// is loaded with the accounting lock held exclusively: a transaction
+// committed before the quota was stored (counted) must not be charged to it
+// by its accounting (see quotafence.go).
 func (s *statsBatcher) loadQuotas(ctx context.Context) error {
 	added, err := s.loadQuotasAs(ctx, false)
 	if err != nil || !added {
@@ -522,8 +527,12 @@ func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (newDir
 		return m
 	}
 	var dirs, users, groups map[uint64]Quota
+	var tokens map[string]string
 	if f.DirStats {
 		dirs = load(k.DirQuota(), k.DirQuotaUsedSpace(), k.DirQuotaUsedInodes())
+		if tokens, err = s.e.rdb.Do(ctx, s.e.rdb.B().Hgetall().Key(k.QuotaCounts()).Build()).AsStrMap(); err != nil {
+			return false, s.e.redisErr("HGETALL "+k.QuotaCounts(), err)
+		}
 	}
 	if f.UserGroupQuota {
 		users = load(k.UserQuota(), k.UserQuotaUsedSpace(), k.UserQuotaUsedInodes())
@@ -542,13 +551,23 @@ func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (newDir
 	}
 	for ino, v := range dirs {
 		q := s.dirQ[Ino(ino)]
-		if q == nil {
+		token := tokens[strconv.FormatUint(ino, 10)]
+		if q == nil || q.token != token {
 			if !exclusive {
 				newDirs = true
 				continue
 			}
-			q = &quota{}
-			s.dirQ[Ino(ino)] = q
+			if q == nil {
+				q = &quota{}
+				s.dirQ[Ino(ino)] = q
+			} else {
+				// Counted again since this client loaded it: what is
+				// pending here was charged by mutations committed before
+				// that count's fence, which the count has (quotafence.go).
+				q.newSpace.Store(0)
+				q.newInodes.Store(0)
+			}
+			q.token = token
 		}
 		sync(q, v)
 	}

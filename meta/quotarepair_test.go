@@ -1,0 +1,94 @@
+package meta_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rueidisfs/rueidisfs/internal/voltest"
+	"github.com/rueidisfs/rueidisfs/meta"
+)
+
+// A quota flush that reached Redis but lost its reply, or never reached it,
+// is sent again after another client recounted the quota (`quota check
+// --repair`, or the quota deleted and set again): the recount has the
+// usage the flush carries, so the flush must be applied exactly once if it
+// was applied before the recount's store (which overwrote it), and dropped
+// otherwise. Usage charged after the recount is added.
+func TestQuotaFlushAcrossRecount(t *testing.T) {
+	recounts := map[string]func(t *testing.T, admin *meta.Engine){
+		"repair": func(t *testing.T, admin *meta.Engine) {
+			if _, err := admin.Quotas().Check(bg, meta.QuotaDir, "/q", true, true); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"delete-set": func(t *testing.T, admin *meta.Engine) {
+			if err := admin.Quotas().Delete(bg, meta.QuotaDir, "/q"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := admin.Quotas().Set(bg, meta.QuotaDir, "/q", -1, 100, false, false); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, recount := range recounts {
+		for _, reached := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/reached=%v", name, reached), func(t *testing.T) {
+				quotaFlushAcrossRecount(t, reached, recount)
+			})
+		}
+	}
+}
+
+func quotaFlushAcrossRecount(t *testing.T, reached bool, recount func(*testing.T, *meta.Engine)) {
+	v := newVolume(t, 0)
+	a, p := proxiedClient(t, v)
+	d := mustMkdir(t, a, bg, meta.RootInode, "q", 0o777)
+	if _, err := a.Quotas().Set(bg, meta.QuotaDir, "/q", -1, 100, false, false); err != nil {
+		t.Fatal(err)
+	}
+	// One flush first, so that Redis holds the flush's script (on a fresh
+	// server a held reply would be NOSCRIPT, nothing applied).
+	mustCreate(t, a, bg, d, "warm", 0o644)
+	a.FlushStats(bg)
+	for i := range 10 {
+		mustCreate(t, a, bg, d, fmt.Sprintf("f%d", i), 0o644)
+	}
+	if reached {
+		release := p.HoldReplies(a.Keys().DirQuotaUsedInodes())
+		done := make(chan struct{})
+		go func() { defer close(done); a.FlushStats(bg) }()
+		voltest.Eventually(t, 10*time.Second, "the quota flush's reply is held", voltest.Holds(func() bool { return p.Held() > 0 }))
+		p.Break()
+		<-done
+		release()
+	} else {
+		p.Break()
+		a.FlushStats(bg)
+	}
+	used := func() int64 {
+		t.Helper()
+		q, err := v.e.Quotas().Get(bg, meta.QuotaDir, "/q")
+		if err != nil || q == nil {
+			t.Fatalf("quota: %+v %v", q, err)
+		}
+		return q.UsedInodes
+	}
+	if n, want := used(), map[bool]int64{true: 11, false: 1}[reached]; n != want {
+		t.Fatalf("before the recount the quota counts %d inodes, want %d", n, want)
+	}
+	recount(t, v.e)
+	p.Resume(t)
+	a.FlushStats(bg) // sends the kept call again
+	if n := used(); n != 11 {
+		t.Fatalf("the quota counts %d inodes for 11 files", n)
+	}
+	for i := range 5 {
+		mustCreate(t, a, bg, d, fmt.Sprintf("g%d", i), 0o644)
+	}
+	a.FlushStats(bg)
+	if n := used(); n != 16 {
+		t.Fatalf("the quota counts %d inodes for 16 files", n)
+	}
+	v.check(a)
+}
