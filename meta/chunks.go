@@ -94,6 +94,9 @@ func (e *Engine) checkGrowth(ctx context.Context, ino Ino, a *Attr, space int64)
 	if space <= 0 {
 		return nil
 	}
+	if !inDirectories(a) {
+		return e.stats.checkQuota(ctx, space, 0, a.Uid, a.Gid)
+	}
 	if a.Parent > 0 || !e.stats.format().DirStats || !e.stats.hasDirQuotas() {
 		// Directory quotas are walked from the parent only when some exist.
 		return e.stats.checkQuota(ctx, space, 0, a.Uid, a.Gid, a.Parent)
@@ -109,6 +112,13 @@ func (e *Engine) checkGrowth(ctx context.Context, ino Ino, a *Attr, space int64)
 	return e.stats.checkQuota(ctx, space, 0, a.Uid, a.Gid, dirs...)
 }
 
+// inDirectories tells whether a file is in any directory: one unlinked
+// while open (kept until its last close, with no name left) is in none, so
+// changes of its length are charged to no directory statistics or quota
+// (its unlink took its length out of its old parent's); the official
+// client charges its old parent, which then drifts.
+func inDirectories(a *Attr) bool { return a.Nlink > 0 }
+
 // afterResize does the accounting that follows a committed change of a
 // file's length: the volume usage, the statistics and quotas of every
 // directory naming the file (weighted by its number of names there), and
@@ -119,7 +129,7 @@ func (e *Engine) afterResize(ctx context.Context, ino Ino, a *Attr, d fileDelta)
 		return
 	}
 	e.stats.volume(d.space, 0)
-	if e.stats.format().DirStats {
+	if e.stats.format().DirStats && inDirectories(a) {
 		if a.Parent > 0 {
 			e.stats.dirStat(a.Parent, d.length, d.space, 0)
 			e.stats.dirQuota(ctx, a.Parent, d.space, 0)

@@ -119,9 +119,13 @@ func (tx *Tx) Touches(dirs ...Ino) {
 }
 
 // touchParent declares the parent of a file whose length changes; a file
-// with several names (parent 0) is left undeclared: it waits.
+// with several names (parent 0) is left undeclared: it waits. A file in no
+// directory (unlinked while open) touches none.
 func touchParent(tx *Tx, a *Attr) {
-	if a.Parent > 0 {
+	switch {
+	case !inDirectories(a):
+		tx.Touches()
+	case a.Parent > 0:
 		tx.Touches(a.Parent)
 	}
 }

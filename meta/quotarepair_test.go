@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
@@ -91,4 +92,43 @@ func quotaFlushAcrossRecount(t *testing.T, reached bool, recount func(*testing.T
 		t.Fatalf("the quota counts %d inodes for 16 files", n)
 	}
 	v.check(a)
+}
+
+// TestUnlinkedFileQuota: a file unlinked while open is in no directory: its
+// writes are charged to no directory quota or statistics (its unlink took
+// its length out of its old parent's), and are not refused by the old
+// parent's quota; the volume's usage and its owner's still count them.
+func TestUnlinkedFileQuota(t *testing.T) {
+	v := newVolume(t, 0)
+	e := v.e
+	d := mustMkdir(t, e, bg, meta.RootInode, "D", 0o777)
+	if _, err := e.Quotas().Set(bg, meta.QuotaDir, "/D", 1<<20, -1, false, false); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := e.Create(bg, d, "f", 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Write(bg, f, 0, 0, codec.Slice{ID: 1, Size: 8192, Len: 8192}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Unlink(bg, d, "f", false); err != nil {
+		t.Fatal(err)
+	}
+	// 2 MiB through the open handle: beyond /D's limit, were it charged.
+	if err := e.Write(bg, f, 0, 0, codec.Slice{ID: 2, Size: 2 << 20, Len: 2 << 20}, time.Now()); err != nil {
+		t.Fatalf("write to an unlinked file under a full quota's old directory: %v", err)
+	}
+	if _, err := e.Truncate(bg, f, 0, 3<<20, true); err != nil {
+		t.Fatal(err)
+	}
+	e.Sync(bg)
+	if res, err := e.Quotas().Check(bg, meta.QuotaDir, "/D", true, false); err != nil {
+		t.Fatalf("check: %v %+v", err, res.Mismatches)
+	}
+	v.check()
+	if err := e.Release(bg, f); err != nil {
+		t.Fatal(err)
+	}
+	v.check()
 }

@@ -500,8 +500,9 @@ func (s *statsBatcher) loadQuotasLocked(ctx context.Context) error {
 }
 
 // loadQuotasAs loads the quotas; unless exclusive, directory quotas this
-// client does not know are not added but reported.
-func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (newDirs bool, err error) {
+// client does not know, or whose count token changed, are left as they are
+// and reported.
+func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (needExclusive bool, err error) {
 	k := s.e.keys
 	if sp, err := s.e.getInt(ctx, k.UsedSpace()); err == nil {
 		s.usedSpace.Store(sp)
@@ -554,7 +555,7 @@ func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (newDir
 		token := tokens[strconv.FormatUint(ino, 10)]
 		if q == nil || q.token != token {
 			if !exclusive {
-				newDirs = true
+				needExclusive = true
 				continue
 			}
 			if q == nil {
@@ -589,7 +590,7 @@ func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (newDir
 			sync(q, v)
 		}
 	}
-	return newDirs, nil
+	return needExclusive, nil
 }
 
 // readQuotaHashes reads one family of quota hashes. A quota exists when its
