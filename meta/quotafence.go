@@ -46,10 +46,20 @@ import (
 // and renames elsewhere do not change which directories are inside D, so
 // the answers are kept for the fence's life (fenceState.inside).
 //
+// `quota check --repair` of an existing quota D counts and stores the same
+// way; clients may then hold usage of D they charged before the fence,
+// which the count has. Each such store (and a delete of D) writes a new
+// count token of D (Keys.QuotaCounts) in the same transaction; a client's
+// flush adds its usage of D only while the token is the one it loaded, and
+// a client that loads a new token (under the exclusive accounting lock)
+// drops what it holds for D: every delta it charged to D under the old
+// token belongs to a mutation committed before the fence was taken (none
+// inside D commits during the count, and after the store it must learn the
+// fence, and with it the token, first). See quotaflush.go.
+//
 // What is trusted: that JuiceFS clients do not write in D's tree while it is
-// counted (they ignore the fence; docs/commands.md says so), and that a client
-// that stops keeps nothing pending for D (a new quota has no pending usage:
-// no client charges a quota it has not loaded, and D was not stored).
+// counted, nor hold unflushed usage of D when it is stored (they ignore the
+// fence and the tokens; docs/commands.md says so).
 
 //go:embed quotafence.lua
 var quotaFenceLua string

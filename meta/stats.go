@@ -483,8 +483,8 @@ func (s *statsBatcher) recountMissing(ctx context.Context, missing []Ino, waitQu
 // committed before the quota was stored (counted) must not be charged to it
 // by its accounting (see quotafence.go).
 func (s *statsBatcher) loadQuotas(ctx context.Context) error {
-	added, err := s.loadQuotasAs(ctx, false)
-	if err != nil || !added {
+	needExclusive, err := s.loadQuotasAs(ctx, false)
+	if err != nil || !needExclusive {
 		return err
 	}
 	s.accounting.Lock()
