@@ -2,11 +2,13 @@ package vfs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"syscall"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/meta"
 )
 
 // Opened describes a new handle: its number and how the kernel should treat
@@ -44,49 +46,92 @@ func (p *pageCachePolicy) keep(ino Ino, a *Attr) bool {
 	return ok && old == v
 }
 
-// Open opens ino with the open(2) flags.
+// Open opens ino with the open(2) flags. An inode that another client
+// deleted (or moved to the trash) since the kernel looked its name up is
+// answered ESTALE, once: the kernel then looks the path up again and opens
+// (or, with O_CREAT, creates) what the name holds now (see staleOpens).
 func (v *VFS) Open(ctx context.Context, ino Ino, flags uint32) (Opened, syscall.Errno) {
 	if IsInternal(ino) {
 		return v.openInternal(ctx, ino, flags)
 	}
+	o, _, st := v.openFile(ctx, ino, flags)
+	if st != 0 {
+		return Opened{}, v.stale.answer(ino, st)
+	}
+	return o, 0
+}
+
+// openFile opens the node ino with the open(2) flags (permissions checked,
+// O_TRUNC applied) and returns its attribute.
+func (v *VFS) openFile(ctx context.Context, ino Ino, flags uint32) (Opened, Attr, syscall.Errno) {
 	writable := flags&syscall.O_ACCMODE != syscall.O_RDONLY
 	if writable || flags&syscall.O_TRUNC != 0 {
 		if st := v.writeAllowed(); st != 0 {
-			return Opened{}, st
+			return Opened{}, Attr{}, st
 		}
 	}
 	mino := v.toMeta(ino)
 	attr, err := v.m.Open(ctx, mino, flags)
 	if err != nil {
-		return Opened{}, errno(err)
+		return Opened{}, Attr{}, errno(err)
 	}
 	h := v.newFileHandle(ino, flags, attr)
-	if flags&syscall.O_TRUNC != 0 && attr.Length > 0 {
+	if flags&syscall.O_TRUNC != 0 && v.withLocalLength(mino, attr).Length > 0 {
 		if st := v.truncate(ctx, ino, 0, h.fh); st != 0 {
 			v.Release(ctx, ino, h.fh)
-			return Opened{}, st
+			return Opened{}, Attr{}, st
 		}
 		attr.Length = 0
 	}
-	return Opened{Fh: h.fh, KeepCache: v.pages.keep(mino, &attr)}, 0
+	return Opened{Fh: h.fh, KeepCache: v.pages.keep(mino, &attr)}, attr, 0
 }
 
-// Create creates and opens the regular file name in parent (O_EXCL in flags
-// refuses an existing one).
+// Create creates and opens the regular file name in parent. Without O_EXCL
+// an existing regular file is opened instead, as open(2) would have done had
+// the kernel known the name (another client created it after the kernel's
+// lookup): permissions are checked and O_TRUNC applied here, because the
+// kernel takes the reply for a new file and checks neither. If that file
+// is removed before it is opened, the name is created again (a few times).
 func (v *VFS) Create(ctx context.Context, parent Ino, name string, mode, umask uint16, flags uint32) (Entry, Opened, syscall.Errno) {
-	var attr Attr
-	e, st := v.create(parent, name, func(mparent Ino) (Ino, Attr, error) {
-		ino, a, err := v.m.Create(ctx, mparent, name, mode&0o7777, v.umask(umask), flags)
-		attr = a
-		return ino, a, err
-	})
-	if st != 0 {
-		return Entry{}, Opened{}, st
+	for attempt := 1; ; attempt++ {
+		var attr Attr
+		var found *meta.ExistsError
+		e, st := v.create(parent, name, func(mparent Ino) (Ino, Attr, error) {
+			ino, a, err := v.m.Create(ctx, mparent, name, mode&0o7777, v.umask(umask), flags|syscall.O_EXCL)
+			attr = a
+			if !errors.As(err, &found) {
+				found = nil
+			}
+			return ino, a, err
+		})
+		if found == nil || flags&syscall.O_EXCL != 0 {
+			if st != 0 {
+				return Entry{}, Opened{}, st
+			}
+			h := v.newFileHandle(e.Ino, flags, attr)
+			v.pages.keep(v.toMeta(e.Ino), &attr)
+			return e, Opened{Fh: h.fh}, 0
+		}
+		if found.Attr.Typ == codec.TypeDirectory {
+			return Entry{}, Opened{}, syscall.EISDIR
+		}
+		if found.Attr.Typ != codec.TypeFile {
+			return Entry{}, Opened{}, syscall.EEXIST
+		}
+		o, attr, st := v.openFile(ctx, v.toKernel(found.Inode), flags)
+		if st == 0 {
+			return v.entry(found.Inode, attr), o, 0
+		}
+		// ENOENT or EPERM (now in the trash): removed since it was found.
+		if (st != syscall.ENOENT && st != syscall.EPERM) || attempt == createAttempts {
+			return Entry{}, Opened{}, st
+		}
 	}
-	h := v.newFileHandle(e.Ino, flags, attr)
-	v.pages.keep(v.toMeta(e.Ino), &attr)
-	return e, Opened{Fh: h.fh}, 0
 }
+
+// createAttempts bounds how often Create goes round when the existing file
+// it found is removed before it can be opened.
+const createAttempts = 4
 
 // newFileHandle registers a handle of a node the engine opened; a regular
 // file gets its content.

@@ -81,6 +81,7 @@ func (v *VFS) Lookup(ctx context.Context, parent Ino, name string) (Entry, sysca
 		}
 		return Entry{}, st
 	}
+	v.stale.named(v.toMeta(parent), v.toKernel(ino), &attr)
 	return v.entry(ino, attr), 0
 }
 

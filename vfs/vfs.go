@@ -127,6 +127,7 @@ type VFS struct {
 	alog    accessLog
 	groups  groupCache
 	pages   pageCachePolicy
+	stale   staleOpens
 	metrics *metrics
 	// notifier tells the kernel about changes it cannot see (set by the
 	// FUSE layer once mounted).
