@@ -57,10 +57,14 @@ func Mount(mountpoint string, v *vfs.VFS, o Options) (*Server, error) {
 		// Replies carry bytes, never file descriptors: go-fuse's splice
 		// path only adds pipe work to each read, and a warning to the log
 		// for every 1 MiB reply (larger than the pipe).
-		DisableSplice:     true,
-		DirectMount:       os.Geteuid() == 0,
-		Logger:            o.Logger,
-		ExtraCapabilities: fuse.CAP_READDIRPLUS_AUTO | fuse.CAP_PARALLEL_DIROPS,
+		DisableSplice: true,
+		DirectMount:   os.Geteuid() == 0,
+		Logger:        o.Logger,
+		// ATOMIC_O_TRUNC: open(O_TRUNC) truncates through the new handle
+		// (vfs.Open) instead of a later SETATTR without one, which the
+		// engine refuses (EPERM) once another client has moved the file to
+		// the trash; it also saves a request.
+		ExtraCapabilities: fuse.CAP_READDIRPLUS_AUTO | fuse.CAP_PARALLEL_DIROPS | fuse.CAP_ATOMIC_O_TRUNC,
 	}
 	if mo.MaxWrite == 0 {
 		mo.MaxWrite = 1 << 20
