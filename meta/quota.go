@@ -283,6 +283,11 @@ func (e *Engine) queueQuota(tx *Tx, qtype codec.QuotaType, id uint64, maxSpace, 
 		return false, fmt.Errorf("invalid quota type %d", qtype)
 	}
 	field := strconv.FormatUint(id, 10)
+	if qtype == QuotaDir {
+		if err := e.txQuotaDirLive(tx, Ino(id)); err != nil {
+			return false, err
+		}
+	}
 	v, present, err := tx.HGet(limitsKey, field)
 	if err != nil {
 		return false, err
@@ -313,6 +318,30 @@ func (e *Engine) queueQuota(tx *Tx, qtype codec.QuotaType, id uint64, maxSpace, 
 	}
 	tx.Log("SETQUOTA(%d,%d,%d,%d)", qtype, id, maxSpace, maxInodes)
 	return created, nil
+}
+
+// txQuotaDirLive checks, within tx, that directory dir still exists outside
+// the trash: a quota stored for a directory removed meanwhile (its rmdir
+// deleted no quota yet) would stay behind as a stray one. (The commit
+// depends on the attribute's parent, not on its times: changes inside the
+// directory do not conflict with a limit update.)
+func (e *Engine) txQuotaDirLive(tx *Tx, dir Ino) error {
+	key := e.keys.Inode(dir)
+	v, present, err := tx.GetAttrBytes(key)
+	if err != nil {
+		return err
+	}
+	if !present {
+		return fmt.Errorf("directory %d was removed: %w", dir, syscall.ENOENT)
+	}
+	a, err := e.decodeAttr(key, v)
+	if err != nil {
+		return err
+	}
+	if a.Parent.IsTrash() {
+		return fmt.Errorf("directory %d was moved to the trash: %w", dir, syscall.ENOENT)
+	}
+	return nil
 }
 
 // readQuota reads one quota; nil when it has no limits entry.
@@ -417,7 +446,7 @@ func (qs Quotas) Delete(ctx context.Context, qtype codec.QuotaType, key string) 
 			tx.HDel(inodesKey, field)
 			// Usage clients still hold for the deleted quota must not
 			// recreate it (HSETNX) nor land in one set again later.
-			tx.HSet(e.keys.QuotaCounts(), field, fmt.Sprintf("deleted %016x", rand.Uint64()))
+			tx.HSet(e.keys.QuotaCounts(), field, deletedToken())
 		} else {
 			tx.HSet(limitsKey, field, string(codec.UnlimitedQuota().Marshal()))
 		}
@@ -429,6 +458,13 @@ func (qs Quotas) Delete(ctx context.Context, qtype codec.QuotaType, key string) 
 	}
 	return err
 }
+
+// deletedToken is the count token (Keys.QuotaCounts) of a directory quota
+// that was deleted, by `quota delete` or with its directory: it differs from
+// every token a client may have charged usage under, so that their flushes
+// of that usage are refused (see quotaflush.go) instead of recreating the
+// quota (HSETNX).
+func deletedToken() string { return fmt.Sprintf("deleted %016x", rand.Uint64()) }
 
 // List returns the quotas with a limit: with QuotaAll every directory
 // quota (when directory statistics are on), user and group quota (when

@@ -206,6 +206,10 @@ func (e *Engine) accountRemoval(r *removal) {
 		e.stats.forgetParent(r.ino)
 	}
 	if r.trash != 0 {
+		if r.typ == codec.TypeDirectory {
+			// Its statistics were dropped with it (queueRemoval).
+			e.stats.dropPending(r.ino)
+		}
 		e.stats.dirStat(r.trash, r.length(), r.space(), 1)
 		return
 	}
@@ -289,11 +293,23 @@ func (e *Engine) afterDeleteDir(ino Ino, hasAttr bool, attr *Attr) {
 }
 
 // queueDropDirStats deletes a removed directory's statistics and quota.
+// When this client knows the directory has a quota, the quota also gets a
+// new count token, as `quota delete` gives it: the usage clients charged to
+// it and have not flushed is then dropped by their flushes instead of
+// recreating the quota. The commit re-checks that knowledge: a quota stored
+// by rueidisfs (`quota set`, `quota check --repair`) changes the quota
+// fence, which every transaction with accounting re-checks, and a client
+// learns the fence by reloading the quotas; a transaction without
+// accounting (trash cleanup) removes directories no quota may be set on.
+// So a directory without a quota costs nothing more.
 func (e *Engine) queueDropDirStats(tx *Tx, dir Ino) {
 	f := dir.String()
 	for _, k := range []string{e.keys.DirDataLength(), e.keys.DirUsedSpace(), e.keys.DirUsedInodes(),
 		e.keys.DirQuota(), e.keys.DirQuotaUsedSpace(), e.keys.DirQuotaUsedInodes()} {
 		tx.HDel(k, f)
+	}
+	if e.stats.knowsDirQuota(dir) {
+		tx.HSet(e.keys.QuotaCounts(), f, deletedToken())
 	}
 }
 

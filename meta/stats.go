@@ -192,6 +192,14 @@ func (s *statsBatcher) pendingDirStat(dir Ino) dirStatDelta {
 	return s.dirs[dir]
 }
 
+// knowsDirQuota reports whether this client has loaded a quota of
+// directory dir.
+func (s *statsBatcher) knowsDirQuota(dir Ino) bool {
+	s.quotaMu.RLock()
+	defer s.quotaMu.RUnlock()
+	return s.dirQ[dir] != nil
+}
+
 func (s *statsBatcher) hasDirQuotas() bool {
 	s.quotaMu.RLock()
 	defer s.quotaMu.RUnlock()
