@@ -48,8 +48,9 @@ import (
 //
 // `quota check --repair` of an existing quota D counts and stores the same
 // way; clients may then hold usage of D they charged before the fence,
-// which the count has. Each such store (and a delete of D) writes a new
-// count token of D (Keys.QuotaCounts) in the same transaction; a client's
+// which the count has. Each such store (and a delete of D, and the
+// removal of directory D, see queueDropDirStats) writes a new count token
+// of D (Keys.QuotaCounts) in the same transaction; a client's
 // flush adds its usage of D only while the token is the one it loaded, and
 // a client that loads a new token (under the exclusive accounting lock)
 // drops what it holds for D: every delta it charged to D under the old
