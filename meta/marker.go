@@ -2,12 +2,15 @@ package meta
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // Replay markers (see fault.go for why they exist).
@@ -33,6 +36,13 @@ import (
 // (flag markerTTLKnown). A fault of any mutation, and a Sentinel
 // failover, forget this until the next answer, so that a hash lost with a
 // failover is given its expiry again.
+
+//go:embed markerack.lua
+var markerAckLua string
+
+// markerAckScript deletes acknowledged markers without ever emptying a hash
+// that has its expiry (see markerack.lua).
+var markerAckScript = rueidis.NewLuaScript(luaSource("markerack.lua", markerAckLua))
 
 // markerHashTTL is the life of a marker hash (the scripts get it as
 // ${MARKER_HASH_TTL_MS}, see scripts.go).
@@ -163,8 +173,8 @@ func (e *Engine) flushMarkers() {
 	a.wg.Wait()
 }
 
-// deleteMarkers deletes markers with one HDEL per hash (nearly always one).
-// A failure only leaves them to expire with their hash.
+// deleteMarkers deletes markers with one script call per hash (nearly
+// always one). A failure only leaves them to expire with their hash.
 func (e *Engine) deleteMarkers(markers []txnMarker) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -179,7 +189,7 @@ func (e *Engine) deleteMarkers(markers []txnMarker) {
 				others = append(others, m)
 			}
 		}
-		if err := e.rdb.Do(ctx, e.rdb.B().Hdel().Key(key).Field(fields...).Build()).Error(); err != nil {
+		if err := markerAckScript.Exec(ctx, e.rdb, []string{key}, fields).Error(); err != nil {
 			e.log.Debug(fmt.Sprintf("delete %d transaction markers: %v (they expire with their hash within %v)", len(fields), err, markerHashTTL))
 		}
 		markers = others

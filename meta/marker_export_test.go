@@ -55,3 +55,7 @@ func (e *Engine) RecountWaitingForTest() bool {
 // MarkerFaultForTest does what a fault of a mutation does to the marker
 // hash in use: the next transactions give it its expiry if it has none.
 func (e *Engine) MarkerFaultForTest() { e.markerFault() }
+
+// FlushMarkersForTest deletes the markers of every acknowledged
+// transaction now, as closing does.
+func (e *Engine) FlushMarkersForTest() { e.flushMarkers() }

@@ -121,6 +121,33 @@ func TestMarkerHashExpiry(t *testing.T) {
 	}
 }
 
+// TestMarkerAcksKeepHash: deleting the markers of every acknowledged
+// transaction must not delete the marker hash in use, which the next
+// transactions, told it has its expiry, would make anew without one.
+func TestMarkerAcksKeepHash(t *testing.T) {
+	v := newVolume(t, 0)
+	ctx := context.Background()
+	e := v.open(meta.Options{NoBackgroundJobs: true})
+	for i := range 5 {
+		if _, _, err := e.Mknod(ctx, meta.RootInode, "f"+strconv.Itoa(i), codec.TypeFile, 0o644, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.FlushMarkersForTest() // every marker of the hash in use acknowledged
+	if _, _, err := e.Mknod(ctx, meta.RootInode, "after", codec.TypeFile, 0o644, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := v.srv.Do(t, v.db, "KEYS", e.Keys().Prefix()+"rueidisfsTxn*").AsStrSlice()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("marker hashes %v (%v)", keys, err)
+	}
+	for _, k := range keys {
+		if ttl, err := v.srv.Do(t, v.db, "PTTL", k).AsInt64(); err != nil || ttl <= 0 {
+			t.Fatalf("marker hash %s has PTTL %d (%v) after its markers were deleted", k, ttl, err)
+		}
+	}
+}
+
 // TestReplayMarkerResend sends mutations again as if their replies had been
 // lost: each finds its marker and returns the first call's results (flag 2)
 // without applying anything twice, which the recount at the end checks
