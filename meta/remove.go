@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -58,8 +60,10 @@ func (r *removal) length() int64 {
 }
 
 // txRemovedNode reads, within tx, the attribute of the node r removes (the
-// name of parent); a missing one is logged and the removal goes on without
-// it, as the official client does.
+// name of parent); without one the removal goes on, as the official client
+// does, and is logged once it committed (an attempt that read a name
+// another client just removed sees no attribute too, and is decided again
+// when its commit finds the name changed).
 func (e *Engine) txRemovedNode(tx *Tx, r *removal, parent Ino, name string) error {
 	ikey := e.removedKey(r)
 	v, ok, err := tx.Get(ikey)
@@ -67,7 +71,9 @@ func (e *Engine) txRemovedNode(tx *Tx, r *removal, parent Ino, name string) erro
 		return err
 	}
 	if !ok {
-		e.log.Warn(fmt.Sprintf("no attribute for inode %d (%d, %s)", r.ino, parent, name))
+		tx.After(func([]rueidis.RedisMessage) {
+			e.log.Warn(fmt.Sprintf("no attribute for inode %d (%d, %s)", r.ino, parent, name))
+		})
 		return nil
 	}
 	if r.attr, err = e.decodeAttr(ikey, v); err != nil {
