@@ -1,41 +1,22 @@
 package meta_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rueidisfs/rueidisfs/codec"
+	"github.com/rueidisfs/rueidisfs/internal/lockedbuf"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
-
-// syncBuffer is a log destination safe for the engine's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestMissingAttrWarning: an unlink whose name points to an inode without
 // an attribute (a damaged volume) goes on and says so once it committed.
 func TestMissingAttrWarning(t *testing.T) {
 	v := newVolume(t, 0)
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs lockedbuf.Buffer
 	e := v.open(meta.Options{NoBackgroundJobs: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	ino, _, err := e.Mknod(ctx, meta.RootInode, "damaged", codec.TypeFile, 0o644, 0, 0)

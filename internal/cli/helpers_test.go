@@ -9,6 +9,7 @@ import (
 
 	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/fsck"
+	"github.com/rueidisfs/rueidisfs/internal/lockedbuf"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/meta"
 	"github.com/rueidisfs/rueidisfs/objstore/s3/s3test"
@@ -46,7 +47,7 @@ func run(t *testing.T, args ...string) result {
 func (s session) run(t *testing.T, args ...string) result {
 	t.Helper()
 	var stdout strings.Builder
-	var stderr lockedBuilder // progress bars write from their own goroutine
+	var stderr lockedbuf.Buffer // progress bars write from their own goroutine
 	getenv := func(k string) string { return s.env[k] }
 	a := newApp(strings.NewReader(s.stdin), &stdout, &stderr, getenv)
 	a.interactive = s.interactive

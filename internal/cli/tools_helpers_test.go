@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rueidisfs/rueidisfs/fsck"
@@ -229,26 +228,6 @@ func engine(t *testing.T, url string) *meta.Engine {
 		t.Fatal(err)
 	}
 	return e
-}
-
-// lockedBuilder is a strings.Builder written by several goroutines, as
-// stderr is by the logger and the progress bars (an *os.File locks its
-// writes itself).
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // runOnTerminal runs a command line as if stderr were a terminal, so that

@@ -1,7 +1,6 @@
 package mounttest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rueidisfs/rueidisfs/internal/lockedbuf"
 )
 
 // The rueidisfs binary, built once per test process, for mounts that run in
@@ -69,7 +70,7 @@ func removeStaleBinaries(dir string) {
 type Process struct {
 	Dir    string
 	Cmd    *exec.Cmd
-	log    *syncWriter
+	log    *lockedbuf.Buffer
 	t      testing.TB
 	exited chan struct{}
 }
@@ -97,7 +98,7 @@ func (v *Volume) StartMount(t testing.TB, dir string, flags ...string) *Process 
 	args := append([]string{"mount", "--no-usage-report", "--metrics", "127.0.0.1:0", "--cache-dir", t.TempDir(), "--free-space-ratio", TestFreeSpaceRatio}, flags...)
 	args = append(args, v.URL, dir)
 	cmd := exec.Command(Binary(t), args...)
-	log := &syncWriter{}
+	log := &lockedbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -181,21 +182,4 @@ func Run(t testing.TB, args ...string) string {
 		t.Fatalf("rueidisfs %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
