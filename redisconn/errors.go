@@ -21,6 +21,12 @@ func isAuthError(err error) bool {
 		strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password")
 }
 
+// isNotSentinel tells whether a server asked as a sentinel does not know
+// SENTINEL: a Sentinel URL that names plain Redis servers.
+func isNotSentinel(err error) bool {
+	return strings.Contains(err.Error(), "unknown command 'SENTINEL'")
+}
+
 // checkSentinelAuth tells whether an authentication failure came from the
 // sentinels rather than from the master: their credentials are not the
 // URL's but SENTINEL_USERNAME and SENTINEL_PASSWORD, which the generic
@@ -85,7 +91,7 @@ func describeDialError(cfg *metaurl.Config, err error) error {
 		return fmt.Errorf("connect to %s: database %d does not exist on this server: %w", where, cfg.DB, err)
 	case strings.Contains(msg, "received unknown message type"):
 		return fmt.Errorf("connect to %s: the server does not speak the Redis protocol (%s; another service on that port, or a proxy?): %w", where, notRedisReply(msg), err)
-	case strings.Contains(msg, "unknown command 'SENTINEL'"):
+	case isNotSentinel(err):
 		return fmt.Errorf("connect to %s: %s, but the servers are not sentinels (they do not know SENTINEL); for one server write redis://HOST:PORT/DB: %w", where, howRead(cfg), err)
 	case strings.Contains(msg, "cluster support disabled"):
 		return fmt.Errorf("connect to %s: %s, but the server is no Cluster node; for Sentinel put the master's name first (redis://MASTER,SENTINEL1,SENTINEL2/DB): %w", where, howRead(cfg), err)

@@ -327,7 +327,7 @@ func (m *sentinelMonitor) settle(ctx context.Context, cur *masterClient) (*maste
 			m.fc.fo.hold() // the master the sentinels name is not one (yet)
 			last = err
 		}
-		if cur == nil && (isAuthError(last) || strings.Contains(last.Error(), "unknown command 'SENTINEL'")) || time.Now().After(deadline) {
+		if cur == nil && (isAuthError(last) || isNotSentinel(last)) || time.Now().After(deadline) {
 			return nil, last
 		}
 		select {
