@@ -89,9 +89,10 @@ func (c *memCache) evict(key string) {
 	c.pool.put(e.block)
 }
 
-// blockPool keeps a few buffers of a full block for downloads. Unlike a
-// sync.Pool it survives garbage collections, which multi-megabyte buffers
-// trigger often; and a buffer from it is not zeroed again.
+// blockPool keeps a few buffers of a full block for downloads and for the
+// blocks writers fill. Unlike a sync.Pool it survives garbage collections,
+// which multi-megabyte buffers trigger often; and a buffer from it is not
+// zeroed again.
 type blockPool struct {
 	size int
 	free chan []byte

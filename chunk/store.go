@@ -247,7 +247,7 @@ type Store struct {
 
 	metrics   *storeMetrics
 	bodies    *bodyBuffers // for compressed bodies
-	blocks    *blockPool   // for downloaded blocks
+	blocks    *blockPool   // for downloaded blocks and writers' full blocks
 	closeOnce sync.Once
 }
 
