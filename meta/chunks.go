@@ -34,13 +34,6 @@ func sizeDelta(from, to uint64) fileDelta {
 	}
 }
 
-// changeLogOn reports whether the volume records a change log; hot paths test
-// it before building a Tx.Log call, whose arguments would be boxed otherwise.
-func (e *Engine) changeLogOn() bool {
-	f := e.format.Load()
-	return f != nil && f.ChangeLog
-}
-
 // sliceRecord encodes one chunk list element.
 func sliceRecord(pos uint32, id uint64, size, off, length uint32) string {
 	var b [codec.SliceRecordSize]byte
@@ -200,11 +193,9 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 		}
 		tx.Account(func() { e.afterResize(ctx, ino, &attr, d) })
 		touchParent(tx, &attr)
-		if e.changeLogOn() {
+		if tx.Logging() {
 			// The official client logs the list length before it is known: 0.
-			if tx.Logging() {
-				tx.Log("WRITE(%d,%d,%d,%d,%d,%d,%d):0", ino, indx, off, s.ID, s.Len, attr.Mtime, attr.Mtimensec)
-			}
+			tx.Log("WRITE(%d,%d,%d,%d,%d,%d,%d):0", ino, indx, off, s.ID, s.Len, attr.Mtime, attr.Mtimensec)
 		}
 		return nil
 	})
