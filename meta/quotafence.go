@@ -196,13 +196,13 @@ func (e *Engine) insideCounted(ctx context.Context, st *fenceState, dir Ino) (bo
 		}
 		path = append(path, dir)
 		key := e.keys.Inode(dir)
-		v, err := e.rdb.Do(ctx, e.rdb.B().Get().Key(key).Build()).ToString()
-		if isNil(err) {
+		v, ok, err := stringReply(e, "GET", key, e.rdb.Do(ctx, e.rdb.B().Get().Key(key).Build()))
+		if err != nil {
+			return false, err
+		}
+		if !ok {
 			in = true
 			break
-		}
-		if err != nil {
-			return false, e.redisErr("GET "+key, err)
 		}
 		a, err := e.decodeAttr(key, v)
 		if err != nil {
@@ -230,14 +230,7 @@ func (e *Engine) fenceConflict(state map[condID]cond) (cond, bool) {
 
 // readFence reads the fence from Redis.
 func (e *Engine) readFence(ctx context.Context) (string, bool, error) {
-	v, err := e.rdb.Do(ctx, e.rdb.B().Get().Key(e.qfence.key).Build()).ToString()
-	if isNil(err) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, e.redisErr("GET "+e.qfence.key, err)
-	}
-	return v, true, nil
+	return stringReply(e, "GET", e.qfence.key, e.rdb.Do(ctx, e.rdb.B().Get().Key(e.qfence.key).Build()))
 }
 
 // awaitFence waits until the fence differs from st (st nil: reads it once)
