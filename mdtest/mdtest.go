@@ -27,7 +27,7 @@ import (
 // Options are the flags of `juicefs mdtest`, plus the phase selection.
 type Options struct {
 	Threads int // goroutines creating files (juicefs default 1)
-	Dirs    int // width of the directory tree (default 3)
+	Dirs    int // width of the directory tree (default 3; 0: files in the top directory only, as juicefs)
 	Depth   int // depth of the tree (default 2)
 	Files   int // files per thread per directory (default 10)
 	Write   int // bytes of metadata-only data per file (default 0)
@@ -43,8 +43,8 @@ func (o *Options) setDefaults() {
 	if o.Threads <= 0 {
 		o.Threads = 1
 	}
-	if o.Dirs <= 0 {
-		o.Dirs = 3
+	if o.Dirs < 0 {
+		o.Dirs = 0
 	}
 	if o.Depth < 0 {
 		o.Depth = 0

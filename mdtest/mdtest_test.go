@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rueidisfs/rueidisfs/codec"
 	"github.com/rueidisfs/rueidisfs/internal/redistest"
 	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/mdtest"
@@ -62,6 +63,32 @@ func TestRun(t *testing.T) {
 	ents, err = e.Readdir(ctx, ino2(t, e, "bench3/test-dir.0-0/mdtest_tree.0"), false)
 	if err != nil || len(ents) != 2+2+3 {
 		t.Fatalf("after a default run: %v %d entries, want . .. 2 directories and 3 files", err, len(ents))
+	}
+}
+
+// TestRunWithoutSubdirectories: --dirs 0 makes no sub-directories at any
+// depth, as juicefs mdtest: every thread's files go into the top directory.
+func TestRunWithoutSubdirectories(t *testing.T) {
+	ctx := context.Background()
+	e := voltest.New(t, voltest.Options{}).E
+	if err := mdtest.Run(ctx, e, "/flat", mdtest.Options{Threads: 2, Dirs: 0, Depth: 3, Files: 4}, nil, func(mdtest.Result) {}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := e.Readdir(ctx, ino2(t, e, "flat/test-dir.0-0/mdtest_tree.0"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	for _, ent := range ents {
+		if ent.Attr.Typ == codec.TypeDirectory && ent.Name != "." && ent.Name != ".." {
+			t.Fatalf("sub-directory %s made with --dirs 0", ent.Name)
+		}
+		if ent.Attr.Typ == codec.TypeFile {
+			files++
+		}
+	}
+	if files != 2*4 {
+		t.Fatalf("%d files in the top directory, want 8", files)
 	}
 }
 
