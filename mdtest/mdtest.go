@@ -93,14 +93,25 @@ func (nopProgress) Increment()        {}
 func (nopProgress) Done()             {}
 
 // TreeDirs is the number of directories of a tree of the given width and
-// depth (its root included).
-func TreeDirs(width, depth int) int {
-	dirs, w := 1, width
-	for z := depth; z > 0; z-- {
-		dirs += w
-		w *= width
+// depth (its root included); ok is false when that is more than limit.
+func TreeDirs(width, depth, limit int) (dirs int, ok bool) {
+	switch {
+	case width <= 0 || depth <= 0:
+		return 1, limit >= 1
+	case width == 1: // a chain: no loop over a huge depth
+		return 1 + depth, depth < limit
 	}
-	return dirs
+	dirs = 1
+	for level, z := 1, 0; z < depth; z++ { // at most log2(limit) levels
+		if level > limit/width {
+			return 0, false
+		}
+		level *= width
+		if dirs += level; dirs > limit {
+			return 0, false
+		}
+	}
+	return dirs, true
 }
 
 // KnownPhases are the phases that may follow the create phase, in order.

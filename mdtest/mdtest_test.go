@@ -15,9 +15,14 @@ import (
 func TestMain(m *testing.M) { redistest.Main(m) }
 
 func TestTreeDirs(t *testing.T) {
-	for _, c := range []struct{ w, d, want int }{{3, 3, 40}, {3, 2, 13}, {2, 0, 1}, {10, 1, 11}} {
-		if got := mdtest.TreeDirs(c.w, c.d); got != c.want {
-			t.Errorf("TreeDirs(%d, %d) = %d, want %d", c.w, c.d, got, c.want)
+	for _, c := range []struct{ w, d, want int }{{3, 3, 40}, {3, 2, 13}, {2, 0, 1}, {10, 1, 11}, {0, 5, 1}, {1, 5, 6}} {
+		if got, ok := mdtest.TreeDirs(c.w, c.d, 1<<40); got != c.want || !ok {
+			t.Errorf("TreeDirs(%d, %d) = %d, %v, want %d", c.w, c.d, got, ok, c.want)
+		}
+	}
+	for _, c := range []struct{ w, d, limit int }{{3, 3, 39}, {1, 1 << 62, 1 << 40}, {2, 1 << 62, 1 << 40}, {1 << 40, 2, 1 << 40}} {
+		if got, ok := mdtest.TreeDirs(c.w, c.d, c.limit); ok {
+			t.Errorf("TreeDirs(%d, %d, %d) = %d, ok: want more than the limit", c.w, c.d, c.limit, got)
 		}
 	}
 }

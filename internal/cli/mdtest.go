@@ -123,7 +123,7 @@ func (a *app) mdtest(c *cli.Context) error {
 		defer srv.Close()
 		a.log.Info("Prometheus metrics at http://" + srv.Addr() + "/metrics")
 	}
-	dirs := mdtest.TreeDirs(opts.Dirs, opts.Depth)
+	dirs, _ := mdtest.TreeDirs(opts.Dirs, opts.Depth, maxMdtestFiles) // checked by checkMdtestCounts
 	total := dirs * opts.Threads * opts.Files
 	a.log.Info(fmt.Sprintf("Create %d files in %d dirs", total, dirs))
 	prog := a.newProgress()
@@ -184,25 +184,9 @@ func checkMdtestCounts(o mdtest.Options) error {
 			return fmt.Errorf("invalid --%s %d: must be at least %d", f.name, f.v, f.min)
 		}
 	}
-	tooDeep := fmt.Errorf("--dirs %d with --depth %d makes a tree of more than %d directories", o.Dirs, o.Depth, maxMdtestFiles)
-	total := 1 // the tree's directories
-	switch {
-	case o.Dirs == 0:
-	case o.Dirs == 1:
-		if o.Depth >= maxMdtestFiles {
-			return tooDeep
-		}
-		total += o.Depth
-	default: // at most 40 levels before the bound
-		for level, z := 1, 0; z < o.Depth; z++ {
-			if level > maxMdtestFiles/o.Dirs {
-				return tooDeep
-			}
-			level *= o.Dirs
-			if total += level; total > maxMdtestFiles {
-				return tooDeep
-			}
-		}
+	total, ok := mdtest.TreeDirs(o.Dirs, o.Depth, maxMdtestFiles)
+	if !ok {
+		return fmt.Errorf("--dirs %d with --depth %d makes a tree of more than %d directories", o.Dirs, o.Depth, maxMdtestFiles)
 	}
 	if total > maxMdtestFiles/o.Threads || (o.Files > 0 && total*o.Threads > maxMdtestFiles/o.Files) {
 		return fmt.Errorf("--threads %d × --files %d in each of %d directories is more than %d files", o.Threads, o.Files, total, maxMdtestFiles)
