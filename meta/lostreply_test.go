@@ -22,15 +22,23 @@ func lostReplies(t *testing.T, v *volume) (*meta.Engine, func(call func(), args 
 	e, p := proxiedClient(t, v)
 	lose := func(call func(), args ...string) {
 		t.Helper()
-		release := p.HoldReplies(args...)
-		defer release()
-		done := make(chan struct{})
-		go func() { defer close(done); call() }()
-		voltest.Eventually(t, 10*time.Second, "the call's reply is held", voltest.Holds(func() bool { return p.Held() > 0 }))
-		p.Break()
-		<-done
+		loseReply(t, p, call, args...)
 	}
 	return e, lose, func() { p.Resume(t) }
+}
+
+// loseReply runs call with the replies of the connection that sends args
+// held, then breaks every connection of p and refuses new ones until
+// p.Resume: the call reached Redis, its reply is lost.
+func loseReply(t *testing.T, p *redistest.Proxy, call func(), args ...string) {
+	t.Helper()
+	release := p.HoldReplies(args...)
+	defer release()
+	done := make(chan struct{})
+	go func() { defer close(done); call() }()
+	voltest.Eventually(t, 10*time.Second, "the call's reply is held", voltest.Holds(func() bool { return p.Held() > 0 }))
+	p.Break()
+	<-done
 }
 
 // proxiedClient opens a client of v (with a session) through a proxy; it

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rueidisfs/rueidisfs/codec"
-	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -41,28 +40,30 @@ func TestQuotaFlushAcrossRecount(t *testing.T) {
 	}
 }
 
+// quotaWithUnflushed makes /q with an inode quota through e and 10 files
+// in it whose usage e has not flushed yet. One flush comes first, so that
+// Redis holds the flush's script (on a fresh server a held reply would be
+// NOSCRIPT, nothing applied).
+func quotaWithUnflushed(t *testing.T, e *meta.Engine) meta.Ino {
+	t.Helper()
+	d := mustMkdir(t, e, bg, meta.RootInode, "q", 0o777)
+	if _, err := e.Quotas().Set(bg, meta.QuotaDir, "/q", -1, 100, false, false); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, bg, d, "warm", 0o644)
+	e.FlushStats(bg)
+	for i := range 10 {
+		mustCreate(t, e, bg, d, fmt.Sprintf("f%d", i), 0o644)
+	}
+	return d
+}
+
 func quotaFlushAcrossRecount(t *testing.T, reached bool, recount func(*testing.T, *meta.Engine)) {
 	v := newVolume(t, 0)
 	a, p := proxiedClient(t, v)
-	d := mustMkdir(t, a, bg, meta.RootInode, "q", 0o777)
-	if _, err := a.Quotas().Set(bg, meta.QuotaDir, "/q", -1, 100, false, false); err != nil {
-		t.Fatal(err)
-	}
-	// One flush first, so that Redis holds the flush's script (on a fresh
-	// server a held reply would be NOSCRIPT, nothing applied).
-	mustCreate(t, a, bg, d, "warm", 0o644)
-	a.FlushStats(bg)
-	for i := range 10 {
-		mustCreate(t, a, bg, d, fmt.Sprintf("f%d", i), 0o644)
-	}
+	d := quotaWithUnflushed(t, a)
 	if reached {
-		release := p.HoldReplies(a.Keys().DirQuotaUsedInodes())
-		done := make(chan struct{})
-		go func() { defer close(done); a.FlushStats(bg) }()
-		voltest.Eventually(t, 10*time.Second, "the quota flush's reply is held", voltest.Holds(func() bool { return p.Held() > 0 }))
-		p.Break()
-		<-done
-		release()
+		loseReply(t, p, func() { a.FlushStats(bg) }, a.Keys().DirQuotaUsedInodes())
 	} else {
 		p.Break()
 		a.FlushStats(bg)

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/rueidisfs/rueidisfs/internal/voltest"
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
@@ -37,26 +35,10 @@ func removedDirQuota(t *testing.T, how, flush string) {
 	r := v.e
 	mustMkdir(t, r, bg, meta.RootInode, "before", 0o777) // r reads the fence
 	w, p := proxiedClient(t, v)
-	d := mustMkdir(t, w, bg, meta.RootInode, "q", 0o777)
-	if _, err := w.Quotas().Set(bg, meta.QuotaDir, "/q", -1, 100, false, false); err != nil {
-		t.Fatal(err)
-	}
-	// Redis holds the flush's script before a reply is held (a fresh
-	// server would answer NOSCRIPT, nothing applied).
-	mustCreate(t, w, bg, d, "warm", 0o644)
-	w.FlushStats(bg)
-	for i := range 10 {
-		mustCreate(t, w, bg, d, fmt.Sprintf("f%d", i), 0o644)
-	}
+	d := quotaWithUnflushed(t, w)
 	switch flush {
 	case "reply-lost":
-		release := p.HoldReplies(w.Keys().DirQuotaUsedInodes())
-		done := make(chan struct{})
-		go func() { defer close(done); w.FlushStats(bg) }()
-		voltest.Eventually(t, 10*time.Second, "the quota flush's reply is held", voltest.Holds(func() bool { return p.Held() > 0 }))
-		p.Break()
-		<-done
-		release()
+		loseReply(t, p, func() { w.FlushStats(bg) }, w.Keys().DirQuotaUsedInodes())
 	case "not-reached":
 		p.Break()
 		w.FlushStats(bg)
