@@ -247,14 +247,12 @@ func compileTx(tx *Tx, keys []string) string {
 		tryInt = tx.writes[ic].key
 	}
 	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, failExpr, prelude, tryInt)
-	results := []string{"1"}
 	undo := "" // the Lua undoing the writes run so far (folded ones only)
 	for _, j := range foldedOrder(len(tx.writes), nx, hw, ic) {
 		w := tx.writes[j]
 		arg = writeArg[j] - 1
 		r := "r" + strconv.Itoa(j+1)
 		key := keyIndex[w.key]
-		results = append(results, "")
 		if j == ic {
 			// A counter with no integer fails as its guard would have,
 			// the folded writes undone.
@@ -320,8 +318,9 @@ func compileTx(tx *Tx, keys []string) string {
 			delete(current, key)
 		}
 	}
-	for j := range tx.writes {
-		results[j+1] = "r" + strconv.Itoa(j+1)
+	results := []string{"1"}
+	for j := range tx.writes { // in queued order, whatever order they ran in
+		results = append(results, "r"+strconv.Itoa(j+1))
 	}
 	g.line("local out = {%s}", strings.Join(results, ", "))
 	if len(tx.writes) > 0 {
