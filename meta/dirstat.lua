@@ -11,8 +11,8 @@
 -- call's replay marker (see txn.lua: a call sent again after its reply was
 -- lost finds it and adds nothing twice)
 -- ARGV: groups of (directory inode, length delta, space delta, inodes delta),
--- then the marker's field, then '1' when the call is sent again ('0' the
--- first time: no marker yet)
+-- then the marker's field, then '1' when the call is sent again ('2' the
+-- first time: no marker yet; the hash's expiry is always checked)
 -- Reply: the inodes whose statistics are missing, and, prefixed with '!',
 -- those whose statistics hold a value that is not an integer (both are
 -- recomputed from the directories' entries).

@@ -24,7 +24,7 @@ func (e *Engine) RecordSentForTest(record func(SentCall)) {
 // reply; dirstat.lua has none, so -1) and its length.
 func (e *Engine) ResendForTest(ctx context.Context, call SentCall) (flag int64, n int, err error) {
 	args := slices.Clone(call.args)
-	args[len(args)-1] = "1"
+	args[len(args)-1] = markerResent
 	reply, err := call.script.exec(ctx, e, call.keys, args)
 	if err != nil {
 		return 0, 0, err

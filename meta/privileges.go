@@ -14,7 +14,7 @@ import (
 // ~{DB}* ~sessions in a Cluster). docs/deployments.md shows them
 // (TestPrivilegesDocumented); TestACLUser runs every operation family as a
 // user holding exactly these and checks that Redis denied nothing, and
-// TestEachPrivilegeNeeded that each is used.
+// TestEachPrivilegeUsed that each is used.
 var leastPrivileges = []string{
 	"-@all",
 	// Connection set-up (rueidis; HELLO and AUTH need no grant) and the
