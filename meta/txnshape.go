@@ -127,208 +127,367 @@ func (s *shapes) script(shape []byte, tx *Tx, keys []string) *mutationScript {
 }
 
 // compileTx generates the script of tx's shape; keys are its KEYS (the
-// marker first).
+// marker first). Each piece emits one part of the script, in the order the
+// script runs them.
 func compileTx(tx *Tx, keys []string) string {
-	keyIndex := make(map[string]int, len(keys))
-	for i, k := range keys {
-		keyIndex[k] = i + 1
+	c := newTxCompiler(tx, keys)
+	c.emitHeader()
+	c.emitConditions()
+	c.placeWrites()
+	c.emitConditionCheck()
+	c.emitGuards()
+	for _, j := range foldedOrder(len(tx.writes), c.nx, c.hw, c.ic) {
+		c.emitWrite(j)
 	}
-	g := luaGen{}
-	arg := 0
-	nextArg := func() int { arg++; return arg }
-	g.line("-- rueidisfs transaction compiled for one shape (meta/txnshape.go)")
-	g.line("local k, a, call = KEYS, ARGV, redis.call")
-	g.line("local sub, len, find = string.sub, string.len, string.find")
-	g.line("if a[#a] == '1' then")
-	g.line("  local done = call('HGET', k[1], a[#a - 1])")
-	g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
-	g.line("end")
-	if tx.patches() {
-		s, ns := nextArg(), nextArg()
-		g.line("local now = struct.pack('>i8>I4', tonumber(a[%d]), tonumber(a[%d]))", s, ns)
-	}
+	c.emitResults()
+	return luaSource("compiled transaction", c.g.String())
+}
+
+// txCompiler holds what compileTx's pieces share while they generate the
+// script of one transaction.
+type txCompiler struct {
+	g        luaGen
+	tx       *Tx
+	keyIndex map[string]int // KEYS index of each key
+	arg      int            // the last ARGV index taken (see nextArg)
+	writeArg []int          // ARGV index of each write's first argument
+
+	// The checks folded into writes (txnfold.go), -1 when a shape has none:
+	// setIfAbsent's condition, fieldIfAbsent's condition and write, and
+	// intFirst's counter write.
+	nx, hc, hw, ic int
+
 	// current[key] names the local holding key's current value, when the
 	// conditions read it with GET and no write changed it since (txn.lua's
 	// "seen").
-	current := map[int]string{}
-	nx := setIfAbsent(tx)
-	hc, hw := fieldIfAbsent(tx)
-	var checks, state []string
-	for i, c := range tx.conds {
-		v := "c" + strconv.Itoa(i+1)
-		key := keyIndex[c.key]
-		switch {
-		case i == nx:
-			// Checked by the first write (SET ... NX): read only for the
-			// state of a failure of the other conditions.
-			state = append(state, v+" and '1' or '0'", "''")
-			continue
-		case i == hc:
-			// Checked by HSETNX, read only for the state of a failure.
-			state = append(state, v+" and '1' or '0'", v+" or ''")
-			continue
-		case c.kind == condExists:
-			g.line("local %s = call('EXISTS', k[%d]) == 1", v, key)
-			if c.present {
-				checks = append(checks, v)
-			} else {
-				checks = append(checks, "not "+v)
-			}
-			state = append(state, v+" and '1' or '0'", "''")
-			continue
-		case c.kind == condHGet:
-			g.line("local %s = call('HGET', k[%d], a[%d])", v, key, nextArg())
-		case c.kind == condList:
-			g.line("local %s = table.concat(call('LRANGE', k[%d], 0, -1))", v, key)
-		default:
-			g.line("local %s = call('GET', k[%d])", v, key)
-			current[key] = v
-		}
-		switch {
-		case !c.present:
-			checks = append(checks, "not "+v)
-		case c.kind == condAttr:
-			checks = append(checks, v+" and "+sameExpr(v, "a["+strconv.Itoa(nextArg())+"]"))
-		default:
-			checks = append(checks, v+" == a["+strconv.Itoa(nextArg())+"]")
-		}
-		state = append(state, v+" and '1' or '0'", v+" or ''")
+	current map[int]string
+
+	checks   []string // what must hold of the conditions read first
+	state    []string // what a failure reports of each condition: two values each
+	conflict string   // the Lua statement returning that failure
+	undo     string   // the Lua undoing the folded writes run so far, newest first
+}
+
+func newTxCompiler(tx *Tx, keys []string) *txCompiler {
+	c := &txCompiler{tx: tx, keyIndex: make(map[string]int, len(keys)), current: map[int]string{}}
+	for i, k := range keys {
+		c.keyIndex[k] = i + 1
 	}
-	writeArg := make([]int, len(tx.writes)) // ARGV index of each write's first argument
-	next := arg + 1
-	for j, w := range tx.writes {
-		writeArg[j] = next
+	c.nx = setIfAbsent(tx)
+	c.hc, c.hw = fieldIfAbsent(tx)
+	c.ic = intFirst(tx, c.nx)
+	return c
+}
+
+// nextArg takes the next ARGV index. encodeCall lays the arguments out in
+// the order compileTx takes them: the time, the conditions', then each
+// write's (see writeArg: emitWrite starts from there, whatever order the
+// writes run in).
+func (c *txCompiler) nextArg() int {
+	c.arg++
+	return c.arg
+}
+
+// argList is the Lua of the next n arguments, each after a comma.
+func (c *txCompiler) argList(n int) string {
+	var b strings.Builder
+	for range n {
+		b.WriteString(", a[" + strconv.Itoa(c.nextArg()) + "]")
+	}
+	return b.String()
+}
+
+// condVar and writeVar name the locals holding condition i's value and
+// write j's result.
+func condVar(i int) string  { return "c" + strconv.Itoa(i+1) }
+func writeVar(j int) string { return "r" + strconv.Itoa(j+1) }
+
+// emitHeader emits the start of every compiled script: its locals, then
+// the replay check (a call sent again, its last argument '1', whose marker
+// exists returns the results stored there, marked 2, and writes nothing),
+// then the time of directory patches, from the first two arguments.
+func (c *txCompiler) emitHeader() {
+	c.g.line("-- rueidisfs transaction compiled for one shape (meta/txnshape.go)")
+	c.g.line("local k, a, call = KEYS, ARGV, redis.call")
+	c.g.line("local sub, len, find = string.sub, string.len, string.find")
+	c.g.line("if a[#a] == '1' then")
+	c.g.line("  local done = call('HGET', k[1], a[#a - 1])")
+	c.g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
+	c.g.line("end")
+	if c.tx.patches() {
+		s, ns := c.nextArg(), c.nextArg()
+		c.g.line("local now = struct.pack('>i8>I4', tonumber(a[%d]), tonumber(a[%d]))", s, ns)
+	}
+}
+
+// emitConditions reads the conditions that no write checks, gathers
+// checks and state and sets conflict; the folded ones only get their place
+// in state (their writes check them, see emitFoldedState).
+func (c *txCompiler) emitConditions() {
+	for i, cd := range c.tx.conds {
+		v := condVar(i)
+		switch {
+		case i == c.nx:
+			// Checked by the first write (SET ... NX).
+			c.report(v, false)
+		case i == c.hc:
+			// Checked by HSETNX.
+			c.report(v, true)
+		case cd.kind == condExists:
+			c.g.line("local %s = call('EXISTS', k[%d]) == 1", v, c.keyIndex[cd.key])
+			c.checks = append(c.checks, notUnless(cd.present, v))
+			c.report(v, false)
+		default:
+			c.emitRead(v, cd)
+			c.report(v, true)
+		}
+	}
+	c.conflict = "return {0, " + strings.Join(c.state, ", ") + "}"
+}
+
+// emitRead reads a condition on a value into v and adds its check.
+func (c *txCompiler) emitRead(v string, cd cond) {
+	key := c.keyIndex[cd.key]
+	switch cd.kind {
+	case condHGet:
+		c.g.line("local %s = call('HGET', k[%d], a[%d])", v, key, c.nextArg())
+	case condList:
+		c.g.line("local %s = table.concat(call('LRANGE', k[%d], 0, -1))", v, key)
+	default:
+		c.g.line("local %s = call('GET', k[%d])", v, key)
+		c.current[key] = v
+	}
+	switch {
+	case !cd.present:
+		c.checks = append(c.checks, "not "+v)
+	case cd.kind == condAttr:
+		c.checks = append(c.checks, v+" and "+sameExpr(v, "a["+strconv.Itoa(c.nextArg())+"]"))
+	default:
+		c.checks = append(c.checks, v+" == a["+strconv.Itoa(c.nextArg())+"]")
+	}
+}
+
+// report adds to a failure's state what txn.lua reports of the condition
+// read into v: whether it is present, and its value (the empty string for
+// a condition on existence, which has none).
+func (c *txCompiler) report(v string, value bool) {
+	val := "''"
+	if value {
+		val = v + " or ''"
+	}
+	c.state = append(c.state, v+" and '1' or '0'", val)
+}
+
+// notUnless is v when present, its negation when not.
+func notUnless(present bool, v string) string {
+	if present {
+		return v
+	}
+	return "not " + v
+}
+
+// placeWrites lays out the writes' arguments, after the conditions'.
+func (c *txCompiler) placeWrites() {
+	c.writeArg = make([]int, len(c.tx.writes))
+	next := c.arg + 1
+	for j, w := range c.tx.writes {
+		c.writeArg[j] = next
 		next += len(w.args)
 	}
-	// folded emits what a failure reports of the folded conditions: the
-	// SET ... NX's key existing (nxState) and the HSETNX's field.
-	nxVar, hVar := "c"+strconv.Itoa(nx+1), "c"+strconv.Itoa(hc+1)
-	folded := func(g *luaGen, nxState string) {
-		if nx >= 0 {
-			g.line("  local %s = %s", nxVar, nxState)
-		}
-		if hc >= 0 {
-			g.line("  local %s = call('HGET', k[%d], a[%d])", hVar, keyIndex[tx.conds[hc].key], writeArg[hw])
-		}
+}
+
+// emitConditionCheck fails the script, nothing written, when a condition
+// read first does not hold.
+func (c *txCompiler) emitConditionCheck() {
+	if len(c.checks) == 0 {
+		return
 	}
-	nxExists := ""
-	if nx >= 0 {
-		nxExists = fmt.Sprintf("call('EXISTS', k[%d]) == 1", keyIndex[tx.conds[nx].key])
+	c.g.line("if not (%s) then", strings.Join(c.checks, " and "))
+	c.emitConflict(c.nxExists())
+	c.g.line("end")
+}
+
+// emitFoldedState emits into g, inside a failure's block, the values a
+// failure reports of the folded conditions, which nothing read before:
+// whether the SET ... NX's key exists (nxState) and the HSETNX's field.
+func (c *txCompiler) emitFoldedState(g *luaGen, nxState string) {
+	if c.nx >= 0 {
+		g.line("  local %s = %s", condVar(c.nx), nxState)
 	}
-	conflict := "return {0, " + strings.Join(state, ", ") + "}"
-	if len(checks) > 0 {
-		g.line("if not (%s) then", strings.Join(checks, " and "))
-		folded(&g, nxExists)
-		g.line("  %s", conflict)
-		g.line("end")
+	if c.hc >= 0 {
+		g.line("  local %s = call('HGET', k[%d], a[%d])", condVar(c.hc), c.keyIndex[c.tx.conds[c.hc].key], c.writeArg[c.hw])
 	}
-	// The guards run before any write, the folded ones included. A guard
-	// failing reports a folded condition that fails, as txn.lua, which
-	// checks them with the other conditions, does.
+}
+
+// emitConflict emits the failure of the conditions: the folded ones'
+// state (nxState as in emitFoldedState), then the return of every
+// condition's state.
+func (c *txCompiler) emitConflict(nxState string) {
+	c.emitFoldedState(&c.g, nxState)
+	c.g.line("  %s", c.conflict)
+}
+
+// nxExists is the Lua telling whether setIfAbsent's key exists ("" when
+// the shape has no SET ... NX).
+func (c *txCompiler) nxExists() string {
+	if c.nx < 0 {
+		return ""
+	}
+	return fmt.Sprintf("call('EXISTS', k[%d]) == 1", c.keyIndex[c.tx.conds[c.nx].key])
+}
+
+// emitGuards emits the guards of the writes (guardLua), which run before
+// any write, the folded ones included.
+func (c *txCompiler) emitGuards() {
 	failExpr, prelude := "e", ""
-	if nx >= 0 || hc >= 0 {
-		var present []string
-		if nx >= 0 {
-			present = append(present, nxVar)
-		}
-		if hc >= 0 {
-			present = append(present, hVar)
-		}
-		var b luaGen
-		b.line("local function fail(e)")
-		folded(&b, nxExists)
-		b.line("  if %s then %s end", strings.Join(present, " or "), conflict)
-		b.line("  return e")
-		b.line("end")
-		failExpr, prelude = "fail(e)", b.String()
+	if c.nx >= 0 || c.hc >= 0 {
+		failExpr, prelude = "fail(e)", c.failFunc()
 	}
-	ic, tryInt := intFirst(tx, nx), ""
-	if ic >= 0 {
-		tryInt = tx.writes[ic].key
+	tryInt := ""
+	if c.ic >= 0 {
+		tryInt = c.tx.writes[c.ic].key
 	}
-	guardLua(&g, tx, keyIndex, func(j int) int { return writeArg[j] }, failExpr, prelude, tryInt)
-	undo := "" // the Lua undoing the writes run so far (folded ones only)
-	for _, j := range foldedOrder(len(tx.writes), nx, hw, ic) {
-		w := tx.writes[j]
-		arg = writeArg[j] - 1
-		r := "r" + strconv.Itoa(j+1)
-		key := keyIndex[w.key]
-		if j == ic {
-			// A counter with no integer fails as its guard would have,
-			// the folded writes undone.
-			call := fmt.Sprintf("redis.pcall('%s', k[%d]", w.cmd, key)
-			for range w.args {
-				call += ", a[" + strconv.Itoa(nextArg()) + "]"
-			}
-			g.line("local %s = %s)", r, call)
-			g.line("if type(%s) == 'table' then", r)
-			if undo != "" {
-				g.line("  %s", strings.TrimSuffix(undo, " "))
-			}
-			g.WriteString(guardFuncs)
-			g.line("  return badint(k[%d]) or %s", key, r)
-			g.line("end")
-			delete(current, key)
-			continue
-		}
-		if j == hw {
-			// A refusal undoes the SET ... NX before it, if any.
-			g.line("local %s = redis.pcall('HSETNX', k[%d], a[%d], a[%d])", r, key, writeArg[j], writeArg[j]+1)
-			g.line("if type(%s) == 'table' then %sreturn %s end", r, undo, r)
-			g.line("if %s == 0 then", r)
-			if undo != "" {
-				g.line("  %s", strings.TrimSuffix(undo, " "))
-			}
-			folded(&g, "false")
-			g.line("  %s", conflict)
-			g.line("end")
-			undo = fmt.Sprintf("call('HDEL', k[%d], a[%d]); ", key, writeArg[j]) + undo
-			delete(current, key)
-			continue
-		}
-		if w.cmd == cmdDirPatch {
-			v := current[key]
-			if v == "" {
-				v = "call('GET', k[" + strconv.Itoa(key) + "])"
-			}
-			g.line("local %s = %s", r, v)
-			g.line("if %s and len(%s) >= ${ATTR_MIN_LEN} then", r, r)
-			g.line("  local nlink = struct.unpack('>I4', %s, ${ATTR_NLINK} + 1) + tonumber(a[%d])", r, nextArg())
-			g.line("  if nlink < 0 then nlink = 0 end")
-			g.line("  %s = sub(%s, 1, ${ATTR_MTIME}) .. now .. now .. struct.pack('>I4', nlink) .. sub(%s, ${ATTR_LENGTH} + 1)", r, r, r)
-			g.line("  call('SET', k[%d], %s)", key, r)
-			g.line("else %s = false end", r)
-			current[key] = r
-		} else {
-			call := "call('" + w.cmd + "', k[" + strconv.Itoa(key) + "]"
-			for range w.args {
-				call += ", a[" + strconv.Itoa(nextArg()) + "]"
-			}
-			if j == 0 && nx >= 0 {
-				g.line("local %s = %s, 'NX')", r, call)
-				g.line("if not %s then", r)
-				folded(&g, "true")
-				g.line("  %s", conflict)
-				g.line("end")
-				undo = fmt.Sprintf("call('DEL', k[%d]); ", key)
-			} else {
-				g.line("local %s = %s)", r, call)
-			}
-			g.line("if type(%s) ~= 'number' then %s = 0 end", r, r)
-			delete(current, key)
-		}
+	guardLua(&c.g, c.tx, c.keyIndex, func(j int) int { return c.writeArg[j] }, failExpr, prelude, tryInt)
+}
+
+// failFunc is the Lua function a failing guard's error e goes through when
+// conditions are folded: txn.lua checks them with the other conditions, so
+// when one of them fails, that failure is the reply, not e.
+func (c *txCompiler) failFunc() string {
+	var present []string
+	if c.nx >= 0 {
+		present = append(present, condVar(c.nx))
 	}
+	if c.hc >= 0 {
+		present = append(present, condVar(c.hc))
+	}
+	var b luaGen
+	b.line("local function fail(e)")
+	c.emitFoldedState(&b, c.nxExists())
+	b.line("  if %s then %s end", strings.Join(present, " or "), c.conflict)
+	b.line("  return e")
+	b.line("end")
+	return b.String()
+}
+
+// emitWrite emits write j into its local, writeVar(j).
+func (c *txCompiler) emitWrite(j int) {
+	w := c.tx.writes[j]
+	c.arg = c.writeArg[j] - 1
+	r, key := writeVar(j), c.keyIndex[w.key]
+	switch {
+	case j == 0 && c.nx >= 0:
+		c.emitSetIfAbsent(r, w, key)
+	case j == c.hw:
+		c.emitFieldIfAbsent(r, j, key)
+	case j == c.ic:
+		c.emitCounter(r, w, key)
+	case w.cmd == cmdDirPatch:
+		c.emitDirPatch(r, key)
+		c.current[key] = r // what a later patch of the directory starts from
+		return
+	default:
+		c.g.line("local %s = %s)", r, c.command("call", w, key))
+		c.numberReply(r)
+	}
+	delete(c.current, key) // the write changed the value the conditions read
+}
+
+// command is the Lua calling w on KEYS[key] with fn (call or redis.pcall),
+// its arguments taken from ARGV, without the closing parenthesis.
+func (c *txCompiler) command(fn string, w write, key int) string {
+	return fn + "('" + w.cmd + "', k[" + strconv.Itoa(key) + "]" + c.argList(len(w.args))
+}
+
+// numberReply makes a write's result r its integer reply, 0 for a status
+// reply (OK), as txn.lua.
+func (c *txCompiler) numberReply(r string) {
+	c.g.line("if type(%s) ~= 'number' then %s = 0 end", r, r)
+}
+
+// emitSetIfAbsent emits the first write, SET ... NX, which checks that
+// its key is absent (setIfAbsent): a refusal fails with nothing written.
+func (c *txCompiler) emitSetIfAbsent(r string, w write, key int) {
+	c.g.line("local %s = %s, 'NX')", r, c.command("call", w, key))
+	c.g.line("if not %s then", r)
+	c.emitConflict("true")
+	c.g.line("end")
+	c.pushUndo(fmt.Sprintf("call('DEL', k[%d])", key))
+	c.numberReply(r)
+}
+
+// emitFieldIfAbsent emits write j as HSETNX, which checks that its field
+// is absent (fieldIfAbsent): a refusal undoes the SET ... NX before it, if
+// any, and fails; so does an error reply, which is then the reply.
+func (c *txCompiler) emitFieldIfAbsent(r string, j, key int) {
+	c.g.line("local %s = redis.pcall('HSETNX', k[%d], a[%d], a[%d])", r, key, c.writeArg[j], c.writeArg[j]+1)
+	c.g.line("if type(%s) == 'table' then %sreturn %s end", r, c.undo, r)
+	c.g.line("if %s == 0 then", r)
+	c.emitUndo()
+	c.emitConflict("false")
+	c.g.line("end")
+	c.pushUndo(fmt.Sprintf("call('HDEL', k[%d], a[%d])", key, c.writeArg[j]))
+}
+
+// emitCounter emits intFirst's write, whose counter the quick guards do
+// not read: with redis.pcall, a counter holding no integer fails as its
+// guard would have, the folded writes undone.
+func (c *txCompiler) emitCounter(r string, w write, key int) {
+	c.g.line("local %s = %s)", r, c.command("redis.pcall", w, key))
+	c.g.line("if type(%s) == 'table' then", r)
+	c.emitUndo()
+	c.g.WriteString(guardFuncs)
+	c.g.line("  return badint(k[%d]) or %s", key, r)
+	c.g.line("end")
+}
+
+// pushUndo records stmt, the undo of a folded write that just ran; the
+// undo runs the newest first.
+func (c *txCompiler) pushUndo(stmt string) {
+	c.undo = stmt + "; " + c.undo
+}
+
+// emitUndo emits, inside a failure's block, the undo of the folded writes
+// run so far, if any.
+func (c *txCompiler) emitUndo() {
+	if c.undo != "" {
+		c.g.line("  %s", strings.TrimSuffix(c.undo, " "))
+	}
+}
+
+// emitDirPatch emits a directory patch: its nlink plus the delta (never
+// below 0), its mtime and ctime now; an absent value, or one too short to
+// be an attribute, is left alone (result false). A value the conditions
+// read, or an earlier patch wrote, is not read again.
+func (c *txCompiler) emitDirPatch(r string, key int) {
+	v := c.current[key]
+	if v == "" {
+		v = "call('GET', k[" + strconv.Itoa(key) + "])"
+	}
+	c.g.line("local %s = %s", r, v)
+	c.g.line("if %s and len(%s) >= ${ATTR_MIN_LEN} then", r, r)
+	c.g.line("  local nlink = struct.unpack('>I4', %s, ${ATTR_NLINK} + 1) + tonumber(a[%d])", r, c.nextArg())
+	c.g.line("  if nlink < 0 then nlink = 0 end")
+	c.g.line("  %s = sub(%s, 1, ${ATTR_MTIME}) .. now .. now .. struct.pack('>I4', nlink) .. sub(%s, ${ATTR_LENGTH} + 1)", r, r, r)
+	c.g.line("  call('SET', k[%d], %s)", key, r)
+	c.g.line("else %s = false end", r)
+}
+
+// emitResults emits the reply, every write's result in queued order
+// (whatever order they ran in), and, when the script wrote, the replay
+// marker: the reply stored in the same atomic unit as the writes, its hash
+// given an expiry unless the client knows it has one (last argument '0').
+func (c *txCompiler) emitResults() {
 	results := []string{"1"}
-	for j := range tx.writes { // in queued order, whatever order they ran in
-		results = append(results, "r"+strconv.Itoa(j+1))
+	for j := range c.tx.writes {
+		results = append(results, writeVar(j))
 	}
-	g.line("local out = {%s}", strings.Join(results, ", "))
-	if len(tx.writes) > 0 {
-		g.line("call('HSET', k[1], a[#a - 1], cmsgpack.pack(out))")
-		g.line("if a[#a] ~= '0' and call('PTTL', k[1]) < 0 then call('PEXPIRE', k[1], ${MARKER_HASH_TTL_MS}) end")
+	c.g.line("local out = {%s}", strings.Join(results, ", "))
+	if len(c.tx.writes) > 0 {
+		c.g.line("call('HSET', k[1], a[#a - 1], cmsgpack.pack(out))")
+		c.g.line("if a[#a] ~= '0' and call('PTTL', k[1]) < 0 then call('PEXPIRE', k[1], ${MARKER_HASH_TTL_MS}) end")
 	}
-	g.line("return out")
-	return luaSource("compiled transaction", g.String())
+	c.g.line("return out")
 }
 
 // sameExpr is txn.lua's comparison of the attribute bytes a decision
