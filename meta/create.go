@@ -63,9 +63,12 @@ func (e *Engine) Symlink(ctx context.Context, parent Ino, name, target string) (
 // of that name is opened instead, as open(2) with O_CREAT does.
 func (e *Engine) Create(ctx context.Context, parent Ino, name string, mode, umask uint16, flags uint32) (Ino, Attr, error) {
 	ino, attr, err := e.mknod(ctx, parent, name, codec.TypeFile, mode, umask, 0, "")
-	var exists *ExistsError
-	if errors.As(err, &exists) && flags&oExcl == 0 && exists.Attr.Typ == codec.TypeFile {
-		ino, attr, err = exists.Inode, exists.Attr, nil
+	if err != nil && flags&oExcl == 0 {
+		// Declared here: the variable errors.As fills escapes to the heap.
+		var exists *ExistsError
+		if errors.As(err, &exists) && exists.Attr.Typ == codec.TypeFile {
+			ino, attr, err = exists.Inode, exists.Attr, nil
+		}
 	}
 	if err == nil {
 		e.files.open(ino, &attr)

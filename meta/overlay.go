@@ -151,19 +151,22 @@ func (o *overlay) putLocked(key, field string, v overlayValue) {
 	}
 	v.at = o.stamp
 	k := o.keys[key]
-	if field == "" {
+	switch {
+	case field == "":
 		if !k.hasValue {
 			o.n++
 		}
 		k.value, k.hasValue = v, true
-	} else {
-		if k.fields == nil {
-			k.fields = make(map[string]overlayValue)
-		}
-		if _, ok := k.fields[field]; !ok {
-			o.n++
-		}
+	case k.fields == nil:
+		k.fields = map[string]overlayValue{field: v}
+		o.n++
+	default:
+		// The key's entry shares k.fields: a field of a known hash costs
+		// two map operations (the key's and the field's), not four.
+		n := len(k.fields)
 		k.fields[field] = v
+		o.n += len(k.fields) - n
+		return
 	}
 	o.keys[key] = k
 }

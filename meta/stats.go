@@ -97,7 +97,7 @@ type statsBatcher struct {
 	// unsentQuota holds quota flush calls that failed, to send again.
 	unsentQuota []quotaFlush
 
-	parentMu sync.Mutex
+	parentMu sync.RWMutex
 	parents  map[Ino]Ino // directory → parent, for quota walks
 }
 
@@ -126,6 +126,14 @@ func (s *statsBatcher) rememberParent(dir, parent Ino) {
 	if dir == RootInode || parent == 0 || dir.IsTrash() {
 		return
 	}
+	// Every lookup of a directory comes here: most find it known already,
+	// and readers share the lock.
+	s.parentMu.RLock()
+	known, ok := s.parents[dir]
+	s.parentMu.RUnlock()
+	if ok && known == parent {
+		return
+	}
 	s.parentMu.Lock()
 	s.parents[dir] = parent
 	s.parentMu.Unlock()
@@ -146,9 +154,9 @@ func (s *statsBatcher) forgetParent(dir Ino) {
 }
 
 func (s *statsBatcher) parentOf(ctx context.Context, dir Ino) (Ino, error) {
-	s.parentMu.Lock()
+	s.parentMu.RLock()
 	p, ok := s.parents[dir]
-	s.parentMu.Unlock()
+	s.parentMu.RUnlock()
 	if ok {
 		return p, nil
 	}

@@ -99,6 +99,8 @@ type Tx struct {
 	condBuf  [6]cond
 	writeBuf [10]write
 	argBuf   [24]string
+	afterBuf [1]func(results []rueidis.RedisMessage)
+	acctBuf  [1]func()
 
 	// fresh holds the values returned by the previous attempt's failed
 	// check: they are exactly what Redis held a moment ago.
@@ -194,8 +196,7 @@ func (e *Engine) runTx(ctx context.Context, fn func(tx *Tx) error) error {
 			fresh = state
 		} else {
 			state, err := e.commitAndAccount(ctx, tx)
-			var hold *fenceHold
-			if errors.As(err, &hold) {
+			if hold := asFenceHold(err); hold != nil {
 				// Held back by a count of a new directory quota, or the
 				// fence was never read or changed: nothing was sent.
 				if !hold.rerun {
@@ -272,6 +273,19 @@ func (e *Engine) commitAndAccount(ctx context.Context, tx *Tx) (map[condID]cond,
 	return nil, err
 }
 
+// asFenceHold returns the fenceHold in err's chain, or nil; the variable
+// errors.As fills escapes to the heap, so it is made only for an error.
+func asFenceHold(err error) *fenceHold {
+	if err == nil {
+		return nil
+	}
+	var hold *fenceHold
+	if !errors.As(err, &hold) {
+		return nil
+	}
+	return hold
+}
+
 // applied tells whether a transaction that returned err was applied: with
 // ErrNotReplicated (wait-replicas) it was, and this client's own accounting
 // must follow, although the caller gets the error.
@@ -295,6 +309,7 @@ func (tx *Tx) reset(e *Engine, ctx context.Context) {
 	*tx = Tx{e: e, ctx: ctx}
 	tx.conds, tx.writes, tx.args = tx.condBuf[:0], tx.writeBuf[:0], tx.argBuf[:0]
 	tx.touched = tx.touchBuf[:0]
+	tx.after, tx.accounts = tx.afterBuf[:0], tx.acctBuf[:0]
 }
 
 // mustConfirm tells whether an attempt that ends with outcome (nil: success)
