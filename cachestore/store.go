@@ -655,17 +655,42 @@ func (r *Registry) Get(key, cmd, arg string) (rueidis.RedisMessage, bool) {
 // that the caller can keep what it derives from the value with it (see
 // Cell.Memo).
 func (r *Registry) Cell(key, cmd, arg string) *Cell {
-	var buf [128]byte
 	r.cellMu.RLock()
-	cmds := r.cells[key]
-	var c *Cell
-	if arg == "" {
-		c = cmds[cmd]
-	} else if cmds != nil {
-		b := append(append(buf[:0], cmd...), arg...)
-		c = cmds[string(b)]
-	}
+	c := cellOf(r.cells[key], cmd, arg)
 	r.cellMu.RUnlock()
+	return r.hit(c)
+}
+
+// CellOfKey is Cell with the key in a buffer: looking it up allocates
+// nothing (making a string of a key costs a cached lookup more than the
+// lookup itself).
+func (r *Registry) CellOfKey(key []byte, cmd, arg string) *Cell {
+	r.cellMu.RLock()
+	c := cellOf(r.cells[string(key)], cmd, arg)
+	r.cellMu.RUnlock()
+	return r.hit(c)
+}
+
+// Reuse returns c, a cell the caller kept from an earlier Cell, if its
+// value is still cached and unexpired, counting a hit as Cell does; nil
+// otherwise (c nil included). It spares the look-up in the index.
+func (r *Registry) Reuse(c *Cell) *Cell { return r.hit(c) }
+
+// cellOf returns the cell of the command cmd with argument arg among the
+// cells of a key (see Cell); r.cellMu is held.
+func cellOf(cmds map[string]*Cell, cmd, arg string) *Cell {
+	if arg == "" {
+		return cmds[cmd]
+	}
+	if cmds == nil {
+		return nil
+	}
+	var buf [128]byte
+	return cmds[string(append(append(buf[:0], cmd...), arg...))]
+}
+
+// hit returns c if it holds a live value, counting the hit; nil otherwise.
+func (r *Registry) hit(c *Cell) *Cell {
 	if c == nil || c.dead.Load() || c.expireAt <= coarseMs() {
 		return nil
 	}

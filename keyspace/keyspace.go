@@ -147,10 +147,12 @@ func (k Keys) get(i int) string {
 // withNum returns prefix + tag + decimal n with a single allocation.
 func (k Keys) withNum(tag string, n uint64) string {
 	var buf [64]byte
-	b := append(buf[:0], k.prefix...)
-	b = append(b, tag...)
-	b = strconv.AppendUint(b, n, 10)
-	return string(b)
+	return string(k.appendNum(buf[:0], tag, n))
+}
+
+// appendNum appends prefix + tag + decimal n to b.
+func (k Keys) appendNum(b []byte, tag string, n uint64) []byte {
+	return strconv.AppendUint(append(append(b, k.prefix...), tag...), n, 10)
 }
 
 // TxnMarker is a hash of replay markers of a rueidisfs client, named by a
@@ -241,6 +243,9 @@ func (k Keys) Inode(ino codec.Ino) string { return k.withNum("i", uint64(ino)) }
 
 // Entries is the directory hash of ino: entry name -> codec.Entry.
 func (k Keys) Entries(ino codec.Ino) string { return k.withNum("d", uint64(ino)) }
+
+// AppendEntries appends the name of Entries(ino) to b.
+func (k Keys) AppendEntries(b []byte, ino codec.Ino) []byte { return k.appendNum(b, "d", uint64(ino)) }
 
 // Parents is the hash of parents of a hard-linked ino: parent -> count.
 func (k Keys) Parents(ino codec.Ino) string { return k.withNum("p", uint64(ino)) }

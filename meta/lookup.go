@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/rueidisfs/rueidisfs/cachestore"
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -28,28 +30,62 @@ const TrashName = ".trash"
 // cache when it holds it, decoded once per cached value, else from Redis
 // (through the cache).
 func (e *Engine) cachedAttr(ctx context.Context, key string) (Attr, bool, error) {
+	a, _, ok, err := e.cachedAttrCell(ctx, key)
+	return a, ok, err
+}
+
+// cachedAttrCell is cachedAttr also returning the cell it was decoded from
+// (its memo the attribute), nil when it came from Redis.
+func (e *Engine) cachedAttrCell(ctx context.Context, key string) (Attr, *cachestore.Cell, bool, error) {
 	if c := e.cachedCell(key, cmdGet, ""); c != nil {
-		if a, ok := c.Memo().(*Attr); ok {
-			return *a, true, nil
-		}
-		v, ok, err := stringReply(e, "GET", key, rueidis.NewResult(c.Message(), nil))
+		a, ok, err := e.cellAttr(key, c)
 		if err != nil || !ok {
-			return Attr{}, ok, err
+			c = nil
 		}
-		a, err := e.decodeAttr(key, v)
-		if err != nil {
-			return Attr{}, true, err
-		}
-		memo := a
-		c.SetMemo(&memo)
-		return a, true, nil
+		return a, c, ok, err
 	}
 	v, ok, err := e.cachedGet(ctx, key)
+	if err != nil || !ok {
+		return Attr{}, nil, ok, err
+	}
+	a, err := e.decodeAttr(key, v)
+	return a, nil, true, err
+}
+
+// cellAttr decodes the attribute cached in c, once per cached value.
+func (e *Engine) cellAttr(key string, c *cachestore.Cell) (Attr, bool, error) {
+	if a, ok := c.Memo().(*Attr); ok {
+		return *a, true, nil
+	}
+	v, ok, err := stringReply(e, "GET", key, rueidis.NewResult(c.Message(), nil))
 	if err != nil || !ok {
 		return Attr{}, ok, err
 	}
 	a, err := e.decodeAttr(key, v)
-	return a, true, err
+	if err != nil {
+		return Attr{}, true, err
+	}
+	memo := a
+	c.SetMemo(&memo)
+	return a, true, nil
+}
+
+// entryAttr is cachedAttr of the node that ref names. An entry decoded
+// from its own cached value keeps the cell of the node's attribute from
+// its last lookup: while that value is cached, it is used without looking
+// it up again in the cache's index (the lock and map lookups that are most
+// of a cached lookup's cost when many goroutines look up at once).
+func (e *Engine) entryAttr(ctx context.Context, ref cachedEntry) (Attr, bool, error) {
+	if ref.attrCell != nil {
+		if c := e.cache.Reuse(ref.attrCell.Load()); c != nil {
+			return e.cellAttr(ref.attrKey, c)
+		}
+	}
+	a, c, ok, err := e.cachedAttrCell(ctx, ref.attrKey)
+	if ref.attrCell != nil && c != nil {
+		ref.attrCell.Store(c)
+	}
+	return a, ok, err
 }
 
 func (e *Engine) decodeAttr(key, v string) (Attr, error) {
@@ -162,8 +198,14 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 	if len(name) > codec.MaxNameLen {
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
-	dkey := e.keys.Entries(parent)
-	ref, ok, found, err := e.cachedLookupEntry(dkey, name)
+	var dkb [64]byte
+	dkey := ""
+	ref, ok, found := e.memoizedEntry(e.keys.AppendEntries(dkb[:0], parent), name)
+	var err error
+	if !found {
+		dkey = e.keys.Entries(parent)
+		ref, ok, found, err = e.cachedLookupEntry(dkey, name)
+	}
 	if !found {
 		var ino Ino
 		var a Attr
@@ -179,11 +221,14 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENOENT
 	}
 	ent := ref.entry
-	a, ok, err := e.cachedAttr(ctx, ref.attrKey)
+	a, ok, err := e.entryAttr(ctx, ref)
 	if err != nil {
 		return 0, Attr{}, err
 	}
 	if !ok {
+		if dkey == "" {
+			dkey = e.keys.Entries(parent)
+		}
 		return e.lookupSettled(ctx, parent, dkey, name, ent.Inode)
 	}
 	if a.Typ == codec.TypeDirectory && !parent.IsTrash() {
@@ -292,6 +337,31 @@ func (e *Engine) lookupDots(ctx context.Context, parent Ino, name string) (Ino, 
 type cachedEntry struct {
 	entry   codec.Entry
 	attrKey string
+	// attrCell, in the memo of an entry's own cached value, holds the
+	// cell of the attribute at attrKey that its lookups last found (see
+	// entryAttr); nil in a listing's entries.
+	attrCell *atomic.Pointer[cachestore.Cell]
+}
+
+// memoizedEntry is the usual case of cachedLookupEntry, a cached entry
+// decoded before (alone or in a listing), with the key of the directory in
+// a buffer: found is false otherwise (cachedLookupEntry then looks again,
+// which counts a second hit of a cell not decoded yet).
+func (e *Engine) memoizedEntry(dkey []byte, name string) (ref cachedEntry, present, found bool) {
+	if c := e.cachedCellOfKey(dkey, cmdField, name); c != nil {
+		if r, ok := c.Memo().(*cachedEntry); ok {
+			return *r, true, true
+		}
+		return cachedEntry{}, false, false
+	}
+	if c := e.cachedCellOfKey(dkey, cmdHGetAll, ""); c != nil {
+		if s, _ := c.Memo().(*dirSnapshot); s != nil {
+			if en, present := s.entries[name]; en.err == nil {
+				return en.ref, present, true
+			}
+		}
+	}
+	return cachedEntry{}, false, false
 }
 
 // cachedLookupEntry answers the lookup of name in the directory at dkey
@@ -315,7 +385,9 @@ func (e *Engine) cachedLookupEntry(dkey, name string) (ref cachedEntry, present,
 		// A copy: taking ref's address would move ref to the heap on
 		// every call, hits included.
 		memo := ref
+		memo.attrCell = new(atomic.Pointer[cachestore.Cell])
 		c.SetMemo(&memo)
+		ref = memo
 	}
 	return ref, true, true, err
 }

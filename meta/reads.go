@@ -134,6 +134,15 @@ func (e *Engine) cachedCell(key, cmd, arg string) *cachestore.Cell {
 	return e.cache.Cell(key, cmd, arg)
 }
 
+// cachedCellOfKey is cachedCell with the key in a buffer (see
+// cachestore.Registry.CellOfKey).
+func (e *Engine) cachedCellOfKey(key []byte, cmd, arg string) *cachestore.Cell {
+	if e.conn.Cache == nil {
+		return nil
+	}
+	return e.cache.CellOfKey(key, cmd, arg)
+}
+
 // readCachedKey reads one cacheable command of key: from the cache when it
 // holds cmd+arg (see cacheHit), else through rueidis with the command build
 // returns.
