@@ -170,7 +170,7 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 	if err := e.probePrivileges(ctx); err != nil {
 		return nil, err
 	}
-	first := time.Now()
+	first := monoNow()
 	if guarded {
 		args = append(args, e.markerFlag(script.txn, keys, resent))
 	}
@@ -212,7 +212,7 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 			}
 			return nil, err
 		}
-		giveUp := attempt >= e.url.IORetries || time.Since(first) > replayWindow ||
+		giveUp := attempt >= e.url.IORetries || monoNow()-first > replayWindow ||
 			(kind == faultUnknown && !guarded)
 		if giveUp {
 			if unknown {
