@@ -118,6 +118,9 @@ type Tx struct {
 	unconfirmed bool
 	// after runs once the transaction committed, with the script's results.
 	after []func(results []rueidis.RedisMessage)
+	// readsResults is set when a caller reads a write's result (see
+	// WriteIndex): only then does the reply carry them (see wantsResults).
+	readsResults bool
 	// accounts runs after it: the transaction's accounting (see Account).
 	accounts []func()
 	// touched are the directories the accounting changes, when declared
@@ -368,8 +371,8 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		state, err := e.conflictState(tx, reply[1:])
 		return nil, state, err
 	}
-	if len(reply)-1 != len(tx.writes) {
-		return nil, nil, fmt.Errorf("transaction script: %d results for %d writes", len(reply)-1, len(tx.writes))
+	if want := replyResults(tx); len(reply)-1 != want {
+		return nil, nil, fmt.Errorf("transaction script: %d results for %d writes (%d expected)", len(reply)-1, len(tx.writes), want)
 	}
 	if okFlag == 2 {
 		e.txStats.replays.Add(1)
@@ -414,8 +417,17 @@ func encodeTx(tx *Tx, marker txnMarker, now time.Time) txCall {
 		args = append(args, w.cmd, ix.index(w.key), strconv.Itoa(len(w.args)))
 		args = append(args, w.args...)
 	}
-	args = append(args, marker.field)
+	args = append(args, boolArg(tx.wantsResults()), marker.field)
 	return txCall{keys: ix.keys, args: args, marker: marker}
+}
+
+// replyResults is how many results the reply to tx carries after its
+// status (see Tx.wantsResults).
+func replyResults(tx *Tx) int {
+	if tx.wantsResults() {
+		return len(tx.writes)
+	}
+	return 0
 }
 
 // keyIndexer numbers the keys of a script call. Most transactions touch a
@@ -934,7 +946,16 @@ func (tx *Tx) Logging() bool {
 
 // WriteIndex returns the index the next queued write will have, so After
 // callbacks can find its result.
-func (tx *Tx) WriteIndex() int { return len(tx.writes) }
+func (tx *Tx) WriteIndex() int {
+	tx.readsResults = true
+	return len(tx.writes)
+}
+
+// wantsResults reports whether the script's reply must carry every write's
+// result: a caller reads one (WriteIndex), or a directory patch's new
+// attribute goes to the overlay. Otherwise the reply is the status alone,
+// which spares Redis building, storing (replay marker) and sending them.
+func (tx *Tx) wantsResults() bool { return tx.readsResults || tx.patches() }
 
 // Log appends a change-log entry to the transaction when the volume has the
 // change log enabled (txnLog, txnLastLog, in the same atomic unit as the

@@ -29,18 +29,21 @@
 --       command is a Redis command applied to KEYS[key index] with the
 --       arguments, or '!dirpatch' (argument: nlink delta): add the delta to a
 --       directory's nlink and set its mtime and ctime to now;
+--   then whether the reply carries the writes' results ('1') or not ('0'),
 --   then the field of the replay marker, then whether the call is sent
 --   again (see below).
 --
 -- Reply: {1, result...} with one element per write on success, where a
 -- '!dirpatch' yields the new attribute value and other commands their
--- integer reply (0 for status replies); {0, present1, value1, present2,
--- value2, ...} with the current state of every condition when any condition
--- failed (nothing written then); {2, result...} when the marker exists.
+-- integer reply (0 for status replies), or {1} alone when the results are
+-- not asked for; {0, present1, value1, present2, value2, ...} with the
+-- current state of every condition when any condition failed (nothing
+-- written then); {2, result...} (or {2}) when the marker exists.
 --
 -- Replay marker: a client whose connection failed while it waited for the
 -- reply cannot know whether the script ran, so it sends the very same call
--- again. Having applied the writes, the script stores their results in the
+-- again. Having applied the writes, the script stores their results (the
+-- empty string when the reply has none) in the
 -- hash KEYS[1] under the field ARGV[#ARGV - 1] (the transaction's random
 -- id; the hash, one per client at a time, expires after twice meta's
 -- markerTTL, see meta/marker.go); a call that finds its marker returns
@@ -106,6 +109,7 @@ end
 
 if argv[#argv] == '1' then
   local done = call('HGET', keys[1], argv[#argv - 1])
+  if done == '' then return {2} end
   if done then
     local out = cmsgpack.unpack(done)
     out[1] = 2
@@ -165,6 +169,7 @@ end
 local now = struct.pack('>i8>I4', tonumber(argv[1]), tonumber(argv[2]))
 
 local out = {1}
+local results = argv[#argv - 2] == '1'
 local nwrites = tonumber(argv[pos])
 pos = pos + 1
 for i = 1, nwrites do
@@ -189,10 +194,10 @@ for i = 1, nwrites do
     if type(r) ~= 'number' then r = 0 end
   end
   pos = pos + nargs
-  out[i + 1] = r
+  if results then out[i + 1] = r end
 end
 if nwrites > 0 then -- a check alone (nothing to write) needs no marker
-  call('HSET', keys[1], argv[#argv - 1], cmsgpack.pack(out))
+  call('HSET', keys[1], argv[#argv - 1], results and cmsgpack.pack(out) or '')
   if argv[#argv] ~= '0' and call('PTTL', keys[1]) < 0 then call('PEXPIRE', keys[1], ${MARKER_HASH_TTL_MS}) end
 end
 return out

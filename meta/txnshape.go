@@ -73,6 +73,9 @@ func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 		shape = strconv.AppendInt(shape, int64(len(w.args)), 10)
 		args = append(args, w.args...)
 	}
+	if !tx.wantsResults() {
+		shape = append(shape, "|="...) // the reply is the status alone
+	}
 	args = append(args, marker.field)
 	script := e.shapes.script(shape, tx, ix.keys)
 	if script == nil {
@@ -162,6 +165,7 @@ type txCompiler struct {
 	// "seen").
 	current map[int]string
 
+	results  bool     // the reply carries the writes' results (Tx.wantsResults)
 	checks   []string // what must hold of the conditions read first
 	state    []string // what a failure reports of each condition: two values each
 	conflict string   // the Lua statement returning that failure
@@ -169,7 +173,7 @@ type txCompiler struct {
 }
 
 func newTxCompiler(tx *Tx, keys []string) *txCompiler {
-	c := &txCompiler{tx: tx, keyIndex: make(map[string]int, len(keys)), current: map[int]string{}}
+	c := &txCompiler{tx: tx, keyIndex: make(map[string]int, len(keys)), current: map[int]string{}, results: tx.wantsResults()}
 	for i, k := range keys {
 		c.keyIndex[k] = i + 1
 	}
@@ -212,7 +216,11 @@ func (c *txCompiler) emitHeader() {
 	c.g.line("local sub, len, find = string.sub, string.len, string.find")
 	c.g.line("if a[#a] == '1' then")
 	c.g.line("  local done = call('HGET', k[1], a[#a - 1])")
-	c.g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
+	if c.results {
+		c.g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
+	} else {
+		c.g.line("  if done then return {2} end")
+	}
 	c.g.line("end")
 	if c.tx.patches() {
 		s, ns := c.nextArg(), c.nextArg()
@@ -386,6 +394,8 @@ func (c *txCompiler) emitWrite(j int) {
 		c.emitDirPatch(r, key)
 		c.current[key] = r // what a later patch of the directory starts from
 		return
+	case !c.results:
+		c.g.line("%s)", c.command("call", w, key))
 	default:
 		c.g.line("local %s = %s)", r, c.command("call", w, key))
 		c.numberReply(r)
@@ -400,8 +410,11 @@ func (c *txCompiler) command(fn string, w write, key int) string {
 }
 
 // numberReply makes a write's result r its integer reply, 0 for a status
-// reply (OK), as txn.lua.
+// reply (OK), as txn.lua, when the reply carries the results.
 func (c *txCompiler) numberReply(r string) {
+	if !c.results {
+		return
+	}
 	c.g.line("if type(%s) ~= 'number' then %s = 0 end", r, r)
 }
 
@@ -478,16 +491,20 @@ func (c *txCompiler) emitDirPatch(r string, key int) {
 // marker: the reply stored in the same atomic unit as the writes, its hash
 // given an expiry unless the client knows it has one (last argument '0').
 func (c *txCompiler) emitResults() {
-	results := []string{"1"}
-	for j := range c.tx.writes {
-		results = append(results, writeVar(j))
+	out, marker := "{1}", "''"
+	if c.results {
+		results := []string{"1"}
+		for j := range c.tx.writes {
+			results = append(results, writeVar(j))
+		}
+		c.g.line("local out = {%s}", strings.Join(results, ", "))
+		out, marker = "out", "cmsgpack.pack(out)"
 	}
-	c.g.line("local out = {%s}", strings.Join(results, ", "))
 	if len(c.tx.writes) > 0 {
-		c.g.line("call('HSET', k[1], a[#a - 1], cmsgpack.pack(out))")
+		c.g.line("call('HSET', k[1], a[#a - 1], %s)", marker)
 		c.g.line("if a[#a] ~= '0' and call('PTTL', k[1]) < 0 then call('PEXPIRE', k[1], ${MARKER_HASH_TTL_MS}) end")
 	}
-	c.g.line("return out")
+	c.g.line("return %s", out)
 }
 
 // sameExpr is txn.lua's comparison of the attribute bytes a decision
