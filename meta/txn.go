@@ -927,7 +927,9 @@ func (tx *Tx) PatchDir(key string, dir *Attr, delta int) {
 // cmdDirPatch is the write of PatchDir, applied by the script itself.
 const cmdDirPatch = "!dirpatch"
 
-// After registers a function run once the transaction committed.
+// After registers a function run once the transaction committed, with the
+// writes' results when the transaction carries them (see WriteIndex; an
+// empty slice otherwise).
 func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }
 
 // Account registers the accounting of the transaction (directory statistics,
