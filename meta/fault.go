@@ -107,12 +107,27 @@ func newMutationScript(src string) *mutationScript {
 	return &mutationScript{lua: rueidis.NewLuaScript(src), src: src, sha: hex.EncodeToString(sum[:])}
 }
 
+// scriptReply is a script's reply as a list: an integer reply (a
+// transaction answered with its status alone, see Tx.wantsResults: Redis
+// returns a number for less work than a table) is the list of that one
+// value.
+func scriptReply(res rueidis.RedisResult) ([]rueidis.RedisMessage, error) {
+	msg, err := res.ToMessage()
+	if err != nil {
+		return nil, err
+	}
+	if msg.IsInt64() {
+		return []rueidis.RedisMessage{msg}, nil
+	}
+	return msg.ToArray()
+}
+
 // exec sends the script once. With wait-replicas it is followed by WAIT; a
 // shortfall returns the script's reply with ErrNotReplicated.
 func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []string) ([]rueidis.RedisMessage, error) {
 	n := e.url.WaitReplicas
 	if n == 0 {
-		return s.lua.Exec(ctx, e.rdb, keys, args).ToArray()
+		return scriptReply(s.lua.Exec(ctx, e.rdb, keys, args))
 	}
 	c := e.rdb
 	call := func(noScript bool) []rueidis.RedisResult {
@@ -132,7 +147,7 @@ func (s *mutationScript) exec(ctx context.Context, e *Engine, keys, args []strin
 	if rerr, ok := rueidis.IsRedisErr(res[0].Error()); ok && rerr.IsNoScript() {
 		res = call(true)
 	}
-	reply, err := res[0].ToArray()
+	reply, err := scriptReply(res[0])
 	if err != nil {
 		return nil, err
 	}

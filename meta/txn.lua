@@ -35,10 +35,11 @@
 --
 -- Reply: {1, result...} with one element per write on success, where a
 -- '!dirpatch' yields the new attribute value and other commands their
--- integer reply (0 for status replies), or {1} alone when the results are
--- not asked for; {0, present1, value1, present2, value2, ...} with the
--- current state of every condition when any condition failed (nothing
--- written then); {2, result...} (or {2}) when the marker exists.
+-- integer reply (0 for status replies), or the number 1 alone when the
+-- results are not asked for (cheaper than a table); {0, present1, value1,
+-- present2, value2, ...} with the current state of every condition when any
+-- condition failed (nothing written then); {2, result...} (or 2) when the
+-- marker exists.
 --
 -- Replay marker: a client whose connection failed while it waited for the
 -- reply cannot know whether the script ran, so it sends the very same call
@@ -109,7 +110,7 @@ end
 
 if argv[#argv] == '1' then
   local done = call('HGET', keys[1], argv[#argv - 1])
-  if done == '' then return {2} end
+  if done == '' then return 2 end
   if done then
     local out = cmsgpack.unpack(done)
     out[1] = 2
@@ -200,4 +201,5 @@ if nwrites > 0 then -- a check alone (nothing to write) needs no marker
   call('HSET', keys[1], argv[#argv - 1], results and cmsgpack.pack(out) or '')
   if argv[#argv] ~= '0' and call('PTTL', keys[1]) < 0 then call('PEXPIRE', keys[1], ${MARKER_HASH_TTL_MS}) end
 end
-return out
+if results then return out end
+return 1

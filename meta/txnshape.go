@@ -219,7 +219,7 @@ func (c *txCompiler) emitHeader() {
 	if c.results {
 		c.g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
 	} else {
-		c.g.line("  if done then return {2} end")
+		c.g.line("  if done then return 2 end")
 	}
 	c.g.line("end")
 	if c.tx.patches() {
@@ -487,11 +487,13 @@ func (c *txCompiler) emitDirPatch(r string, key int) {
 }
 
 // emitResults emits the reply, every write's result in queued order
-// (whatever order they ran in), and, when the script wrote, the replay
-// marker: the reply stored in the same atomic unit as the writes, its hash
-// given an expiry unless the client knows it has one (last argument '0').
+// (whatever order they ran in) or, when the caller reads none, the number
+// 1 alone, and, when the script wrote, the replay marker: the results
+// stored in the same atomic unit as the writes (the empty string when the
+// reply has none), its hash given an expiry unless the client knows it
+// has one (last argument '0').
 func (c *txCompiler) emitResults() {
-	out, marker := "{1}", "''"
+	out, marker := "1", "''"
 	if c.results {
 		results := []string{"1"}
 		for j := range c.tx.writes {

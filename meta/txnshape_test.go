@@ -287,7 +287,7 @@ func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
 // and returns the reply as text.
 func (w *txWorld) send(t *testing.T, e *Engine, c rueidis.Client, script *mutationScript, call txCall, replay string) string {
 	args := append(slices.Clone(call.args), replay)
-	reply, err := script.lua.Exec(context.Background(), c, call.keys, args).ToArray()
+	reply, err := scriptReply(script.lua.Exec(context.Background(), c, call.keys, args))
 	if cerr := scriptCorruption(err); cerr != nil {
 		return "corrupt " + cerr.Error()
 	}
