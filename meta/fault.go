@@ -108,7 +108,7 @@ func newMutationScript(src string) *mutationScript {
 }
 
 // scriptReply is a script's reply as a list: an integer reply (a
-// transaction answered with its status alone, see Tx.wantsResults: Redis
+// transaction answered with its status alone, see Tx.replyKind: Redis
 // returns a number for less work than a table) is the list of that one
 // value.
 func scriptReply(res rueidis.RedisResult) ([]rueidis.RedisMessage, error) {

@@ -119,7 +119,7 @@ type Tx struct {
 	// after runs once the transaction committed, with the script's results.
 	after []func(results []rueidis.RedisMessage)
 	// readsResults is set when a caller reads a write's result (see
-	// WriteIndex): only then does the reply carry them (see wantsResults).
+	// WriteIndex): only then does the reply carry them all (see replyKind).
 	readsResults bool
 	// accounts runs after it: the transaction's accounting (see Account).
 	accounts []func()
@@ -374,6 +374,10 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	if want := replyResults(tx); len(reply)-1 != want {
 		return nil, nil, fmt.Errorf("transaction script: %d results for %d writes (%d expected)", len(reply)-1, len(tx.writes), want)
 	}
+	results := reply[1:]
+	if tx.replyKind() == replyPatches {
+		results = spreadPatches(tx, results)
+	}
 	if okFlag == 2 {
 		e.txStats.replays.Add(1)
 	}
@@ -381,8 +385,8 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		e.markerWritten(call.marker.key)
 		e.ackMarker(call.marker)
 	}
-	e.afterCommit(tx, reply[1:])
-	return reply[1:], nil, lateErr
+	e.afterCommit(tx, results)
+	return results, nil, lateErr
 }
 
 // txCall is one call of a transaction script: txn.lua or the script
@@ -417,17 +421,38 @@ func encodeTx(tx *Tx, marker txnMarker, now time.Time) txCall {
 		args = append(args, w.cmd, ix.index(w.key), strconv.Itoa(len(w.args)))
 		args = append(args, w.args...)
 	}
-	args = append(args, boolArg(tx.wantsResults()), marker.field)
+	args = append(args, string(tx.replyKind()), marker.field)
 	return txCall{keys: ix.keys, args: args, marker: marker}
 }
 
 // replyResults is how many results the reply to tx carries after its
-// status (see Tx.wantsResults).
+// status (see Tx.replyKind).
 func replyResults(tx *Tx) int {
-	if tx.wantsResults() {
+	switch tx.replyKind() {
+	case replyAll:
 		return len(tx.writes)
+	case replyPatches:
+		n := 0
+		for _, w := range tx.writes {
+			if w.cmd == cmdDirPatch {
+				n++
+			}
+		}
+		return n
 	}
 	return 0
+}
+
+// spreadPatches places the results of tx's directory patches, in order,
+// at their writes' indexes (the others zero), for the overlay.
+func spreadPatches(tx *Tx, patches []rueidis.RedisMessage) []rueidis.RedisMessage {
+	results := make([]rueidis.RedisMessage, len(tx.writes))
+	for i, w := range tx.writes {
+		if w.cmd == cmdDirPatch {
+			results[i], patches = patches[0], patches[1:]
+		}
+	}
+	return results
 }
 
 // keyIndexer numbers the keys of a script call. Most transactions touch a
@@ -928,8 +953,8 @@ func (tx *Tx) PatchDir(key string, dir *Attr, delta int) {
 const cmdDirPatch = "!dirpatch"
 
 // After registers a function run once the transaction committed, with the
-// writes' results when the transaction carries them (see WriteIndex; an
-// empty slice otherwise).
+// writes' results when a caller reads one (see WriteIndex; otherwise only
+// the directory patches' are there).
 func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }
 
 // Account registers the accounting of the transaction (directory statistics,
@@ -953,11 +978,27 @@ func (tx *Tx) WriteIndex() int {
 	return len(tx.writes)
 }
 
-// wantsResults reports whether the script's reply must carry every write's
-// result: a caller reads one (WriteIndex), or a directory patch's new
-// attribute goes to the overlay. Otherwise the reply is the status alone,
-// which spares Redis building, storing (replay marker) and sending them.
-func (tx *Tx) wantsResults() bool { return tx.readsResults || tx.patches() }
+// replyKind is what the reply to a transaction carries after its status
+// (the script's argument before its marker's): the results a caller reads
+// and no others, which spares Redis building, storing (replay marker) and
+// sending them.
+type replyKind string
+
+const (
+	replyStatus  replyKind = "0" // none: the reply is the number 1
+	replyAll     replyKind = "1" // every write's (a caller reads one, see WriteIndex)
+	replyPatches replyKind = "p" // the directory patches' (their new attributes, for the overlay)
+)
+
+func (tx *Tx) replyKind() replyKind {
+	switch {
+	case tx.readsResults:
+		return replyAll
+	case tx.patches():
+		return replyPatches
+	}
+	return replyStatus
+}
 
 // Log appends a change-log entry to the transaction when the volume has the
 // change log enabled (txnLog, txnLastLog, in the same atomic unit as the

@@ -29,14 +29,15 @@
 --       command is a Redis command applied to KEYS[key index] with the
 --       arguments, or '!dirpatch' (argument: nlink delta): add the delta to a
 --       directory's nlink and set its mtime and ctime to now;
---   then whether the reply carries the writes' results ('1') or not ('0'),
---   then the field of the replay marker, then whether the call is sent
---   again (see below).
+--   then which results the reply carries: every write's ('1'), the
+--   '!dirpatch' writes' ('p') or none ('0'); then the field of the replay
+--   marker, then whether the call is sent again (see below).
 --
 -- Reply: {1, result...} with one element per write on success, where a
 -- '!dirpatch' yields the new attribute value and other commands their
--- integer reply (0 for status replies), or the number 1 alone when the
--- results are not asked for (cheaper than a table); {0, present1, value1,
+-- integer reply (0 for status replies); only those of the '!dirpatch'
+-- writes when so asked; the number 1 alone when none are asked for
+-- (cheaper than a table); {0, present1, value1,
 -- present2, value2, ...} with the current state of every condition when any
 -- condition failed (nothing written then); {2, result...} (or 2) when the
 -- marker exists.
@@ -170,7 +171,7 @@ end
 local now = struct.pack('>i8>I4', tonumber(argv[1]), tonumber(argv[2]))
 
 local out = {1}
-local results = argv[#argv - 2] == '1'
+local results = argv[#argv - 2]
 local nwrites = tonumber(argv[pos])
 pos = pos + 1
 for i = 1, nwrites do
@@ -195,11 +196,11 @@ for i = 1, nwrites do
     if type(r) ~= 'number' then r = 0 end
   end
   pos = pos + nargs
-  if results then out[i + 1] = r end
+  if results == '1' or (results == 'p' and cmd == '!dirpatch') then out[#out + 1] = r end
 end
 if nwrites > 0 then -- a check alone (nothing to write) needs no marker
-  call('HSET', keys[1], argv[#argv - 1], results and cmsgpack.pack(out) or '')
+  call('HSET', keys[1], argv[#argv - 1], results ~= '0' and cmsgpack.pack(out) or '')
   if argv[#argv] ~= '0' and call('PTTL', keys[1]) < 0 then call('PEXPIRE', keys[1], ${MARKER_HASH_TTL_MS}) end
 end
-if results then return out end
+if results ~= '0' then return out end
 return 1

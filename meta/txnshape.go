@@ -73,8 +73,9 @@ func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 		shape = strconv.AppendInt(shape, int64(len(w.args)), 10)
 		args = append(args, w.args...)
 	}
-	if !tx.wantsResults() {
-		shape = append(shape, "|="...) // the reply is the status alone
+	if k := tx.replyKind(); k != replyAll {
+		shape = append(shape, "|="...) // the results the reply carries
+		shape = append(shape, k...)
 	}
 	args = append(args, marker.field)
 	script := e.shapes.script(shape, tx, ix.keys)
@@ -165,15 +166,15 @@ type txCompiler struct {
 	// "seen").
 	current map[int]string
 
-	results  bool     // the reply carries the writes' results (Tx.wantsResults)
-	checks   []string // what must hold of the conditions read first
-	state    []string // what a failure reports of each condition: two values each
-	conflict string   // the Lua statement returning that failure
-	undo     string   // the Lua undoing the folded writes run so far, newest first
+	reply    replyKind // the results the reply carries (Tx.replyKind)
+	checks   []string  // what must hold of the conditions read first
+	state    []string  // what a failure reports of each condition: two values each
+	conflict string    // the Lua statement returning that failure
+	undo     string    // the Lua undoing the folded writes run so far, newest first
 }
 
 func newTxCompiler(tx *Tx, keys []string) *txCompiler {
-	c := &txCompiler{tx: tx, keyIndex: make(map[string]int, len(keys)), current: map[int]string{}, results: tx.wantsResults()}
+	c := &txCompiler{tx: tx, keyIndex: make(map[string]int, len(keys)), current: map[int]string{}, reply: tx.replyKind()}
 	for i, k := range keys {
 		c.keyIndex[k] = i + 1
 	}
@@ -216,7 +217,7 @@ func (c *txCompiler) emitHeader() {
 	c.g.line("local sub, len, find = string.sub, string.len, string.find")
 	c.g.line("if a[#a] == '1' then")
 	c.g.line("  local done = call('HGET', k[1], a[#a - 1])")
-	if c.results {
+	if c.reply != replyStatus {
 		c.g.line("  if done then local out = cmsgpack.unpack(done); out[1] = 2; return out end")
 	} else {
 		c.g.line("  if done then return 2 end")
@@ -394,7 +395,7 @@ func (c *txCompiler) emitWrite(j int) {
 		c.emitDirPatch(r, key)
 		c.current[key] = r // what a later patch of the directory starts from
 		return
-	case !c.results:
+	case c.reply != replyAll:
 		c.g.line("%s)", c.command("call", w, key))
 	default:
 		c.g.line("local %s = %s)", r, c.command("call", w, key))
@@ -410,9 +411,9 @@ func (c *txCompiler) command(fn string, w write, key int) string {
 }
 
 // numberReply makes a write's result r its integer reply, 0 for a status
-// reply (OK), as txn.lua, when the reply carries the results.
+// reply (OK), as txn.lua, when the reply carries every result.
 func (c *txCompiler) numberReply(r string) {
-	if !c.results {
+	if c.reply != replyAll {
 		return
 	}
 	c.g.line("if type(%s) ~= 'number' then %s = 0 end", r, r)
@@ -486,18 +487,20 @@ func (c *txCompiler) emitDirPatch(r string, key int) {
 	c.g.line("else %s = false end", r)
 }
 
-// emitResults emits the reply, every write's result in queued order
-// (whatever order they ran in) or, when the caller reads none, the number
-// 1 alone, and, when the script wrote, the replay marker: the results
+// emitResults emits the reply, the results it carries (Tx.replyKind) in
+// queued order (whatever order the writes ran in) or, when it carries
+// none, the number 1 alone, and, when the script wrote, the replay marker: the results
 // stored in the same atomic unit as the writes (the empty string when the
 // reply has none), its hash given an expiry unless the client knows it
 // has one (last argument '0').
 func (c *txCompiler) emitResults() {
 	out, marker := "1", "''"
-	if c.results {
+	if c.reply != replyStatus {
 		results := []string{"1"}
-		for j := range c.tx.writes {
-			results = append(results, writeVar(j))
+		for j, w := range c.tx.writes {
+			if c.reply == replyAll || w.cmd == cmdDirPatch {
+				results = append(results, writeVar(j))
+			}
 		}
 		c.g.line("local out = {%s}", strings.Join(results, ", "))
 		out, marker = "out", "cmsgpack.pack(out)"

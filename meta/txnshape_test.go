@@ -31,7 +31,7 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	applied, compiledCalls, guarded, foldedCalls, statusOnly := 0, 0, 0, 0, 0
+	applied, compiledCalls, guarded, foldedCalls, statusOnly, patchesOnly := 0, 0, 0, 0, 0, 0
 	for i := 0; i < n; i++ {
 		tx := w.randomTx(t, e, generic)
 		if len(e.shapes.scripts) == maxShapes {
@@ -63,6 +63,9 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 				if gr == "1 " && len(tx.writes) > 0 {
 					statusOnly++
 				}
+				if tx.replyKind() == replyPatches {
+					patchesOnly++
+				}
 			}
 			if strings.HasPrefix(gr, "corrupt ") {
 				guarded++
@@ -75,11 +78,11 @@ func TestCompiledMatchesGeneric(t *testing.T) {
 			t.Fatalf("transaction %d: the keys differ\ntxn.lua:  %s\ncompiled: %s\nconditions %+v\nwrites %+v", i, gk, ck, tx.conds, tx.writes)
 		}
 	}
-	if applied < n/4 || compiledCalls < n || guarded < n/20 || foldedCalls < n/10 || statusOnly < n/20 {
-		t.Fatalf("%d of %d transactions applied (%d replied with the status alone), %d compiled, %d stopped by a guard, %d with a field set if absent: the test does not exercise enough",
-			applied, n, statusOnly, compiledCalls, guarded, foldedCalls)
+	if applied < n/4 || compiledCalls < n || guarded < n/20 || foldedCalls < n/10 || statusOnly < n/20 || patchesOnly < n/100 {
+		t.Fatalf("%d of %d transactions applied (%d replied with the status alone, %d with their directory patches'), %d compiled, %d stopped by a guard, %d with a field set if absent: the test does not exercise enough",
+			applied, n, statusOnly, patchesOnly, compiledCalls, guarded, foldedCalls)
 	}
-	t.Logf("%d transactions, %d applied (%d replied with the status alone), %d stopped by a guard, %d with a field set if absent", n, applied, statusOnly, guarded, foldedCalls)
+	t.Logf("%d transactions, %d applied (%d replied with the status alone, %d with their directory patches'), %d stopped by a guard, %d with a field set if absent", n, applied, statusOnly, patchesOnly, guarded, foldedCalls)
 }
 
 // TestFoldedRefusals: a create whose name is taken (the HSETNX refuses
@@ -278,7 +281,7 @@ func (w *txWorld) randomTx(t *testing.T, e *Engine, db rueidis.Client) *Tx {
 		}
 	}
 	// Half the callers read a write's result: the others get the status
-	// alone (unless a directory patch makes the reply carry them all).
+	// alone, or the results of their directory patches.
 	tx.readsResults = rng.IntN(2) == 0
 	return tx
 }
