@@ -348,6 +348,7 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 	call := e.encodeCall(tx, e.newMarker(), tx.Now())
 	e.noteWriting(tx)
 	reply, err := e.execMutation(ctx, call.script, call.keys, call.args, true, false)
+	call.done()
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
 	if errors.Is(err, ErrNotReplicated) {
 		lateErr, err = err, nil
@@ -395,6 +396,7 @@ type txCall struct {
 	script     *mutationScript
 	keys, args []string
 	marker     txnMarker // its replay marker: keys[0] and the last of args
+	buf        *callBuf  // the room of keys and args, recycled (see done)
 }
 
 // encodeTx lays out tx for the transaction script (see txn.lua): KEYS[1]

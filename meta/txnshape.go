@@ -41,11 +41,11 @@ func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 	if len(tx.conds)+len(tx.writes) > maxShapeItems {
 		return e.encodeGeneric(tx, marker, now)
 	}
-	ix := keyIndexer{keys: make([]string, 1, 1+len(tx.conds)+len(tx.writes))}
-	ix.keys[0] = marker.key
+	b := callBufs.Get().(*callBuf)
+	ix := keyIndexer{keys: append(b.keys[:0], marker.key)}
 	var buf [256]byte
 	shape := buf[:0]
-	args := make([]string, 0, 4+2*len(tx.conds)+3*len(tx.writes))
+	args := b.args[:0]
 	if tx.patches() {
 		args = append(args, strconv.FormatInt(now.Unix(), 10), strconv.Itoa(now.Nanosecond()))
 	}
@@ -80,9 +80,37 @@ func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 	args = append(args, marker.field)
 	script := e.shapes.script(shape, tx, ix.keys)
 	if script == nil {
+		b.release(ix.keys, args)
 		return e.encodeGeneric(tx, marker, now)
 	}
-	return txCall{script: script, keys: ix.keys, args: args, marker: marker}
+	return txCall{script: script, keys: ix.keys, args: args, marker: marker, buf: b}
+}
+
+// callBuf is room for the KEYS and ARGV of a compiled call, recycled once
+// the call is answered (rueidis copies them into its command): most
+// mutations then allocate none for them.
+type callBuf struct {
+	keys [12]string
+	args [32]string
+}
+
+var callBufs = sync.Pool{New: func() any { return new(callBuf) }}
+
+// release returns b to callBufs, the strings the call used (keys, args:
+// the slices laid out in b, or grown elsewhere) dropped.
+func (b *callBuf) release(keys, args []string) {
+	clear(b.keys[:min(len(keys), len(b.keys))])
+	clear(b.args[:min(len(args), len(b.args))])
+	callBufs.Put(b)
+}
+
+// done releases the room of the call's KEYS and ARGV, if recycled; the
+// call is not used after.
+func (c *txCall) done() {
+	if c.buf != nil {
+		c.buf.release(c.keys, c.args)
+		c.buf = nil
+	}
 }
 
 // encodeGeneric is encodeTx for txn.lua.
