@@ -19,8 +19,9 @@
 # Environment: ROUNDS (default 3), ITER (iterations of each operation,
 # default 2000), PORT (of the throwaway redis-server, default 7790), BENCH
 # (a regular expression of the operations to run, default all), CACHE_DIR
-# (default ~/.cache/rueidisfs-bench). Needs redis-server, redis-cli,
-# redis-benchmark, go.
+# (default ~/.cache/rueidisfs-bench), GOMAXPROCS (when set, the Go
+# processors of both clients' benchmark processes; see "One processor" in
+# docs/performance.md). Needs redis-server, redis-cli, redis-benchmark, go.
 #
 # Every figure is µs per operation, the median over the rounds and their
 # range; the ratio is taken round by round. "over RTT"
@@ -113,6 +114,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
 echo "Load average: $load_before before, $load_after after; $ROUNDS rounds of $ITER iterations"
+[ -z "${GOMAXPROCS:-}" ] || echo "GOMAXPROCS=$GOMAXPROCS for every benchmark process (both clients)"
 awk -v jfs="$jfs_test" -v rounds="$ROUNDS" "$(cat scripts/lib/median.awk)"'
 	{
 		v[$1 SUBSEP $2] = v[$1 SUBSEP $2] " " $3; at[$1 SUBSEP $2 SUBSEP $4] = $3

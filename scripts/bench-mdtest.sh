@@ -13,7 +13,8 @@
 #
 # Environment: THREADS (default "1 2 4 8 16 32"), ROUNDS (default 5),
 # DIRS, DEPTH, FILES, PORT (of the throwaway redis-server, default 7791),
-# JUICEFS. Needs redis-server, redis-cli and bc.
+# JUICEFS, GOMAXPROCS (when set, both clients' Go processors). Needs
+# redis-server, redis-cli and bc.
 #
 # Printed per thread count, medians over the rounds: files created per
 # second (and their range); Redis' CPU time (user + system) per file
@@ -75,6 +76,7 @@ rtt=$("$rueidisfs" status "$url/1" 2>&1 | sed -n 's/.*Ping redis latency: \([^ ]
 echo
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(redis-server --version | awk '{print $3}'), loopback"
 echo "Load average: $load_before before, $load_after after; $ROUNDS rounds; round trip $rtt (one PING at the end)"
+[ -z "${GOMAXPROCS:-}" ] || echo "GOMAXPROCS=$GOMAXPROCS for both clients"
 echo "mdtest --dirs $DIRS --depth $DEPTH --files $FILES: files created per second, median [min–max];"
 echo "Redis CPU (share of one core at that rate, µs per file) and the client's CPU per file"
 echo "(the whole process, start-up and directory tree included), medians"
