@@ -218,6 +218,11 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 		}
 		kind := classifyFault(ctx, err)
 		unknown = unknown || kind == faultUnknown
+		if kind != faultFinal {
+			// Sent again or given up on, the fault may have lost the
+			// marker hash (a restart, a failover): look again.
+			e.markerFault()
+		}
 		if kind == faultFinal {
 			// An answer of Redis to a call sent again means its marker was
 			// not there: nothing was applied. Anything else (a cancelled
@@ -236,7 +241,6 @@ func (e *Engine) execMutation(ctx context.Context, script *mutationScript, keys,
 			return nil, err
 		}
 		e.txStats.retries.Add(1)
-		e.markerFault()
 		e.log.Debug(fmt.Sprintf("mutation failed (%v); sending it again", err))
 		t := time.NewTimer(redisconn.Backoff(e.url, attempt))
 		select {

@@ -99,10 +99,12 @@ func (e *Engine) markerGen() uint64 {
 }
 
 // markerWritten records that a transaction which wrote its marker into the
-// hash key was answered: the hash exists, with its expiry.
-func (e *Engine) markerWritten(key string) {
+// hash key was answered: the hash exists, with its expiry, on the master of
+// gen, the markerGen read before the transaction was sent (a failover since
+// makes the next transactions look again).
+func (e *Engine) markerWritten(key string, gen uint64) {
 	if h := e.markerHash.Load(); h != nil && h.key == key {
-		if gen := e.markerGen(); h.ttlSince.Load() != gen {
+		if h.ttlSince.Load() != gen {
 			h.ttlSince.Store(gen)
 		}
 	}

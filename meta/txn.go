@@ -347,6 +347,7 @@ func conflictKeys(tx *Tx, state map[condID]cond) []string {
 func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, map[condID]cond, error) {
 	call := e.encodeCall(tx, e.newMarker(), tx.Now())
 	e.noteWriting(tx)
+	gen := e.markerGen() // before sending: the answer proves the hash on that master
 	reply, err := e.execMutation(ctx, call.script, call.keys, call.args, true, false)
 	call.done()
 	var lateErr error // ErrNotReplicated: the reply stands, the error follows it
@@ -372,18 +373,18 @@ func (e *Engine) commit(ctx context.Context, tx *Tx) ([]rueidis.RedisMessage, ma
 		state, err := e.conflictState(tx, reply[1:])
 		return nil, state, err
 	}
-	if want := replyResults(tx); len(reply)-1 != want {
+	if want := replyResults(tx, call.reply); len(reply)-1 != want {
 		return nil, nil, fmt.Errorf("transaction script: %d results for %d writes (%d expected)", len(reply)-1, len(tx.writes), want)
 	}
 	results := reply[1:]
-	if tx.replyKind() == replyPatches {
+	if call.reply == replyPatches {
 		results = spreadPatches(tx, results)
 	}
 	if okFlag == 2 {
 		e.txStats.replays.Add(1)
 	}
 	if len(tx.writes) > 0 { // a check alone leaves no marker
-		e.markerWritten(call.marker.key)
+		e.markerWritten(call.marker.key, gen)
 		e.ackMarker(call.marker)
 	}
 	e.afterCommit(tx, results)
@@ -396,6 +397,7 @@ type txCall struct {
 	script     *mutationScript
 	keys, args []string
 	marker     txnMarker // its replay marker: keys[0] and the last of args
+	reply      replyKind // the results its reply carries (Tx.replyKind)
 	buf        *callBuf  // the room of keys and args, recycled (see done)
 }
 
@@ -423,14 +425,15 @@ func encodeTx(tx *Tx, marker txnMarker, now time.Time) txCall {
 		args = append(args, w.cmd, ix.index(w.key), strconv.Itoa(len(w.args)))
 		args = append(args, w.args...)
 	}
-	args = append(args, string(tx.replyKind()), marker.field)
-	return txCall{keys: ix.keys, args: args, marker: marker}
+	kind := tx.replyKind()
+	args = append(args, string(kind), marker.field)
+	return txCall{keys: ix.keys, args: args, marker: marker, reply: kind}
 }
 
-// replyResults is how many results the reply to tx carries after its
+// replyResults is how many results a reply of kind carries after its
 // status (see Tx.replyKind).
-func replyResults(tx *Tx) int {
-	switch tx.replyKind() {
+func replyResults(tx *Tx, kind replyKind) int {
+	switch kind {
 	case replyAll:
 		return len(tx.writes)
 	case replyPatches:

@@ -63,11 +63,11 @@ func fieldIfAbsent(tx *Tx) (cond, write int) {
 }
 
 // intFirst returns the first write that changes a counter (INCRBY and
-// its kin) which no earlier write touches, or -1; nx is setIfAbsent's
-// condition (its write, 0, is not that write).
-func intFirst(tx *Tx, nx int) int {
+// its kin) which no earlier write touches, or -1 (setIfAbsent's write, a
+// SET, is never one).
+func intFirst(tx *Tx) int {
 	for j, w := range tx.writes {
-		if g, ok := writeGuards[w.cmd]; !ok || g.kind != guardInt || (j == 0 && nx >= 0) {
+		if g, ok := writeGuards[w.cmd]; !ok || g.kind != guardInt {
 			continue
 		}
 		for _, before := range tx.writes[:j] {

@@ -73,9 +73,10 @@ func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 		shape = strconv.AppendInt(shape, int64(len(w.args)), 10)
 		args = append(args, w.args...)
 	}
-	if k := tx.replyKind(); k != replyAll {
+	kind := tx.replyKind()
+	if kind != replyAll {
 		shape = append(shape, "|="...) // the results the reply carries
-		shape = append(shape, k...)
+		shape = append(shape, kind...)
 	}
 	args = append(args, marker.field)
 	script := e.shapes.script(shape, tx, ix.keys)
@@ -83,7 +84,7 @@ func (e *Engine) encodeCall(tx *Tx, marker txnMarker, now time.Time) txCall {
 		b.release(ix.keys, args)
 		return e.encodeGeneric(tx, marker, now)
 	}
-	return txCall{script: script, keys: ix.keys, args: args, marker: marker, buf: b}
+	return txCall{script: script, keys: ix.keys, args: args, marker: marker, reply: kind, buf: b}
 }
 
 // callBuf is room for the KEYS and ARGV of a compiled call, recycled once
@@ -208,7 +209,7 @@ func newTxCompiler(tx *Tx, keys []string) *txCompiler {
 	}
 	c.nx = setIfAbsent(tx)
 	c.hc, c.hw = fieldIfAbsent(tx)
-	c.ic = intFirst(tx, c.nx)
+	c.ic = intFirst(tx)
 	return c
 }
 
