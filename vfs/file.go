@@ -76,14 +76,35 @@ func (v *VFS) openFile(ctx context.Context, ino Ino, flags uint32) (Opened, Attr
 		return Opened{}, Attr{}, errno(err)
 	}
 	h := v.newFileHandle(ino, flags, attr)
-	if flags&syscall.O_TRUNC != 0 && v.withLocalLength(mino, attr).Length > 0 {
-		if st := v.truncate(ctx, ino, 0, h.fh); st != 0 {
+	if flags&syscall.O_TRUNC != 0 {
+		var st syscall.Errno
+		if attr, st = v.truncateAtOpen(ctx, ino, h, attr); st != 0 {
 			v.Release(ctx, ino, h.fh)
 			return Opened{}, Attr{}, st
 		}
-		attr.Length = 0
 	}
 	return Opened{Fh: h.fh, KeepCache: v.pages.keep(mino, &attr)}, attr, 0
+}
+
+// truncateAtOpen applies O_TRUNC to the file h has just opened, as
+// truncate(2) would (the kernel leaves it to the OPEN with FUSE's atomic
+// O_TRUNC): through h when it may write, else by path, which checks write
+// permission, as open(O_RDONLY|O_TRUNC) needs. A file already empty gets
+// only its mtime and ctime set to now, as open(2) does.
+func (v *VFS) truncateAtOpen(ctx context.Context, ino Ino, h *handle, attr Attr) (Attr, syscall.Errno) {
+	fh := h.fh
+	if !h.writable() {
+		fh = 0
+	}
+	if v.withLocalLength(v.toMeta(ino), attr).Length == 0 {
+		e, st := v.SetAttr(ctx, ino, codec.SetAttrMtimeNow|codec.SetAttrCtimeNow, &Attr{}, fh)
+		return e.Attr, st
+	}
+	if st := v.truncate(ctx, ino, 0, fh); st != 0 {
+		return Attr{}, st
+	}
+	attr.Length = 0
+	return attr, 0
 }
 
 // Create creates and opens the regular file name in parent. Without O_EXCL
