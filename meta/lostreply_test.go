@@ -181,6 +181,11 @@ func TestNotReplicatedAccounting(t *testing.T) {
 	notRep("mknod", err)
 	_, _, err = e.CopyFileRange(bg, f, 0, g, 0, 100000, 0)
 	notRep("copy_file_range", err)
+	// A new directory quota is stored under the fence: applied, and said
+	// to be unconfirmed (it was reported stored as if confirmed).
+	mustMkdir(t, v.e, bg, meta.RootInode, "q", 0o777)
+	_, err = e.Quotas().Set(bg, meta.QuotaDir, "/q", -1, 1000, false, false)
+	notRep("quota set", err)
 	v.check(e)
 }
 

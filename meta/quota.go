@@ -252,7 +252,7 @@ func (e *Engine) countUnderFence(ctx context.Context, dir Ino, skip func() (bool
 	if err := e.learnFence(ctx, counted, true); err != nil {
 		e.log.Warn(err.Error())
 	}
-	return true, nil
+	return true, err // ErrNotReplicated (wait-replicas): stored, and the caller says so
 }
 
 // reloadQuotas makes this engine enforce quota changes at once instead of
