@@ -70,7 +70,7 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 	if attr.Typ == codec.TypeDirectory {
 		top, err = cl.entry(ctx, src, dstParent, name, true)
 		if err == nil {
-			err = e.attachClone(ctx, dstParent, top, name, &attr)
+			err = e.attachClone(ctx, dstParent, top, name, &attr, cl.space.Load(), int64(cl.done.Load()))
 		}
 		if err != nil && top != 0 {
 			if cerr := e.cleanupDetachedNode(context.WithoutCancel(ctx), top); cerr != nil {
@@ -83,7 +83,6 @@ func (e *Engine) Clone(ctx context.Context, srcParent, src, dstParent Ino, name 
 	if err != nil {
 		return cl.done.Load(), nodes, err
 	}
-	e.stats.dirQuota(ctx, dstParent, cl.space.Load(), int64(cl.done.Load()))
 	if attr.Typ == codec.TypeDirectory {
 		e.stats.rememberParent(top, dstParent)
 	}
@@ -259,7 +258,8 @@ func (cl *cloner) entryTx(ctx context.Context, src, parent Ino, name string, top
 		case top:
 			tx.HSet(e.keys.Entries(parent), name, entry)
 			tx.PatchDir(e.keys.Inode(parent), &pattr, 0)
-			tx.Account(func() { e.accountClonedTop(parent, &attr) })
+			space := int64(codec.Align4K(lengthOf(&attr)))
+			tx.Account(func() { e.accountClonedTop(ctx, parent, &attr, space, 1) })
 		default:
 			tx.HSet(e.keys.Entries(parent), name, entry)
 		}
@@ -387,15 +387,19 @@ func (cl *cloner) queueNode(tx *Tx, ino Ino, a *Attr, d *nodeData, refs map[stri
 }
 
 // accountClonedTop adds the top of a clone, a node like a, to the
-// statistics of its directory parent (an after-commit hook, see
-// commitAndAccount).
-func (e *Engine) accountClonedTop(parent Ino, a *Attr) {
+// statistics of its directory parent, and the whole copy (space and inodes)
+// to the directory quotas above parent (an after-commit hook, see
+// commitAndAccount: charged under the accounting lock, as every change of
+// usage, so that a quota fence learnt meanwhile never counts it twice).
+func (e *Engine) accountClonedTop(ctx context.Context, parent Ino, a *Attr, space, inodes int64) {
 	e.stats.dirStat(parent, int64(lengthOf(a)), int64(codec.Align4K(lengthOf(a))), 1)
+	e.stats.dirQuota(ctx, parent, space, inodes)
 }
 
 // attachClone links the completed copy of a directory (a copy of a) into
-// its parent and takes it off detachedNodes.
-func (e *Engine) attachClone(ctx context.Context, parent, ino Ino, name string, a *Attr) error {
+// its parent and takes it off detachedNodes; the copy holds inodes nodes
+// using space.
+func (e *Engine) attachClone(ctx context.Context, parent, ino Ino, name string, a *Attr, space, inodes int64) error {
 	return e.runTx(ctx, func(tx *Tx) error {
 		pkey := e.keys.Inode(parent)
 		pv, ok, err := tx.GetAttrBytes(pkey)
@@ -425,7 +429,7 @@ func (e *Engine) attachClone(ctx context.Context, parent, ino Ino, name string, 
 		tx.HSet(dkey, name, string(codec.Entry{Typ: codec.TypeDirectory, Inode: ino}.Marshal()))
 		tx.PatchDir(pkey, &pattr, 1)
 		tx.Do("ZREM", e.keys.DetachedNodes(), ino.String())
-		tx.Account(func() { e.accountClonedTop(parent, a) })
+		tx.Account(func() { e.accountClonedTop(ctx, parent, a, space, inodes) })
 		tx.Log("ATTACH(%d,%d,%s)", ino, parent, logEscape(name))
 		return nil
 	})

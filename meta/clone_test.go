@@ -279,3 +279,32 @@ func diff(a, b []string) []string {
 	}
 	return out
 }
+
+// TestCloneIntoQuota: a clone into a directory under a quota charges the
+// quota with the whole copy, file and directory clones alike (charged with
+// the copy's accounting, after it is attached).
+func TestCloneIntoQuota(t *testing.T) {
+	v := newVolume(t, 1)
+	ctx := context.Background()
+	src := sampleTree(v)
+	q := mustMkdir(t, v.e, ctx, meta.RootInode, "q", 0o777)
+	if _, err := v.e.Quotas().Set(ctx, meta.QuotaDir, "/q", -1, -1, false, false); err != nil {
+		t.Fatal(err)
+	}
+	big, _, err := v.e.Lookup(ctx, src, "big")
+	mustNil(t, "lookup", err)
+	_, _, err = v.e.Clone(ctx, src, big, q, "big", true, 0o022, 4, nil)
+	mustNil(t, "clone a file", err)
+	_, _, err = v.e.Clone(ctx, meta.RootInode, src, q, "tree", true, 0o022, 4, nil)
+	mustNil(t, "clone a tree", err)
+	v.e.Sync(ctx)
+	res, err := v.e.Quotas().Check(ctx, meta.QuotaDir, "/q", true, false)
+	mustNil(t, "quota check", err)
+	if len(res.Mismatches) != 0 {
+		t.Fatalf("the quota after the clones: %+v", res.Mismatches)
+	}
+	if got := res.Quotas["/q"]; got.UsedInodes != 1+1207 {
+		t.Fatalf("the quota counts %d inodes, want 1208 (a file and a tree of 1207)", got.UsedInodes)
+	}
+	v.check()
+}
