@@ -199,14 +199,10 @@ func (e *Engine) Lookup(ctx context.Context, parent Ino, name string) (Ino, Attr
 		return 0, Attr{}, syscall.ENAMETOOLONG
 	}
 	var dkb [64]byte
-	dkey := ""
-	ref, ok, found := e.memoizedEntry(e.keys.AppendEntries(dkb[:0], parent), name)
-	var err error
+	dkey := "" // made when needed: a cached lookup needs only dkb's
+	ref, ok, found, err := e.cachedLookupEntry(e.keys.AppendEntries(dkb[:0], parent), name)
 	if !found {
 		dkey = e.keys.Entries(parent)
-		ref, ok, found, err = e.cachedLookupEntry(dkey, name)
-	}
-	if !found {
 		var ino Ino
 		var a Attr
 		if ino, a, found, err = e.lookupOnce(ctx, parent, dkey, name); found {
@@ -343,44 +339,26 @@ type cachedEntry struct {
 	attrCell *atomic.Pointer[cachestore.Cell]
 }
 
-// memoizedEntry is the usual case of cachedLookupEntry, a cached entry
-// decoded before (alone or in a listing), with the key of the directory in
-// a buffer: found is false otherwise (cachedLookupEntry then looks again,
-// which counts a second hit of a cell not decoded yet).
-func (e *Engine) memoizedEntry(dkey []byte, name string) (ref cachedEntry, present, found bool) {
-	if c := e.cachedCellOfKey(dkey, cmdField, name); c != nil {
-		if r, ok := c.Memo().(*cachedEntry); ok {
-			return *r, true, true
-		}
-		return cachedEntry{}, false, false
-	}
-	if c := e.cachedCellOfKey(dkey, cmdHGetAll, ""); c != nil {
-		if s, _ := c.Memo().(*dirSnapshot); s != nil {
-			if en, present := s.entries[name]; en.err == nil {
-				return en.ref, present, true
-			}
-		}
-	}
-	return cachedEntry{}, false, false
-}
-
 // cachedLookupEntry answers the lookup of name in the directory at dkey
 // from the client-side cache: the entry cached on its own (decoded once per
 // cached value), or in a cached listing of the directory (see listedEntry);
-// found is false when neither is cached.
-func (e *Engine) cachedLookupEntry(dkey, name string) (ref cachedEntry, present, found bool, err error) {
-	c := e.cachedCell(dkey, cmdField, name)
+// found is false when neither is cached. The key is in a buffer: a hit of
+// an entry decoded before makes no string of it (that cost a cached lookup
+// more than the lookup itself).
+func (e *Engine) cachedLookupEntry(dkey []byte, name string) (ref cachedEntry, present, found bool, err error) {
+	c := e.cachedCellOfKey(dkey, cmdField, name)
 	if c == nil {
 		return e.listedEntry(dkey, name)
 	}
 	if r, ok := c.Memo().(*cachedEntry); ok {
 		return *r, true, true, nil
 	}
-	v, ok, err := fieldReply(e, dkey, rueidis.NewResult(c.Message(), nil))
+	key := string(dkey)
+	v, ok, err := fieldReply(e, key, rueidis.NewResult(c.Message(), nil))
 	if err != nil || !ok {
 		return cachedEntry{}, false, true, err
 	}
-	ref, err = e.decodeCachedEntry(dkey, name, v)
+	ref, err = e.decodeCachedEntry(key, name, v)
 	if err == nil {
 		// A copy: taking ref's address would move ref to the heap on
 		// every call, hits included.
@@ -398,7 +376,7 @@ func (e *Engine) cachedLookupEntry(dkey, name string) (ref cachedEntry, present,
 // start a prefetch of the directory for the lookups to come.
 func (e *Engine) lookupEntry(ctx context.Context, parent Ino, dkey, name string) (cachedEntry, bool, error) {
 	if e.prefetch.wait(ctx, parent) {
-		if ref, ok, found, err := e.cachedLookupEntry(dkey, name); found {
+		if ref, ok, found, err := e.cachedLookupEntry([]byte(dkey), name); found {
 			return ref, ok, err
 		}
 	}

@@ -58,13 +58,14 @@ type snapshotEntry struct {
 // listedEntry answers a lookup of name in the directory at dkey from a
 // cached listing of it: the entry and whether it exists; found is false
 // when no listing is cached.
-func (e *Engine) listedEntry(dkey, name string) (ref cachedEntry, present, found bool, err error) {
-	c := e.cachedCell(dkey, cmdHGetAll, "")
+func (e *Engine) listedEntry(dkey []byte, name string) (ref cachedEntry, present, found bool, err error) {
+	c := e.cachedCellOfKey(dkey, cmdHGetAll, "")
 	if c == nil {
 		return cachedEntry{}, false, false, nil
 	}
 	s, _ := c.Memo().(*dirSnapshot)
 	if s == nil {
+		key := string(dkey)
 		msg := c.Message()
 		m, err := msg.AsStrMap()
 		if err != nil {
@@ -72,7 +73,7 @@ func (e *Engine) listedEntry(dkey, name string) (ref cachedEntry, present, found
 		}
 		s = &dirSnapshot{entries: make(map[string]snapshotEntry, len(m))}
 		for n, v := range m {
-			ref, err := e.decodeCachedEntry(dkey, n, v)
+			ref, err := e.decodeCachedEntry(key, n, v)
 			s.entries[n] = snapshotEntry{ref, err}
 		}
 		c.SetMemo(s)
