@@ -25,13 +25,15 @@ import (
 	"github.com/rueidisfs/rueidisfs/meta"
 )
 
-// Options are the flags of `juicefs mdtest`, plus the phase selection.
+// Options are the flags of `juicefs mdtest`, plus the phase selection. The
+// defaults in parentheses are the command line's; Run takes a zero as
+// zero, but for Threads (1).
 type Options struct {
-	Threads int // goroutines creating files (juicefs default 1)
-	Dirs    int // width of the directory tree (default 3; 0: files in the top directory only, as juicefs)
-	Depth   int // depth of the tree (default 2)
-	Files   int // files per thread per directory (default 10)
-	Write   int // bytes of metadata-only data per file (default 0)
+	Threads int // goroutines creating files (default 1)
+	Dirs    int // width of the directory tree (3; 0: files in the top directory only, as juicefs)
+	Depth   int // depth of the tree (2)
+	Files   int // files per thread per directory (10)
+	Write   int // bytes of metadata-only data per file (0)
 	// Phases to run after the create phase, in this order: "stat",
 	// "readdir", "rename", "remove". None by default: like juicefs mdtest,
 	// the run creates the tree and leaves it in place.
