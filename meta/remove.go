@@ -314,7 +314,7 @@ func (e *Engine) queueDropDirStats(tx *Tx, dir Ino) {
 		e.keys.DirQuota(), e.keys.DirQuotaUsedSpace(), e.keys.DirQuotaUsedInodes()} {
 		tx.HDel(k, f)
 	}
-	if e.stats.knowsDirQuota(dir) {
+	if e.stats.dirQuotaOf(dir) != nil {
 		tx.HSet(e.keys.QuotaCounts(), f, deletedToken())
 	}
 }

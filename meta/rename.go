@@ -527,10 +527,7 @@ func (e *Engine) usageOf(ctx context.Context, ino Ino, a *Attr) (int64, int64) {
 	if a.Typ != codec.TypeDirectory {
 		return int64(codec.Align4K(lengthOf(a))), 1
 	}
-	e.stats.quotaMu.RLock()
-	q := e.stats.dirQ[ino]
-	e.stats.quotaMu.RUnlock()
-	if q != nil {
+	if q := e.stats.dirQuotaOf(ino); q != nil {
 		return q.usedSpace.Load() + q.newSpace.Load() + 4096, q.usedInodes.Load() + q.newInodes.Load() + 1
 	}
 	s, err := e.GetSummary(ctx, ino, true, false)

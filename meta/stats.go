@@ -200,12 +200,12 @@ func (s *statsBatcher) pendingDirStat(dir Ino) dirStatDelta {
 	return s.dirs[dir]
 }
 
-// knowsDirQuota reports whether this client has loaded a quota of
-// directory dir.
-func (s *statsBatcher) knowsDirQuota(dir Ino) bool {
+// dirQuotaOf returns the quota of directory dir this client has loaded,
+// or nil.
+func (s *statsBatcher) dirQuotaOf(dir Ino) *quota {
 	s.quotaMu.RLock()
 	defer s.quotaMu.RUnlock()
-	return s.dirQ[dir] != nil
+	return s.dirQ[dir]
 }
 
 func (s *statsBatcher) hasDirQuotas() bool {
@@ -226,10 +226,7 @@ func (s *statsBatcher) walkQuotas(ctx context.Context, dir Ino, fn func(ino Ino,
 			s.e.log.Warn(fmt.Sprintf("quotas above directory %d: %v", dir, err))
 			return
 		}
-		s.quotaMu.RLock()
-		q := s.dirQ[dir]
-		s.quotaMu.RUnlock()
-		if q != nil && !fn(dir, q) {
+		if q := s.dirQuotaOf(dir); q != nil && !fn(dir, q) {
 			return
 		}
 		if dir <= RootInode {
