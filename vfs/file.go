@@ -143,8 +143,10 @@ func (v *VFS) Create(ctx context.Context, parent Ino, name string, mode, umask u
 		if st == 0 {
 			return v.entry(found.Inode, attr), o, 0
 		}
-		// ENOENT or EPERM (now in the trash): removed since it was found.
-		if (st != syscall.ENOENT && st != syscall.EPERM) || attempt == createAttempts {
+		// ENOENT, or EPERM of a file that has no flag refusing it (so
+		// now in the trash): removed since it was found.
+		ownEPERM := found.Attr.Flags&(codec.FlagImmutable|codec.FlagAppend) != 0
+		if (st != syscall.ENOENT && (st != syscall.EPERM || ownEPERM)) || attempt == createAttempts {
 			return Entry{}, Opened{}, st
 		}
 	}
