@@ -115,6 +115,9 @@ func (c *Config) buildQuery() string {
 	num("pipeline-multiplex", c.PipelineMultiplex, DefaultPipelineMultiplex)
 	dur("max-flush-delay", c.MaxFlushDelay, 0)
 	num("ring-scale", c.RingScale, 0)
+	if !c.DirectWhenAlone {
+		add("direct-when-alone", "false")
+	}
 	str("client_name", c.ClientName)
 	num("protocol", c.Protocol, DefaultProtocol)
 	num("pool_size", c.PoolSize, 0)

@@ -191,6 +191,11 @@ type Config struct {
 	MaxFlushDelay time.Duration
 	// RingScale is rueidis' RingScaleEachConn; 0 is the rueidis default.
 	RingScale int
+	// DirectWhenAlone sends the commands of a caller that finds no other
+	// command of the client under way on a pooled connection of its own,
+	// written and read by the caller, instead of through the pipeline
+	// (direct-when-alone; see redisconn's idleSync).
+	DirectWhenAlone bool
 
 	// ClientName is sent with CLIENT SETNAME (client_name); empty sends none.
 	ClientName string
@@ -224,6 +229,7 @@ func defaultConfig() *Config {
 		ClientCacheSize:   DefaultClientCacheSize,
 		ClientCacheTTL:    DefaultClientCacheTTL,
 		PipelineMultiplex: DefaultPipelineMultiplex,
+		DirectWhenAlone:   true,
 		Protocol:          DefaultProtocol,
 	}
 }

@@ -33,6 +33,8 @@ const (
 	EnvPipelineMultiplex = "RUEIDISFS_PIPELINE_MULTIPLEX"
 	// EnvMaxFlushDelay overrides max-flush-delay.
 	EnvMaxFlushDelay = "RUEIDISFS_MAX_FLUSH_DELAY"
+	// EnvDirectWhenAlone overrides direct-when-alone.
+	EnvDirectWhenAlone = "RUEIDISFS_DIRECT_WHEN_ALONE"
 )
 
 // credentials fills the password from the environment when the URL has
@@ -100,6 +102,13 @@ func (p *parser) envOverrides(cfg *Config) error {
 			return p.envError(EnvMaxFlushDelay, v, "is not a duration of 0 or more with a unit, like \"20us\"")
 		}
 		cfg.MaxFlushDelay = d
+	}
+	if v := p.getenv(EnvDirectWhenAlone); v != "" {
+		on, ok := parseBoolWord(v)
+		if !ok {
+			return p.envError(EnvDirectWhenAlone, v, "is not a boolean (1/true/on/yes or 0/false/off/no)")
+		}
+		cfg.DirectWhenAlone = on
 	}
 	return nil
 }

@@ -101,6 +101,8 @@ func TestEnvironmentOverrides(t *testing.T) {
 		}), nil},
 		{"multiplex back to rueidis' default", "?pipeline-multiplex=3", map[string]string{"RUEIDISFS_PIPELINE_MULTIPLEX": "-1"}, base(func(c *Config) { c.PipelineMultiplex = -1 }), nil},
 		{"flush delay zero", "?max-flush-delay=1us", map[string]string{"RUEIDISFS_MAX_FLUSH_DELAY": "0"}, base(nil), nil},
+		{"direct calls off", "", map[string]string{"RUEIDISFS_DIRECT_WHEN_ALONE": "off"}, base(func(c *Config) { c.DirectWhenAlone = false }), nil},
+		{"direct calls back on", "?direct-when-alone=false", map[string]string{"RUEIDISFS_DIRECT_WHEN_ALONE": "yes"}, base(nil), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +126,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		{"RUEIDISFS_PIPELINE_MULTIPLEX", "-2", `is not an integer from 0 to 8 (or -1 for the rueidis default)`},
 		{"RUEIDISFS_MAX_FLUSH_DELAY", "20", `is not a duration of 0 or more with a unit, like "20us"`},
 		{"RUEIDISFS_MAX_FLUSH_DELAY", "-1us", `is not a duration of 0 or more with a unit, like "20us"`},
+		{"RUEIDISFS_DIRECT_WHEN_ALONE", "sometimes", `is not a boolean (1/true/on/yes or 0/false/off/no)`},
 	}
 	for _, tt := range bad {
 		_, _, err := Parse("redis://:pw@h/1", env(map[string]string{tt.name: tt.value}))

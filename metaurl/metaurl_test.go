@@ -261,7 +261,7 @@ func TestRedacted(t *testing.T) {
 
 	// A Config built by hand gets a rebuilt URL.
 	hand := &Config{Mode: ModeSentinel, TLS: true, MasterName: "m", Addrs: []string{"s:26379"}, DB: 2,
-		Username: "u", Password: "secret", ClientCache: true, Protocol: 3}
+		Username: "u", Password: "secret", ClientCache: true, DirectWhenAlone: true, Protocol: 3}
 	const want = "rediss://u:****@m,s:26379/2?read-timeout=0s&write-timeout=0s&min-retry-backoff=0s&max-retry-backoff=0s&dial_timeout=0s&io-retries=0&wait-timeout=0s&client-cache-size=0&client-cache-ttl=0s"
 	if got := hand.Redacted(); got != want {
 		t.Errorf("hand-built Redacted =\n %q\nwant\n %q", got, want)

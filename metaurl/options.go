@@ -284,6 +284,13 @@ func (p *parser) pipelineOptions(cfg *Config, q *query) error {
 		}
 		cfg.RingScale = n
 	}
+	if _, v, ok := p.take(q, "direct-when-alone"); ok {
+		on, valid := parseBoolWord(v)
+		if !valid {
+			return p.errorf("query option direct-when-alone=%q is not true/false, 1/0, on/off or yes/no", v)
+		}
+		cfg.DirectWhenAlone = on
+	}
 	return nil
 }
 

@@ -95,7 +95,7 @@ func isKnownOption(name string) bool {
 		"client-cache-expire", "client_cache_expire", "client-cache-preload", "client_cache_preload",
 		"db", "protocol", "client_name", "max_retries", "dial_timeout", "pool_size",
 		"conn_max_lifetime", "max_conn_age",
-		"io-retries", "pipeline-multiplex", "max-flush-delay", "ring-scale":
+		"io-retries", "pipeline-multiplex", "max-flush-delay", "ring-scale", "direct-when-alone":
 		return true
 	}
 	return slices.Contains(noEffectOptions(), name)

@@ -159,16 +159,23 @@ func (d *dialer) client(cache bool) (rueidis.Client, *cachestore.Registry, error
 	} else {
 		o.DisableCache = true
 	}
+	var c rueidis.Client
+	var err error
 	if d.cfg.Mode == metaurl.ModeSentinel && !o.ReplicaOnly {
-		c, fo, err := dialSentinel(context.Background(), d.cfg, o, d.log)
-		if err != nil {
-			return nil, nil, err
+		var fo *Failover
+		if c, fo, err = dialSentinel(context.Background(), d.cfg, o, d.log); err == nil {
+			d.failover = fo
 		}
-		d.failover = fo
-		return c, reg, nil
+	} else {
+		c, err = rueidis.NewClient(o)
 	}
-	c, err := rueidis.NewClient(o)
-	return c, reg, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.DisableAutoPipelining {
+		c = &idleSync{Client: c}
+	}
+	return c, reg, nil
 }
 
 // connect makes conn's client: with the client-side cache when the URL
@@ -207,7 +214,7 @@ func (d *dialer) checkCaching(ctx context.Context, conn *Conn) error {
 	if conn.Cache == nil {
 		return nil
 	}
-	probe := conn.Client.B().ClientCaching().Yes().Build()
+	probe := conn.Client.B().ClientCaching().Yes().Build().ToPipe() // the tracking connection
 	if conn.Prefix != "" {
 		probe = probe.SetSlot(conn.Prefix)
 	}
@@ -241,6 +248,9 @@ func clientOption(cfg *metaurl.Config, tlsConf *tls.Config, cluster, readOnly bo
 		AlwaysRESP2:       cfg.Protocol == 2,
 		DisableRetry:      cfg.IORetries == 0,
 		RetryDelay:        retryDelay(cfg),
+		// Commands then go through the pipeline only when marked so: the
+		// client is wrapped in an idleSync, which marks them.
+		DisableAutoPipelining: cfg.DirectWhenAlone,
 	}
 	switch {
 	case cfg.PipelineMultiplex == 0:
