@@ -65,10 +65,12 @@ func (c *idleSync) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisR
 
 func (c *idleSync) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
 	// Commands are marked one by one because a Cluster client splits them
-	// by node. Calls holding a blocking command (a script and its WAIT)
-	// always take a connection of their own: rueidis would pipeline them
-	// all if one were marked, and the pipeline would wait with them.
-	if !c.direct() && !anyBlocking(multi) {
+	// by node. Two kinds of call always take a connection of their own, as
+	// rueidis sends them unmarked: those holding a blocking command (a
+	// script and its WAIT) and very long ones (scans of large volumes).
+	// Marked, rueidis would pipeline them, and the pipeline would wait
+	// with them.
+	if !c.direct() && len(multi) < rueidis.DefaultBlockingPipeline && !anyBlocking(multi) {
 		for i := range multi {
 			multi[i] = multi[i].ToPipe()
 		}

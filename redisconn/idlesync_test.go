@@ -15,8 +15,8 @@ import (
 // TestDirectWhenAlone: a caller that has been alone for a while talks to
 // Redis on a connection of its own, not the pipeline's; as soon as calls
 // overlap they go through the pipeline again; a script and its WAIT stay
-// on one connection; direct-when-alone=false pipelines everything. In every
-// topology the engine uses.
+// on one connection; direct-when-alone=false pipelines everything. With a
+// single server and with Sentinel; a Cluster client pipelines everything.
 func TestDirectWhenAlone(t *testing.T) {
 	topologies := []struct {
 		name string
@@ -32,6 +32,14 @@ func TestDirectWhenAlone(t *testing.T) {
 			c, _, err := dial(t, url)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if c.Cluster {
+				// Direct calls are off on a Cluster (see clientOption).
+				beAlone(t, c)
+				if pipe, got := clientID(t, c, true), clientID(t, c, false); got != pipe {
+					t.Errorf("Cluster: a lone call went on connection %d, not the pipeline's %d", got, pipe)
+				}
+				return
 			}
 			checkDirectWhenAlone(t, c)
 

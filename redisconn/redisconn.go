@@ -249,8 +249,11 @@ func clientOption(cfg *metaurl.Config, tlsConf *tls.Config, cluster, readOnly bo
 		DisableRetry:      cfg.IORetries == 0,
 		RetryDelay:        retryDelay(cfg),
 		// Commands then go through the pipeline only when marked so: the
-		// client is wrapped in an idleSync, which marks them.
-		DisableAutoPipelining: cfg.DirectWhenAlone,
+		// client is wrapped in an idleSync, which marks them. Not on a
+		// Cluster: there rueidis (v1.0.79) sends a cached read redirected
+		// by ASK (a slot being migrated) to its pool when auto-pipelining
+		// is off, on a connection that cannot carry it, and panics.
+		DisableAutoPipelining: cfg.DirectWhenAlone && !cluster,
 	}
 	switch {
 	case cfg.PipelineMultiplex == 0:
