@@ -79,13 +79,71 @@ func TestReadYourWrites(t *testing.T) {
 	}
 }
 
+// TestReadYourWritesAlone: a caller alone sends its writes on a connection
+// of its own (direct-when-alone), not the one Redis tracks for the cache,
+// so the invalidations of what it wrote come back on another connection,
+// at their own pace. Each read right after a write must still see it.
+func TestReadYourWritesAlone(t *testing.T) {
+	v := newVolume(t, 0)
+	e := v.e
+	d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o755)
+	f := mustCreate(t, e, bg, d, "f", 0o644)
+	for range 100 { // alone long enough for direct calls
+		if _, err := e.GetAttr(bg, f); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.SetAttrForTest(bg, f, 0o644, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.Client()
+	piped, err := c.Do(bg, c.B().ClientId().Build().ToPipe()).AsInt64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := c.Do(bg, c.B().ClientId().Build()).AsInt64(); err != nil || id == piped {
+		t.Fatalf("a lone call went on connection %d (%v), the pipeline's is %d: not a direct call", id, err, piped)
+	}
+	for i := 0; i < 300; i++ {
+		mode := uint16(0o600 + i%64)
+		if _, err := e.SetAttrForTest(bg, f, mode, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := e.GetAttr(bg, f); err != nil || a.Mode != mode {
+			t.Fatalf("iteration %d: getattr after chmod: mode %o, want %o (%v)", i, a.Mode, mode, err)
+		}
+		if _, a, err := e.Lookup(bg, d, "f"); err != nil || a.Mode != mode {
+			t.Fatalf("iteration %d: lookup after chmod: mode %o, want %o (%v)", i, a.Mode, mode, err)
+		}
+		x := mustCreate(t, e, bg, d, "x", 0o644)
+		if ino, _, err := e.Lookup(bg, d, "x"); err != nil || ino != x {
+			t.Fatalf("iteration %d: lookup after create: %d %v", i, ino, err)
+		}
+		if !hasEntry(t, e, d, "x") {
+			t.Fatalf("iteration %d: readdir after create misses x", i)
+		}
+		if err := e.Unlink(bg, d, "x", false); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.Lookup(bg, d, "x"); !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("iteration %d: lookup after unlink: %v", i, err)
+		}
+		if hasEntry(t, e, d, "x") {
+			t.Fatalf("iteration %d: readdir after unlink still lists x", i)
+		}
+	}
+}
+
 // TestAbandonedJoinedRead: a GetAttr joins a read of the same attribute
 // already in flight; the first reader gives up (context cancelled) while the
 // read is still on the wire, held by a proxy. The second reader, whose
 // context is alive, must get the attribute, not the first reader's context
 // error. (Read-your-writes around abandoned reads needs the read and the
-// write on different connections, which the engine never does; the cache
-// store's stress test covers it.)
+// write on different connections, as when a caller alone sends its writes
+// on a connection of its own (direct-when-alone) while cached reads use the
+// pipeline's: the cache store's stress test covers it, its writer's writes
+// reaching the tracking connections only as pushes; TestReadYourWritesAlone
+// checks the engine there.)
 func TestAbandonedJoinedRead(t *testing.T) {
 	v := newVolume(t, 0)
 	f := mustCreate(t, v.e, bg, meta.RootInode, "f", 0o644)
