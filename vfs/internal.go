@@ -59,7 +59,9 @@ func newInternalNodes(prefix bool, uid, gid uint32, start time.Time, withTrash b
 		{ino: configIno, name: name(".config"), attr: file(0o400), listed: true},
 	}
 	if withTrash {
-		trash := Attr{Typ: codec.TypeDirectory, Mode: 0o555, Nlink: 2, Length: 4096,
+		// As a juicefs mount shows it: size 0, owned by root, whatever the
+		// trash inode stored in Redis says.
+		trash := Attr{Typ: codec.TypeDirectory, Mode: 0o555, Nlink: 2,
 			Atime: start.Unix(), Mtime: start.Unix(), Ctime: start.Unix(), Parent: RootInode}
 		nodes = append(nodes, internalNode{ino: trashIno, name: name(trashName), attr: trash, listed: true})
 	}

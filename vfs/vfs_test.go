@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rueidisfs/rueidisfs/codec"
 )
 
 // Unit tests of the parts of the VFS that need no engine; the file system
@@ -28,6 +30,12 @@ func TestInternalNodes(t *testing.T) {
 	}
 	if !ns.reserved(RootInode, ".trash") || ns.reserved(5, ".trash") {
 		t.Fatal(".trash is reserved in the root only")
+	}
+	// juicefs mount's .trash: a directory of mode 0555, 2 links, size 0,
+	// owned by root, with the mount's start time.
+	want := Attr{Typ: codec.TypeDirectory, Mode: 0o555, Nlink: 2, Atime: 1, Mtime: 1, Ctime: 1, Parent: RootInode}
+	if n := ns.byName(RootInode, ".trash"); n == nil || n.attr != want {
+		t.Fatalf(".trash: %+v, want the attributes %+v", n, want)
 	}
 	prefixed := newInternalNodes(true, 0, 0, time.Unix(1, 0), false)
 	if prefixed.byName(RootInode, ".jfs.config") == nil || prefixed.byName(RootInode, ".config") != nil {
