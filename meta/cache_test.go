@@ -49,7 +49,15 @@ func TestReadYourWrites(t *testing.T) {
 		}()
 	}
 	defer func() { close(stop); wg.Wait() }()
-	for i := 0; i < 100; i++ {
+	checkReadYourWrites(t, e, d, f, 100)
+}
+
+// checkReadYourWrites changes f (in d) and creates and removes d/x, rounds
+// times, each change checked by the reads that follow it: getattr, lookup
+// and readdir must all see it at once.
+func checkReadYourWrites(t *testing.T, e *meta.Engine, d, f meta.Ino, rounds int) {
+	t.Helper()
+	for i := 0; i < rounds; i++ {
 		mode := uint16(0o600 + i%64)
 		if _, err := e.SetAttrForTest(bg, f, mode, 0, 0); err != nil {
 			t.Fatal(err)
@@ -104,34 +112,7 @@ func TestReadYourWritesAlone(t *testing.T) {
 	if id, err := c.Do(bg, c.B().ClientId().Build()).AsInt64(); err != nil || id == piped {
 		t.Fatalf("a lone call went on connection %d (%v), the pipeline's is %d: not a direct call", id, err, piped)
 	}
-	for i := 0; i < 300; i++ {
-		mode := uint16(0o600 + i%64)
-		if _, err := e.SetAttrForTest(bg, f, mode, 0, 0); err != nil {
-			t.Fatal(err)
-		}
-		if a, err := e.GetAttr(bg, f); err != nil || a.Mode != mode {
-			t.Fatalf("iteration %d: getattr after chmod: mode %o, want %o (%v)", i, a.Mode, mode, err)
-		}
-		if _, a, err := e.Lookup(bg, d, "f"); err != nil || a.Mode != mode {
-			t.Fatalf("iteration %d: lookup after chmod: mode %o, want %o (%v)", i, a.Mode, mode, err)
-		}
-		x := mustCreate(t, e, bg, d, "x", 0o644)
-		if ino, _, err := e.Lookup(bg, d, "x"); err != nil || ino != x {
-			t.Fatalf("iteration %d: lookup after create: %d %v", i, ino, err)
-		}
-		if !hasEntry(t, e, d, "x") {
-			t.Fatalf("iteration %d: readdir after create misses x", i)
-		}
-		if err := e.Unlink(bg, d, "x", false); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := e.Lookup(bg, d, "x"); !errors.Is(err, syscall.ENOENT) {
-			t.Fatalf("iteration %d: lookup after unlink: %v", i, err)
-		}
-		if hasEntry(t, e, d, "x") {
-			t.Fatalf("iteration %d: readdir after unlink still lists x", i)
-		}
-	}
+	checkReadYourWrites(t, e, d, f, 300)
 }
 
 // TestAbandonedJoinedRead: a GetAttr joins a read of the same attribute
