@@ -7,9 +7,13 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// idleSync sends a command on a pooled connection of its own, written and
-// read by the calling goroutine, when no other command of this client is
-// under way, and pipelines it otherwise.
+// idleSync sends a caller's command on a pooled connection of its own,
+// written and read by the calling goroutine, when the caller is alone: no
+// other command of this client under way, for loneCalls calls in a row. It
+// pipelines the command otherwise. The client under it is made with
+// rueidis' DisableAutoPipelining, which sends a command through the
+// pipeline only when the command is marked (ToPipe), so the choice is made
+// per command by marking it.
 //
 // Why: rueidis' pipeline hands every command to a writer goroutine and
 // every reply back from a reader goroutine. With a processor idle, each of
@@ -64,12 +68,11 @@ func (c *idleSync) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisR
 }
 
 func (c *idleSync) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
-	// Commands are marked one by one because a Cluster client splits them
-	// by node. Two kinds of call always take a connection of their own, as
-	// rueidis sends them unmarked: those holding a blocking command (a
-	// script and its WAIT) and very long ones (scans of large volumes).
-	// Marked, rueidis would pipeline them, and the pipeline would wait
-	// with them.
+	// The caller's commands are marked in place (a mark only routes them).
+	// Two kinds of call always take a connection of their own, as rueidis
+	// sends them unmarked: those holding a blocking command (a script and
+	// its WAIT) and very long ones (scans of large volumes). Marked,
+	// rueidis would pipeline them, and the pipeline would wait with them.
 	if !c.direct() && len(multi) < rueidis.DefaultBlockingPipeline && !anyBlocking(multi) {
 		for i := range multi {
 			multi[i] = multi[i].ToPipe()
