@@ -182,7 +182,7 @@ func (e *Engine) Write(ctx context.Context, ino Ino, indx uint32, off uint32, s 
 		setTimes(&attr, e.now(), false, false, true)
 		at := tx.WriteIndex()
 		tx.Do("RPUSH", ckey, rec)
-		tx.After(func(results []rueidis.RedisMessage) {
+		tx.AfterResults(func(results []rueidis.RedisMessage) {
 			if at < len(results) {
 				records, _ = results[at].AsInt64()
 			}

@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/rueidisfs/rueidisfs/codec"
 )
 
@@ -71,7 +69,7 @@ func (e *Engine) txRemovedNode(tx *Tx, r *removal, parent Ino, name string) erro
 		return err
 	}
 	if !ok {
-		tx.After(func([]rueidis.RedisMessage) {
+		tx.After(func() {
 			e.log.Warn(fmt.Sprintf("no attribute for inode %d (%d, %s)", r.ino, parent, name))
 		})
 		return nil

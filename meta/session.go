@@ -344,7 +344,7 @@ func (e *Engine) cleanSession(ctx context.Context, sid uint64) error {
 		tx.HDel(e.keys.SessionInfos(), ssid)
 		i := tx.WriteIndex()
 		tx.Do("ZREM", e.keys.AllSessions(), ssid)
-		tx.After(func(r []rueidisMessage) {
+		tx.AfterResults(func(r []rueidisMessage) {
 			n, _ := r[i].AsInt64()
 			removed = int(n)
 		})

@@ -296,7 +296,7 @@ func (e *Engine) expireDelayedSlices(ctx context.Context, field string, id uint6
 		}
 		tx.HDel(key, field)
 		tx.Log("CLEANUP_DELAYED_SLICES(%d,%d)", id, ts)
-		tx.After(func(res []rueidis.RedisMessage) {
+		tx.AfterResults(func(res []rueidis.RedisMessage) {
 			for i, r := range recs {
 				if n, err := res[first+i].AsInt64(); err == nil && n < 0 {
 					freed = append(freed, r)

@@ -99,7 +99,7 @@ type Tx struct {
 	condBuf  [6]cond
 	writeBuf [10]write
 	argBuf   [24]string
-	afterBuf [1]func(results []rueidis.RedisMessage)
+	afterBuf [1]afterFn
 	acctBuf  [1]func()
 
 	// fresh holds the values returned by the previous attempt's failed
@@ -116,10 +116,11 @@ type Tx struct {
 	// may be older than the call, an assumption): an outcome that writes
 	// nothing must then be checked at commit (see runTx).
 	unconfirmed bool
-	// after runs once the transaction committed, with the script's results.
-	after []func(results []rueidis.RedisMessage)
-	// readsResults is set when a caller reads a write's result (see
-	// WriteIndex): only then does the reply carry them all (see replyKind).
+	// after runs once the transaction committed (see After, AfterResults).
+	after []afterFn
+	// readsResults is set when a caller reads the writes' results (see
+	// AfterResults): only then does the reply carry them all (see
+	// replyKind).
 	readsResults bool
 	// accounts runs after it: the transaction's accounting (see Account).
 	accounts []func()
@@ -268,7 +269,11 @@ func (e *Engine) commitAndAccount(ctx context.Context, tx *Tx) (map[condID]cond,
 	// caller gets once the local state reflects the change.
 	e.txStats.commits.Add(1)
 	for _, f := range tx.after {
-		f(results)
+		if f.withResults != nil {
+			f.withResults(results)
+		} else {
+			f.plain()
+		}
 	}
 	for _, f := range tx.accounts {
 		f()
@@ -957,10 +962,24 @@ func (tx *Tx) PatchDir(key string, dir *Attr, delta int) {
 // cmdDirPatch is the write of PatchDir, applied by the script itself.
 const cmdDirPatch = "!dirpatch"
 
-// After registers a function run once the transaction committed, with the
-// writes' results when a caller reads one (see WriteIndex; otherwise only
-// the directory patches' are there).
-func (tx *Tx) After(fn func(results []rueidis.RedisMessage)) { tx.after = append(tx.after, fn) }
+// afterFn is a function run once the transaction committed: one of the two.
+type afterFn struct {
+	plain       func()
+	withResults func(results []rueidis.RedisMessage)
+}
+
+// After registers fn, run once the transaction committed.
+func (tx *Tx) After(fn func()) { tx.after = append(tx.after, afterFn{plain: fn}) }
+
+// AfterResults registers fn, run once the transaction committed with the
+// result of every write (results[i] for the write queued when WriteIndex
+// returned i). Registering it is what makes the reply carry the results:
+// Redis builds, keeps (replay marker) and sends them only for transactions
+// that read them.
+func (tx *Tx) AfterResults(fn func(results []rueidis.RedisMessage)) {
+	tx.readsResults = true
+	tx.after = append(tx.after, afterFn{withResults: fn})
+}
 
 // Account registers the accounting of the transaction (directory statistics,
 // quotas, volume usage): it runs once the transaction committed, after the
@@ -976,12 +995,9 @@ func (tx *Tx) Logging() bool {
 	return f != nil && f.ChangeLog
 }
 
-// WriteIndex returns the index the next queued write will have, so After
-// callbacks can find its result.
-func (tx *Tx) WriteIndex() int {
-	tx.readsResults = true
-	return len(tx.writes)
-}
+// WriteIndex returns the index the next queued write will have, so an
+// AfterResults function can find its result.
+func (tx *Tx) WriteIndex() int { return len(tx.writes) }
 
 // replyKind is what the reply to a transaction carries after its status
 // (the script's argument before its marker's): the results a caller reads

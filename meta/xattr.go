@@ -199,7 +199,7 @@ func (e *Engine) RemoveXattr(ctx context.Context, ino Ino, name string) error {
 		if tx.Logging() {
 			tx.Log("REMOVEXATTR(%d,%s)", ino, logEscape(name))
 		}
-		tx.After(func(results []rueidis.RedisMessage) {
+		tx.AfterResults(func(results []rueidis.RedisMessage) {
 			removed, _ = results[i].AsInt64()
 		})
 		return nil
