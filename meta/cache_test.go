@@ -115,6 +115,51 @@ func TestReadYourWritesAlone(t *testing.T) {
 	checkReadYourWrites(t, e, d, f, 300)
 }
 
+// TestDirectCallsPausedByDirQuotas: while the engine knows a directory
+// quota, its calls keep the pipeline even when alone. Charging a quota
+// after a change reads the cached ancestry, which only a reply on the
+// tracked connection orders after the invalidations sent before it.
+func TestDirectCallsPausedByDirQuotas(t *testing.T) {
+	v := newVolume(t, 0)
+	e := v.e
+	d := mustMkdir(t, e, bg, meta.RootInode, "d", 0o755)
+	c := e.Client()
+	direct := func() bool {
+		for range 100 { // alone long enough for direct calls
+			if _, err := e.GetAttr(bg, d); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.SetAttrForTest(bg, d, 0o755, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		piped, err := c.Do(bg, c.B().ClientId().Build().ToPipe()).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := c.Do(bg, c.B().ClientId().Build()).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id != piped
+	}
+	if !direct() {
+		t.Fatal("no direct calls without a directory quota")
+	}
+	if _, err := e.Quotas().Set(bg, meta.QuotaDir, "/d", -1, -1, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if direct() {
+		t.Fatal("direct calls while a directory quota is known")
+	}
+	if err := e.Quotas().Delete(bg, meta.QuotaDir, "/d"); err != nil {
+		t.Fatal(err)
+	}
+	if !direct() {
+		t.Fatal("no direct calls once the directory quota is gone")
+	}
+}
+
 // TestAbandonedJoinedRead: a GetAttr joins a read of the same attribute
 // already in flight; the first reader gives up (context cancelled) while the
 // read is still on the wire, held by a proxy. The second reader, whose

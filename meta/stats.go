@@ -241,6 +241,23 @@ func (s *statsBatcher) walkQuotas(ctx context.Context, dir Ino, fn func(ino Ino,
 	}
 }
 
+// pinAncestry remembers, before a transaction that changes the usage of
+// dirs commits, the parents its accounting will walk to charge their
+// directory quotas. The accounting runs after the commit, when another
+// client may already have moved one of the directories to another quota
+// tree; reading the parents then would charge the mutation to the tree the
+// directory moved into, whose move already carried the count that includes
+// it (or miss the tree it left). The parents known now are those the quota
+// fence condition of the transaction vouches for: a move between quota
+// trees changes the fence, and the commit then fails and is decided again.
+// Called with the accounting lock shared, so that no fence learnt meanwhile
+// clears them.
+func (s *statsBatcher) pinAncestry(ctx context.Context, dirs []Ino) {
+	for _, d := range dirs {
+		s.walkQuotas(ctx, d, func(Ino, *quota) bool { return true })
+	}
+}
+
 // dirQuota records a usage change of every directory quota above dir.
 func (s *statsBatcher) dirQuota(ctx context.Context, dir Ino, space, inodes int64) {
 	if space == 0 && inodes == 0 {
@@ -590,6 +607,10 @@ func (s *statsBatcher) loadQuotasAs(ctx context.Context, exclusive bool) (needEx
 			delete(s.dirQ, ino)
 		}
 	}
+	// Charging a directory quota reads the changed directory's ancestry
+	// from the cache, which must then reflect every change committed
+	// before the mutation: its reply must come on the tracked connection.
+	s.e.conn.PauseDirectCalls(len(s.dirQ) > 0)
 	for _, x := range []struct {
 		m      map[uint32]*quota
 		loaded map[uint64]Quota

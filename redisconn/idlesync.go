@@ -37,6 +37,8 @@ type idleSync struct {
 	busy atomic.Int32 // Do and DoMulti calls under way
 	// lone counts the calls since one last overlapped another.
 	lone atomic.Int64
+	// paused stops direct calls (see Conn.PauseDirectCalls).
+	paused atomic.Bool
 }
 
 // loneCalls is how many calls in a row must have found no other under way
@@ -52,7 +54,7 @@ func (c *idleSync) direct() bool {
 		}
 		return false
 	}
-	return c.lone.Add(1) > loneCalls
+	return c.lone.Add(1) > loneCalls && !c.paused.Load()
 }
 
 func (c *idleSync) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
@@ -90,4 +92,23 @@ func anyBlocking(multi []rueidis.Completed) bool {
 		}
 	}
 	return false
+}
+
+// PauseDirectCalls stops (pause) or resumes sending a lone caller's commands
+// on a connection of their own, when the client does that at all.
+//
+// A reply on the pipeline's connection, the one Redis tracks, comes after
+// every invalidation Redis sent it before running the command, and those
+// are processed first: a caller that reads its cache after a piped write
+// sees every change committed before the write. A reply on another
+// connection gives no such order. The engine needs it while it charges
+// directory quotas after a change, which reads the cached ancestry of the
+// changed directory, so it pauses direct calls while it knows of any.
+func (c *Conn) PauseDirectCalls(pause bool) {
+	if c == nil {
+		return
+	}
+	if s, ok := c.Client.(*idleSync); ok {
+		s.paused.Store(pause)
+	}
 }

@@ -66,6 +66,14 @@ func checkDirectWhenAlone(t *testing.T, c *redisconn.Conn) {
 	if again := clientID(t, c, true); again != pipe {
 		t.Fatalf("the pipeline's connection changed from %d to %d", pipe, again)
 	}
+	c.PauseDirectCalls(true)
+	if got := clientID(t, c, false); got != pipe {
+		t.Errorf("paused: a lone call went on connection %d, not the pipeline's %d", got, pipe)
+	}
+	c.PauseDirectCalls(false)
+	if got := clientID(t, c, false); got == pipe {
+		t.Errorf("resumed: a lone call went through the pipeline (connection %d)", got)
+	}
 
 	// A script and its WAIT: one connection (WAIT counts that
 	// connection's writes), alone or not.
