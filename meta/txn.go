@@ -256,6 +256,9 @@ func (e *Engine) commitAndAccount(ctx context.Context, tx *Tx) (map[condID]cond,
 		if err := e.fenceAccounting(ctx, tx); err != nil {
 			return nil, err
 		}
+		if tx.touchesKnown {
+			e.stats.pinAncestry(ctx, tx.touched)
+		}
 	}
 	results, state, err := e.commit(ctx, tx)
 	if state != nil {
