@@ -24,14 +24,17 @@ import (
 // Under concurrency commands join the pipeline as before, so Redis still
 // reads and answers them in batches.
 //
-// Correctness does not depend on the choice: every connection reaches the
-// same server, a caller's commands are sequential either way (Do returns
-// only once answered), and a command that needs one connection for several
-// commands (a script and its WAIT) is sent in one DoMulti, which rueidis
-// keeps on one connection. Cached reads (DoCache) always use the pipeline,
-// whose connection is the one Redis tracks; writes from a pooled connection
+// What stays the same: every connection reaches the same server, a
+// caller's commands are sequential either way (Do returns only once
+// answered), and a command that needs one connection for several commands
+// (a script and its WAIT) is sent in one DoMulti, which rueidis keeps on
+// one connection. Cached reads (DoCache) always use the pipeline, whose
+// connection is the one Redis tracks; writes from a pooled connection
 // invalidate its keys like any other client's, and the engine drops what
-// it wrote from the cache itself before returning.
+// it wrote from the cache itself before returning. What changes: a reply
+// on a pooled connection is not ordered after the invalidations Redis sent
+// the tracked connection before it (see PauseDirectCalls for the one user
+// that needs that order).
 type idleSync struct {
 	rueidis.Client
 	busy atomic.Int32 // Do and DoMulti calls under way
